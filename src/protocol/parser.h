@@ -1,0 +1,61 @@
+// Incremental parser for the memcached ASCII protocol (memcached's doc/protocol.txt). Pure: it
+// touches no socket and no storage; it looks at the unconsumed bytes of a connection and reports
+// one request, "need more bytes", or an error with the exact reply memcached sends.
+//
+// Invariants:
+//  - Parse() never reads outside `input` and never trusts a length from the wire: a declared data
+//    length is checked against the limits before the parser waits for that many bytes.
+//  - `consumed` bytes may be dropped by the caller; views in Request point into `input`.
+//  - A storage command is only reported kOk when its whole data block (+ "\r\n") is in `input`.
+//  - Lines are terminated by "\n" (a preceding "\r" is stripped), as memcached accepts.
+//  - The only state kept between calls is the continuation of a long multi-get (see more_keys)
+//    and nothing else: feeding the same bytes split at any boundary yields the same requests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "protocol/request.h"
+
+namespace ssdcache::protocol {
+
+struct ParserLimits {
+  size_t max_line = 2048;             // longest command line without "\n" (get family excepted)
+  uint32_t max_value = 1024 * 1024;   // largest data block a storage command may declare
+  size_t max_key = 250;               // memcached's KEY_MAX_LENGTH
+};
+
+enum class ParseStatus : uint8_t {
+  kOk,        // `req` holds one request; drop `consumed` bytes
+  kNeedMore,  // nothing consumed; call again when more bytes have arrived
+  kError,     // send `reply` (unless empty), drop `consumed`, then swallow `swallow` more bytes
+              // from the stream as they arrive; close the connection after the reply if `close`
+};
+
+struct ParseOutcome {
+  ParseStatus status = ParseStatus::kNeedMore;
+  size_t consumed = 0;
+  std::string_view reply;  // complete reply line including "\r\n", e.g. "ERROR\r\n"
+  uint64_t swallow = 0;
+  bool close = false;
+};
+
+class Parser {
+ public:
+  explicit Parser(ParserLimits limits = {}) : limits_(limits) {}
+
+  // Parses at most one request from the front of `input` (the unconsumed bytes of a connection).
+  ParseOutcome Parse(std::string_view input, Request& req);
+
+  const ParserLimits& limits() const { return limits_; }
+
+ private:
+  ParserLimits limits_;
+  // Continuation of a multi-get longer than max_line: the command and gat's exptime.
+  bool in_multiget_ = false;
+  Command multiget_cmd_ = Command::kGet;
+  int64_t multiget_exptime_ = 0;
+};
+
+}  // namespace ssdcache::protocol

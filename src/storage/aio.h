@@ -1,0 +1,98 @@
+// Asynchronous disk IO through libaio. Owns the io_context and an eventfd on which the kernel
+// signals completions (io_set_eventfd), so the event loop learns of them through epoll like any
+// other readiness.
+//
+// Invariants:
+//  - At most `max_in_flight` IOs are inside the kernel at once; further requests wait in a FIFO
+//    queue inside this object (intrusive, no allocation) and are submitted as slots free up.
+//  - Requests are batched: Read()/Write() only queue; Submit() issues everything it can with as
+//    few io_submit calls as possible. The loop calls Submit() once per turn, before it sleeps.
+//  - io_submit's partial submission and EAGAIN are handled (the rest stays queued); any other
+//    submit error completes that op with the negative errno, never silently drops it.
+//  - Every queued IoOp completes exactly once, through its handler, from Reap() (never from
+//    inside Read()/Write()/Submit()), with the byte count or a negative errno. A short transfer is
+//    reported as is (the caller decides it is an error).
+//  - The IoOp memory belongs to the caller and must stay valid until its completion ran.
+#pragma once
+
+#include <libaio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/unique_fd.h"
+
+namespace ssdcache::storage {
+
+struct IoOp;
+
+class IoHandler {
+ public:
+  // `result`: bytes transferred (>= 0) or -errno.
+  virtual void OnIoComplete(IoOp& op, int64_t result) = 0;
+
+ protected:
+  ~IoHandler() = default;
+};
+
+struct IoOp {
+  IoHandler* handler = nullptr;
+  void* buf = nullptr;
+  size_t len = 0;
+  uint64_t offset = 0;
+  bool write = false;
+  uint64_t user = 0;  // free for the caller (e.g. a slab id)
+  // Private to AioContext.
+  struct iocb cb {};
+  IoOp* next = nullptr;
+};
+
+struct AioStats {
+  uint64_t reads = 0;          // completed read ops
+  uint64_t writes = 0;         // completed write ops
+  uint64_t read_bytes = 0;
+  uint64_t write_bytes = 0;
+  uint64_t errors = 0;         // ops completed with a negative result or short transfer
+  uint64_t submit_calls = 0;   // io_submit calls
+};
+
+class AioContext {
+ public:
+  static std::unique_ptr<AioContext> Create(unsigned max_in_flight, std::string& error);
+  ~AioContext();
+  AioContext(const AioContext&) = delete;
+  AioContext& operator=(const AioContext&) = delete;
+
+  int event_fd() const { return event_fd_.get(); }
+
+  void Read(int fd, IoOp& op);   // fills op.cb from fd/buf/len/offset; queues
+  void Write(int fd, IoOp& op);
+
+  // Issues queued ops while fewer than max_in_flight are in the kernel.
+  void Submit();
+  // Drains the eventfd, collects every finished event without blocking, runs the handlers, then
+  // calls Submit() for ops that were waiting for a slot.
+  void Reap();
+  // Blocks until every submitted and queued op has completed (used at shutdown only).
+  void Drain();
+
+  size_t in_flight() const { return in_flight_; }
+  size_t queued() const { return queued_; }
+  unsigned max_in_flight() const { return max_in_flight_; }
+  const AioStats& stats() const { return stats_; }
+
+ private:
+  AioContext() = default;
+  io_context_t ctx_ = nullptr;
+  util::UniqueFd event_fd_;
+  unsigned max_in_flight_ = 0;
+  size_t in_flight_ = 0;
+  size_t queued_ = 0;
+  IoOp* queue_head_ = nullptr;
+  IoOp* queue_tail_ = nullptr;
+  AioStats stats_;
+};
+
+}  // namespace ssdcache::storage

@@ -1,0 +1,55 @@
+// The block device (or regular file) that holds the disk slabs. Owns the O_DIRECT file descriptor.
+//
+// Invariants:
+//  - The fd is opened with O_DIRECT; every IO issued against it must have offset, length and
+//    buffer address aligned to block_size() (CheckAligned() says whether a request is).
+//  - offset() and size() describe this instance's slice of the device (`-s I/N`): byte range
+//    [offset(), offset() + size()), both multiples of block_size(). IO outside it is a bug.
+//  - A regular file is created if missing and extended with fallocate to the requested size; a
+//    block device's size comes from the kernel (BLKGETSIZE64) and its logical block size from
+//    BLKSSZGET (at least 4096 is used, so files and devices share one alignment).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/unique_fd.h"
+
+namespace ssdcache::storage {
+
+struct DeviceOptions {
+  std::string path;             // block device or regular file
+  uint64_t file_size = 1ULL << 30;  // for a regular file: size to create/extend to (bytes)
+  uint32_t instance = 0;        // -s I/N: this instance's slice index I (0-based)
+  uint32_t instances = 1;       // N
+  uint64_t min_size = 0;        // refuse a slice smaller than this (bytes)
+};
+
+class Device {
+ public:
+  // Opens (creating a file if needed) and validates. On failure returns nullptr and sets `error` to
+  // a one-line reason naming the path (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or
+  // block device, permission denied).
+  static std::unique_ptr<Device> Open(const DeviceOptions& options, std::string& error);
+
+  int fd() const { return fd_.get(); }
+  uint64_t offset() const { return offset_; }
+  uint64_t size() const { return size_; }
+  uint32_t block_size() const { return block_size_; }
+  bool is_block_device() const { return is_block_device_; }
+  const std::string& path() const { return path_; }
+
+  bool CheckAligned(const void* buf, uint64_t len, uint64_t off) const;
+
+ private:
+  Device() = default;
+  util::UniqueFd fd_;
+  uint64_t offset_ = 0;
+  uint64_t size_ = 0;
+  uint32_t block_size_ = 4096;
+  bool is_block_device_ = false;
+  std::string path_;
+};
+
+}  // namespace ssdcache::storage

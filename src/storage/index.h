@@ -1,0 +1,109 @@
+// The in-DRAM item index: key hash -> (logical slab id, chunk index, coarse expiry). It stores no
+// key and no full digest: a bucket holds 6 entries of 8 bytes plus a 16-bit coarse expiry per entry,
+// exactly one 64-byte cache line, so a lookup touches at most two cache lines and an item costs
+// 64/6 = 10.7 bytes at full load (the goal is <= 12 bytes per item with the load factor included).
+//
+//   bucket (64 B):  | entry0 .. entry5 (6 x u64) | expiry0 .. expiry5 (6 x u16) | spare (4 B) |
+//   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) | 2..0 0
+//
+// Hash use: bucket b1 = hash & mask; tag = hash >> 48; the alternate bucket b2 = b1 ^ (mix(tag) &
+// mask), so an entry can move between its two buckets knowing only its tag (partial-key cuckoo).
+//
+// Invariants:
+//  - At most one entry per (tag, bucket pair): Upsert replaces a tag match. Two keys that share
+//    both are indistinguishable here; the caller compares the full key stored with the item, so a
+//    collision is a miss, never another key's value.
+//  - An entry whose slab the SlabLiveness says is not live is dead: Find() never returns it, and
+//    Upsert()/Sweep() reclaim its slot. The caller must let Sweep() visit every bucket between two
+//    reuses of a logical slab id (the slab table sizes its id space for that).
+//  - Memory is allocated once at construction (never more than max_bytes) and never grows.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+namespace ssdcache::storage {
+
+class SlabLiveness {
+ public:
+  virtual bool IsSlabLive(uint32_t slab) const = 0;
+
+ protected:
+  ~SlabLiveness() = default;
+};
+
+struct IndexEntry {
+  uint32_t slab = 0;     // logical slab id (< 2^24)
+  uint32_t chunk = 0;    // chunk index inside the slab (< 2^20)
+  uint16_t expiry = 0;   // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
+  bool operator==(const IndexEntry&) const = default;
+};
+
+class Index {
+ public:
+  static constexpr unsigned kSlabBits = 24;
+  static constexpr unsigned kChunkBits = 20;
+  static constexpr unsigned kTagBits = 16;
+  static constexpr unsigned kSlotsPerBucket = 6;
+  static constexpr unsigned kExpiryUnitSeconds = 64;
+
+  // Uses the largest power-of-two number of 64-byte buckets that fits in max_bytes (at least 1).
+  Index(size_t max_bytes, const SlabLiveness* liveness);
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  // The live entry whose tag matches in either bucket of `hash`, if any.
+  std::optional<IndexEntry> Find(uint64_t hash) const;
+
+  enum class InsertResult : uint8_t {
+    kInserted,  // new entry, nothing displaced
+    kReplaced,  // the key's previous entry (`old`) was overwritten
+    kEvicted,   // both buckets were full of live entries: another key's entry (`old`) was dropped
+  };
+  struct InsertOutcome {
+    InsertResult result = InsertResult::kInserted;
+    IndexEntry old;
+  };
+  // Inserts or replaces the entry of `hash`. When both buckets are full it first reclaims dead
+  // entries, then tries a bounded number of cuckoo moves, and only then evicts a live entry.
+  InsertOutcome Upsert(uint64_t hash, const IndexEntry& entry);
+
+  // Removes the entry of `hash`; returns whether one was there (dead entries don't count).
+  bool Erase(uint64_t hash);
+  // Removes the entry of `hash` only if it still points at (slab, chunk).
+  bool EraseIf(uint64_t hash, uint32_t slab, uint32_t chunk);
+
+  // Visits the next `buckets` buckets (wrapping) and frees the slots of dead entries. Returns the
+  // number of slots freed.
+  size_t Sweep(size_t buckets);
+  // Drops every entry.
+  void Clear();
+
+  size_t size() const { return size_; }  // occupied slots (dead ones included until reclaimed)
+  size_t capacity() const { return num_buckets_ * kSlotsPerBucket; }
+  size_t num_buckets() const { return num_buckets_; }
+  size_t bytes() const { return num_buckets_ * 64; }
+  uint64_t evictions() const { return evictions_; }  // live entries dropped by Upsert for room
+
+  // Coarse expiry: encodes an absolute expiry time (unix seconds; 0 = never) relative to `now` in
+  // 16 wrapping bits of kExpiryUnitSeconds, so that DefinitelyExpired() can answer "expired"
+  // without reading the item. Conservative: an expiry too far ahead to encode, or 0, gives code 0
+  // ("unknown"), and DefinitelyExpired() is only true when the item has certainly expired.
+  static uint16_t CoarseExpiry(uint32_t exptime, uint32_t now);
+  static bool DefinitelyExpired(uint16_t code, uint32_t now);
+
+ private:
+  struct alignas(64) Bucket;
+  Bucket* buckets_ = nullptr;
+  size_t num_buckets_ = 0;
+  uint64_t mask_ = 0;
+  size_t size_ = 0;
+  size_t sweep_cursor_ = 0;
+  uint64_t evictions_ = 0;
+  uint64_t rng_ = 0x9E3779B97F4A7C15ULL;
+  const SlabLiveness* liveness_;
+};
+
+}  // namespace ssdcache::storage
