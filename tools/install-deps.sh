@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages needed to build, run and test ssdcached. Safe to run repeatedly: it
+# only touches apt when something is missing, so `make run` and `make test` can always call it.
+set -euo pipefail
+
+PACKAGES=(
+  cmake
+  g++
+  make
+  pkg-config
+  libaio-dev
+  libspdlog-dev
+  libfmt-dev
+  libgtest-dev
+  libgmock-dev
+  libcli11-dev
+  libxxhash-dev
+  libisal-dev
+  memcached        # behavioural oracle for the differential tests
+  netcat-openbsd   # `nc -q1` in the README and the tests
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "install-deps: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
