@@ -1,0 +1,50 @@
+# Convenience wrapper around CMake. `make run` and `make test` work on a fresh Debian 12 machine:
+# both install the missing packages first (tools/install-deps.sh, needs root or sudo).
+
+BUILD_DIR   := build
+RELEASE_DIR := $(BUILD_DIR)/release
+ASAN_DIR    := $(BUILD_DIR)/asan
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+ARGS        ?=
+FORMAT_SRCS  = $(shell find src tests tools -name '*.cc' -o -name '*.h')
+# An empty test list is a broken build, not a pass.
+CTEST        = ctest --output-on-failure -j2 --no-tests=error
+
+.PHONY: all build deps run test asan format format-check clean
+
+all: build
+
+build:
+	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_DIR) -j$(JOBS)
+
+deps:
+	tools/install-deps.sh
+
+# exec hands the terminal (and Ctrl-C) straight to the server. Pass flags with ARGS="-p 11212 -vv".
+# The build runs after deps as a recipe, not as a sibling prerequisite, so `make -j run` cannot
+# start compiling before the packages are there.
+run: deps
+	$(MAKE) --no-print-directory build
+	mkdir -p data
+	exec $(RELEASE_DIR)/src/ssdcached $(ARGS)
+
+# Unit and integration tests on the release build, then everything again under ASan/UBSan.
+test: deps
+	$(MAKE) --no-print-directory build
+	$(CTEST) --test-dir $(RELEASE_DIR)
+	$(MAKE) --no-print-directory asan
+
+asan: deps
+	cmake -S . -B $(ASAN_DIR) -DSSDCACHE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	$(CTEST) --test-dir $(ASAN_DIR)
+
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+clean:
+	rm -rf $(BUILD_DIR)
