@@ -1,0 +1,751 @@
+#include "server/connection.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "server/server.h"
+#include "util/hash.h"
+
+namespace ssdcache::server {
+
+namespace {
+using protocol::Command;
+using storage::IndexEntry;
+using storage::ItemView;
+using storage::LookupResult;
+using storage::StoreResult;
+
+constexpr size_t kInitialReadBuffer = 16 * 1024;
+constexpr size_t kOutputPauseBytes = 4 * 1024 * 1024;  // stop reading requests above this
+constexpr size_t kMaxLookupsPerConnection = 256;
+constexpr int kRequestsPerTurn = 64;  // then yield to other connections
+constexpr uint64_t kRmwToken = ~0ULL;
+constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
+constexpr int kIovMax = 64;
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+}  // namespace
+
+Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
+    : server_(server), fd_(std::move(fd)), id_(id), parser_(server.parser_limits()) {
+  rbuf_.resize(kInitialReadBuffer);
+  slots_.resize(4);
+  last_active_ = server_.now();
+}
+
+Connection::~Connection() {
+  if (registered_) server_.loop().Cancel(this);
+}
+
+bool Connection::Start() {
+  if (!server_.loop().Add(fd_.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) return false;
+  registered_ = true;
+  return true;
+}
+
+void Connection::OnEvent(uint32_t events) {
+  if (closed()) return;
+  if (events & EPOLLERR) {
+    CloseNow();
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) can_read_ = true;
+  if (events & EPOLLOUT) can_write_ = true;
+  Drive();
+}
+
+void Connection::Drive() {
+  for (int round = 0; round < 4 && !closed(); ++round) {
+    bool progress = false;
+    if (can_read_ && !Paused() && !(in_request_ && wait_ != Wait::kNone)) progress |= ReadSocket();
+    if (closed()) return;
+    size_t before = rstart_;
+    bool was_waiting = wait_ != Wait::kNone;
+    Process();
+    if (closed()) return;
+    progress |= rstart_ != before || (was_waiting && wait_ == Wait::kNone);
+    if (can_write_) progress |= WriteSocket();
+    if (closed()) return;
+    if (!progress) break;
+  }
+  bool drained = slot_count_ == 0 && unsent_bytes_ == 0;
+  if (drained && !in_request_ && (close_after_flush_ || (peer_closed_ && swallow_ == 0))) {
+    // Everything the client asked before it closed (or before the fatal error) has been answered.
+    CloseNow();
+  }
+}
+
+bool Connection::Paused() const {
+  return unsent_bytes_ >= kOutputPauseBytes || lookups_in_flight_ >= kMaxLookupsPerConnection ||
+         close_after_flush_;
+}
+
+bool Connection::ReadSocket() {
+  bool got = false;
+  while (can_read_) {
+    if (rstart_ == rend_) rstart_ = rend_ = 0;
+    if (rend_ == rbuf_.size()) {
+      if (in_request_) break;  // views into the buffer must not move
+      if (rstart_ > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + rstart_, rend_ - rstart_);
+        rend_ -= rstart_;
+        rstart_ = 0;
+      } else {
+        size_t limit = server_.parser_limits().max_value + server_.parser_limits().max_line + 4096;
+        if (rbuf_.size() >= limit) break;  // the parser decides with what is there
+        rbuf_.resize(std::min(limit, rbuf_.size() * 2));
+      }
+    }
+    ssize_t n = ::recv(fd_.get(), rbuf_.data() + rend_, rbuf_.size() - rend_, 0);
+    if (n > 0) {
+      rend_ += static_cast<size_t>(n);
+      server_.stats().bytes_read += static_cast<uint64_t>(n);
+      got = true;
+      // Keep reading only while the buffer is not the bottleneck: a full buffer is parsed first.
+      continue;
+    }
+    if (n == 0) {
+      peer_closed_ = true;
+      can_read_ = false;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      can_read_ = false;
+      break;
+    }
+    CloseNow();
+    return false;
+  }
+  if (got) last_active_ = server_.now();
+  return got;
+}
+
+bool Connection::WriteSocket() {
+  bool wrote = false;
+  while (unsent_bytes_ > 0 && can_write_) {
+    iovec iov[kIovMax];
+    int n = 0;
+    for (size_t i = 0; i < slot_count_ && n < kIovMax; ++i) {
+      Slot& s = slots_[(slot_head_ + i) % slots_.size()];
+      if (!s.ready) break;
+      if (s.data.size() > s.sent) {
+        iov[n].iov_base = s.data.data() + s.sent;
+        iov[n].iov_len = s.data.size() - s.sent;
+        ++n;
+      }
+    }
+    if (n == 0) break;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n);
+    ssize_t w = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        can_write_ = false;
+        break;
+      }
+      CloseNow();
+      return wrote;
+    }
+    wrote = true;
+    server_.stats().bytes_written += static_cast<uint64_t>(w);
+    size_t left = static_cast<size_t>(w);
+    unsent_bytes_ -= left;
+    while (left > 0 && slot_count_ > 0) {
+      Slot& s = slots_[slot_head_];
+      size_t take = std::min(left, s.data.size() - s.sent);
+      s.sent += take;
+      left -= take;
+      if (s.sent == s.data.size() && s.ready) PopSlot();
+    }
+  }
+  // Drop fully-sent ready slots at the head (also empty ones left by misses).
+  while (slot_count_ > 0) {
+    Slot& s = slots_[slot_head_];
+    if (!s.ready || s.sent != s.data.size()) break;
+    PopSlot();
+  }
+  if (wrote) last_active_ = server_.now();
+  return wrote;
+}
+
+void Connection::Consume(size_t n) {
+  rstart_ += n;
+  if (rstart_ == rend_) rstart_ = rend_ = 0;
+}
+
+void Connection::Process() {
+  int budget = kRequestsPerTurn;
+  while (!closed()) {
+    if (in_request_) {
+      if (wait_ != Wait::kNone) return;
+      if (!Execute()) return;
+      in_request_ = false;
+      fetched_.valid = false;
+      Consume(req_consumed_);
+      if (--budget == 0) {
+        ++server_.stats().conn_yields;
+        server_.loop().Defer(this);
+        return;
+      }
+      continue;
+    }
+    if (Paused()) return;  // includes close_after_flush_: no new requests
+    size_t avail = rend_ - rstart_;
+    if (swallow_ > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(swallow_, avail));
+      Consume(n);
+      swallow_ -= n;
+      if (swallow_ > 0) return;
+      continue;
+    }
+    if (avail == 0) return;
+    protocol::ParseOutcome outcome =
+        parser_.Parse(std::string_view(rbuf_.data() + rstart_, avail), req_);
+    if (outcome.status == protocol::ParseStatus::kNeedMore) return;
+    if (outcome.status == protocol::ParseStatus::kError) {
+      ++server_.stats().protocol_errors;
+      if (!outcome.reply.empty()) Reply(outcome.reply);
+      Consume(outcome.consumed);
+      swallow_ = outcome.swallow;
+      if (outcome.close) close_after_flush_ = true;
+      continue;
+    }
+    in_request_ = true;
+    req_consumed_ = outcome.consumed;
+    key_idx_ = 0;
+    counted_ = false;
+    fetched_.valid = false;
+  }
+}
+
+bool Connection::AbsoluteExptime(int64_t exptime, uint32_t& out) const {
+  uint32_t now = server_.now();
+  if (exptime < 0) return false;
+  if (exptime == 0) {
+    out = 0;
+    return true;
+  }
+  if (exptime <= kRelativeExptimeMax) {
+    out = now + static_cast<uint32_t>(exptime);
+    return true;
+  }
+  if (exptime <= now) return false;
+  out = static_cast<uint32_t>(std::min<int64_t>(exptime, UINT32_MAX));
+  return true;
+}
+
+bool Connection::Execute() {
+  switch (req_.cmd) {
+    case Command::kGet:
+    case Command::kGets:
+    case Command::kGat:
+    case Command::kGats:
+      return ExecGet();
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+      return ExecStore();
+    case Command::kIncr:
+    case Command::kDecr:
+      return ExecArith();
+    case Command::kDelete:
+      return ExecDelete();
+    case Command::kTouch:
+      return ExecTouch();
+    case Command::kFlushAll:
+      ExecFlushAll();
+      return true;
+    case Command::kVersion:
+      Reply("VERSION " SSDCACHE_VERSION "\r\n");
+      return true;
+    case Command::kVerbosity:
+      server_.SetVerbosity(req_.verbosity);
+      ReplyNoreply("OK\r\n");
+      return true;
+    case Command::kQuit:
+      close_after_flush_ = true;
+      return true;
+    case Command::kStats: {
+      if (req_.stats_arg == "reset") {
+        server_.ResetStats();
+        Reply("RESET\r\n");
+        return true;
+      }
+      std::string& out = TailSlot().data;
+      size_t before = out.size();
+      server_.AppendStats(req_.stats_arg, out);
+      unsent_bytes_ += out.size() - before;
+      return true;
+    }
+  }
+  return true;
+}
+
+Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, ItemView& item,
+                                       std::optional<IndexEntry>& where) {
+  storage::Engine& engine = server_.engine();
+  if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
+    std::optional<IndexEntry> cur = engine.Locate(hash);
+    if (cur && cur->slab == fetched_.where.slab && cur->chunk == fetched_.where.chunk) {
+      where = cur;
+      if (!fetched_.hit) return Current::kMiss;
+      item.key = fetched_.key;
+      item.value = fetched_.value;
+      item.flags = fetched_.flags;
+      item.exptime = fetched_.exptime;
+      item.cas = fetched_.cas;
+      return Current::kHit;
+    }
+    fetched_.valid = false;  // changed meanwhile: read again
+  }
+  IndexEntry found;
+  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found)) {
+    case LookupResult::kHit:
+      where = found;
+      return Current::kHit;
+    case LookupResult::kMiss:
+      where = engine.Locate(hash);
+      return Current::kMiss;
+    case LookupResult::kPending:
+      ++lookups_in_flight_;
+      fetched_.valid = false;
+      fetched_.hash = hash;
+      fetched_.key.assign(key);
+      wait_ = Wait::kDevice;
+      return Current::kPending;
+  }
+  return Current::kMiss;
+}
+
+void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry& where) {
+  --lookups_in_flight_;
+  if (token == kRmwToken) {
+    fetched_.valid = true;
+    fetched_.hit = item != nullptr;
+    fetched_.where = where;
+    if (item != nullptr) {
+      fetched_.value.assign(item->value);
+      fetched_.flags = item->flags;
+      fetched_.exptime = item->exptime;
+      fetched_.cas = item->cas;
+    }
+    wait_ = Wait::kNone;
+  } else if (Slot* slot = SlotAt(token)) {
+    ServerStats& st = server_.stats();
+    if (item != nullptr) {
+      ++st.get_hits;
+      size_t before = slot->data.size();
+      AppendValue(*slot, *item, slot->with_cas);
+      unsent_bytes_ += slot->data.size() - before;
+    } else {
+      ++st.get_misses;
+    }
+    slot->ready = true;
+  }
+  if (!closed()) server_.loop().Defer(this);
+}
+
+void Connection::OnMemoryAvailable() {
+  if (wait_ != Wait::kMemory) return;
+  wait_ = Wait::kNone;
+  if (!closed()) server_.loop().Defer(this);
+}
+
+bool Connection::ExecGet() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const bool with_cas = req_.cmd == Command::kGets || req_.cmd == Command::kGats;
+  const bool touch = req_.cmd == Command::kGat || req_.cmd == Command::kGats;
+  uint32_t exptime = 0;
+  bool expire_now = touch && !AbsoluteExptime(req_.exptime, exptime);
+  for (; key_idx_ < req_.keys.size(); ++key_idx_) {
+    if (unsent_bytes_ >= kOutputPauseBytes || lookups_in_flight_ >= kMaxLookupsPerConnection) {
+      return false;  // resumes from key_idx_ when output drains or reads complete
+    }
+    std::string_view key = req_.keys[key_idx_];
+    uint64_t hash = util::HashKey(key);
+    ItemView item;
+    if (touch) {
+      // gat/gats rewrite the item with the new exptime: a read-modify-write per key.
+      std::optional<IndexEntry> where;
+      Current c = Lookup(key, hash, item, where);
+      if (c == Current::kPending) return false;
+      ++st.cmd_get;
+      ++st.cmd_touch;
+      if (c == Current::kMiss) {
+        ++st.get_misses;
+        ++st.touch_misses;
+        fetched_.valid = false;
+        continue;
+      }
+      uint64_t cas = item.cas;
+      if (expire_now) {
+        engine.Erase(hash, &*where);
+      } else {
+        StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas, &where);
+        if (r == StoreResult::kNoMemory) {
+          wait_ = Wait::kMemory;
+          server_.WaitForMemory(this);
+          return false;
+        }
+        if (r == StoreResult::kConflict) return Execute();
+      }
+      ++st.get_hits;
+      ++st.touch_hits;
+      item.cas = cas;
+      Slot& slot = TailSlot();
+      size_t before = slot.data.size();
+      AppendValue(slot, item, with_cas);
+      unsent_bytes_ += slot.data.size() - before;
+      fetched_.valid = false;
+      continue;
+    }
+    ++st.cmd_get;
+    switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_)) {
+      case LookupResult::kHit: {
+        ++st.get_hits;
+        Slot& slot = TailSlot();
+        size_t before = slot.data.size();
+        AppendValue(slot, item, with_cas);
+        unsent_bytes_ += slot.data.size() - before;
+        break;
+      }
+      case LookupResult::kMiss:
+        ++st.get_misses;
+        break;
+      case LookupResult::kPending: {
+        // The token passed above is the sequence number this slot gets.
+        Slot& slot = PushSlot();
+        slot.ready = false;
+        slot.with_cas = with_cas;
+        ++lookups_in_flight_;
+        break;
+      }
+    }
+  }
+  if (!req_.more_keys) Reply("END\r\n");
+  return true;
+}
+
+bool Connection::ExecStore() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  std::string_view key = req_.keys[0];
+  uint64_t hash = util::HashKey(key);
+  if (!counted_) ++st.cmd_set;
+  counted_ = true;
+  if (storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
+    // Like memcached, a too-large set also drops the key's current value.
+    if (req_.cmd == Command::kSet) engine.Erase(hash);
+    ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
+    return true;
+  }
+  uint32_t exptime = 0;
+  bool live = AbsoluteExptime(req_.exptime, exptime);
+  std::optional<IndexEntry> where;
+  ItemView cur;
+  bool exists = false;
+  if (req_.cmd != Command::kSet) {
+    Current c = Lookup(key, hash, cur, where);
+    if (c == Current::kPending) return false;
+    exists = c == Current::kHit;
+  }
+  std::string_view va = req_.data, vb;
+  uint32_t flags = req_.flags;
+  switch (req_.cmd) {
+    case Command::kSet:
+      break;
+    case Command::kAdd:
+      if (exists) {
+        ReplyNoreply("NOT_STORED\r\n");
+        return true;
+      }
+      break;
+    case Command::kReplace:
+      if (!exists) {
+        ReplyNoreply("NOT_STORED\r\n");
+        return true;
+      }
+      break;
+    case Command::kAppend:
+    case Command::kPrepend:
+      if (!exists) {
+        ReplyNoreply("NOT_STORED\r\n");
+        return true;
+      }
+      flags = cur.flags;
+      exptime = cur.exptime;
+      live = true;
+      if (req_.cmd == Command::kAppend) {
+        va = cur.value;
+        vb = req_.data;
+      } else {
+        vb = cur.value;
+      }
+      break;
+    case Command::kCas:
+      if (!exists) {
+        ++st.cas_misses;
+        ReplyNoreply("NOT_FOUND\r\n");
+        return true;
+      }
+      if (cur.cas != req_.cas_unique) {
+        ++st.cas_badval;
+        ReplyNoreply("EXISTS\r\n");
+        return true;
+      }
+      ++st.cas_hits;
+      break;
+    default:
+      break;
+  }
+  if (!live) {
+    // Stored and at once expired, as memcached does with a negative exptime.
+    if (req_.cmd == Command::kSet)
+      engine.Erase(hash);
+    else
+      engine.Erase(hash, where ? &*where : nullptr);
+    ReplyNoreply("STORED\r\n");
+    return true;
+  }
+  StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, nullptr,
+                               req_.cmd == Command::kSet ? nullptr : &where);
+  switch (r) {
+    case StoreResult::kStored:
+      ReplyNoreply("STORED\r\n");
+      return true;
+    case StoreResult::kTooLarge:
+      ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
+      return true;
+    case StoreResult::kNoMemory:
+      wait_ = Wait::kMemory;
+      server_.WaitForMemory(this);
+      return false;
+    case StoreResult::kConflict:
+      fetched_.valid = false;
+      return ExecStore();
+  }
+  return true;
+}
+
+bool Connection::ExecArith() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const bool incr = req_.cmd == Command::kIncr;
+  std::string_view key = req_.keys[0];
+  uint64_t hash = util::HashKey(key);
+  ItemView cur;
+  std::optional<IndexEntry> where;
+  Current c = Lookup(key, hash, cur, where);
+  if (c == Current::kPending) return false;
+  if (c == Current::kMiss) {
+    ++(incr ? st.incr_misses : st.decr_misses);
+    ReplyNoreply("NOT_FOUND\r\n");
+    return true;
+  }
+  uint64_t value = 0;
+  std::string_view digits = cur.value;
+  // memcached parses the value with strtoull: leading spaces are not allowed, trailing spaces
+  // (left by an earlier decr that shortened the number) are.
+  while (!digits.empty() && digits.back() == ' ') digits.remove_suffix(1);
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    ReplyNoreply("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+    return true;
+  }
+  ++(incr ? st.incr_hits : st.decr_hits);
+  if (incr)
+    value += req_.delta;  // wraps at 2^64 as memcached does
+  else
+    value = value < req_.delta ? 0 : value - req_.delta;
+  char buf[24];
+  auto res = std::to_chars(buf, buf + sizeof(buf), value);
+  std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
+  StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where);
+  if (r == StoreResult::kNoMemory) {
+    wait_ = Wait::kMemory;
+    server_.WaitForMemory(this);
+    return false;
+  }
+  if (r == StoreResult::kConflict) {
+    fetched_.valid = false;
+    return ExecArith();
+  }
+  if (!req_.noreply) {
+    Slot& slot = TailSlot();
+    slot.data.append(text);
+    slot.data.append("\r\n");
+    unsent_bytes_ += text.size() + 2;
+  }
+  return true;
+}
+
+bool Connection::ExecDelete() {
+  ServerStats& st = server_.stats();
+  std::string_view key = req_.keys[0];
+  uint64_t hash = util::HashKey(key);
+  ItemView cur;
+  std::optional<IndexEntry> where;
+  Current c = Lookup(key, hash, cur, where);
+  if (c == Current::kPending) return false;
+  if (c == Current::kMiss) {
+    ++st.delete_misses;
+    ReplyNoreply("NOT_FOUND\r\n");
+    return true;
+  }
+  server_.engine().Erase(hash, &*where);
+  ++st.delete_hits;
+  ReplyNoreply("DELETED\r\n");
+  return true;
+}
+
+bool Connection::ExecTouch() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  std::string_view key = req_.keys[0];
+  uint64_t hash = util::HashKey(key);
+  ItemView cur;
+  std::optional<IndexEntry> where;
+  Current c = Lookup(key, hash, cur, where);
+  if (c == Current::kPending) return false;
+  ++st.cmd_touch;
+  if (c == Current::kMiss) {
+    ++st.touch_misses;
+    ReplyNoreply("NOT_FOUND\r\n");
+    return true;
+  }
+  uint32_t exptime = 0;
+  if (!AbsoluteExptime(req_.exptime, exptime)) {
+    engine.Erase(hash, &*where);
+  } else {
+    StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where);
+    if (r == StoreResult::kNoMemory) {
+      wait_ = Wait::kMemory;
+      server_.WaitForMemory(this);
+      return false;
+    }
+    if (r == StoreResult::kConflict) {
+      fetched_.valid = false;
+      return ExecTouch();
+    }
+  }
+  ++st.touch_hits;
+  ReplyNoreply("TOUCHED\r\n");
+  return true;
+}
+
+void Connection::ExecFlushAll() {
+  ++server_.stats().cmd_flush;
+  if (req_.has_delay && req_.delay > 0) {
+    server_.ScheduleFlush(req_.delay);
+  } else {
+    server_.ScheduleFlush(0);
+  }
+  ReplyNoreply("OK\r\n");
+}
+
+void Connection::AppendValue(Slot& slot, const ItemView& item, bool with_cas) {
+  std::string& out = slot.data;
+  out.append("VALUE ");
+  out.append(item.key);
+  out.push_back(' ');
+  AppendUint(out, item.flags);
+  out.push_back(' ');
+  AppendUint(out, item.value.size());
+  if (with_cas) {
+    out.push_back(' ');
+    AppendUint(out, item.cas);
+  }
+  out.append("\r\n");
+  out.append(item.value);
+  out.append("\r\n");
+}
+
+void Connection::Reply(std::string_view line) {
+  TailSlot().data.append(line);
+  unsent_bytes_ += line.size();
+}
+
+void Connection::ReplyNoreply(std::string_view line) {
+  if (!req_.noreply) Reply(line);
+}
+
+Connection::Slot& Connection::TailSlot() {
+  if (slot_count_ > 0) {
+    Slot& tail = slots_[(slot_head_ + slot_count_ - 1) % slots_.size()];
+    if (tail.ready) return tail;
+  }
+  return PushSlot();
+}
+
+Connection::Slot& Connection::PushSlot() {
+  if (slot_count_ == slots_.size()) {
+    // Grow the ring, keeping sequence order from index 0.
+    std::vector<Slot> bigger(slots_.size() * 2);
+    for (size_t i = 0; i < slot_count_; ++i) {
+      bigger[i] = std::move(slots_[(slot_head_ + i) % slots_.size()]);
+    }
+    slots_.swap(bigger);
+    slot_head_ = 0;
+  }
+  Slot& s = slots_[(slot_head_ + slot_count_) % slots_.size()];
+  ++slot_count_;
+  s.data.clear();
+  s.sent = 0;
+  s.ready = true;
+  s.with_cas = false;
+  return s;
+}
+
+Connection::Slot* Connection::SlotAt(uint64_t seq) {
+  if (seq < head_seq_ || seq >= head_seq_ + slot_count_) return nullptr;
+  return &slots_[(slot_head_ + (seq - head_seq_)) % slots_.size()];
+}
+
+void Connection::PopSlot() {
+  Slot& s = slots_[slot_head_];
+  // Keep the capacity of ordinary replies; give back the memory of very large values.
+  if (s.data.capacity() > 64 * 1024) std::string().swap(s.data);
+  s.data.clear();
+  s.sent = 0;
+  slot_head_ = (slot_head_ + 1) % slots_.size();
+  --slot_count_;
+  ++head_seq_;
+}
+
+void Connection::Close() {
+  if (!closed()) CloseNow();
+}
+
+void Connection::FinishAndClose() {
+  if (closed()) return;
+  close_after_flush_ = true;
+  Drive();
+}
+
+void Connection::CloseNow() {
+  if (closed()) return;
+  if (registered_) {
+    server_.loop().Remove(fd_.get());
+    server_.loop().Cancel(this);
+  }
+  fd_.Reset();
+  server_.ConnectionClosed(this);
+}
+
+}  // namespace ssdcache::server

@@ -1,0 +1,139 @@
+// One client connection: its socket, read buffer, protocol parser and ordered reply queue.
+//
+// Invariants:
+//  - Replies leave in request order. A reply that waits on the device occupies a pending slot in
+//    the reply ring; later replies queue behind it and the writer stops at the first pending slot.
+//  - Edge-triggered: when the socket is readable we read until EAGAIN unless the connection is
+//    paused (too much unsent output, too many reads in flight, a command waiting on the device or
+//    on memory); then `can_read_` remembers that unread bytes may remain.
+//  - While a request is in progress (blocked), the read buffer is not moved, so the views the
+//    parser put into the Request stay valid.
+//  - A read-modify-write command (add/replace/append/prepend/cas/incr/decr/delete/touch/gat) on a
+//    key on the device reads it, then stores with the location it read as the expected one; if
+//    another connection changed the key meanwhile, the command starts over (no lost update).
+//  - The object outlives its socket until every lookup it started has completed (Server frees it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "net/event_loop.h"
+#include "protocol/parser.h"
+#include "storage/engine.h"
+#include "util/unique_fd.h"
+
+namespace ssdcache::server {
+
+class Server;
+
+class Connection final : public net::EventHandler, public storage::LookupWaiter {
+ public:
+  Connection(Server& server, util::UniqueFd fd, uint64_t id);
+  ~Connection();
+
+  bool Start();
+  void OnEvent(uint32_t events) override;
+  void OnLookupDone(uint64_t token, const storage::ItemView* item,
+                    const storage::IndexEntry& where) override;
+  // A memory slab became free: a store that waited for one may go on.
+  void OnMemoryAvailable();
+  // Closes the socket now.
+  void Close();
+  // Server shutdown: read no new request, answer those already read, then close.
+  void FinishAndClose();
+
+  bool closed() const { return !fd_.valid(); }
+  bool releasable() const { return closed() && lookups_in_flight_ == 0; }
+  bool waiting_for_memory() const { return wait_ == Wait::kMemory; }
+  uint64_t id() const { return id_; }
+  uint64_t last_active() const { return last_active_; }
+  bool idle() const { return !in_request_ && slot_count_ == 0 && lookups_in_flight_ == 0; }
+
+ private:
+  enum class Wait : uint8_t { kNone, kDevice, kMemory };
+  struct Slot {
+    std::string data;
+    size_t sent = 0;
+    bool ready = true;
+    bool with_cas = false;  // pending get slot: gets/gats format
+    bool is_gat = false;
+  };
+  // What a read-modify-write command read from the device, kept across the wait.
+  struct Fetched {
+    bool valid = false;
+    bool hit = false;
+    uint64_t hash = 0;
+    storage::IndexEntry where;
+    std::string key;
+    std::string value;
+    uint32_t flags = 0;
+    uint32_t exptime = 0;
+    uint64_t cas = 0;
+  };
+  enum class Current : uint8_t { kHit, kMiss, kPending };
+
+  void Drive();
+  bool ReadSocket();
+  bool WriteSocket();
+  void Process();
+  bool Paused() const;
+  bool Execute();
+  bool ExecGet();
+  bool ExecStore();
+  bool ExecArith();
+  bool ExecDelete();
+  bool ExecTouch();
+  void ExecFlushAll();
+  Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
+                 std::optional<storage::IndexEntry>& where);
+  // Converts a protocol exptime to absolute seconds; false if it means "already expired".
+  bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
+
+  void Reply(std::string_view line);
+  void ReplyNoreply(std::string_view line);
+  void AppendValue(Slot& slot, const storage::ItemView& item, bool with_cas);
+  Slot& TailSlot();
+  Slot& PushSlot();
+  Slot* SlotAt(uint64_t seq);
+  void PopSlot();
+  size_t unsent_bytes() const { return unsent_bytes_; }
+  void Consume(size_t n);
+  void CloseNow();
+
+  Server& server_;
+  util::UniqueFd fd_;
+  uint64_t id_;
+  protocol::Parser parser_;
+  protocol::Request req_;
+
+  std::vector<char> rbuf_;
+  size_t rstart_ = 0;
+  size_t rend_ = 0;
+  uint64_t swallow_ = 0;
+
+  std::vector<Slot> slots_;  // ring
+  size_t slot_head_ = 0;
+  size_t slot_count_ = 0;
+  uint64_t head_seq_ = 0;  // sequence number of the slot at slot_head_
+  size_t unsent_bytes_ = 0;
+  std::vector<std::string> spare_strings_;
+
+  bool in_request_ = false;
+  size_t req_consumed_ = 0;
+  size_t key_idx_ = 0;
+  bool counted_ = false;  // the request's command counter was bumped (it may run again)
+  Wait wait_ = Wait::kNone;
+  Fetched fetched_;
+  size_t lookups_in_flight_ = 0;
+
+  bool can_read_ = false;
+  bool can_write_ = true;
+  bool peer_closed_ = false;
+  bool close_after_flush_ = false;
+  bool registered_ = false;
+  uint64_t last_active_ = 0;
+};
+
+}  // namespace ssdcache::server

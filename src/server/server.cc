@@ -1,0 +1,509 @@
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+namespace ssdcache::server {
+
+namespace {
+constexpr std::string_view kTooManyConnections = "SERVER_ERROR too many open connections\r\n";
+constexpr uint64_t kTickMs = 1000;
+constexpr uint64_t kShutdownTickMs = 50;
+constexpr int kShutdownGraceTicks = 100;  // 5 s to answer what is in flight
+
+std::string ErrnoText(std::string_view what) {
+  return std::string(what) + ": " + std::strerror(errno);
+}
+
+template <typename T>
+void Stat(std::string& out, std::string_view name, const T& value) {
+  out.append("STAT ");
+  out.append(name);
+  out.push_back(' ');
+  if constexpr (std::is_convertible_v<T, std::string_view>) {
+    out.append(value);
+  } else {
+    out.append(std::to_string(value));
+  }
+  out.append("\r\n");
+}
+}  // namespace
+
+class Server::Listener final : public net::EventHandler {
+ public:
+  explicit Listener(Server& s) : server_(s) {}
+  void OnEvent(uint32_t) override { server_.Accept(); }
+
+ private:
+  Server& server_;
+};
+
+class Server::SignalHandler final : public net::EventHandler {
+ public:
+  explicit SignalHandler(Server& s) : server_(s) {}
+  void OnEvent(uint32_t) override {
+    signalfd_siginfo info;
+    while (::read(server_.signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
+      if (info.ssi_signo == SIGHUP) {
+        server_.ReopenLog();
+      } else {
+        spdlog::info("signal {}: shutting down", info.ssi_signo);
+        server_.BeginShutdown();
+      }
+    }
+  }
+
+ private:
+  Server& server_;
+};
+
+class Server::AioHandler final : public net::EventHandler {
+ public:
+  explicit AioHandler(Server& s) : server_(s) {}
+  void OnEvent(uint32_t) override { server_.aio_->Reap(); }
+
+ private:
+  Server& server_;
+};
+
+Server::Server(const Config& config) : config_(config) {}
+
+Server::~Server() {
+  for (auto& [ptr, conn] : connections_) conn->Close();
+  connections_.clear();
+}
+
+std::unique_ptr<Server> Server::Create(const Config& config, std::string& error) {
+  auto server = std::unique_ptr<Server>(new Server(config));
+  if (!server->Init(error)) return nullptr;
+  return server;
+}
+
+void Server::UpdateClock() { now_ = static_cast<uint32_t>(::time(nullptr)); }
+
+bool Server::Init(std::string& error) {
+  UpdateClock();
+  started_ = now_;
+  loop_ = net::EventLoop::Create(error);
+  if (!loop_) return false;
+
+  // Device: create the parent folder of a device file (the default lives under ./data).
+  std::filesystem::path dev(config_.device_path);
+  if (!dev.parent_path().empty() && !std::filesystem::exists(config_.device_path)) {
+    std::error_code ec;
+    std::filesystem::create_directories(dev.parent_path(), ec);
+  }
+  storage::DeviceOptions dopts;
+  dopts.path = config_.device_path;
+  dopts.file_size = config_.device_size;
+  dopts.instance = config_.server_id;
+  dopts.instances = config_.server_count;
+  dopts.min_size = uint64_t{config_.slab_size} * 4;
+  device_ = storage::Device::Open(dopts, error);
+  if (!device_) return false;
+  aio_ = storage::AioContext::Create(config_.max_aio, error);
+  if (!aio_) return false;
+
+  storage::EngineOptions eopts;
+  eopts.slab_size = config_.slab_size;
+  eopts.max_memory = config_.max_memory;
+  eopts.max_index_memory = config_.max_index_memory;
+  eopts.min_item_size = config_.min_item_size;
+  eopts.factor = config_.factor;
+  eopts.slab_profile = config_.slab_profile;
+  engine_ = storage::Engine::Create(eopts, *device_, *aio_, error);
+  if (!engine_) return false;
+  engine_->set_now(now_);
+  engine_->set_memory_listener([this] {
+    std::vector<Connection*> waiters;
+    waiters.swap(memory_waiters_);
+    for (Connection* c : waiters) c->OnMemoryAvailable();
+  });
+  // The largest value a client may declare: an item holds a 32-byte header and the key too.
+  parser_limits_.max_value = engine_->max_item_size() - storage::kItemHeaderSize - 1;
+
+  // Listening socket.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = ErrnoText("socket");
+    return false;
+  }
+  listen_fd_.Reset(fd);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(config_.port);
+  if (inet_pton(AF_INET, config_.listen_addr.c_str(), &addr.sin_addr) != 1) {
+    error = "-l/--listen: not an IPv4 address: " + config_.listen_addr;
+    return false;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    error = ErrnoText("-p/--port: cannot bind " + config_.listen_addr + ":" +
+                      std::to_string(config_.port));
+    return false;
+  }
+  if (::listen(fd, 1024) != 0) {
+    error = ErrnoText("listen");
+    return false;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  listener_ = std::make_unique<Listener>(*this);
+  if (!loop_->Add(fd, EPOLLIN, listener_.get())) {
+    error = ErrnoText("epoll_ctl(listener)");
+    return false;
+  }
+
+  // Signals arrive through a signalfd, handled in the loop like any other event.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) {
+    error = ErrnoText("signalfd");
+    return false;
+  }
+  signal_fd_.Reset(sfd);
+  signal_handler_ = std::make_unique<SignalHandler>(*this);
+  aio_handler_ = std::make_unique<AioHandler>(*this);
+  if (!loop_->Add(sfd, EPOLLIN, signal_handler_.get()) ||
+      !loop_->Add(aio_->event_fd(), EPOLLIN, aio_handler_.get())) {
+    error = ErrnoText("epoll_ctl");
+    return false;
+  }
+
+  tick_timer_ = net::Timer::Create(
+      *loop_, [this] { Tick(); }, error);
+  if (!tick_timer_) return false;
+  tick_timer_->Arm(kTickMs, kTickMs);
+  flush_timer_ = net::Timer::Create(
+      *loop_,
+      [this] {
+        spdlog::info("delayed flush_all: invalidating every item");
+        engine_->FlushAll();
+      },
+      error);
+  if (!flush_timer_) return false;
+
+  loop_->AddAfterWake([this] {
+    UpdateClock();
+    engine_->set_now(now_);
+  });
+  loop_->AddBeforeSleep([this] {
+    ReapConnections();
+    aio_->Submit();
+  });
+  return true;
+}
+
+void Server::Accept() {
+  while (!shutting_down_) {
+    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: retry when a connection closes (edge-triggered, so remember).
+        if (!accept_blocked_) spdlog::warn("accept: {}; pausing accepts", std::strerror(errno));
+        accept_blocked_ = true;
+      }
+      return;
+    }
+    util::UniqueFd conn_fd(fd);
+    ++stats_.total_connections;
+    if (open_connections_ >= config_.max_connections) {
+      ++stats_.rejected_connections;
+      (void)!::send(fd, kTooManyConnections.data(), kTooManyConnections.size(),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+      continue;  // conn_fd closes
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto conn = std::make_unique<Connection>(*this, std::move(conn_fd), next_conn_id_++);
+    Connection* raw = conn.get();
+    if (!raw->Start()) {
+      spdlog::warn("epoll_ctl(connection): {}", std::strerror(errno));
+      continue;
+    }
+    connections_.emplace(raw, std::move(conn));
+    ++open_connections_;
+  }
+}
+
+void Server::ConnectionClosed(Connection* conn) {
+  if (open_connections_ > 0) --open_connections_;
+  closed_.push_back(conn);
+  if (accept_blocked_) {
+    accept_blocked_ = false;
+    loop_->Defer(listener_.get());
+  }
+}
+
+void Server::ReapConnections() {
+  if (closed_.empty()) return;
+  std::vector<Connection*> keep;
+  for (Connection* c : closed_) {
+    if (!c->releasable()) {
+      keep.push_back(c);
+      continue;
+    }
+    std::erase(memory_waiters_, c);
+    connections_.erase(c);
+  }
+  closed_.swap(keep);
+}
+
+void Server::WaitForMemory(Connection* conn) {
+  if (std::find(memory_waiters_.begin(), memory_waiters_.end(), conn) == memory_waiters_.end()) {
+    memory_waiters_.push_back(conn);
+  }
+}
+
+void Server::ScheduleFlush(int64_t delay) {
+  if (delay <= 0) {
+    flush_timer_->Arm(0, 0);
+    engine_->FlushAll();
+    return;
+  }
+  // Like exptime: up to 30 days is relative, beyond is an absolute unix time.
+  int64_t rel = delay <= 60 * 60 * 24 * 30 ? delay : delay - static_cast<int64_t>(now_);
+  if (rel <= 0) {
+    flush_timer_->Arm(0, 0);
+    engine_->FlushAll();
+    return;
+  }
+  flush_timer_->Arm(static_cast<uint64_t>(rel) * 1000, 0);
+}
+
+void Server::SetVerbosity(uint32_t level) {
+  spdlog::set_level(level >= 2   ? spdlog::level::trace
+                    : level == 1 ? spdlog::level::debug
+                                 : spdlog::level::info);
+}
+
+void Server::ReopenLog() {
+  if (log_reopen_) log_reopen_();
+  spdlog::info("SIGHUP: log reopened");
+}
+
+void Server::Tick() {
+  engine_->Housekeeping();
+  if (shutting_down_) {
+    if (open_connections_ == 0 || ++shutdown_ticks_ >= kShutdownGraceTicks) {
+      for (auto& [ptr, conn] : connections_) conn->Close();
+      loop_->Stop();
+    }
+    return;
+  }
+  if (config_.idle_timeout_s > 0) {
+    std::vector<Connection*> idle;
+    for (auto& [ptr, conn] : connections_) {
+      if (!conn->closed() && conn->idle() && now_ - conn->last_active() >= config_.idle_timeout_s) {
+        idle.push_back(ptr);
+      }
+    }
+    for (Connection* c : idle) {
+      ++stats_.idle_kicks;
+      c->Close();
+    }
+  }
+}
+
+void Server::BeginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  loop_->Remove(listen_fd_.get());
+  loop_->Cancel(listener_.get());
+  listen_fd_.Reset();
+  std::vector<Connection*> all;
+  for (auto& [ptr, conn] : connections_) all.push_back(ptr);
+  for (Connection* c : all) c->FinishAndClose();
+  tick_timer_->Arm(kShutdownTickMs, kShutdownTickMs);
+}
+
+int Server::Run() {
+  spdlog::info(
+      "ssdcached {} listening on {}:{}, device {} ({} MiB, {} disk slabs of {} KiB), "
+      "{} memory slabs, index {} MiB ({} entries)",
+      SSDCACHE_VERSION, config_.listen_addr, port_, device_->path(), device_->size() >> 20,
+      engine_->disk_slabs_total(), config_.slab_size >> 10, engine_->memory_slabs_total(),
+      engine_->index().bytes() >> 20, engine_->index().capacity());
+  loop_->Run();
+  // Every acknowledged item that is only in DRAM goes to the device before we exit.
+  engine_->SealAllForShutdown();
+  aio_->Drain();
+  spdlog::info("shutdown complete: {} items, {} slab writes, {} write errors",
+               engine_->stats().curr_items, engine_->stats().slab_writes,
+               engine_->stats().write_errors);
+  return engine_->stats().write_errors == 0 ? 0 : 1;
+}
+
+void Server::ResetStats() {
+  ServerStats fresh;
+  fresh.total_connections = 0;
+  stats_ = fresh;
+  engine_->ResetStats();
+}
+
+void Server::AppendStats(std::string_view arg, std::string& out) {
+  const storage::EngineStats& es = engine_->stats();
+  const storage::AioStats& as = aio_->stats();
+  const storage::Index& index = engine_->index();
+  if (arg.empty()) {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    char buf[64];
+    Stat(out, "pid", static_cast<uint64_t>(getpid()));
+    Stat(out, "uptime", static_cast<uint64_t>(now_ - started_));
+    Stat(out, "time", static_cast<uint64_t>(now_));
+    Stat(out, "version", SSDCACHE_VERSION);
+    Stat(out, "pointer_size", static_cast<uint64_t>(sizeof(void*) * 8));
+    snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_utime.tv_sec),
+             static_cast<long>(ru.ru_utime.tv_usec));
+    Stat(out, "rusage_user", std::string_view(buf));
+    snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_stime.tv_sec),
+             static_cast<long>(ru.ru_stime.tv_usec));
+    Stat(out, "rusage_system", std::string_view(buf));
+    Stat(out, "max_connections", uint64_t{config_.max_connections});
+    Stat(out, "curr_connections", static_cast<uint64_t>(open_connections_));
+    Stat(out, "total_connections", stats_.total_connections);
+    Stat(out, "rejected_connections", stats_.rejected_connections);
+    Stat(out, "connection_structures", static_cast<uint64_t>(connections_.size()));
+    Stat(out, "cmd_get", stats_.cmd_get);
+    Stat(out, "cmd_set", stats_.cmd_set);
+    Stat(out, "cmd_flush", stats_.cmd_flush);
+    Stat(out, "cmd_touch", stats_.cmd_touch);
+    Stat(out, "get_hits", stats_.get_hits);
+    Stat(out, "get_misses", stats_.get_misses);
+    Stat(out, "get_expired", es.expired_unfetched);
+    Stat(out, "delete_misses", stats_.delete_misses);
+    Stat(out, "delete_hits", stats_.delete_hits);
+    Stat(out, "incr_misses", stats_.incr_misses);
+    Stat(out, "incr_hits", stats_.incr_hits);
+    Stat(out, "decr_misses", stats_.decr_misses);
+    Stat(out, "decr_hits", stats_.decr_hits);
+    Stat(out, "cas_misses", stats_.cas_misses);
+    Stat(out, "cas_hits", stats_.cas_hits);
+    Stat(out, "cas_badval", stats_.cas_badval);
+    Stat(out, "touch_hits", stats_.touch_hits);
+    Stat(out, "touch_misses", stats_.touch_misses);
+    Stat(out, "bytes_read", stats_.bytes_read);
+    Stat(out, "bytes_written", stats_.bytes_written);
+    Stat(out, "limit_maxbytes", device_->size());
+    Stat(out, "threads", uint64_t{1});
+    Stat(out, "conn_yields", stats_.conn_yields);
+    Stat(out, "idle_kicks", stats_.idle_kicks);
+    Stat(out, "protocol_errors", stats_.protocol_errors);
+    Stat(out, "bytes", es.bytes);
+    Stat(out, "curr_items", es.curr_items);
+    Stat(out, "total_items", es.total_items);
+    Stat(out, "evictions", es.evictions);
+    // ssdcache's own.
+    Stat(out, "device_bytes", device_->size());
+    Stat(out, "disk_slabs_total", uint64_t{engine_->disk_slabs_total()});
+    Stat(out, "disk_slabs_used", uint64_t{engine_->disk_slabs_used()});
+    Stat(out, "disk_slabs_free", uint64_t{engine_->disk_slabs_free()});
+    Stat(out, "memory_slabs_total", uint64_t{engine_->memory_slabs_total()});
+    Stat(out, "memory_slabs_free", uint64_t{engine_->memory_slabs_free()});
+    Stat(out, "memory_slabs_flushing", uint64_t{engine_->memory_slabs_flushing()});
+    Stat(out, "index_entries", static_cast<uint64_t>(index.size()));
+    Stat(out, "index_capacity", static_cast<uint64_t>(index.capacity()));
+    Stat(out, "index_bytes", static_cast<uint64_t>(index.bytes()));
+    snprintf(buf, sizeof(buf), "%.2f",
+             es.curr_items ? static_cast<double>(index.bytes()) / es.curr_items : 0.0);
+    Stat(out, "index_bytes_per_item", std::string_view(buf));
+    Stat(out, "slab_evictions", es.slab_evictions);
+    Stat(out, "index_evictions", es.index_evictions);
+    Stat(out, "reads_memory", es.reads_memory);
+    Stat(out, "reads_device", es.reads_device);
+    Stat(out, "read_errors", es.read_errors);
+    Stat(out, "checksum_errors", es.checksum_errors);
+    Stat(out, "key_mismatches", es.key_mismatches);
+    Stat(out, "slab_writes", es.slab_writes);
+    Stat(out, "write_errors", es.write_errors);
+    Stat(out, "memory_waits", es.memory_waits);
+    Stat(out, "aio_in_flight", static_cast<uint64_t>(aio_->in_flight()));
+    Stat(out, "aio_queued", static_cast<uint64_t>(aio_->queued()));
+    Stat(out, "aio_reads", as.reads);
+    Stat(out, "aio_writes", as.writes);
+    Stat(out, "aio_read_bytes", as.read_bytes);
+    Stat(out, "aio_write_bytes", as.write_bytes);
+    Stat(out, "aio_errors", as.errors);
+    out.append("END\r\n");
+    return;
+  }
+  if (arg == "settings") {
+    char buf[32];
+    Stat(out, "maxbytes", config_.max_memory);
+    Stat(out, "maxconns", uint64_t{config_.max_connections});
+    Stat(out, "tcpport", uint64_t{port_});
+    Stat(out, "interface", config_.listen_addr);
+    Stat(out, "verbosity", static_cast<uint64_t>(config_.verbosity));
+    snprintf(buf, sizeof(buf), "%.2f", config_.factor);
+    Stat(out, "growth_factor", std::string_view(buf));
+    Stat(out, "chunk_size", uint64_t{config_.min_item_size});
+    Stat(out, "item_size_max", uint64_t{engine_->max_item_size()});
+    Stat(out, "slab_page_size", uint64_t{config_.slab_size});
+    Stat(out, "num_threads", uint64_t{1});
+    Stat(out, "evictions", "on");
+    Stat(out, "cas_enabled", "yes");
+    Stat(out, "idle_time", uint64_t{config_.idle_timeout_s});
+    Stat(out, "device", config_.device_path);
+    Stat(out, "device_size", device_->size());
+    Stat(out, "server_id",
+         std::to_string(config_.server_id) + "/" + std::to_string(config_.server_count));
+    Stat(out, "index_max_bytes", config_.max_index_memory);
+    Stat(out, "max_aio", uint64_t{config_.max_aio});
+    Stat(out, "hash_algorithm", "xxh3");
+    out.append("END\r\n");
+    return;
+  }
+  if (arg == "slabs" || arg == "items") {
+    std::vector<storage::ClassStats> classes = engine_->class_stats();
+    uint64_t active = 0;
+    for (size_t i = 0; i < classes.size(); ++i) {
+      const storage::ClassStats& c = classes[i];
+      if (c.memory_slabs + c.disk_slabs == 0) continue;
+      ++active;
+      std::string p = (arg == "slabs" ? "" : "items:") + std::to_string(i + 1) + ":";
+      if (arg == "slabs") {
+        Stat(out, p + "chunk_size", uint64_t{c.chunk_size});
+        Stat(out, p + "chunks_per_page", uint64_t{c.chunks_per_slab});
+        Stat(out, p + "total_pages", c.memory_slabs + c.disk_slabs);
+        Stat(out, p + "memory_pages", c.memory_slabs);
+        Stat(out, p + "disk_pages", c.disk_slabs);
+        Stat(out, p + "used_chunks", c.items);
+      } else {
+        Stat(out, p + "number", c.items);
+      }
+    }
+    if (arg == "slabs") {
+      Stat(out, "active_slabs", active);
+      Stat(out, "total_malloced", config_.max_memory);
+    }
+    out.append("END\r\n");
+    return;
+  }
+  out.append("ERROR\r\n");
+}
+
+}  // namespace ssdcache::server

@@ -1,0 +1,99 @@
+// The server: the Context that everything else is handed. Owns the event loop, the device, the aio
+// context, the engine, the listening socket, the signalfd, the timers and every connection.
+//
+// Invariants:
+//  - Single thread: the loop, the engine and all connections run on the thread that called Run().
+//  - Connections are freed only at the end of a loop turn and only once no lookup of theirs is in
+//    flight (the engine would otherwise call back into freed memory).
+//  - SIGTERM/SIGINT: stop accepting, finish in-flight requests, seal and write every memory slab,
+//    wait for the device, exit 0.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "net/event_loop.h"
+#include "server/config.h"
+#include "server/connection.h"
+#include "server/stats.h"
+#include "storage/aio.h"
+#include "storage/device.h"
+#include "storage/engine.h"
+#include "util/unique_fd.h"
+
+namespace ssdcache::server {
+
+class Server {
+ public:
+  static std::unique_ptr<Server> Create(const Config& config, std::string& error);
+  ~Server();
+
+  // Serves until SIGTERM/SIGINT; returns the process exit status.
+  int Run();
+  uint16_t port() const { return port_; }
+
+  // For connections.
+  const Config& config() const { return config_; }
+  net::EventLoop& loop() { return *loop_; }
+  storage::Engine& engine() { return *engine_; }
+  ServerStats& stats() { return stats_; }
+  uint32_t now() const { return now_; }
+  void ConnectionClosed(Connection* conn);
+  void WaitForMemory(Connection* conn);
+  void ScheduleFlush(int64_t delay_seconds);
+  void AppendStats(std::string_view arg, std::string& out);
+  void ResetStats();
+  void SetVerbosity(uint32_t level);
+  // How SIGHUP reopens the log file (set by main, which owns the logger).
+  void set_log_reopen(std::function<void()> fn) { log_reopen_ = std::move(fn); }
+  void ReopenLog();
+  const protocol::ParserLimits& parser_limits() const { return parser_limits_; }
+
+ private:
+  class Listener;
+  class SignalHandler;
+  class AioHandler;
+
+  explicit Server(const Config& config);
+  bool Init(std::string& error);
+  void Accept();
+  void Tick();
+  void ReapConnections();
+  void BeginShutdown();
+  void UpdateClock();
+
+  Config config_;
+  protocol::ParserLimits parser_limits_;
+  std::unique_ptr<net::EventLoop> loop_;
+  std::unique_ptr<storage::Device> device_;
+  std::unique_ptr<storage::AioContext> aio_;
+  std::unique_ptr<storage::Engine> engine_;
+  util::UniqueFd listen_fd_;
+  util::UniqueFd signal_fd_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<SignalHandler> signal_handler_;
+  std::unique_ptr<AioHandler> aio_handler_;
+  std::unique_ptr<net::Timer> tick_timer_;
+  std::unique_ptr<net::Timer> flush_timer_;
+
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> closed_;  // closed, freed once no lookup of theirs is in flight
+  std::vector<Connection*> memory_waiters_;
+  std::function<void()> log_reopen_;
+  int shutdown_ticks_ = 0;
+  uint64_t next_conn_id_ = 1;
+  size_t open_connections_ = 0;
+  bool accept_blocked_ = false;
+  bool shutting_down_ = false;
+  uint16_t port_ = 0;
+  uint32_t now_ = 0;
+  uint32_t started_ = 0;
+  ServerStats stats_;
+};
+
+}  // namespace ssdcache::server

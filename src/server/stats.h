@@ -1,0 +1,37 @@
+// Protocol-level counters of the server, named as memcached names them in `stats`. Owned by the
+// Server and updated by its connections; the engine keeps its own (storage::EngineStats).
+#pragma once
+
+#include <cstdint>
+
+namespace ssdcache::server {
+
+struct ServerStats {
+  uint64_t total_connections = 0;
+  uint64_t rejected_connections = 0;
+  uint64_t cmd_get = 0;  // keys looked up by get/gets/gat/gats
+  uint64_t cmd_set = 0;  // storage commands
+  uint64_t cmd_flush = 0;
+  uint64_t cmd_touch = 0;
+  uint64_t get_hits = 0;
+  uint64_t get_misses = 0;
+  uint64_t get_expired = 0;
+  uint64_t delete_hits = 0;
+  uint64_t delete_misses = 0;
+  uint64_t incr_hits = 0;
+  uint64_t incr_misses = 0;
+  uint64_t decr_hits = 0;
+  uint64_t decr_misses = 0;
+  uint64_t cas_hits = 0;
+  uint64_t cas_misses = 0;
+  uint64_t cas_badval = 0;
+  uint64_t touch_hits = 0;
+  uint64_t touch_misses = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t conn_yields = 0;      // a connection used up its per-turn budget and was deferred
+  uint64_t idle_kicks = 0;       // connections closed by --idle-timeout
+  uint64_t protocol_errors = 0;  // requests answered with ERROR / CLIENT_ERROR
+};
+
+}  // namespace ssdcache::server

@@ -1,0 +1,495 @@
+#include "storage/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+
+namespace {
+constexpr uint64_t kWriteTag = 1ULL << 63;
+constexpr size_t kMinReadBuffer = 4096;
+
+size_t ReadBufferClass(size_t len) {
+  size_t cls = 0;
+  for (size_t size = kMinReadBuffer; size < len; size <<= 1) ++cls;
+  return cls;
+}
+}  // namespace
+
+// A device read in flight for a lookup; owns its aligned buffer until it completes.
+struct Engine::ReadOp {
+  IoOp io;
+  char* buf = nullptr;
+  size_t buf_class = 0;
+  uint32_t skip = 0;  // offset of the record inside the aligned read
+  uint32_t seq32 = 0;
+  IndexEntry where;
+  uint64_t hash = 0;
+  LookupWaiter* waiter = nullptr;
+  uint64_t token = 0;
+  uint8_t nkey = 0;
+  char key[256];
+};
+
+std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device,
+                                       AioContext& aio, std::string& error) {
+  if (options.slab_size < 64 * 1024 || options.slab_size % device.block_size() != 0) {
+    error = "-I/--slab-size must be a multiple of the device block size and at least 64 KiB";
+    return nullptr;
+  }
+  uint32_t max_chunk = (options.slab_size - kSlabHeaderSize) / 8 * 8;
+  uint32_t min_item = std::max<uint32_t>(options.min_item_size, kItemHeaderSize + 1 + 1);
+  std::optional<SlabClasses> classes =
+      options.slab_profile.empty()
+          ? SlabClasses::Geometric(min_item, options.factor, max_chunk, error)
+          : SlabClasses::FromProfile(options.slab_profile, max_chunk, error);
+  if (!classes) return nullptr;
+  if (options.slab_size / classes->chunk_size(0) >= (1U << Index::kChunkBits)) {
+    error = "-n/--min-item-size is too small for -I/--slab-size: at most 2^20 chunks per slab";
+    return nullptr;
+  }
+  uint64_t mem_slabs = options.max_memory / options.slab_size;
+  if (mem_slabs < 2) {
+    error = "-m/--max-memory must hold at least 2 slabs of -I/--slab-size";
+    return nullptr;
+  }
+  // The first slab-sized region of the slice is reserved for the superblock.
+  uint64_t disk_slabs = device.size() / options.slab_size;
+  disk_slabs = disk_slabs > 0 ? disk_slabs - 1 : 0;
+  if (disk_slabs <= mem_slabs) {
+    error = "the device (" + std::to_string(device.size() >> 20) +
+            " MiB) must hold more disk slabs (" + std::to_string(disk_slabs) +
+            ") than -m/--max-memory holds memory slabs (" + std::to_string(mem_slabs) +
+            "): enlarge --device-size or lower -m";
+    return nullptr;
+  }
+  if (disk_slabs + mem_slabs >= (1ULL << (Index::kSlabBits - 1))) {
+    error = "the device holds too many slabs for the index: raise -I/--slab-size";
+    return nullptr;
+  }
+  if (options.max_index_memory < 64) {
+    error = "-i/--max-index-memory is too small";
+    return nullptr;
+  }
+  auto engine = std::unique_ptr<Engine>(new Engine(options, device, aio, std::move(*classes)));
+  if (engine->memory_.empty()) {
+    error = "cannot allocate " + std::to_string(options.max_memory >> 20) +
+            " MiB for memory slabs (-m/--max-memory)";
+    return nullptr;
+  }
+  return engine;
+}
+
+Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes)
+    : options_(options),
+      device_(device),
+      aio_(aio),
+      classes_(std::move(classes)),
+      slab_size_(options.slab_size) {
+  for (size_t c = 0; c < classes_.count(); ++c) {
+    chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
+  }
+  open_.assign(classes_.count(), -1);
+  mem_count_ = options.max_memory / slab_size_;
+  memory_ = util::AlignedBuffer(mem_count_ * slab_size_, device_.block_size());
+  write_ops_.resize(mem_count_);
+  for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
+  disk_count_ = device_.size() / slab_size_ - 1;
+  for (size_t i = disk_count_; i-- > 0;) free_disk_.push_back(static_cast<uint32_t>(i));
+  // Twice the slabs that can be alive at once, so that an id is reused only every ~half lap and
+  // the sweeper has that many allocations to pass over the whole index.
+  size_t table_size = std::bit_ceil(2 * (disk_count_ + mem_count_));
+  table_.resize(table_size);
+  table_mask_ = static_cast<uint32_t>(table_size - 1);
+  index_ = std::make_unique<Index>(options.max_index_memory, this);
+  sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_size + 1);
+  read_buffers_.resize(ReadBufferClass(2 * size_t{slab_size_}) + 1);
+}
+
+Engine::~Engine() {
+  for (auto& list : read_buffers_) {
+    for (char* b : list) std::free(b);
+  }
+  for (auto& r : all_reads_) {
+    if (r->buf != nullptr) std::free(r->buf);
+  }
+}
+
+bool Engine::IsSlabLive(uint32_t slab) const {
+  return slab < table_.size() && table_[slab].state != SlabState::kFree;
+}
+
+char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
+  return MemSlab(s.mem) + kSlabHeaderSize + uint64_t{chunk} * classes_.chunk_size(s.cls);
+}
+
+uint64_t Engine::DiskOffset(uint32_t disk) const {
+  return device_.offset() + (uint64_t{disk} + 1) * slab_size_;
+}
+
+std::optional<IndexEntry> Engine::Locate(uint64_t hash) const { return index_->Find(hash); }
+
+void Engine::DropEntry(const IndexEntry& e) {
+  SlabInfo& s = table_[e.slab];
+  if (s.state == SlabState::kFree) return;
+  if (s.live > 0) --s.live;
+  if (stats_.curr_items > 0) --stats_.curr_items;
+  uint32_t cs = classes_.chunk_size(s.cls);
+  stats_.bytes = stats_.bytes >= cs ? stats_.bytes - cs : 0;
+}
+
+LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
+                            LookupWaiter* waiter, uint64_t token, IndexEntry* where) {
+  std::optional<IndexEntry> e = index_->Find(hash);
+  if (!e) return LookupResult::kMiss;
+  if (where != nullptr) *where = *e;
+  if (Index::DefinitelyExpired(e->expiry, now_)) {
+    ++stats_.expired_unfetched;
+    DropEntry(*e);
+    index_->EraseIf(hash, e->slab, e->chunk);
+    return LookupResult::kMiss;
+  }
+  SlabInfo& s = table_[e->slab];
+  if (s.state == SlabState::kMemory || s.state == SlabState::kFlushing) {
+    ++stats_.reads_memory;
+    ItemView v;
+    if (!DecodeItemTrusted(ChunkInMemory(s, e->chunk), v) || v.key != key) {
+      ++stats_.key_mismatches;
+      return LookupResult::kMiss;
+    }
+    if (v.exptime != 0 && v.exptime <= now_) {
+      DropEntry(*e);
+      index_->EraseIf(hash, e->slab, e->chunk);
+      return LookupResult::kMiss;
+    }
+    out = v;
+    return LookupResult::kHit;
+  }
+  // On the device: read only the aligned blocks that cover the chunk.
+  const uint32_t bs = device_.block_size();
+  uint64_t off =
+      DiskOffset(s.disk) + kSlabHeaderSize + uint64_t{e->chunk} * classes_.chunk_size(s.cls);
+  uint64_t start = off / bs * bs;
+  uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
+  end = std::min(end, DiskOffset(s.disk) + slab_size_);
+  ReadOp* r = GetReadOp(end - start);
+  if (r == nullptr) {
+    ++stats_.read_errors;
+    return LookupResult::kMiss;
+  }
+  r->skip = static_cast<uint32_t>(off - start);
+  r->seq32 = static_cast<uint32_t>(s.seq);
+  r->where = *e;
+  r->hash = hash;
+  r->waiter = waiter;
+  r->token = token;
+  r->nkey = static_cast<uint8_t>(key.size());
+  std::memcpy(r->key, key.data(), key.size());
+  r->io.handler = this;
+  r->io.buf = r->buf;
+  r->io.len = end - start;
+  r->io.offset = start;
+  r->io.write = false;
+  r->io.user = reinterpret_cast<uint64_t>(r);
+  ++reads_in_flight_;
+  ++stats_.reads_device;
+  aio_.Read(device_.fd(), r->io);
+  return LookupResult::kPending;
+}
+
+Engine::ReadOp* Engine::GetReadOp(size_t len) {
+  size_t cls = ReadBufferClass(len);
+  if (cls >= read_buffers_.size()) return nullptr;
+  ReadOp* r;
+  if (free_reads_.empty()) {
+    all_reads_.push_back(std::make_unique<ReadOp>());
+    r = all_reads_.back().get();
+  } else {
+    r = free_reads_.back();
+    free_reads_.pop_back();
+  }
+  auto& list = read_buffers_[cls];
+  if (!list.empty()) {
+    r->buf = list.back();
+    list.pop_back();
+  } else {
+    r->buf = static_cast<char*>(std::aligned_alloc(device_.block_size(), kMinReadBuffer << cls));
+    if (r->buf == nullptr) {
+      free_reads_.push_back(r);
+      return nullptr;
+    }
+  }
+  r->buf_class = cls;
+  return r;
+}
+
+void Engine::PutReadOp(ReadOp* r) {
+  read_buffers_[r->buf_class].push_back(r->buf);
+  r->buf = nullptr;
+  free_reads_.push_back(r);
+}
+
+void Engine::CompleteRead(ReadOp* r, int64_t result) {
+  --reads_in_flight_;
+  ItemView v;
+  const ItemView* found = nullptr;
+  if (result < 0 || static_cast<uint64_t>(result) != r->io.len) {
+    ++stats_.read_errors;
+  } else if (!VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v)) {
+    ++stats_.checksum_errors;
+  } else if (v.key != std::string_view(r->key, r->nkey)) {
+    ++stats_.key_mismatches;
+  } else if (v.exptime != 0 && v.exptime <= now_) {
+    std::optional<IndexEntry> cur = index_->Find(r->hash);
+    if (cur && cur->slab == r->where.slab && cur->chunk == r->where.chunk) {
+      DropEntry(*cur);
+      index_->EraseIf(r->hash, cur->slab, cur->chunk);
+    }
+  } else {
+    found = &v;
+  }
+  // Hand the buffer back only after the waiter copied the value out of it.
+  LookupWaiter* waiter = r->waiter;
+  uint64_t token = r->token;
+  IndexEntry where = r->where;
+  if (waiter != nullptr) waiter->OnLookupDone(token, found, where);
+  PutReadOp(r);
+}
+
+int64_t Engine::OpenSlabFor(uint8_t cls) {
+  if (open_[cls] >= 0) {
+    SlabInfo& s = table_[open_[cls]];
+    if (s.used < chunks_per_slab_[cls]) return open_[cls];
+    Seal(static_cast<uint32_t>(open_[cls]));
+  }
+  if (free_mem_.empty()) {
+    ++stats_.memory_waits;
+    if (flushing_ == 0) {
+      // Every buffer is an open, partly filled slab of some class: write out the fullest one so
+      // that its buffer comes back.
+      int64_t best = -1;
+      for (int64_t id : open_) {
+        if (id >= 0 && (best < 0 || table_[id].used > table_[best].used)) best = id;
+      }
+      if (best >= 0) Seal(static_cast<uint32_t>(best));
+    }
+    return -1;
+  }
+  uint32_t id;
+  if (!AllocateSlabId(id)) return -1;
+  uint32_t mem = free_mem_.back();
+  free_mem_.pop_back();
+  SlabInfo& s = table_[id];
+  s.state = SlabState::kMemory;
+  s.cls = cls;
+  s.mem = mem;
+  s.used = 0;
+  s.live = 0;
+  open_[cls] = id;
+  return id;
+}
+
+bool Engine::AllocateSlabId(uint32_t& id) {
+  SweepSome(sweep_per_alloc_);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    for (size_t i = 0; i < table_.size(); ++i, ++next_seq_) {
+      uint32_t candidate = static_cast<uint32_t>(next_seq_ & table_mask_);
+      SlabInfo& s = table_[candidate];
+      if (s.state == SlabState::kFree && (s.seq == 0 || SweepPasses() >= s.freed_pass + 2)) {
+        id = candidate;
+        s.seq = next_seq_++;
+        return true;
+      }
+    }
+    // Every free id died too recently: finish sweeping so their stale entries are gone.
+    SweepSome(index_->num_buckets());
+  }
+  spdlog::error("no free logical slab id (slab table of {} entries)", table_.size());
+  return false;
+}
+
+void Engine::SweepSome(size_t buckets) {
+  index_->Sweep(buckets);
+  swept_buckets_ += buckets;
+}
+
+bool Engine::TakeDiskSlab(uint32_t& disk) {
+  if (free_disk_.empty()) {
+    if (disk_fifo_.empty()) return false;
+    uint32_t victim = disk_fifo_.front();
+    disk_fifo_.pop_front();
+    SlabInfo& s = table_[victim];
+    ++stats_.slab_evictions;
+    disk = s.disk;
+    KillSlab(s, /*evicted=*/true);
+    return true;
+  }
+  disk = free_disk_.back();
+  free_disk_.pop_back();
+  return true;
+}
+
+void Engine::KillSlab(SlabInfo& s, bool evicted) {
+  if (evicted) stats_.evictions += s.live;
+  stats_.curr_items -= std::min<uint64_t>(stats_.curr_items, s.live);
+  uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
+  stats_.bytes -= std::min(stats_.bytes, held);
+  s.live = 0;
+  s.state = SlabState::kFree;
+  s.freed_pass = SweepPasses();
+}
+
+void Engine::Seal(uint32_t id) {
+  SlabInfo& s = table_[id];
+  if (open_[s.cls] == static_cast<int64_t>(id)) open_[s.cls] = -1;
+  uint32_t disk;
+  if (!TakeDiskSlab(disk)) {
+    // Cannot happen while disk slabs outnumber memory slabs (checked in Create).
+    spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
+    free_mem_.push_back(s.mem);
+    KillSlab(s, true);
+    return;
+  }
+  s.state = SlabState::kFlushing;
+  s.disk = disk;
+  ++flushing_;
+  SlabHeader h{};
+  h.magic = kSlabMagic;
+  h.version = kFormatVersion;
+  h.slab_class = s.cls;
+  h.seq = s.seq;
+  h.chunk_size = classes_.chunk_size(s.cls);
+  h.chunks_used = s.used;
+  h.crc = util::Crc32c(&h, sizeof(h));
+  std::memcpy(MemSlab(s.mem), &h, sizeof(h));
+  IoOp& op = write_ops_[s.mem];
+  op = IoOp{};
+  op.handler = this;
+  op.buf = MemSlab(s.mem);
+  op.len = slab_size_;
+  op.offset = DiskOffset(disk);
+  op.write = true;
+  op.user = kWriteTag | id;
+  aio_.Write(device_.fd(), op);
+}
+
+void Engine::OnIoComplete(IoOp& op, int64_t result) {
+  if ((op.user & kWriteTag) == 0) {
+    CompleteRead(reinterpret_cast<ReadOp*>(op.user), result);
+    return;
+  }
+  uint32_t id = static_cast<uint32_t>(op.user & ~kWriteTag);
+  SlabInfo& s = table_[id];
+  --flushing_;
+  free_mem_.push_back(s.mem);
+  if (result == static_cast<int64_t>(slab_size_)) {
+    ++stats_.slab_writes;
+    s.state = SlabState::kDisk;
+    disk_fifo_.push_back(id);
+  } else {
+    // The disk slab is suspect: retire it, and the items it was meant to hold are gone.
+    ++stats_.write_errors;
+    spdlog::error(
+        "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
+        s.disk, result, s.live);
+    KillSlab(s, false);
+  }
+  if (memory_listener_) memory_listener_();
+}
+
+StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view value_a,
+                          std::string_view value_b, uint32_t flags, uint32_t exptime,
+                          uint64_t* cas_out, const std::optional<IndexEntry>* expected) {
+  uint64_t item_size = uint64_t{kItemHeaderSize} + key.size() + value_a.size() + value_b.size();
+  if (item_size > classes_.max_item()) return StoreResult::kTooLarge;
+  if (expected != nullptr) {
+    std::optional<IndexEntry> cur = index_->Find(hash);
+    bool same = cur.has_value() == expected->has_value() &&
+                (!cur || (cur->slab == (*expected)->slab && cur->chunk == (*expected)->chunk));
+    if (!same) return StoreResult::kConflict;
+  }
+  int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
+  int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
+  if (id < 0) return StoreResult::kNoMemory;
+  SlabInfo& s = table_[id];
+  uint32_t chunk = s.used++;
+  uint64_t cas = next_cas_++;
+  WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
+            static_cast<uint32_t>(s.seq));
+  IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};
+  Index::InsertOutcome outcome = index_->Upsert(hash, e);
+  if (outcome.result == Index::InsertResult::kReplaced) {
+    DropEntry(outcome.old);
+  } else if (outcome.result == Index::InsertResult::kEvicted) {
+    DropEntry(outcome.old);
+    ++stats_.index_evictions;
+    ++stats_.evictions;
+  }
+  ++s.live;
+  ++stats_.curr_items;
+  ++stats_.total_items;
+  stats_.bytes += classes_.chunk_size(s.cls);
+  if (cas_out != nullptr) *cas_out = cas;
+  if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
+  return StoreResult::kStored;
+}
+
+bool Engine::Erase(uint64_t hash, const IndexEntry* where) {
+  std::optional<IndexEntry> cur = index_->Find(hash);
+  if (!cur) return false;
+  if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return false;
+  DropEntry(*cur);
+  return index_->EraseIf(hash, cur->slab, cur->chunk);
+}
+
+void Engine::FlushAll() {
+  index_->Clear();
+  for (SlabInfo& s : table_) s.live = 0;
+  stats_.curr_items = 0;
+  stats_.bytes = 0;
+}
+
+void Engine::Housekeeping() {
+  // A full pass over the index about once a minute at one call per second.
+  SweepSome(index_->num_buckets() / 60 + 1);
+}
+
+void Engine::SealAllForShutdown() {
+  for (int64_t id : open_) {
+    if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
+  }
+}
+
+uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disk_fifo_.size()); }
+
+void Engine::ResetStats() {
+  EngineStats fresh;
+  fresh.curr_items = stats_.curr_items;
+  fresh.bytes = stats_.bytes;
+  stats_ = fresh;
+}
+
+std::vector<ClassStats> Engine::class_stats() const {
+  std::vector<ClassStats> out(classes_.count());
+  for (size_t c = 0; c < out.size(); ++c) {
+    out[c].chunk_size = classes_.chunk_size(c);
+    out[c].chunks_per_slab = chunks_per_slab_[c];
+  }
+  for (const SlabInfo& s : table_) {
+    if (s.state == SlabState::kFree) continue;
+    ClassStats& cs = out[s.cls];
+    if (s.state == SlabState::kDisk)
+      ++cs.disk_slabs;
+    else
+      ++cs.memory_slabs;
+    cs.items += s.live;
+  }
+  return out;
+}
+
+}  // namespace ssdcache::storage

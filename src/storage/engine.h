@@ -1,0 +1,229 @@
+// The SSD slab engine: owns the memory slabs (DRAM write buffers), the slab table, the item index
+// and the read buffers, and drives the device through the AioContext. Single-threaded: every call
+// comes from the event loop thread, and completions arrive through AioContext::Reap().
+//
+// Slab lifecycle (a "slab" is a logical id in the slab table; see docs/design.md):
+//
+//   kFree --open--> kMemory --full/seal--> kFlushing --write ok--> kDisk --FIFO evict--> kFree
+//                   (filling its          (data still in DRAM,    (data on a disk slab;
+//                    memory buffer)        write in flight)        buffer recycled)
+//
+// Invariants:
+//  - The index points only at (logical slab, chunk); flushing a slab to disk changes the slab
+//  table,
+//    never an index entry. An entry whose slab is kFree is dead (SlabLiveness) and is never
+//    returned.
+//  - A logical id is reused only after the index sweeper completed a full pass since the id died,
+//    so a stale entry can never alias a newer slab; reads also check the slab sequence in the item.
+//  - Every value returned was verified: in DRAM by key; from the device by magic, slab sequence,
+//    CRC32C and full key. Anything else is a miss.
+//  - Items a client was told STORED are in a memory slab or on the device; ShutdownFlush() writes
+//    every memory slab holding items.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/aio.h"
+#include "storage/device.h"
+#include "storage/index.h"
+#include "storage/item.h"
+#include "storage/slab_class.h"
+#include "util/aligned_buffer.h"
+
+namespace ssdcache::storage {
+
+struct EngineOptions {
+  uint32_t slab_size = 1U << 20;
+  uint64_t max_memory = 64ULL << 20;        // DRAM for memory slabs
+  uint64_t max_index_memory = 64ULL << 20;  // bound of the index
+  uint32_t min_item_size = 48;
+  double factor = 1.25;
+  std::vector<uint32_t> slab_profile;  // explicit chunk sizes (overrides factor)
+};
+
+// Receives the result of a lookup that had to read the device.
+class LookupWaiter {
+ public:
+  // `item` is nullptr on a miss; its views are valid only during the call. `where` is the index
+  // location that was read (for optimistic read-modify-write).
+  virtual void OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry& where) = 0;
+
+ protected:
+  ~LookupWaiter() = default;
+};
+
+enum class LookupResult : uint8_t { kMiss, kHit, kPending };
+enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict };
+
+struct ClassStats {
+  uint32_t chunk_size = 0;
+  uint32_t chunks_per_slab = 0;
+  uint64_t memory_slabs = 0;  // kMemory + kFlushing
+  uint64_t disk_slabs = 0;
+  uint64_t items = 0;  // live items in slabs of this class
+};
+
+struct EngineStats {
+  uint64_t curr_items = 0;
+  uint64_t bytes = 0;              // chunk bytes held by live items
+  uint64_t total_items = 0;        // items stored since start
+  uint64_t evictions = 0;          // live items dropped with an evicted disk slab or index slot
+  uint64_t slab_evictions = 0;     // disk slabs reclaimed by FIFO eviction
+  uint64_t index_evictions = 0;    // live entries dropped because both index buckets were full
+  uint64_t reads_memory = 0;       // lookups served from memory slabs
+  uint64_t reads_device = 0;       // device reads started for lookups
+  uint64_t read_errors = 0;        // device reads that failed (IO error or short)
+  uint64_t checksum_errors = 0;    // device records that failed verification (torn, stale, corrupt)
+  uint64_t key_mismatches = 0;     // index tag collisions resolved by the full key
+  uint64_t slab_writes = 0;        // memory slabs written to the device
+  uint64_t write_errors = 0;       // failed slab writes (their items were dropped)
+  uint64_t expired_unfetched = 0;  // expired entries dropped without a device read
+  uint64_t memory_waits = 0;       // stores that had to wait for a free memory slab
+};
+
+class Engine final : public SlabLiveness, public IoHandler {
+ public:
+  // Validates the geometry (classes, slab counts) against the device and allocates the memory
+  // slabs and the index. On failure returns nullptr and a one-line `error` naming the flag.
+  static std::unique_ptr<Engine> Create(const EngineOptions& options, Device& device,
+                                        AioContext& aio, std::string& error);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // The cached clock (unix seconds) used for expiry; the server sets it once per loop turn.
+  void set_now(uint32_t now) { now_ = now; }
+  uint32_t now() const { return now_; }
+
+  // Largest item (header + key + value) a slab can hold.
+  uint32_t max_item_size() const { return classes_.max_item(); }
+
+  // Looks up `key`. kHit: `out` views DRAM, valid until the next call into the engine.
+  // kPending: a device read started; waiter->OnLookupDone(token, ...) runs exactly once later.
+  // `where` (optional) receives the index location found.
+  LookupResult Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,
+                      uint64_t token, IndexEntry* where = nullptr);
+
+  // The key's current index location, with no IO (nullopt: no live entry).
+  std::optional<IndexEntry> Locate(uint64_t hash) const;
+
+  // Writes a new version of `key` (value = value_a + value_b) into a memory slab and points the
+  // index at it. `expected`, when given, must equal the key's current location (optimistic
+  // read-modify-write), else kConflict. exptime is absolute (0 = never). kNoMemory: every memory
+  // slab is busy; retry after the memory listener fires.
+  StoreResult Store(std::string_view key, uint64_t hash, std::string_view value_a,
+                    std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t* cas_out,
+                    const std::optional<IndexEntry>* expected = nullptr);
+
+  // Drops the key's entry if it still points at `where` (or unconditionally when where is null).
+  bool Erase(uint64_t hash, const IndexEntry* where = nullptr);
+
+  // Invalidates every item (flush_all).
+  void FlushAll();
+
+  // Periodic work: sweeps part of the index for entries of dead slabs.
+  void Housekeeping();
+
+  // Seals every memory slab holding items and submits its write (shutdown, SIGTERM).
+  void SealAllForShutdown();
+
+  // Called whenever a memory slab becomes free (stores that got kNoMemory may retry).
+  void set_memory_listener(std::function<void()> fn) { memory_listener_ = std::move(fn); }
+
+  bool IsSlabLive(uint32_t slab) const override;
+  void OnIoComplete(IoOp& op, int64_t result) override;
+
+  const EngineStats& stats() const { return stats_; }
+  void ResetStats();
+  std::vector<ClassStats> class_stats() const;
+  const SlabClasses& classes() const { return classes_; }
+  const Index& index() const { return *index_; }
+  uint32_t disk_slabs_total() const { return static_cast<uint32_t>(disk_count_); }
+  uint32_t disk_slabs_free() const { return static_cast<uint32_t>(free_disk_.size()); }
+  uint32_t disk_slabs_used() const;
+  uint32_t memory_slabs_total() const { return static_cast<uint32_t>(mem_count_); }
+  uint32_t memory_slabs_free() const { return static_cast<uint32_t>(free_mem_.size()); }
+  uint32_t memory_slabs_flushing() const { return flushing_; }
+  size_t reads_in_flight() const { return reads_in_flight_; }
+  uint64_t next_cas() const { return next_cas_; }
+  uint32_t slab_size() const { return slab_size_; }
+
+ private:
+  enum class SlabState : uint8_t { kFree, kMemory, kFlushing, kDisk };
+  struct SlabInfo {
+    uint64_t seq = 0;
+    uint64_t freed_pass = 0;  // sweep pass count when the slab died
+    SlabState state = SlabState::kFree;
+    uint8_t cls = 0;
+    uint32_t mem = 0;   // memory buffer index (kMemory, kFlushing)
+    uint32_t disk = 0;  // disk slab index (kFlushing: target, kDisk)
+    uint32_t used = 0;  // chunks written
+    uint32_t live = 0;  // index entries pointing here
+  };
+  struct ReadOp;
+
+  Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes);
+
+  char* MemSlab(uint32_t mem) { return memory_.data() + uint64_t{mem} * slab_size_; }
+  char* ChunkInMemory(const SlabInfo& s, uint32_t chunk);
+  uint64_t DiskOffset(uint32_t disk) const;
+
+  // Returns the logical id of an open memory slab of class `cls` with a free chunk, or -1 when no
+  // memory buffer is free (a flush was started where possible).
+  int64_t OpenSlabFor(uint8_t cls);
+  bool AllocateSlabId(uint32_t& id);
+  void Seal(uint32_t id);
+  bool TakeDiskSlab(uint32_t& disk);
+  void KillSlab(SlabInfo& s, bool evicted);
+  void DropEntry(const IndexEntry& e);
+  void SweepSome(size_t buckets);
+  uint64_t SweepPasses() const { return swept_buckets_ / index_->num_buckets(); }
+
+  ReadOp* GetReadOp(size_t len);
+  void PutReadOp(ReadOp* op);
+  void CompleteRead(ReadOp* r, int64_t result);
+
+  EngineOptions options_;
+  Device& device_;
+  AioContext& aio_;
+  SlabClasses classes_;
+  uint32_t slab_size_;
+  std::vector<uint32_t> chunks_per_slab_;
+  std::unique_ptr<Index> index_;
+
+  util::AlignedBuffer memory_;
+  size_t mem_count_ = 0;
+  std::vector<uint32_t> free_mem_;
+  std::vector<IoOp> write_ops_;  // one per memory buffer
+  std::vector<int64_t> open_;    // per class: logical id of the open memory slab, or -1
+  uint32_t flushing_ = 0;
+
+  size_t disk_count_ = 0;
+  std::vector<uint32_t> free_disk_;
+  std::deque<uint32_t> disk_fifo_;  // logical ids in kDisk, oldest first
+
+  std::vector<SlabInfo> table_;
+  uint32_t table_mask_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t swept_buckets_ = 0;
+  size_t sweep_per_alloc_ = 1;
+
+  std::vector<std::vector<char*>> read_buffers_;  // free lists by power-of-two size class
+  std::vector<ReadOp*> free_reads_;
+  std::vector<std::unique_ptr<ReadOp>> all_reads_;
+  size_t reads_in_flight_ = 0;
+
+  uint32_t now_ = 0;
+  uint64_t next_cas_ = 1;
+  EngineStats stats_;
+  std::function<void()> memory_listener_;
+};
+
+}  // namespace ssdcache::storage

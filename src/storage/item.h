@@ -1,0 +1,81 @@
+// The item record as it is laid out inside a slab chunk, in DRAM (memory slab) and on the device
+// alike, and the header of a slab. Formats are host-endian (x86-64 little-endian); a change to
+// either struct must bump kFormatVersion.
+//
+//   slab (slab_size bytes):  | SlabHeader (64 B) | chunk 0 | chunk 1 | ... | chunk n-1 | slack |
+//   chunk (chunk_size of its class):  | ItemHeader (32 B) | key (nkey) | value (nvalue) | unused |
+//
+// Invariants:
+//  - crc is the CRC32C of everything after the crc field through the end of the value, so a torn
+//    or corrupt record (or a chunk of a reused slab) never passes VerifyItem().
+//  - slab_seq is the low 32 bits of the sequence number of the slab the record was written into;
+//    a read of a slab that was evicted and rewritten meanwhile fails that check.
+//  - The value is stored without memcached's trailing "\r\n".
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace ssdcache::storage {
+
+inline constexpr uint16_t kItemMagic = 0x5343;      // "SC"
+inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
+inline constexpr uint16_t kFormatVersion = 1;
+
+struct ItemHeader {
+  uint32_t crc;
+  uint16_t magic;
+  uint8_t kind;  // 1 = item
+  uint8_t nkey;
+  uint32_t slab_seq;
+  uint32_t exptime;  // absolute unix seconds; 0 = never
+  uint32_t flags;
+  uint32_t nvalue;
+  uint64_t cas;
+};
+static_assert(sizeof(ItemHeader) == 32, "ItemHeader is part of the on-device format");
+
+struct SlabHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint8_t slab_class;
+  uint8_t reserved0;
+  uint64_t seq;  // full sequence number of the slab
+  uint32_t chunk_size;
+  uint32_t chunks_used;  // chunks written (items and superseded versions alike)
+  uint32_t crc;          // CRC32C of this header with crc = 0
+  uint8_t reserved[36];
+};
+static_assert(sizeof(SlabHeader) == 64, "SlabHeader is part of the on-device format");
+
+inline constexpr uint32_t kItemHeaderSize = sizeof(ItemHeader);
+inline constexpr uint32_t kSlabHeaderSize = sizeof(SlabHeader);
+
+inline uint32_t ItemSize(size_t nkey, size_t nvalue) {
+  return static_cast<uint32_t>(kItemHeaderSize + nkey + nvalue);
+}
+
+// A decoded view of a record; the views point into the chunk bytes.
+struct ItemView {
+  std::string_view key;
+  std::string_view value;
+  uint32_t flags = 0;
+  uint32_t exptime = 0;
+  uint64_t cas = 0;
+};
+
+// Writes header, key and value into `chunk` (which must hold ItemSize bytes) and seals the CRC.
+// The value may be given in two parts (append/prepend write old and new data without a copy).
+void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
+               std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
+               uint32_t slab_seq);
+
+// Decodes the record at `chunk` (at most `avail` bytes readable). Returns false unless the magic,
+// the lengths (within avail), the slab sequence and the CRC all check out.
+bool VerifyItem(const char* chunk, size_t avail, uint32_t slab_seq, ItemView& out);
+
+// Decodes without the CRC check: for records in DRAM, which no device touched.
+bool DecodeItemTrusted(const char* chunk, ItemView& out);
+
+}  // namespace ssdcache::storage
