@@ -79,12 +79,20 @@ class AioContext {
   void Drain();
 
   size_t in_flight() const { return in_flight_; }
+  // Ops not in the kernel: waiting for a slot, or refused by io_submit and waiting for Reap() to
+  // deliver the error. in_flight() == 0 && queued() == 0 means no completion is outstanding.
   size_t queued() const { return queued_; }
   unsigned max_in_flight() const { return max_in_flight_; }
   const AioStats& stats() const { return stats_; }
 
  private:
   AioContext() = default;
+  void Enqueue(IoOp& op);
+  void Fail(IoOp& op, int error);
+  void CompleteFailed();
+  void CompleteEvents(const struct io_event* events, int n);
+  void Finish(IoOp& op, int64_t result);
+
   io_context_t ctx_ = nullptr;
   util::UniqueFd event_fd_;
   unsigned max_in_flight_ = 0;
@@ -92,6 +100,9 @@ class AioContext {
   size_t queued_ = 0;
   IoOp* queue_head_ = nullptr;
   IoOp* queue_tail_ = nullptr;
+  // Ops io_submit refused, linked through IoOp::next; completed by the next Reap()/Drain().
+  IoOp* failed_head_ = nullptr;
+  IoOp* failed_tail_ = nullptr;
   AioStats stats_;
 };
 

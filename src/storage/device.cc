@@ -1,0 +1,178 @@
+#include "storage/device.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iterator>
+
+namespace ssdcache::storage {
+namespace {
+
+// Files use the page size as their alignment: it satisfies O_DIRECT on every common disk
+// filesystem and matches what block devices are raised to, so the layers above see one value.
+constexpr uint32_t kFileBlockSize = 4096;
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024.0;
+  size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  char buf[80];
+  std::snprintf(buf, sizeof(buf), "%llu bytes (%.1f %s)", static_cast<unsigned long long>(bytes),
+                value, kUnits[unit]);
+  return buf;
+}
+
+std::string ParentDir(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Names the file type in an error so that `-d /dev/tty` or `-d /var/lib` says why it is refused.
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "an unsupported file type";
+}
+
+bool IsUsableType(mode_t mode) { return S_ISREG(mode) || S_ISBLK(mode); }
+
+}  // namespace
+
+std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& error) {
+  const std::string& path = options.path;
+  auto fail = [&](const std::string& reason) -> std::unique_ptr<Device> {
+    error = "device " + path + ": " + reason;
+    return nullptr;
+  };
+  if (path.empty()) {
+    error = "device: no path given";
+    return nullptr;
+  }
+  if (options.instances == 0) return fail("slice count (-s I/N) must be at least 1");
+  if (options.instance >= options.instances) {
+    return fail("slice " + std::to_string(options.instance) + "/" +
+                std::to_string(options.instances) + " is out of range (I must be below N)");
+  }
+
+  struct stat st {};
+  bool existed = ::stat(path.c_str(), &st) == 0;
+  if (!existed && errno != ENOENT) return fail(std::string("stat: ") + std::strerror(errno));
+  if (existed && !IsUsableType(st.st_mode)) {
+    return fail(std::string("is ") + FileTypeName(st.st_mode) +
+                "; expected a regular file or a block device");
+  }
+
+  int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
+  if (!existed) flags |= O_CREAT;
+  util::UniqueFd fd(::open(path.c_str(), flags, 0644));
+  if (!fd.valid()) {
+    int err = errno;
+    // tmpfs on kernels before 6.6 (and proc, some FUSE filesystems) create the file and only then
+    // refuse O_DIRECT; do not leave an empty file behind.
+    if (!existed) ::unlink(path.c_str());
+    if (err == EINVAL) {
+      struct statfs fs {};
+      bool tmpfs = ::statfs(ParentDir(path).c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+      return fail(std::string("the filesystem ") + (tmpfs ? "(tmpfs) " : "") +
+                  "does not support O_DIRECT; put the device file on a disk filesystem");
+    }
+    if (err == ENOENT && !existed) {
+      struct stat parent {};
+      std::string dir = ParentDir(path);
+      if (::stat(dir.c_str(), &parent) != 0) {
+        return fail("parent directory " + dir + " does not exist; create it first");
+      }
+    }
+    return fail(std::string("open: ") + std::strerror(err));
+  }
+  // The path may have been replaced between stat() and open(); the fd is what counts.
+  if (::fstat(fd.get(), &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
+  if (!IsUsableType(st.st_mode)) {
+    return fail(std::string("is ") + FileTypeName(st.st_mode) +
+                "; expected a regular file or a block device");
+  }
+
+  std::unique_ptr<Device> dev(new Device());
+  dev->path_ = path;
+  uint64_t total = 0;
+  if (S_ISBLK(st.st_mode)) {
+    dev->is_block_device_ = true;
+    uint64_t bytes = 0;
+    if (::ioctl(fd.get(), BLKGETSIZE64, &bytes) != 0) {
+      return fail(std::string("ioctl(BLKGETSIZE64): ") + std::strerror(errno));
+    }
+    int logical = 0;
+    if (::ioctl(fd.get(), BLKSSZGET, &logical) != 0) {
+      return fail(std::string("ioctl(BLKSSZGET): ") + std::strerror(errno));
+    }
+    dev->block_size_ = std::max<uint32_t>(kFileBlockSize, static_cast<uint32_t>(logical));
+    total = bytes / dev->block_size_ * dev->block_size_;
+  } else {
+    dev->block_size_ = kFileBlockSize;
+    total = options.file_size / kFileBlockSize * kFileBlockSize;
+    if (total == 0) {
+      if (!existed) ::unlink(path.c_str());
+      return fail("file size " + std::to_string(options.file_size) +
+                  " is smaller than one block (" + std::to_string(kFileBlockSize) + " bytes)");
+    }
+    // Allocating the whole range up front (even inside an existing file, which may be sparse)
+    // means a later O_DIRECT write cannot fail with ENOSPC in the middle of serving traffic.
+    if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(total)) != 0) {
+      int err = errno;
+      bool extended = false;
+      // Filesystems without fallocate still work with a sparse file; only the early ENOSPC
+      // guarantee is lost.
+      if (err == EOPNOTSUPP) {
+        extended = static_cast<uint64_t>(st.st_size) >= total ||
+                   ::ftruncate(fd.get(), static_cast<off_t>(total)) == 0;
+        if (!extended) err = errno;
+      }
+      if (!extended) {
+        if (!existed) ::unlink(path.c_str());
+        return fail("cannot allocate " + FormatSize(total) + ": " + std::strerror(err));
+      }
+    }
+  }
+
+  uint64_t slice = total / options.instances / dev->block_size_ * dev->block_size_;
+  if (slice == 0 || slice < options.min_size) {
+    std::string what = options.instances == 1 ? std::string("device")
+                                              : "slice " + std::to_string(options.instance) + "/" +
+                                                    std::to_string(options.instances);
+    if (!existed) ::unlink(path.c_str());
+    return fail(what + " is " + FormatSize(slice) + " but must be at least " +
+                FormatSize(std::max<uint64_t>(options.min_size, dev->block_size_)));
+  }
+  dev->offset_ = slice * options.instance;
+  dev->size_ = slice;
+  dev->fd_ = std::move(fd);
+  return dev;
+}
+
+// A zero-length request is refused too: no caller has a reason to issue one, so it is a bug.
+bool Device::CheckAligned(const void* buf, uint64_t len, uint64_t off) const {
+  uint64_t bs = block_size_;
+  if (reinterpret_cast<uintptr_t>(buf) % bs != 0 || len == 0 || len % bs != 0 || off % bs != 0) {
+    return false;
+  }
+  return off >= offset_ && len <= size_ && off - offset_ <= size_ - len;
+}
+
+}  // namespace ssdcache::storage
