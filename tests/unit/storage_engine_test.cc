@@ -1,0 +1,328 @@
+// Engine tests on a real O_DIRECT file with libaio: memory slabs, flushes, device reads, FIFO
+// eviction, overwrite semantics, expiry, optimistic stores, corruption and memory backpressure.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <string>
+
+#include "storage/engine.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+namespace {
+
+constexpr uint32_t kSlab = 64 * 1024;
+
+std::string TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string dir = std::string(base && *base ? base : "/var/tmp") + "/ssdcache-engine-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) return "";
+  return dir;
+}
+
+struct Result {
+  bool done = false;
+  bool hit = false;
+  std::string value;
+  uint32_t flags = 0;
+  uint64_t cas = 0;
+};
+
+class Collector : public LookupWaiter {
+ public:
+  void OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry&) override {
+    Result& r = results[token];
+    r.done = true;
+    r.hit = item != nullptr;
+    if (item) {
+      r.value.assign(item->value);
+      r.flags = item->flags;
+      r.cas = item->cas;
+    }
+  }
+  std::map<uint64_t, Result> results;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(16 << 20, 4 * kSlab); }
+  void TearDown() override {
+    engine_.reset();
+    aio_.reset();
+    device_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open(uint64_t device_size, uint64_t memory) {
+    dir_ = TempDir();
+    ASSERT_FALSE(dir_.empty());
+    DeviceOptions d;
+    d.path = dir_ + "/dev.dat";
+    d.file_size = device_size;
+    std::string err;
+    device_ = Device::Open(d, err);
+    ASSERT_TRUE(device_) << err;
+    aio_ = AioContext::Create(32, err);
+    ASSERT_TRUE(aio_) << err;
+    EngineOptions o;
+    o.slab_size = kSlab;
+    o.max_memory = memory;
+    o.max_index_memory = 1 << 20;
+    engine_ = Engine::Create(o, *device_, *aio_, err);
+    ASSERT_TRUE(engine_) << err;
+    engine_->set_now(1000000);
+  }
+
+  // Submits and reaps until no IO is left (bounded).
+  void Pump() {
+    for (int i = 0; i < 10000 && (aio_->in_flight() > 0 || aio_->queued() > 0); ++i) {
+      aio_->Submit();
+      pollfd p{aio_->event_fd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      aio_->Reap();
+    }
+    ASSERT_EQ(aio_->in_flight(), 0u);
+  }
+
+  StoreResult Set(const std::string& key, const std::string& value, uint32_t exptime = 0) {
+    StoreResult r;
+    for (int i = 0; i < 1000; ++i) {
+      r = engine_->Store(key, util::HashKey(key), value, {}, 7, exptime, nullptr);
+      if (r != StoreResult::kNoMemory) return r;
+      Pump();
+    }
+    return r;
+  }
+
+  // Looks up synchronously from the test's point of view: pumps IO until the answer is there.
+  Result Get(const std::string& key) {
+    Collector c;
+    ItemView v;
+    Result r;
+    switch (engine_->Lookup(key, util::HashKey(key), v, &c, 1)) {
+      case LookupResult::kHit:
+        r.done = r.hit = true;
+        r.value.assign(v.value);
+        r.flags = v.flags;
+        r.cas = v.cas;
+        return r;
+      case LookupResult::kMiss:
+        r.done = true;
+        return r;
+      case LookupResult::kPending:
+        Pump();
+        EXPECT_TRUE(c.results[1].done);
+        return c.results[1];
+    }
+    return r;
+  }
+
+  static std::string ValueFor(const std::string& key, int version, size_t size) {
+    std::string v = key + "#" + std::to_string(version) + ":";
+    while (v.size() < size) v.push_back(static_cast<char>('a' + (v.size() * 7 + version) % 26));
+    v.resize(size);
+    return v;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<AioContext> aio_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, StoreAndLookupInMemory) {
+  ASSERT_EQ(Set("alpha", "one"), StoreResult::kStored);
+  Result r = Get("alpha");
+  EXPECT_TRUE(r.hit);
+  EXPECT_EQ(r.value, "one");
+  EXPECT_EQ(r.flags, 7u);
+  EXPECT_FALSE(Get("beta").hit);
+  EXPECT_EQ(engine_->stats().curr_items, 1u);
+  ASSERT_EQ(Set("alpha", "two"), StoreResult::kStored);
+  EXPECT_EQ(Get("alpha").value, "two");
+  EXPECT_EQ(engine_->stats().curr_items, 1u);
+}
+
+TEST_F(EngineTest, CasUniquesGrow) {
+  uint64_t a = 0, b = 0;
+  engine_->Store("k", util::HashKey("k"), "v", {}, 0, 0, &a);
+  engine_->Store("k", util::HashKey("k"), "w", {}, 0, 0, &b);
+  EXPECT_LT(a, b);
+  EXPECT_EQ(Get("k").cas, b);
+}
+
+TEST_F(EngineTest, ItemsWrittenToDeviceAreReadBackVerified) {
+  // 4 memory slabs of 64 KiB: 200 values of 1 KiB force several slab writes.
+  for (int i = 0; i < 200; ++i) {
+    std::string k = "key" + std::to_string(i);
+    ASSERT_EQ(Set(k, ValueFor(k, 1, 1000)), StoreResult::kStored);
+  }
+  Pump();
+  EXPECT_GT(engine_->stats().slab_writes, 0u);
+  for (int i = 0; i < 200; ++i) {
+    std::string k = "key" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_TRUE(r.hit) << k;
+    EXPECT_EQ(r.value, ValueFor(k, 1, 1000));
+  }
+  EXPECT_GT(engine_->stats().reads_device, 0u);
+  EXPECT_EQ(engine_->stats().checksum_errors, 0u);
+}
+
+TEST_F(EngineTest, FillDeviceSeveralTimesNeverReturnsWrongValue) {
+  std::mt19937 rng(42);
+  std::map<std::string, int> version;
+  const uint64_t device = device_->size();
+  uint64_t written = 0;
+  int round = 0;
+  while (written < 4 * device) {
+    std::string k = "k" + std::to_string(rng() % 3000);
+    size_t size = 50 + rng() % 3000;
+    int v = ++version[k];
+    ASSERT_EQ(Set(k, ValueFor(k, v, size)), StoreResult::kStored);
+    written += size;
+    if (++round % 500 == 0) Pump();
+  }
+  Pump();
+  EXPECT_GT(engine_->stats().slab_evictions, 0u);
+  EXPECT_GT(engine_->stats().evictions, 0u);
+  int hits = 0;
+  for (auto& [k, v] : version) {
+    Result r = Get(k);
+    if (!r.hit) continue;
+    ++hits;
+    // Only the last version may come back, whatever its size was.
+    ASSERT_EQ(r.value.substr(0, k.size() + 1 + std::to_string(v).size() + 1),
+              k + "#" + std::to_string(v) + ":")
+        << "stale or foreign value for " << k;
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_EQ(engine_->stats().checksum_errors, 0u);
+}
+
+TEST_F(EngineTest, OverwrittenKeySurvivesEvictionOfItsOldSlab) {
+  // fatcache's bug: evicting an old slab dropped the index entry of a key rewritten later.
+  ASSERT_EQ(Set("victim", ValueFor("victim", 1, 2000)), StoreResult::kStored);
+  // Push the first version out to the device.
+  for (int i = 0; i < 100; ++i) Set("fill" + std::to_string(i), ValueFor("f", i, 2000));
+  Pump();
+  ASSERT_EQ(Set("victim", ValueFor("victim", 2, 2000)), StoreResult::kStored);
+  // Write just enough to evict the oldest disk slabs but not the newest.
+  uint64_t evicted_before = engine_->stats().slab_evictions;
+  int i = 0;
+  while (engine_->stats().slab_evictions < evicted_before + 3) {
+    Set("more" + std::to_string(i), ValueFor("m", i, 2000));
+    if (++i % 50 == 0) Pump();
+  }
+  Pump();
+  Result r = Get("victim");
+  ASSERT_TRUE(r.hit);
+  EXPECT_EQ(r.value, ValueFor("victim", 2, 2000));
+}
+
+TEST_F(EngineTest, ExpiredItemsAreMisses) {
+  uint32_t now = engine_->now();
+  ASSERT_EQ(Set("soon", "x", now + 10), StoreResult::kStored);
+  EXPECT_TRUE(Get("soon").hit);
+  engine_->set_now(now + 10);
+  EXPECT_FALSE(Get("soon").hit);
+  // Long expired on the device: answered without a read.
+  ASSERT_EQ(Set("old", ValueFor("old", 1, 2000), now + 20), StoreResult::kStored);
+  for (int i = 0; i < 100; ++i) Set("fill" + std::to_string(i), ValueFor("f", i, 2000));
+  Pump();
+  uint64_t before = engine_->stats().reads_device;
+  EXPECT_TRUE(Get("old").hit);
+  EXPECT_EQ(engine_->stats().reads_device, before + 1);  // it is on the device
+  engine_->set_now(now + 1000);
+  uint64_t reads = engine_->stats().reads_device;
+  EXPECT_FALSE(Get("old").hit);
+  EXPECT_EQ(engine_->stats().reads_device, reads);
+}
+
+TEST_F(EngineTest, OptimisticStoreDetectsConcurrentChange) {
+  Set("k", "1");
+  std::optional<IndexEntry> seen = engine_->Locate(util::HashKey("k"));
+  ASSERT_TRUE(seen);
+  Set("k", "2");  // another client wins the race
+  EXPECT_EQ(engine_->Store("k", util::HashKey("k"), "3", {}, 0, 0, nullptr, &seen),
+            StoreResult::kConflict);
+  EXPECT_EQ(Get("k").value, "2");
+  std::optional<IndexEntry> none;
+  EXPECT_EQ(engine_->Store("new", util::HashKey("new"), "n", {}, 0, 0, nullptr, &none),
+            StoreResult::kStored);
+  EXPECT_EQ(engine_->Store("new", util::HashKey("new"), "m", {}, 0, 0, nullptr, &none),
+            StoreResult::kConflict);
+}
+
+TEST_F(EngineTest, EraseAndFlushAll) {
+  Set("a", "1");
+  Set("b", "2");
+  EXPECT_TRUE(engine_->Erase(util::HashKey("a")));
+  EXPECT_FALSE(Get("a").hit);
+  EXPECT_FALSE(engine_->Erase(util::HashKey("a")));
+  engine_->FlushAll();
+  EXPECT_FALSE(Get("b").hit);
+  EXPECT_EQ(engine_->stats().curr_items, 0u);
+}
+
+TEST_F(EngineTest, TooLargeIsRefused) {
+  std::string big(kSlab, 'x');
+  EXPECT_EQ(engine_->Store("big", util::HashKey("big"), big, {}, 0, 0, nullptr),
+            StoreResult::kTooLarge);
+  std::string fits(engine_->max_item_size() - kItemHeaderSize - 3, 'y');
+  EXPECT_EQ(Set("fit", fits), StoreResult::kStored);
+  EXPECT_EQ(Get("fit").value, fits);
+}
+
+TEST_F(EngineTest, CorruptRecordOnDeviceIsAMiss) {
+  Set("c", ValueFor("c", 1, 2000));
+  for (int i = 0; i < 100; ++i) Set("fill" + std::to_string(i), ValueFor("f", i, 2000));
+  Pump();
+  uint64_t device_reads = engine_->stats().reads_device;
+  // Overwrite the whole data area of the device (not the memory slabs) with garbage.
+  {
+    int fd = ::open((dir_ + "/dev.dat").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    std::string junk(kSlab, '\x5a');
+    for (uint64_t off = kSlab; off < device_->size(); off += kSlab) {
+      ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(off)),
+                static_cast<ssize_t>(junk.size()));
+    }
+    ::fsync(fd);
+    ::close(fd);
+  }
+  Result r = Get("c");
+  EXPECT_EQ(engine_->stats().reads_device, device_reads + 1);  // it was on the device
+  EXPECT_FALSE(r.hit);
+  EXPECT_EQ(engine_->stats().checksum_errors, 1u);
+}
+
+TEST_F(EngineTest, StoresWaitForMemoryWhileSlabsFlush) {
+  // Without reaping completions, memory slabs run out: the engine says so instead of blocking.
+  StoreResult last = StoreResult::kStored;
+  int stored = 0;
+  for (int i = 0; i < 1000 && last == StoreResult::kStored; ++i) {
+    last = engine_->Store("w" + std::to_string(i), util::HashKey("w" + std::to_string(i)),
+                          ValueFor("w", i, 4000), {}, 0, 0, nullptr);
+    if (last == StoreResult::kStored) ++stored;
+  }
+  EXPECT_EQ(last, StoreResult::kNoMemory);
+  EXPECT_GT(stored, 0);
+  Pump();
+  EXPECT_EQ(Set("after", "ok"), StoreResult::kStored);
+  for (int i = 0; i < stored; ++i) {
+    std::string k = "w" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_TRUE(r.hit) << k;
+    EXPECT_EQ(r.value, ValueFor("w", i, 4000));
+  }
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
