@@ -1,0 +1,218 @@
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "storage/slab_class.h"
+
+namespace ssdcache::storage {
+namespace {
+
+std::vector<uint32_t> Sizes(const SlabClasses& c) {
+  std::vector<uint32_t> out;
+  for (size_t i = 0; i < c.count(); ++i) out.push_back(c.chunk_size(i));
+  return out;
+}
+
+TEST(SlabClassesTest, GeometricDefaultsGiveExactClasses) {
+  std::string error;
+  auto c = SlabClasses::Geometric(48, 1.25, 1048512, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  const std::vector<uint32_t> expected = {
+      48,     64,     80,     104,    136,    176,    224,    280,    352,    440,   552,    696,
+      872,    1096,   1376,   1720,   2152,   2696,   3376,   4224,   5280,   6600,  8256,   10320,
+      12904,  16136,  20176,  25224,  31536,  39424,  49280,  61600,  77000,  96256, 120320, 150400,
+      188000, 235000, 293752, 367192, 458992, 573744, 717184, 896480, 1048512};
+  EXPECT_EQ(Sizes(*c), expected);
+  EXPECT_EQ(c->count(), 45u);
+  EXPECT_EQ(c->max_item(), 1048512u);
+}
+
+TEST(SlabClassesTest, GeometricFactorTwo) {
+  std::string error;
+  auto c = SlabClasses::Geometric(48, 2.0, 1048512, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  const std::vector<uint32_t> expected = {48,     96,     192,    384,    768,   1536,
+                                          3072,   6144,   12288,  24576,  49152, 98304,
+                                          196608, 393216, 786432, 1048512};
+  EXPECT_EQ(Sizes(*c), expected);
+}
+
+TEST(SlabClassesTest, GeometricTruncatesFloatingPointNoise) {
+  // 80 * 1.1 is 88.00000000000001 in binary floating point; it must give 88, not 96.
+  std::string error;
+  auto c = SlabClasses::Geometric(64, 1.1, 1000, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  const std::vector<uint32_t> expected = {64,  72,  80,  88,  96,  112, 128, 144, 160,
+                                          176, 200, 224, 248, 272, 304, 336, 376, 416,
+                                          464, 512, 568, 624, 688, 760, 840, 928, 1000};
+  EXPECT_EQ(Sizes(*c), expected);
+}
+
+TEST(SlabClassesTest, GeometricRoundsMinimumAndMaximum) {
+  std::string error;
+  // min 41 -> 48; max 1003 -> 1000; 48 * 3 = 144; 144 * 3 = 432; 432 * 3 = 1296 >= 1000.
+  auto c = SlabClasses::Geometric(41, 3.0, 1003, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{48, 144, 432, 1000}));
+  EXPECT_EQ(c->max_item(), 1000u);
+}
+
+TEST(SlabClassesTest, GeometricDropsClassEqualToOrNearLast) {
+  std::string error;
+  // 104 * 2 = 208 is above the last class: dropped, the last appears once.
+  auto c = SlabClasses::Geometric(100, 2.0, 200, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{104, 200}));
+  // 104 * 1.9 = 197.6 -> 200 equals the last: dropped, then 200 appended.
+  c = SlabClasses::Geometric(104, 1.9, 207, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{104, 200}));
+  // A computed class above the last is dropped as well.
+  c = SlabClasses::Geometric(104, 1.95, 200, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{104, 200}));
+}
+
+TEST(SlabClassesTest, GeometricSmallFactorStepsByEight) {
+  std::string error;
+  auto c = SlabClasses::Geometric(8, 1.0001, 64, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{8, 16, 24, 32, 40, 48, 56, 64}));
+}
+
+TEST(SlabClassesTest, GeometricSingleClassWhenMinIsLargest) {
+  std::string error;
+  auto c = SlabClasses::Geometric(1048505, 1.25, 1048512, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{1048512}));
+  c = SlabClasses::Geometric(1048512, 1.25, 1048519, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{1048512}));
+}
+
+TEST(SlabClassesTest, GeometricHugeFactor) {
+  std::string error;
+  auto c = SlabClasses::Geometric(48, 1e300, 1048512, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{48, 1048512}));
+}
+
+TEST(SlabClassesTest, GeometricMaxClassesBoundary) {
+  std::string error;
+  // +8 per step from 8: 200 classes up to 1600 is allowed, 201 up to 1608 is not.
+  auto c = SlabClasses::Geometric(8, 1.0001, 1600, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(c->count(), SlabClasses::kMaxClasses);
+  EXPECT_EQ(c->chunk_size(199), 1600u);
+  error.clear();
+  EXPECT_FALSE(SlabClasses::Geometric(8, 1.0001, 1608, error).has_value());
+  EXPECT_NE(error.find("-f/--factor"), std::string::npos) << error;
+  EXPECT_NE(error.find("200"), std::string::npos) << error;
+}
+
+TEST(SlabClassesTest, GeometricErrors) {
+  std::string error;
+  EXPECT_FALSE(SlabClasses::Geometric(48, 1.0, 1048512, error).has_value());
+  EXPECT_EQ(error.rfind("-f/--factor must be > 1.0", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::Geometric(48, 0.5, 1048512, error).has_value());
+  EXPECT_EQ(error.rfind("-f/--factor must be > 1.0", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::Geometric(48, std::numeric_limits<double>::quiet_NaN(), 1048512, error)
+                   .has_value());
+  EXPECT_EQ(error.rfind("-f/--factor", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::Geometric(0, 1.25, 1048512, error).has_value());
+  EXPECT_EQ(error.rfind("-n/--min-item-size", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::Geometric(1048513, 1.25, 1048512, error).has_value());
+  EXPECT_EQ(error.rfind("-n/--min-item-size", 0), 0u) << error;
+  error.clear();
+  // Within max_chunk but rounds up past the largest chunk (1048512).
+  EXPECT_FALSE(SlabClasses::Geometric(1048513, 1.25, 1048515, error).has_value());
+  EXPECT_EQ(error.rfind("-n/--min-item-size", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::Geometric(8, 1.25, 7, error).has_value());
+  EXPECT_FALSE(error.empty());
+}
+
+TEST(SlabClassesTest, ClassForBoundaries) {
+  std::string error;
+  auto c = SlabClasses::Geometric(48, 1.25, 1048512, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(c->ClassFor(0), 0);
+  EXPECT_EQ(c->ClassFor(1), 0);
+  EXPECT_EQ(c->ClassFor(48), 0);
+  EXPECT_EQ(c->ClassFor(49), 1);
+  EXPECT_EQ(c->ClassFor(64), 1);
+  EXPECT_EQ(c->ClassFor(65), 2);
+  EXPECT_EQ(c->ClassFor(896480), 43);
+  EXPECT_EQ(c->ClassFor(896481), 44);
+  EXPECT_EQ(c->ClassFor(1048512), 44);
+  EXPECT_EQ(c->ClassFor(1048513), -1);
+  EXPECT_EQ(c->ClassFor(UINT32_MAX), -1);
+  // Exhaustive against a linear scan over the small range.
+  for (uint32_t n = 0; n <= 20000; ++n) {
+    int expected = -1;
+    for (size_t i = 0; i < c->count(); ++i) {
+      if (c->chunk_size(i) >= n) {
+        expected = static_cast<int>(i);
+        break;
+      }
+    }
+    ASSERT_EQ(c->ClassFor(n), expected) << n;
+  }
+}
+
+TEST(SlabClassesTest, ProfileRoundsAndAppendsLargest) {
+  std::string error;
+  auto c = SlabClasses::FromProfile({100, 200, 1000}, 4096, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{104, 200, 1000, 4096}));
+  EXPECT_EQ(c->ClassFor(104), 0);
+  EXPECT_EQ(c->ClassFor(105), 1);
+  EXPECT_EQ(c->ClassFor(4096), 3);
+  EXPECT_EQ(c->ClassFor(4097), -1);
+}
+
+TEST(SlabClassesTest, ProfileEndingAtLargestIsNotDuplicated) {
+  std::string error;
+  auto c = SlabClasses::FromProfile({64, 4090}, 4099, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(Sizes(*c), (std::vector<uint32_t>{64, 4096}));
+}
+
+TEST(SlabClassesTest, ProfileErrors) {
+  std::string error;
+  EXPECT_FALSE(SlabClasses::FromProfile({}, 4096, error).has_value());
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::FromProfile({200, 100}, 4096, error).has_value());
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::FromProfile({100, 100}, 4096, error).has_value());
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+  error.clear();
+  // Distinct but equal after rounding up to 8.
+  EXPECT_FALSE(SlabClasses::FromProfile({97, 103}, 4096, error).has_value());
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::FromProfile({100, 4097}, 4096, error).has_value());
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+  error.clear();
+  EXPECT_FALSE(SlabClasses::FromProfile({0, 100}, 4096, error).has_value());
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+  error.clear();
+  std::vector<uint32_t> many;
+  for (uint32_t s = 8; s <= 8 * 200; s += 8) many.push_back(s);
+  auto c = SlabClasses::FromProfile(many, 1600, error);  // 200 classes, the last is the largest
+  ASSERT_TRUE(c.has_value()) << error;
+  EXPECT_EQ(c->count(), 200u);
+  EXPECT_FALSE(SlabClasses::FromProfile(many, 1608, error).has_value());  // 201 with 1608
+  EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
