@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -115,6 +117,12 @@ bool Server::Init(std::string& error) {
   dopts.min_size = uint64_t{config_.slab_size} * 4;
   device_ = storage::Device::Open(dopts, error);
   if (!device_) return false;
+  struct statfs fs {};
+  if (::statfs(config_.device_path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
+    // Kernels since 6.6 accept O_DIRECT on tmpfs: it works, but the "SSD" is RAM.
+    spdlog::warn("device {} is on tmpfs: items are kept in RAM, not on an SSD",
+                 config_.device_path);
+  }
   aio_ = storage::AioContext::Create(config_.max_aio, error);
   if (!aio_) return false;
 
