@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "storage/index.h"
+#include "storage/item.h"
 #include "storage/slab_class.h"
 
 #ifndef SSDCACHE_VERSION
@@ -41,7 +42,7 @@ constexpr uint64_t kMinSlabSize = 64 * kKiB;
 constexpr uint64_t kMaxSlabSize = 16 * kMiB;
 constexpr uint64_t kMinSlabsInMemory = 4;
 constexpr double kMaxFactor = 4.0;
-constexpr uint64_t kMinItemSize = 40;  // item header + a 1-byte key + a small value
+constexpr uint64_t kMinItemSize = 40;  // an item header, a 1-byte key and a few bytes of value
 constexpr uint64_t kMinIndexMemoryMiB = 1;
 constexpr uint64_t kMaxIndexMemoryMiB = 1ULL << 20;  // 1 TiB
 constexpr uint64_t kMaxHashPower = 40;
@@ -51,6 +52,13 @@ constexpr uint64_t kChunksPerSlabLimit = 1ULL << storage::Index::kChunkBits;
 constexpr size_t kMaxProfileSizes = storage::SlabClasses::kMaxClasses - 1;
 
 constexpr uint64_t RoundUp8(uint64_t v) { return (v + 7) & ~uint64_t{7}; }
+
+static_assert(kMinItemSize >= storage::kItemHeaderSize + 2);
+
+// The largest chunk of a slab, as the engine computes it: what the slab header leaves, in 8s.
+constexpr uint64_t LargestChunk(uint64_t slab_size) {
+  return (slab_size - storage::kSlabHeaderSize) & ~uint64_t{7};
+}
 
 // The index addresses a chunk with kChunkBits bits, so no slab may hold more chunks than that; the
 // -I and -n bounds alone guarantee it, which is why no run-time check is needed.
@@ -146,21 +154,28 @@ class Checker {
   std::string error_;
 };
 
-// The number of geometric classes SlabClasses::Geometric() builds, computed the same way, so that a
+// The number of classes SlabClasses::Geometric() builds (same steps, same truncation), so that a
 // factor too close to 1 is reported against -f here rather than as a storage error at start-up.
-size_t GeometricClassCount(uint64_t min_item, double factor, uint64_t max_chunk) {
-  size_t below_max = 0;
-  for (uint64_t size = RoundUp8(min_item); size < max_chunk && below_max <= kMaxProfileSizes;
-       ++below_max) {
-    const uint64_t grown = RoundUp8(static_cast<uint64_t>(std::ceil(size * factor)));
-    size = std::max(grown, size + 8);
+size_t GeometricClassCount(uint64_t min_item, double factor, uint64_t last) {
+  size_t below_last = 0;
+  uint64_t size = RoundUp8(min_item);
+  while (size < last) {
+    if (below_last + 1 >= storage::SlabClasses::kMaxClasses) {
+      return storage::SlabClasses::kMaxClasses + 1;
+    }
+    ++below_last;
+    const double grown = static_cast<double>(size) * factor;
+    if (grown >= static_cast<double>(last)) break;
+    size = std::max(RoundUp8(static_cast<uint64_t>(grown)), size + 8);
   }
-  return below_max + 1;  // max_chunk's class is always present
+  return below_last + 1;  // the largest chunk's class is always present
 }
 
-bool IsNumericAddress(const std::string& addr) {
-  unsigned char buf[sizeof(struct in6_addr)];
-  return inet_pton(AF_INET, addr.c_str(), buf) == 1 || inet_pton(AF_INET6, addr.c_str(), buf) == 1;
+// The listener binds an IPv4 socket and never resolves names, so anything else is refused here,
+// before the device is opened, rather than by bind() after start-up work.
+bool IsIpv4Address(const std::string& addr) {
+  struct in_addr buf;
+  return inet_pton(AF_INET, addr.c_str(), &buf) == 1;
 }
 
 std::string OneLine(std::string s) {
@@ -210,7 +225,7 @@ void DefineOptions(CLI::App& app, RawArgs& a, const Config& d) {
   a.o_port = opt("-p,--port", a.port, "PORT",
                  "TCP port to listen on; 0 lets the kernel pick one" + Default(d.port));
   a.o_addr = opt("-a,--addr,-l,--listen", a.addr, "ADDR",
-                 "numeric IPv4 or IPv6 address to listen on" + Default(d.listen_addr));
+                 "numeric IPv4 address to listen on" + Default(d.listen_addr));
   a.o_max_connections = opt("-c,--max-connections", a.max_connections, "N",
                             "most simultaneous client connections, 1.." +
                                 std::to_string(kMaxConnections) + Default(d.max_connections));
@@ -283,9 +298,9 @@ std::string Validate(const RawArgs& a, Config& c) {
 
   k.Integer(a.o_port, a.port, 0, 65535, c.port);
   if (k.ok() && a.o_addr->count() > 0) {
-    if (!IsNumericAddress(a.addr)) {
+    if (!IsIpv4Address(a.addr)) {
       k.Fail(a.o_addr->get_name(),
-             "invalid address '" + a.addr + "' (expected a numeric IPv4 or IPv6 address)");
+             "invalid address '" + a.addr + "' (expected a numeric IPv4 address)");
     } else {
       c.listen_addr = a.addr;
     }
@@ -417,12 +432,13 @@ std::string Validate(const RawArgs& a, Config& c) {
                                                " is below the minimum item size " +
                                                std::to_string(c.min_item_size) + " (-n)");
     }
-    if (c.slab_profile.back() >= c.slab_size) {
-      k.Fail(a.o_slab_profile->get_name(), "size " + std::to_string(c.slab_profile.back()) +
-                                               " does not fit in a slab of " +
-                                               FormatSize(c.slab_size) + " (-I)");
+    if (RoundUp8(c.slab_profile.back()) > LargestChunk(c.slab_size)) {
+      k.Fail(a.o_slab_profile->get_name(),
+             "size " + std::to_string(c.slab_profile.back()) + " does not fit in a slab of " +
+                 FormatSize(c.slab_size) + " (-I), whose largest chunk is " +
+                 std::to_string(LargestChunk(c.slab_size)) + " bytes");
     }
-  } else if (GeometricClassCount(c.min_item_size, c.factor, c.slab_size) >
+  } else if (GeometricClassCount(c.min_item_size, c.factor, LargestChunk(c.slab_size)) >
              storage::SlabClasses::kMaxClasses) {
     k.Fail(a.o_factor->get_name(), FormatFactor(c.factor) + " gives more than " +
                                        std::to_string(storage::SlabClasses::kMaxClasses) +

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "server/config.h"
+#include "storage/item.h"
+#include "storage/slab_class.h"
 
 namespace ssdcache::server {
 namespace {
@@ -177,8 +179,7 @@ TEST(ServerConfig, AttachedShortValuesAndLongEquals) {
 TEST(ServerConfig, ListenAliases) {
   EXPECT_EQ(Ok({"-l", "10.0.0.1"}).listen_addr, "10.0.0.1");
   EXPECT_EQ(Ok({"--listen", "10.0.0.2"}).listen_addr, "10.0.0.2");
-  EXPECT_EQ(Ok({"--addr", "::1"}).listen_addr, "::1");
-  EXPECT_EQ(Ok({"-a", "::"}).listen_addr, "::");
+  EXPECT_EQ(Ok({"--addr", "0.0.0.0"}).listen_addr, "0.0.0.0");
 }
 
 TEST(ServerConfig, LastOccurrenceWins) {
@@ -250,6 +251,50 @@ TEST(ServerConfig, CombinationsAtTheirLimitsAreAccepted) {
   EXPECT_EQ(Ok({"-I", "64K", "-n", "32768"}).min_item_size, 32768u);
 }
 
+// The parser refuses exactly the -f/-n/-I combinations the storage layer would refuse at start-up,
+// so that error is reported against the flag instead.
+TEST(ServerConfig, FactorCheckAgreesWithSlabClasses) {
+  const std::vector<std::pair<std::string, uint32_t>> slabs = {
+      {"64K", 64u << 10}, {"1M", 1u << 20}, {"16M", 16u << 20}};
+  int accepted = 0, refused = 0;
+  for (const auto& [slab, slab_bytes] : slabs) {
+    const uint32_t max_chunk = (slab_bytes - storage::kSlabHeaderSize) / 8 * 8;
+    for (const uint32_t min_item : {40u, 48u, 100u}) {
+      for (int step = 0; step < 80; ++step) {
+        const std::string factor = std::to_string(1.01 + step * 0.0025);
+        Parsed p = Parse({"-I", slab, "-n", std::to_string(min_item), "-f", factor});
+        std::string storage_error;
+        const bool storage_ok =
+            storage::SlabClasses::Geometric(min_item, p.config.factor, max_chunk, storage_error)
+                .has_value();
+        const std::string what = "-I " + slab + " -n " + std::to_string(min_item) + " -f " + factor;
+        if (p.result == ParseResult::kRun) {
+          ++accepted;
+          EXPECT_TRUE(storage_ok) << what << ": " << storage_error;
+        } else {
+          ++refused;
+          EXPECT_NE(p.error.find("--factor"), std::string::npos) << what << ": " << p.error;
+          EXPECT_FALSE(
+              storage::SlabClasses::Geometric(min_item, std::stod(factor), max_chunk, storage_error)
+                  .has_value())
+              << what;
+        }
+      }
+    }
+  }
+  // Both sides of the boundary were exercised.
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0);
+}
+
+TEST(ServerConfig, ProfileFitsTheLargestChunk) {
+  const uint32_t largest = ((64u << 10) - storage::kSlabHeaderSize) / 8 * 8;
+  EXPECT_EQ(Ok({"-I", "64K", "-z", "64," + std::to_string(largest)}).slab_profile.back(), largest);
+  Parsed p = Parse({"-I", "64K", "-z", "64," + std::to_string(largest + 1)});
+  EXPECT_EQ(p.result, ParseResult::kError);
+  EXPECT_NE(p.error.find("--slab-profile"), std::string::npos) << p.error;
+}
+
 // Each bad value is refused with one line that names the flag (its long name), and the caller's
 // config is left as it was.
 TEST(ServerConfig, ValidationErrorsNameTheFlag) {
@@ -267,6 +312,7 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"-a", "localhost"}, "--addr"},
       {{"-l", "1.2.3"}, "--addr"},
       {{"--listen", ""}, "--addr"},
+      {{"-a", "::1"}, "--addr"},  // the listener is IPv4 only
       {{"-c", "0"}, "--max-connections"},
       {{"-c", "1048577"}, "--max-connections"},
       {{"--idle-timeout", "-5"}, "--idle-timeout"},
