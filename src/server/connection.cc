@@ -217,6 +217,12 @@ void Connection::Process() {
     if (outcome.status == protocol::ParseStatus::kError) {
       ++server_.stats().protocol_errors;
       if (!outcome.reply.empty()) Reply(outcome.reply);
+      if (outcome.reply.starts_with("SERVER_ERROR object too large") && req_.cmd == Command::kSet &&
+          req_.keys.size() == 1) {
+        // A set refused as too large also drops the key's old value, as memcached does, so a
+        // client never reads back the value it meant to replace.
+        server_.engine().Erase(util::HashKey(req_.keys[0]));
+      }
       Consume(outcome.consumed);
       swallow_ = outcome.swallow;
       if (outcome.close) close_after_flush_ = true;
@@ -397,7 +403,8 @@ bool Connection::ExecGet() {
       if (expire_now) {
         engine.Erase(hash, &*where);
       } else {
-        StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas, &where);
+        StoreResult r =
+            engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas, &where, item.cas);
         if (r == StoreResult::kNoMemory) {
           wait_ = Wait::kMemory;
           server_.WaitForMemory(this);
@@ -633,7 +640,8 @@ bool Connection::ExecTouch() {
   if (!AbsoluteExptime(req_.exptime, exptime)) {
     engine.Erase(hash, &*where);
   } else {
-    StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where);
+    StoreResult r =
+        engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where, cur.cas);
     if (r == StoreResult::kNoMemory) {
       wait_ = Wait::kMemory;
       server_.WaitForMemory(this);

@@ -404,7 +404,8 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
 
 StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view value_a,
                           std::string_view value_b, uint32_t flags, uint32_t exptime,
-                          uint64_t* cas_out, const std::optional<IndexEntry>* expected) {
+                          uint64_t* cas_out, const std::optional<IndexEntry>* expected,
+                          uint64_t keep_cas) {
   uint64_t item_size = uint64_t{kItemHeaderSize} + key.size() + value_a.size() + value_b.size();
   if (item_size > classes_.max_item()) return StoreResult::kTooLarge;
   if (expected != nullptr) {
@@ -418,7 +419,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   if (id < 0) return StoreResult::kNoMemory;
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
-  uint64_t cas = next_cas_++;
+  uint64_t cas = keep_cas != 0 ? keep_cas : next_cas_++;
   WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
             static_cast<uint32_t>(s.seq));
   IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};

@@ -117,10 +117,11 @@ class Engine final : public SlabLiveness, public IoHandler {
   // Writes a new version of `key` (value = value_a + value_b) into a memory slab and points the
   // index at it. `expected`, when given, must equal the key's current location (optimistic
   // read-modify-write), else kConflict. exptime is absolute (0 = never). kNoMemory: every memory
-  // slab is busy; retry after the memory listener fires.
+  // slab is busy; retry after the memory listener fires. `keep_cas` (non-zero) writes the item with
+  // that cas unique instead of a new one (touch and gat do not change it, as in memcached).
   StoreResult Store(std::string_view key, uint64_t hash, std::string_view value_a,
                     std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t* cas_out,
-                    const std::optional<IndexEntry>* expected = nullptr);
+                    const std::optional<IndexEntry>* expected = nullptr, uint64_t keep_cas = 0);
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null).
   bool Erase(uint64_t hash, const IndexEntry* where = nullptr);
