@@ -13,6 +13,18 @@ namespace ssdcache::storage {
 namespace {
 constexpr uint64_t kWriteTag = 1ULL << 63;
 constexpr size_t kMinReadBuffer = 4096;
+// Partly filled slabs packed into one disk slab at most; bounds the slab table (and so the
+// logical id space) to this many entries per disk slab. Large devices get fewer (see PiecesFor).
+constexpr size_t kMaxPiecesPerDiskSlab = 16;
+
+// The slab table is twice the logical slabs that can be alive at once and must fit the index's
+// slab id bits; very large devices pack fewer partial slabs per disk slab to stay within them.
+size_t PiecesFor(uint64_t disk_slabs, uint64_t mem_slabs) {
+  for (size_t k = kMaxPiecesPerDiskSlab; k >= 1; k /= 2) {
+    if (std::bit_ceil(2 * (disk_slabs * k + mem_slabs)) <= (1ULL << Index::kSlabBits)) return k;
+  }
+  return 0;
+}
 
 size_t ReadBufferClass(size_t len) {
   size_t cls = 0;
@@ -61,14 +73,14 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
   // The first slab-sized region of the slice is reserved for the superblock.
   uint64_t disk_slabs = device.size() / options.slab_size;
   disk_slabs = disk_slabs > 0 ? disk_slabs - 1 : 0;
-  if (disk_slabs <= mem_slabs) {
+  if (disk_slabs < mem_slabs + 2) {
     error = "the device (" + std::to_string(device.size() >> 20) +
-            " MiB) must hold more disk slabs (" + std::to_string(disk_slabs) +
+            " MiB) must hold at least 2 more disk slabs (" + std::to_string(disk_slabs) +
             ") than -m/--max-memory holds memory slabs (" + std::to_string(mem_slabs) +
             "): enlarge --device-size or lower -m";
     return nullptr;
   }
-  if (disk_slabs + mem_slabs >= (1ULL << (Index::kSlabBits - 1))) {
+  if (PiecesFor(disk_slabs, mem_slabs) == 0) {
     error = "the device holds too many slabs for the index: raise -I/--slab-size";
     return nullptr;
   }
@@ -100,10 +112,12 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   write_ops_.resize(mem_count_);
   for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
   disk_count_ = device_.size() / slab_size_ - 1;
+  disks_.resize(disk_count_);
   for (size_t i = disk_count_; i-- > 0;) free_disk_.push_back(static_cast<uint32_t>(i));
   // Twice the slabs that can be alive at once, so that an id is reused only every ~half lap and
   // the sweeper has that many allocations to pass over the whole index.
-  size_t table_size = std::bit_ceil(2 * (disk_count_ + mem_count_));
+  max_pieces_ = PiecesFor(disk_count_, mem_count_);
+  size_t table_size = std::bit_ceil(2 * (disk_count_ * max_pieces_ + mem_count_));
   table_.resize(table_size);
   table_mask_ = static_cast<uint32_t>(table_size - 1);
   index_ = std::make_unique<Index>(options.max_index_memory, this);
@@ -172,11 +186,11 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   }
   // On the device: read only the aligned blocks that cover the chunk.
   const uint32_t bs = device_.block_size();
-  uint64_t off =
-      DiskOffset(s.disk) + kSlabHeaderSize + uint64_t{e->chunk} * classes_.chunk_size(s.cls);
+  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
+  uint64_t off = piece + kSlabHeaderSize + uint64_t{e->chunk} * classes_.chunk_size(s.cls);
   uint64_t start = off / bs * bs;
   uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
-  end = std::min(end, DiskOffset(s.disk) + slab_size_);
+  end = std::min(end, piece + s.disk_len);
   ReadOp* r = GetReadOp(end - start);
   if (r == nullptr) {
     ++stats_.read_errors;
@@ -321,17 +335,74 @@ void Engine::SweepSome(size_t buckets) {
 bool Engine::TakeDiskSlab(uint32_t& disk) {
   if (free_disk_.empty()) {
     if (disk_fifo_.empty()) return false;
-    uint32_t victim = disk_fifo_.front();
+    disk = disk_fifo_.front();
     disk_fifo_.pop_front();
-    SlabInfo& s = table_[victim];
+    --disks_in_use_;
     ++stats_.slab_evictions;
-    disk = s.disk;
-    KillSlab(s, /*evicted=*/true);
-    return true;
+    DiskSlab& d = disks_[disk];
+    for (uint32_t id : d.pieces) {
+      SlabInfo& s = table_[id];
+      if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, /*evicted=*/true);
+    }
+  } else {
+    disk = free_disk_.back();
+    free_disk_.pop_back();
   }
-  disk = free_disk_.back();
-  free_disk_.pop_back();
+  DiskSlab& d = disks_[disk];
+  d.pieces.clear();
+  d.fill = 0;
+  d.pending = 0;
+  d.closed = false;
+  d.bad = false;
+  ++disks_in_use_;
   return true;
+}
+
+bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
+  if (len < slab_size_ && packing_ >= 0 && disks_[packing_].fill + len <= slab_size_ &&
+      disks_[packing_].pieces.size() < max_pieces_) {
+    disk = static_cast<uint32_t>(packing_);
+  } else {
+    if (!TakeDiskSlab(disk)) return false;
+    if (len < slab_size_) {
+      // A partly filled slab: later partial slabs are packed behind it in the same disk slab.
+      if (packing_ >= 0) CloseDiskSlab(static_cast<uint32_t>(packing_));
+      packing_ = disk;
+    }
+  }
+  DiskSlab& d = disks_[disk];
+  off = d.fill;
+  d.fill += len;
+  d.pieces.push_back(id);
+  ++d.pending;
+  if (d.fill == slab_size_ || d.pieces.size() == max_pieces_) {
+    if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
+    d.closed = true;
+  }
+  return true;
+}
+
+void Engine::CloseDiskSlab(uint32_t disk) {
+  DiskSlab& d = disks_[disk];
+  d.closed = true;
+  if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
+  if (d.pending == 0) FinishDiskSlab(disk);
+}
+
+void Engine::FinishDiskSlab(uint32_t disk) {
+  DiskSlab& d = disks_[disk];
+  if (!d.bad) {
+    disk_fifo_.push_back(disk);
+    return;
+  }
+  // A write into it failed: what else it holds is dropped too, and it is never used again.
+  for (uint32_t id : d.pieces) {
+    SlabInfo& s = table_[id];
+    if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
+  }
+  d.pieces.clear();
+  ++disks_retired_;
+  --disks_in_use_;
 }
 
 void Engine::KillSlab(SlabInfo& s, bool evicted) {
@@ -347,8 +418,16 @@ void Engine::KillSlab(SlabInfo& s, bool evicted) {
 void Engine::Seal(uint32_t id) {
   SlabInfo& s = table_[id];
   if (open_[s.cls] == static_cast<int64_t>(id)) open_[s.cls] = -1;
-  uint32_t disk;
-  if (!TakeDiskSlab(disk)) {
+  const uint32_t bs = device_.block_size();
+  uint32_t len =
+      s.used == chunks_per_slab_[s.cls]
+          ? slab_size_
+          : static_cast<uint32_t>(
+                (kSlabHeaderSize + uint64_t{s.used} * classes_.chunk_size(s.cls) + bs - 1) / bs *
+                bs);
+  len = std::min(len, slab_size_);
+  uint32_t disk, off;
+  if (!PlaceOnDisk(id, len, disk, off)) {
     // Cannot happen while disk slabs outnumber memory slabs (checked in Create).
     spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
     free_mem_.push_back(s.mem);
@@ -357,6 +436,8 @@ void Engine::Seal(uint32_t id) {
   }
   s.state = SlabState::kFlushing;
   s.disk = disk;
+  s.disk_off = off;
+  s.disk_len = len;
   ++flushing_;
   SlabHeader h{};
   h.magic = kSlabMagic;
@@ -371,8 +452,8 @@ void Engine::Seal(uint32_t id) {
   op = IoOp{};
   op.handler = this;
   op.buf = MemSlab(s.mem);
-  op.len = slab_size_;
-  op.offset = DiskOffset(disk);
+  op.len = len;
+  op.offset = DiskOffset(disk) + off;
   op.write = true;
   op.user = kWriteTag | id;
   aio_.Write(device_.fd(), op);
@@ -387,10 +468,11 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   SlabInfo& s = table_[id];
   --flushing_;
   free_mem_.push_back(s.mem);
-  if (result == static_cast<int64_t>(slab_size_)) {
+  DiskSlab& d = disks_[s.disk];
+  --d.pending;
+  if (result == static_cast<int64_t>(op.len)) {
     ++stats_.slab_writes;
     s.state = SlabState::kDisk;
-    disk_fifo_.push_back(id);
   } else {
     // The disk slab is suspect: retire it, and the items it was meant to hold are gone.
     ++stats_.write_errors;
@@ -398,7 +480,10 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
         "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
         s.disk, result, s.live);
     KillSlab(s, false);
+    d.bad = true;
+    if (!d.closed) CloseDiskSlab(s.disk);
   }
+  if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
   if (memory_listener_) memory_listener_();
 }
 
@@ -466,7 +551,7 @@ void Engine::SealAllForShutdown() {
   }
 }
 
-uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disk_fifo_.size()); }
+uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
 
 void Engine::ResetStats() {
   EngineStats fresh;

@@ -163,10 +163,12 @@ class Engine final : public SlabLiveness, public IoHandler {
     uint64_t freed_pass = 0;  // sweep pass count when the slab died
     SlabState state = SlabState::kFree;
     uint8_t cls = 0;
-    uint32_t mem = 0;   // memory buffer index (kMemory, kFlushing)
-    uint32_t disk = 0;  // disk slab index (kFlushing: target, kDisk)
-    uint32_t used = 0;  // chunks written
-    uint32_t live = 0;  // index entries pointing here
+    uint32_t mem = 0;       // memory buffer index (kMemory, kFlushing)
+    uint32_t disk = 0;      // disk slab index (kFlushing: target, kDisk)
+    uint32_t disk_off = 0;  // byte offset of this slab inside that disk slab
+    uint32_t disk_len = 0;  // bytes written there (a partly filled slab is written short)
+    uint32_t used = 0;      // chunks written
+    uint32_t live = 0;      // index entries pointing here
   };
   struct ReadOp;
 
@@ -182,6 +184,9 @@ class Engine final : public SlabLiveness, public IoHandler {
   bool AllocateSlabId(uint32_t& id);
   void Seal(uint32_t id);
   bool TakeDiskSlab(uint32_t& disk);
+  bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
+  void CloseDiskSlab(uint32_t disk);
+  void FinishDiskSlab(uint32_t disk);
   void KillSlab(SlabInfo& s, bool evicted);
   void DropEntry(const IndexEntry& e);
   void SweepSome(size_t buckets);
@@ -207,8 +212,22 @@ class Engine final : public SlabLiveness, public IoHandler {
   uint32_t flushing_ = 0;
 
   size_t disk_count_ = 0;
+  // A disk slab holds one full slab, or several partly filled ones packed back to back (slabs
+  // sealed early under memory pressure), so that no device space is wasted on their empty tails.
+  struct DiskSlab {
+    std::vector<uint32_t> pieces;  // logical ids written into it
+    uint32_t fill = 0;             // bytes placed
+    uint32_t pending = 0;          // writes in flight into it
+    bool closed = false;           // takes no more pieces
+    bool bad = false;              // a write failed: retire it when closed
+  };
+  std::vector<DiskSlab> disks_;
   std::vector<uint32_t> free_disk_;
-  std::deque<uint32_t> disk_fifo_;  // logical ids in kDisk, oldest first
+  std::deque<uint32_t> disk_fifo_;  // closed disk slabs whose writes completed, oldest first
+  int64_t packing_ = -1;            // disk slab receiving partly filled slabs, or -1
+  size_t max_pieces_ = 1;           // partly filled slabs per disk slab at most
+  size_t disks_in_use_ = 0;
+  size_t disks_retired_ = 0;
 
   std::vector<SlabInfo> table_;
   uint32_t table_mask_ = 0;

@@ -95,6 +95,11 @@ class EngineTest : public ::testing::Test {
     for (int i = 0; i < 1000; ++i) {
       r = engine_->Store(key, util::HashKey(key), value, {}, 7, exptime, nullptr);
       if (r != StoreResult::kNoMemory) return r;
+      if (i == 999)
+        fprintf(stderr, "STUCK memfree=%u flushing=%u diskfree=%u diskused=%u inflight=%zu q=%zu\n",
+                engine_->memory_slabs_free(), engine_->memory_slabs_flushing(),
+                engine_->disk_slabs_free(), engine_->disk_slabs_used(), aio_->in_flight(),
+                aio_->queued());
       Pump();
     }
     return r;
