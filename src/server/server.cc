@@ -136,6 +136,15 @@ bool Server::Init(std::string& error) {
   engine_ = storage::Engine::Create(eopts, *device_, *aio_, error);
   if (!engine_) return false;
   engine_->set_now(now_);
+  if (engine_->memory_slabs_total() < engine_->classes().count() + 8) {
+    // Each class fills its own memory slab: with fewer slabs than busy classes they are written
+    // out nearly empty and the device holds far fewer items (docs/operations.md, sizing).
+    spdlog::warn(
+        "-m/--max-memory holds {} memory slabs for {} slab classes; with item sizes "
+        "spread over many classes, use -m >= {} or a smaller -I/--slab-size",
+        engine_->memory_slabs_total(), engine_->classes().count(),
+        (uint64_t{engine_->classes().count()} + 8) * config_.slab_size >> 20);
+  }
   engine_->set_memory_listener([this] {
     std::vector<Connection*> waiters;
     waiters.swap(memory_waiters_);

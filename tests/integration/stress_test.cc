@@ -334,6 +334,10 @@ class DeviceFill : public OwnServerTest {
     ServerOptions o;
     o.device_size = "64M";
     o.memory_mib = 8;
+    // Values of 100 B..64 KiB span ~28 slab classes, each of which fills its own memory slab:
+    // size the slabs so that 8 MiB holds one per class and some in flight (the sizing rule in
+    // docs/operations.md). With -I 1M, 8 buffers thrash and most slabs go out nearly empty.
+    o.ssdcached_extra_args = {"-I", "256K"};
     // Under memcached, the same amount of memory plays the device's part.
     if (TargetIsMemcached()) o.memory_mib = 64;
     return o;
