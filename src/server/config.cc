@@ -195,13 +195,14 @@ struct RawArgs {
   int verbosity = 0;
   std::string log_file, pid_file;
   bool daemonize = false;
+  bool format = false;
 
   CLI::Option *o_port, *o_addr, *o_max_connections, *o_idle_timeout;
   CLI::Option *o_device, *o_device_size, *o_server_id;
   CLI::Option *o_max_memory, *o_slab_size, *o_factor, *o_min_item_size, *o_slab_profile,
       *o_max_index_memory;
   CLI::Option *o_hash_power, *o_max_aio;
-  CLI::Option *o_verbose, *o_log_file, *o_daemonize, *o_pid_file;
+  CLI::Option *o_verbose, *o_log_file, *o_daemonize, *o_pid_file, *o_format;
 };
 
 std::string JoinSizes(const std::vector<uint32_t>& sizes) {
@@ -287,6 +288,9 @@ void DefineOptions(CLI::App& app, RawArgs& a, const Config& d) {
   a.o_daemonize = app.add_flag(
       "-d,--daemonize", a.daemonize,
       "run in the background" + Default(d.daemonize ? std::string("on") : std::string("off")));
+  a.o_format = app.add_flag("--format", a.format,
+                            "wipe the device and start empty, even if it holds another format" +
+                                Default(std::string("off")));
   a.o_pid_file = opt("-P,--pid-file", a.pid_file, "PATH",
                      "write the process id to PATH" +
                          Default(d.pid_file.empty() ? std::string("none") : d.pid_file));
@@ -410,6 +414,7 @@ std::string Validate(const RawArgs& a, Config& c) {
   if (k.ok() && a.o_verbose->count() > 0) c.verbosity = a.verbosity;
   k.NonEmpty(a.o_log_file, a.log_file, c.log_file);
   if (k.ok() && a.o_daemonize->count() > 0) c.daemonize = a.daemonize;
+  if (k.ok() && a.o_format->count() > 0) c.format = a.format;
   k.NonEmpty(a.o_pid_file, a.pid_file, c.pid_file);
   if (!k.ok()) return k.error();
 

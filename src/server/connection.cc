@@ -221,7 +221,7 @@ void Connection::Process() {
           req_.keys.size() == 1) {
         // A set refused as too large also drops the key's old value, as memcached does, so a
         // client never reads back the value it meant to replace.
-        server_.engine().Erase(util::HashKey(req_.keys[0]));
+        server_.engine().Erase(req_.keys[0], util::HashKey(req_.keys[0]));
       }
       Consume(outcome.consumed);
       swallow_ = outcome.swallow;
@@ -401,7 +401,7 @@ bool Connection::ExecGet() {
       }
       uint64_t cas = item.cas;
       if (expire_now) {
-        engine.Erase(hash, &*where);
+        engine.Erase(key, hash, &*where);
       } else {
         StoreResult r =
             engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas, &where, item.cas);
@@ -458,7 +458,7 @@ bool Connection::ExecStore() {
   counted_ = true;
   if (storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
     // Like memcached, a too-large set also drops the key's current value.
-    if (req_.cmd == Command::kSet) engine.Erase(hash);
+    if (req_.cmd == Command::kSet) engine.Erase(key, hash);
     ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
     return true;
   }
@@ -524,9 +524,9 @@ bool Connection::ExecStore() {
   if (!live) {
     // Stored and at once expired, as memcached does with a negative exptime.
     if (req_.cmd == Command::kSet)
-      engine.Erase(hash);
+      engine.Erase(key, hash);
     else
-      engine.Erase(hash, where ? &*where : nullptr);
+      engine.Erase(key, hash, where ? &*where : nullptr);
     ReplyNoreply("STORED\r\n");
     return true;
   }
@@ -615,7 +615,7 @@ bool Connection::ExecDelete() {
     ReplyNoreply("NOT_FOUND\r\n");
     return true;
   }
-  server_.engine().Erase(hash, &*where);
+  server_.engine().Erase(key, hash, &*where);
   ++st.delete_hits;
   ReplyNoreply("DELETED\r\n");
   return true;
@@ -638,7 +638,7 @@ bool Connection::ExecTouch() {
   }
   uint32_t exptime = 0;
   if (!AbsoluteExptime(req_.exptime, exptime)) {
-    engine.Erase(hash, &*where);
+    engine.Erase(key, hash, &*where);
   } else {
     StoreResult r =
         engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where, cur.cas);

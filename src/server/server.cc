@@ -133,9 +133,12 @@ bool Server::Init(std::string& error) {
   eopts.min_item_size = config_.min_item_size;
   eopts.factor = config_.factor;
   eopts.slab_profile = config_.slab_profile;
+  eopts.instance = config_.server_id;
+  eopts.instances = config_.server_count;
   engine_ = storage::Engine::Create(eopts, *device_, *aio_, error);
   if (!engine_) return false;
   engine_->set_now(now_);
+  if (!engine_->Recover(config_.format, error)) return false;
   if (engine_->memory_slabs_total() < engine_->classes().count() + 8) {
     // Each class fills its own memory slab: with fewer slabs than busy classes they are written
     // out nearly empty and the device holds far fewer items (docs/operations.md, sizing).
@@ -366,8 +369,11 @@ int Server::Run() {
       engine_->index().bytes() >> 20, engine_->index().capacity());
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
-  engine_->SealAllForShutdown();
-  aio_->Drain();
+  for (int round = 0; round < 100; ++round) {
+    bool more = engine_->ShutdownFlush();
+    aio_->Drain();
+    if (!more) break;
+  }
   spdlog::info("shutdown complete: {} items, {} slab writes, {} write errors",
                engine_->stats().curr_items, engine_->stats().slab_writes,
                engine_->stats().write_errors);

@@ -1,10 +1,15 @@
 #include "storage/engine.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <random>
 
 #include "util/hash.h"
 
@@ -123,6 +128,7 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   index_ = std::make_unique<Index>(options.max_index_memory, this);
   sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_size + 1);
   read_buffers_.resize(ReadBufferClass(2 * size_t{slab_size_}) + 1);
+  super_buf_ = util::AlignedBuffer(device_.block_size(), device_.block_size());
 }
 
 Engine::~Engine() {
@@ -364,6 +370,7 @@ bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& of
     disk = static_cast<uint32_t>(packing_);
   } else {
     if (!TakeDiskSlab(disk)) return false;
+    disks_[disk].fill_id = table_[id].seq;
     if (len < slab_size_) {
       // A partly filled slab: later partial slabs are packed behind it in the same disk slab.
       if (packing_ >= 0) CloseDiskSlab(static_cast<uint32_t>(packing_));
@@ -446,6 +453,8 @@ void Engine::Seal(uint32_t id) {
   h.seq = s.seq;
   h.chunk_size = classes_.chunk_size(s.cls);
   h.chunks_used = s.used;
+  h.device_epoch = epoch_;
+  h.fill_id = disks_[disk].fill_id;
   h.crc = util::Crc32c(&h, sizeof(h));
   std::memcpy(MemSlab(s.mem), &h, sizeof(h));
   IoOp& op = write_ops_[s.mem];
@@ -460,6 +469,15 @@ void Engine::Seal(uint32_t id) {
 }
 
 void Engine::OnIoComplete(IoOp& op, int64_t result) {
+  if (&op == &super_op_) {
+    super_in_flight_ = false;
+    if (result != static_cast<int64_t>(op.len)) {
+      ++stats_.write_errors;
+      spdlog::error("superblock write failed ({})", result);
+    }
+    if (super_dirty_) WriteSuperblock();
+    return;
+  }
   if ((op.user & kWriteTag) == 0) {
     CompleteRead(reinterpret_cast<ReadOp*>(op.user), result);
     return;
@@ -484,6 +502,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     if (!d.closed) CloseDiskSlab(s.disk);
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
+  DrainTombstones();
   if (memory_listener_) memory_listener_();
 }
 
@@ -525,12 +544,35 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   return StoreResult::kStored;
 }
 
-bool Engine::Erase(uint64_t hash, const IndexEntry* where) {
+bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
   std::optional<IndexEntry> cur = index_->Find(hash);
   if (!cur) return false;
   if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return false;
   DropEntry(*cur);
-  return index_->EraseIf(hash, cur->slab, cur->chunk);
+  index_->EraseIf(hash, cur->slab, cur->chunk);
+  // The record stays on the device until its slab is evicted; a tombstone written after it makes
+  // the rebuild at restart drop it again.
+  if (!TryWriteTombstone(key)) pending_tombstones_.emplace_back(key);
+  return true;
+}
+
+bool Engine::TryWriteTombstone(std::string_view key) {
+  int cls = classes_.ClassFor(ItemSize(key.size(), 0));
+  int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
+  if (id < 0) return false;
+  SlabInfo& s = table_[id];
+  uint32_t chunk = s.used++;
+  WriteItem(ChunkInMemory(s, chunk), key, {}, {}, 0, 0, 0, static_cast<uint32_t>(s.seq),
+            kKindTombstone);
+  if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
+  return true;
+}
+
+void Engine::DrainTombstones() {
+  size_t done = 0;
+  while (done < pending_tombstones_.size() && TryWriteTombstone(pending_tombstones_[done])) ++done;
+  pending_tombstones_.erase(pending_tombstones_.begin(),
+                            pending_tombstones_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 void Engine::FlushAll() {
@@ -538,6 +580,56 @@ void Engine::FlushAll() {
   for (SlabInfo& s : table_) s.live = 0;
   stats_.curr_items = 0;
   stats_.bytes = 0;
+  pending_tombstones_.clear();
+  // Open memory slabs hold only flushed records now: recycle them unwritten, so that every record
+  // written from here on lands in a slab whose seq is >= flush_seq_.
+  for (int64_t& id : open_) {
+    if (id < 0) continue;
+    SlabInfo& s = table_[id];
+    free_mem_.push_back(s.mem);
+    KillSlab(s, false);
+    id = -1;
+  }
+  flush_seq_ = next_seq_;
+  WriteSuperblock();
+  if (memory_listener_) memory_listener_();
+}
+
+void Engine::FillSuperblock(Superblock& sb) const {
+  sb = Superblock{};
+  sb.magic = kSuperMagic;
+  sb.version = kFormatVersion;
+  sb.device_size = device_.size();
+  sb.slab_size = slab_size_;
+  sb.classes = static_cast<uint32_t>(classes_.count());
+  std::vector<uint32_t> sizes;
+  for (size_t c = 0; c < classes_.count(); ++c) sizes.push_back(classes_.chunk_size(c));
+  sb.classes_crc = util::Crc32c(sizes.data(), sizes.size() * sizeof(uint32_t));
+  sb.instance = options_.instance;
+  sb.instances = options_.instances;
+  sb.epoch = epoch_;
+  sb.flush_seq = flush_seq_;
+  sb.crc = util::Crc32c(&sb, sizeof(sb));
+}
+
+void Engine::WriteSuperblock() {
+  if (super_in_flight_) {
+    super_dirty_ = true;  // rewritten when the write in flight completes
+    return;
+  }
+  super_dirty_ = false;
+  std::memset(super_buf_.data(), 0, super_buf_.size());
+  Superblock sb;
+  FillSuperblock(sb);
+  std::memcpy(super_buf_.data(), &sb, sizeof(sb));
+  super_op_ = IoOp{};
+  super_op_.handler = this;
+  super_op_.buf = super_buf_.data();
+  super_op_.len = device_.block_size();
+  super_op_.offset = device_.offset();
+  super_op_.write = true;
+  super_in_flight_ = true;
+  aio_.Write(device_.fd(), super_op_);
 }
 
 void Engine::Housekeeping() {
@@ -545,10 +637,12 @@ void Engine::Housekeeping() {
   SweepSome(index_->num_buckets() / 60 + 1);
 }
 
-void Engine::SealAllForShutdown() {
+bool Engine::ShutdownFlush() {
+  DrainTombstones();
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
   }
+  return !pending_tombstones_.empty() || super_dirty_;
 }
 
 uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
@@ -576,6 +670,232 @@ std::vector<ClassStats> Engine::class_stats() const {
     cs.items += s.live;
   }
   return out;
+}
+
+bool Engine::ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(device_.fd(), buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = "device " + device_.path() + ": read at " + std::to_string(offset + done) +
+              " failed: " + (n < 0 ? std::strerror(errno) : "end of device");
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool Engine::Recover(bool format, std::string& error) {
+  const auto start = std::chrono::steady_clock::now();
+  const uint32_t bs = device_.block_size();
+  if (!ReadBlock(device_.offset(), super_buf_.data(), bs, error)) return false;
+  Superblock found;
+  std::memcpy(&found, super_buf_.data(), sizeof(found));
+  bool blank =
+      std::all_of(super_buf_.data(), super_buf_.data() + bs, [](char c) { return c == 0; });
+  if (format || blank) {
+    // A new epoch: records of any earlier format on this device are never taken for ours.
+    std::random_device rd;
+    epoch_ = (uint64_t{rd()} << 32 | rd()) | 1;
+    flush_seq_ = 0;
+    Superblock sb;
+    FillSuperblock(sb);
+    std::memset(super_buf_.data(), 0, bs);
+    std::memcpy(super_buf_.data(), &sb, sizeof(sb));
+    if (::pwrite(device_.fd(), super_buf_.data(), bs, static_cast<off_t>(device_.offset())) !=
+        static_cast<ssize_t>(bs)) {
+      error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
+      return false;
+    }
+    spdlog::info("device {}: {} (epoch {:016x})", device_.path(),
+                 blank ? "blank, formatted" : "formatted (--format)", epoch_);
+    return true;
+  }
+  Superblock expect;
+  FillSuperblock(expect);
+  uint32_t crc = found.crc;
+  found.crc = 0;
+  bool valid = found.magic == kSuperMagic && util::Crc32c(&found, sizeof(found)) == crc;
+  found.crc = crc;
+  if (!valid) {
+    error = "device " + device_.path() +
+            " holds no valid ssdcache superblock (another format, or corrupt); start with "
+            "--format to wipe it";
+    return false;
+  }
+  std::string mismatch;
+  if (found.version != kFormatVersion)
+    mismatch = "format version " + std::to_string(found.version);
+  else if (found.slab_size != expect.slab_size)
+    mismatch = "-I/--slab-size " + std::to_string(found.slab_size) + " bytes";
+  else if (found.device_size != expect.device_size)
+    mismatch = "a slice of " + std::to_string(found.device_size) + " bytes (--device-size, -s)";
+  else if (found.classes != expect.classes || found.classes_crc != expect.classes_crc)
+    mismatch = "another slab class table (-n, -f, -z)";
+  else if (found.instance != expect.instance || found.instances != expect.instances)
+    mismatch = "-s " + std::to_string(found.instance) + "/" + std::to_string(found.instances);
+  if (!mismatch.empty()) {
+    error = "device " + device_.path() + " was formatted with " + mismatch +
+            ", which does not match the flags; start with the same flags, or with --format to "
+            "wipe it";
+    return false;
+  }
+  epoch_ = found.epoch;
+  flush_seq_ = found.flush_seq;
+
+  // Pass 1: walk the slab headers of every disk slab.
+  struct Piece {
+    uint64_t seq;
+    uint32_t disk, off, len, used;
+    uint8_t cls;
+  };
+  std::vector<Piece> pieces;
+  util::AlignedBuffer buf(slab_size_, bs);
+  auto last_log = std::chrono::steady_clock::now();
+  for (uint32_t disk = 0; disk < disk_count_; ++disk) {
+    uint32_t off = 0;
+    uint64_t fill_id = 0;
+    size_t count = 0;
+    while (off + bs <= slab_size_ && count < max_pieces_) {
+      if (!ReadBlock(DiskOffset(disk) + off, buf.data(), bs, error)) return false;
+      recovery_.bytes_scanned += bs;
+      SlabHeader h;
+      std::memcpy(&h, buf.data(), sizeof(h));
+      uint32_t hcrc = h.crc;
+      h.crc = 0;
+      if (h.magic != kSlabMagic || util::Crc32c(&h, sizeof(h)) != hcrc ||
+          h.version != kFormatVersion || h.device_epoch != epoch_ ||
+          h.slab_class >= classes_.count() || h.chunk_size != classes_.chunk_size(h.slab_class) ||
+          h.chunks_used > chunks_per_slab_[h.slab_class] || h.seq == 0) {
+        break;
+      }
+      if (off == 0) fill_id = h.fill_id;
+      if (h.fill_id != fill_id) break;  // left over from an earlier use of this disk slab
+      uint32_t len =
+          h.chunks_used == chunks_per_slab_[h.slab_class]
+              ? slab_size_
+              : static_cast<uint32_t>(std::min<uint64_t>(
+                    slab_size_,
+                    (kSlabHeaderSize + uint64_t{h.chunks_used} * h.chunk_size + bs - 1) / bs * bs));
+      if (off + len > slab_size_) break;
+      pieces.push_back({h.seq, disk, off, len, h.chunks_used, h.slab_class});
+      off += len;
+      ++count;
+    }
+  }
+  std::sort(pieces.begin(), pieces.end(),
+            [](const Piece& a, const Piece& b) { return a.seq < b.seq; });
+
+  // Pass 2: replay the pieces oldest first, so the newest record of a key wins and a tombstone
+  // removes what came before it.
+  std::vector<uint64_t> disk_newest(disk_count_, 0);
+  uint64_t max_seq = flush_seq_;
+  uint64_t max_cas = 0;
+  size_t done = 0;
+  for (const Piece& p : pieces) {
+    max_seq = std::max(max_seq, p.seq);
+    ++done;
+    if (p.seq < flush_seq_) continue;  // flush_all came after it
+    uint32_t id = static_cast<uint32_t>(p.seq & table_mask_);
+    if (table_[id].state != SlabState::kFree) {
+      spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
+                   table_[id].seq);
+      continue;
+    }
+    if (!ReadBlock(DiskOffset(p.disk) + p.off, buf.data(), p.len, error)) return false;
+    recovery_.bytes_scanned += p.len;
+    ++recovery_.slabs;
+    SlabInfo& s = table_[id];
+    s.seq = p.seq;
+    s.state = SlabState::kDisk;
+    s.cls = p.cls;
+    s.disk = p.disk;
+    s.disk_off = p.off;
+    s.disk_len = p.len;
+    s.used = p.used;
+    s.live = 0;
+    DiskSlab& d = disks_[p.disk];
+    if (d.pieces.empty()) d.fill_id = p.seq;
+    d.pieces.push_back(id);
+    d.fill = std::max(d.fill, p.off + p.len);
+    d.closed = true;
+    disk_newest[p.disk] = std::max(disk_newest[p.disk], p.seq);
+    const uint32_t cs = classes_.chunk_size(p.cls);
+    for (uint32_t c = 0; c < p.used; ++c) {
+      ItemView v;
+      const char* rec = buf.data() + kSlabHeaderSize + uint64_t{c} * cs;
+      if (!VerifyItem(rec, cs, static_cast<uint32_t>(p.seq), v)) {
+        ++recovery_.skipped;  // torn or never written
+        continue;
+      }
+      uint64_t hash = util::HashKey(v.key);
+      max_cas = std::max(max_cas, v.cas);
+      if (v.tombstone) {
+        ++recovery_.tombstones;
+        std::optional<IndexEntry> cur = index_->Find(hash);
+        if (cur) {
+          DropEntry(*cur);
+          index_->EraseIf(hash, cur->slab, cur->chunk);
+        }
+        continue;
+      }
+      if (v.exptime != 0 && v.exptime <= now_) {
+        ++recovery_.skipped;
+        std::optional<IndexEntry> cur = index_->Find(hash);
+        if (cur) {  // the expired record still supersedes older ones
+          DropEntry(*cur);
+          index_->EraseIf(hash, cur->slab, cur->chunk);
+        }
+        continue;
+      }
+      Index::InsertOutcome out =
+          index_->Upsert(hash, IndexEntry{id, c, Index::CoarseExpiry(v.exptime, now_)});
+      if (out.result != Index::InsertResult::kInserted) DropEntry(out.old);
+      if (out.result == Index::InsertResult::kEvicted) ++stats_.index_evictions;
+      ++s.live;
+      ++stats_.curr_items;
+      stats_.bytes += cs;
+      ++recovery_.items;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_log > std::chrono::seconds(1)) {
+      last_log = now;
+      double secs = std::chrono::duration<double>(now - start).count();
+      spdlog::info("warm restart: {}% of {} slabs, {} items, {:.0f} MiB/s",
+                   done * 100 / pieces.size(), pieces.size(), stats_.curr_items,
+                   static_cast<double>(recovery_.bytes_scanned) / (1 << 20) / secs);
+    }
+  }
+  recovery_.items = stats_.curr_items;
+
+  // Disk slabs: in use ones enter the FIFO oldest first; the others are free.
+  std::vector<uint32_t> used_disks;
+  free_disk_.clear();
+  for (uint32_t d = disk_count_; d-- > 0;) {
+    if (disks_[d].pieces.empty())
+      free_disk_.push_back(d);
+    else
+      used_disks.push_back(d);
+  }
+  std::sort(used_disks.begin(), used_disks.end(),
+            [&](uint32_t a, uint32_t b) { return disk_newest[a] < disk_newest[b]; });
+  for (uint32_t d : used_disks) disk_fifo_.push_back(d);
+  disks_in_use_ = used_disks.size();
+  next_seq_ = max_seq + 1;
+  next_cas_ = std::max(next_cas_, max_cas + 1);
+  recovery_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info(
+      "warm restart: {} items ({} tombstones, {} records skipped) from {} slabs; "
+      "scanned {} MiB in {:.2f} s ({:.2f} GiB/s)",
+      recovery_.items, recovery_.tombstones, recovery_.skipped, recovery_.slabs,
+      recovery_.bytes_scanned >> 20, recovery_.seconds,
+      recovery_.seconds > 0
+          ? static_cast<double>(recovery_.bytes_scanned) / (1 << 30) / recovery_.seconds
+          : 0.0);
+  return true;
 }
 
 }  // namespace ssdcache::storage

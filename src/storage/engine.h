@@ -46,6 +46,8 @@ struct EngineOptions {
   uint32_t min_item_size = 48;
   double factor = 1.25;
   std::vector<uint32_t> slab_profile;  // explicit chunk sizes (overrides factor)
+  uint32_t instance = 0;               // -s I/N, recorded in the superblock
+  uint32_t instances = 1;
 };
 
 // Receives the result of a lookup that had to read the device.
@@ -123,17 +125,33 @@ class Engine final : public SlabLiveness, public IoHandler {
                     std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t* cas_out,
                     const std::optional<IndexEntry>* expected = nullptr, uint64_t keep_cas = 0);
 
-  // Drops the key's entry if it still points at `where` (or unconditionally when where is null).
-  bool Erase(uint64_t hash, const IndexEntry* where = nullptr);
+  // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
+  // and writes a tombstone so that the delete survives a restart.
+  bool Erase(std::string_view key, uint64_t hash, const IndexEntry* where = nullptr);
 
-  // Invalidates every item (flush_all).
+  // Invalidates every item (flush_all); persisted in the superblock.
   void FlushAll();
+
+  // Reads the superblock and rebuilds the index from the slabs on the device (warm restart), or
+  // formats a blank device (or any device when `format`). Call once, before serving. Fails with
+  // a one-line `error` when the device holds another format or geometry.
+  bool Recover(bool format, std::string& error);
+  struct RecoveryStats {
+    uint64_t slabs = 0;  // slab pieces found valid
+    uint64_t items = 0;  // items indexed
+    uint64_t tombstones = 0;
+    uint64_t skipped = 0;  // records that failed verification (torn writes) or expired
+    uint64_t bytes_scanned = 0;
+    double seconds = 0;
+  };
+  const RecoveryStats& recovery() const { return recovery_; }
 
   // Periodic work: sweeps part of the index for entries of dead slabs.
   void Housekeeping();
 
-  // Seals every memory slab holding items and submits its write (shutdown, SIGTERM).
-  void SealAllForShutdown();
+  // Shutdown (SIGTERM): writes pending tombstones, seals every memory slab holding records and
+  // submits the writes. Returns true while work remains: drain the IO and call again.
+  bool ShutdownFlush();
 
   // Called whenever a memory slab becomes free (stores that got kNoMemory may retry).
   void set_memory_listener(std::function<void()> fn) { memory_listener_ = std::move(fn); }
@@ -192,6 +210,12 @@ class Engine final : public SlabLiveness, public IoHandler {
   void SweepSome(size_t buckets);
   uint64_t SweepPasses() const { return swept_buckets_ / index_->num_buckets(); }
 
+  bool TryWriteTombstone(std::string_view key);
+  void DrainTombstones();
+  void WriteSuperblock();
+  void FillSuperblock(Superblock& sb) const;
+  bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
+
   ReadOp* GetReadOp(size_t len);
   void PutReadOp(ReadOp* op);
   void CompleteRead(ReadOp* r, int64_t result);
@@ -220,6 +244,7 @@ class Engine final : public SlabLiveness, public IoHandler {
     uint32_t pending = 0;          // writes in flight into it
     bool closed = false;           // takes no more pieces
     bool bad = false;              // a write failed: retire it when closed
+    uint64_t fill_id = 0;          // seq of its first slab since (re)use
   };
   std::vector<DiskSlab> disks_;
   std::vector<uint32_t> free_disk_;
@@ -239,6 +264,15 @@ class Engine final : public SlabLiveness, public IoHandler {
   std::vector<ReadOp*> free_reads_;
   std::vector<std::unique_ptr<ReadOp>> all_reads_;
   size_t reads_in_flight_ = 0;
+
+  uint64_t epoch_ = 0;
+  uint64_t flush_seq_ = 0;
+  util::AlignedBuffer super_buf_;
+  IoOp super_op_;
+  bool super_in_flight_ = false;
+  bool super_dirty_ = false;
+  std::vector<std::string> pending_tombstones_;  // deletes waiting for a free memory slab
+  RecoveryStats recovery_;
 
   uint32_t now_ = 0;
   uint64_t next_cas_ = 1;

@@ -10,10 +10,10 @@ constexpr size_t kCrcOffset = sizeof(uint32_t);
 
 void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
                std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
-               uint32_t slab_seq) {
+               uint32_t slab_seq, uint8_t kind) {
   ItemHeader h{};
   h.magic = kItemMagic;
-  h.kind = 1;
+  h.kind = kind;
   h.nkey = static_cast<uint8_t>(key.size());
   h.slab_seq = slab_seq;
   h.exptime = exptime;
@@ -34,13 +34,14 @@ void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
 bool DecodeItemTrusted(const char* chunk, ItemView& out) {
   ItemHeader h;
   std::memcpy(&h, chunk, sizeof(h));
-  if (h.magic != kItemMagic || h.kind != 1) return false;
+  if (h.magic != kItemMagic || (h.kind != kKindItem && h.kind != kKindTombstone)) return false;
   const char* p = chunk + kItemHeaderSize;
   out.key = std::string_view(p, h.nkey);
   out.value = std::string_view(p + h.nkey, h.nvalue);
   out.flags = h.flags;
   out.exptime = h.exptime;
   out.cas = h.cas;
+  out.tombstone = h.kind == kKindTombstone;
   return true;
 }
 
@@ -48,7 +49,7 @@ bool VerifyItem(const char* chunk, size_t avail, uint32_t slab_seq, ItemView& ou
   if (avail < kItemHeaderSize) return false;
   ItemHeader h;
   std::memcpy(&h, chunk, sizeof(h));
-  if (h.magic != kItemMagic || h.kind != 1 || h.slab_seq != slab_seq) return false;
+  if (h.magic != kItemMagic || h.slab_seq != slab_seq) return false;
   uint64_t total = uint64_t{kItemHeaderSize} + h.nkey + h.nvalue;
   if (total > avail) return false;
   uint32_t crc = util::Crc32c(chunk + kCrcOffset, total - kCrcOffset);

@@ -23,10 +23,13 @@ inline constexpr uint16_t kItemMagic = 0x5343;      // "SC"
 inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 inline constexpr uint16_t kFormatVersion = 1;
 
+inline constexpr uint8_t kKindItem = 1;
+inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
+
 struct ItemHeader {
   uint32_t crc;
   uint16_t magic;
-  uint8_t kind;  // 1 = item
+  uint8_t kind;  // kKindItem or kKindTombstone (no value)
   uint8_t nkey;
   uint32_t slab_seq;
   uint32_t exptime;  // absolute unix seconds; 0 = never
@@ -45,9 +48,35 @@ struct SlabHeader {
   uint32_t chunk_size;
   uint32_t chunks_used;  // chunks written (items and superseded versions alike)
   uint32_t crc;          // CRC32C of this header with crc = 0
-  uint8_t reserved[36];
+  uint32_t reserved1;
+  uint64_t device_epoch;  // the superblock's epoch: slabs of an earlier format are ignored
+  uint64_t fill_id;       // seq of the first slab written into this disk slab since it was
+                          // (re)used; slabs packed behind it carry the same, so stale pieces of
+                          // an earlier use of the disk slab are never taken for current ones
+  uint8_t reserved[16];
 };
 static_assert(sizeof(SlabHeader) == 64, "SlabHeader is part of the on-device format");
+
+// The superblock: the first block of the device slice. It says which geometry the slabs were
+// written with, so a restart with other flags refuses instead of misreading them.
+inline constexpr uint32_t kSuperMagic = 0x53534342;  // "SSCB"
+struct Superblock {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t reserved0;
+  uint64_t device_size;  // bytes of the slice
+  uint32_t slab_size;
+  uint32_t classes;      // number of slab classes
+  uint32_t classes_crc;  // CRC32C of the chunk size table
+  uint32_t instance;     // -s I/N
+  uint32_t instances;
+  uint32_t reserved1;
+  uint64_t epoch;      // random, new at every format
+  uint64_t flush_seq;  // flush_all: items of slabs with seq < flush_seq are gone
+  uint32_t crc;        // CRC32C of this struct with crc = 0
+  uint32_t reserved2;
+};
+static_assert(sizeof(Superblock) == 64, "Superblock is part of the on-device format");
 
 inline constexpr uint32_t kItemHeaderSize = sizeof(ItemHeader);
 inline constexpr uint32_t kSlabHeaderSize = sizeof(SlabHeader);
@@ -63,13 +92,14 @@ struct ItemView {
   uint32_t flags = 0;
   uint32_t exptime = 0;
   uint64_t cas = 0;
+  bool tombstone = false;
 };
 
 // Writes header, key and value into `chunk` (which must hold ItemSize bytes) and seals the CRC.
 // The value may be given in two parts (append/prepend write old and new data without a copy).
 void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
                std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
-               uint32_t slab_seq);
+               uint32_t slab_seq, uint8_t kind = kKindItem);
 
 // Decodes the record at `chunk` (at most `avail` bytes readable). Returns false unless the magic,
 // the lengths (within avail), the slab sequence and the CRC all check out.
