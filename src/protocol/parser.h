@@ -7,9 +7,13 @@
 //    length is checked against the limits before the parser waits for that many bytes.
 //  - `consumed` bytes may be dropped by the caller; views in Request point into `input`.
 //  - A storage command is only reported kOk when its whole data block (+ "\r\n") is in `input`.
-//  - Lines are terminated by "\n" (a preceding "\r" is stripped), as memcached accepts.
-//  - The only state kept between calls is the continuation of a long multi-get (see more_keys)
-//    and nothing else: feeding the same bytes split at any boundary yields the same requests.
+//  - Lines are terminated by "\n" (a preceding "\r" is stripped), as memcached accepts. As in
+//    memcached, which handles a line as a C string, a NUL byte ends the line's content.
+//  - The only state kept between calls is the continuation of a get-family line longer than
+//    max_line (see more_keys), including dropping the rest of such a line once it has been
+//    answered (an error, or a NUL): feeding the same bytes split at any boundary yields the same
+//    requests and replies, except that such a long line is delivered in chunks that depend on the
+//    split (same keys, same order) and that a bad key in it only fails the chunks not yet served.
 #pragma once
 
 #include <cstddef>
@@ -21,9 +25,9 @@
 namespace ssdcache::protocol {
 
 struct ParserLimits {
-  size_t max_line = 2048;             // longest command line without "\n" (get family excepted)
-  uint32_t max_value = 1024 * 1024;   // largest data block a storage command may declare
-  size_t max_key = 250;               // memcached's KEY_MAX_LENGTH
+  size_t max_line = 2048;            // longest command line without "\n" (get family excepted)
+  uint32_t max_value = 1024 * 1024;  // largest data block a storage command may declare
+  size_t max_key = 250;              // memcached's KEY_MAX_LENGTH
 };
 
 enum class ParseStatus : uint8_t {
@@ -56,6 +60,9 @@ class Parser {
   bool in_multiget_ = false;
   Command multiget_cmd_ = Command::kGet;
   int64_t multiget_exptime_ = 0;
+  // The rest of a long multi-get line is dropped up to its newline (reported as kError with an
+  // empty reply) after the line was answered before its newline arrived.
+  bool skip_line_ = false;
 };
 
 }  // namespace ssdcache::protocol
