@@ -1040,6 +1040,25 @@ TEST(ParserLongGet, PartialKeyOverTheLimitFailsAtOnce) {
   EXPECT_EQ(req.cmd, Command::kVersion);
 }
 
+TEST(ParserLongGet, DroppedTailMayTakeSeveralReads) {
+  Parser parser;
+  Request req;
+  ASSERT_EQ(parser.Parse("get a " + Key(2100), req).reply, kBadFormat);
+  // Still the same line, however many reads it takes to reach its newline.
+  for (std::string_view tail : {"xxxx", " more keys ", "version"}) {
+    const ParseOutcome out = parser.Parse(tail, req);
+    EXPECT_EQ(out.status, ParseStatus::kError);
+    EXPECT_EQ(out.reply, "");
+    EXPECT_EQ(out.consumed, tail.size());
+  }
+  ParseOutcome out = parser.Parse("\r\nversion\r\n", req);
+  EXPECT_EQ(out.status, ParseStatus::kError);
+  EXPECT_EQ(out.consumed, 2u);
+  out = parser.Parse("version\r\n", req);
+  EXPECT_EQ(out.status, ParseStatus::kOk);
+  EXPECT_EQ(req.cmd, Command::kVersion);
+}
+
 TEST(ParserLongGet, GatBadExptimeInLongLine) {
   Parser parser;
   Request req;
