@@ -50,12 +50,12 @@ struct IoOp {
 };
 
 struct AioStats {
-  uint64_t reads = 0;          // completed read ops
-  uint64_t writes = 0;         // completed write ops
+  uint64_t reads = 0;   // completed read ops
+  uint64_t writes = 0;  // completed write ops
   uint64_t read_bytes = 0;
   uint64_t write_bytes = 0;
-  uint64_t errors = 0;         // ops completed with a negative result or short transfer
-  uint64_t submit_calls = 0;   // io_submit calls
+  uint64_t errors = 0;        // ops completed with a negative result or short transfer
+  uint64_t submit_calls = 0;  // io_submit calls
 };
 
 class AioContext {
@@ -67,7 +67,7 @@ class AioContext {
 
   int event_fd() const { return event_fd_.get(); }
 
-  void Read(int fd, IoOp& op);   // fills op.cb from fd/buf/len/offset; queues
+  void Read(int fd, IoOp& op);  // fills op.cb from fd/buf/len/offset; queues
   void Write(int fd, IoOp& op);
 
   // Issues queued ops while fewer than max_in_flight are in the kernel.

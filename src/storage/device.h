@@ -19,11 +19,11 @@
 namespace ssdcache::storage {
 
 struct DeviceOptions {
-  std::string path;             // block device or regular file
+  std::string path;                 // block device or regular file
   uint64_t file_size = 1ULL << 30;  // for a regular file: size to create/extend to (bytes)
-  uint32_t instance = 0;        // -s I/N: this instance's slice index I (0-based)
-  uint32_t instances = 1;       // N
-  uint64_t min_size = 0;        // refuse a slice smaller than this (bytes)
+  uint32_t instance = 0;            // -s I/N: this instance's slice index I (0-based)
+  uint32_t instances = 1;           // N
+  uint64_t min_size = 0;            // refuse a slice smaller than this (bytes)
 };
 
 class Device {

@@ -523,9 +523,10 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   if (id < 0) return StoreResult::kNoMemory;
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
-  uint64_t cas = keep_cas != 0 ? keep_cas : next_cas_++;
+  uint64_t wseq = next_cas_++;
+  uint64_t cas = keep_cas != 0 ? keep_cas : wseq;
   WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
-            static_cast<uint32_t>(s.seq));
+            static_cast<uint32_t>(s.seq), wseq);
   IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};
   Index::InsertOutcome outcome = index_->Upsert(hash, e);
   if (outcome.result == Index::InsertResult::kReplaced) {
@@ -563,7 +564,7 @@ bool Engine::TryWriteTombstone(std::string_view key) {
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
   WriteItem(ChunkInMemory(s, chunk), key, {}, {}, 0, 0, 0, static_cast<uint32_t>(s.seq),
-            kKindTombstone);
+            next_cas_++, kKindTombstone);
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
   return true;
 }
@@ -788,11 +789,18 @@ bool Engine::Recover(bool format, std::string& error) {
   std::sort(pieces.begin(), pieces.end(),
             [](const Piece& a, const Piece& b) { return a.seq < b.seq; });
 
-  // Pass 2: replay the pieces oldest first, so the newest record of a key wins and a tombstone
-  // removes what came before it.
+  // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
+  // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
+  // expired records take part (they supersede older records) and are dropped at the end.
   std::vector<uint64_t> disk_newest(disk_count_, 0);
+  std::vector<std::vector<uint64_t>> wseqs(table_.size());
+  struct Dead {
+    uint64_t hash;
+    uint32_t slab, chunk;
+  };
+  std::vector<Dead> dead;
   uint64_t max_seq = flush_seq_;
-  uint64_t max_cas = 0;
+  uint64_t max_wseq = 0;
   size_t done = 0;
   for (const Piece& p : pieces) {
     max_seq = std::max(max_seq, p.seq);
@@ -822,6 +830,8 @@ bool Engine::Recover(bool format, std::string& error) {
     d.fill = std::max(d.fill, p.off + p.len);
     d.closed = true;
     disk_newest[p.disk] = std::max(disk_newest[p.disk], p.seq);
+    std::vector<uint64_t>& ws = wseqs[id];
+    ws.assign(p.used, 0);
     const uint32_t cs = classes_.chunk_size(p.cls);
     for (uint32_t c = 0; c < p.used; ++c) {
       ItemView v;
@@ -830,26 +840,11 @@ bool Engine::Recover(bool format, std::string& error) {
         ++recovery_.skipped;  // torn or never written
         continue;
       }
+      ws[c] = v.wseq;
+      max_wseq = std::max(max_wseq, std::max(v.wseq, v.cas));
       uint64_t hash = util::HashKey(v.key);
-      max_cas = std::max(max_cas, v.cas);
-      if (v.tombstone) {
-        ++recovery_.tombstones;
-        std::optional<IndexEntry> cur = index_->Find(hash);
-        if (cur) {
-          DropEntry(*cur);
-          index_->EraseIf(hash, cur->slab, cur->chunk);
-        }
-        continue;
-      }
-      if (v.exptime != 0 && v.exptime <= now_) {
-        ++recovery_.skipped;
-        std::optional<IndexEntry> cur = index_->Find(hash);
-        if (cur) {  // the expired record still supersedes older ones
-          DropEntry(*cur);
-          index_->EraseIf(hash, cur->slab, cur->chunk);
-        }
-        continue;
-      }
+      std::optional<IndexEntry> cur = index_->Find(hash);
+      if (cur && wseqs[cur->slab][cur->chunk] > v.wseq) continue;  // a newer record was seen
       Index::InsertOutcome out =
           index_->Upsert(hash, IndexEntry{id, c, Index::CoarseExpiry(v.exptime, now_)});
       if (out.result != Index::InsertResult::kInserted) DropEntry(out.old);
@@ -857,7 +852,13 @@ bool Engine::Recover(bool format, std::string& error) {
       ++s.live;
       ++stats_.curr_items;
       stats_.bytes += cs;
-      ++recovery_.items;
+      if (v.tombstone) {
+        ++recovery_.tombstones;
+        dead.push_back({hash, id, c});
+      } else if (v.exptime != 0 && v.exptime <= now_) {
+        ++recovery_.skipped;
+        dead.push_back({hash, id, c});
+      }
     }
     auto now = std::chrono::steady_clock::now();
     if (now - last_log > std::chrono::seconds(1)) {
@@ -866,6 +867,13 @@ bool Engine::Recover(bool format, std::string& error) {
       spdlog::info("warm restart: {}% of {} slabs, {} items, {:.0f} MiB/s",
                    done * 100 / pieces.size(), pieces.size(), stats_.curr_items,
                    static_cast<double>(recovery_.bytes_scanned) / (1 << 20) / secs);
+    }
+  }
+  for (const Dead& d : dead) {
+    std::optional<IndexEntry> cur = index_->Find(d.hash);
+    if (cur && cur->slab == d.slab && cur->chunk == d.chunk) {
+      DropEntry(*cur);
+      index_->EraseIf(d.hash, d.slab, d.chunk);
     }
   }
   recovery_.items = stats_.curr_items;
@@ -884,7 +892,7 @@ bool Engine::Recover(bool format, std::string& error) {
   for (uint32_t d : used_disks) disk_fifo_.push_back(d);
   disks_in_use_ = used_disks.size();
   next_seq_ = max_seq + 1;
-  next_cas_ = std::max(next_cas_, max_cas + 1);
+  next_cas_ = std::max(next_cas_, max_wseq + 1);
   recovery_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info(

@@ -1,10 +1,12 @@
 // The in-DRAM item index: key hash -> (logical slab id, chunk index, coarse expiry). It stores no
-// key and no full digest: a bucket holds 6 entries of 8 bytes plus a 16-bit coarse expiry per entry,
-// exactly one 64-byte cache line, so a lookup touches at most two cache lines and an item costs
-// 64/6 = 10.7 bytes at full load (the goal is <= 12 bytes per item with the load factor included).
+// key and no full digest: a bucket holds 6 entries of 8 bytes plus a 16-bit coarse expiry per
+// entry, exactly one 64-byte cache line, so a lookup touches at most two cache lines and an item
+// costs 64/6 = 10.7 bytes at full load (the goal is <= 12 bytes per item with the load factor
+// included).
 //
 //   bucket (64 B):  | entry0 .. entry5 (6 x u64) | expiry0 .. expiry5 (6 x u16) | spare (4 B) |
-//   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) | 2..0 0
+//   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) | 2..0
+//   0
 //
 // Hash use: bucket b1 = hash & mask; tag = hash >> 48; the alternate bucket b2 = b1 ^ (mix(tag) &
 // mask), so an entry can move between its two buckets knowing only its tag (partial-key cuckoo).
@@ -34,9 +36,9 @@ class SlabLiveness {
 };
 
 struct IndexEntry {
-  uint32_t slab = 0;     // logical slab id (< 2^24)
-  uint32_t chunk = 0;    // chunk index inside the slab (< 2^20)
-  uint16_t expiry = 0;   // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
+  uint32_t slab = 0;    // logical slab id (< 2^24)
+  uint32_t chunk = 0;   // chunk index inside the slab (< 2^20)
+  uint16_t expiry = 0;  // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
   bool operator==(const IndexEntry&) const = default;
 };
 

@@ -10,7 +10,7 @@ constexpr size_t kCrcOffset = sizeof(uint32_t);
 
 void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
                std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
-               uint32_t slab_seq, uint8_t kind) {
+               uint32_t slab_seq, uint64_t wseq, uint8_t kind) {
   ItemHeader h{};
   h.magic = kItemMagic;
   h.kind = kind;
@@ -20,6 +20,7 @@ void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
   h.flags = flags;
   h.nvalue = static_cast<uint32_t>(value_a.size() + value_b.size());
   h.cas = cas;
+  h.wseq = wseq;
   char* p = chunk + kItemHeaderSize;
   std::memcpy(p, key.data(), key.size());
   p += key.size();
@@ -41,6 +42,7 @@ bool DecodeItemTrusted(const char* chunk, ItemView& out) {
   out.flags = h.flags;
   out.exptime = h.exptime;
   out.cas = h.cas;
+  out.wseq = h.wseq;
   out.tombstone = h.kind == kKindTombstone;
   return true;
 }

@@ -3,7 +3,7 @@
 // either struct must bump kFormatVersion.
 //
 //   slab (slab_size bytes):  | SlabHeader (64 B) | chunk 0 | chunk 1 | ... | chunk n-1 | slack |
-//   chunk (chunk_size of its class):  | ItemHeader (32 B) | key (nkey) | value (nvalue) | unused |
+//   chunk (chunk_size of its class):  | ItemHeader (40 B) | key (nkey) | value (nvalue) | unused |
 //
 // Invariants:
 //  - crc is the CRC32C of everything after the crc field through the end of the value, so a torn
@@ -36,8 +36,12 @@ struct ItemHeader {
   uint32_t flags;
   uint32_t nvalue;
   uint64_t cas;
+  // Write sequence, unique and growing across restarts: the newest record of a key wins when
+  // the index is rebuilt, whatever the order its slabs were opened in (touch keeps the cas but
+  // writes a new wseq).
+  uint64_t wseq;
 };
-static_assert(sizeof(ItemHeader) == 32, "ItemHeader is part of the on-device format");
+static_assert(sizeof(ItemHeader) == 40, "ItemHeader is part of the on-device format");
 
 struct SlabHeader {
   uint32_t magic;
@@ -92,6 +96,7 @@ struct ItemView {
   uint32_t flags = 0;
   uint32_t exptime = 0;
   uint64_t cas = 0;
+  uint64_t wseq = 0;
   bool tombstone = false;
 };
 
@@ -99,7 +104,7 @@ struct ItemView {
 // The value may be given in two parts (append/prepend write old and new data without a copy).
 void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
                std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
-               uint32_t slab_seq, uint8_t kind = kKindItem);
+               uint32_t slab_seq, uint64_t wseq, uint8_t kind = kKindItem);
 
 // Decodes the record at `chunk` (at most `avail` bytes readable). Returns false unless the magic,
 // the lengths (within avail), the slab sequence and the CRC all check out.

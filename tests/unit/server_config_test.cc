@@ -237,9 +237,9 @@ TEST(ServerConfig, ServerIdRejected) {
 }
 
 TEST(ServerConfig, SlabProfileWithFactorAndMinItem) {
-  const Config c = Ok({"-n", "40", "-z", "40,80,160,512K"});
-  EXPECT_EQ(c.slab_profile, (std::vector<uint32_t>{40, 80, 160, 512u << 10}));
-  EXPECT_EQ(c.min_item_size, 40u);
+  const Config c = Ok({"-n", "48", "-z", "48,80,160,512K"});
+  EXPECT_EQ(c.slab_profile, (std::vector<uint32_t>{48, 80, 160, 512u << 10}));
+  EXPECT_EQ(c.min_item_size, 48u);
   EXPECT_EQ(Ok({"-f", "4"}).factor, 4.0);
   EXPECT_EQ(Ok({"-f", "1.1"}).factor, 1.1);
 }
@@ -259,7 +259,7 @@ TEST(ServerConfig, FactorCheckAgreesWithSlabClasses) {
   int accepted = 0, refused = 0;
   for (const auto& [slab, slab_bytes] : slabs) {
     const uint32_t max_chunk = (slab_bytes - storage::kSlabHeaderSize) / 8 * 8;
-    for (const uint32_t min_item : {40u, 48u, 100u}) {
+    for (const uint32_t min_item : {48u, 56u, 100u}) {
       for (int step = 0; step < 80; ++step) {
         const std::string factor = std::to_string(1.01 + step * 0.0025);
         Parsed p = Parse({"-I", slab, "-n", std::to_string(min_item), "-f", factor});
@@ -346,7 +346,7 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"-f", "1.5x"}, "--factor"},
       {{"-f", "nan"}, "--factor"},
       {{"-f", "inf"}, "--factor"},
-      {{"-n", "39"}, "--min-item-size"},
+      {{"-n", "47"}, "--min-item-size"},
       {{"-n", "0"}, "--min-item-size"},
       {{"-z", ""}, "--slab-profile"},
       {{"-z", "64,64"}, "--slab-profile"},

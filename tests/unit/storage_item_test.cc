@@ -12,14 +12,14 @@ namespace {
 std::vector<char> Make(std::string_view key, std::string_view a, std::string_view b,
                        uint32_t seq = 77) {
   std::vector<char> chunk(ItemSize(key.size(), a.size() + b.size()) + 16, '\0');
-  WriteItem(chunk.data(), key, a, b, 0xDEADBEEF, 123456, 99, seq);
+  WriteItem(chunk.data(), key, a, b, 0xDEADBEEF, 123456, 99, seq, 1234);
   return chunk;
 }
 
 TEST(ItemFormat, HeaderSizesAreFixed) {
-  EXPECT_EQ(sizeof(ItemHeader), 32u);
+  EXPECT_EQ(sizeof(ItemHeader), 40u);
   EXPECT_EQ(sizeof(SlabHeader), 64u);
-  EXPECT_EQ(ItemSize(3, 5), 40u);
+  EXPECT_EQ(ItemSize(3, 5), 48u);
 }
 
 TEST(ItemFormat, RoundTripWithTwoValueParts) {
