@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The bash -c '...' snippets take their values as "$1" "$2" on purpose.
+# shellcheck disable=SC2016 source-path=SCRIPTDIR
+# Drives ssdcached with Debian's libmemcached-tools (libmemcached 1.1), clients nobody on the team
+# wrote: memccp, memccat, memcrm, memcexist, memctouch, memcflush, memcstat, memcslap and the ASCII
+# conformance checker memccapable -a.
+#
+#   tests/clients/test_libmemcached_tools.sh [path/to/ssdcached]     (or SSDCACHED_BIN=...)
+#
+# KNOWN FAILURES (open issue, reported; the server answers like memcached 1.6, but calls itself
+# "VERSION 0.1.0"):
+#   * libmemcached rejects a major version of 0: memcstat (and memcdump) stop with
+#     "UNKNOWN READ FAILURE, strtol() failed to parse major version" and exit 1.
+#   * memccapable reads "0.1.0" as a memcached older than 1.6 and then expects the old replies:
+#     an error for "version foo bar", "version noreply", "quit foo bar" and "quit noreply" (1.6 and
+#     ssdcached answer VERSION / close). Every check that calls its version check fails with it:
+#       ascii version, ascii quit, ascii verbosity, ascii set, ascii set noreply,
+#       ascii flush noreply, ascii add, ascii add noreply, ascii replace, ascii replace noreply,
+#       ascii cas, ascii cas noreply, ascii delete noreply, ascii incr noreply,
+#       ascii decr noreply, ascii append noreply, ascii prepend noreply           (17 of 27)
+#     and these pass directly:
+#       ascii get, ascii gets, ascii mget, ascii flush, ascii delete, ascii incr, ascii decr,
+#       ascii append, ascii prepend, ascii stat                                   (10 of 27)
+# The test asserts the 10 that pass directly, and then runs memcstat and memccapable again through
+# version_proxy.py, which only rewrites the VERSION reply to 1.6.0: there all 27 checks and the
+# memcstat fields must pass. When the version is fixed, the direct runs pass too and the test says
+# so (update this list then).
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+trap clients_cleanup EXIT
+clients_init "${1:-}"
+
+PASSED=0
+FAILED=0
+pass() {
+  PASSED=$((PASSED + 1))
+  log "ok: $*"
+}
+fail() {
+  FAILED=$((FAILED + 1))
+  log "FAIL: $*"
+}
+check() {  # check DESCRIPTION COMMAND...: counts a pass when COMMAND succeeds
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+for tool in memccp memccat memcrm memcexist memctouch memcflush memcstat memcslap memccapable; do
+  command -v "$tool" >/dev/null || die "$tool not found: install libmemcached-tools (tools/install-deps.sh)"
+done
+[[ -x /usr/bin/python3 ]] || die "/usr/bin/python3 not found (the version proxy needs it)"
+
+start_ssdcached main
+PORT=$SSDC_PORT
+MAIN_PID=$SSDC_PID
+S="--servers=127.0.0.1:$PORT"
+
+# start_version_proxy TARGET_PORT: sets PROXY_PORT.
+start_version_proxy() {
+  local port_file
+  port_file="$WORK/proxy.$1.port"
+  /usr/bin/python3 "$CLIENTS_DIR/version_proxy.py" "$1" "$port_file" 240 &
+  OTHER_PIDS+=("$!")
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if [[ -s $port_file ]]; then
+      PROXY_PORT=$(cat "$port_file")
+      port_open "$PROXY_PORT" && return 0
+    fi
+    sleep 0.05
+  done
+  die "version proxy did not start"
+}
+
+# --- memccp / memccat / memcexist / memctouch / memcrm ------------------------------------------
+FILES="$WORK/files"
+mkdir -p "$FILES" "$WORK/out"
+printf 'hello from memccp\n' >"$FILES/text.txt"
+head -c 200000 /dev/urandom >"$FILES/random.bin"
+: >"$FILES/empty"
+printf 'flagged\n' >"$FILES/flagged.txt"
+
+check "memccp stores three files" memccp "$S" "$FILES/text.txt" "$FILES/random.bin" "$FILES/empty"
+check "memccp --flags stores with flags" memccp "$S" --flags=1234 "$FILES/flagged.txt"
+# memccat adds a newline after each value on stdout; --file writes the value's exact bytes.
+for f in text.txt random.bin empty flagged.txt; do
+  if memccat "$S" --file="$WORK/out/$f" "$f" && cmp -s "$FILES/$f" "$WORK/out/$f"; then
+    pass "memccat $f returns the bytes memccp stored"
+  else
+    fail "memccat $f returns the bytes memccp stored"
+  fi
+done
+flags_line=$(memccat "$S" --flags flagged.txt 2>&1 | head -n1 || true)
+if [[ $flags_line == *1234* ]]; then pass "memccat --flags shows 1234"; else fail "memccat --flags shows 1234 (got '$flags_line')"; fi
+check "memcexist finds text.txt" memcexist "$S" text.txt
+check "memcexist does not find a missing key" bash -c '! memcexist "$1" no-such-key' _ "$S"
+check "memctouch touches text.txt" memctouch "$S" --expire=300 text.txt
+check "memctouch fails on a missing key" bash -c '! memctouch "$1" --expire=300 no-such-key' _ "$S"
+check "memccp --add refuses an existing key" bash -c '! memccp "$1" --add "$2" 2>/dev/null' _ "$S" "$FILES/text.txt"
+check "memcrm removes text.txt" memcrm "$S" text.txt
+check "memccat no longer finds text.txt" bash -c '! memccat "$1" text.txt >/dev/null 2>&1' _ "$S"
+rm -f "$WORK/out/random.bin"
+check "memccat still finds random.bin" memccat "$S" --file="$WORK/out/random.bin" random.bin
+check "random.bin is intact" cmp -s "$FILES/random.bin" "$WORK/out/random.bin"
+
+# --- memcflush ---------------------------------------------------------------------------------
+check "memcflush" memcflush "$S"
+check "nothing left after memcflush" bash -c '! memccat "$1" random.bin >/dev/null 2>&1' _ "$S"
+items=$(stat_of "$PORT" curr_items)
+check "curr_items is 0 after memcflush (got $items)" test "$items" = 0
+
+# --- memcslap ----------------------------------------------------------------------------------
+sets0=$(stat_of "$PORT" cmd_set)
+check "memcslap --test=set" timeout 120 memcslap "$S" --concurrency=2 --execute-number=2000 --test=set
+sets1=$(stat_of "$PORT" cmd_set)
+check "memcslap set: cmd_set grew by 4000 (got $((sets1 - sets0)))" test $((sets1 - sets0)) -eq 4000
+hits0=$(stat_of "$PORT" get_hits)
+miss0=$(stat_of "$PORT" get_misses)
+check "memcslap --test=get" timeout 120 memcslap "$S" --concurrency=2 --execute-number=2000 --test=get
+hits1=$(stat_of "$PORT" get_hits)
+miss1=$(stat_of "$PORT" get_misses)
+check "memcslap get: 4000 hits (got $((hits1 - hits0)))" test $((hits1 - hits0)) -eq 4000
+check "memcslap get: no misses (got $((miss1 - miss0)))" test $((miss1 - miss0)) -eq 0
+hits0=$hits1
+check "memcslap --test=mget" timeout 120 memcslap "$S" --concurrency=2 --execute-number=2000 --test=mget
+hits1=$(stat_of "$PORT" get_hits)
+check "memcslap mget: 4000 hits (got $((hits1 - hits0)))" test $((hits1 - hits0)) -eq 4000
+
+# --- memcstat ----------------------------------------------------------------------------------
+STANDARD_FIELDS=(pid uptime time version pointer_size rusage_user rusage_system curr_connections
+  total_connections connection_structures cmd_get cmd_set cmd_flush cmd_touch get_hits get_misses
+  get_expired delete_misses delete_hits incr_misses incr_hits decr_misses decr_hits cas_misses
+  cas_hits cas_badval touch_hits touch_misses bytes_read bytes_written limit_maxbytes threads
+  curr_items total_items bytes evictions)
+
+# check_memcstat_output FILE: the standard fields are there, with this server's pid and items.
+check_memcstat_output() {
+  local out=$1 field missing=() pid items
+  grep -q "^Server: 127.0.0.1 (" "$out" || missing+=("Server: line")
+  for field in "${STANDARD_FIELDS[@]}"; do
+    grep -qE "^[[:space:]]+$field: " "$out" || missing+=("$field")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    log "memcstat output lacks: ${missing[*]}"
+    return 1
+  fi
+  pid=$(awk '$1 == "pid:" { print $2 }' "$out")
+  items=$(awk '$1 == "curr_items:" { print $2 }' "$out")
+  [[ $pid == "$MAIN_PID" ]] || { log "memcstat pid $pid, server pid $MAIN_PID"; return 1; }
+  [[ $items == "$(stat_of "$PORT" curr_items)" ]] || { log "memcstat curr_items $items"; return 1; }
+}
+
+if memcstat "$S" >"$WORK/memcstat.out" 2>"$WORK/memcstat.err"; then
+  check "memcstat shows the standard fields" check_memcstat_output "$WORK/memcstat.out"
+  log "NOTE: memcstat now works directly; update the KNOWN FAILURES list at the top"
+elif grep -q "failed to parse major version" "$WORK/memcstat.err"; then
+  log "KNOWN FAILURE (not counted): memcstat directly: $(tr '\n' ' ' <"$WORK/memcstat.err")"
+else
+  fail "memcstat failed: $(cat "$WORK/memcstat.err")"
+fi
+start_version_proxy "$PORT"
+if memcstat "--servers=127.0.0.1:$PROXY_PORT" >"$WORK/memcstat-proxy.out" 2>&1; then
+  check "memcstat (version rewritten) shows the standard fields" \
+    check_memcstat_output "$WORK/memcstat-proxy.out"
+else
+  fail "memcstat through the version proxy: $(cat "$WORK/memcstat-proxy.out")"
+fi
+
+# --- memccapable -a ----------------------------------------------------------------------------
+ALL_ASCII_CHECKS=("ascii version" "ascii quit" "ascii verbosity" "ascii set" "ascii set noreply"
+  "ascii get" "ascii gets" "ascii mget" "ascii flush" "ascii flush noreply" "ascii add"
+  "ascii add noreply" "ascii replace" "ascii replace noreply" "ascii cas" "ascii cas noreply"
+  "ascii delete" "ascii delete noreply" "ascii incr" "ascii incr noreply" "ascii decr"
+  "ascii decr noreply" "ascii append" "ascii append noreply" "ascii prepend"
+  "ascii prepend noreply" "ascii stat")
+PASS_DIRECTLY=("ascii get" "ascii gets" "ascii mget" "ascii flush" "ascii delete" "ascii incr"
+  "ascii decr" "ascii append" "ascii prepend" "ascii stat")
+
+# run_memccapable PORT OUT: prints "name|pass" or "name|FAIL" per check. Unbuffered stdout keeps
+# each [pass] (stdout) and [FAIL] (stderr) on the line of its check.
+run_memccapable() {
+  stdbuf -o0 -e0 timeout 120 memccapable -a -t 10 -h 127.0.0.1 -p "$1" >"$2" 2>&1 || true
+  sed -nE 's/^(ascii [a-z ]*[a-z])[[:space:]]+\[(pass|FAIL)\].*/\1|\2/p' "$2"
+}
+status_in() {  # status_in RESULTS NAME
+  printf '%s\n' "$1" | awk -F'|' -v n="$2" '$1 == n { print $2 }'
+}
+contains() {  # contains NAME LIST...
+  local n=$1 x
+  shift
+  for x in "$@"; do [[ $x == "$n" ]] && return 0; done
+  return 1
+}
+
+direct=$(run_memccapable "$PORT" "$WORK/memccapable.out")
+log "memccapable -a directly:"$'\n'"$direct"
+now_pass=()
+still_fail=()
+for name in "${ALL_ASCII_CHECKS[@]}"; do
+  st=$(status_in "$direct" "$name")
+  if contains "$name" "${PASS_DIRECTLY[@]}"; then
+    check "memccapable directly: $name" test "$st" = pass
+  elif [[ $st == pass ]]; then
+    now_pass+=("$name")
+  else
+    still_fail+=("$name")
+  fi
+done
+log "KNOWN FAILURES (not counted), memccapable directly (VERSION 0.1.0): ${#still_fail[@]}:" \
+  "$(IFS=,; echo "${still_fail[*]}")"
+if [[ ${#now_pass[@]} -gt 0 ]]; then
+  log "NOTE: these now pass directly; move them to PASS_DIRECTLY: ${now_pass[*]}"
+fi
+
+proxied=$(run_memccapable "$PROXY_PORT" "$WORK/memccapable-proxy.out")
+for name in "${ALL_ASCII_CHECKS[@]}"; do
+  check "memccapable (version rewritten): $name" test "$(status_in "$proxied" "$name")" = pass
+done
+check "memccapable (version rewritten): All tests passed" grep -q "All tests passed" \
+  "$WORK/memccapable-proxy.out"
+
+# --- the server is still healthy and stops cleanly ------------------------------------------------
+reply=$(raw_cmd "$PORT" 'set after 0 0 2\r\nok\r\nget after\r\n' | tr -d '\r' | tr '\n' ' ')
+check "server still serves after all tools" test "$reply" = "STORED VALUE after 0 2 ok END "
+stop_ssdcached "$MAIN_PID"
+pass "SIGTERM -> exit 0"
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
