@@ -18,6 +18,9 @@ PACKAGES=(
   libisal-dev
   memcached        # behavioural oracle for the differential tests
   netcat-openbsd   # `nc -q1` in the README and the tests
+  python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
+  libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
+  nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
 )
 
 missing=()
