@@ -10,7 +10,7 @@ FORMAT_SRCS  = $(shell find src tests tools -name '*.cc' -o -name '*.h')
 # An empty test list is a broken build, not a pass.
 CTEST        = ctest --output-on-failure -j2 --no-tests=error
 
-.PHONY: all build deps run test asan format format-check clean
+.PHONY: all build deps run test asan format format-check clean cluster install
 
 all: build
 
@@ -48,3 +48,15 @@ format-check:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# Three ssdcached behind twemproxy (nutcracker) on 127.0.0.1: clients use port 22121, the instances
+# are 22122-22124; state in ./data/cluster. `tools/cluster status` and `tools/cluster stop`
+# (docs/cluster.md).
+cluster: deps
+	$(MAKE) --no-print-directory build
+	SSDCACHED_BIN=$(RELEASE_DIR)/src/ssdcached tools/cluster start 3
+
+# Installs the release build (cmake/install.cmake): binaries, the systemd unit and
+# /etc/default/ssdcached. DESTDIR=/tmp/stage stages it instead (docs/operations.md).
+install: build
+	cmake --install $(RELEASE_DIR)
