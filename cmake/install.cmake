@@ -5,7 +5,8 @@ include(GNUInstallDirs)
 
 install(TARGETS ssdcached RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 if(TARGET ssdcache-bench)
-  install(TARGETS ssdcache-bench RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  # OPTIONAL: a tree where only ssdcached was built still installs.
+  install(TARGETS ssdcache-bench RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} OPTIONAL)
 endif()
 
 # The unit names /usr/local/bin/ssdcached (and the docs under /usr/local/share); with another
