@@ -507,6 +507,9 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
     const size_t begin = SkipSpaces(line.text, 0);
     const size_t end = TokenEnd(line.text, begin);
     const std::optional<Command> cmd = LookupCommand(Slice(line.text, begin, end));
+    if (!cmd && IsMetaCommand(Slice(line.text, begin, end))) {
+      return ParseMeta(input, line.text, line.consumed, limits_, req);
+    }
     if (!cmd) return Fail(line.consumed, kReplyError);
     req.cmd = *cmd;
     if (IsGetFamily(*cmd)) {

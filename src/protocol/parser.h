@@ -45,6 +45,13 @@ struct ParseOutcome {
   bool close = false;
 };
 
+// Meta commands (memcached 1.6: mg ms md ma mn me), implemented in meta_parser.cc. Parser::Parse
+// hands over a complete line whose command token is a meta command name: `text` is the line without
+// its terminator and occupies the first `line_bytes` bytes of `input` (an ms data block follows).
+bool IsMetaCommand(std::string_view name);
+ParseOutcome ParseMeta(std::string_view input, std::string_view text, size_t line_bytes,
+                       const ParserLimits& limits, Request& req);
+
 class Parser {
  public:
   explicit Parser(ParserLimits limits = {}) : limits_(limits) {}

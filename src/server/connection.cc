@@ -276,6 +276,19 @@ bool Connection::Execute() {
     case Command::kFlushAll:
       ExecFlushAll();
       return true;
+    case Command::kMetaGet:
+      return ExecMetaGet();
+    case Command::kMetaSet:
+      return ExecMetaSet();
+    case Command::kMetaDelete:
+      return ExecMetaDelete();
+    case Command::kMetaArithmetic:
+      return ExecMetaArith();
+    case Command::kMetaDebug:
+      return ExecMetaDebug();
+    case Command::kMetaNoop:
+      Reply("MN\r\n");
+      return true;
     case Command::kVersion:
       Reply("VERSION " SSDCACHE_VERSION "\r\n");
       return true;

@@ -86,6 +86,13 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   bool ExecDelete();
   bool ExecTouch();
   void ExecFlushAll();
+  // Meta commands (connection_meta.cc). mg, md, ma and me read a key on the device like the
+  // read-modify-write commands: the connection waits for that read (no pending reply slot).
+  bool ExecMetaGet();
+  bool ExecMetaSet();
+  bool ExecMetaDelete();
+  bool ExecMetaArith();
+  bool ExecMetaDebug();
   Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
                  std::optional<storage::IndexEntry>& where);
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".

@@ -1,0 +1,554 @@
+// The meta commands of memcached 1.6 (mg ms md ma mn me) on the connection: replies as memcached
+// 1.6.18 sends them (HD / VA / EN / NF / NS / EX / MN / ME, return flags in request order), built
+// on the same primitives as the classic commands: Lookup() reads the key (waiting for the device
+// when it lives there), stores pass the location they read as `expected` and start over on
+// kConflict, and a store that finds no free memory slab parks the connection until one is free.
+//
+// What the engine does not record, and so what these commands cannot report:
+//  - last access time and "fetched before": l is always 0, h always 0, me says la=0 fetch=no;
+//  - stale items and win tokens: md I deletes (a reader misses and recaches, instead of getting the
+//    stale value with X/W), ms I is an ordinary compare-and-swap, mg N answers W to the client that
+//    created the item but later readers get no Z, and R never wins.
+#include <charconv>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/connection.h"
+#include "server/server.h"
+#include "util/hash.h"
+
+namespace ssdcache::server {
+
+namespace {
+using protocol::MetaRequest;
+using storage::IndexEntry;
+using storage::ItemView;
+using storage::StoreResult;
+
+constexpr std::string_view kNonNumeric =
+    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+constexpr std::string_view kTooLarge = "SERVER_ERROR object too large for cache\r\n";
+
+template <typename T>
+void AppendNumber(std::string& out, T v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, r.ptr);
+}
+
+void AppendBase64(std::string& out, std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const uint32_t g = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
+                       static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 |
+                       static_cast<unsigned char>(in[i + 2]);
+    const char quad[4] = {kAlphabet[g >> 18], kAlphabet[(g >> 12) & 63], kAlphabet[(g >> 6) & 63],
+                          kAlphabet[g & 63]};
+    out.append(quad, 4);
+  }
+  if (i < in.size()) {
+    const bool two = in.size() - i == 2;
+    const uint32_t g =
+        static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
+        (two ? static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 : 0);
+    const char quad[4] = {kAlphabet[g >> 18], kAlphabet[(g >> 12) & 63],
+                          two ? kAlphabet[(g >> 6) & 63] : '=', '='};
+    out.append(quad, 4);
+  }
+}
+
+// " k<key>", or " k<base64> b" when the key was sent in base64 (memcached re-encodes the bytes).
+void AppendKeyFlag(std::string& out, const MetaRequest& m, std::string_view key) {
+  out.append(" k");
+  if (m.base64) {
+    AppendBase64(out, key);
+    out.append(" b");
+  } else {
+    out.append(key);
+  }
+}
+
+// The flags every reply echoes, failures included: O (opaque, as sent) and k, in request order.
+void AppendEchoFlags(std::string& out, const MetaRequest& m, std::string_view key) {
+  for (uint8_t i = 0; i < m.count; ++i) {
+    if (m.order[i] == 'O') {
+      out.push_back(' ');
+      out.append(m.opaque);
+    } else if (m.order[i] == 'k') {
+      AppendKeyFlag(out, m, key);
+    }
+  }
+}
+
+// An item's expiry as the commands see it while walking the flags: T (and N on an item just
+// created) replace it at their position, so a 't' reports the value it had there.
+struct Expiry {
+  uint32_t exptime = 0;  // absolute, 0 = never
+  bool expired = false;  // set to a time already past: the item goes away
+};
+
+// " t<seconds left>", -1 for no expiry. An item set to expire already reports 0 (memcached prints
+// an unsigned wrap of the negative difference).
+void AppendTtl(std::string& out, const Expiry& e, uint32_t now) {
+  out.append(" t");
+  if (e.expired) {
+    out.push_back('0');
+  } else if (e.exptime == 0) {
+    out.append("-1");
+  } else {
+    AppendNumber(out, e.exptime > now ? e.exptime - now : 0);
+  }
+}
+
+}  // namespace
+
+bool Connection::ExecMetaGet() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const MetaRequest& m = req_.meta;
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  ItemView item;
+  std::optional<IndexEntry> where;
+  const Current c = Lookup(key, hash, item, where);
+  if (c == Current::kPending) return false;
+  const bool touch = m.Has('T');
+
+  if (c == Current::kMiss && !m.Has('N')) {
+    ++(touch ? st.cmd_touch : st.cmd_get);
+    ++(touch ? st.touch_misses : st.get_misses);
+    if (!m.quiet) {
+      Slot& slot = TailSlot();
+      const size_t before = slot.data.size();
+      slot.data.append("EN");
+      AppendEchoFlags(slot.data, m, key);
+      slot.data.append("\r\n");
+      unsent_bytes_ += slot.data.size() - before;
+    }
+    return true;
+  }
+
+  // N on a miss creates an empty item (the client that gets W fills it). Its expiry starts as
+  // "never" and N (or T) set it at their position in the line.
+  const bool created = c == Current::kMiss;
+  Expiry start;
+  if (created) {
+    item = ItemView{};
+    item.key = key;
+  } else {
+    start.exptime = item.exptime;
+  }
+  auto apply = [&](char letter, Expiry& e) {
+    if (letter == 'T' || (letter == 'N' && created)) {
+      e.expired = !AbsoluteExptime(letter == 'T' ? m.ttl : m.vivify_ttl, e.exptime);
+    }
+  };
+  Expiry final_expiry = start;
+  for (uint8_t i = 0; i < m.count; ++i) apply(m.order[i], final_expiry);
+
+  uint64_t cas = item.cas;
+  if (created || touch) {
+    if (final_expiry.expired) {
+      if (!created) engine.Erase(key, hash, &*where);
+    } else {
+      // A touch keeps the cas unique, as memcached's does.
+      const StoreResult r =
+          engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &cas, &where,
+                       created ? 0 : item.cas);
+      if (r == StoreResult::kNoMemory) {
+        wait_ = Wait::kMemory;
+        server_.WaitForMemory(this);
+        return false;
+      }
+      if (r == StoreResult::kConflict) {
+        fetched_.valid = false;
+        return ExecMetaGet();
+      }
+    }
+  }
+  ++(touch ? st.cmd_touch : st.cmd_get);
+  ++(touch ? st.touch_hits : st.get_hits);
+
+  Slot& slot = TailSlot();
+  std::string& out = slot.data;
+  const size_t before = out.size();
+  if (m.value) {
+    out.append("VA ");
+    AppendNumber(out, item.value.size());
+  } else {
+    out.append("HD");
+  }
+  Expiry e = start;
+  for (uint8_t i = 0; i < m.count; ++i) {
+    const char letter = m.order[i];
+    switch (letter) {
+      case 'T':
+      case 'N':
+        apply(letter, e);
+        break;
+      case 's':
+        out.append(" s");
+        AppendNumber(out, item.value.size());
+        break;
+      case 't':
+        AppendTtl(out, e, server_.now());
+        break;
+      case 'c':
+        out.append(" c");
+        AppendNumber(out, cas);
+        break;
+      case 'f':
+        out.append(" f");
+        AppendNumber(out, item.flags);
+        break;
+      case 'l':  // no access time is kept: a fresh item's answer
+        out.append(" l0");
+        break;
+      case 'h':  // no fetch bit is kept: "not fetched before"
+        out.append(" h0");
+        break;
+      case 'O':
+        out.push_back(' ');
+        out.append(m.opaque);
+        break;
+      case 'k':
+        AppendKeyFlag(out, m, key);
+        break;
+      default:
+        break;
+    }
+  }
+  if (created) out.append(" W");  // this client won the right to fill the item
+  out.append("\r\n");
+  if (m.value) {
+    out.append(item.value);
+    out.append("\r\n");
+  }
+  unsent_bytes_ += out.size() - before;
+  return true;
+}
+
+bool Connection::ExecMetaSet() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const MetaRequest& m = req_.meta;
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  if (!counted_) ++st.cmd_set;
+  counted_ = true;
+  if (m.too_large ||
+      storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
+    // As memcached: the error is sent even in quiet mode and the key's old value goes too, so a
+    // client never reads back the value it meant to replace.
+    engine.Erase(key, hash);
+    Reply(kTooLarge);
+    swallow_ = m.swallow;  // the data block the parser left unread
+    return true;
+  }
+  const char mode = m.mode == 0 ? 'S' : m.mode;
+  // memcached turns set and replace with C into a compare-and-swap; add ignores C, and
+  // append/prepend compare only a non-zero C.
+  const bool compare = m.Has('C') && (mode == 'S' || mode == 'R');
+  const bool lookup = mode != 'S' || compare;
+
+  uint32_t exptime = 0;
+  bool live = AbsoluteExptime(m.ttl, exptime);
+  uint32_t flags = m.client_flags;
+  std::optional<IndexEntry> where;
+  ItemView cur;
+  bool exists = false;
+  if (lookup) {
+    const Current c = Lookup(key, hash, cur, where);
+    if (c == Current::kPending) return false;
+    exists = c == Current::kHit;
+  }
+
+  std::string_view code;
+  std::string_view va = req_.data;
+  std::string_view vb;
+  if (compare) {
+    // ms I (store the older value marked stale) needs a stale bit the engine does not keep: a
+    // mismatched C is refused whatever I says.
+    if (!exists) {
+      ++st.cas_misses;
+      code = "NF";
+    } else if (cur.cas != m.compare_cas) {
+      ++st.cas_badval;
+      code = "EX";
+    } else {
+      ++st.cas_hits;
+    }
+  } else if (mode == 'E') {
+    if (exists) code = "NS";
+  } else if (mode == 'R') {
+    if (!exists) code = "NS";
+  } else if (mode == 'A' || mode == 'P') {
+    if (!exists) {
+      code = "NS";
+    } else if (m.compare_cas != 0 && cur.cas != m.compare_cas) {
+      code = "EX";
+    } else {
+      // Appending keeps the item's flags and expiry.
+      flags = cur.flags;
+      exptime = cur.exptime;
+      live = true;
+      if (mode == 'A') {
+        va = cur.value;
+        vb = req_.data;
+      } else {
+        vb = cur.value;
+      }
+    }
+  }
+
+  uint64_t cas = 0;
+  if (code.empty()) {
+    if (!live) {
+      // Stored and at once expired, as memcached does with a negative TTL.
+      engine.Erase(key, hash, lookup && where ? &*where : nullptr);
+    } else {
+      const StoreResult r =
+          engine.Store(key, hash, va, vb, flags, exptime, &cas, lookup ? &where : nullptr);
+      switch (r) {
+        case StoreResult::kStored:
+          break;
+        case StoreResult::kTooLarge:
+          Reply(kTooLarge);
+          return true;
+        case StoreResult::kNoMemory:
+          wait_ = Wait::kMemory;
+          server_.WaitForMemory(this);
+          return false;
+        case StoreResult::kConflict:
+          fetched_.valid = false;
+          return ExecMetaSet();
+      }
+    }
+    if (m.quiet) return true;  // q hides only the nominal reply
+    code = "HD";
+  }
+  Slot& slot = TailSlot();
+  std::string& out = slot.data;
+  const size_t before = out.size();
+  out.append(code);
+  for (uint8_t i = 0; i < m.count; ++i) {
+    if (m.order[i] == 'O') {
+      out.push_back(' ');
+      out.append(m.opaque);
+    } else if (m.order[i] == 'k') {
+      AppendKeyFlag(out, m, key);
+    } else if (m.order[i] == 'c') {
+      out.append(" c");
+      AppendNumber(out, cas);  // 0 when nothing was stored, as memcached
+    }
+  }
+  out.append("\r\n");
+  unsent_bytes_ += out.size() - before;
+  return true;
+}
+
+bool Connection::ExecMetaDelete() {
+  ServerStats& st = server_.stats();
+  const MetaRequest& m = req_.meta;
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  ItemView cur;
+  std::optional<IndexEntry> where;
+  const Current c = Lookup(key, hash, cur, where);
+  if (c == Current::kPending) return false;
+  std::string_view code = "HD";
+  if (c == Current::kMiss) {
+    ++st.delete_misses;
+    code = "NF";
+  } else if (m.Has('C') && cur.cas != m.compare_cas) {
+    ++st.delete_misses;  // memcached counts a refused delete as a miss
+    code = "EX";
+  } else {
+    // md I would keep the item marked stale; without a stale bit it is deleted, so readers miss
+    // and recache rather than get the old value with X/W.
+    server_.engine().Erase(key, hash, &*where);
+    ++st.delete_hits;
+    if (m.quiet) return true;
+  }
+  Slot& slot = TailSlot();
+  const size_t before = slot.data.size();
+  slot.data.append(code);
+  AppendEchoFlags(slot.data, m, key);
+  slot.data.append("\r\n");
+  unsent_bytes_ += slot.data.size() - before;
+  return true;
+}
+
+bool Connection::ExecMetaArith() {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const MetaRequest& m = req_.meta;
+  const bool incr = m.mode != 'D' && m.mode != '-';
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  ItemView cur;
+  std::optional<IndexEntry> where;
+  const Current c = Lookup(key, hash, cur, where);
+  if (c == Current::kPending) return false;
+
+  std::string_view failure;
+  if (c == Current::kMiss && !m.Has('N')) {
+    ++(incr ? st.incr_misses : st.decr_misses);
+    failure = "NF";
+  } else if (c == Current::kHit && m.compare_cas != 0 && cur.cas != m.compare_cas) {
+    failure = "EX";  // memcached's arithmetic compares only a non-zero C
+  }
+  if (!failure.empty()) {
+    Slot& slot = TailSlot();
+    const size_t before = slot.data.size();
+    slot.data.append(failure);
+    AppendEchoFlags(slot.data, m, key);
+    slot.data.append("\r\n");
+    unsent_bytes_ += slot.data.size() - before;
+    return true;
+  }
+
+  // N on a miss creates the item with the J value (no delta applied) and no expiry until N or T.
+  const bool created = c == Current::kMiss;
+  uint64_t value = m.initial;
+  Expiry start;
+  uint32_t flags = 0;
+  if (!created) {
+    std::string_view digits = cur.value;
+    // As the classic incr: memcached's strtoull takes no leading spaces but trailing ones (left
+    // by a decr that shortened the number).
+    while (!digits.empty() && digits.back() == ' ') digits.remove_suffix(1);
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+      Reply(kNonNumeric);  // sent even in quiet mode
+      return true;
+    }
+    if (incr) {
+      value += m.delta;  // wraps at 2^64 as memcached does
+    } else {
+      value = value < m.delta ? 0 : value - m.delta;
+    }
+    start.exptime = cur.exptime;
+    flags = cur.flags;
+  }
+  auto apply = [&](char letter, Expiry& e) {
+    if (letter == 'T' || (letter == 'N' && created)) {
+      e.expired = !AbsoluteExptime(letter == 'T' ? m.ttl : m.vivify_ttl, e.exptime);
+    }
+  };
+  Expiry final_expiry = start;
+  for (uint8_t i = 0; i < m.count; ++i) apply(m.order[i], final_expiry);
+
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof(buf), value);
+  const std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
+  uint64_t cas = 0;
+  if (final_expiry.expired) {
+    if (!created) engine.Erase(key, hash, &*where);
+  } else {
+    const StoreResult r =
+        engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where);
+    if (r == StoreResult::kNoMemory) {
+      wait_ = Wait::kMemory;
+      server_.WaitForMemory(this);
+      return false;
+    }
+    if (r == StoreResult::kConflict) {
+      fetched_.valid = false;
+      return ExecMetaArith();
+    }
+  }
+  if (!created) ++(incr ? st.incr_hits : st.decr_hits);
+  // q hides the nominal reply, but memcached still answers the one that created the item.
+  if (m.quiet && !created) return true;
+
+  Slot& slot = TailSlot();
+  std::string& out = slot.data;
+  const size_t before = out.size();
+  if (m.value) {
+    out.append("VA ");
+    AppendNumber(out, text.size());
+  } else {
+    out.append("HD");
+  }
+  Expiry e = start;
+  for (uint8_t i = 0; i < m.count; ++i) {
+    const char letter = m.order[i];
+    switch (letter) {
+      case 'T':
+      case 'N':
+        apply(letter, e);
+        break;
+      case 'c':
+        out.append(" c");
+        AppendNumber(out, cas);
+        break;
+      case 't':
+        AppendTtl(out, e, server_.now());
+        break;
+      case 'O':
+        out.push_back(' ');
+        out.append(m.opaque);
+        break;
+      case 'k':
+        AppendKeyFlag(out, m, key);
+        break;
+      default:
+        break;
+    }
+  }
+  out.append("\r\n");
+  if (m.value) {
+    out.append(text);
+    out.append("\r\n");
+  }
+  unsent_bytes_ += out.size() - before;
+  return true;
+}
+
+bool Connection::ExecMetaDebug() {
+  storage::Engine& engine = server_.engine();
+  const MetaRequest& m = req_.meta;
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  ItemView cur;
+  std::optional<IndexEntry> where;
+  const Current c = Lookup(key, hash, cur, where);
+  if (c == Current::kPending) return false;
+  if (c == Current::kMiss) {
+    Reply("EN\r\n");
+    return true;
+  }
+  Slot& slot = TailSlot();
+  std::string& out = slot.data;
+  const size_t before = out.size();
+  out.append("ME ");
+  if (m.base64) {
+    AppendBase64(out, key);
+  } else {
+    out.append(key);
+  }
+  // memcached prints exp as now - exptime (negative while the item lives) and -1 for none; la and
+  // fetch are not tracked here; cls counts from 1 like memcached's; size is the record's size.
+  const uint32_t size = storage::ItemSize(key.size(), cur.value.size());
+  out.append(" exp=");
+  if (cur.exptime == 0) {
+    out.append("-1");
+  } else {
+    AppendNumber(out, static_cast<int64_t>(server_.now()) - static_cast<int64_t>(cur.exptime));
+  }
+  out.append(" la=0 cas=");
+  AppendNumber(out, cur.cas);
+  out.append(" fetch=no cls=");
+  AppendNumber(out, engine.classes().ClassFor(size) + 1);
+  out.append(" size=");
+  AppendNumber(out, size);
+  out.append("\r\n");
+  unsent_bytes_ += out.size() - before;
+  return true;
+}
+
+}  // namespace ssdcache::server
