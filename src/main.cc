@@ -1,12 +1,16 @@
 // ssdcached: parse and validate the flags, set up logging, daemonize if asked, then hand over to
 // the Server. Exit status: 0 clean shutdown, 1 runtime failure, 2 bad flags or set-up.
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -25,6 +29,21 @@ std::shared_ptr<spdlog::logger> MakeLogger(const ssdcache::server::Config& confi
     error = std::string("-o/--log-file: ") + e.what();
     return nullptr;
   }
+}
+
+// Drops root privileges for good (group list, gid, uid), after the device and the listening
+// socket are open. Returns "" or a one-line reason.
+std::string DropPrivileges(const std::string& user) {
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) return "-u/--user: no such user '" + user + "'";
+  if (getuid() != 0 && geteuid() != 0) {
+    return pw->pw_uid == geteuid() ? "" : "-u/--user: only root can switch to another user";
+  }
+  if (setgroups(0, nullptr) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+    return "-u/--user: cannot switch to '" + user + "': " + std::strerror(errno);
+  }
+  if (setuid(0) == 0) return "-u/--user: root privileges could be regained; refusing to run";
+  return "";
 }
 
 void SetLevel(int verbosity) {
@@ -58,11 +77,23 @@ int main(int argc, char** argv) {
   spdlog::flush_on(spdlog::level::info);
   SetLevel(config.verbosity);
 
+  if (!config.user.empty() && getpwnam(config.user.c_str()) == nullptr) {
+    std::fprintf(stderr, "ssdcached: -u/--user: no such user '%s'\n", config.user.c_str());
+    return 2;
+  }
   std::unique_ptr<ssdcache::server::Server> server =
       ssdcache::server::Server::Create(config, error);
   if (!server) {
     std::fprintf(stderr, "ssdcached: %s\n", error.c_str());
     return 2;
+  }
+  if (!config.user.empty()) {
+    std::string why = DropPrivileges(config.user);
+    if (!why.empty()) {
+      std::fprintf(stderr, "ssdcached: %s\n", why.c_str());
+      return 2;
+    }
+    spdlog::info("running as user {}", config.user);
   }
   if (!config.log_file.empty()) {
     // SIGHUP (log rotation): drop the old file sink and open the path again.

@@ -193,7 +193,7 @@ struct RawArgs {
   std::string max_memory, slab_size, factor, min_item_size, slab_profile, max_index_memory;
   std::string hash_power, max_aio;
   int verbosity = 0;
-  std::string log_file, pid_file;
+  std::string log_file, pid_file, user;
   bool daemonize = false;
   bool format = false;
 
@@ -202,7 +202,7 @@ struct RawArgs {
   CLI::Option *o_max_memory, *o_slab_size, *o_factor, *o_min_item_size, *o_slab_profile,
       *o_max_index_memory;
   CLI::Option *o_hash_power, *o_max_aio;
-  CLI::Option *o_verbose, *o_log_file, *o_daemonize, *o_pid_file, *o_format;
+  CLI::Option *o_verbose, *o_log_file, *o_daemonize, *o_pid_file, *o_format, *o_user;
 };
 
 std::string JoinSizes(const std::vector<uint32_t>& sizes) {
@@ -291,6 +291,9 @@ void DefineOptions(CLI::App& app, RawArgs& a, const Config& d) {
   a.o_format = app.add_flag("--format", a.format,
                             "wipe the device and start empty, even if it holds another format" +
                                 Default(std::string("off")));
+  a.o_user = opt("-u,--user", a.user, "USER",
+                 "drop root privileges to USER once the device and the socket are open" +
+                     Default(d.user.empty() ? std::string("none") : d.user));
   a.o_pid_file = opt("-P,--pid-file", a.pid_file, "PATH",
                      "write the process id to PATH" +
                          Default(d.pid_file.empty() ? std::string("none") : d.pid_file));
@@ -416,6 +419,7 @@ std::string Validate(const RawArgs& a, Config& c) {
   if (k.ok() && a.o_daemonize->count() > 0) c.daemonize = a.daemonize;
   if (k.ok() && a.o_format->count() > 0) c.format = a.format;
   k.NonEmpty(a.o_pid_file, a.pid_file, c.pid_file);
+  k.NonEmpty(a.o_user, a.user, c.user);
   if (!k.ok()) return k.error();
 
   // Combinations. Each names the flag most likely to be adjusted.

@@ -37,6 +37,7 @@ struct Config {
   bool daemonize = false;  // -d/--daemonize
   std::string pid_file;    // -P/--pid-file
   bool format = false;     // --format: wipe a device that holds another format
+  std::string user;        // -u/--user: drop root privileges to this user after set-up
 };
 
 enum class ParseResult {
