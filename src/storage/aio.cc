@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "storage/fault.h"
+
 namespace ssdcache::storage {
 namespace {
 
@@ -62,6 +64,11 @@ std::unique_ptr<AioContext> AioContext::Create(unsigned max_in_flight, std::stri
 AioContext::~AioContext() {
   // io_destroy waits for IOs still in the kernel, so their buffers are not written after return.
   if (ctx_ != nullptr) io_destroy(ctx_);
+}
+
+void AioContext::set_fault_injector(std::unique_ptr<FaultInjector> injector) {
+  fault_ = std::move(injector);
+  if (fault_ != nullptr) fault_->Attach(event_fd_.get());
 }
 
 void AioContext::Read(int fd, IoOp& op) {
@@ -150,10 +157,30 @@ void AioContext::CompleteFailed() {
 void AioContext::CompleteEvents(const struct io_event* events, int n) {
   for (int i = 0; i < n; ++i) {
     IoOp* op = static_cast<IoOp*>(events[i].data);
-    --in_flight_;
     // res is the kernel's signed long squeezed into an unsigned field.
-    Finish(*op, static_cast<int64_t>(static_cast<long>(events[i].res)));
+    int64_t result = static_cast<int64_t>(static_cast<long>(events[i].res));
+    if (fault_ != nullptr) {
+      FaultInjector::Decision d = fault_->Decide(op->write, op->len, result);
+      if (d.stall) {
+        fault_->Hold(*op, d.result);  // still in flight for the caller
+        continue;
+      }
+      result = d.result;
+    }
+    --in_flight_;
+    Finish(*op, result);
   }
+}
+
+void AioContext::DeliverHeld(bool all) {
+  if (fault_ == nullptr) return;
+  IoOp* op = nullptr;
+  int64_t result = 0;
+  while (fault_->TakeHeld(all, op, result)) {
+    --in_flight_;
+    Finish(*op, result);
+  }
+  fault_->Rearm();
 }
 
 void AioContext::Finish(IoOp& op, int64_t result) {
@@ -176,6 +203,7 @@ void AioContext::Reap() {
   ssize_t ignored = ::read(event_fd_.get(), &count, sizeof(count));
   (void)ignored;  // EAGAIN: nothing signalled, there may still be failed ops or events to collect
   CompleteFailed();
+  DeliverHeld(/*all=*/false);
   struct io_event events[kBatch];
   for (;;) {
     struct timespec zero = {0, 0};
@@ -191,6 +219,9 @@ void AioContext::Reap() {
 void AioContext::Drain() {
   struct io_event events[kBatch];
   while (in_flight_ > 0 || queued_ > 0) {
+    // Shutdown does not wait out injected stalls: held ops are delivered at once, so what is left
+    // in flight below is in the kernel and io_getevents() will return it.
+    DeliverHeld(/*all=*/true);
     Submit();
     CompleteFailed();
     if (in_flight_ > 0) {

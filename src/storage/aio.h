@@ -13,6 +13,9 @@
 //    inside Read()/Write()/Submit()), with the byte count or a negative errno. A short transfer is
 //    reported as is (the caller decides it is an error).
 //  - The IoOp memory belongs to the caller and must stay valid until its completion ran.
+//  - An optional FaultInjector (tests; see fault.h) may replace a kernel result by -EIO or a short
+//    count, or hold a completed op back for a while; a held op still counts in in_flight() and is
+//    delivered exactly once, from a later Reap() (or from Drain(), which does not wait for stalls).
 #pragma once
 
 #include <libaio.h>
@@ -27,6 +30,7 @@
 namespace ssdcache::storage {
 
 struct IoOp;
+class FaultInjector;
 
 class IoHandler {
  public:
@@ -78,6 +82,12 @@ class AioContext {
   // Blocks until every submitted and queued op has completed (used at shutdown only).
   void Drain();
 
+  // Installs (or with nullptr removes) fault injection for the ops completed from now on. Call it
+  // while no op is outstanding, before the loop starts.
+  void set_fault_injector(std::unique_ptr<FaultInjector> injector);
+  const FaultInjector* fault_injector() const { return fault_.get(); }
+
+  // Submitted ops not yet completed: in the kernel, or held back by the fault injector.
   size_t in_flight() const { return in_flight_; }
   // Ops not in the kernel: waiting for a slot, or refused by io_submit and waiting for Reap() to
   // deliver the error. in_flight() == 0 && queued() == 0 means no completion is outstanding.
@@ -92,9 +102,12 @@ class AioContext {
   void CompleteFailed();
   void CompleteEvents(const struct io_event* events, int n);
   void Finish(IoOp& op, int64_t result);
+  void DeliverHeld(bool all);
 
   io_context_t ctx_ = nullptr;
   util::UniqueFd event_fd_;
+  // Declared after event_fd_ so that it (and its waker thread) goes first at destruction.
+  std::unique_ptr<FaultInjector> fault_;
   unsigned max_in_flight_ = 0;
   size_t in_flight_ = 0;
   size_t queued_ = 0;
