@@ -288,7 +288,6 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
     Seal(static_cast<uint32_t>(open_[cls]));
   }
   if (free_mem_.empty()) {
-    ++stats_.memory_waits;
     if (flushing_ == 0) {
       // Every buffer is an open, partly filled slab of some class: write out the fullest one so
       // that its buffer comes back.
@@ -298,7 +297,12 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
       }
       if (best >= 0) Seal(static_cast<uint32_t>(best));
     }
-    return -1;
+    // Seal() frees the buffer at once when it has no disk slab to write to (all retired): use
+    // it, since no write completion would ever come to wake a store that waits.
+    if (free_mem_.empty()) {
+      ++stats_.memory_waits;
+      return -1;
+    }
   }
   uint32_t id;
   if (!AllocateSlabId(id)) return -1;
@@ -435,7 +439,8 @@ void Engine::Seal(uint32_t id) {
   len = std::min(len, slab_size_);
   uint32_t disk, off;
   if (!PlaceOnDisk(id, len, disk, off)) {
-    // Cannot happen while disk slabs outnumber memory slabs (checked in Create).
+    // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
+    // retired nearly all of them.
     spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
     free_mem_.push_back(s.mem);
     KillSlab(s, true);
@@ -499,7 +504,10 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
         s.disk, result, s.live);
     KillSlab(s, false);
     d.bad = true;
-    if (!d.closed) CloseDiskSlab(s.disk);
+    // Closed here without CloseDiskSlab(), which would finish it too when this was its last
+    // write: the line below finishes it exactly once.
+    d.closed = true;
+    if (packing_ == static_cast<int64_t>(s.disk)) packing_ = -1;
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
   DrainTombstones();

@@ -1,0 +1,482 @@
+// The engine under injected IO faults (FaultInjector inside the AioContext), on a real O_DIRECT
+// file with libaio: failed or short reads are misses counted in read_errors and the items stay;
+// failed slab writes drop exactly their items and retire their disk slab for good; the engine
+// keeps storing and serving, even with every disk slab retired; no wrong value ever comes back.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "storage/engine.h"
+#include "storage/fault.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+namespace {
+
+constexpr uint32_t kSlab = 64 * 1024;
+
+std::string TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string dir = std::string(base && *base ? base : "/var/tmp") + "/ssdcache-faults-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) return "";
+  return dir;
+}
+
+struct Result {
+  bool done = false;
+  int calls = 0;
+  bool hit = false;
+  std::string value;
+};
+
+class Collector : public LookupWaiter {
+ public:
+  void OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry&) override {
+    Result& r = results[token];
+    r.done = true;
+    ++r.calls;
+    r.hit = item != nullptr;
+    if (item) r.value.assign(item->value);
+  }
+  std::map<uint64_t, Result> results;
+};
+
+class EngineFaultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ::alarm(300); }
+  void TearDown() override {
+    engine_.reset();
+    aio_.reset();
+    device_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    ::alarm(0);
+  }
+
+  void Open(uint64_t device_size, uint64_t memory) {
+    dir_ = TempDir();
+    ASSERT_FALSE(dir_.empty());
+    DeviceOptions d;
+    d.path = dir_ + "/dev.dat";
+    d.file_size = device_size;
+    std::string err;
+    device_ = Device::Open(d, err);
+    ASSERT_TRUE(device_) << err;
+    aio_ = AioContext::Create(32, err);
+    ASSERT_TRUE(aio_) << err;
+    EngineOptions o;
+    o.slab_size = kSlab;
+    o.max_memory = memory;
+    o.max_index_memory = 1 << 20;
+    engine_ = Engine::Create(o, *device_, *aio_, err);
+    ASSERT_TRUE(engine_) << err;
+    engine_->set_now(1000000);
+    ASSERT_TRUE(engine_->Recover(false, err)) << err;
+  }
+
+  // Replaces the fault spec ("" = none); IO is drained first, as set_fault_injector requires.
+  void Faults(const std::string& spec) {
+    Pump();
+    if (spec.empty()) {
+      aio_->set_fault_injector(nullptr);
+      return;
+    }
+    std::string error;
+    auto f = FaultInjector::Create(spec, error);
+    ASSERT_NE(f, nullptr) << error;
+    aio_->set_fault_injector(std::move(f));
+  }
+
+  // Waits on the eventfd like the event loop, then reaps, until no IO is left (bounded).
+  void Pump() {
+    for (int i = 0; i < 10000 && (aio_->in_flight() > 0 || aio_->queued() > 0); ++i) {
+      aio_->Submit();
+      pollfd p{aio_->event_fd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      aio_->Reap();
+    }
+    ASSERT_EQ(aio_->in_flight(), 0u);
+    ASSERT_EQ(aio_->queued(), 0u);
+  }
+
+  // One store as a connection does it. kNoMemory is only allowed while a slab write is in flight:
+  // its completion is what wakes a parked connection, so without one the client would hang.
+  StoreResult StoreOnce(const std::string& key, const std::string& value) {
+    StoreResult r = engine_->Store(key, util::HashKey(key), value, {}, 0, 0, nullptr);
+    if (r == StoreResult::kNoMemory) {
+      EXPECT_GT(engine_->memory_slabs_flushing(), 0u)
+          << "kNoMemory with no slab write in flight: nothing would ever wake the client";
+    }
+    return r;
+  }
+
+  StoreResult Set(const std::string& key, const std::string& value) {
+    StoreResult r = StoreResult::kNoMemory;
+    for (int i = 0; i < 1000 && r == StoreResult::kNoMemory; ++i) {
+      r = StoreOnce(key, value);
+      if (r == StoreResult::kNoMemory) Pump();
+    }
+    return r;
+  }
+
+  Result Get(const std::string& key) {
+    Collector c;
+    ItemView v;
+    Result r;
+    switch (engine_->Lookup(key, util::HashKey(key), v, &c, 1)) {
+      case LookupResult::kHit:
+        r.done = r.hit = true;
+        r.calls = 1;
+        r.value.assign(v.value);
+        return r;
+      case LookupResult::kMiss:
+        r.done = true;
+        r.calls = 1;
+        return r;
+      case LookupResult::kPending:
+        Pump();
+        EXPECT_EQ(c.results[1].calls, 1);
+        return c.results[1];
+    }
+    return r;
+  }
+
+  // Disk slabs neither free nor in use: retired after a failed write.
+  uint32_t Retired() const {
+    EXPECT_LE(uint64_t{engine_->disk_slabs_used()} + engine_->disk_slabs_free(),
+              engine_->disk_slabs_total());
+    return engine_->disk_slabs_total() - engine_->disk_slabs_used() - engine_->disk_slabs_free();
+  }
+
+  // The bytes of disk slab `d` as the device file holds them (a second, buffered fd).
+  std::string DiskSlabBytes(uint32_t d) {
+    std::string out(kSlab, '\0');
+    int fd = ::open(device_->path().c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0);
+    if (fd < 0) return out;
+    EXPECT_EQ(::pread(fd, out.data(), kSlab, static_cast<off_t>(uint64_t{d + 1} * kSlab)),
+              static_cast<ssize_t>(kSlab));
+    ::close(fd);
+    return out;
+  }
+
+  static std::string ValueFor(const std::string& key, int version, size_t size) {
+    std::string v = key + "#" + std::to_string(version) + ":";
+    while (v.size() < size) v.push_back(static_cast<char>('a' + (v.size() * 7 + version) % 26));
+    v.resize(size);
+    return v;
+  }
+
+  // Fails the test unless `r` is a miss or exactly the value `key` was last given.
+  static void ExpectMissOrExact(const Result& r, const std::string& key, int version, size_t size) {
+    if (!r.hit) return;
+    ASSERT_EQ(r.value, ValueFor(key, version, size)) << "wrong value for " << key;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<AioContext> aio_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineFaultsTest, FailedAndShortReadsAreCountedMissesAndTheItemsStay) {
+  Open(16 << 20, 4 * kSlab);
+  constexpr int kKeys = 300;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    ASSERT_EQ(Set(k, ValueFor(k, 1, 1000)), StoreResult::kStored);
+  }
+  Faults("read_eio=0.3,read_short=0.2,seed=7");
+  const EngineStats before = engine_->stats();
+  int hits = 0, misses = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, 1, 1000));
+    ++(r.hit ? hits : misses);
+  }
+  const EngineStats& after = engine_->stats();
+  // Nothing was evicted, so every miss is a failed device read, and each one was counted.
+  EXPECT_GT(misses, 0);
+  EXPECT_GT(hits, 0);
+  EXPECT_EQ(after.read_errors - before.read_errors, static_cast<uint64_t>(misses));
+  EXPECT_EQ(after.checksum_errors, 0u);
+  EXPECT_GT(after.reads_device - before.reads_device, static_cast<uint64_t>(misses));
+  // A failed read says nothing about the item: it is still there once the device behaves.
+  EXPECT_EQ(after.curr_items, static_cast<uint64_t>(kKeys));
+  Faults("");
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_TRUE(r.hit) << k;
+    EXPECT_EQ(r.value, ValueFor(k, 1, 1000));
+  }
+}
+
+TEST_F(EngineFaultsTest, WithEveryReadFailingMemoryItemsStillHit) {
+  Open(16 << 20, 4 * kSlab);
+  constexpr int kKeys = 300;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    ASSERT_EQ(Set(k, ValueFor(k, 1, 1000)), StoreResult::kStored);
+  }
+  Faults("read_eio=1");
+  const EngineStats before = engine_->stats();
+  int hits = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, 1, 1000));
+    if (r.hit) ++hits;
+  }
+  const EngineStats& after = engine_->stats();
+  // Hits are exactly the lookups served from DRAM; every device read failed and was counted.
+  EXPECT_EQ(after.reads_memory - before.reads_memory, static_cast<uint64_t>(hits));
+  EXPECT_GT(after.reads_device - before.reads_device, 0u);
+  EXPECT_EQ(after.read_errors - before.read_errors, after.reads_device - before.reads_device);
+  EXPECT_EQ(static_cast<uint64_t>(kKeys - hits), after.read_errors - before.read_errors);
+  // The engine still stores and serves new items.
+  ASSERT_EQ(Set("fresh", "value"), StoreResult::kStored);
+  Result r = Get("fresh");
+  EXPECT_TRUE(r.hit);
+  EXPECT_EQ(r.value, "value");
+}
+
+TEST_F(EngineFaultsTest, StalledReadsCompleteOnceWithTheRightValues) {
+  Open(16 << 20, 4 * kSlab);
+  constexpr int kKeys = 200;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    ASSERT_EQ(Set(k, ValueFor(k, 1, 1000)), StoreResult::kStored);
+  }
+  Faults("stall=0.5,stall_ms=20,read_eio=0.1,seed=3");
+  // All lookups in flight at once, as many connections would have them.
+  Collector c;
+  std::map<uint64_t, std::string> memory_hits;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    ItemView v;
+    LookupResult lr = engine_->Lookup(k, util::HashKey(k), v, &c, static_cast<uint64_t>(i));
+    if (lr == LookupResult::kHit) memory_hits[i] = std::string(v.value);
+    ASSERT_NE(lr, LookupResult::kMiss) << k;
+  }
+  EXPECT_GT(engine_->reads_in_flight(), 0u);
+  Pump();
+  EXPECT_EQ(engine_->reads_in_flight(), 0u);
+  EXPECT_GT(aio_->fault_injector()->stats().stalled, 0u);
+  int misses = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    if (memory_hits.count(i)) {
+      EXPECT_EQ(memory_hits[i], ValueFor(k, 1, 1000));
+      EXPECT_EQ(c.results.count(i), 0u);
+      continue;
+    }
+    ASSERT_EQ(c.results[i].calls, 1) << k;
+    Result& r = c.results[i];
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, 1, 1000));
+    if (!r.hit) ++misses;
+  }
+  EXPECT_EQ(engine_->stats().read_errors, static_cast<uint64_t>(misses));
+}
+
+TEST_F(EngineFaultsTest, FailedSlabWritesDropTheirItemsAndRetireTheirDiskSlabs) {
+  Open(16 << 20, 4 * kSlab);
+  Faults("write_eio=1");
+  constexpr int kKeys = 300;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    ASSERT_EQ(Set(k, ValueFor(k, 1, 1000)), StoreResult::kStored);
+  }
+  Pump();
+  const EngineStats st = engine_->stats();
+  EXPECT_EQ(st.slab_writes, 0u);
+  ASSERT_GT(st.write_errors, 0u);
+  // Full slabs each went to a disk slab of their own, and each of those is retired.
+  EXPECT_EQ(Retired(), st.write_errors);
+  EXPECT_EQ(engine_->disk_slabs_used(), 0u);
+  // What is left is what the open memory slabs hold, and curr_items says exactly that.
+  int hits = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, 1, 1000));
+    if (r.hit) ++hits;
+  }
+  EXPECT_GT(hits, 0);
+  EXPECT_LT(hits, kKeys);
+  EXPECT_EQ(engine_->stats().curr_items, static_cast<uint64_t>(hits));
+  EXPECT_EQ(engine_->stats().reads_device, 0u);  // no index entry points at a dropped slab
+
+  // The failed writes did reach the file (the fault is injected at completion): those disk
+  // slabs hold data now, and a retired one must never be written again.
+  std::map<uint32_t, std::string> retired;
+  for (uint32_t d = 0; d < engine_->disk_slabs_total(); ++d) {
+    std::string bytes = DiskSlabBytes(d);
+    if (bytes.find_first_not_of('\0') != std::string::npos) retired[d] = bytes;
+  }
+  EXPECT_EQ(retired.size(), Retired());
+
+  // Without faults the engine fills the rest of the device several times over.
+  Faults("");
+  const uint32_t retired_count = Retired();
+  const uint64_t device = device_->size();
+  std::map<std::string, int> version;
+  std::mt19937 rng(11);
+  uint64_t written = 0;
+  while (written < 3 * device) {
+    std::string k = "k" + std::to_string(rng() % 2000);
+    int v = ++version[k];
+    ASSERT_EQ(Set(k, ValueFor(k, v, 1000)), StoreResult::kStored);
+    written += 1000;
+  }
+  Pump();
+  EXPECT_GT(engine_->stats().slab_evictions, 0u);
+  EXPECT_EQ(engine_->stats().write_errors, st.write_errors);
+  EXPECT_EQ(Retired(), retired_count);
+  for (const auto& [d, bytes] : retired) {
+    EXPECT_TRUE(DiskSlabBytes(d) == bytes) << "retired disk slab " << d << " was written again";
+  }
+  int later_hits = 0;
+  for (const auto& [k, v] : version) {
+    Result r = Get(k);
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, v, 1000));
+    if (r.hit) ++later_hits;
+  }
+  EXPECT_GT(later_hits, 0);
+  int first_hits = 0;  // first-phase items that were in DRAM, flushed fine since
+  for (int i = 0; i < kKeys; ++i) {
+    std::string k = "key" + std::to_string(i);
+    Result r = Get(k);
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, 1, 1000));
+    if (r.hit) ++first_hits;
+  }
+  EXPECT_EQ(engine_->stats().curr_items, static_cast<uint64_t>(later_hits + first_hits));
+}
+
+TEST_F(EngineFaultsTest, FailedWriteOfAPartlyFilledSlabRetiresItsDiskSlabOnce) {
+  Open(16 << 20, 4 * kSlab);
+  Faults("write_eio=1");
+  ASSERT_EQ(Set("a", ValueFor("a", 1, 100)), StoreResult::kStored);
+  ASSERT_EQ(Set("b", ValueFor("b", 1, 100)), StoreResult::kStored);
+  const uint32_t free_before = engine_->disk_slabs_free();
+  // Seals the one open slab early: it is written short into a disk slab that stays open for
+  // more partly filled slabs, and is the only write into it.
+  EXPECT_FALSE(engine_->ShutdownFlush());
+  Pump();
+  EXPECT_EQ(engine_->stats().write_errors, 1u);
+  EXPECT_EQ(engine_->stats().curr_items, 0u);
+  EXPECT_FALSE(Get("a").hit);
+  EXPECT_EQ(engine_->disk_slabs_free(), free_before - 1);
+  EXPECT_EQ(engine_->disk_slabs_used(), 0u);
+  EXPECT_EQ(Retired(), 1u);
+  // The next partly filled slab goes to another disk slab and is written fine.
+  Faults("");
+  ASSERT_EQ(Set("c", ValueFor("c", 1, 100)), StoreResult::kStored);
+  EXPECT_FALSE(engine_->ShutdownFlush());
+  Pump();
+  EXPECT_EQ(engine_->stats().slab_writes, 1u);
+  EXPECT_EQ(engine_->disk_slabs_used(), 1u);
+  EXPECT_EQ(Retired(), 1u);
+  Result r = Get("c");
+  EXPECT_TRUE(r.hit);
+  EXPECT_EQ(r.value, ValueFor("c", 1, 100));
+  EXPECT_GT(engine_->stats().reads_device, 0u);
+}
+
+TEST_F(EngineFaultsTest, RandomWriteAndReadFaultsNeverYieldAWrongValue) {
+  // Enough memory slabs for the ~28 classes in use, so that few slabs are sealed part full: each
+  // failed write retires a whole disk slab, and the device must not run out of them here.
+  Open(16 << 20, 32 * kSlab);
+  Faults(
+      "write_eio=0.01,write_short=0.005,read_eio=0.05,read_short=0.02,stall=0.05,stall_ms=5,"
+      "seed=42");
+  std::mt19937 rng(42);
+  std::map<std::string, std::pair<int, size_t>> last;  // version, size
+  const uint64_t device = device_->size();
+  uint64_t written = 0;
+  int round = 0;
+  while (written < 3 * device) {
+    std::string k = "k" + std::to_string(rng() % 3000);
+    size_t size = 50 + rng() % 3000;
+    auto& [v, sz] = last[k];
+    ++v;
+    sz = size;
+    ASSERT_EQ(Set(k, ValueFor(k, v, size)), StoreResult::kStored);
+    written += size;
+    if (++round % 300 == 0) {
+      // Read some keys back in the middle of the load.
+      for (int j = 0; j < 20; ++j) {
+        std::string q = "k" + std::to_string(rng() % 3000);
+        auto it = last.find(q);
+        Result r = Get(q);
+        if (it == last.end()) {
+          EXPECT_FALSE(r.hit) << q;
+          continue;
+        }
+        ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, q, it->second.first, it->second.second));
+      }
+    }
+  }
+  Pump();
+  const EngineStats& st = engine_->stats();
+  EXPECT_GT(st.write_errors, 0u);
+  EXPECT_GT(st.slab_writes, 0u);
+  EXPECT_GT(st.read_errors, 0u);
+  EXPECT_EQ(st.checksum_errors, 0u);
+  EXPECT_GT(Retired(), 0u);
+  EXPECT_GT(engine_->disk_slabs_free() + engine_->disk_slabs_used(), 0u);
+  // Every live index entry is an item that can be read (once the device behaves).
+  Faults("");
+  uint64_t hits = 0;
+  for (const auto& [k, vs] : last) {
+    Result r = Get(k);
+    ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, vs.first, vs.second));
+    if (r.hit) ++hits;
+  }
+  EXPECT_GT(hits, 0u);
+  EXPECT_EQ(engine_->stats().curr_items, hits);
+}
+
+TEST_F(EngineFaultsTest, WithEveryDiskSlabRetiredTheEngineStillStoresAndServes) {
+  // 2 MiB: 31 disk slabs, 4 memory slabs.
+  Open(2 << 20, 4 * kSlab);
+  Faults("write_eio=1");
+  const uint32_t total = engine_->disk_slabs_total();
+  int i = 0;
+  while (engine_->stats().write_errors < total && i < 100000) {
+    std::string k = "fill" + std::to_string(i++);
+    ASSERT_EQ(Set(k, ValueFor(k, 1, 2000)), StoreResult::kStored);
+  }
+  Pump();
+  EXPECT_EQ(Retired(), total);
+  EXPECT_EQ(engine_->disk_slabs_free(), 0u);
+  // Nowhere to write: every memory slab that fills (or is sealed to free its buffer) is dropped,
+  // yet stores never stall, in more classes at once than there are memory slabs, and what is in
+  // DRAM is served.
+  int hits = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (int cls = 0; cls < 8; ++cls) {
+      std::string k = "c" + std::to_string(cls) + "r" + std::to_string(round);
+      size_t size = 60u << cls;
+      StoreResult r = StoreOnce(k, ValueFor(k, round, size));
+      ASSERT_EQ(r, StoreResult::kStored) << k;
+      Result got = Get(k);
+      ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(got, k, round, size));
+      if (got.hit) ++hits;
+    }
+  }
+  EXPECT_GT(hits, 20 * 8 / 2);
+  EXPECT_EQ(aio_->in_flight(), 0u);
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
