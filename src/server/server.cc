@@ -15,9 +15,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+
+#include "storage/fault.h"
 
 namespace ssdcache::server {
 
@@ -125,6 +128,21 @@ bool Server::Init(std::string& error) {
   }
   aio_ = storage::AioContext::Create(config_.max_aio, error);
   if (!aio_) return false;
+
+  // IO fault injection, for tests only: SSDCACHE_FAULTS holds a spec (storage/fault.h), e.g.
+  // "read_eio=0.05,stall=0.01,stall_ms=50,seed=42". Unset or empty: no faults.
+  if (const char* faults = std::getenv("SSDCACHE_FAULTS"); faults != nullptr && *faults != '\0') {
+    auto injector = storage::FaultInjector::Create(faults, error);
+    if (!injector) {
+      error = "SSDCACHE_FAULTS: " + error;
+      return false;
+    }
+    if (injector->spec().active()) {
+      spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
+                   injector->spec().ToString());
+      aio_->set_fault_injector(std::move(injector));
+    }
+  }
 
   storage::EngineOptions eopts;
   eopts.slab_size = config_.slab_size;
