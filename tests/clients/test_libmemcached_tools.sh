@@ -7,24 +7,8 @@
 #
 #   tests/clients/test_libmemcached_tools.sh [path/to/ssdcached]     (or SSDCACHED_BIN=...)
 #
-# KNOWN FAILURES (open issue, reported; the server answers like memcached 1.6, but calls itself
-# "VERSION 0.1.0"):
-#   * libmemcached rejects a major version of 0: memcstat (and memcdump) stop with
-#     "UNKNOWN READ FAILURE, strtol() failed to parse major version" and exit 1.
-#   * memccapable reads "0.1.0" as a memcached older than 1.6 and then expects the old replies:
-#     an error for "version foo bar", "version noreply", "quit foo bar" and "quit noreply" (1.6 and
-#     ssdcached answer VERSION / close). Every check that calls its version check fails with it:
-#       ascii version, ascii quit, ascii verbosity, ascii set, ascii set noreply,
-#       ascii flush noreply, ascii add, ascii add noreply, ascii replace, ascii replace noreply,
-#       ascii cas, ascii cas noreply, ascii delete noreply, ascii incr noreply,
-#       ascii decr noreply, ascii append noreply, ascii prepend noreply           (17 of 27)
-#     and these pass directly:
-#       ascii get, ascii gets, ascii mget, ascii flush, ascii delete, ascii incr, ascii decr,
-#       ascii append, ascii prepend, ascii stat                                   (10 of 27)
-# The test asserts the 10 that pass directly, and then runs memcstat and memccapable again through
-# version_proxy.py, which only rewrites the VERSION reply to 1.6.0: there all 27 checks and the
-# memcstat fields must pass. When the version is fixed, the direct runs pass too and the test says
-# so (update this list then).
+# ssdcached's version reply leads with the memcached protocol level (1.6.18-ssdcache-X): libmemcached
+# refuses a major version of 0, and memccapable picks the replies it expects by version.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -57,23 +41,6 @@ start_ssdcached main
 PORT=$SSDC_PORT
 MAIN_PID=$SSDC_PID
 S="--servers=127.0.0.1:$PORT"
-
-# start_version_proxy TARGET_PORT: sets PROXY_PORT.
-start_version_proxy() {
-  local port_file
-  port_file="$WORK/proxy.$1.port"
-  /usr/bin/python3 "$CLIENTS_DIR/version_proxy.py" "$1" "$port_file" 240 &
-  OTHER_PIDS+=("$!")
-  local i
-  for ((i = 0; i < 100; i++)); do
-    if [[ -s $port_file ]]; then
-      PROXY_PORT=$(cat "$port_file")
-      port_open "$PROXY_PORT" && return 0
-    fi
-    sleep 0.05
-  done
-  die "version proxy did not start"
-}
 
 # --- memccp / memccat / memcexist / memctouch / memcrm ------------------------------------------
 FILES="$WORK/files"
@@ -155,18 +122,8 @@ check_memcstat_output() {
 
 if memcstat "$S" >"$WORK/memcstat.out" 2>"$WORK/memcstat.err"; then
   check "memcstat shows the standard fields" check_memcstat_output "$WORK/memcstat.out"
-  log "NOTE: memcstat now works directly; update the KNOWN FAILURES list at the top"
-elif grep -q "failed to parse major version" "$WORK/memcstat.err"; then
-  log "KNOWN FAILURE (not counted): memcstat directly: $(tr '\n' ' ' <"$WORK/memcstat.err")"
 else
   fail "memcstat failed: $(cat "$WORK/memcstat.err")"
-fi
-start_version_proxy "$PORT"
-if memcstat "--servers=127.0.0.1:$PROXY_PORT" >"$WORK/memcstat-proxy.out" 2>&1; then
-  check "memcstat (version rewritten) shows the standard fields" \
-    check_memcstat_output "$WORK/memcstat-proxy.out"
-else
-  fail "memcstat through the version proxy: $(cat "$WORK/memcstat-proxy.out")"
 fi
 
 # --- memccapable -a ----------------------------------------------------------------------------
@@ -176,9 +133,6 @@ ALL_ASCII_CHECKS=("ascii version" "ascii quit" "ascii verbosity" "ascii set" "as
   "ascii delete" "ascii delete noreply" "ascii incr" "ascii incr noreply" "ascii decr"
   "ascii decr noreply" "ascii append" "ascii append noreply" "ascii prepend"
   "ascii prepend noreply" "ascii stat")
-PASS_DIRECTLY=("ascii get" "ascii gets" "ascii mget" "ascii flush" "ascii delete" "ascii incr"
-  "ascii decr" "ascii append" "ascii prepend" "ascii stat")
-
 # run_memccapable PORT OUT: prints "name|pass" or "name|FAIL" per check. Unbuffered stdout keeps
 # each [pass] (stdout) and [FAIL] (stderr) on the line of its check.
 run_memccapable() {
@@ -188,39 +142,12 @@ run_memccapable() {
 status_in() {  # status_in RESULTS NAME
   printf '%s\n' "$1" | awk -F'|' -v n="$2" '$1 == n { print $2 }'
 }
-contains() {  # contains NAME LIST...
-  local n=$1 x
-  shift
-  for x in "$@"; do [[ $x == "$n" ]] && return 0; done
-  return 1
-}
-
 direct=$(run_memccapable "$PORT" "$WORK/memccapable.out")
-log "memccapable -a directly:"$'\n'"$direct"
-now_pass=()
-still_fail=()
+log "memccapable -a:"$'\n'"$direct"
 for name in "${ALL_ASCII_CHECKS[@]}"; do
-  st=$(status_in "$direct" "$name")
-  if contains "$name" "${PASS_DIRECTLY[@]}"; then
-    check "memccapable directly: $name" test "$st" = pass
-  elif [[ $st == pass ]]; then
-    now_pass+=("$name")
-  else
-    still_fail+=("$name")
-  fi
+  check "memccapable: $name" test "$(status_in "$direct" "$name")" = pass
 done
-log "KNOWN FAILURES (not counted), memccapable directly (VERSION 0.1.0): ${#still_fail[@]}:" \
-  "$(IFS=,; echo "${still_fail[*]}")"
-if [[ ${#now_pass[@]} -gt 0 ]]; then
-  log "NOTE: these now pass directly; move them to PASS_DIRECTLY: ${now_pass[*]}"
-fi
-
-proxied=$(run_memccapable "$PROXY_PORT" "$WORK/memccapable-proxy.out")
-for name in "${ALL_ASCII_CHECKS[@]}"; do
-  check "memccapable (version rewritten): $name" test "$(status_in "$proxied" "$name")" = pass
-done
-check "memccapable (version rewritten): All tests passed" grep -q "All tests passed" \
-  "$WORK/memccapable-proxy.out"
+check "memccapable: All tests passed" grep -q "All tests passed" "$WORK/memccapable.out"
 
 # --- the server is still healthy and stops cleanly ------------------------------------------------
 reply=$(raw_cmd "$PORT" 'set after 0 0 2\r\nok\r\nget after\r\n' | tr -d '\r' | tr '\n' ' ')
