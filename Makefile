@@ -10,7 +10,7 @@ FORMAT_SRCS  = $(shell find src tests tools -name '*.cc' -o -name '*.h')
 # An empty test list is a broken build, not a pass.
 CTEST        = ctest --output-on-failure -j2 --no-tests=error
 
-.PHONY: all build deps run test asan format format-check clean cluster install
+.PHONY: all build deps run test asan format format-check clean cluster install bench
 
 all: build
 
@@ -39,6 +39,14 @@ asan: deps
 	cmake -S . -B $(ASAN_DIR) -DSSDCACHE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	$(CTEST) --test-dir $(ASAN_DIR)
+
+# Scenarios side by side with memcached, extstore and fio; writes build/bench/ and
+# docs/benchmarks.md + docs/img/. About 20 minutes (BENCH_QUICK=1: about 2). Never part of `test`.
+bench: deps
+	tools/bench/install-bench-deps.sh
+	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_DIR) -j$(JOBS) --target ssdcached ssdcache-bench
+	tools/bench/scenarios/run-all.sh $(RELEASE_DIR)
 
 format:
 	clang-format -i $(FORMAT_SRCS)
