@@ -17,6 +17,7 @@
 
 #include "server/config.h"
 #include "server/server.h"
+#include "util/unique_fd.h"
 
 namespace {
 
@@ -47,8 +48,8 @@ std::string DropPrivileges(const std::string& user) {
 }
 
 void SetLevel(int verbosity) {
-  spdlog::set_level(verbosity >= 3   ? spdlog::level::trace
-                    : verbosity == 2 ? spdlog::level::debug
+  spdlog::set_level(verbosity >= 2   ? spdlog::level::trace
+                    : verbosity == 1 ? spdlog::level::debug
                                      : spdlog::level::info);
 }
 
@@ -81,18 +82,49 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ssdcached: -u/--user: no such user '%s'\n", config.user.c_str());
     return 2;
   }
-  std::unique_ptr<ssdcache::server::Server> server =
-      ssdcache::server::Server::Create(config, error);
-  if (!server) {
-    std::fprintf(stderr, "ssdcached: %s\n", error.c_str());
-    return 2;
-  }
-  if (!config.user.empty()) {
-    std::string why = DropPrivileges(config.user);
-    if (!why.empty()) {
-      std::fprintf(stderr, "ssdcached: %s\n", why.c_str());
+  // -d: fork before the epoll, aio and signal fds exist (an aio context does not survive a fork);
+  // the parent waits on a pipe until the child is serving, so start-up errors still reach the
+  // terminal and the exit status.
+  ssdcache::util::UniqueFd ready;
+  if (config.daemonize) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      std::perror("ssdcached: pipe");
+      return 1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      std::perror("ssdcached: fork");
+      return 1;
+    }
+    if (pid > 0) {
+      close(fds[1]);
+      std::string msg;
+      char buf[512];
+      ssize_t n;
+      while ((n = read(fds[0], buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
+      if (msg == "OK") return 0;
+      std::fprintf(stderr, "ssdcached: %s\n",
+                   msg.empty() ? "the daemon exited during start-up" : msg.c_str());
       return 2;
     }
+    close(fds[0]);
+    ready.Reset(fds[1]);
+    setsid();
+  }
+  auto fail = [&](const std::string& why) {
+    if (ready.valid())
+      (void)!write(ready.get(), why.data(), why.size());
+    else
+      std::fprintf(stderr, "ssdcached: %s\n", why.c_str());
+    return 2;
+  };
+  std::unique_ptr<ssdcache::server::Server> server =
+      ssdcache::server::Server::Create(config, error);
+  if (!server) return fail(error);
+  if (!config.user.empty()) {
+    std::string why = DropPrivileges(config.user);
+    if (!why.empty()) return fail(why);
     spdlog::info("running as user {}", config.user);
   }
   if (!config.log_file.empty()) {
@@ -108,19 +140,21 @@ int main(int argc, char** argv) {
       SetLevel(config.verbosity);
     });
   }
-  if (config.daemonize) {
-    // After the device and socket are open, so that start-up errors reach the terminal.
-    if (daemon(/*nochdir=*/1, /*noclose=*/config.log_file.empty() ? 1 : 0) != 0) {
-      std::perror("ssdcached: daemon");
-      return 1;
-    }
-  }
   if (!config.pid_file.empty()) {
     std::ofstream pid(config.pid_file);
     pid << getpid() << "\n";
-    if (!pid) {
-      spdlog::error("-P/--pid-file: cannot write {}", config.pid_file);
-      return 2;
+    if (!pid) return fail("-P/--pid-file: cannot write " + config.pid_file);
+  }
+  if (ready.valid()) {
+    // Serving: release the parent, and leave the terminal (the log goes to -o, or nowhere).
+    (void)!write(ready.get(), "OK", 2);
+    ready.Reset();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+      if (!config.log_file.empty()) dup2(null, STDERR_FILENO);
+      if (null > STDERR_FILENO) close(null);
     }
   }
   int status = server->Run();

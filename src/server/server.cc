@@ -164,7 +164,7 @@ bool Server::Init(std::string& error) {
         "-m/--max-memory holds {} memory slabs for {} slab classes; with item sizes "
         "spread over many classes, use -m >= {} or a smaller -I/--slab-size",
         engine_->memory_slabs_total(), engine_->classes().count(),
-        (uint64_t{engine_->classes().count()} + 8) * config_.slab_size >> 20);
+        ((uint64_t{engine_->classes().count()} + 8) * config_.slab_size + (1 << 20) - 1) >> 20);
   }
   engine_->set_memory_listener([this] {
     std::vector<Connection*> waiters;
@@ -284,11 +284,13 @@ void Server::Accept() {
     }
     connections_.emplace(raw, std::move(conn));
     ++open_connections_;
+    spdlog::debug("connection {} accepted (fd {}), {} open", raw->id(), fd, open_connections_);
   }
 }
 
 void Server::ConnectionClosed(Connection* conn) {
   if (open_connections_ > 0) --open_connections_;
+  spdlog::debug("connection {} closed, {} open", conn->id(), open_connections_);
   closed_.push_back(conn);
   if (accept_blocked_) {
     accept_blocked_ = false;
