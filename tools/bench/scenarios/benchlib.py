@@ -159,6 +159,9 @@ def cmd_record(a):
         if k in pb and k in pe:
             rec[k] = pe[k] - pb[k]
     rec["rss_kb"] = pe.get("VmRSS", 0)
+    client = load_json(a.bench.replace(".json", ".time.json"), {}) or {}
+    if client.get("wall_s"):
+        rec["client_cpu_util"] = client["cpu_s"] / client["wall_s"]
     for k in SAMPLED:
         vals = [s[k] for s in samples if isinstance(s.get(k), (int, float))]
         if vals:
@@ -205,6 +208,22 @@ def run(cmd, strip=True):
         return out.strip() if strip else out
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def cmd_time(a):
+    """Runs a command and writes its wall and CPU time (the load tool's CPU share)."""
+    import resource
+    cmd = a.argv[1:] if a.argv and a.argv[0] == "--" else a.argv
+    t0 = time.monotonic()
+    try:
+        rc = subprocess.call(cmd)
+    except OSError:
+        rc = 127
+    wall = time.monotonic() - t0
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(a.out, "w") as f:
+        json.dump({"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "rc": rc}, f)
+    return rc
 
 
 def cmd_machine(a):
@@ -270,13 +289,16 @@ def main():
         if name == "note":
             s.add_argument("--json-file")
         s.add_argument("kv", nargs="*")
+    s = sub.add_parser("time")
+    s.add_argument("--out", required=True)
+    s.add_argument("argv", nargs=argparse.REMAINDER)
     s = sub.add_parser("machine")
     s.add_argument("--out", required=True)
     s.add_argument("--repo", required=True)
     s.add_argument("--tmp", required=True)
     a = p.parse_args()
-    {"snapshot": cmd_snapshot, "sample": cmd_sample, "record": cmd_record, "fio": cmd_fio,
-     "note": cmd_note, "machine": cmd_machine}[a.cmd](a)
+    return {"snapshot": cmd_snapshot, "sample": cmd_sample, "record": cmd_record, "fio": cmd_fio,
+     "note": cmd_note, "machine": cmd_machine, "time": cmd_time}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ die() {
   exit 1
 }
 
+PIN_CLIENT=()
+if [[ $BENCH_PIN == 1 ]]; then PIN_CLIENT=(taskset -c "$BENCH_CLIENT_CPU"); fi
 pin_client() {
   if [[ $BENCH_PIN == 1 ]]; then taskset -c "$BENCH_CLIENT_CPU" "$@"; else "$@"; fi
 }
@@ -164,7 +166,8 @@ run_load() {
   local label=$1 port=$2
   shift 2
   local rc=0
-  pin_client "$BENCH" --server "127.0.0.1:$port" --quiet --json "$RAW/$label.json" "$@" \
+  "${HELPER[@]}" time --out "$RAW/$label.time.json" -- \
+    "${PIN_CLIENT[@]}" "$BENCH" --server "127.0.0.1:$port" --quiet --json "$RAW/$label.json" "$@" \
     >"$RAW/$label.txt" 2>"$RAW/$label.err" || rc=$?
   if [[ $rc -ne 0 ]]; then log "$label: ssdcache-bench exit status $rc ($(tail -1 "$RAW/$label.err"))"; fi
   LOAD_RC=$rc

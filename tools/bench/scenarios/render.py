@@ -114,9 +114,13 @@ def per_s(r, key):
     return d / dur if d is not None and dur else None
 
 
-def cpu(r):
-    u = (r or {}).get("server_cpu_util")
+def cpu(r, key="server_cpu_util"):
+    u = (r or {}).get(key)
     return "–" if u is None else "%d%%" % round(100 * u)
+
+
+def ccpu(*rs):
+    return " / ".join(cpu(r, "client_cpu_util") for r in rs)
 
 
 goals = []  # (goal, measured, met)
@@ -214,14 +218,14 @@ else:
             rows.append([conns, pipe, fmt(a and a["ops_per_s"]), fmt(b and b["ops_per_s"]),
                          rfmt(tr), us(a and a["p99_us"]), us(b and b["p99_us"]), rfmt(pr),
                          share if method == "get" else fmt(delta(a, "slab_writes")),
-                         cpu(a), cpu(b)])
+                         cpu(a), cpu(b), ccpu(a, b)])
             plot_data.setdefault(method, []).append((conns, pipe, a, b))
         w("**%s**" % method)
         w()
         table(["conns", "pipeline", "ssdcached ops/s", "memcached ops/s", "ratio",
                "ssdcached p99", "memcached p99", "p99 ratio",
                "ssdcached gets from device" if method == "get" else "ssdcached slab writes",
-               "ssdcached CPU", "memcached CPU"], rows)
+               "ssdcached CPU", "memcached CPU", "load tool CPU (ssd / mc run)"], rows)
     gm = geomean(all_r)
     ok_t = [x for x in all_r if x is not None]
     ok_p = [x for x in all_p if x is not None]
@@ -294,7 +298,9 @@ else:
         rows.append(row)
         pr = [conns, us(a and a["p99_us"])] + [us(get(e) and get(e)["p99_us"]) for e in exts] + \
              [us(f and f["p99_us"])]
-        pr += [fmt(per_s(a, "reads_device")), fmt(a and a.get("mean_aio_in_flight"), 1), cpu(a)]
+        rb, rn = delta(a, "aio_read_bytes"), delta(a, "aio_reads")
+        pr += [fmt(per_s(a, "reads_device")), fmt(rb / rn) if rb and rn else "–",
+               fmt(a and a.get("mean_aio_in_flight"), 1), cpu(a), ccpu(a)]
         for e in exts:
             er = get(e)
             rb, eb = (er or {}).get("io_read_bytes"), delta(er, "extstore_bytes_read")
@@ -306,7 +312,9 @@ else:
     table(["conns"] + ["ssdcached ops/s"] + ["%s ops/s" % e for e in exts] + ["fio IOPS",
           "ssdcached/fio"] + ["ssdcached/%s" % e for e in exts], rows)
     hdr = ["conns", "ssdcached p99"] + ["%s p99" % e for e in exts] + ["fio p99",
-           "ssdcached reads_device/s", "ssdcached mean aio_in_flight", "ssdcached CPU"]
+           "ssdcached reads_device/s", "ssdcached bytes/read", "ssdcached mean aio_in_flight",
+           "ssdcached CPU",
+           "load tool CPU (ssd run)"]
     for e in exts:
         hdr += ["%s hit ratio" % e, "%s disk/read bytes" % e, "%s CPU" % e]
     hdr.append("fio CPU")
@@ -364,7 +372,7 @@ else:
         if r["server"] == "fio":
             rows.append([r["label"], fmt(r["ops_per_s"]), mb(r.get("bw_bytes_per_s")),
                          mb(r.get("bw_bytes_per_s")), "–", "–", "1.00", us(r["p99_us"]), "–", "–",
-                         "–", cpu(r)])
+                         "–", cpu(r), "–"])
             continue
         val_bw = r["ops_per_s"] * r.get("value", 0)
         if r["server"] == "ssdcached":
@@ -382,10 +390,10 @@ else:
         rows.append([r["label"], fmt(r["ops_per_s"]), mb(val_bw), mb(dev),
                      fmt(sync, 2) if sync is not None else "–", mb(incl), rfmt(rr),
                      us(r["p99_us"]), fmt(st.get("curr_items")), fmt(st.get("evictions")),
-                     fmt(delta(r, "memory_waits")), cpu(r)])
+                     fmt(delta(r, "memory_waits")), cpu(r), ccpu(r)])
     table(["run", "sets/s (fio: IOPS)", "value MB/s", "device MB/s", "sync s",
            "value MB/s incl. sync", "value MB/s / fio", "p99", "items at end", "evictions",
-           "memory_waits", "CPU"], rows)
+           "memory_waits", "CPU", "load tool CPU"], rows)
     if ssd_ratios:
         goals.append(("3. Write stream ≥ 0.8× fio 1 MiB sequential O_DIRECT write bandwidth",
                       "values %s× fio, device writes %s× fio" % (
@@ -501,14 +509,17 @@ else:
         rows.append([r["server"], "%.3f" % r["hit_ratio"], fmt(r["ops_per_s"]), us(r["p99_us"]),
                      fmt(st.get("curr_items")), fmt(st.get("evictions")),
                      fmt(dev) if dev is not None else fmt(delta(r, "get_extstore")),
-                     fmt(mem) if mem is not None else "–", cpu(r)])
+                     fmt(mem) if mem is not None else "–", cpu(r), ccpu(r)])
     table(["server", "hit ratio", "ops/s", "p99", "items at end", "evictions",
-           "gets from device (ssdcached) / from extstore", "gets from memory slabs", "CPU"], rows)
+           "gets from device (ssdcached) / from extstore", "gets from memory slabs", "CPU", "load tool CPU"], rows)
     a = next((r for r in rs if r["server"] == "ssdcached"), None)
     b = next((r for r in rs if r["server"] == "extstore"), None)
     if a and b:
         w("Hit ratio ssdcached / extstore: %s." % rfmt(ratio(a["hit_ratio"], b["hit_ratio"])))
         w()
+    w("**Where the time goes.**")
+    w()
+    profile("s5", "s5-zipf-ssdcached")
 
 # --- goals --------------------------------------------------------------------------------------
 

@@ -53,6 +53,11 @@ for srv in ssdcached extstore; do
     --set-ratio "$S5_SET_RATIO" --key-dist "zipf:$S5_ZIPF" --num-conns "$S5_CONNS" \
     --pipeline "$S5_PIPELINE" --sizes "d$S5_VALUE" --key-space "$keys" --warmup "$S5_WARMUP" \
     --duration "$S5_DURATION" --timeout 5000 --seed 7
+  if [[ $srv == ssdcached ]]; then
+    profile_under_load s5-zipf-ssdcached "$PID" "$PORT" --method mixed --set-ratio "$S5_SET_RATIO" \
+      --key-dist "zipf:$S5_ZIPF" --num-conns "$S5_CONNS" --pipeline "$S5_PIPELINE" \
+      --sizes "d$S5_VALUE" --key-space "$keys" --timeout 5000 --seed 8
+  fi
   stop_server "$PID"
   rm -f "$WORK/ssd.dat" "$WORK/ext.dat"
 done
