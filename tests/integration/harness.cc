@@ -79,12 +79,30 @@ std::string ReadFile(const std::string& path) {
 }
 
 // fork + exec with stdout/stderr to `log_path` (or /dev/null). The child dies with the test
-// process (PR_SET_PDEATHSIG), so even a crashed test run leaves no server behind.
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
+// process (PR_SET_PDEATHSIG), so even a crashed test run leaves no server behind. `env` entries
+// ("NAME=VALUE") are added to the inherited environment, replacing variables of the same name.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path,
+            const std::vector<std::string>& env = {}) {
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The environment is built before fork: setenv() is not async-signal-safe.
+  std::vector<char*> envp;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view var(*e);
+    bool replaced = false;
+    for (const auto& add : env) {
+      std::string_view name = std::string_view(add).substr(0, add.find('='));
+      if (var.size() > name.size() && var.substr(0, name.size()) == name &&
+          var[name.size()] == '=') {
+        replaced = true;
+      }
+    }
+    if (!replaced) envp.push_back(*e);
+  }
+  for (const auto& add : env) envp.push_back(const_cast<char*>(add.c_str()));
+  envp.push_back(nullptr);
   const char* log = log_path.empty() ? "/dev/null" : log_path.c_str();
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -102,7 +120,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execv(argv[0], argv.data());
+  ::execve(argv[0], argv.data(), envp.data());
   ::_exit(127);
 }
 
@@ -251,6 +269,10 @@ std::vector<std::string> ServerProcess::BuildArgs() const {
 
 std::string ServerProcess::CommandLine() const {
   std::string out;
+  for (const auto& e : options_.env) {
+    if (!out.empty()) out += ' ';
+    out += e;
+  }
   for (const auto& a : last_args_) {
     if (!out.empty()) out += ' ';
     out += a;
@@ -292,7 +314,7 @@ std::string ServerProcess::LogTail(size_t max_bytes) const {
       std::ofstream log(log_path(), std::ios::app);
       log << "=== start: " << CommandLine() << "\n";
     }
-    pid_ = Spawn(last_args_, log_path());
+    pid_ = Spawn(last_args_, log_path(), options_.env);
     if (pid_ < 0) {
       return ::testing::AssertionFailure() << "fork failed: " << std::strerror(errno);
     }

@@ -48,6 +48,9 @@ struct ServerOptions {
   // Appended to the command line of ssdcached / of memcached respectively.
   std::vector<std::string> ssdcached_extra_args;
   std::vector<std::string> memcached_extra_args;
+  // "NAME=VALUE" entries added to the server's environment (replacing a variable of that name
+  // inherited from the test process), e.g. "SSDCACHE_FAULTS=read_eio=0.1".
+  std::vector<std::string> env;
   // Which binary to run; defaults to CurrentTarget().
   std::optional<Target> target;
 };
