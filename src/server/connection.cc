@@ -28,6 +28,39 @@ constexpr uint64_t kRmwToken = ~0ULL;
 constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
 constexpr int kIovMax = 64;
 
+LatencyKind KindOf(Command cmd) {
+  switch (cmd) {
+    case Command::kGet:
+    case Command::kGets:
+      return LatencyKind::kGet;
+    case Command::kSet:
+    case Command::kAdd:
+    case Command::kReplace:
+    case Command::kAppend:
+    case Command::kPrepend:
+    case Command::kCas:
+      return LatencyKind::kSet;
+    case Command::kDelete:
+      return LatencyKind::kDelete;
+    case Command::kIncr:
+    case Command::kDecr:
+      return LatencyKind::kArith;
+    case Command::kTouch:
+    case Command::kGat:
+    case Command::kGats:
+      return LatencyKind::kTouch;
+    case Command::kMetaGet:
+    case Command::kMetaSet:
+    case Command::kMetaDelete:
+    case Command::kMetaArithmetic:
+    case Command::kMetaNoop:
+    case Command::kMetaDebug:
+      return LatencyKind::kMeta;
+    default:
+      return LatencyKind::kOther;
+  }
+}
+
 void AppendUint(std::string& out, uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
@@ -191,6 +224,8 @@ void Connection::Process() {
     if (in_request_) {
       if (wait_ != Wait::kNone) return;
       if (!Execute()) return;
+      server_.stats().latency[static_cast<size_t>(KindOf(req_.cmd))].Record(util::NowNs() -
+                                                                            req_start_ns_);
       in_request_ = false;
       fetched_.valid = false;
       Consume(req_consumed_);
@@ -229,6 +264,7 @@ void Connection::Process() {
       continue;
     }
     in_request_ = true;
+    req_start_ns_ = util::NowNs();
     req_consumed_ = outcome.consumed;
     key_idx_ = 0;
     counted_ = false;
@@ -375,6 +411,7 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
       ++st.get_misses;
     }
     slot->ready = true;
+    st.latency[static_cast<size_t>(LatencyKind::kGetDevice)].Record(util::NowNs() - slot->start_ns);
   }
   if (!closed()) server_.loop().Defer(this);
 }
@@ -453,6 +490,7 @@ bool Connection::ExecGet() {
         Slot& slot = PushSlot();
         slot.ready = false;
         slot.with_cas = with_cas;
+        slot.start_ns = req_start_ns_;
         ++lookups_in_flight_;
         break;
       }

@@ -58,6 +58,7 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
     size_t sent = 0;
     bool ready = true;
     bool with_cas = false;  // pending get slot: gets/gats format
+    uint64_t start_ns = 0;  // pending get slot: when its request was parsed
     bool is_gat = false;
   };
   // What a read-modify-write command read from the device, kept across the wait.
@@ -130,7 +131,8 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   bool in_request_ = false;
   size_t req_consumed_ = 0;
   size_t key_idx_ = 0;
-  bool counted_ = false;  // the request's command counter was bumped (it may run again)
+  bool counted_ = false;
+  uint64_t req_start_ns_ = 0;  // the request's command counter was bumped (it may run again)
   Wait wait_ = Wait::kNone;
   Fetched fetched_;
   size_t lookups_in_flight_ = 0;

@@ -520,6 +520,23 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     out.append("END\r\n");
     return;
   }
+  if (arg == "latency") {
+    // Microseconds; percentiles are bucket upper bounds (within 12.5%).
+    auto emit = [&](std::string_view name, const util::Histogram& h) {
+      std::string n(name);
+      Stat(out, n + "_count", h.count());
+      Stat(out, n + "_p50_us", h.Percentile(0.5) / 1000);
+      Stat(out, n + "_p90_us", h.Percentile(0.9) / 1000);
+      Stat(out, n + "_p99_us", h.Percentile(0.99) / 1000);
+      Stat(out, n + "_p999_us", h.Percentile(0.999) / 1000);
+      Stat(out, n + "_max_us", h.max() / 1000);
+    };
+    for (size_t k = 0; k < kLatencyKinds; ++k) emit(kLatencyNames[k], stats_.latency[k]);
+    emit("device_read", engine_->read_latency());
+    emit("slab_write", engine_->write_latency());
+    out.append("END\r\n");
+    return;
+  }
   if (arg == "slabs" || arg == "items") {
     std::vector<storage::ClassStats> classes = engine_->class_stats();
     uint64_t active = 0;

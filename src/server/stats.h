@@ -2,11 +2,23 @@
 // Server and updated by its connections; the engine keeps its own (storage::EngineStats).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <string_view>
+
+#include "util/histogram.h"
 
 namespace ssdcache::server {
 
+// Request kinds whose latency `stats latency` reports: from the moment a request was parsed to the
+// moment its reply was queued (for a get of an item on the device: until that key's reply).
+enum class LatencyKind : uint8_t { kGet, kGetDevice, kSet, kDelete, kArith, kTouch, kMeta, kOther };
+inline constexpr size_t kLatencyKinds = 8;
+inline constexpr std::array<std::string_view, kLatencyKinds> kLatencyNames = {
+    "get", "get_device", "set", "delete", "arith", "touch", "meta", "other"};
+
 struct ServerStats {
+  std::array<util::Histogram, kLatencyKinds> latency;
   uint64_t total_connections = 0;
   uint64_t rejected_connections = 0;
   uint64_t cmd_get = 0;  // keys looked up by get/gets/gat/gats

@@ -50,6 +50,7 @@ struct Engine::ReadOp {
   LookupWaiter* waiter = nullptr;
   uint64_t token = 0;
   uint8_t nkey = 0;
+  uint64_t start_ns = 0;
   char key[256];
 };
 
@@ -115,6 +116,7 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   mem_count_ = options.max_memory / slab_size_;
   memory_ = util::AlignedBuffer(mem_count_ * slab_size_, device_.block_size());
   write_ops_.resize(mem_count_);
+  write_start_ns_.resize(mem_count_);
   for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
   disk_count_ = device_.size() / slab_size_ - 1;
   disks_.resize(disk_count_);
@@ -218,6 +220,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   r->io.user = reinterpret_cast<uint64_t>(r);
   ++reads_in_flight_;
   ++stats_.reads_device;
+  r->start_ns = util::NowNs();
   aio_.Read(device_.fd(), r->io);
   return LookupResult::kPending;
 }
@@ -256,6 +259,7 @@ void Engine::PutReadOp(ReadOp* r) {
 
 void Engine::CompleteRead(ReadOp* r, int64_t result) {
   --reads_in_flight_;
+  read_latency_.Record(util::NowNs() - r->start_ns);
   ItemView v;
   const ItemView* found = nullptr;
   if (result < 0 || static_cast<uint64_t>(result) != r->io.len) {
@@ -470,6 +474,7 @@ void Engine::Seal(uint32_t id) {
   op.offset = DiskOffset(disk) + off;
   op.write = true;
   op.user = kWriteTag | id;
+  write_start_ns_[s.mem] = util::NowNs();
   aio_.Write(device_.fd(), op);
 }
 
@@ -490,6 +495,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   uint32_t id = static_cast<uint32_t>(op.user & ~kWriteTag);
   SlabInfo& s = table_[id];
   --flushing_;
+  write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
   free_mem_.push_back(s.mem);
   DiskSlab& d = disks_[s.disk];
   --d.pending;
@@ -657,6 +663,8 @@ bool Engine::ShutdownFlush() {
 uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
 
 void Engine::ResetStats() {
+  read_latency_.Reset();
+  write_latency_.Reset();
   EngineStats fresh;
   fresh.curr_items = stats_.curr_items;
   fresh.bytes = stats_.bytes;

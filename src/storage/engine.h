@@ -36,6 +36,7 @@
 #include "storage/item.h"
 #include "storage/slab_class.h"
 #include "util/aligned_buffer.h"
+#include "util/histogram.h"
 
 namespace ssdcache::storage {
 
@@ -160,6 +161,9 @@ class Engine final : public SlabLiveness, public IoHandler {
   void OnIoComplete(IoOp& op, int64_t result) override;
 
   const EngineStats& stats() const { return stats_; }
+  // Device latency: lookups' reads (submit to completion) and slab writes.
+  const util::Histogram& read_latency() const { return read_latency_; }
+  const util::Histogram& write_latency() const { return write_latency_; }
   void ResetStats();
   std::vector<ClassStats> class_stats() const;
   const SlabClasses& classes() const { return classes_; }
@@ -231,8 +235,11 @@ class Engine final : public SlabLiveness, public IoHandler {
   util::AlignedBuffer memory_;
   size_t mem_count_ = 0;
   std::vector<uint32_t> free_mem_;
-  std::vector<IoOp> write_ops_;  // one per memory buffer
-  std::vector<int64_t> open_;    // per class: logical id of the open memory slab, or -1
+  std::vector<IoOp> write_ops_;           // one per memory buffer
+  std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
+  util::Histogram read_latency_;
+  util::Histogram write_latency_;
+  std::vector<int64_t> open_;  // per class: logical id of the open memory slab, or -1
   uint32_t flushing_ = 0;
 
   size_t disk_count_ = 0;
