@@ -508,6 +508,15 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     spdlog::error(
         "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
         s.disk, result, s.live);
+    // The write may still have reached the device in part, and a warm restart would then find
+    // records older than the tombstones lost with it: write those tombstones again. (The buffer
+    // is on the free list but untouched until DrainTombstones() below.)
+    for (uint32_t c = 0; c < s.used; ++c) {
+      ItemView v;
+      if (DecodeItemTrusted(ChunkInMemory(s, c), v) && v.tombstone) {
+        pending_tombstones_.emplace_back(v.key);
+      }
+    }
     KillSlab(s, false);
     d.bad = true;
     // Closed here without CloseDiskSlab(), which would finish it too when this was its last

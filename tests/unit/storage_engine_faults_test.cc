@@ -478,5 +478,37 @@ TEST_F(EngineFaultsTest, WithEveryDiskSlabRetiredTheEngineStillStoresAndServes) 
   EXPECT_EQ(aio_->in_flight(), 0u);
 }
 
+TEST_F(EngineFaultsTest, TombstonesOfAFailedSlabWriteAreWrittenAgain) {
+  ASSERT_NO_FATAL_FAILURE(Open(16 << 20, 4 * kSlab));
+  const std::string big(2000, 'v');
+  ASSERT_EQ(Set("victim", big), StoreResult::kStored);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(Set("fill" + std::to_string(i), big), StoreResult::kStored);
+  Pump();
+  ASSERT_TRUE(engine_->Erase("victim", util::HashKey("victim")));  // a tombstone in DRAM
+  // Its slab's write fails: the delete must not depend on that write having reached the device.
+  ASSERT_NO_FATAL_FAILURE(Faults("write_eio=1"));
+  for (int i = 0; i < 10 && engine_->ShutdownFlush(); ++i) Pump();
+  Pump();
+  EXPECT_GT(engine_->stats().write_errors, 0u);
+  ASSERT_NO_FATAL_FAILURE(Faults(""));
+  for (int i = 0; i < 10 && engine_->ShutdownFlush(); ++i) Pump();
+  Pump();
+  // A warm restart sees the tombstone written again (besides the one whose write "failed").
+  std::string err;
+  engine_.reset();
+  EngineOptions o;
+  o.slab_size = kSlab;
+  o.max_memory = 4 * kSlab;
+  o.max_index_memory = 1 << 20;
+  engine_ = Engine::Create(o, *device_, *aio_, err);
+  ASSERT_TRUE(engine_) << err;
+  engine_->set_now(1000000);
+  ASSERT_TRUE(engine_->Recover(false, err)) << err;
+  EXPECT_GE(engine_->recovery().tombstones, 2u);
+  EXPECT_FALSE(Get("victim").hit);
+  EXPECT_TRUE(Get("fill7").hit);
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
