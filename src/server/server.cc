@@ -102,6 +102,20 @@ void Server::UpdateClock() { now_ = static_cast<uint32_t>(::time(nullptr)); }
 
 bool Server::Init(std::string& error) {
   UpdateClock();
+  // Every connection is a descriptor: raise the soft limit to what -c needs (plus the device, the
+  // aio eventfd, epoll, timers and the listener), within the hard limit.
+  rlimit nofile{};
+  const rlim_t wanted = rlim_t{config_.max_connections} + 64;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < wanted) {
+    nofile.rlim_cur = std::min(wanted, nofile.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &nofile);
+    if (nofile.rlim_cur < wanted) {
+      spdlog::warn(
+          "-c/--max-connections {} exceeds the open-file limit {}; accepts beyond it wait "
+          "until a connection closes",
+          config_.max_connections, nofile.rlim_max);
+    }
+  }
   started_ = now_;
   loop_ = net::EventLoop::Create(error);
   if (!loop_) return false;
