@@ -126,6 +126,20 @@ else
   fail "memcstat failed: $(cat "$WORK/memcstat.err")"
 fi
 
+# --- memcached-tool (memcached's own stats reader, shipped in Debian's memcached package) ------
+MEMCACHED_TOOL=/usr/share/memcached/scripts/memcached-tool
+if [[ -f $MEMCACHED_TOOL ]]; then
+  raw_cmd "$PORT" 'set mt:one 0 0 3\r\nabc\r\n' >/dev/null
+  perl "$MEMCACHED_TOOL" "127.0.0.1:$PORT" display >"$WORK/mt-display.out" 2>&1
+  perl "$MEMCACHED_TOOL" "127.0.0.1:$PORT" stats >"$WORK/mt-stats.out" 2>&1
+  check "memcached-tool display shows the slab class table" grep -q "Item_Size" "$WORK/mt-display.out"
+  check "memcached-tool display lists a class with items" \
+    grep -Eq '^ +[0-9]+ +[0-9.]+[KM]?B +[0-9]+s +[0-9]+ +[1-9][0-9]* ' "$WORK/mt-display.out"
+  check "memcached-tool stats reads curr_items" grep -Eq 'curr_items +[1-9]' "$WORK/mt-stats.out"
+else
+  log "memcached-tool not installed; skipped"
+fi
+
 # --- memccapable -a ----------------------------------------------------------------------------
 ALL_ASCII_CHECKS=("ascii version" "ascii quit" "ascii verbosity" "ascii set" "ascii set noreply"
   "ascii get" "ascii gets" "ascii mget" "ascii flush" "ascii flush noreply" "ascii add"
