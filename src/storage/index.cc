@@ -318,7 +318,11 @@ size_t Index::Sweep(size_t buckets) {
 }
 
 void Index::Clear() {
-  std::memset(static_cast<void*>(buckets_), 0, bytes());
+  // Handing the pages back makes them read as zeros again, without touching (and so backing)
+  // every bucket of a large, mostly empty index; memset is the fallback.
+  if (madvise(buckets_, bytes(), MADV_DONTNEED) != 0) {
+    std::memset(static_cast<void*>(buckets_), 0, bytes());
+  }
   size_ = 0;
 }
 
