@@ -4,13 +4,16 @@
 BUILD_DIR   := build
 RELEASE_DIR := $(BUILD_DIR)/release
 ASAN_DIR    := $(BUILD_DIR)/asan
+FUZZ_DIR    := $(BUILD_DIR)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RUN_FLAGS ?=
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS        ?=
 FORMAT_SRCS  = $(shell find src tests tools -name '*.cc' -o -name '*.h')
 # An empty test list is a broken build, not a pass.
 CTEST        = ctest --output-on-failure -j2 --no-tests=error
 
-.PHONY: all build deps run test asan format format-check clean cluster install bench
+.PHONY: all build deps run test asan fuzz fuzz-ci format format-check clean cluster install bench
 
 all: build
 
@@ -34,11 +37,24 @@ test: deps
 	$(MAKE) --no-print-directory build
 	$(CTEST) --test-dir $(RELEASE_DIR)
 	$(MAKE) --no-print-directory asan
+	$(MAKE) --no-print-directory fuzz-ci
 
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -DSSDCACHE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	$(CTEST) --test-dir $(ASAN_DIR)
+
+# libFuzzer targets (tests/fuzz: the protocol parser, the warm-restart scanner), built with clang,
+# ASan and UBSan; each runs FUZZ_SECONDS on a copy of its seed corpus. Crashes: $(FUZZ_DIR)/artifacts.
+fuzz: deps
+	cmake -S . -B $(FUZZ_DIR) -DCMAKE_CXX_COMPILER=clang++ -DSSDCACHE_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target parser_fuzz recover_fuzz
+	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS)
+
+# The fuzz step of `make test`: 60 s per fuzzer, both at once (one core each).
+fuzz-ci:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_RUN_FLAGS=--parallel
 
 # Scenarios side by side with memcached, extstore and fio; writes build/bench/ and
 # docs/benchmarks.md + docs/img/. About 20 minutes (BENCH_QUICK=1: about 2). Never part of `test`.

@@ -21,6 +21,8 @@ PACKAGES=(
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
+  clang                # make fuzz / fuzz-ci: libFuzzer targets (tests/fuzz)
+  libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes of clang 14
 )
 
 missing=()
