@@ -202,9 +202,9 @@ measure() {
 # perf_profile LABEL PID SECONDS: flat cpu-clock profile of a running process (best effort; perf
 # attached with -p sometimes records nothing on this VM, so it tries three times).
 perf_profile() {
-  local label=$1 pid=$2 secs=$3 try
+  local label=$1 pid=$2 secs=$3
   [[ $BENCH_PERF == 1 ]] && command -v perf >/dev/null 2>&1 || return 0
-  for try in 1 2 3; do
+  for _ in 1 2 3; do
     timeout $((secs + 20)) perf record --per-thread -e cpu-clock -F 999 -p "$pid" \
       -o "$WORK/$label.perf" -- sleep "$secs" >/dev/null 2>&1 || true
     timeout 60 perf report -q -i "$WORK/$label.perf" --stdio --no-children --sort dso,sym \

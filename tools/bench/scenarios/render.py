@@ -434,12 +434,14 @@ else:
         grow = (r["rss_loaded_kb"] - r["rss_empty_kb"]) * 1024.0 / items
         total = None
         idx = None
+        slabs = None
         used = None
         if r["server"] == "ssdcached":
+            # Index and memory slabs are allocated and touched at start, so they are in the empty
+            # RSS: total = index + memory slabs + what grew under load.
             idx = st.get("index_bytes", 0) / items
-            # The -i 1 baseline holds a 1 MiB index: take it out to get the process without one.
-            base = r["rss_base_noindex_kb"] * 1024.0 - 1048576
-            total = (r["rss_loaded_kb"] * 1024.0 - base) / items
+            slabs = (c.get("ssd_mem") or 0) * 1048576.0 / items
+            total = idx + slabs + grow
             per_item["ssdcached"] = total
             per_item["ssdcached-index"] = idx
         else:
@@ -453,13 +455,24 @@ else:
             per_item[r["server"] + "-used"] = used
         rows.append([r["server"], fmt(items), fmt(r.get("load_s"), 1),
                      fmt(r["rss_empty_kb"] / 1024.0, 1), fmt(r["rss_loaded_kb"] / 1024.0, 1),
-                     fmt(grow, 1), fmt(total, 1) if total is not None else "–",
-                     fmt(idx, 2) if idx is not None else "–", fmt(used, 1) if used is not None else "–",
+                     fmt(grow, 2), fmt(idx, 2) if idx is not None else "–",
+                     fmt(slabs, 2) if slabs is not None else "–",
+                     fmt(total, 2) if total is not None else "–",
+                     fmt(used, 1) if used is not None else "–",
                      fmt(st.get("index_evictions")) if r["server"] == "ssdcached" else
                      fmt(st.get("evictions"))])
     table(["server", "items held", "load s", "RSS empty MiB", "RSS loaded MiB",
-           "(loaded − empty) / item", "total incl. preallocated index / item", "index_bytes / item",
-           "chunks + hash table / item", "index_evictions (ssdcached) / evictions"], rows)
+           "(loaded − empty) / item", "index_bytes / item", "memory slabs / item",
+           "**total / item**", "chunks + hash table / item",
+           "index_evictions (ssdcached) / evictions"], rows)
+    b = one(s4, "ssdcached") or {}
+    if b.get("rss_base_noindex_kb"):
+        w("Check that ssdcached's index is resident when empty: RSS with `-i %s` minus RSS with "
+          "`-i 1` = %s MiB (index difference: %s MiB)." % (
+              c.get("ssd_index"), fmt((b["rss_empty_kb"] - b["rss_base_noindex_kb"]) / 1024.0, 1),
+              fmt((b.get("data", {}).get("stats", {}).get("index_bytes", 0) - 1048576) / 1048576.0,
+                  1)))
+        w()
     r_ssd = one(s4, "ssdcached") or {}
     sent = r_ssd.get("items_sent")
     held = r_ssd.get("data", {}).get("stats", {}).get("curr_items")
@@ -467,10 +480,12 @@ else:
         w("ssdcached held %s of the %s distinct keys loaded (%s lost, %.1e; see the analysis)." % (
             fmt(held), fmt(sent), fmt(sent - held), (sent - held) / sent))
         w()
-    w("ssdcached allocates and zeroes its whole index (`-i`) at start, so its \"empty\" RSS already "
-      "holds it and `(loaded − empty)` counts only what grows (memory slabs touched, buffers). "
-      "The *total* column is (RSS loaded − RSS of the same server with a 1 MiB index, minus that "
-      "1 MiB) / items: index + memory slabs + everything else. memcached and extstore allocate "
+    w("ssdcached allocates and zeroes its whole index (`-i`) and its memory slabs (`-m`) at start, "
+      "so its \"empty\" RSS already holds both and `(loaded − empty)` counts only what grows "
+      "(read buffers, connection buffers, the slab table). The *total* is index + memory slabs + "
+      "growth, per item: the index is the part that scales with the item count (10.67 bytes per "
+      "slot / load factor); the memory slabs are a fixed write buffer whose share shrinks as the "
+      "item count grows. memcached and extstore allocate "
       "on demand, so `(loaded − empty)` is their total; with extstore, items stay in DRAM until "
       "memory is needed, so `chunks + hash table` (what is still in use once values are on flash) "
       "is the fairer extstore figure.")

@@ -2,6 +2,7 @@
 # Scenario 1: small items that fit in DRAM. 100-byte values, 100k keys preloaded, get and set
 # separately, connections x pipeline depths; ssdcached (-m large) vs memcached -t 1, both running,
 # measured alternately. Results: $OUT_DIR/s1.jsonl.
+# shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if quick; then

@@ -3,6 +3,7 @@
 # come from the device. ssdcached vs memcached + extstore (same DRAM) vs fio 4 KiB random reads
 # (libaio, O_DIRECT, iodepth = outstanding requests) as the physical limit. Pipeline 1, so the
 # number of connections is the number of outstanding requests. Results: $OUT_DIR/s2.jsonl.
+# shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if quick; then

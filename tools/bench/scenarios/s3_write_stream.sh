@@ -2,6 +2,7 @@
 # Scenario 3: a stream of 4 KiB sets that writes the device twice over. ssdcached vs memcached +
 # extstore (same DRAM), and fio 1 MiB sequential O_DIRECT writes as the limit. Each server starts
 # empty on a fresh file. Results: $OUT_DIR/s3.jsonl.
+# shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if quick; then

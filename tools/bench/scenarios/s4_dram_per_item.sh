@@ -3,6 +3,7 @@
 # report (RSS loaded - RSS empty) / items from /proc/PID/status VmRSS, for ssdcached, memcached and
 # memcached + extstore, plus ssdcached's own index_bytes / curr_items. Servers run one at a time.
 # Results: $OUT_DIR/s4.jsonl.
+# shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if quick; then
@@ -12,7 +13,7 @@ fi
 S4_ITEMS=${S4_ITEMS:-5800000}
 S4_VALUE=${S4_VALUE:-32}
 S4_SSD_INDEX=${S4_SSD_INDEX:-64}
-S4_SSD_MEM=${S4_SSD_MEM:-8}
+S4_SSD_MEM=${S4_SSD_MEM:-4}  # the smallest -m (4 slabs): one slab class is in use
 S4_DEVICE=${S4_DEVICE:-1G}
 S4_MC_MEM=${S4_MC_MEM:-1024}  # large enough to hold every item (memcached) or header (extstore)
 # ext_item_size: values above this go to flash (the default, 512, would keep 32-byte values in

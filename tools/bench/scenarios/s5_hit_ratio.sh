@@ -4,6 +4,7 @@
 # so the cache starts full and half the keys are already gone), then the same seeded mixed stream
 # (gets and sets drawn from the same Zipf law): warmup, then measure. ssdcached vs extstore, one after
 # the other on fresh files. Results: $OUT_DIR/s5.jsonl.
+# shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if quick; then
