@@ -358,6 +358,7 @@ Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, Item
     std::optional<IndexEntry> cur = engine.Locate(hash);
     if (cur && cur->slab == fetched_.where.slab && cur->chunk == fetched_.where.chunk) {
       where = cur;
+      where->fetched = fetched_.where.fetched;  // as it was before this request's own read
       if (!fetched_.hit) return Current::kMiss;
       item.key = fetched_.key;
       item.value = fetched_.value;

@@ -207,8 +207,8 @@ bool Connection::ExecMetaGet() {
       case 'l':  // no access time is kept: a fresh item's answer
         out.append(" l0");
         break;
-      case 'h':  // no fetch bit is kept: "not fetched before"
-        out.append(" h0");
+      case 'h':  // whether the item had been read before this request (the index's fetched bit)
+        out.append(where && where->fetched && !created ? " h1" : " h0");
         break;
       case 'O':
         out.push_back(' ');

@@ -190,6 +190,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
       return LookupResult::kMiss;
     }
     out = v;
+    if (!e->fetched) index_->MarkFetched(hash, e->slab, e->chunk);
     return LookupResult::kHit;
   }
   // On the device: read only the aligned blocks that cover the chunk.
@@ -276,6 +277,7 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
     }
   } else {
     found = &v;
+    if (!r->where.fetched) index_->MarkFetched(r->hash, r->where.slab, r->where.chunk);
   }
   // Hand the buffer back only after the waiter copied the value out of it.
   LookupWaiter* waiter = r->waiter;

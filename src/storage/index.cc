@@ -26,6 +26,7 @@ constexpr unsigned kSlabShift = 23;
 constexpr unsigned kChunkShift = 3;
 constexpr uint64_t kSlabMask = (1ULL << Index::kSlabBits) - 1;
 constexpr uint64_t kChunkMask = (1ULL << Index::kChunkBits) - 1;
+constexpr uint64_t kFetched = 1;
 // Bits 63..47 of an occupied slot holding `tag`: one compare checks occupancy and tag together.
 constexpr uint64_t kOccupiedTagBase = 1ULL << Index::kTagBits;
 
@@ -57,7 +58,7 @@ uint32_t SlotSlab(uint64_t slot) { return static_cast<uint32_t>((slot >> kSlabSh
 
 IndexEntry DecodeSlot(uint64_t slot, uint16_t expiry) {
   return IndexEntry{SlotSlab(slot), static_cast<uint32_t>((slot >> kChunkShift) & kChunkMask),
-                    expiry};
+                    expiry, (slot & kFetched) != 0};
 }
 
 // Spreads the 16 tag bits over all 64 so that the alternate bucket offset is uniform for any
@@ -315,6 +316,20 @@ size_t Index::Sweep(size_t buckets) {
   }
   size_ -= freed;
   return freed;
+}
+
+void Index::MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk) {
+  const uint16_t tag = TagOf(hash);
+  const size_t b1 = hash & mask_;
+  const size_t b2 = b1 ^ (MixTag(tag) & mask_);
+  for (size_t b : {b1, b2}) {
+    const int i = FindTag(buckets_[b].slots, tag);
+    if (i < 0) continue;
+    uint64_t& slot = buckets_[b].slots[i];
+    const IndexEntry e = DecodeSlot(slot, buckets_[b].expiry[i]);
+    if (e.slab == slab && e.chunk == chunk) slot |= kFetched;
+    return;
+  }
 }
 
 void Index::Clear() {

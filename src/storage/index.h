@@ -36,9 +36,10 @@ class SlabLiveness {
 };
 
 struct IndexEntry {
-  uint32_t slab = 0;    // logical slab id (< 2^24)
-  uint32_t chunk = 0;   // chunk index inside the slab (< 2^20)
-  uint16_t expiry = 0;  // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
+  uint32_t slab = 0;     // logical slab id (< 2^24)
+  uint32_t chunk = 0;    // chunk index inside the slab (< 2^20)
+  uint16_t expiry = 0;   // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
+  bool fetched = false;  // read since written (Upsert always stores it cleared)
   bool operator==(const IndexEntry&) const = default;
 };
 
@@ -76,6 +77,8 @@ class Index {
   bool Erase(uint64_t hash);
   // Removes the entry of `hash` only if it still points at (slab, chunk).
   bool EraseIf(uint64_t hash, uint32_t slab, uint32_t chunk);
+  // Sets the fetched bit of the entry of `hash` if it still points at (slab, chunk).
+  void MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk);
 
   // Visits the next `buckets` buckets (wrapping) and frees the slots of dead entries. Returns the
   // number of slots freed.

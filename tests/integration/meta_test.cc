@@ -84,7 +84,7 @@ TEST_F(MetaCommands, GetMissAndHit) {
 TEST_F(MetaCommands, GetReturnFlagsInRequestOrder) {
   const std::string k = Key("k");
   ASSERT_EQ(M("ms " + k + " 5 F42\r\nhello\r\n"), "HD\r\n");
-  // h and l: a fresh item never fetched (the product keeps neither bit: always h0 l0).
+  // h and l: a fresh item never fetched (l: ssdcached keeps no access time and answers l0).
   const std::string first = M("mg " + k + " s v f t c k O123 h l\r\n");
   EXPECT_TRUE(FullyMatches(first, "VA 5 s5 f42 t-1 c[0-9]+ k" + k + " O123 h0 l[01]\r\nhello\r\n"))
       << Printable(first);
@@ -95,6 +95,17 @@ TEST_F(MetaCommands, GetReturnFlagsInRequestOrder) {
   EXPECT_EQ(M("mg " + k + " O1 v\r\n"), "VA 5 O1\r\nhello\r\n");
   // u (no LRU bump) changes nothing in the reply; an empty opaque is echoed as "O".
   EXPECT_EQ(M("mg " + k + " u O\r\n"), "HD O\r\n");
+}
+
+TEST_F(MetaCommands, HitBeforeFlagFollowsFetches) {
+  const std::string k = Key("h");
+  ASSERT_EQ(M("ms " + k + " 2\r\nhi\r\n"), "HD\r\n");
+  EXPECT_EQ(M("mg " + k + " h\r\n"), "HD h0\r\n");  // this fetch marks it
+  EXPECT_EQ(M("mg " + k + " h\r\n"), "HD h1\r\n");
+  // A new version has not been fetched yet; a classic get counts as a fetch too.
+  ASSERT_EQ(M("ms " + k + " 2\r\nho\r\n"), "HD\r\n");
+  EXPECT_EQ(client_.Get("get " + k + "\r\n"), ValueBlock(k, 0, "ho") + "END\r\n");
+  EXPECT_EQ(M("mg " + k + " h v\r\n"), "VA 2 h1\r\nho\r\n");
 }
 
 TEST_F(MetaCommands, QuietGetPipelineEndsWithNoop) {
