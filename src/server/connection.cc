@@ -118,8 +118,10 @@ void Connection::Drive() {
 }
 
 bool Connection::Paused() const {
-  return unsent_bytes_ >= kOutputPauseBytes || lookups_in_flight_ >= kMaxLookupsPerConnection ||
-         close_after_flush_;
+  // Reads in flight count against the output bound too: each holds a buffer the size of its
+  // item until its reply is queued.
+  return unsent_bytes_ + read_bytes_in_flight_ >= kOutputPauseBytes ||
+         lookups_in_flight_ >= kMaxLookupsPerConnection || close_after_flush_;
 }
 
 bool Connection::ReadSocket() {
@@ -403,6 +405,8 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
     wait_ = Wait::kNone;
   } else if (Slot* slot = SlotAt(token)) {
     ServerStats& st = server_.stats();
+    read_bytes_in_flight_ -= slot->read_bytes;
+    slot->read_bytes = 0;
     if (item != nullptr) {
       ++st.get_hits;
       size_t before = slot->data.size();
@@ -431,7 +435,8 @@ bool Connection::ExecGet() {
   uint32_t exptime = 0;
   bool expire_now = touch && !AbsoluteExptime(req_.exptime, exptime);
   for (; key_idx_ < req_.keys.size(); ++key_idx_) {
-    if (unsent_bytes_ >= kOutputPauseBytes || lookups_in_flight_ >= kMaxLookupsPerConnection) {
+    if (unsent_bytes_ + read_bytes_in_flight_ >= kOutputPauseBytes ||
+        lookups_in_flight_ >= kMaxLookupsPerConnection) {
       return false;  // resumes from key_idx_ when output drains or reads complete
     }
     std::string_view key = req_.keys[key_idx_];
@@ -492,6 +497,8 @@ bool Connection::ExecGet() {
         slot.ready = false;
         slot.with_cas = with_cas;
         slot.start_ns = req_start_ns_;
+        slot.read_bytes = engine.last_read_bytes();
+        read_bytes_in_flight_ += slot.read_bytes;
         ++lookups_in_flight_;
         break;
       }
@@ -769,6 +776,7 @@ Connection::Slot& Connection::PushSlot() {
   s.sent = 0;
   s.ready = true;
   s.with_cas = false;
+  s.read_bytes = 0;
   return s;
 }
 

@@ -59,6 +59,7 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
     bool ready = true;
     bool with_cas = false;  // pending get slot: gets/gats format
     uint64_t start_ns = 0;  // pending get slot: when its request was parsed
+    size_t read_bytes = 0;  // pending get slot: size of its device read
     bool is_gat = false;
   };
   // What a read-modify-write command read from the device, kept across the wait.
@@ -136,6 +137,7 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   Wait wait_ = Wait::kNone;
   Fetched fetched_;
   size_t lookups_in_flight_ = 0;
+  size_t read_bytes_in_flight_ = 0;  // device read buffers held for this connection's gets
 
   bool can_read_ = false;
   bool can_write_ = true;

@@ -114,6 +114,9 @@ class Engine final : public SlabLiveness, public IoHandler {
   LookupResult Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,
                       uint64_t token, IndexEntry* where = nullptr);
 
+  // Bytes of the device read the last kPending lookup started (its buffer is held until then).
+  size_t last_read_bytes() const { return last_read_bytes_; }
+
   // The key's current index location, with no IO (nullopt: no live entry).
   std::optional<IndexEntry> Locate(uint64_t hash) const;
 
@@ -271,6 +274,7 @@ class Engine final : public SlabLiveness, public IoHandler {
   std::vector<ReadOp*> free_reads_;
   std::vector<std::unique_ptr<ReadOp>> all_reads_;
   size_t reads_in_flight_ = 0;
+  size_t last_read_bytes_ = 0;
 
   uint64_t epoch_ = 0;
   uint64_t flush_seq_ = 0;
