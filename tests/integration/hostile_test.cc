@@ -326,7 +326,7 @@ TEST_F(Hostile, RandomGarbageOnSeveralConnections) {
   std::cerr << rounds << " good round trips (worst " << worst * 1000 << " ms) beside "
             << garbage_bytes.load() << " garbage bytes, " << reconnects.load()
             << " garbage reconnects\n";
-  EXPECT_GE(rounds, 3);  // Debug + ASan under load: ~17 rounds; release: hundreds
+  EXPECT_GE(rounds, 3);  // measured: Debug + ASan ~17, release ~80 (memcached: ~8000)
   EXPECT_LT(worst, 2.0);
   ExpectServedPromptly("garbage");
 }
