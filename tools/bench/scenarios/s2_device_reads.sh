@@ -21,6 +21,8 @@ S2_FIO_RAMP=${S2_FIO_RAMP:-1}
 S2_SSD_MEM=${S2_SSD_MEM:-64}
 S2_SSD_INDEX=${S2_SSD_INDEX:-64}
 S2_MC_MEM=${S2_MC_MEM:-$((S2_SSD_MEM + S2_SSD_INDEX))}
+# More ssdcached flags, e.g. "--max-aio 512" (its default, 128, caps the IOs in flight).
+S2_SSD_EXTRA=${S2_SSD_EXTRA:-}
 # extstore IO threads: one peer per value ("1" is memcached's default).
 S2_EXT_THREADS=${S2_EXT_THREADS:-1 8}
 # ext_item_age=0: write items to flash as soon as they are cold. With Debian's defaults extstore
@@ -35,7 +37,8 @@ ws_mib=$((S2_KEYS * S2_VALUE / 1048576))
 "${HELPER[@]}" note --out "$RESULTS" --scenario s2 --label config --server "" \
   keys="$S2_KEYS" value="$S2_VALUE" working_set_mib="$ws_mib" device="$S2_DEVICE" \
   duration="$S2_DURATION" warmup="$S2_WARMUP" ssd_mem="$S2_SSD_MEM" ssd_index="$S2_SSD_INDEX" \
-  mc_mem="$S2_MC_MEM" ext_opts="$S2_EXT_OPTS" ext_threads="${S2_EXT_THREADS// /,}"
+  mc_mem="$S2_MC_MEM" ext_opts="$S2_EXT_OPTS" ext_threads="${S2_EXT_THREADS// /,}" \
+  ssd_extra="$S2_SSD_EXTRA"
 ((ws_mib >= 4 * S2_SSD_MEM)) || log "WARNING: working set $ws_mib MiB < 4 x -m $S2_SSD_MEM MiB"
 
 dev_bytes=$("$PYTHON" -c "import sys; s=sys.argv[1]; m={'K':1<<10,'M':1<<20,'G':1<<30,'T':1<<40}
@@ -63,8 +66,9 @@ preload() {
   "${HELPER[@]}" note --out "$RESULTS" --scenario s2 --label "preload-$srv" --server "$srv" \
     --json-file "$RAW/preload-$srv.after.json" attempts="$attempt"
 }
+# shellcheck disable=SC2086
 start_ssdcached ssdcached "$WORK/ssd.dat" --device-size "$S2_DEVICE" -m "$S2_SSD_MEM" \
-  -i "$S2_SSD_INDEX"
+  -i "$S2_SSD_INDEX" $S2_SSD_EXTRA
 PORTS[ssdcached]=$PORT PIDS[ssdcached]=$PID
 servers+=(ssdcached)
 preload ssdcached
