@@ -111,7 +111,10 @@ void Connection::Drive() {
     if (!progress) break;
   }
   bool drained = slot_count_ == 0 && unsent_bytes_ == 0;
-  if (drained && !in_request_ && (close_after_flush_ || (peer_closed_ && swallow_ == 0))) {
+  // After the peer's EOF, close only once every complete request it sent has been answered: the
+  // parser must have asked for more bytes (a yield for fairness leaves requests unparsed).
+  if (drained && !in_request_ &&
+      (close_after_flush_ || (peer_closed_ && swallow_ == 0 && input_exhausted_))) {
     // Everything the client asked before it closed (or before the fatal error) has been answered.
     CloseNow();
   }
@@ -161,7 +164,6 @@ bool Connection::ReadSocket() {
     CloseNow();
     return false;
   }
-  if (got) last_active_ = server_.now();
   return got;
 }
 
@@ -211,7 +213,6 @@ bool Connection::WriteSocket() {
     if (!s.ready || s.sent != s.data.size()) break;
     PopSlot();
   }
-  if (wrote) last_active_ = server_.now();
   return wrote;
 }
 
@@ -222,6 +223,7 @@ void Connection::Consume(size_t n) {
 
 void Connection::Process() {
   int budget = kRequestsPerTurn;
+  input_exhausted_ = false;
   while (!closed()) {
     if (in_request_) {
       if (wait_ != Wait::kNone) return;
@@ -231,6 +233,9 @@ void Connection::Process() {
       in_request_ = false;
       fetched_.valid = false;
       Consume(req_consumed_);
+      // --idle-timeout counts from the last command, as memcached's does: a client trickling
+      // bytes that never complete a request is idle, not busy.
+      last_active_ = server_.now();
       if (--budget == 0) {
         ++server_.stats().conn_yields;
         server_.loop().Defer(this);
@@ -244,13 +249,22 @@ void Connection::Process() {
       size_t n = static_cast<size_t>(std::min<uint64_t>(swallow_, avail));
       Consume(n);
       swallow_ -= n;
-      if (swallow_ > 0) return;
+      if (swallow_ > 0) {
+        input_exhausted_ = true;
+        return;
+      }
       continue;
     }
-    if (avail == 0) return;
+    if (avail == 0) {
+      input_exhausted_ = true;
+      return;
+    }
     protocol::ParseOutcome outcome =
         parser_.Parse(std::string_view(rbuf_.data() + rstart_, avail), req_);
-    if (outcome.status == protocol::ParseStatus::kNeedMore) return;
+    if (outcome.status == protocol::ParseStatus::kNeedMore) {
+      input_exhausted_ = true;
+      return;
+    }
     if (outcome.status == protocol::ParseStatus::kError) {
       ++server_.stats().protocol_errors;
       if (!outcome.reply.empty()) Reply(outcome.reply);

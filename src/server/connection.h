@@ -142,6 +142,7 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   bool can_read_ = false;
   bool can_write_ = true;
   bool peer_closed_ = false;
+  bool input_exhausted_ = false;  // the last Process() stopped for want of bytes
   bool close_after_flush_ = false;
   bool registered_ = false;
   uint64_t last_active_ = 0;

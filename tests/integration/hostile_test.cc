@@ -400,11 +400,7 @@ TEST_F(Hostile, IdleClientIsKicked) {
 
 // A client that sends a request one byte per second is not busy, it is idle (slowloris): memcached
 // closes it after about the timeout, counting from its last command.
-// DISABLED: ssdcached counts every byte read as activity (Connection::ReadSocket refreshes
-// last_active_), so such a client is closed late if at all (7 s here, when a gap between two bytes
-// happened to span two ticks of the 1 s clock). Passes against memcached
-// (--gtest_also_run_disabled_tests); enable once the server times out from the last command.
-TEST_F(Hostile, DISABLED_SlowClientIsKicked) {
+TEST_F(Hostile, SlowClientIsKicked) {
   StartServer(IdleTimeoutOptions());
   Client slow;
   ASSERT_TRUE(slow.Connect(server_->port()));
@@ -515,13 +511,7 @@ TEST_F(Hostile, HalfClosedSocketsGetAllTheirReplies) {
 
 // The same with far more reply bytes than the server buffers for one connection before it pauses
 // (4 MiB), so that it is still answering when it sees the end of the stream.
-// DISABLED: fails against ssdcached in most runs under CPU load (release build at 9ee3080: 32 of
-// 40; ASan: 6 of 30): the connection closes after 164 of the 300 replies (16.8 of 30.7 MB).
-// Connection::Drive closes a peer-closed connection as soon as its output is drained and it is not
-// inside a request, even when pipelined requests are still unparsed in its read buffer (left there
-// by the output pause or by the 64-request yield). Passes against memcached; enable once the server
-// only closes when no request is left to parse.
-TEST_F(Hostile, DISABLED_HalfClosedAfterManyPipelinedGets) {
+TEST_F(Hostile, HalfClosedAfterManyPipelinedGets) {
   StartServer();
   {
     const std::string value(100 * 1024, 'h');
