@@ -24,6 +24,7 @@ constexpr size_t kInitialReadBuffer = 16 * 1024;
 constexpr size_t kOutputPauseBytes = 4 * 1024 * 1024;  // stop reading requests above this
 constexpr size_t kMaxLookupsPerConnection = 256;
 constexpr int kRequestsPerTurn = 64;  // then yield to other connections
+constexpr int kReadsPerCall = 4;
 constexpr uint64_t kRmwToken = ~0ULL;
 constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
 constexpr int kIovMax = 64;
@@ -110,6 +111,9 @@ void Connection::Drive() {
     if (closed()) return;
     if (!progress) break;
   }
+  if (!closed() && can_read_ && !Paused() && !(in_request_ && wait_ != Wait::kNone)) {
+    server_.loop().Defer(this);  // unread bytes remain: come back next turn
+  }
   bool drained = slot_count_ == 0 && unsent_bytes_ == 0;
   // After the peer's EOF, close only once every complete request it sent has been answered: the
   // parser must have asked for more bytes (a yield for fairness leaves requests unparsed).
@@ -129,7 +133,9 @@ bool Connection::Paused() const {
 
 bool Connection::ReadSocket() {
   bool got = false;
-  while (can_read_) {
+  // A few reads per call: a client that keeps its socket full must not keep the loop here (the
+  // rest waits for the next turn: Drive() defers the connection while can_read_ stays set).
+  for (int reads = 0; can_read_ && reads < kReadsPerCall; ++reads) {
     if (rstart_ == rend_) rstart_ = rend_ = 0;
     if (rend_ == rbuf_.size()) {
       if (in_request_) break;  // views into the buffer must not move
@@ -138,8 +144,10 @@ bool Connection::ReadSocket() {
         rend_ -= rstart_;
         rstart_ = 0;
       } else {
+        // Full of unparsed bytes: parse them first, and grow only for one request larger than the
+        // buffer (the parser asked for more with the buffer full), up to one maximal request.
         size_t limit = server_.parser_limits().max_value + server_.parser_limits().max_line + 4096;
-        if (rbuf_.size() >= limit) break;  // the parser decides with what is there
+        if (!input_exhausted_ || rbuf_.size() >= limit) break;
         rbuf_.resize(std::min(limit, rbuf_.size() * 2));
       }
     }
@@ -148,7 +156,6 @@ bool Connection::ReadSocket() {
       rend_ += static_cast<size_t>(n);
       server_.stats().bytes_read += static_cast<uint64_t>(n);
       got = true;
-      // Keep reading only while the buffer is not the bottleneck: a full buffer is parsed first.
       continue;
     }
     if (n == 0) {
@@ -277,6 +284,12 @@ void Connection::Process() {
       Consume(outcome.consumed);
       swallow_ = outcome.swallow;
       if (outcome.close) close_after_flush_ = true;
+      // Errors use up the turn's budget too, or a client sending garbage starves the others.
+      if (--budget == 0) {
+        ++server_.stats().conn_yields;
+        server_.loop().Defer(this);
+        return;
+      }
       continue;
     }
     in_request_ = true;
