@@ -482,6 +482,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "memory_slabs_total", uint64_t{engine_->memory_slabs_total()});
     Stat(out, "memory_slabs_free", uint64_t{engine_->memory_slabs_free()});
     Stat(out, "memory_slabs_flushing", uint64_t{engine_->memory_slabs_flushing()});
+    Stat(out, "memory_slabs_cached", uint64_t{engine_->memory_slabs_cached()});
     Stat(out, "index_entries", static_cast<uint64_t>(index.size()));
     Stat(out, "index_capacity", static_cast<uint64_t>(index.capacity()));
     Stat(out, "index_bytes", static_cast<uint64_t>(index.bytes()));

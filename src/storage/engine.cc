@@ -177,7 +177,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
     return LookupResult::kMiss;
   }
   SlabInfo& s = table_[e->slab];
-  if (s.state == SlabState::kMemory || s.state == SlabState::kFlushing) {
+  if (s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached) {
     ++stats_.reads_memory;
     ItemView v;
     if (!DecodeItemTrusted(ChunkInMemory(s, e->chunk), v) || v.key != key) {
@@ -294,7 +294,7 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
     if (s.used < chunks_per_slab_[cls]) return open_[cls];
     Seal(static_cast<uint32_t>(open_[cls]));
   }
-  if (free_mem_.empty()) {
+  if (!HasBuffer()) {
     if (flushing_ == 0) {
       // Every buffer is an open, partly filled slab of some class: write out the fullest one so
       // that its buffer comes back.
@@ -306,15 +306,14 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
     }
     // Seal() frees the buffer at once when it has no disk slab to write to (all retired): use
     // it, since no write completion would ever come to wake a store that waits.
-    if (free_mem_.empty()) {
+    if (!HasBuffer()) {
       ++stats_.memory_waits;
       return -1;
     }
   }
   uint32_t id;
   if (!AllocateSlabId(id)) return -1;
-  uint32_t mem = free_mem_.back();
-  free_mem_.pop_back();
+  uint32_t mem = TakeBuffer();
   SlabInfo& s = table_[id];
   s.state = SlabState::kMemory;
   s.cls = cls;
@@ -323,6 +322,22 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
   s.live = 0;
   open_[cls] = id;
   return id;
+}
+
+uint32_t Engine::TakeBuffer() {
+  if (!free_mem_.empty()) {
+    uint32_t mem = free_mem_.back();
+    free_mem_.pop_back();
+    return mem;
+  }
+  auto [mem, seq] = clean_mem_.front();
+  clean_mem_.pop_front();
+  SlabInfo& s = table_[seq & table_mask_];
+  if (s.seq == seq && s.cached) {  // its slab is read from the device from now on
+    s.cached = false;
+    --cached_;
+  }
+  return mem;
 }
 
 bool Engine::AllocateSlabId(uint32_t& id) {
@@ -424,6 +439,10 @@ void Engine::FinishDiskSlab(uint32_t disk) {
 }
 
 void Engine::KillSlab(SlabInfo& s, bool evicted) {
+  if (s.cached) {  // its buffer stays in clean_mem_, now as a plain free buffer
+    s.cached = false;
+    --cached_;
+  }
   if (evicted) stats_.evictions += s.live;
   stats_.curr_items -= std::min<uint64_t>(stats_.curr_items, s.live);
   uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
@@ -499,13 +518,16 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   SlabInfo& s = table_[id];
   --flushing_;
   write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
-  free_mem_.push_back(s.mem);
   DiskSlab& d = disks_[s.disk];
   --d.pending;
   if (result == static_cast<int64_t>(op.len)) {
     ++stats_.slab_writes;
     s.state = SlabState::kDisk;
+    s.cached = true;
+    ++cached_;
+    clean_mem_.emplace_back(s.mem, s.seq);
   } else {
+    free_mem_.push_back(s.mem);
     // The disk slab is suspect: retire it, and the items it was meant to hold are gone.
     ++stats_.write_errors;
     spdlog::error(

@@ -175,7 +175,11 @@ class Engine final : public SlabLiveness, public IoHandler {
   uint32_t disk_slabs_free() const { return static_cast<uint32_t>(free_disk_.size()); }
   uint32_t disk_slabs_used() const;
   uint32_t memory_slabs_total() const { return static_cast<uint32_t>(mem_count_); }
-  uint32_t memory_slabs_free() const { return static_cast<uint32_t>(free_mem_.size()); }
+  // Buffers a new slab can take: unused ones and those caching a slab already on the device.
+  uint32_t memory_slabs_free() const {
+    return static_cast<uint32_t>(free_mem_.size() + clean_mem_.size());
+  }
+  uint32_t memory_slabs_cached() const { return static_cast<uint32_t>(cached_); }
   uint32_t memory_slabs_flushing() const { return flushing_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
   uint64_t next_cas() const { return next_cas_; }
@@ -192,6 +196,7 @@ class Engine final : public SlabLiveness, public IoHandler {
     uint32_t disk = 0;      // disk slab index (kFlushing: target, kDisk)
     uint32_t disk_off = 0;  // byte offset of this slab inside that disk slab
     uint32_t disk_len = 0;  // bytes written there (a partly filled slab is written short)
+    bool cached = false;    // kDisk with its memory buffer still intact: read from DRAM
     uint32_t used = 0;      // chunks written
     uint32_t live = 0;      // index entries pointing here
   };
@@ -207,6 +212,8 @@ class Engine final : public SlabLiveness, public IoHandler {
   // memory buffer is free (a flush was started where possible).
   int64_t OpenSlabFor(uint8_t cls);
   bool AllocateSlabId(uint32_t& id);
+  bool HasBuffer() const { return !free_mem_.empty() || !clean_mem_.empty(); }
+  uint32_t TakeBuffer();
   void Seal(uint32_t id);
   bool TakeDiskSlab(uint32_t& disk);
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
@@ -238,6 +245,11 @@ class Engine final : public SlabLiveness, public IoHandler {
   util::AlignedBuffer memory_;
   size_t mem_count_ = 0;
   std::vector<uint32_t> free_mem_;
+  // Buffers whose slab was written to the device, oldest first: they keep serving that slab's
+  // reads from DRAM until a new slab needs the buffer (so -m is a write buffer and a read cache of
+  // the most recently written slabs). Entries name the slab by seq; a stale one is just a buffer.
+  std::deque<std::pair<uint32_t, uint64_t>> clean_mem_;
+  size_t cached_ = 0;
   std::vector<IoOp> write_ops_;           // one per memory buffer
   std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
   util::Histogram read_latency_;

@@ -127,6 +127,13 @@ class EngineFaultsTest : public ::testing::Test {
     return r;
   }
 
+  // Memory slabs keep serving the slabs they wrote until new slabs need them: write 1 MiB more
+  // so that everything stored before is read from the device.
+  void EvictFromMemory() {
+    for (int i = 0; i < 500; ++i) Set("evict#" + std::to_string(i), std::string(2000, 'e'));
+    Pump();
+  }
+
   Result Get(const std::string& key) {
     Collector c;
     ItemView v;
@@ -257,6 +264,7 @@ TEST_F(EngineFaultsTest, StalledReadsCompleteOnceWithTheRightValues) {
     std::string k = "key" + std::to_string(i);
     ASSERT_EQ(Set(k, ValueFor(k, 1, 1000)), StoreResult::kStored);
   }
+  EvictFromMemory();
   Faults("stall=0.5,stall_ms=20,read_eio=0.1,seed=3");
   // All lookups in flight at once, as many connections would have them.
   Collector c;
@@ -386,6 +394,8 @@ TEST_F(EngineFaultsTest, FailedWriteOfAPartlyFilledSlabRetiresItsDiskSlabOnce) {
   EXPECT_EQ(engine_->stats().slab_writes, 1u);
   EXPECT_EQ(engine_->disk_slabs_used(), 1u);
   EXPECT_EQ(Retired(), 1u);
+  // (Written fine: its buffer still serves it; push it out to read it from the device.)
+  EvictFromMemory();
   Result r = Get("c");
   EXPECT_TRUE(r.hit);
   EXPECT_EQ(r.value, ValueFor("c", 1, 100));

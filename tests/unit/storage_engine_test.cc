@@ -149,6 +149,13 @@ class EngineTest : public ::testing::Test {
     return r;
   }
 
+  // Memory slabs keep serving the slabs they wrote until new slabs need them: write 1 MiB more
+  // so that everything stored before is read from the device.
+  void EvictFromMemory() {
+    for (int i = 0; i < 500; ++i) Set("evict#" + std::to_string(i), std::string(2000, 'e'));
+    Pump();
+  }
+
   static std::string ValueFor(const std::string& key, int version, size_t size) {
     std::string v = key + "#" + std::to_string(version) + ":";
     while (v.size() < size) v.push_back(static_cast<char>('a' + (v.size() * 7 + version) % 26));
@@ -191,6 +198,11 @@ TEST_F(EngineTest, ItemsWrittenToDeviceAreReadBackVerified) {
   }
   Pump();
   EXPECT_GT(engine_->stats().slab_writes, 0u);
+  // Recently written slabs are still served from DRAM.
+  uint64_t reads = engine_->stats().reads_device;
+  EXPECT_EQ(Get("key199").value, ValueFor("key199", 1, 1000));
+  EXPECT_EQ(engine_->stats().reads_device, reads);
+  EvictFromMemory();
   for (int i = 0; i < 200; ++i) {
     std::string k = "key" + std::to_string(i);
     Result r = Get(k);
@@ -310,6 +322,7 @@ TEST_F(EngineTest, CorruptRecordOnDeviceIsAMiss) {
   Set("c", ValueFor("c", 1, 2000));
   for (int i = 0; i < 100; ++i) Set("fill" + std::to_string(i), ValueFor("f", i, 2000));
   Pump();
+  EvictFromMemory();
   uint64_t device_reads = engine_->stats().reads_device;
   // Overwrite the whole data area of the device (not the memory slabs) with garbage.
   {
