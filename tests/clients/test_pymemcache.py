@@ -414,12 +414,16 @@ class SingleServerTest(unittest.TestCase):
             self.assertEqual(self.c.get(f"large:{n}".encode()), payload[:n], n)
 
     def test_values_read_back_from_device(self):
-        # 40 values of 200 KB fill several slabs of their class: the full ones are written to the
-        # device and the gets below read them back through libaio.
+        # 40 values of 200 KB fill several slabs of their class; 80 MB more push them out of the
+        # 64 MiB of memory slabs (which keep serving recently written slabs), so the gets below
+        # read them back from the device through libaio.
         before = stat_int(self.c.stats(), "reads_device")
         values = {f"dev:{i}".encode(): os.urandom(200_000) for i in range(40)}
         for k, v in values.items():
             self.assertTrue(self.c.set(k, v))
+        filler = os.urandom(200_000)
+        for i in range(400):
+            self.assertTrue(self.c.set(f"dev:filler:{i}".encode(), filler))
         for k, v in values.items():
             self.assertEqual(self.c.get(k), v, k)
         self.assertEqual(self.c.get_many(list(values)), values)
