@@ -9,13 +9,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 if quick; then
   : "${S4_ITEMS:=360000}" "${S4_SSD_INDEX:=4}" "${S4_DEVICE:=256M}" "${S4_MC_MEM:=128}"
 fi
-# Default: 5.8M items in a 64 MiB index (1M buckets x 6 slots = 6.29M slots, load 0.92).
-S4_ITEMS=${S4_ITEMS:-5800000}
+# Default: 11.6M items in a 128 MiB index (2M buckets x 6 slots = 12.58M slots, load 0.92), as
+# many as the time budget allows (ssdcached loads them in ~12 s, memcached in ~35 s).
+S4_ITEMS=${S4_ITEMS:-11600000}
 S4_VALUE=${S4_VALUE:-32}
-S4_SSD_INDEX=${S4_SSD_INDEX:-64}
+S4_SSD_INDEX=${S4_SSD_INDEX:-128}
 S4_SSD_MEM=${S4_SSD_MEM:-4}  # the smallest -m (4 slabs): one slab class is in use
-S4_DEVICE=${S4_DEVICE:-1G}
-S4_MC_MEM=${S4_MC_MEM:-1024}  # large enough to hold every item (memcached) or header (extstore)
+S4_DEVICE=${S4_DEVICE:-2G}
+S4_MC_MEM=${S4_MC_MEM:-2048}  # large enough to hold every item (memcached) or header (extstore)
 # ext_item_size: values above this go to flash (the default, 512, would keep 32-byte values in
 # DRAM); ext_item_age=0 writes them as soon as possible.
 S4_EXT_OPTS=${S4_EXT_OPTS:-ext_item_size=16,ext_item_age=0}
@@ -48,12 +49,19 @@ load_and_measure() {
     load_s="$("$PYTHON" -c "print(round($t1 - $t0, 2))")" items_sent="$S4_ITEMS" "$@"
 }
 
-# ssdcached: first a baseline with the smallest index, which shows what the process costs without
-# one; the real server preallocates (and zeroes) its whole index at start, so its own "empty" RSS
-# already contains the index and the growth under load is only the rest.
+# ssdcached: first two baselines with the smallest index, -m M and -m 2M: they tell whether the
+# index (RSS with -i N minus RSS with -i 1, both empty) and the memory slabs (RSS with -m 2M minus
+# RSS with -m M) are already resident in an empty server, in which case they are missing from the
+# growth under load and are added back to the total.
 start_ssdcached ssdcached-i1 "$WORK/ssd.dat" --device-size "$S4_DEVICE" -m "$S4_SSD_MEM" -i 1
 sleep 1
 base_noindex=$(rss_kb "$PID")
+stop_server "$PID"
+rm -f "$WORK/ssd.dat"
+start_ssdcached ssdcached-i1-2m "$WORK/ssd.dat" --device-size "$S4_DEVICE" \
+  -m $((2 * S4_SSD_MEM)) -i 1
+sleep 1
+base_2m=$(rss_kb "$PID")
 stop_server "$PID"
 rm -f "$WORK/ssd.dat"
 
@@ -61,7 +69,8 @@ start_ssdcached ssdcached "$WORK/ssd.dat" --device-size "$S4_DEVICE" -m "$S4_SSD
   -i "$S4_SSD_INDEX"
 sleep 1
 empty=$(rss_kb "$PID")
-load_and_measure ssdcached "$PORT" "$PID" "$empty" rss_base_noindex_kb="$base_noindex"
+load_and_measure ssdcached "$PORT" "$PID" "$empty" rss_base_noindex_kb="$base_noindex" \
+  rss_base_2m_kb="$base_2m"
 stop_server "$PID"
 rm -f "$WORK/ssd.dat"
 
