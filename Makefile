@@ -57,7 +57,8 @@ fuzz-ci:
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_RUN_FLAGS=--parallel
 
 # Scenarios side by side with memcached, extstore and fio; writes build/bench/ and
-# docs/benchmarks.md + docs/img/. About 9 minutes on 2 cores (BENCH_QUICK=1: about 2). Never part of `test`.
+# docs/benchmarks.md + docs/img/. About 9 minutes on 2 cores (BENCH_QUICK=1: about 2).
+# Never part of `test`.
 bench: deps
 	tools/bench/install-bench-deps.sh
 	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release
