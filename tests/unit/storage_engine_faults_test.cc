@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine_fixture.h"
 #include "storage/engine.h"
 #include "storage/fault.h"
 #include "util/hash.h"
@@ -22,64 +23,17 @@
 namespace ssdcache::storage {
 namespace {
 
-constexpr uint32_t kSlab = 64 * 1024;
+using testing::Collector;
+using testing::kSlab;
+using testing::Result;
 
-std::string TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string dir = std::string(base && *base ? base : "/var/tmp") + "/ssdcache-faults-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) return "";
-  return dir;
-}
-
-struct Result {
-  bool done = false;
-  int calls = 0;
-  bool hit = false;
-  std::string value;
-};
-
-class Collector : public LookupWaiter {
- public:
-  void OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry&) override {
-    Result& r = results[token];
-    r.done = true;
-    ++r.calls;
-    r.hit = item != nullptr;
-    if (item) r.value.assign(item->value);
-  }
-  std::map<uint64_t, Result> results;
-};
-
-class EngineFaultsTest : public ::testing::Test {
+class EngineFaultsTest : public testing::EngineFixture {
  protected:
+  EngineFaultsTest() : EngineFixture("faults") {}
   void SetUp() override { ::alarm(300); }
   void TearDown() override {
-    engine_.reset();
-    aio_.reset();
-    device_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+    EngineFixture::TearDown();
     ::alarm(0);
-  }
-
-  void Open(uint64_t device_size, uint64_t memory) {
-    dir_ = TempDir();
-    ASSERT_FALSE(dir_.empty());
-    DeviceOptions d;
-    d.path = dir_ + "/dev.dat";
-    d.file_size = device_size;
-    std::string err;
-    device_ = Device::Open(d, err);
-    ASSERT_TRUE(device_) << err;
-    aio_ = AioContext::Create(32, err);
-    ASSERT_TRUE(aio_) << err;
-    EngineOptions o;
-    o.slab_size = kSlab;
-    o.max_memory = memory;
-    o.max_index_memory = 1 << 20;
-    engine_ = Engine::Create(o, *device_, *aio_, err);
-    ASSERT_TRUE(engine_) << err;
-    engine_->set_now(1000000);
-    ASSERT_TRUE(engine_->Recover(false, err)) << err;
   }
 
   // Replaces the fault spec ("" = none); IO is drained first, as set_fault_injector requires.
@@ -93,67 +47,6 @@ class EngineFaultsTest : public ::testing::Test {
     auto f = FaultInjector::Create(spec, error);
     ASSERT_NE(f, nullptr) << error;
     aio_->set_fault_injector(std::move(f));
-  }
-
-  // Waits on the eventfd like the event loop, then reaps, until no IO is left (bounded).
-  void Pump() {
-    for (int i = 0; i < 10000 && (aio_->in_flight() > 0 || aio_->queued() > 0); ++i) {
-      aio_->Submit();
-      pollfd p{aio_->event_fd(), POLLIN, 0};
-      ::poll(&p, 1, 100);
-      aio_->Reap();
-    }
-    ASSERT_EQ(aio_->in_flight(), 0u);
-    ASSERT_EQ(aio_->queued(), 0u);
-  }
-
-  // One store as a connection does it. kNoMemory is only allowed while a slab write is in flight:
-  // its completion is what wakes a parked connection, so without one the client would hang.
-  StoreResult StoreOnce(const std::string& key, const std::string& value) {
-    StoreResult r = engine_->Store(key, util::HashKey(key), value, {}, 0, 0, nullptr);
-    if (r == StoreResult::kNoMemory) {
-      EXPECT_GT(engine_->memory_slabs_flushing(), 0u)
-          << "kNoMemory with no slab write in flight: nothing would ever wake the client";
-    }
-    return r;
-  }
-
-  StoreResult Set(const std::string& key, const std::string& value) {
-    StoreResult r = StoreResult::kNoMemory;
-    for (int i = 0; i < 1000 && r == StoreResult::kNoMemory; ++i) {
-      r = StoreOnce(key, value);
-      if (r == StoreResult::kNoMemory) Pump();
-    }
-    return r;
-  }
-
-  // Memory slabs keep serving the slabs they wrote until new slabs need them: write 1 MiB more
-  // so that everything stored before is read from the device.
-  void EvictFromMemory() {
-    for (int i = 0; i < 500; ++i) Set("evict#" + std::to_string(i), std::string(2000, 'e'));
-    Pump();
-  }
-
-  Result Get(const std::string& key) {
-    Collector c;
-    ItemView v;
-    Result r;
-    switch (engine_->Lookup(key, util::HashKey(key), v, &c, 1)) {
-      case LookupResult::kHit:
-        r.done = r.hit = true;
-        r.calls = 1;
-        r.value.assign(v.value);
-        return r;
-      case LookupResult::kMiss:
-        r.done = true;
-        r.calls = 1;
-        return r;
-      case LookupResult::kPending:
-        Pump();
-        EXPECT_EQ(c.results[1].calls, 1);
-        return c.results[1];
-    }
-    return r;
   }
 
   // Disk slabs neither free nor in use: retired after a failed write.
@@ -175,23 +68,11 @@ class EngineFaultsTest : public ::testing::Test {
     return out;
   }
 
-  static std::string ValueFor(const std::string& key, int version, size_t size) {
-    std::string v = key + "#" + std::to_string(version) + ":";
-    while (v.size() < size) v.push_back(static_cast<char>('a' + (v.size() * 7 + version) % 26));
-    v.resize(size);
-    return v;
-  }
-
   // Fails the test unless `r` is a miss or exactly the value `key` was last given.
   static void ExpectMissOrExact(const Result& r, const std::string& key, int version, size_t size) {
     if (!r.hit) return;
     ASSERT_EQ(r.value, ValueFor(key, version, size)) << "wrong value for " << key;
   }
-
-  std::string dir_;
-  std::unique_ptr<Device> device_;
-  std::unique_ptr<AioContext> aio_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineFaultsTest, FailedAndShortReadsAreCountedMissesAndTheItemsStay) {
@@ -506,15 +387,7 @@ TEST_F(EngineFaultsTest, TombstonesOfAFailedSlabWriteAreWrittenAgain) {
   Pump();
   // A warm restart sees the tombstone written again (besides the one whose write "failed").
   std::string err;
-  engine_.reset();
-  EngineOptions o;
-  o.slab_size = kSlab;
-  o.max_memory = 4 * kSlab;
-  o.max_index_memory = 1 << 20;
-  engine_ = Engine::Create(o, *device_, *aio_, err);
-  ASSERT_TRUE(engine_) << err;
-  engine_->set_now(1000000);
-  ASSERT_TRUE(engine_->Recover(false, err)) << err;
+  ASSERT_TRUE(Reopen(err, DefaultOptions(4 * kSlab))) << err;
   EXPECT_GE(engine_->recovery().tombstones, 2u);
   EXPECT_FALSE(Get("victim").hit);
   EXPECT_TRUE(Get("fill7").hit);

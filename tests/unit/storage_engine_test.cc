@@ -11,74 +11,20 @@
 #include <random>
 #include <string>
 
+#include "engine_fixture.h"
 #include "storage/engine.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
 namespace {
 
-constexpr uint32_t kSlab = 64 * 1024;
+using testing::kSlab;
+using testing::Result;
 
-std::string TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string dir = std::string(base && *base ? base : "/var/tmp") + "/ssdcache-engine-XXXXXX";
-  if (mkdtemp(dir.data()) == nullptr) return "";
-  return dir;
-}
-
-struct Result {
-  bool done = false;
-  bool hit = false;
-  std::string value;
-  uint32_t flags = 0;
-  uint64_t cas = 0;
-};
-
-class Collector : public LookupWaiter {
- public:
-  void OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry&) override {
-    Result& r = results[token];
-    r.done = true;
-    r.hit = item != nullptr;
-    if (item) {
-      r.value.assign(item->value);
-      r.flags = item->flags;
-      r.cas = item->cas;
-    }
-  }
-  std::map<uint64_t, Result> results;
-};
-
-class EngineTest : public ::testing::Test {
+class EngineTest : public testing::EngineFixture {
  protected:
+  EngineTest() : EngineFixture("engine") {}
   void SetUp() override { Open(16 << 20, 4 * kSlab); }
-  void TearDown() override {
-    engine_.reset();
-    aio_.reset();
-    device_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void Open(uint64_t device_size, uint64_t memory) {
-    dir_ = TempDir();
-    ASSERT_FALSE(dir_.empty());
-    DeviceOptions d;
-    d.path = dir_ + "/dev.dat";
-    d.file_size = device_size;
-    std::string err;
-    device_ = Device::Open(d, err);
-    ASSERT_TRUE(device_) << err;
-    aio_ = AioContext::Create(32, err);
-    ASSERT_TRUE(aio_) << err;
-    EngineOptions o;
-    o.slab_size = kSlab;
-    o.max_memory = memory;
-    o.max_index_memory = 1 << 20;
-    engine_ = Engine::Create(o, *device_, *aio_, err);
-    ASSERT_TRUE(engine_) << err;
-    engine_->set_now(1000000);
-    ASSERT_TRUE(engine_->Recover(false, err)) << err;
-  }
 
   // A clean shutdown (what SIGTERM does), then a new engine on the same device file.
   bool Restart(std::string& err, uint32_t min_item = 48, bool format = false) {
@@ -87,86 +33,10 @@ class EngineTest : public ::testing::Test {
       Pump();
       if (!more) break;
     }
-    uint32_t now = engine_->now();
-    engine_.reset();
-    EngineOptions o;
-    o.slab_size = kSlab;
-    o.max_memory = 4 * kSlab;
-    o.max_index_memory = 1 << 20;
+    EngineOptions o = DefaultOptions(4 * kSlab);
     o.min_item_size = min_item;
-    engine_ = Engine::Create(o, *device_, *aio_, err);
-    if (!engine_) return false;
-    engine_->set_now(now);
-    return engine_->Recover(format, err);
+    return Reopen(err, o, format);
   }
-
-  // Submits and reaps until no IO is left (bounded).
-  void Pump() {
-    for (int i = 0; i < 10000 && (aio_->in_flight() > 0 || aio_->queued() > 0); ++i) {
-      aio_->Submit();
-      pollfd p{aio_->event_fd(), POLLIN, 0};
-      ::poll(&p, 1, 100);
-      aio_->Reap();
-    }
-    ASSERT_EQ(aio_->in_flight(), 0u);
-  }
-
-  StoreResult Set(const std::string& key, const std::string& value, uint32_t exptime = 0) {
-    StoreResult r;
-    for (int i = 0; i < 1000; ++i) {
-      r = engine_->Store(key, util::HashKey(key), value, {}, 7, exptime, nullptr);
-      if (r != StoreResult::kNoMemory) return r;
-      if (i == 999)
-        fprintf(stderr, "STUCK memfree=%u flushing=%u diskfree=%u diskused=%u inflight=%zu q=%zu\n",
-                engine_->memory_slabs_free(), engine_->memory_slabs_flushing(),
-                engine_->disk_slabs_free(), engine_->disk_slabs_used(), aio_->in_flight(),
-                aio_->queued());
-      Pump();
-    }
-    return r;
-  }
-
-  // Looks up synchronously from the test's point of view: pumps IO until the answer is there.
-  Result Get(const std::string& key) {
-    Collector c;
-    ItemView v;
-    Result r;
-    switch (engine_->Lookup(key, util::HashKey(key), v, &c, 1)) {
-      case LookupResult::kHit:
-        r.done = r.hit = true;
-        r.value.assign(v.value);
-        r.flags = v.flags;
-        r.cas = v.cas;
-        return r;
-      case LookupResult::kMiss:
-        r.done = true;
-        return r;
-      case LookupResult::kPending:
-        Pump();
-        EXPECT_TRUE(c.results[1].done);
-        return c.results[1];
-    }
-    return r;
-  }
-
-  // Memory slabs keep serving the slabs they wrote until new slabs need them: write 1 MiB more
-  // so that everything stored before is read from the device.
-  void EvictFromMemory() {
-    for (int i = 0; i < 500; ++i) Set("evict#" + std::to_string(i), std::string(2000, 'e'));
-    Pump();
-  }
-
-  static std::string ValueFor(const std::string& key, int version, size_t size) {
-    std::string v = key + "#" + std::to_string(version) + ":";
-    while (v.size() < size) v.push_back(static_cast<char>('a' + (v.size() * 7 + version) % 26));
-    v.resize(size);
-    return v;
-  }
-
-  std::string dir_;
-  std::unique_ptr<Device> device_;
-  std::unique_ptr<AioContext> aio_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineTest, StoreAndLookupInMemory) {
@@ -444,13 +314,7 @@ TEST_F(EngineTest, GarbageDeviceIsRefused) {
     ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), 0), 4096);
     ::close(fd);
   }
-  EngineOptions o;
-  o.slab_size = kSlab;
-  o.max_memory = 4 * kSlab;
-  o.max_index_memory = 1 << 20;
-  engine_ = Engine::Create(o, *device_, *aio_, err);
-  ASSERT_TRUE(engine_);
-  EXPECT_FALSE(engine_->Recover(false, err));
+  EXPECT_FALSE(Reopen(err, DefaultOptions(4 * kSlab)));
   EXPECT_NE(err.find("no valid ssdcache superblock"), std::string::npos) << err;
 }
 
