@@ -15,6 +15,7 @@
 #include <limits>
 #include <optional>
 
+#include "protocol/numbers.h"
 #include "protocol/parser.h"
 
 namespace ssdcache::protocol {
@@ -87,68 +88,6 @@ bool ValidKey(std::string_view key, size_t max_key) {
     if (c <= 0x20 || c == 0x7f) return false;
   }
   return true;
-}
-
-// --- Numbers as memcached's safe_strto* read them
-// ------------------------------------------------- strtol/strtoull: optional C whitespace and
-// sign, at least one digit, then the end of the token or a whitespace byte; out of range is an
-// error. (parser.cc has the same rules for the classic commands; they are private to it.)
-
-bool IsCSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-struct CNumber {
-  bool ok = false;
-  bool negative = false;
-  uint64_t magnitude = 0;
-};
-
-CNumber ScanCNumber(std::string_view s) {
-  CNumber n;
-  size_t i = 0;
-  while (i < s.size() && IsCSpace(s[i])) ++i;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    n.negative = s[i] == '-';
-    ++i;
-  }
-  const size_t digits = i;
-  bool overflow = false;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    const auto d = static_cast<uint64_t>(s[i] - '0');
-    if (n.magnitude > (std::numeric_limits<uint64_t>::max() - d) / 10) {
-      overflow = true;
-    } else if (!overflow) {
-      n.magnitude = n.magnitude * 10 + d;
-    }
-  }
-  n.ok = !overflow && i > digits && (i == s.size() || IsCSpace(s[i]));
-  return n;
-}
-
-// safe_strtoull: a negative number is refused only when it looks negative as a signed 64-bit value.
-std::optional<uint64_t> SafeStrtoull(std::string_view s) {
-  const CNumber n = ScanCNumber(s);
-  if (!n.ok) return std::nullopt;
-  const uint64_t v = n.negative ? 0 - n.magnitude : n.magnitude;
-  if (n.negative && static_cast<int64_t>(v) < 0) return std::nullopt;
-  return v;
-}
-
-// safe_strtoul into a uint32_t: read as an unsigned long, then cut to 32 bits.
-std::optional<uint32_t> SafeStrtoul(std::string_view s) {
-  const std::optional<uint64_t> v = SafeStrtoull(s);
-  if (!v) return std::nullopt;
-  return static_cast<uint32_t>(*v);
-}
-
-// safe_strtol into an int32_t: any value that fits a long, then cut to 32 bits.
-std::optional<int64_t> SafeStrtol(std::string_view s) {
-  const CNumber n = ScanCNumber(s);
-  constexpr auto kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  if (!n.ok || n.magnitude > (n.negative ? kMaxPositive + 1 : kMaxPositive)) return std::nullopt;
-  const uint64_t bits = n.negative ? 0 - n.magnitude : n.magnitude;
-  return static_cast<int32_t>(static_cast<uint32_t>(bits));
 }
 
 // --- Base64 keys ---------------------------------------------------------------------------------
@@ -228,7 +167,7 @@ FlagResult ParseFlags(const MetaTokens& t, size_t first, size_t max_key, Request
       case 'N':
       case 'T':
       case 'R': {
-        const std::optional<int64_t> v = SafeStrtol(arg);
+        const std::optional<int64_t> v = MemcachedSigned32(arg);
         if (!v) {
           error = kReplyBadToken;
           has_error = true;
@@ -258,7 +197,7 @@ FlagResult ParseFlags(const MetaTokens& t, size_t first, size_t max_key, Request
         m.quiet = true;
         break;
       case 'F': {
-        const std::optional<uint32_t> v = SafeStrtoul(arg);
+        const std::optional<uint32_t> v = MemcachedUnsigned32(arg);
         if (!v) {
           has_error = true;
         } else {
@@ -267,7 +206,7 @@ FlagResult ParseFlags(const MetaTokens& t, size_t first, size_t max_key, Request
         break;
       }
       case 'C': {
-        const std::optional<uint64_t> v = SafeStrtoull(arg);
+        const std::optional<uint64_t> v = MemcachedUnsigned(arg);
         if (!v) {
           error = kReplyBadToken;
           has_error = true;
@@ -286,7 +225,7 @@ FlagResult ParseFlags(const MetaTokens& t, size_t first, size_t max_key, Request
         break;
       case 'J':
       case 'D': {
-        const std::optional<uint64_t> v = SafeStrtoull(arg);
+        const std::optional<uint64_t> v = MemcachedUnsigned(arg);
         if (!v) {
           error = letter == 'J' ? kReplyBadInitial : kReplyBadDelta;
           has_error = true;
@@ -323,7 +262,7 @@ ParseOutcome ParseMetaSet(std::string_view input, const MetaTokens& t, size_t li
                           const ParserLimits& limits, Request& req) {
   if (t.count < 3) return Fail(line_bytes, kReplyBadFormat);
   if (t.count > kMaxTokens) return Fail(line_bytes, kReplyTooManyFlags);
-  const std::optional<int64_t> length = SafeStrtol(t.tok[2]);
+  const std::optional<int64_t> length = MemcachedSigned32(t.tok[2]);
   if (!length || *length < 0 || *length > kMaxDataLength) return Fail(line_bytes, kReplyBadFormat);
   // From here on memcached reads (and on error swallows) the data block.
   const uint64_t block = static_cast<uint64_t>(*length) + 2;

@@ -4,6 +4,8 @@
 #include <limits>
 #include <optional>
 
+#include "protocol/numbers.h"
+
 namespace ssdcache::protocol {
 namespace {
 
@@ -104,90 +106,6 @@ bool ValidKey(std::string_view key, size_t max_key) {
   return true;
 }
 
-// --- Numbers -------------------------------------------------------------------------------------
-// Our own rule is strict: decimal digits only (a leading '-' where the field is signed), in range.
-
-bool StrictUnsigned(std::string_view s, uint64_t max, uint64_t& out) {
-  if (s.empty()) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    const auto d = static_cast<uint64_t>(c - '0');
-    if (v > (max - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  out = v;
-  return true;
-}
-
-bool StrictSigned(std::string_view s, int64_t& out) {
-  const bool negative = !s.empty() && s[0] == '-';
-  if (negative) s.remove_prefix(1);
-  constexpr auto kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  uint64_t magnitude = 0;
-  if (!StrictUnsigned(s, negative ? kMaxPositive + 1 : kMaxPositive, magnitude)) return false;
-  out = static_cast<int64_t>(negative ? 0 - magnitude : magnitude);
-  return true;
-}
-
-// memcached parses numbers with strtoull/strtol and accepts more than we do ("+5", "\t5", "5\tx",
-// flags past 32 bits). A storage command whose numbers memcached accepts makes memcached read the
-// data block, so we need its reading of the line to swallow that block even when we refuse the
-// line.
-
-bool IsCSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-struct CNumber {
-  bool ok = false;
-  bool negative = false;
-  bool overflow = false;
-  uint64_t magnitude = 0;
-};
-
-CNumber ScanCNumber(std::string_view s) {
-  CNumber n;
-  size_t i = 0;
-  while (i < s.size() && IsCSpace(s[i])) ++i;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    n.negative = s[i] == '-';
-    ++i;
-  }
-  const size_t digits = i;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
-    const auto d = static_cast<uint64_t>(s[i] - '0');
-    if (n.magnitude > (std::numeric_limits<uint64_t>::max() - d) / 10) {
-      n.overflow = true;
-    } else if (!n.overflow) {
-      n.magnitude = n.magnitude * 10 + d;
-    }
-  }
-  // memcached wants at least one digit and then the end of the token or a whitespace byte (and
-  // ignores whatever follows that byte).
-  n.ok = i > digits && (i == s.size() || IsCSpace(s[i]));
-  return n;
-}
-
-// memcached's safe_strtoull / safe_strtoul (LP64): negatives are refused only when they look
-// negative as signed 64-bit values.
-std::optional<uint64_t> MemcachedUnsigned(std::string_view s) {
-  const CNumber n = ScanCNumber(s);
-  if (!n.ok || n.overflow) return std::nullopt;
-  const uint64_t v = n.negative ? 0 - n.magnitude : n.magnitude;
-  if (n.negative && static_cast<int64_t>(v) < 0) return std::nullopt;
-  return v;
-}
-
-// memcached's safe_strtol (LP64): any value that fits a long.
-std::optional<int64_t> MemcachedSigned(std::string_view s) {
-  const CNumber n = ScanCNumber(s);
-  constexpr auto kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  if (!n.ok || n.overflow) return std::nullopt;
-  if (n.magnitude > (n.negative ? kMaxPositive + 1 : kMaxPositive)) return std::nullopt;
-  return static_cast<int64_t>(n.negative ? 0 - n.magnitude : n.magnitude);
-}
-
 // --- Lines ---------------------------------------------------------------------------------------
 
 struct Line {
@@ -277,15 +195,14 @@ ParseOutcome ParseStorage(std::string_view input, const Line& line, const Tokens
   // First, memcached's view: it decides whether the data block is read at all.
   const std::optional<uint64_t> c_flags = MemcachedUnsigned(t.tok[2]);
   const std::optional<int64_t> c_exptime = MemcachedSigned(t.tok[3]);
-  const std::optional<int64_t> c_length = MemcachedSigned(t.tok[4]);
+  // memcached keeps the length in an int: the long strtol returned is cut to 32 bits.
+  const std::optional<int64_t> c_length = MemcachedSigned32(t.tok[4]);
   const std::optional<uint64_t> c_cas =
       is_cas ? MemcachedUnsigned(t.tok[5]) : std::optional<uint64_t>(0);
   if (!c_flags || !c_exptime || !c_length || !c_cas) {
     return Fail(line.consumed, Quiet(req, kReplyBadFormat));
   }
-  // memcached keeps the length in an int: the long strtol returned is cut to 32 bits.
-  const auto length = static_cast<int64_t>(
-      static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(*c_length))));
+  const int64_t length = *c_length;
   if (length < 0 || length > kMaxDeclaredLength) {
     return Fail(line.consumed, Quiet(req, kReplyBadFormat));
   }
