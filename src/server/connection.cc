@@ -486,14 +486,9 @@ bool Connection::ExecGet() {
       if (expire_now) {
         engine.Erase(key, hash, &*where);
       } else {
-        StoreResult r =
+        const StoreResult r =
             engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas, &where, item.cas);
-        if (r == StoreResult::kNoMemory) {
-          wait_ = Wait::kMemory;
-          server_.WaitForMemory(this);
-          return false;
-        }
-        if (r == StoreResult::kConflict) return Execute();
+        if (const auto next = AfterStore(r, &Connection::ExecGet)) return *next;
       }
       ++st.get_hits;
       ++st.touch_hits;
@@ -616,23 +611,11 @@ bool Connection::ExecStore() {
     ReplyNoreply("STORED\r\n");
     return true;
   }
-  StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, nullptr,
-                               req_.cmd == Command::kSet ? nullptr : &where);
-  switch (r) {
-    case StoreResult::kStored:
-      ReplyNoreply("STORED\r\n");
-      return true;
-    case StoreResult::kTooLarge:
-      ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
-      return true;
-    case StoreResult::kNoMemory:
-      wait_ = Wait::kMemory;
-      server_.WaitForMemory(this);
-      return false;
-    case StoreResult::kConflict:
-      fetched_.valid = false;
-      return ExecStore();
-  }
+  const StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, nullptr,
+                                     req_.cmd == Command::kSet ? nullptr : &where);
+  if (const auto next = AfterStore(r, &Connection::ExecStore)) return *next;
+  ReplyNoreply(r == StoreResult::kTooLarge ? "SERVER_ERROR object too large for cache\r\n"
+                                           : "STORED\r\n");
   return true;
 }
 
@@ -669,16 +652,8 @@ bool Connection::ExecArith() {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), value);
   std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
-  StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where);
-  if (r == StoreResult::kNoMemory) {
-    wait_ = Wait::kMemory;
-    server_.WaitForMemory(this);
-    return false;
-  }
-  if (r == StoreResult::kConflict) {
-    fetched_.valid = false;
-    return ExecArith();
-  }
+  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where);
+  if (const auto next = AfterStore(r, &Connection::ExecArith)) return *next;
   if (!req_.noreply) {
     Slot& slot = TailSlot();
     slot.data.append(text);
@@ -726,21 +701,32 @@ bool Connection::ExecTouch() {
   if (!AbsoluteExptime(req_.exptime, exptime)) {
     engine.Erase(key, hash, &*where);
   } else {
-    StoreResult r =
+    const StoreResult r =
         engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where, cur.cas);
-    if (r == StoreResult::kNoMemory) {
-      wait_ = Wait::kMemory;
-      server_.WaitForMemory(this);
-      return false;
-    }
-    if (r == StoreResult::kConflict) {
-      fetched_.valid = false;
-      return ExecTouch();
-    }
+    if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
   ++st.touch_hits;
   ReplyNoreply("TOUCHED\r\n");
   return true;
+}
+
+std::optional<bool> Connection::AfterStore(StoreResult r, bool (Connection::*again)()) {
+  switch (r) {
+    case StoreResult::kStored:
+    case StoreResult::kTooLarge:
+      return std::nullopt;
+    case StoreResult::kNoMemory:
+      // Park until a memory slab is free; the request's bytes stay in the read buffer.
+      wait_ = Wait::kMemory;
+      server_.WaitForMemory(this);
+      return false;
+    case StoreResult::kConflict:
+      // Another connection changed the key after we read it: read it again and start over, so
+      // no update is lost.
+      fetched_.valid = false;
+      return (this->*again)();
+  }
+  return std::nullopt;
 }
 
 void Connection::ExecFlushAll() {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +96,10 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   bool ExecMetaDelete();
   bool ExecMetaArith();
   bool ExecMetaDebug();
+  // After Engine::Store in a command: nullopt when the store is done (kStored, kTooLarge: the
+  // caller replies), else what the command returns: kNoMemory parks the connection until a memory
+  // slab is free (false), kConflict drops the fetched copy and runs `again` (the command itself).
+  std::optional<bool> AfterStore(storage::StoreResult r, bool (Connection::*again)());
   Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
                  std::optional<storage::IndexEntry>& where);
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".

@@ -158,15 +158,7 @@ bool Connection::ExecMetaGet() {
       const StoreResult r =
           engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &cas, &where,
                        created ? 0 : item.cas);
-      if (r == StoreResult::kNoMemory) {
-        wait_ = Wait::kMemory;
-        server_.WaitForMemory(this);
-        return false;
-      }
-      if (r == StoreResult::kConflict) {
-        fetched_.valid = false;
-        return ExecMetaGet();
-      }
+      if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
     }
   }
   ++(touch ? st.cmd_touch : st.cmd_get);
@@ -312,19 +304,10 @@ bool Connection::ExecMetaSet() {
     } else {
       const StoreResult r =
           engine.Store(key, hash, va, vb, flags, exptime, &cas, lookup ? &where : nullptr);
-      switch (r) {
-        case StoreResult::kStored:
-          break;
-        case StoreResult::kTooLarge:
-          Reply(kTooLarge);
-          return true;
-        case StoreResult::kNoMemory:
-          wait_ = Wait::kMemory;
-          server_.WaitForMemory(this);
-          return false;
-        case StoreResult::kConflict:
-          fetched_.valid = false;
-          return ExecMetaSet();
+      if (const auto next = AfterStore(r, &Connection::ExecMetaSet)) return *next;
+      if (r == StoreResult::kTooLarge) {
+        Reply(kTooLarge);
+        return true;
       }
     }
     if (m.quiet) return true;  // q hides only the nominal reply
@@ -451,15 +434,7 @@ bool Connection::ExecMetaArith() {
   } else {
     const StoreResult r =
         engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where);
-    if (r == StoreResult::kNoMemory) {
-      wait_ = Wait::kMemory;
-      server_.WaitForMemory(this);
-      return false;
-    }
-    if (r == StoreResult::kConflict) {
-      fetched_.valid = false;
-      return ExecMetaArith();
-    }
+    if (const auto next = AfterStore(r, &Connection::ExecMetaArith)) return *next;
   }
   if (!created) ++(incr ? st.incr_hits : st.decr_hits);
   // q hides the nominal reply, but memcached still answers the one that created the item.
