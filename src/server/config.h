@@ -25,7 +25,7 @@ struct Config {
   uint64_t max_memory = 64ULL << 20;        // -m/--max-memory MiB: DRAM for memory slabs (bytes)
   uint32_t slab_size = 1U << 20;            // -I/--slab-size MiB (bytes here)
   double factor = 1.25;                     // -f/--factor
-  uint32_t min_item_size = 48;              // -n/--min-item-size bytes (item header + key + value)
+  uint32_t min_item_size = 56;              // -n/--min-item-size bytes (item header + key + value)
   std::vector<uint32_t> slab_profile;       // -z/--slab-profile "s1,s2,..." explicit chunk sizes
   uint64_t max_index_memory = 64ULL << 20;  // -i/--max-index-memory MiB (bytes here)
   uint32_t hash_power = 0;                  // -e/--hash-power (accepted; 0 = derive from -i)

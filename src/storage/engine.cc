@@ -190,6 +190,8 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
       return LookupResult::kMiss;
     }
     out = v;
+    if (const uint32_t t = access_.Get(hash); t != 0) out.last_access = t;
+    access_.Touch(hash, now_);
     if (!e->fetched) index_->MarkFetched(hash, e->slab, e->chunk);
     return LookupResult::kHit;
   }
@@ -278,6 +280,8 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
     }
   } else {
     found = &v;
+    if (const uint32_t t = access_.Get(r->hash); t != 0) v.last_access = t;
+    access_.Touch(r->hash, now_);
     if (!r->where.fetched) index_->MarkFetched(r->hash, r->where.slab, r->where.chunk);
   }
   // Hand the buffer back only after the waiter copied the value out of it.
@@ -557,7 +561,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
 StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view value_a,
                           std::string_view value_b, uint32_t flags, uint32_t exptime,
                           uint64_t* cas_out, const std::optional<IndexEntry>* expected,
-                          uint64_t keep_cas) {
+                          uint64_t keep_cas, ItemMarks marks) {
   uint64_t item_size = uint64_t{kItemHeaderSize} + key.size() + value_a.size() + value_b.size();
   if (item_size > classes_.max_item()) return StoreResult::kTooLarge;
   if (expected != nullptr) {
@@ -574,8 +578,10 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   uint64_t wseq = next_cas_++;
   uint64_t cas = keep_cas != 0 ? keep_cas : wseq;
   WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
-            static_cast<uint32_t>(s.seq), wseq);
+            static_cast<uint32_t>(s.seq), wseq, kKindItem, now_, marks.stale ? kMarkStale : 0);
+  access_.Touch(hash, now_);  // a write is an access, as memcached's l counts it
   IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};
+  e.token_sent = marks.token_sent;
   Index::InsertOutcome outcome = index_->Upsert(hash, e);
   if (outcome.result == Index::InsertResult::kReplaced) {
     DropEntry(outcome.old);

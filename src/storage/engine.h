@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/access_table.h"
 #include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/index.h"
@@ -44,7 +45,7 @@ struct EngineOptions {
   uint32_t slab_size = 1U << 20;
   uint64_t max_memory = 64ULL << 20;        // DRAM for memory slabs
   uint64_t max_index_memory = 64ULL << 20;  // bound of the index
-  uint32_t min_item_size = 48;
+  uint32_t min_item_size = 56;
   double factor = 1.25;
   std::vector<uint32_t> slab_profile;  // explicit chunk sizes (overrides factor)
   uint32_t instance = 0;               // -s I/N, recorded in the superblock
@@ -63,6 +64,14 @@ class LookupWaiter {
 };
 
 enum class LookupResult : uint8_t { kMiss, kHit, kPending };
+
+// Meta-protocol state a store gives the new version: `stale` is written into the record (it
+// survives a restart), `token_sent` into the index entry (volatile: after a restart the first
+// reader of a stale item wins again).
+struct ItemMarks {
+  bool stale = false;
+  bool token_sent = false;
+};
 enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict };
 
 struct ClassStats {
@@ -108,7 +117,8 @@ class Engine final : public SlabLiveness, public IoHandler {
   // Largest item (header + key + value) a slab can hold.
   uint32_t max_item_size() const { return classes_.max_item(); }
 
-  // Looks up `key`. kHit: `out` views DRAM, valid until the next call into the engine.
+  // Looks up `key`. kHit: `out` views DRAM, valid until the next call into the engine. A hit also
+  // records the access (out.last_access is the one before it).
   // kPending: a device read started; waiter->OnLookupDone(token, ...) runs exactly once later.
   // `where` (optional) receives the index location found.
   LookupResult Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,
@@ -127,7 +137,14 @@ class Engine final : public SlabLiveness, public IoHandler {
   // that cas unique instead of a new one (touch and gat do not change it, as in memcached).
   StoreResult Store(std::string_view key, uint64_t hash, std::string_view value_a,
                     std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t* cas_out,
-                    const std::optional<IndexEntry>* expected = nullptr, uint64_t keep_cas = 0);
+                    const std::optional<IndexEntry>* expected = nullptr, uint64_t keep_cas = 0,
+                    ItemMarks marks = {});
+
+  // Records that a win token (meta W) was handed out for the version at `where` (no-op if the key
+  // changed meanwhile).
+  void MarkTokenSent(uint64_t hash, const IndexEntry& where) {
+    index_->MarkTokenSent(hash, where.slab, where.chunk);
+  }
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
   // and writes a tombstone so that the delete survives a restart.
@@ -241,6 +258,7 @@ class Engine final : public SlabLiveness, public IoHandler {
   uint32_t slab_size_;
   std::vector<uint32_t> chunks_per_slab_;
   std::unique_ptr<Index> index_;
+  AccessTable access_;  // recent accesses, for meta l / me la
 
   util::AlignedBuffer memory_;
   size_t mem_count_ = 0;

@@ -27,6 +27,7 @@ constexpr unsigned kChunkShift = 3;
 constexpr uint64_t kSlabMask = (1ULL << Index::kSlabBits) - 1;
 constexpr uint64_t kChunkMask = (1ULL << Index::kChunkBits) - 1;
 constexpr uint64_t kFetched = 1;
+constexpr uint64_t kTokenSent = 2;
 // Bits 63..47 of an occupied slot holding `tag`: one compare checks occupancy and tag together.
 constexpr uint64_t kOccupiedTagBase = 1ULL << Index::kTagBits;
 
@@ -51,14 +52,14 @@ uint64_t EncodeSlot(uint16_t tag, const IndexEntry& e) {
   assert(e.slab <= kSlabMask);
   assert(e.chunk <= kChunkMask);
   return kOccupied | (uint64_t{tag} << kTagShift) | ((uint64_t{e.slab} & kSlabMask) << kSlabShift) |
-         ((uint64_t{e.chunk} & kChunkMask) << kChunkShift);
+         ((uint64_t{e.chunk} & kChunkMask) << kChunkShift) | (e.token_sent ? kTokenSent : 0);
 }
 
 uint32_t SlotSlab(uint64_t slot) { return static_cast<uint32_t>((slot >> kSlabShift) & kSlabMask); }
 
 IndexEntry DecodeSlot(uint64_t slot, uint16_t expiry) {
   return IndexEntry{SlotSlab(slot), static_cast<uint32_t>((slot >> kChunkShift) & kChunkMask),
-                    expiry, (slot & kFetched) != 0};
+                    expiry, (slot & kFetched) != 0, (slot & kTokenSent) != 0};
 }
 
 // Spreads the 16 tag bits over all 64 so that the alternate bucket offset is uniform for any
@@ -319,6 +320,14 @@ size_t Index::Sweep(size_t buckets) {
 }
 
 void Index::MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk) {
+  SetBits(hash, slab, chunk, kFetched);
+}
+
+void Index::MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk) {
+  SetBits(hash, slab, chunk, kTokenSent);
+}
+
+void Index::SetBits(uint64_t hash, uint32_t slab, uint32_t chunk, uint64_t bits) {
   const uint16_t tag = TagOf(hash);
   const size_t b1 = hash & mask_;
   const size_t b2 = b1 ^ (MixTag(tag) & mask_);
@@ -327,7 +336,7 @@ void Index::MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk) {
     if (i < 0) continue;
     uint64_t& slot = buckets_[b].slots[i];
     const IndexEntry e = DecodeSlot(slot, buckets_[b].expiry[i]);
-    if (e.slab == slab && e.chunk == chunk) slot |= kFetched;
+    if (e.slab == slab && e.chunk == chunk) slot |= bits;
     return;
   }
 }

@@ -5,8 +5,12 @@
 // included).
 //
 //   bucket (64 B):  | entry0 .. entry5 (6 x u64) | expiry0 .. expiry5 (6 x u16) | spare (4 B) |
-//   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) | 2..0
-//   0
+//   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) |
+//                   2 unused | 1 token sent | 0 fetched
+//
+// The two flag bits are volatile (a restart rebuilds the entries with both clear): "fetched" is
+// mg's h, "token sent" records that a client was given the meta protocol's win token (W) for the
+// current version, so later readers get Z.
 //
 // Hash use: bucket b1 = hash & mask; tag = hash >> 48; the alternate bucket b2 = b1 ^ (mix(tag) &
 // mask), so an entry can move between its two buckets knowing only its tag (partial-key cuckoo).
@@ -36,10 +40,11 @@ class SlabLiveness {
 };
 
 struct IndexEntry {
-  uint32_t slab = 0;     // logical slab id (< 2^24)
-  uint32_t chunk = 0;    // chunk index inside the slab (< 2^20)
-  uint16_t expiry = 0;   // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
-  bool fetched = false;  // read since written (Upsert always stores it cleared)
+  uint32_t slab = 0;        // logical slab id (< 2^24)
+  uint32_t chunk = 0;       // chunk index inside the slab (< 2^20)
+  uint16_t expiry = 0;      // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
+  bool fetched = false;     // read since written (Upsert always stores it cleared)
+  bool token_sent = false;  // a win token (W) was handed out for this version (Upsert keeps it)
   bool operator==(const IndexEntry&) const = default;
 };
 
@@ -79,6 +84,8 @@ class Index {
   bool EraseIf(uint64_t hash, uint32_t slab, uint32_t chunk);
   // Sets the fetched bit of the entry of `hash` if it still points at (slab, chunk).
   void MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk);
+  // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk).
+  void MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);
 
   // Visits the next `buckets` buckets (wrapping) and frees the slots of dead entries. Returns the
   // number of slots freed.
@@ -101,6 +108,7 @@ class Index {
 
  private:
   struct alignas(64) Bucket;
+  void SetBits(uint64_t hash, uint32_t slab, uint32_t chunk, uint64_t bits);
   Bucket* buckets_ = nullptr;
   size_t num_buckets_ = 0;
   uint64_t mask_ = 0;

@@ -10,7 +10,7 @@ constexpr size_t kCrcOffset = sizeof(uint32_t);
 
 void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
                std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
-               uint32_t slab_seq, uint64_t wseq, uint8_t kind) {
+               uint32_t slab_seq, uint64_t wseq, uint8_t kind, uint32_t stored_at, uint8_t marks) {
   ItemHeader h{};
   h.magic = kItemMagic;
   h.kind = kind;
@@ -21,6 +21,8 @@ void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
   h.nvalue = static_cast<uint32_t>(value_a.size() + value_b.size());
   h.cas = cas;
   h.wseq = wseq;
+  h.stored_at = stored_at;
+  h.marks = marks;
   char* p = chunk + kItemHeaderSize;
   std::memcpy(p, key.data(), key.size());
   p += key.size();
@@ -43,7 +45,10 @@ bool DecodeItemTrusted(const char* chunk, ItemView& out) {
   out.exptime = h.exptime;
   out.cas = h.cas;
   out.wseq = h.wseq;
+  out.stored_at = h.stored_at;
+  out.last_access = h.stored_at;
   out.tombstone = h.kind == kKindTombstone;
+  out.stale = (h.marks & kMarkStale) != 0;
   return true;
 }
 

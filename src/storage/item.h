@@ -3,7 +3,7 @@
 // either struct must bump kFormatVersion.
 //
 //   slab (slab_size bytes):  | SlabHeader (64 B) | chunk 0 | chunk 1 | ... | chunk n-1 | slack |
-//   chunk (chunk_size of its class):  | ItemHeader (40 B) | key (nkey) | value (nvalue) | unused |
+//   chunk (chunk_size of its class):  | ItemHeader (48 B) | key (nkey) | value (nvalue) | unused |
 //
 // Invariants:
 //  - crc is the CRC32C of everything after the crc field through the end of the value, so a torn
@@ -21,10 +21,14 @@ namespace ssdcache::storage {
 
 inline constexpr uint16_t kItemMagic = 0x5343;      // "SC"
 inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
-inline constexpr uint16_t kFormatVersion = 1;
+// 2: ItemHeader grew stored_at and marks (meta protocol: l and stale items).
+inline constexpr uint16_t kFormatVersion = 2;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
+
+// ItemHeader::marks bits.
+inline constexpr uint8_t kMarkStale = 1;  // meta md/ms I: served with X until replaced
 
 struct ItemHeader {
   uint32_t crc;
@@ -40,8 +44,12 @@ struct ItemHeader {
   // the index is rebuilt, whatever the order its slabs were opened in (touch keeps the cas but
   // writes a new wseq).
   uint64_t wseq;
+  // Unix seconds of this write: what mg's l reports for a key the access table no longer holds.
+  uint32_t stored_at;
+  uint8_t marks;  // kMarkStale
+  uint8_t reserved[3];
 };
-static_assert(sizeof(ItemHeader) == 40, "ItemHeader is part of the on-device format");
+static_assert(sizeof(ItemHeader) == 48, "ItemHeader is part of the on-device format");
 
 struct SlabHeader {
   uint32_t magic;
@@ -97,14 +105,20 @@ struct ItemView {
   uint32_t exptime = 0;
   uint64_t cas = 0;
   uint64_t wseq = 0;
+  uint32_t stored_at = 0;
+  // Filled by Engine lookups only: the last access before this one (the access table's time, else
+  // stored_at), unix seconds.
+  uint32_t last_access = 0;
   bool tombstone = false;
+  bool stale = false;
 };
 
 // Writes header, key and value into `chunk` (which must hold ItemSize bytes) and seals the CRC.
 // The value may be given in two parts (append/prepend write old and new data without a copy).
 void WriteItem(char* chunk, std::string_view key, std::string_view value_a,
                std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t cas,
-               uint32_t slab_seq, uint64_t wseq, uint8_t kind = kKindItem);
+               uint32_t slab_seq, uint64_t wseq, uint8_t kind = kKindItem, uint32_t stored_at = 0,
+               uint8_t marks = 0);
 
 // Decodes the record at `chunk` (at most `avail` bytes readable). Returns false unless the magic,
 // the lengths (within avail), the slab sequence and the CRC all check out.

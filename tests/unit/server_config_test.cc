@@ -79,7 +79,7 @@ TEST(ServerConfig, NoArgumentsGiveTheDocumentedDefaults) {
   EXPECT_EQ(c.max_memory, 64ULL << 20);
   EXPECT_EQ(c.slab_size, 1u << 20);
   EXPECT_DOUBLE_EQ(c.factor, 1.25);
-  EXPECT_EQ(c.min_item_size, 48u);
+  EXPECT_EQ(c.min_item_size, 56u);
   EXPECT_TRUE(c.slab_profile.empty());
   EXPECT_EQ(c.max_index_memory, 64ULL << 20);
   EXPECT_EQ(c.hash_power, 0u);
@@ -237,9 +237,9 @@ TEST(ServerConfig, ServerIdRejected) {
 }
 
 TEST(ServerConfig, SlabProfileWithFactorAndMinItem) {
-  const Config c = Ok({"-n", "48", "-z", "48,80,160,512K"});
-  EXPECT_EQ(c.slab_profile, (std::vector<uint32_t>{48, 80, 160, 512u << 10}));
-  EXPECT_EQ(c.min_item_size, 48u);
+  const Config c = Ok({"-n", "56", "-z", "56,80,160,512K"});
+  EXPECT_EQ(c.slab_profile, (std::vector<uint32_t>{56, 80, 160, 512u << 10}));
+  EXPECT_EQ(c.min_item_size, 56u);
   EXPECT_EQ(Ok({"-f", "4"}).factor, 4.0);
   EXPECT_EQ(Ok({"-f", "1.1"}).factor, 1.1);
 }
@@ -259,7 +259,7 @@ TEST(ServerConfig, FactorCheckAgreesWithSlabClasses) {
   int accepted = 0, refused = 0;
   for (const auto& [slab, slab_bytes] : slabs) {
     const uint32_t max_chunk = (slab_bytes - storage::kSlabHeaderSize) / 8 * 8;
-    for (const uint32_t min_item : {48u, 56u, 100u}) {
+    for (const uint32_t min_item : {56u, 64u, 100u}) {
       for (int step = 0; step < 80; ++step) {
         const std::string factor = std::to_string(1.01 + step * 0.0025);
         Parsed p = Parse({"-I", slab, "-n", std::to_string(min_item), "-f", factor});
@@ -346,7 +346,7 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"-f", "1.5x"}, "--factor"},
       {{"-f", "nan"}, "--factor"},
       {{"-f", "inf"}, "--factor"},
-      {{"-n", "47"}, "--min-item-size"},
+      {{"-n", "55"}, "--min-item-size"},
       {{"-n", "0"}, "--min-item-size"},
       {{"-z", ""}, "--slab-profile"},
       {{"-z", "64,64"}, "--slab-profile"},
@@ -370,7 +370,7 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"-I", "16", "-m", "63"}, "--max-memory"},
       {{"-I", "2", "-m", "7"}, "--max-memory"},
       {{"-I", "64K", "-n", "32769"}, "--min-item-size"},
-      {{"-z", "32,64"}, "--slab-profile"},  // below the default -n 48
+      {{"-z", "32,64"}, "--slab-profile"},  // below the default -n 56
       {{"-n", "100", "-z", "64,128"}, "--slab-profile"},
       {{"-I", "64K", "-z", "64,65536"}, "--slab-profile"},  // no room left for the slab header
       {{"-f", "1.01"}, "--factor"},                         // more than 200 classes
@@ -423,7 +423,7 @@ TEST(ServerConfig, HelpListsEveryFlagWithItsDefault) {
         {"-m,--max-memory", "64"},
         {"-I,--slab-size", "1M"},
         {"-f,--factor", "1.25"},
-        {"-n,--min-item-size", "48"},
+        {"-n,--min-item-size", "56"},
         {"-z,--slab-profile", "none"},
         {"-i,--max-index-memory", "64"},
         {"-e,--hash-power", "0"},

@@ -27,7 +27,7 @@ class EngineTest : public testing::EngineFixture {
   void SetUp() override { Open(16 << 20, 4 * kSlab); }
 
   // A clean shutdown (what SIGTERM does), then a new engine on the same device file.
-  bool Restart(std::string& err, uint32_t min_item = 48, bool format = false) {
+  bool Restart(std::string& err, uint32_t min_item = 56, bool format = false) {
     for (int i = 0; i < 100; ++i) {
       bool more = engine_->ShutdownFlush();
       Pump();

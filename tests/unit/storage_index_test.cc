@@ -96,6 +96,29 @@ TEST(IndexTest, FieldExtremesRoundTrip) {
   EXPECT_EQ(index.size(), 2u);
 }
 
+TEST(IndexTest, FlagBitsBelongToOneVersion) {
+  TestLiveness live;
+  Index index(64 * 16, &live);
+  const uint64_t h = MakeHash(7, 3);
+  index.Upsert(h, IndexEntry{5, 9, 0});
+  // Marks for another location change nothing.
+  index.MarkFetched(h, 5, 8);
+  index.MarkTokenSent(h, 6, 9);
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, false, false}));
+  index.MarkFetched(h, 5, 9);
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, false}));
+  index.MarkTokenSent(h, 5, 9);
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, true}));
+  // A new version starts unfetched; its token bit is what the writer gives it.
+  index.Upsert(h, IndexEntry{5, 10, 0});
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 10, 0, false, false}));
+  IndexEntry keep{5, 11, 0};
+  keep.token_sent = true;
+  keep.fetched = true;
+  index.Upsert(h, keep);
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 11, 0, false, true}));
+}
+
 TEST(IndexTest, EraseIfOnlyMatchingLocation) {
   TestLiveness live;
   Index index(64 << 10, &live);

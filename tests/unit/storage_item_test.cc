@@ -17,9 +17,9 @@ std::vector<char> Make(std::string_view key, std::string_view a, std::string_vie
 }
 
 TEST(ItemFormat, HeaderSizesAreFixed) {
-  EXPECT_EQ(sizeof(ItemHeader), 40u);
+  EXPECT_EQ(sizeof(ItemHeader), 48u);
   EXPECT_EQ(sizeof(SlabHeader), 64u);
-  EXPECT_EQ(ItemSize(3, 5), 48u);
+  EXPECT_EQ(ItemSize(3, 5), 56u);
 }
 
 TEST(ItemFormat, RoundTripWithTwoValueParts) {
@@ -34,6 +34,21 @@ TEST(ItemFormat, RoundTripWithTwoValueParts) {
   ItemView t;
   ASSERT_TRUE(DecodeItemTrusted(chunk.data(), t));
   EXPECT_EQ(t.value, "hello world");
+}
+
+TEST(ItemFormat, StoreTimeAndStaleMarkRoundTrip) {
+  std::vector<char> chunk(ItemSize(3, 1), '\0');
+  WriteItem(chunk.data(), "key", "v", {}, 0, 0, 5, 77, 6, kKindItem, 1'700'000'000, kMarkStale);
+  ItemView v;
+  ASSERT_TRUE(VerifyItem(chunk.data(), chunk.size(), 77, v));
+  EXPECT_EQ(v.stored_at, 1'700'000'000u);
+  EXPECT_EQ(v.last_access, 1'700'000'000u);
+  EXPECT_TRUE(v.stale);
+  EXPECT_FALSE(v.tombstone);
+  auto plain = Make("key", "v", "");
+  ASSERT_TRUE(VerifyItem(plain.data(), plain.size(), 77, v));
+  EXPECT_FALSE(v.stale);
+  EXPECT_EQ(v.stored_at, 0u);
 }
 
 TEST(ItemFormat, EmptyValue) {
