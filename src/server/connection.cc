@@ -62,6 +62,14 @@ LatencyKind KindOf(Command cmd) {
   }
 }
 
+}  // namespace
+
+storage::ItemMarks MarksOf(const ItemView& item, const IndexEntry& where) {
+  return storage::ItemMarks{item.stale, where.token_sent};
+}
+
+namespace {
+
 void AppendUint(std::string& out, uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
@@ -394,6 +402,8 @@ Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, Item
       item.flags = fetched_.flags;
       item.exptime = fetched_.exptime;
       item.cas = fetched_.cas;
+      item.last_access = fetched_.last_access;
+      item.stale = fetched_.stale;
       return Current::kHit;
     }
     fetched_.valid = false;  // changed meanwhile: read again
@@ -428,6 +438,8 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
       fetched_.flags = item->flags;
       fetched_.exptime = item->exptime;
       fetched_.cas = item->cas;
+      fetched_.last_access = item->last_access;
+      fetched_.stale = item->stale;
     }
     wait_ = Wait::kNone;
   } else if (Slot* slot = SlotAt(token)) {
@@ -486,8 +498,9 @@ bool Connection::ExecGet() {
       if (expire_now) {
         engine.Erase(key, hash, &*where);
       } else {
-        const StoreResult r =
-            engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas, &where, item.cas);
+        // A touch keeps the cas unique and the meta protocol's stale mark and win token.
+        const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas,
+                                           &where, item.cas, MarksOf(item, *where));
         if (const auto next = AfterStore(r, &Connection::ExecGet)) return *next;
       }
       ++st.get_hits;
@@ -701,8 +714,8 @@ bool Connection::ExecTouch() {
   if (!AbsoluteExptime(req_.exptime, exptime)) {
     engine.Erase(key, hash, &*where);
   } else {
-    const StoreResult r =
-        engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where, cur.cas);
+    const StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr,
+                                       &where, cur.cas, MarksOf(cur, *where));
     if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
   ++st.touch_hits;

@@ -29,6 +29,10 @@ namespace ssdcache::server {
 
 class Server;
 
+// What a touch (touch, gat, mg T) carries over to the item's new version: the stale mark and
+// whether a win token was handed out.
+storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where);
+
 class Connection final : public net::EventHandler, public storage::LookupWaiter {
  public:
   Connection(Server& server, util::UniqueFd fd, uint64_t id);
@@ -74,6 +78,8 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
     uint32_t flags = 0;
     uint32_t exptime = 0;
     uint64_t cas = 0;
+    uint32_t last_access = 0;
+    bool stale = false;
   };
   enum class Current : uint8_t { kHit, kMiss, kPending };
 

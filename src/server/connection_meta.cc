@@ -4,11 +4,12 @@
 // when it lives there), stores pass the location they read as `expected` and start over on
 // kConflict, and a store that finds no free memory slab parks the connection until one is free.
 //
-// What the engine does not record, and so what these commands cannot report:
-//  - last access time and "fetched before": l is always 0, h always 0, me says la=0 fetch=no;
-//  - stale items and win tokens: md I deletes (a reader misses and recaches, instead of getting the
-//    stale value with X/W), ms I is an ordinary compare-and-swap, mg N answers W to the client that
-//    created the item but later readers get no Z, and R never wins.
+// Stale items and win tokens (memcached's ITEM_STALE / ITEM_TOKEN_SENT): md I and ms I (with an
+// older C) write a new version marked stale in its record, so the mark survives a restart; the
+// "token sent" bit lives in the index entry and is volatile (after a restart the next reader of a
+// stale item wins again). mg answers X for a stale item, W to the one client that wins the right to
+// recache it (stale, N-created, or R with the TTL below its token) and Z to the others.
+// Last access (l, me la) comes from the engine's access table, falling back to the store time.
 #include <charconv>
 #include <optional>
 #include <string>
@@ -103,6 +104,11 @@ void AppendTtl(std::string& out, const Expiry& e, uint32_t now) {
   }
 }
 
+// Seconds from `then` to `now`; 0 when `then` is unknown (0) or ahead (a clock step back).
+uint32_t SecondsSince(uint32_t then, uint32_t now) {
+  return then != 0 && now > then ? now - then : 0;
+}
+
 }  // namespace
 
 bool Connection::ExecMetaGet() {
@@ -138,6 +144,7 @@ bool Connection::ExecMetaGet() {
   if (created) {
     item = ItemView{};
     item.key = key;
+    item.last_access = server_.now();
   } else {
     start.exptime = item.exptime;
   }
@@ -146,20 +153,37 @@ bool Connection::ExecMetaGet() {
       e.expired = !AbsoluteExptime(letter == 'T' ? m.ttl : m.vivify_ttl, e.exptime);
     }
   };
+  // The win token, as memcached decides it: N that created the item wins; R wins when no token
+  // was sent yet and the TTL at R's position is below its token; a stale item's first reader wins.
+  const bool token_sent = !created && where && where->token_sent;
+  uint32_t recache_before = 0;
+  if (m.recache_ttl > 0 && !AbsoluteExptime(m.recache_ttl, recache_before)) recache_before = 0;
+  bool won = false;
   Expiry final_expiry = start;
-  for (uint8_t i = 0; i < m.count; ++i) apply(m.order[i], final_expiry);
+  for (uint8_t i = 0; i < m.count; ++i) {
+    apply(m.order[i], final_expiry);
+    if (m.order[i] == 'N' && created) won = true;
+    if (m.order[i] == 'R' && !token_sent && !created && !final_expiry.expired &&
+        final_expiry.exptime != 0 && final_expiry.exptime < recache_before) {
+      won = true;
+    }
+  }
+  if (item.stale && !token_sent) won = true;
 
   uint64_t cas = item.cas;
   if (created || touch) {
     if (final_expiry.expired) {
       if (!created) engine.Erase(key, hash, &*where);
     } else {
-      // A touch keeps the cas unique, as memcached's does.
+      // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
+      // carries the token-sent bit, this request's win included.
       const StoreResult r =
           engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &cas, &where,
-                       created ? 0 : item.cas);
+                       created ? 0 : item.cas, storage::ItemMarks{item.stale, token_sent || won});
       if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
     }
+  } else if (won) {
+    engine.MarkTokenSent(hash, *where);
   }
   ++(touch ? st.cmd_touch : st.cmd_get);
   ++(touch ? st.touch_hits : st.get_hits);
@@ -196,8 +220,9 @@ bool Connection::ExecMetaGet() {
         out.append(" f");
         AppendNumber(out, item.flags);
         break;
-      case 'l':  // no access time is kept: a fresh item's answer
-        out.append(" l0");
+      case 'l':  // seconds since the access before this one (see AccessTable)
+        out.append(" l");
+        AppendNumber(out, SecondsSince(item.last_access, server_.now()));
         break;
       case 'h':  // whether the item had been read before this request (the index's fetched bit)
         out.append(where && where->fetched && !created ? " h1" : " h0");
@@ -213,7 +238,10 @@ bool Connection::ExecMetaGet() {
         break;
     }
   }
-  if (created) out.append(" W");  // this client won the right to fill the item
+  // As memcached orders them: Z (someone else won) before X (stale), and never W with Z.
+  if (token_sent) out.append(" Z");
+  if (item.stale) out.append(" X");
+  if (won) out.append(" W");
   out.append("\r\n");
   if (m.value) {
     out.append(item.value);
@@ -261,12 +289,18 @@ bool Connection::ExecMetaSet() {
   std::string_view code;
   std::string_view va = req_.data;
   std::string_view vb;
+  storage::ItemMarks marks;
   if (compare) {
-    // ms I (store the older value marked stale) needs a stale bit the engine does not keep: a
-    // mismatched C is refused whatever I says.
     if (!exists) {
       ++st.cas_misses;
       code = "NF";
+    } else if (m.invalidate && m.compare_cas < cur.cas) {
+      // ms I with an older cas: memcached stores the value anyway, marked stale, keeping the
+      // item's expiry and whether a win token was sent (the client recached from an old read).
+      ++st.cas_hits;
+      exptime = cur.exptime;
+      live = true;
+      marks = storage::ItemMarks{true, where->token_sent};
     } else if (cur.cas != m.compare_cas) {
       ++st.cas_badval;
       code = "EX";
@@ -302,8 +336,8 @@ bool Connection::ExecMetaSet() {
       // Stored and at once expired, as memcached does with a negative TTL.
       engine.Erase(key, hash, lookup && where ? &*where : nullptr);
     } else {
-      const StoreResult r =
-          engine.Store(key, hash, va, vb, flags, exptime, &cas, lookup ? &where : nullptr);
+      const StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, &cas,
+                                         lookup ? &where : nullptr, 0, marks);
       if (const auto next = AfterStore(r, &Connection::ExecMetaSet)) return *next;
       if (r == StoreResult::kTooLarge) {
         Reply(kTooLarge);
@@ -349,9 +383,19 @@ bool Connection::ExecMetaDelete() {
   } else if (m.Has('C') && cur.cas != m.compare_cas) {
     ++st.delete_misses;  // memcached counts a refused delete as a miss
     code = "EX";
+  } else if (m.invalidate) {
+    // md I keeps the item, marked stale with a new cas (and T's TTL if given), and clears the
+    // token-sent bit so that the next reader wins the recache (memcached counts no delete hit).
+    uint32_t exptime = cur.exptime;
+    if (m.Has('T') && !AbsoluteExptime(m.ttl, exptime)) {
+      server_.engine().Erase(key, hash, &*where);
+    } else {
+      const StoreResult r = server_.engine().Store(key, hash, cur.value, {}, cur.flags, exptime,
+                                                   nullptr, &where, 0, storage::ItemMarks{true});
+      if (const auto next = AfterStore(r, &Connection::ExecMetaDelete)) return *next;
+    }
+    if (m.quiet) return true;
   } else {
-    // md I would keep the item marked stale; without a stale bit it is deleted, so readers miss
-    // and recache rather than get the old value with X/W.
     server_.engine().Erase(key, hash, &*where);
     ++st.delete_hits;
     if (m.quiet) return true;
@@ -506,8 +550,10 @@ bool Connection::ExecMetaDebug() {
   } else {
     out.append(key);
   }
-  // memcached prints exp as now - exptime (negative while the item lives) and -1 for none; la and
-  // fetch are not tracked here; cls counts from 1 like memcached's; size is the record's size.
+  // memcached prints exp as now - exptime (negative while the item lives) and -1 for none; la is
+  // the seconds since the last access (the access table, else the store time) and fetch the
+  // index's fetched bit, both as they were before this request; cls counts from 1 like
+  // memcached's; size is the record's size.
   const uint32_t size = storage::ItemSize(key.size(), cur.value.size());
   out.append(" exp=");
   if (cur.exptime == 0) {
@@ -515,9 +561,11 @@ bool Connection::ExecMetaDebug() {
   } else {
     AppendNumber(out, static_cast<int64_t>(server_.now()) - static_cast<int64_t>(cur.exptime));
   }
-  out.append(" la=0 cas=");
+  out.append(" la=");
+  AppendNumber(out, SecondsSince(cur.last_access, server_.now()));
+  out.append(" cas=");
   AppendNumber(out, cur.cas);
-  out.append(" fetch=no cls=");
+  out.append(where->fetched ? " fetch=yes cls=" : " fetch=no cls=");
   AppendNumber(out, engine.classes().ClassFor(size) + 1);
   out.append(" size=");
   AppendNumber(out, size);

@@ -3,6 +3,7 @@
 // unless --format, and SIGKILL at random moments of a write load never yields a foreign or corrupt
 // value after the restart.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -90,6 +91,35 @@ TEST(WarmRestart, KeepsAcknowledgedItemsAndDeletes) {
   // cas uniques keep growing across the restart.
   ASSERT_EQ(c.Request("set fresh 0 0 1\r\nx\r\n"), "STORED\r\n");
   EXPECT_TRUE(ParseCas(c.Get("gets fresh\r\n")).has_value());
+}
+
+// The meta protocol's stale mark is part of the record; the win token and the access table are
+// DRAM only, so after a restart the next reader of a stale item wins again and l counts from the
+// item's store time.
+TEST(WarmRestart, StaleMarkAndStoreTimeSurvive) {
+  SKIP_UNLESS_SSDCACHED();
+  ServerProcess server(RestartOptions());
+  ASSERT_TRUE(server.Start());
+  {
+    Client c;
+    ASSERT_TRUE(c.Connect(server.port()));
+    ASSERT_EQ(c.Request("set stale 0 0 2\r\nhi\r\n"), "STORED\r\n");
+    ASSERT_EQ(c.Request("set fresh 0 0 2\r\nho\r\n"), "STORED\r\n");
+    ASSERT_EQ(c.Request("md stale I\r\n"), "HD\r\n");
+    ASSERT_EQ(c.Request("mg stale v\r\n"), "VA 2 X W\r\n");
+    ASSERT_EQ(c.ReadExact(4), "hi\r\n");
+  }
+  ::usleep(1'100'000);
+  int status = server.Stop();
+  ASSERT_TRUE(ExitedWithZero(status)) << DescribeStatus(status) << "\n" << server.LogTail();
+  ASSERT_TRUE(server.Start());
+  Client c;
+  ASSERT_TRUE(c.Connect(server.port()));
+  EXPECT_EQ(c.Request("mg stale s\r\n"), "HD s2 X W\r\n");
+  EXPECT_EQ(c.Request("mg stale s\r\n"), "HD s2 Z X\r\n");
+  // At least the second slept before the restart has passed since the store.
+  const std::string l = c.Request("mg fresh s l\r\n");
+  EXPECT_TRUE(FullyMatches(l, "HD s2 l[1-9][0-9]*\r\n")) << Printable(l);
 }
 
 TEST(WarmRestart, FlushAllStaysInForce) {
