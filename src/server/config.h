@@ -29,7 +29,7 @@ struct Config {
   std::vector<uint32_t> slab_profile;       // -z/--slab-profile "s1,s2,..." explicit chunk sizes
   uint64_t max_index_memory = 64ULL << 20;  // -i/--max-index-memory MiB (bytes here)
   uint32_t hash_power = 0;                  // -e/--hash-power (accepted; 0 = derive from -i)
-  uint32_t max_aio = 128;                   // --max-aio: IOs in flight at once
+  uint32_t max_aio = 1024;                  // --max-aio: IOs in flight at once
 
   // Process
   int verbosity = 0;       // -v/--verbose, repeatable

@@ -101,6 +101,8 @@ void Connection::OnEvent(uint32_t events) {
     return;
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) can_read_ = true;
+  // The peer's FIN raised no edge of its own once it is reported here: read on to the EOF.
+  if (events & (EPOLLHUP | EPOLLRDHUP)) hup_seen_ = true;
   if (events & EPOLLOUT) can_write_ = true;
   Drive();
 }
@@ -114,6 +116,11 @@ void Connection::Drive() {
     bool was_waiting = wait_ != Wait::kNone;
     Process();
     if (closed()) return;
+    // Device reads this batch queued go out now, not at the end of the turn: the device works on
+    // them while the loop serves the other connections (with one submit per turn, requests moved
+    // in waves and the device idled between them). Completions collected here are answered in
+    // this turn, this connection's own ones by the write just below.
+    server_.aio().Poll();
     progress |= rstart_ != before || (was_waiting && wait_ == Wait::kNone);
     if (can_write_) progress |= WriteSocket();
     if (closed()) return;
@@ -159,11 +166,15 @@ bool Connection::ReadSocket() {
         rbuf_.resize(std::min(limit, rbuf_.size() * 2));
       }
     }
-    ssize_t n = ::recv(fd_.get(), rbuf_.data() + rend_, rbuf_.size() - rend_, 0);
+    const size_t room = rbuf_.size() - rend_;
+    ssize_t n = ::recv(fd_.get(), rbuf_.data() + rend_, room, 0);
     if (n > 0) {
       rend_ += static_cast<size_t>(n);
       server_.stats().bytes_read += static_cast<uint64_t>(n);
       got = true;
+      // A short read drained the socket: bytes (or the EOF) arriving later raise a new edge, so
+      // the recv that would only say EAGAIN is skipped (one syscall less per request).
+      if (static_cast<size_t>(n) < room && !hup_seen_) can_read_ = false;
       continue;
     }
     if (n == 0) {

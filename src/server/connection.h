@@ -3,7 +3,8 @@
 // Invariants:
 //  - Replies leave in request order. A reply that waits on the device occupies a pending slot in
 //    the reply ring; later replies queue behind it and the writer stops at the first pending slot.
-//  - Edge-triggered: when the socket is readable we read until EAGAIN unless the connection is
+//  - Edge-triggered: when the socket is readable we read until EAGAIN (or a short read, after
+//    which new bytes raise a new edge; not once the peer's FIN was reported) unless it is
 //    paused (too much unsent output, too many reads in flight, a command waiting on the device or
 //    on memory); then `can_read_` remembers that unread bytes may remain.
 //  - While a request is in progress (blocked), the read buffer is not moved, so the views the
@@ -153,6 +154,7 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   bool can_read_ = false;
   bool can_write_ = true;
   bool peer_closed_ = false;
+  bool hup_seen_ = false;         // EPOLLRDHUP/EPOLLHUP reported: read until recv says EOF
   bool input_exhausted_ = false;  // the last Process() stopped for want of bytes
   bool close_after_flush_ = false;
   bool registered_ = false;

@@ -263,7 +263,9 @@ bool Server::Init(std::string& error) {
   });
   loop_->AddBeforeSleep([this] {
     ReapConnections();
-    aio_->Submit();
+    // Submits what is still queued and answers reads that completed during the turn (their
+    // connections are deferred, so the loop does not sleep before replying).
+    aio_->Poll();
   });
   return true;
 }

@@ -41,6 +41,7 @@ class Server {
   const Config& config() const { return config_; }
   net::EventLoop& loop() { return *loop_; }
   storage::Engine& engine() { return *engine_; }
+  storage::AioContext& aio() { return *aio_; }
   ServerStats& stats() { return stats_; }
   uint32_t now() const { return now_; }
   void ConnectionClosed(Connection* conn);

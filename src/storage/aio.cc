@@ -204,8 +204,22 @@ void AioContext::Reap() {
   (void)ignored;  // EAGAIN: nothing signalled, there may still be failed ops or events to collect
   CompleteFailed();
   DeliverHeld(/*all=*/false);
+  CollectEvents();
+  Submit();
+}
+
+void AioContext::Poll() {
+  Submit();
+  if (in_flight_ == 0) return;
+  CollectEvents();
+  Submit();  // slots freed by the completions
+}
+
+void AioContext::CollectEvents() {
   struct io_event events[kBatch];
   for (;;) {
+    // A zero timeout makes libaio compare the ring's head and tail in user space first, so this
+    // costs no syscall when nothing has completed.
     struct timespec zero = {0, 0};
     int n = io_getevents(ctx_, 0, kBatch, events, &zero);
     if (n == -EINTR) continue;
@@ -213,7 +227,6 @@ void AioContext::Reap() {
     CompleteEvents(events, n);
     if (n < kBatch) break;
   }
-  Submit();
 }
 
 void AioContext::Drain() {

@@ -83,7 +83,7 @@ TEST(ServerConfig, NoArgumentsGiveTheDocumentedDefaults) {
   EXPECT_TRUE(c.slab_profile.empty());
   EXPECT_EQ(c.max_index_memory, 64ULL << 20);
   EXPECT_EQ(c.hash_power, 0u);
-  EXPECT_EQ(c.max_aio, 128u);
+  EXPECT_EQ(c.max_aio, 1024u);
   EXPECT_EQ(c.verbosity, 0);
   EXPECT_EQ(c.log_file, "");
   EXPECT_FALSE(c.daemonize);
@@ -427,7 +427,7 @@ TEST(ServerConfig, HelpListsEveryFlagWithItsDefault) {
         {"-z,--slab-profile", "none"},
         {"-i,--max-index-memory", "64"},
         {"-e,--hash-power", "0"},
-        {"--max-aio", "128"},
+        {"--max-aio", "1024"},
         {"-v,--verbose", "0"},
         {"-o,--log-file", "stderr"},
         {"-d,--daemonize", "off"},

@@ -263,7 +263,7 @@ else:
     dc = (one(s2, "drop_caches") or {}).get("dropped")
     w("%s keys × %s-byte values (%s MiB working set, %s× the memory slabs) on a %s file; gets, "
       "pipeline 1, so connections = outstanding requests (%s s after %s s warmup). ssdcached `-m %s "
-      "-i %s%s` (default `--max-aio 128`); memcached + extstore `-t 1 -m %s -o ext_path=FILE:%s,%s,ext_threads=N`; fio "
+      "-i %s%s` (default `--max-aio 1024`); memcached + extstore `-t 1 -m %s -o ext_path=FILE:%s,%s,ext_threads=N`; fio "
       "`--rw=randread --bs=4k --ioengine=libaio --direct=1 --iodepth=conns` on a fully written file "
       "of the same size. Page cache dropped (`echo 3 > /proc/sys/vm/drop_caches`) before every "
       "run: **%s**. ssdcached reads with O_DIRECT; extstore reads through the page cache, which "

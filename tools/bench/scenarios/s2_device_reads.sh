@@ -21,7 +21,7 @@ S2_FIO_RAMP=${S2_FIO_RAMP:-1}
 S2_SSD_MEM=${S2_SSD_MEM:-64}
 S2_SSD_INDEX=${S2_SSD_INDEX:-64}
 S2_MC_MEM=${S2_MC_MEM:-$((S2_SSD_MEM + S2_SSD_INDEX))}
-# More ssdcached flags, e.g. "--max-aio 512" (its default, 128, caps the IOs in flight).
+# More ssdcached flags, e.g. "--max-aio 256" (its default, 1024, is above the outstanding gets).
 S2_SSD_EXTRA=${S2_SSD_EXTRA:-}
 # extstore IO threads: one peer per value ("1" is memcached's default).
 S2_EXT_THREADS=${S2_EXT_THREADS:-1 8}
