@@ -139,12 +139,7 @@ void Connection::Drive() {
   }
 }
 
-bool Connection::Paused() const {
-  // Reads in flight count against the output bound too: each holds a buffer the size of its
-  // item until its reply is queued.
-  return unsent_bytes_ + read_bytes_in_flight_ >= kOutputPauseBytes ||
-         lookups_in_flight_ >= kMaxLookupsPerConnection || close_after_flush_;
-}
+bool Connection::Paused() const { return ReadsPaused() || close_after_flush_; }
 
 bool Connection::ReadSocket() {
   bool got = false;
@@ -457,7 +452,9 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
     ServerStats& st = server_.stats();
     read_bytes_in_flight_ -= slot->read_bytes;
     slot->read_bytes = 0;
-    if (item != nullptr) {
+    if (slot->is_meta) {
+      FinishMetaGet(*slot, item, where);
+    } else if (item != nullptr) {
       ++st.get_hits;
       size_t before = slot->data.size();
       AppendValue(*slot, *item, slot->with_cas);
@@ -485,10 +482,7 @@ bool Connection::ExecGet() {
   uint32_t exptime = 0;
   bool expire_now = touch && !AbsoluteExptime(req_.exptime, exptime);
   for (; key_idx_ < req_.keys.size(); ++key_idx_) {
-    if (unsent_bytes_ + read_bytes_in_flight_ >= kOutputPauseBytes ||
-        lookups_in_flight_ >= kMaxLookupsPerConnection) {
-      return false;  // resumes from key_idx_ when output drains or reads complete
-    }
+    if (ReadsPaused()) return false;  // resumes from key_idx_ when output drains or reads complete
     std::string_view key = req_.keys[key_idx_];
     uint64_t hash = util::HashKey(key);
     ItemView item;
@@ -537,17 +531,10 @@ bool Connection::ExecGet() {
       case LookupResult::kMiss:
         ++st.get_misses;
         break;
-      case LookupResult::kPending: {
+      case LookupResult::kPending:
         // The token passed above is the sequence number this slot gets.
-        Slot& slot = PushSlot();
-        slot.ready = false;
-        slot.with_cas = with_cas;
-        slot.start_ns = req_start_ns_;
-        slot.read_bytes = engine.last_read_bytes();
-        read_bytes_in_flight_ += slot.read_bytes;
-        ++lookups_in_flight_;
+        PushPendingSlot(engine.last_read_bytes()).with_cas = with_cas;
         break;
-      }
     }
   }
   if (!req_.more_keys) Reply("END\r\n");
@@ -814,7 +801,23 @@ Connection::Slot& Connection::PushSlot() {
   s.ready = true;
   s.with_cas = false;
   s.read_bytes = 0;
+  s.is_meta = false;
   return s;
+}
+
+bool Connection::ReadsPaused() const {
+  return unsent_bytes_ + read_bytes_in_flight_ >= kOutputPauseBytes ||
+         lookups_in_flight_ >= kMaxLookupsPerConnection;
+}
+
+Connection::Slot& Connection::PushPendingSlot(size_t read_bytes) {
+  Slot& slot = PushSlot();
+  slot.ready = false;
+  slot.start_ns = req_start_ns_;
+  slot.read_bytes = read_bytes;
+  read_bytes_in_flight_ += read_bytes;
+  ++lookups_in_flight_;
+  return slot;
 }
 
 Connection::Slot* Connection::SlotAt(uint64_t seq) {

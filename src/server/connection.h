@@ -30,6 +30,13 @@ namespace ssdcache::server {
 
 class Server;
 
+// An item's expiry as a meta command sees it while walking its flags: T (and N on an item just
+// created) replace it at their position, so a 't' reports the value it had there.
+struct MetaExpiry {
+  uint32_t exptime = 0;  // absolute, 0 = never
+  bool expired = false;  // set to a time already past: the item goes away
+};
+
 // What a touch (touch, gat, mg T) carries over to the item's new version: the stale mark and
 // whether a win token was handed out.
 storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where);
@@ -67,6 +74,22 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
     uint64_t start_ns = 0;  // pending get slot: when its request was parsed
     size_t read_bytes = 0;  // pending get slot: size of its device read
     bool is_gat = false;
+    // Pending mg slot: a copy of the request (its views pointed into the read buffer, which moves
+    // on before the read completes); capacities are reused from slot to slot.
+    bool is_meta = false;
+    uint64_t hash = 0;
+    protocol::MetaRequest meta;  // meta.opaque is re-pointed at meta_opaque when used
+    std::string meta_key;
+    std::string meta_opaque;
+  };
+  // How an mg hit is answered, decided before anything is stored or written.
+  struct MetaHit {
+    MetaExpiry start;  // the item's expiry before this request's T/N
+    uint64_t cas = 0;
+    bool created = false;     // N made the item just now
+    bool fetched = false;     // h: read before this request
+    bool token_sent = false;  // someone else won: Z
+    bool won = false;         // this request wins: W
   };
   // What a read-modify-write command read from the device, kept across the wait.
   struct Fetched {
@@ -96,13 +119,23 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   bool ExecDelete();
   bool ExecTouch();
   void ExecFlushAll();
-  // Meta commands (connection_meta.cc). mg, md, ma and me read a key on the device like the
-  // read-modify-write commands: the connection waits for that read (no pending reply slot).
+  // Meta commands (connection_meta.cc). md, ma, me and mg with T or N read a key on the device
+  // like the read-modify-write commands: the connection waits for that read (no pending slot).
   bool ExecMetaGet();
   bool ExecMetaSet();
   bool ExecMetaDelete();
   bool ExecMetaArith();
   bool ExecMetaDebug();
+  // mg without T or N only reads: like get, a device read gets a pending slot and the next
+  // requests go on (FinishMetaGet answers when it completes).
+  bool ExecMetaGetRead();
+  void FinishMetaGet(Slot& slot, const storage::ItemView* item, const storage::IndexEntry& where);
+  void ApplyMetaTtl(char letter, const protocol::MetaRequest& m, bool created, MetaExpiry& e) const;
+  // Walks the flags: the expiry they leave (`final`) and whether this request wins the token.
+  bool MetaGetWins(const protocol::MetaRequest& m, const storage::ItemView& item,
+                   const MetaHit& hit, MetaExpiry& final) const;
+  void AppendMetaHit(std::string& out, const protocol::MetaRequest& m, std::string_view key,
+                     const storage::ItemView& item, const MetaHit& hit) const;
   // After Engine::Store in a command: nullopt when the store is done (kStored, kTooLarge: the
   // caller replies), else what the command returns: kNoMemory parks the connection until a memory
   // slab is free (false), kConflict drops the fetched copy and runs `again` (the command itself).
@@ -117,6 +150,12 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   void AppendValue(Slot& slot, const storage::ItemView& item, bool with_cas);
   Slot& TailSlot();
   Slot& PushSlot();
+  // A slot whose reply waits for a device read of read_bytes (get, mg).
+  Slot& PushPendingSlot(size_t read_bytes);
+  // Too much output queued or too many device reads in flight: read and start no more requests.
+  // Reads count against the output bound too: each holds a buffer the size of its item until its
+  // reply is queued.
+  bool ReadsPaused() const;
   Slot* SlotAt(uint64_t seq);
   void PopSlot();
   size_t unsent_bytes() const { return unsent_bytes_; }

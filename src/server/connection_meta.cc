@@ -25,6 +25,7 @@ namespace {
 using protocol::MetaRequest;
 using storage::IndexEntry;
 using storage::ItemView;
+using storage::LookupResult;
 using storage::StoreResult;
 
 constexpr std::string_view kNonNumeric =
@@ -84,12 +85,7 @@ void AppendEchoFlags(std::string& out, const MetaRequest& m, std::string_view ke
   }
 }
 
-// An item's expiry as the commands see it while walking the flags: T (and N on an item just
-// created) replace it at their position, so a 't' reports the value it had there.
-struct Expiry {
-  uint32_t exptime = 0;  // absolute, 0 = never
-  bool expired = false;  // set to a time already past: the item goes away
-};
+using Expiry = MetaExpiry;
 
 // " t<seconds left>", -1 for no expiry. An item set to expire already reports 0 (memcached prints
 // an unsigned wrap of the negative difference).
@@ -109,101 +105,57 @@ uint32_t SecondsSince(uint32_t then, uint32_t now) {
   return then != 0 && now > then ? now - then : 0;
 }
 
+// "EN" with the echoed flags, unless q hides it.
+void AppendMetaMiss(std::string& out, const MetaRequest& m, std::string_view key) {
+  if (m.quiet) return;
+  out.append("EN");
+  AppendEchoFlags(out, m, key);
+  out.append("\r\n");
+}
+
 }  // namespace
 
-bool Connection::ExecMetaGet() {
-  storage::Engine& engine = server_.engine();
-  ServerStats& st = server_.stats();
-  const MetaRequest& m = req_.meta;
-  const std::string_view key = req_.keys[0];
-  const uint64_t hash = util::HashKey(key);
-  ItemView item;
-  std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, item, where);
-  if (c == Current::kPending) return false;
-  const bool touch = m.Has('T');
-
-  if (c == Current::kMiss && !m.Has('N')) {
-    ++(touch ? st.cmd_touch : st.cmd_get);
-    ++(touch ? st.touch_misses : st.get_misses);
-    if (!m.quiet) {
-      Slot& slot = TailSlot();
-      const size_t before = slot.data.size();
-      slot.data.append("EN");
-      AppendEchoFlags(slot.data, m, key);
-      slot.data.append("\r\n");
-      unsent_bytes_ += slot.data.size() - before;
-    }
-    return true;
+void Connection::ApplyMetaTtl(char letter, const MetaRequest& m, bool created,
+                              MetaExpiry& e) const {
+  if (letter == 'T' || (letter == 'N' && created)) {
+    e.expired = !AbsoluteExptime(letter == 'T' ? m.ttl : m.vivify_ttl, e.exptime);
   }
+}
 
-  // N on a miss creates an empty item (the client that gets W fills it). Its expiry starts as
-  // "never" and N (or T) set it at their position in the line.
-  const bool created = c == Current::kMiss;
-  Expiry start;
-  if (created) {
-    item = ItemView{};
-    item.key = key;
-    item.last_access = server_.now();
-  } else {
-    start.exptime = item.exptime;
-  }
-  auto apply = [&](char letter, Expiry& e) {
-    if (letter == 'T' || (letter == 'N' && created)) {
-      e.expired = !AbsoluteExptime(letter == 'T' ? m.ttl : m.vivify_ttl, e.exptime);
-    }
-  };
-  // The win token, as memcached decides it: N that created the item wins; R wins when no token
-  // was sent yet and the TTL at R's position is below its token; a stale item's first reader wins.
-  const bool token_sent = !created && where && where->token_sent;
+// The win token, as memcached decides it: N that created the item wins; R wins when no token was
+// sent yet and the TTL at R's position is below its token; a stale item's first reader wins.
+bool Connection::MetaGetWins(const MetaRequest& m, const ItemView& item, const MetaHit& hit,
+                             MetaExpiry& final) const {
   uint32_t recache_before = 0;
   if (m.recache_ttl > 0 && !AbsoluteExptime(m.recache_ttl, recache_before)) recache_before = 0;
   bool won = false;
-  Expiry final_expiry = start;
+  final = hit.start;
   for (uint8_t i = 0; i < m.count; ++i) {
-    apply(m.order[i], final_expiry);
-    if (m.order[i] == 'N' && created) won = true;
-    if (m.order[i] == 'R' && !token_sent && !created && !final_expiry.expired &&
-        final_expiry.exptime != 0 && final_expiry.exptime < recache_before) {
+    ApplyMetaTtl(m.order[i], m, hit.created, final);
+    if (m.order[i] == 'N' && hit.created) won = true;
+    if (m.order[i] == 'R' && !hit.token_sent && !hit.created && !final.expired &&
+        final.exptime != 0 && final.exptime < recache_before) {
       won = true;
     }
   }
-  if (item.stale && !token_sent) won = true;
+  return won || (item.stale && !hit.token_sent);
+}
 
-  uint64_t cas = item.cas;
-  if (created || touch) {
-    if (final_expiry.expired) {
-      if (!created) engine.Erase(key, hash, &*where);
-    } else {
-      // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
-      // carries the token-sent bit, this request's win included.
-      const StoreResult r =
-          engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &cas, &where,
-                       created ? 0 : item.cas, storage::ItemMarks{item.stale, token_sent || won});
-      if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
-    }
-  } else if (won) {
-    engine.MarkTokenSent(hash, *where);
-  }
-  ++(touch ? st.cmd_touch : st.cmd_get);
-  ++(touch ? st.touch_hits : st.get_hits);
-
-  Slot& slot = TailSlot();
-  std::string& out = slot.data;
-  const size_t before = out.size();
+void Connection::AppendMetaHit(std::string& out, const MetaRequest& m, std::string_view key,
+                               const ItemView& item, const MetaHit& hit) const {
   if (m.value) {
     out.append("VA ");
     AppendNumber(out, item.value.size());
   } else {
     out.append("HD");
   }
-  Expiry e = start;
+  Expiry e = hit.start;
   for (uint8_t i = 0; i < m.count; ++i) {
     const char letter = m.order[i];
     switch (letter) {
       case 'T':
       case 'N':
-        apply(letter, e);
+        ApplyMetaTtl(letter, m, hit.created, e);
         break;
       case 's':
         out.append(" s");
@@ -214,7 +166,7 @@ bool Connection::ExecMetaGet() {
         break;
       case 'c':
         out.append(" c");
-        AppendNumber(out, cas);
+        AppendNumber(out, hit.cas);
         break;
       case 'f':
         out.append(" f");
@@ -225,7 +177,7 @@ bool Connection::ExecMetaGet() {
         AppendNumber(out, SecondsSince(item.last_access, server_.now()));
         break;
       case 'h':  // whether the item had been read before this request (the index's fetched bit)
-        out.append(where && where->fetched && !created ? " h1" : " h0");
+        out.append(hit.fetched ? " h1" : " h0");
         break;
       case 'O':
         out.push_back(' ');
@@ -239,16 +191,155 @@ bool Connection::ExecMetaGet() {
     }
   }
   // As memcached orders them: Z (someone else won) before X (stale), and never W with Z.
-  if (token_sent) out.append(" Z");
+  if (hit.token_sent) out.append(" Z");
   if (item.stale) out.append(" X");
-  if (won) out.append(" W");
+  if (hit.won) out.append(" W");
   out.append("\r\n");
   if (m.value) {
     out.append(item.value);
     out.append("\r\n");
   }
+}
+
+bool Connection::ExecMetaGet() {
+  const MetaRequest& m = req_.meta;
+  // Only T and N write: any other mg is a pure read, served like get.
+  if (!m.Has('T') && !m.Has('N')) return ExecMetaGetRead();
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  ItemView item;
+  std::optional<IndexEntry> where;
+  const Current c = Lookup(key, hash, item, where);
+  if (c == Current::kPending) return false;
+  const bool touch = m.Has('T');
+
+  if (c == Current::kMiss && !m.Has('N')) {
+    ++(touch ? st.cmd_touch : st.cmd_get);
+    ++(touch ? st.touch_misses : st.get_misses);
+    std::string& out = TailSlot().data;
+    const size_t before = out.size();
+    AppendMetaMiss(out, m, key);
+    unsent_bytes_ += out.size() - before;
+    return true;
+  }
+
+  // N on a miss creates an empty item (the client that gets W fills it). Its expiry starts as
+  // "never" and N (or T) set it at their position in the line.
+  MetaHit hit;
+  hit.created = c == Current::kMiss;
+  if (hit.created) {
+    item = ItemView{};
+    item.key = key;
+    item.last_access = server_.now();
+  } else {
+    hit.start.exptime = item.exptime;
+    hit.fetched = where && where->fetched;
+    hit.token_sent = where && where->token_sent;
+  }
+  Expiry final_expiry;
+  hit.won = MetaGetWins(m, item, hit, final_expiry);
+
+  hit.cas = item.cas;
+  if (!hit.created && !touch) {
+    if (hit.won) engine.MarkTokenSent(hash, *where);  // N on a hit: nothing to write
+  } else if (final_expiry.expired) {
+    if (!hit.created) engine.Erase(key, hash, &*where);
+  } else {
+    // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
+    // carries the token-sent bit, this request's win included.
+    const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime,
+                                       &hit.cas, &where, hit.created ? 0 : item.cas,
+                                       storage::ItemMarks{item.stale, hit.token_sent || hit.won});
+    if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
+  }
+  ++(touch ? st.cmd_touch : st.cmd_get);
+  ++(touch ? st.touch_hits : st.get_hits);
+  std::string& out = TailSlot().data;
+  const size_t before = out.size();
+  AppendMetaHit(out, m, key, item, hit);
   unsent_bytes_ += out.size() - before;
   return true;
+}
+
+bool Connection::ExecMetaGetRead() {
+  if (ReadsPaused()) return false;  // runs again when output drains or reads complete
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  const MetaRequest& m = req_.meta;
+  const std::string_view key = req_.keys[0];
+  const uint64_t hash = util::HashKey(key);
+  ++st.cmd_get;
+  ItemView item;
+  IndexEntry where;
+  switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where)) {
+    case LookupResult::kHit: {
+      ++st.get_hits;
+      MetaHit hit;
+      hit.start.exptime = item.exptime;
+      hit.cas = item.cas;
+      hit.fetched = where.fetched;
+      hit.token_sent = where.token_sent;
+      Expiry final_expiry;
+      hit.won = MetaGetWins(m, item, hit, final_expiry);
+      if (hit.won) engine.MarkTokenSent(hash, where);
+      std::string& out = TailSlot().data;
+      const size_t before = out.size();
+      AppendMetaHit(out, m, key, item, hit);
+      unsent_bytes_ += out.size() - before;
+      return true;
+    }
+    case LookupResult::kMiss: {
+      ++st.get_misses;
+      std::string& out = TailSlot().data;
+      const size_t before = out.size();
+      AppendMetaMiss(out, m, key);
+      unsent_bytes_ += out.size() - before;
+      return true;
+    }
+    case LookupResult::kPending:
+      break;
+  }
+  // The token passed above is the sequence number this slot gets.
+  Slot& slot = PushPendingSlot(engine.last_read_bytes());
+  slot.is_meta = true;
+  slot.hash = hash;
+  slot.meta = m;
+  slot.meta.opaque = {};
+  slot.meta_key.assign(key);
+  slot.meta_opaque.assign(m.opaque);
+  return true;
+}
+
+void Connection::FinishMetaGet(Slot& slot, const ItemView* item, const IndexEntry& where) {
+  storage::Engine& engine = server_.engine();
+  ServerStats& st = server_.stats();
+  MetaRequest& m = slot.meta;
+  m.opaque = slot.meta_opaque;  // the slot does not move while its reply is written
+  std::string& out = slot.data;
+  const size_t before = out.size();
+  if (item == nullptr) {
+    ++st.get_misses;
+    AppendMetaMiss(out, m, slot.meta_key);
+  } else {
+    ++st.get_hits;
+    MetaHit hit;
+    hit.start.exptime = item->exptime;
+    hit.cas = item->cas;
+    hit.fetched = where.fetched;  // as it was when the read started, before this read marked it
+    // The token bit as it is now (another reader may have won meanwhile), unless the key has a new
+    // version since: then the version read keeps the bit it had.
+    const std::optional<IndexEntry> cur = engine.Locate(slot.hash);
+    hit.token_sent = cur && cur->slab == where.slab && cur->chunk == where.chunk ? cur->token_sent
+                                                                                 : where.token_sent;
+    Expiry final_expiry;
+    hit.won = MetaGetWins(m, *item, hit, final_expiry);
+    if (hit.won) engine.MarkTokenSent(slot.hash, where);
+    AppendMetaHit(out, m, slot.meta_key, *item, hit);
+  }
+  m.opaque = {};
+  unsent_bytes_ += out.size() - before;
 }
 
 bool Connection::ExecMetaSet() {
@@ -461,13 +552,8 @@ bool Connection::ExecMetaArith() {
     start.exptime = cur.exptime;
     flags = cur.flags;
   }
-  auto apply = [&](char letter, Expiry& e) {
-    if (letter == 'T' || (letter == 'N' && created)) {
-      e.expired = !AbsoluteExptime(letter == 'T' ? m.ttl : m.vivify_ttl, e.exptime);
-    }
-  };
   Expiry final_expiry = start;
-  for (uint8_t i = 0; i < m.count; ++i) apply(m.order[i], final_expiry);
+  for (uint8_t i = 0; i < m.count; ++i) ApplyMetaTtl(m.order[i], m, created, final_expiry);
 
   char buf[24];
   const auto res = std::to_chars(buf, buf + sizeof(buf), value);
@@ -499,7 +585,7 @@ bool Connection::ExecMetaArith() {
     switch (letter) {
       case 'T':
       case 'N':
-        apply(letter, e);
+        ApplyMetaTtl(letter, m, created, e);
         break;
       case 'c':
         out.append(" c");

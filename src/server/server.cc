@@ -495,6 +495,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "index_evictions", es.index_evictions);
     Stat(out, "reads_memory", es.reads_memory);
     Stat(out, "reads_device", es.reads_device);
+    Stat(out, "reads_in_flight_max", es.reads_in_flight_max);
     Stat(out, "read_errors", es.read_errors);
     Stat(out, "checksum_errors", es.checksum_errors);
     Stat(out, "key_mismatches", es.key_mismatches);

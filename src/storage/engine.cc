@@ -222,6 +222,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   r->io.write = false;
   r->io.user = reinterpret_cast<uint64_t>(r);
   ++reads_in_flight_;
+  stats_.reads_in_flight_max = std::max<uint64_t>(stats_.reads_in_flight_max, reads_in_flight_);
   last_read_bytes_ = r->io.len;
   ++stats_.reads_device;
   r->start_ns = util::NowNs();

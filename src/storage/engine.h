@@ -84,14 +84,15 @@ struct ClassStats {
 
 struct EngineStats {
   uint64_t curr_items = 0;
-  uint64_t bytes = 0;              // chunk bytes held by live items
-  uint64_t total_items = 0;        // items stored since start
-  uint64_t evictions = 0;          // live items dropped with an evicted disk slab or index slot
-  uint64_t slab_evictions = 0;     // disk slabs reclaimed by FIFO eviction
-  uint64_t index_evictions = 0;    // live entries dropped because both index buckets were full
-  uint64_t reads_memory = 0;       // lookups served from memory slabs
-  uint64_t reads_device = 0;       // device reads started for lookups
-  uint64_t read_errors = 0;        // device reads that failed (IO error or short)
+  uint64_t bytes = 0;                // chunk bytes held by live items
+  uint64_t total_items = 0;          // items stored since start
+  uint64_t evictions = 0;            // live items dropped with an evicted disk slab or index slot
+  uint64_t slab_evictions = 0;       // disk slabs reclaimed by FIFO eviction
+  uint64_t index_evictions = 0;      // live entries dropped because both index buckets were full
+  uint64_t reads_memory = 0;         // lookups served from memory slabs
+  uint64_t reads_device = 0;         // device reads started for lookups
+  uint64_t reads_in_flight_max = 0;  // most lookup reads in flight at once (since stats reset)
+  uint64_t read_errors = 0;          // device reads that failed (IO error or short)
   uint64_t checksum_errors = 0;    // device records that failed verification (torn, stale, corrupt)
   uint64_t key_mismatches = 0;     // index tag collisions resolved by the full key
   uint64_t slab_writes = 0;        // memory slabs written to the device

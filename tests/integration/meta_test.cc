@@ -600,5 +600,44 @@ TEST_F(MetaOnDevice, GetSetDeleteArithmeticOnDeviceItems) {
   }
 }
 
+TEST_F(MetaOnDevice, PipelinedGetsOfDeviceItemsOverlapTheirReads) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  ASSERT_EQ(client_.Request("stats reset\r\n"), "RESET\r\n");
+  // One send: plain mg, mg with return flags, quiet hits and quiet misses, ending with mn. Each
+  // device read must come back in request order with its own flags.
+  std::string request;
+  std::string want;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = KeyOf(i * 7);
+    const std::string size = std::to_string(kValueSize);
+    switch (i % 3) {
+      case 0:
+        request += "mg " + key + " v\r\n";
+        want += "VA " + size + "\r\n" + ValueOf(i * 7) + "\r\n";
+        break;
+      case 1:
+        request += "mg " + key + " s f k O" + std::to_string(i) + " q\r\n";
+        want += "HD s" + size + " f" + std::to_string(i * 7) + " k" + key + " O" +
+                std::to_string(i) + "\r\n";
+        break;
+      default:
+        request += "mg dev:none" + std::to_string(i) + " v q\r\nmg " + key + " v q\r\n";
+        want += "VA " + size + "\r\n" + ValueOf(i * 7) + "\r\n";
+        break;
+    }
+  }
+  request += "mn\r\n";
+  want += "MN\r\n";
+  EXPECT_EQ(client_.Transact(request, want.size()), want);
+  if (!TargetIsMemcached()) {
+    const auto stats = client_.Stats();
+    EXPECT_GE(StatOf(stats, "reads_device"), 200u);
+    // The reads were issued together, as classic get issues them, not one after another.
+    EXPECT_GE(StatOf(stats, "reads_in_flight_max"), 2u);
+    EXPECT_EQ(StatOf(stats, "get_hits"), 300u);
+    EXPECT_EQ(StatOf(stats, "get_misses"), 100u);
+  }
+}
+
 }  // namespace
 }  // namespace ssdcache::integration
