@@ -114,7 +114,8 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   }
   open_.assign(classes_.count(), -1);
   mem_count_ = options.max_memory / slab_size_;
-  memory_ = util::AlignedBuffer(mem_count_ * slab_size_, device_.block_size());
+  // Huge-page aligned, hence block aligned, as O_DIRECT needs.
+  memory_ = util::HugeBuffer(mem_count_ * slab_size_);
   write_ops_.resize(mem_count_);
   write_start_ns_.resize(mem_count_);
   for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));

@@ -37,6 +37,7 @@
 #include "storage/item.h"
 #include "storage/slab_class.h"
 #include "util/aligned_buffer.h"
+#include "util/huge_buffer.h"
 #include "util/histogram.h"
 
 namespace ssdcache::storage {
@@ -261,7 +262,7 @@ class Engine final : public SlabLiveness, public IoHandler {
   std::unique_ptr<Index> index_;
   AccessTable access_;  // recent accesses, for meta l / me la
 
-  util::AlignedBuffer memory_;
+  util::HugeBuffer memory_;  // the memory slabs, in huge pages (one segment per slab write)
   size_t mem_count_ = 0;
   std::vector<uint32_t> free_mem_;
   // Buffers whose slab was written to the device, oldest first: they keep serving that slab's
