@@ -160,7 +160,7 @@ void AioContext::CompleteEvents(const struct io_event* events, int n) {
     // res is the kernel's signed long squeezed into an unsigned field.
     int64_t result = static_cast<int64_t>(static_cast<long>(events[i].res));
     if (fault_ != nullptr) {
-      FaultInjector::Decision d = fault_->Decide(op->write, op->len, result);
+      FaultInjector::Decision d = fault_->Decide(op->write, op->len, result, op->journal);
       if (d.stall) {
         fault_->Hold(*op, d.result);  // still in flight for the caller
         continue;

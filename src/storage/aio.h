@@ -53,7 +53,8 @@ struct IoOp {
   size_t len = 0;
   uint64_t offset = 0;
   bool write = false;
-  uint64_t user = 0;  // free for the caller (e.g. a slab id)
+  uint64_t user = 0;     // free for the caller (e.g. a slab id)
+  bool journal = false;  // a crash journal write: fault injection uses journal_eio for it
   // Private to AioContext.
   struct iocb cb {};
   IoOp* next = nullptr;

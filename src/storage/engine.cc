@@ -7,6 +7,7 @@
 #include <bit>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -76,14 +77,27 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
     error = "-m/--max-memory must hold at least 2 slabs of -I/--slab-size";
     return nullptr;
   }
-  // The first slab-sized region of the slice is reserved for the superblock.
+  if (options.journal_size % kJournalBlockSize != 0 ||
+      (options.journal_size > 0 && options.journal_size < 16 * kJournalBlockSize)) {
+    error = "--journal-size must be 0 or a multiple of 4 KiB of at least 64 KiB";
+    return nullptr;
+  }
+  if (options.journal_size > 0 && device.block_size() != kJournalBlockSize) {
+    error = "--journal-size needs a device with 4 KiB blocks (this one has " +
+            std::to_string(device.block_size()) + "); use --journal-size 0";
+    return nullptr;
+  }
+  // The first slab-sized regions of the slice hold the superblock and the journal.
+  uint64_t reserved =
+      (device.block_size() + options.journal_size + options.slab_size - 1) / options.slab_size;
   uint64_t disk_slabs = device.size() / options.slab_size;
-  disk_slabs = disk_slabs > 0 ? disk_slabs - 1 : 0;
+  disk_slabs = disk_slabs > reserved ? disk_slabs - reserved : 0;
   if (disk_slabs < mem_slabs + 2) {
     error = "the device (" + std::to_string(device.size() >> 20) +
             " MiB) must hold at least 2 more disk slabs (" + std::to_string(disk_slabs) +
             ") than -m/--max-memory holds memory slabs (" + std::to_string(mem_slabs) +
-            "): enlarge --device-size or lower -m";
+            "): enlarge --device-size or lower -m" +
+            (options.journal_size > 0 ? " or --journal-size" : "");
     return nullptr;
   }
   if (PiecesFor(disk_slabs, mem_slabs) == 0) {
@@ -119,7 +133,14 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   write_ops_.resize(mem_count_);
   write_start_ns_.resize(mem_count_);
   for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
-  disk_count_ = device_.size() / slab_size_ - 1;
+  reserved_slabs_ = static_cast<uint32_t>(
+      (device_.block_size() + options.journal_size + slab_size_ - 1) / slab_size_);
+  disk_count_ = device_.size() / slab_size_ - reserved_slabs_;
+  if (options.journal_size > 0) {
+    journal_ = std::make_unique<Journal>(
+        device_, aio_, device_.offset() + device_.block_size(),
+        static_cast<uint32_t>(options.journal_size / kJournalBlockSize), this);
+  }
   disks_.resize(disk_count_);
   for (size_t i = disk_count_; i-- > 0;) free_disk_.push_back(static_cast<uint32_t>(i));
   // Twice the slabs that can be alive at once, so that an id is reused only every ~half lap and
@@ -152,7 +173,7 @@ char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
 }
 
 uint64_t Engine::DiskOffset(uint32_t disk) const {
-  return device_.offset() + (uint64_t{disk} + 1) * slab_size_;
+  return device_.offset() + (uint64_t{disk} + reserved_slabs_) * slab_size_;
 }
 
 std::optional<IndexEntry> Engine::Locate(uint64_t hash) const { return index_->Find(hash); }
@@ -523,6 +544,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   uint32_t id = static_cast<uint32_t>(op.user & ~kWriteTag);
   SlabInfo& s = table_[id];
   --flushing_;
+  const uint64_t written_seq = s.seq;
   write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
   DiskSlab& d = disks_[s.disk];
   --d.pending;
@@ -556,6 +578,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     if (packing_ == static_cast<int64_t>(s.disk)) packing_ = -1;
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
+  CheckpointWriteDone(written_seq);
   DrainTombstones();
   if (memory_listener_) memory_listener_();
 }
@@ -564,6 +587,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
                           std::string_view value_b, uint32_t flags, uint32_t exptime,
                           uint64_t* cas_out, const std::optional<IndexEntry>* expected,
                           uint64_t keep_cas, ItemMarks marks) {
+  last_ticket_ = 0;
   uint64_t item_size = uint64_t{kItemHeaderSize} + key.size() + value_a.size() + value_b.size();
   if (item_size > classes_.max_item()) return StoreResult::kTooLarge;
   if (expected != nullptr) {
@@ -586,8 +610,14 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   e.token_sent = marks.token_sent;
   Index::InsertOutcome outcome = index_->Upsert(hash, e);
   if (outcome.result == Index::InsertResult::kReplaced) {
+    Supersede(hash, &outcome.old, wseq, e);
     DropEntry(outcome.old);
-  } else if (outcome.result == Index::InsertResult::kEvicted) {
+  } else if (journal_ != nullptr && journal_->Uncommitted(hash)) {
+    // A delete (or an undone change) of this key is not on the device yet: this version's
+    // acknowledgement must not overtake it.
+    Supersede(hash, nullptr, wseq, e);
+  }
+  if (outcome.result == Index::InsertResult::kEvicted) {
     DropEntry(outcome.old);
     ++stats_.index_evictions;
     ++stats_.evictions;
@@ -602,25 +632,127 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
 }
 
 bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
+  last_ticket_ = 0;
   std::optional<IndexEntry> cur = index_->Find(hash);
   if (!cur) return false;
   if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return false;
+  // The tombstone's wseq, reserved now so the journal entry can name it even when the tombstone
+  // has to wait for a memory slab (it then gets a larger one).
+  uint64_t wseq = next_cas_++;
+  Supersede(hash, &*cur, wseq, std::nullopt);
   DropEntry(*cur);
   index_->EraseIf(hash, cur->slab, cur->chunk);
   // The record stays on the device until its slab is evicted; a tombstone written after it makes
   // the rebuild at restart drop it again.
-  if (!TryWriteTombstone(key)) pending_tombstones_.emplace_back(key);
+  if (!TryWriteTombstone(key, wseq)) pending_tombstones_.emplace_back(key);
   return true;
 }
 
-bool Engine::TryWriteTombstone(std::string_view key) {
+void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
+                       const std::optional<IndexEntry>& now_at) {
+  bool on_device = false;
+  if (old != nullptr) {
+    const SlabInfo& o = table_[old->slab];
+    on_device = o.state == SlabState::kFlushing || o.state == SlabState::kDisk;
+    // Not written yet: drop the old version from the buffer, so a crash can never find it on the
+    // device after the slab's write while the newer version was still only in DRAM.
+    if (o.state == SlabState::kMemory) VoidRecord(o, old->chunk);
+  }
+  if (journal_ == nullptr || (!on_device && !journal_->Uncommitted(hash))) return;
+  last_ticket_ = journal_->Append(hash, wseq);
+  held_.push_back({last_ticket_, hash, now_at, nullptr, 0});
+}
+
+void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
+  // A zero magic fails every decode; the key and value bytes stay, since a caller may still hold
+  // views into them (append/prepend pass the old value to the Store that supersedes it).
+  const uint16_t zero = 0;
+  std::memcpy(ChunkInMemory(s, chunk) + offsetof(ItemHeader, magic), &zero, sizeof(zero));
+  ++stats_.records_voided;
+}
+
+void Engine::AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token) {
+  ++stats_.journal_waits;
+  for (auto it = held_.rbegin(); it != held_.rend(); ++it) {
+    if (it->ticket == ticket) {
+      it->waiter = waiter;
+      it->token = token;
+      return;
+    }
+  }
+  // Already completed (cannot happen within a turn, commits run before sleeping): done.
+  waiter->OnCommitDone(token, ticket, true);
+}
+
+void Engine::OnJournalCommitted(uint64_t last_ticket, bool ok) {
+  while (!held_.empty() && held_.front().ticket <= last_ticket) {
+    Held h = held_.front();
+    held_.pop_front();
+    if (!ok && h.where) {
+      // Not acknowledged, so never to be served: the key becomes a miss, with a tombstone so
+      // that the version before (acknowledged, maybe on the device) does not return at a restart
+      // either. A client told SERVER_ERROR may see either the older value or a miss later.
+      std::optional<IndexEntry> cur = index_->Find(h.hash);
+      if (cur && cur->slab == h.where->slab && cur->chunk == h.where->chunk) {
+        ++stats_.journal_undone;
+        SlabInfo& s = table_[cur->slab];
+        ItemView v;
+        bool in_dram = s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached;
+        if (in_dram && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
+          std::string key(v.key);
+          Erase(key, h.hash, &*cur);
+          last_ticket_ = 0;  // nobody waits for the tombstone's own entry
+        } else {
+          DropEntry(*cur);
+          index_->EraseIf(h.hash, cur->slab, cur->chunk);
+        }
+      }
+    }
+    if (h.waiter != nullptr) h.waiter->OnCommitDone(h.token, h.ticket, ok);
+  }
+}
+
+void Engine::CommitJournal() {
+  if (journal_ == nullptr) return;
+  if (!cp_active_ && journal_->used_blocks() * 2 >= journal_->blocks()) StartCheckpoint();
+  journal_->Commit();
+}
+
+void Engine::StartCheckpoint() {
+  if (journal_ == nullptr || cp_active_) return;
+  // A pending tombstone has no slab yet: it could not be counted below. Try again next turn.
+  DrainTombstones();
+  if (!pending_tombstones_.empty()) return;
+  cp_slab_seq_ = next_seq_;
+  cp_block_ = journal_->next_block();
+  for (int64_t id : open_) {
+    if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
+  }
+  // Every slab being written now is older than cp_slab_seq_, and no memory slab holds a record
+  // older than it: once these writes are done, every record older than the checkpoint is on the
+  // device (or gone with its slab), so no entry of a block before cp_block_ is needed.
+  cp_writes_ = flushing_;
+  cp_active_ = true;
+  if (cp_writes_ == 0) CheckpointWriteDone(0);
+}
+
+void Engine::CheckpointWriteDone(uint64_t slab_seq) {
+  if (!cp_active_ || slab_seq >= cp_slab_seq_) return;
+  if (cp_writes_ > 0) --cp_writes_;
+  if (cp_writes_ > 0) return;
+  cp_active_ = false;
+  ++stats_.journal_checkpoints;
+  journal_->Reclaim(cp_block_);
+}
+
+bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
   int cls = classes_.ClassFor(ItemSize(key.size(), 0));
   int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
   if (id < 0) return false;
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
   WriteItem(ChunkInMemory(s, chunk), key, {}, {}, 0, 0, 0, static_cast<uint32_t>(s.seq),
-            next_cas_++, kKindTombstone);
+            wseq != 0 ? wseq : next_cas_++, kKindTombstone);
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
   return true;
 }
@@ -664,6 +796,7 @@ void Engine::FillSuperblock(Superblock& sb) const {
   sb.classes_crc = util::Crc32c(sizes.data(), sizes.size() * sizeof(uint32_t));
   sb.instance = options_.instance;
   sb.instances = options_.instances;
+  sb.journal_blocks = journal_ ? journal_->blocks() : 0;
   sb.epoch = epoch_;
   sb.flush_seq = flush_seq_;
   sb.crc = util::Crc32c(&sb, sizeof(sb));
@@ -705,6 +838,7 @@ bool Engine::ShutdownFlush() {
 uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
 
 void Engine::ResetStats() {
+  if (journal_) journal_->ResetStats();
   read_latency_.Reset();
   write_latency_.Reset();
   EngineStats fresh;
@@ -768,6 +902,7 @@ bool Engine::Recover(bool format, std::string& error) {
       error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
       return false;
     }
+    if (journal_) journal_->Reset(epoch_);
     spdlog::info("device {}: {} (epoch {:016x})", device_.path(),
                  blank ? "blank, formatted" : "formatted (--format)", epoch_);
     return true;
@@ -795,6 +930,8 @@ bool Engine::Recover(bool format, std::string& error) {
     mismatch = "another slab class table (-n, -f, -z)";
   else if (found.instance != expect.instance || found.instances != expect.instances)
     mismatch = "-s " + std::to_string(found.instance) + "/" + std::to_string(found.instances);
+  else if (found.journal_blocks != expect.journal_blocks)
+    mismatch = "--journal-size " + std::to_string(uint64_t{found.journal_blocks} * 4) + "K";
   if (!mismatch.empty()) {
     error = "device " + device_.path() + " was formatted with " + mismatch +
             ", which does not match the flags; start with the same flags, or with --format to "
@@ -803,6 +940,27 @@ bool Engine::Recover(bool format, std::string& error) {
   }
   epoch_ = found.epoch;
   flush_seq_ = found.flush_seq;
+
+  // The journal: for each key hash the largest wseq of a version that superseded older records.
+  std::vector<JournalEntry> journal;
+  if (journal_ && !journal_->Load(epoch_, journal, error)) return false;
+  recovery_.journal_entries = journal.size();
+  recovery_.bytes_scanned += uint64_t{journal_ ? journal_->blocks() : 0} * kJournalBlockSize;
+  std::sort(journal.begin(), journal.end(), [](const JournalEntry& a, const JournalEntry& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.wseq > b.wseq;
+  });
+  journal.erase(
+      std::unique(journal.begin(), journal.end(),
+                  [](const JournalEntry& a, const JournalEntry& b) { return a.hash == b.hash; }),
+      journal.end());
+  auto superseded_below = [&journal](uint64_t hash) -> uint64_t {
+    auto it = std::lower_bound(journal.begin(), journal.end(), hash,
+                               [](const JournalEntry& e, uint64_t h) { return e.hash < h; });
+    return it != journal.end() && it->hash == hash ? it->wseq : 0;
+  };
+  // Keys whose records were all superseded by versions lost with DRAM: they get a tombstone, so
+  // the journal entries can be dropped later without those records coming back.
+  std::vector<std::pair<uint64_t, std::string>> orphans;
 
   // Pass 1: walk the slab headers of every disk slab.
   struct Piece {
@@ -859,6 +1017,7 @@ bool Engine::Recover(bool format, std::string& error) {
   std::vector<Dead> dead;
   uint64_t max_seq = flush_seq_;
   uint64_t max_wseq = 0;
+  for (const JournalEntry& e : journal) max_wseq = std::max(max_wseq, e.wseq);
   size_t done = 0;
   for (const Piece& p : pieces) {
     max_seq = std::max(max_seq, p.seq);
@@ -901,6 +1060,11 @@ bool Engine::Recover(bool format, std::string& error) {
       ws[c] = v.wseq;
       max_wseq = std::max(max_wseq, std::max(v.wseq, v.cas));
       uint64_t hash = util::HashKey(v.key);
+      if (!journal.empty() && v.wseq < superseded_below(hash)) {
+        ++recovery_.superseded;
+        if (orphans.empty() || orphans.back().first != hash) orphans.emplace_back(hash, v.key);
+        continue;
+      }
       std::optional<IndexEntry> cur = index_->Find(hash);
       if (cur && wseqs[cur->slab][cur->chunk] > v.wseq) continue;  // a newer record was seen
       Index::InsertOutcome out =
@@ -951,13 +1115,23 @@ bool Engine::Recover(bool format, std::string& error) {
   disks_in_use_ = used_disks.size();
   next_seq_ = max_seq + 1;
   next_cas_ = std::max(next_cas_, max_wseq + 1);
+  std::sort(orphans.begin(), orphans.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < orphans.size(); ++i) {
+    if (i > 0 && orphans[i].first == orphans[i - 1].first) continue;
+    if (index_->Find(orphans[i].first)) continue;  // a newer record on the device wins anyway
+    ++recovery_.journal_tombstones;
+    if (!TryWriteTombstone(orphans[i].second)) pending_tombstones_.push_back(orphans[i].second);
+  }
+  // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
+  StartCheckpoint();
   recovery_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info(
-      "warm restart: {} items ({} tombstones, {} records skipped) from {} slabs; "
-      "scanned {} MiB in {:.2f} s ({:.2f} GiB/s)",
-      recovery_.items, recovery_.tombstones, recovery_.skipped, recovery_.slabs,
-      recovery_.bytes_scanned >> 20, recovery_.seconds,
+      "warm restart: {} items ({} tombstones, {} records skipped, {} superseded by {} journal "
+      "entries) from {} slabs; scanned {} MiB in {:.2f} s ({:.2f} GiB/s)",
+      recovery_.items, recovery_.tombstones, recovery_.skipped, recovery_.superseded,
+      recovery_.journal_entries, recovery_.slabs, recovery_.bytes_scanned >> 20, recovery_.seconds,
       recovery_.seconds > 0
           ? static_cast<double>(recovery_.bytes_scanned) / (1 << 30) / recovery_.seconds
           : 0.0);

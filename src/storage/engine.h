@@ -19,6 +19,12 @@
 //    CRC32C and full key. Anything else is a miss.
 //  - Items a client was told STORED are in a memory slab or on the device; ShutdownFlush() writes
 //    every memory slab holding items.
+//  - Crash safety (with a journal, see journal.h): a record superseded while its slab is still
+//    an open memory slab is voided in the buffer (it never reaches the device); one superseded
+//    while its slab is being written or on the device gets a journal entry, and the request that
+//    superseded it hands out a ticket (TakeTicket) whose reply must wait for the commit. A key
+//    whose entry is not yet committed journals every new version too. Journal slots are reused
+//    only after a checkpoint: every memory slab holding records older than it was written.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "storage/access_table.h"
@@ -35,6 +42,7 @@
 #include "storage/device.h"
 #include "storage/index.h"
 #include "storage/item.h"
+#include "storage/journal.h"
 #include "storage/slab_class.h"
 #include "util/aligned_buffer.h"
 #include "util/huge_buffer.h"
@@ -51,6 +59,7 @@ struct EngineOptions {
   std::vector<uint32_t> slab_profile;  // explicit chunk sizes (overrides factor)
   uint32_t instance = 0;               // -s I/N, recorded in the superblock
   uint32_t instances = 1;
+  uint64_t journal_size = 0;  // bytes of the crash journal (0: none, the weaker guarantee)
 };
 
 // Receives the result of a lookup that had to read the device.
@@ -62,6 +71,16 @@ class LookupWaiter {
 
  protected:
   ~LookupWaiter() = default;
+};
+
+// Receives the outcome of a journal commit a reply waits for (see Engine::TakeTicket).
+class CommitWaiter {
+ public:
+  // `ok` false: the journal write failed, the request's change was undone (the key is a miss).
+  virtual void OnCommitDone(uint64_t token, uint64_t ticket, bool ok) = 0;
+
+ protected:
+  ~CommitWaiter() = default;
 };
 
 enum class LookupResult : uint8_t { kMiss, kHit, kPending };
@@ -100,9 +119,13 @@ struct EngineStats {
   uint64_t write_errors = 0;       // failed slab writes (their items were dropped)
   uint64_t expired_unfetched = 0;  // expired entries dropped without a device read
   uint64_t memory_waits = 0;       // stores that had to wait for a free memory slab
+  uint64_t journal_waits = 0;      // replies held until their journal entry was on the device
+  uint64_t journal_undone = 0;     // changes undone because their journal write failed
+  uint64_t journal_checkpoints = 0;  // checkpoints that freed journal slots
+  uint64_t records_voided = 0;       // superseded records dropped from memory slabs before a write
 };
 
-class Engine final : public SlabLiveness, public IoHandler {
+class Engine final : public SlabLiveness, public IoHandler, public JournalListener {
  public:
   // Validates the geometry (classes, slab counts) against the device and allocates the memory
   // slabs and the index. On failure returns nullptr and a one-line `error` naming the flag.
@@ -155,6 +178,16 @@ class Engine final : public SlabLiveness, public IoHandler {
   // Invalidates every item (flush_all); persisted in the superblock.
   void FlushAll();
 
+  // The journal ticket of the last Store()/Erase() (0: its reply needs no wait), then 0. A
+  // non-zero ticket: acknowledge the request only from AwaitCommit's callback.
+  uint64_t TakeTicket() { return std::exchange(last_ticket_, 0); }
+  // Calls waiter->OnCommitDone(token, ticket, ok) once the ticket's journal block completed.
+  void AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token);
+  // Once per loop turn, before the aio submit: writes the turn's journal entries as one block and
+  // starts a checkpoint when the ring is half used.
+  void CommitJournal();
+  const Journal* journal() const { return journal_.get(); }
+
   // Reads the superblock and rebuilds the index from the slabs on the device (warm restart), or
   // formats a blank device (or any device when `format`). Call once, before serving. Fails with
   // a one-line `error` when the device holds another format or geometry.
@@ -165,6 +198,9 @@ class Engine final : public SlabLiveness, public IoHandler {
     uint64_t tombstones = 0;
     uint64_t skipped = 0;  // records that failed verification (torn writes) or expired
     uint64_t bytes_scanned = 0;
+    uint64_t journal_entries = 0;     // valid entries read from the journal
+    uint64_t superseded = 0;          // records dropped because a journal entry superseded them
+    uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
     double seconds = 0;
   };
   const RecoveryStats& recovery() const { return recovery_; }
@@ -181,6 +217,7 @@ class Engine final : public SlabLiveness, public IoHandler {
 
   bool IsSlabLive(uint32_t slab) const override;
   void OnIoComplete(IoOp& op, int64_t result) override;
+  void OnJournalCommitted(uint64_t last_ticket, bool ok) override;
 
   const EngineStats& stats() const { return stats_; }
   // Device latency: lookups' reads (submit to completion) and slab writes.
@@ -243,7 +280,15 @@ class Engine final : public SlabLiveness, public IoHandler {
   void SweepSome(size_t buckets);
   uint64_t SweepPasses() const { return swept_buckets_ / index_->num_buckets(); }
 
-  bool TryWriteTombstone(std::string_view key);
+  bool TryWriteTombstone(std::string_view key, uint64_t wseq = 0);
+  // The key's record at `old` is being superseded by the record with `wseq` (new location
+  // `now_at`, or none for a delete): voids it in DRAM or journals the change.
+  // `old` may be null: no previous record in the index, only an uncommitted journal entry.
+  void Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
+                 const std::optional<IndexEntry>& now_at);
+  void VoidRecord(const SlabInfo& s, uint32_t chunk);
+  void StartCheckpoint();
+  void CheckpointWriteDone(uint64_t slab_seq);
   void DrainTombstones();
   void WriteSuperblock();
   void FillSuperblock(Superblock& sb) const;
@@ -316,6 +361,25 @@ class Engine final : public SlabLiveness, public IoHandler {
   bool super_dirty_ = false;
   std::vector<std::string> pending_tombstones_;  // deletes waiting for a free memory slab
   RecoveryStats recovery_;
+
+  // The crash journal (null without one) and the requests waiting on it, in ticket order.
+  std::unique_ptr<Journal> journal_;
+  uint32_t reserved_slabs_ = 1;  // slab-sized regions before disk slab 0: superblock, journal
+  struct Held {
+    uint64_t ticket;
+    uint64_t hash;
+    std::optional<IndexEntry> where;  // the new record (none for a delete)
+    CommitWaiter* waiter;
+    uint64_t token;
+  };
+  std::deque<Held> held_;
+  uint64_t last_ticket_ = 0;
+  // A checkpoint: slabs with seq < cp_slab_seq_ were all sealed when it started; once their
+  // cp_writes_ writes complete, journal blocks before cp_block_ are covered.
+  bool cp_active_ = false;
+  uint64_t cp_slab_seq_ = 0;
+  uint64_t cp_block_ = 0;
+  size_t cp_writes_ = 0;
 
   uint32_t now_ = 0;
   uint64_t next_cas_ = 1;

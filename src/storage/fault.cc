@@ -65,6 +65,7 @@ std::optional<FaultSpec> FaultSpec::Parse(std::string_view text, std::string& er
                    : key == "read_short"  ? &spec.read_short
                    : key == "write_eio"   ? &spec.write_eio
                    : key == "write_short" ? &spec.write_short
+                   : key == "journal_eio" ? &spec.journal_eio
                    : key == "stall"       ? &spec.stall
                                           : nullptr;
     if (prob != nullptr) {
@@ -92,8 +93,8 @@ std::optional<FaultSpec> FaultSpec::Parse(std::string_view text, std::string& er
       (key == "seed" ? spec.seed : spec.after) = n;
     } else {
       error = "unknown fault spec key '" + std::string(key) +
-              "' (known: read_eio, read_short, write_eio, write_short, stall, stall_ms, seed, "
-              "after)";
+              "' (known: read_eio, read_short, write_eio, write_short, journal_eio, stall, "
+              "stall_ms, seed, after)";
       return std::nullopt;
     }
   }
@@ -110,14 +111,16 @@ std::optional<FaultSpec> FaultSpec::Parse(std::string_view text, std::string& er
 }
 
 bool FaultSpec::active() const {
-  return read_eio > 0 || read_short > 0 || write_eio > 0 || write_short > 0 || stall > 0;
+  return read_eio > 0 || read_short > 0 || write_eio > 0 || write_short > 0 || journal_eio > 0 ||
+         stall > 0;
 }
 
 std::string FaultSpec::ToString() const {
   return "read_eio=" + Number(read_eio) + ",read_short=" + Number(read_short) +
          ",write_eio=" + Number(write_eio) + ",write_short=" + Number(write_short) +
-         ",stall=" + Number(stall) + ",stall_ms=" + std::to_string(stall_ms) +
-         ",seed=" + std::to_string(seed) + ",after=" + std::to_string(after);
+         ",journal_eio=" + Number(journal_eio) + ",stall=" + Number(stall) +
+         ",stall_ms=" + std::to_string(stall_ms) + ",seed=" + std::to_string(seed) +
+         ",after=" + std::to_string(after);
 }
 
 FaultInjector::FaultInjector(const FaultSpec& spec) : spec_(spec), rng_(spec.seed) {}
@@ -145,14 +148,15 @@ double FaultInjector::Uniform() {
   return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
 }
 
-FaultInjector::Decision FaultInjector::Decide(bool write, size_t len, int64_t result) {
+FaultInjector::Decision FaultInjector::Decide(bool write, size_t len, int64_t result,
+                                              bool journal) {
   ++stats_.ops;
   if (stats_.ops <= spec_.after) return {result, false};
   // Both draws happen for every op, so one outcome's probability does not shift the others.
   double r = Uniform();
   double s = Uniform();
-  double eio = write ? spec_.write_eio : spec_.read_eio;
-  double shrt = write ? spec_.write_short : spec_.read_short;
+  double eio = journal ? spec_.journal_eio : write ? spec_.write_eio : spec_.read_eio;
+  double shrt = journal ? 0 : write ? spec_.write_short : spec_.read_short;
   Decision d{result, s < spec_.stall};
   if (result >= 0 && r < eio) {
     d.result = -EIO;

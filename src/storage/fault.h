@@ -8,7 +8,9 @@
 //   read_eio=0.05,write_eio=0.02,read_short=0.01,write_short=0.01,stall=0.01,stall_ms=50,seed=42,
 //   after=100
 // read_eio/read_short (and write_*) are per-op probabilities of exclusive outcomes (their sum is at
-// most 1); stall is an independent per-op probability and needs stall_ms > 0; after lets that many
+// most 1); write_* apply to slab and superblock writes, journal_eio alone to journal block writes
+// (so a test can fail the crash journal while slabs are written fine, and the other way round);
+// stall is an independent per-op probability and needs stall_ms > 0; after lets that many
 // completions through untouched first; seed (default 1) makes the decisions reproducible.
 //
 // Invariants:
@@ -46,6 +48,7 @@ struct FaultSpec {
   double read_short = 0;
   double write_eio = 0;
   double write_short = 0;
+  double journal_eio = 0;
   double stall = 0;
   uint32_t stall_ms = 0;
   uint64_t seed = 1;
@@ -86,7 +89,7 @@ class FaultInjector {
     bool stall;      // hold the op back for stall_ms before delivering it
   };
   // Decides the fate of one completed op: `result` is the kernel's (bytes or -errno).
-  Decision Decide(bool write, size_t len, int64_t result);
+  Decision Decide(bool write, size_t len, int64_t result, bool journal = false);
 
   // Keeps a completed op (with the result to deliver) until stall_ms from now.
   void Hold(IoOp& op, int64_t result);

@@ -22,7 +22,8 @@ namespace ssdcache::storage {
 inline constexpr uint16_t kItemMagic = 0x5343;      // "SC"
 inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 // 2: ItemHeader grew stored_at and marks (meta protocol: l and stale items).
-inline constexpr uint16_t kFormatVersion = 2;
+// 3: the superblock records the crash journal's size, and a journal region follows it.
+inline constexpr uint16_t kFormatVersion = 3;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
@@ -82,10 +83,10 @@ struct Superblock {
   uint32_t classes_crc;  // CRC32C of the chunk size table
   uint32_t instance;     // -s I/N
   uint32_t instances;
-  uint32_t reserved1;
-  uint64_t epoch;      // random, new at every format
-  uint64_t flush_seq;  // flush_all: items of slabs with seq < flush_seq are gone
-  uint32_t crc;        // CRC32C of this struct with crc = 0
+  uint32_t journal_blocks;  // 4 KiB blocks of the journal ring after this block (--journal-size)
+  uint64_t epoch;           // random, new at every format
+  uint64_t flush_seq;       // flush_all: items of slabs with seq < flush_seq are gone
+  uint32_t crc;             // CRC32C of this struct with crc = 0
   uint32_t reserved2;
 };
 static_assert(sizeof(Superblock) == 64, "Superblock is part of the on-device format");

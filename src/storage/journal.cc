@@ -1,0 +1,163 @@
+#include "storage/journal.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+
+namespace {
+// The ring is read back in pieces of this size at recovery.
+constexpr size_t kLoadChunk = 1 << 20;
+}  // namespace
+
+void EncodeJournalBlock(char* block, uint64_t epoch, uint64_t seq,
+                        std::span<const JournalEntry> entries) {
+  std::memset(block, 0, kJournalBlockSize);
+  JournalBlockHeader h{};
+  h.magic = kJournalMagic;
+  h.epoch = epoch;
+  h.seq = seq;
+  h.count = static_cast<uint32_t>(entries.size());
+  std::memcpy(block, &h, sizeof(h));
+  if (!entries.empty()) std::memcpy(block + sizeof(h), entries.data(), entries.size_bytes());
+  h.crc = util::Crc32c(block, kJournalBlockSize);
+  std::memcpy(block, &h, sizeof(h));
+}
+
+bool DecodeJournalBlock(const char* block, uint64_t epoch, uint64_t& seq,
+                        std::vector<JournalEntry>& out) {
+  JournalBlockHeader h;
+  std::memcpy(&h, block, sizeof(h));
+  if (h.magic != kJournalMagic || h.epoch != epoch || h.count > kJournalEntriesPerBlock ||
+      h.seq == 0) {
+    return false;
+  }
+  // The CRC covers the block with its crc field zero; check it without copying the block.
+  const uint32_t zero = 0;
+  constexpr size_t kCrcAt = offsetof(JournalBlockHeader, crc);
+  uint32_t crc = util::Crc32c(block, kCrcAt);
+  crc = util::Crc32c(&zero, sizeof(zero), crc);
+  crc = util::Crc32c(block + kCrcAt + sizeof(zero), kJournalBlockSize - kCrcAt - sizeof(zero), crc);
+  if (crc != h.crc) return false;
+  seq = h.seq;
+  if (h.count == 0) return true;
+  size_t at = out.size();
+  out.resize(at + h.count);
+  std::memcpy(out.data() + at, block + sizeof(h), h.count * sizeof(JournalEntry));
+  return true;
+}
+
+Journal::Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t blocks,
+                 JournalListener* listener)
+    : device_(device),
+      aio_(aio),
+      offset_(offset),
+      blocks_(blocks),
+      listener_(listener),
+      buf_(kJournalBlockSize, std::max<uint32_t>(device.block_size(), kJournalBlockSize)) {
+  pending_.reserve(kJournalEntriesPerBlock);
+  writing_.reserve(kJournalEntriesPerBlock);
+}
+
+void Journal::Reset(uint64_t epoch) {
+  epoch_ = epoch;
+  next_seq_ = 1;
+  reclaimed_before_ = 1;
+}
+
+bool Journal::Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::string& error) {
+  epoch_ = epoch;
+  util::AlignedBuffer chunk(kLoadChunk, std::max<uint32_t>(device_.block_size(), 4096));
+  const uint64_t total = uint64_t{blocks_} * kJournalBlockSize;
+  uint64_t newest = 0;
+  for (uint64_t pos = 0; pos < total; pos += kLoadChunk) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(kLoadChunk, total - pos));
+    size_t done = 0;
+    while (done < len) {
+      ssize_t n = ::pread(device_.fd(), chunk.data() + done, len - done,
+                          static_cast<off_t>(offset_ + pos + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error = "device " + device_.path() + ": reading the journal at " +
+                std::to_string(offset_ + pos + done) +
+                " failed: " + (n < 0 ? std::strerror(errno) : "end of device");
+        return false;
+      }
+      done += static_cast<size_t>(n);
+    }
+    for (size_t b = 0; b < len; b += kJournalBlockSize) {
+      uint64_t seq = 0;
+      if (DecodeJournalBlock(chunk.data() + b, epoch, seq, entries)) newest = std::max(newest, seq);
+    }
+  }
+  next_seq_ = newest + 1;
+  // Every slot may hold entries still needed: none is free until the engine reclaims them.
+  // Slots never written (a young ring) are free already.
+  reclaimed_before_ = next_seq_ > blocks_ ? next_seq_ - blocks_ : 1;
+  return true;
+}
+
+uint64_t Journal::Append(uint64_t hash, uint64_t wseq) {
+  pending_.push_back({hash, wseq});
+  ++stats_.entries;
+  return ++appended_;
+}
+
+bool Journal::Uncommitted(uint64_t hash) const {
+  for (const JournalEntry& e : pending_) {
+    if (e.hash == hash) return true;
+  }
+  for (const JournalEntry& e : writing_) {
+    if (e.hash == hash) return true;
+  }
+  return false;
+}
+
+void Journal::Reclaim(uint64_t before) {
+  reclaimed_before_ = std::max(reclaimed_before_, std::min(before, next_seq_));
+}
+
+void Journal::Commit() {
+  if (in_flight_ || pending_.empty()) return;
+  if (!HasRoom()) {
+    if (!waited_) ++stats_.full_waits;
+    waited_ = true;
+    return;
+  }
+  waited_ = false;
+  size_t n = std::min<size_t>(pending_.size(), kJournalEntriesPerBlock);
+  writing_.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+  uint64_t seq = next_seq_++;
+  EncodeJournalBlock(buf_.data(), epoch_, seq, writing_);
+  op_ = IoOp{};
+  op_.handler = this;
+  op_.buf = buf_.data();
+  op_.len = kJournalBlockSize;
+  op_.offset = offset_ + (seq % blocks_) * kJournalBlockSize;
+  op_.write = true;
+  op_.journal = true;
+  in_flight_ = true;
+  aio_.Write(device_.fd(), op_);
+}
+
+void Journal::OnIoComplete(IoOp& op, int64_t result) {
+  in_flight_ = false;
+  bool ok = result == static_cast<int64_t>(op.len);
+  if (ok) {
+    ++stats_.writes;
+  } else {
+    ++stats_.errors;
+  }
+  committed_ += writing_.size();
+  writing_.clear();
+  listener_->OnJournalCommitted(committed_, ok);
+}
+
+}  // namespace ssdcache::storage

@@ -1,0 +1,155 @@
+// The write-ahead journal of key hashes: what makes "no key returns a value it was not last set
+// to" hold after a crash (SIGKILL, power loss), not only after a clean shutdown.
+//
+// A record on the device stays there until its disk slab is evicted. When a newer version of the
+// key (or a delete) is acknowledged while that newer record is still only in DRAM, a crash would
+// bring the old record back at the warm restart. So before such a request is acknowledged, the
+// engine appends (key hash, wseq of the new record) here, and the reply waits until the block
+// holding the entry is on the device. At restart, every record of that hash with a smaller wseq
+// is superseded (a miss). Entries are true statements forever ("a version newer than wseq w of
+// this key existed"), so a stale entry read back from an old lap of the ring is harmless.
+//
+// Owned state: the ring geometry (a region of the device slice after the superblock), one 4 KiB
+// aligned write buffer, the entries not yet written (pending), the entries of the block being
+// written (one block write in flight at a time, so blocks commit in ticket order), and the ring
+// accounting (which block sequences may be overwritten).
+//
+// Device layout (blocks of kJournalBlockSize; block sequence s lives at slot s % blocks):
+//
+//   slice:  | superblock (4 KiB) | journal slot 0 | slot 1 | ... | slot n-1 | pad | disk slabs ...
+//   block:  | JournalBlockHeader (32 B) | entry 0 | entry 1 | ... | entry count-1 | zeros |
+//   header: magic u32 | crc32c u32 | epoch u64 | seq u64 | count u32 | reserved u32
+//   entry:  key hash u64 | wseq u64                  (254 entries per block)
+//
+// Invariants:
+//  - A block is valid only with the magic, the device epoch and a CRC32C over the whole block
+//    (computed with crc = 0): torn or foreign blocks are ignored at recovery.
+//  - Every block write takes a fresh slot: a block that holds acknowledged entries is never
+//    rewritten in place (a torn rewrite would lose them).
+//  - Block seq s may be written only if s < reclaimed_before() + blocks(): a slot is reused only
+//    once the engine said (Reclaim) that every entry in the block it held is covered (the newer
+//    record is durably on the device). Until then commits wait; nothing is dropped.
+//  - Tickets number entries from 1 in append order; the listener learns of each block's
+//    completion in ticket order, exactly once, with the last ticket of the block.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "storage/aio.h"
+#include "storage/device.h"
+#include "util/aligned_buffer.h"
+
+namespace ssdcache::storage {
+
+inline constexpr uint32_t kJournalBlockSize = 4096;
+inline constexpr uint32_t kJournalMagic = 0x534A524E;  // "SJRN"
+
+struct JournalEntry {
+  uint64_t hash;
+  uint64_t wseq;
+};
+static_assert(sizeof(JournalEntry) == 16, "JournalEntry is part of the on-device format");
+
+struct JournalBlockHeader {
+  uint32_t magic;
+  uint32_t crc;  // CRC32C of the whole block with this field 0
+  uint64_t epoch;
+  uint64_t seq;
+  uint32_t count;
+  uint32_t reserved;
+};
+static_assert(sizeof(JournalBlockHeader) == 32,
+              "JournalBlockHeader is part of the on-device format");
+
+inline constexpr uint32_t kJournalEntriesPerBlock =
+    (kJournalBlockSize - sizeof(JournalBlockHeader)) / sizeof(JournalEntry);
+
+// Encodes `entries` (at most kJournalEntriesPerBlock) into the kJournalBlockSize bytes at `block`.
+void EncodeJournalBlock(char* block, uint64_t epoch, uint64_t seq,
+                        std::span<const JournalEntry> entries);
+// Validates the block (magic, epoch, count, CRC) and appends its entries to `out`.
+bool DecodeJournalBlock(const char* block, uint64_t epoch, uint64_t& seq,
+                        std::vector<JournalEntry>& out);
+
+class JournalListener {
+ public:
+  // The block holding tickets up to `last_ticket` was written (ok) or failed.
+  virtual void OnJournalCommitted(uint64_t last_ticket, bool ok) = 0;
+
+ protected:
+  ~JournalListener() = default;
+};
+
+struct JournalStats {
+  uint64_t writes = 0;      // blocks written
+  uint64_t entries = 0;     // entries appended
+  uint64_t errors = 0;      // block writes that failed
+  uint64_t full_waits = 0;  // turns a commit waited for ring space
+};
+
+class Journal final : public IoHandler {
+ public:
+  // `offset` (absolute, aligned) and `blocks` describe the ring on `device`.
+  Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t blocks,
+          JournalListener* listener);
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  uint32_t blocks() const { return blocks_; }
+
+  // A freshly formatted device: block sequences start at 1 and every slot is free.
+  void Reset(uint64_t epoch);
+  // Warm restart: reads the whole ring (blocking, before serving) and appends the entries of
+  // every valid block to `entries`. Writing continues after the newest block; no slot is free
+  // until the engine reclaims them (its first checkpoint).
+  bool Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::string& error);
+
+  // Queues an entry for the next block; returns its ticket.
+  uint64_t Append(uint64_t hash, uint64_t wseq);
+  // Whether an entry of `hash` is appended but not yet known to be on the device.
+  bool Uncommitted(uint64_t hash) const;
+  // Starts the next block write if none is in flight, entries are pending and the ring has room.
+  // Called once per loop turn, before the aio submit, so one turn's entries share one block.
+  void Commit();
+
+  // Ring accounting for the engine's checkpoints.
+  uint64_t next_block() const { return next_seq_; }
+  uint64_t reclaimed_before() const { return reclaimed_before_; }
+  // Block sequences below `before` may be overwritten.
+  void Reclaim(uint64_t before);
+  // Slots holding blocks not yet reclaimed (written or being written).
+  uint64_t used_blocks() const { return next_seq_ - reclaimed_before_; }
+  bool HasRoom() const { return next_seq_ < reclaimed_before_ + blocks_; }
+  bool idle() const { return !in_flight_ && pending_.empty(); }
+  uint64_t appended() const { return appended_; }
+  uint64_t committed() const { return committed_; }
+
+  const JournalStats& stats() const { return stats_; }
+  void ResetStats() { stats_ = JournalStats{}; }
+
+  void OnIoComplete(IoOp& op, int64_t result) override;
+
+ private:
+  Device& device_;
+  AioContext& aio_;
+  uint64_t offset_;
+  uint32_t blocks_;
+  JournalListener* listener_;
+  uint64_t epoch_ = 0;
+  uint64_t next_seq_ = 1;
+  uint64_t reclaimed_before_ = 1;
+  uint64_t appended_ = 0;   // last ticket handed out
+  uint64_t committed_ = 0;  // last ticket whose block completed (ok or not)
+  std::vector<JournalEntry> pending_;
+  std::vector<JournalEntry> writing_;  // entries of the block in flight
+  bool in_flight_ = false;
+  bool waited_ = false;  // counted the current wait for room already
+  util::AlignedBuffer buf_;
+  IoOp op_;
+  JournalStats stats_;
+};
+
+}  // namespace ssdcache::storage

@@ -1,0 +1,416 @@
+// The crash journal: block encoding and validation, the ring (commits in ticket order, no slot
+// reused before it is reclaimed, wrap-around, reload), and the engine's use of it: an overwrite or
+// delete of a device-resident key is journaled and survives a crash (a reopen without
+// ShutdownFlush), a DRAM-only overwrite is not journaled, superseded DRAM records never reach the
+// device, checkpoints free the ring, and a failed journal write undoes the change.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine_fixture.h"
+#include "storage/engine.h"
+#include "storage/fault.h"
+#include "storage/journal.h"
+#include "util/aligned_buffer.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+namespace {
+
+using testing::kSlab;
+
+constexpr uint64_t kEpoch = 0x1234567890abcdefULL;
+
+std::vector<JournalEntry> Entries(size_t n, uint64_t base) {
+  std::vector<JournalEntry> out;
+  for (size_t i = 0; i < n; ++i) out.push_back({base + i * 0x9E3779B97F4A7C15ULL, base + i});
+  return out;
+}
+
+TEST(JournalBlockTest, EncodeDecodeRoundTrip) {
+  util::AlignedBuffer block(kJournalBlockSize, 4096);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{kJournalEntriesPerBlock}}) {
+    std::vector<JournalEntry> in = Entries(n, 77);
+    EncodeJournalBlock(block.data(), kEpoch, 42, in);
+    std::vector<JournalEntry> out;
+    uint64_t seq = 0;
+    ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out)) << n;
+    EXPECT_EQ(seq, 42u);
+    ASSERT_EQ(out.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(out[i].hash, in[i].hash);
+      EXPECT_EQ(out[i].wseq, in[i].wseq);
+    }
+  }
+  EXPECT_EQ(kJournalEntriesPerBlock, 254u);
+}
+
+TEST(JournalBlockTest, CorruptForeignOrBlankBlocksAreRejected) {
+  util::AlignedBuffer block(kJournalBlockSize, 4096);
+  std::vector<JournalEntry> in = Entries(10, 5);
+  std::vector<JournalEntry> out;
+  uint64_t seq = 0;
+  // Any flipped byte, in the header, the entries or the zero tail, fails the CRC.
+  for (size_t at : {size_t{0}, size_t{9}, size_t{24}, size_t{40}, size_t{100}, size_t{4095}}) {
+    EncodeJournalBlock(block.data(), kEpoch, 3, in);
+    block.data()[at] ^= 0x10;
+    EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch, seq, out)) << "byte " << at;
+  }
+  EncodeJournalBlock(block.data(), kEpoch, 3, in);
+  EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch + 1, seq, out)) << "another format";
+  std::memset(block.data(), 0, kJournalBlockSize);
+  EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch, seq, out)) << "never written";
+  EXPECT_TRUE(out.empty());
+}
+
+// Engine fixtures with fault injection for journal writes.
+class JournalFixture : public testing::EngineFixture {
+ protected:
+  JournalFixture() : EngineFixture("journal") {}
+  void Faults(const std::string& spec) {
+    std::string error;
+    auto f = spec.empty() ? nullptr : FaultInjector::Create(spec, error);
+    ASSERT_TRUE(spec.empty() || f != nullptr) << error;
+    aio_->set_fault_injector(std::move(f));
+  }
+};
+
+class RecordingListener : public JournalListener {
+ public:
+  void OnJournalCommitted(uint64_t last_ticket, bool ok) override {
+    calls.push_back({last_ticket, ok});
+  }
+  std::vector<std::pair<uint64_t, bool>> calls;
+};
+
+class JournalRingTest : public JournalFixture {
+ protected:
+  static constexpr uint32_t kBlocks = 16;
+  // Far behind anything the (idle) engine of the fixture writes.
+  uint64_t RingOffset() const { return device_->offset() + (4 << 20); }
+  void SetUp() override {
+    Open(8 << 20, 4 * kSlab);
+    journal_ = std::make_unique<Journal>(*device_, *aio_, RingOffset(), kBlocks, &listener_);
+    journal_->Reset(kEpoch);
+  }
+  void TearDown() override {
+    journal_.reset();
+    JournalFixture::TearDown();
+  }
+  // Appends `n` entries, commits them as one block and waits for it.
+  void CommitBlock(size_t n, uint64_t base) {
+    for (const JournalEntry& e : Entries(n, base)) journal_->Append(e.hash, e.wseq);
+    journal_->Commit();
+    Pump();
+  }
+  std::vector<JournalEntry> Reload(uint64_t& next_block) {
+    Journal again(*device_, *aio_, RingOffset(), kBlocks, &listener_);
+    std::vector<JournalEntry> out;
+    std::string err;
+    EXPECT_TRUE(again.Load(kEpoch, out, err)) << err;
+    next_block = again.next_block();
+    EXPECT_FALSE(again.HasRoom()) << "a reloaded ring is all in use until reclaimed";
+    return out;
+  }
+
+  RecordingListener listener_;
+  std::unique_ptr<Journal> journal_;
+};
+
+TEST_F(JournalRingTest, OneTurnsEntriesGoOutAsOneBlockInTicketOrder) {
+  uint64_t t1 = journal_->Append(11, 1);
+  uint64_t t2 = journal_->Append(22, 2);
+  EXPECT_EQ(t1, 1u);
+  EXPECT_EQ(t2, 2u);
+  EXPECT_TRUE(journal_->Uncommitted(11));
+  EXPECT_FALSE(journal_->Uncommitted(33));
+  journal_->Commit();
+  EXPECT_TRUE(journal_->Uncommitted(22)) << "in flight is not committed";
+  uint64_t t3 = journal_->Append(33, 3);  // waits: one block write at a time
+  journal_->Commit();
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), 1u);
+  EXPECT_EQ(listener_.calls[0], std::make_pair(t2, true));
+  EXPECT_FALSE(journal_->Uncommitted(11));
+  EXPECT_TRUE(journal_->Uncommitted(33));
+  journal_->Commit();
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), 2u);
+  EXPECT_EQ(listener_.calls[1], std::make_pair(t3, true));
+  EXPECT_EQ(journal_->stats().writes, 2u);
+  EXPECT_EQ(journal_->stats().entries, 3u);
+  EXPECT_TRUE(journal_->idle());
+}
+
+TEST_F(JournalRingTest, ASlotIsNotReusedBeforeItIsReclaimed) {
+  for (uint32_t b = 0; b < kBlocks; ++b) CommitBlock(3, 1000 * (b + 1));
+  EXPECT_EQ(journal_->used_blocks(), kBlocks);
+  EXPECT_FALSE(journal_->HasRoom());
+  journal_->Append(7, 7);
+  journal_->Commit();
+  Pump();
+  EXPECT_EQ(listener_.calls.size(), kBlocks) << "the ring is full: the entry waits";
+  EXPECT_EQ(journal_->stats().full_waits, 1u);
+  EXPECT_TRUE(journal_->Uncommitted(7));
+  // Reclaiming the oldest 4 blocks makes room; the waiting entry goes out into slot 1's place.
+  journal_->Reclaim(5);
+  journal_->Commit();
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), kBlocks + 1);
+  EXPECT_TRUE(listener_.calls.back().second);
+  EXPECT_FALSE(journal_->Uncommitted(7));
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next);
+  EXPECT_EQ(next, kBlocks + 2);
+  // Block 1 was overwritten by block 17; the other 15 blocks are still there.
+  EXPECT_EQ(back.size(), 15u * 3 + 1);
+}
+
+TEST_F(JournalRingTest, WrapsAroundAndReloadsTheNewestLap) {
+  for (uint32_t b = 0; b < 3 * kBlocks + 5; ++b) {
+    journal_->Reclaim(journal_->next_block());  // every older entry is covered
+    CommitBlock(2, 100000 * (b + 1));
+  }
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next);
+  EXPECT_EQ(next, 3 * kBlocks + 6);
+  ASSERT_EQ(back.size(), size_t{kBlocks} * 2);
+  std::map<uint64_t, int> blocks_seen;
+  for (const JournalEntry& e : back) ++blocks_seen[e.wseq / 100000];
+  // The last kBlocks blocks written are the ones found.
+  EXPECT_EQ(blocks_seen.begin()->first, 3u * kBlocks + 5 - kBlocks + 1);
+  EXPECT_EQ(blocks_seen.rbegin()->first, 3u * kBlocks + 5);
+}
+
+TEST_F(JournalRingTest, AFailedWriteIsReportedAndTheNextBlockStillGoesOut) {
+  Faults("journal_eio=1");
+  uint64_t t = journal_->Append(1, 1);
+  journal_->Commit();
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), 1u);
+  EXPECT_EQ(listener_.calls[0], std::make_pair(t, false));
+  EXPECT_EQ(journal_->stats().errors, 1u);
+  Faults("");
+  t = journal_->Append(2, 2);
+  journal_->Commit();
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), 2u);
+  EXPECT_EQ(listener_.calls[1], std::make_pair(t, true));
+}
+
+// The engine with a journal of `journal_blocks` blocks (0: none), on a 16 MiB file.
+class EngineJournalTest : public JournalFixture {
+ protected:
+  static EngineOptions Options(uint32_t journal_blocks) {
+    EngineOptions o = DefaultOptions(8 * kSlab);
+    o.journal_size = uint64_t{journal_blocks} * kJournalBlockSize;
+    return o;
+  }
+  void SetUp() override { OpenWith(16 << 20, Options(64)); }
+  // A new engine with another journal size on a wiped device.
+  void Reformat(uint32_t journal_blocks) {
+    std::string err;
+    ASSERT_TRUE(Reopen(err, Options(journal_blocks), /*format=*/true)) << err;
+  }
+  // One loop turn's worth: journal commit, then IO until idle.
+  void Turn() {
+    engine_->CommitJournal();
+    Pump();
+    engine_->CommitJournal();  // a block that waited for the one in flight
+    Pump();
+  }
+  // Seals every memory slab and waits for the writes: what is stored so far is on the device.
+  void WriteOut() {
+    for (int i = 0; i < 10 && engine_->ShutdownFlush(); ++i) Pump();
+    Pump();
+  }
+  // SIGKILL: whatever is only in DRAM is gone; IO that completed stays. Then a warm restart.
+  void CrashAndRecover(uint32_t journal_blocks = 64) {
+    Pump();
+    std::string err;
+    ASSERT_TRUE(Reopen(err, Options(journal_blocks))) << err;
+    Pump();
+  }
+  StoreResult Set(const std::string& key, const std::string& value, uint64_t* ticket = nullptr) {
+    StoreResult r = EngineFixture::Set(key, value);
+    uint64_t t = engine_->TakeTicket();
+    if (ticket != nullptr) *ticket = t;
+    return r;
+  }
+  std::optional<std::string> Value(const std::string& key) {
+    testing::Result r = Get(key);
+    if (!r.hit) return std::nullopt;
+    return r.value;
+  }
+
+  struct Acks : CommitWaiter {
+    void OnCommitDone(uint64_t token, uint64_t, bool ok) override { done[token] = ok; }
+    std::map<uint64_t, bool> done;
+  };
+};
+
+TEST_F(EngineJournalTest, DramOnlyOverwriteIsNotJournaledAndItsOldRecordIsVoided) {
+  uint64_t ticket = 1;
+  ASSERT_EQ(Set("k", "v1", &ticket), StoreResult::kStored);
+  EXPECT_EQ(ticket, 0u);
+  ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
+  EXPECT_EQ(ticket, 0u) << "the previous version was only in DRAM";
+  EXPECT_EQ(engine_->journal()->stats().entries, 0u);
+  EXPECT_EQ(engine_->stats().records_voided, 1u);
+  EXPECT_EQ(Value("k"), "v2");
+}
+
+TEST_F(EngineJournalTest,
+       OverwriteOfADeviceResidentKeyIsJournaledAndTheOldVersionIsAMissAfterACrash) {
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  WriteOut();
+  uint64_t ticket = 0;
+  ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
+  ASSERT_NE(ticket, 0u);
+  Acks acks;
+  engine_->AwaitCommit(ticket, &acks, 9);
+  EXPECT_TRUE(acks.done.empty()) << "acknowledged only once the journal block is written";
+  Turn();
+  ASSERT_EQ(acks.done.size(), 1u);
+  EXPECT_TRUE(acks.done[9]);
+  EXPECT_EQ(engine_->journal()->stats().writes, 1u);
+  EXPECT_EQ(engine_->stats().journal_waits, 1u);
+  EXPECT_EQ(Value("k"), "v2");
+  CrashAndRecover();  // v2 was only in DRAM
+  EXPECT_EQ(Value("k"), std::nullopt) << "v1 must not come back after v2 was acknowledged";
+  EXPECT_EQ(engine_->recovery().superseded, 1u);
+  EXPECT_EQ(engine_->recovery().journal_tombstones, 1u);
+  // The tombstone written at recovery keeps it so after the journal is reused and another crash.
+  ASSERT_EQ(Set("other", "x"), StoreResult::kStored);
+  Turn();
+  CrashAndRecover();
+  EXPECT_EQ(Value("k"), std::nullopt);
+}
+
+TEST_F(EngineJournalTest, WithoutAJournalTheOldVersionComesBack) {
+  // The control for the test above: the same crash without a journal resurrects v1.
+  Reformat(0);
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  WriteOut();
+  uint64_t ticket = 1;
+  ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
+  EXPECT_EQ(ticket, 0u);
+  CrashAndRecover(0);
+  EXPECT_EQ(Value("k"), "v1");
+}
+
+TEST_F(EngineJournalTest, ADeleteOfADeviceResidentKeySurvivesACrash) {
+  ASSERT_EQ(Set("gone", "v1"), StoreResult::kStored);
+  ASSERT_EQ(Set("kept", "v1"), StoreResult::kStored);
+  WriteOut();
+  ASSERT_TRUE(engine_->Erase("gone", util::HashKey("gone")));
+  uint64_t ticket = engine_->TakeTicket();
+  ASSERT_NE(ticket, 0u);
+  Acks acks;
+  engine_->AwaitCommit(ticket, &acks, 1);
+  Turn();
+  ASSERT_TRUE(acks.done[1]);
+  CrashAndRecover();
+  EXPECT_EQ(Value("gone"), std::nullopt);
+  EXPECT_EQ(Value("kept"), "v1");
+}
+
+TEST_F(EngineJournalTest, ANewVersionWaitsForAnUncommittedEntryOfItsKey) {
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  WriteOut();
+  uint64_t t2 = 0, t3 = 0;
+  ASSERT_EQ(Set("k", "v2", &t2), StoreResult::kStored);
+  ASSERT_NE(t2, 0u);
+  // v2 is in DRAM, but its entry is not on the device yet: v3 must not be acknowledged first.
+  ASSERT_EQ(Set("k", "v3", &t3), StoreResult::kStored);
+  EXPECT_GT(t3, t2);
+  ASSERT_TRUE(engine_->Erase("k", util::HashKey("k")));
+  EXPECT_GT(engine_->TakeTicket(), t3);
+  Turn();
+  ASSERT_EQ(Set("k", "v4", &t3), StoreResult::kStored);
+  EXPECT_EQ(t3, 0u) << "committed now; the previous version is in DRAM";
+}
+
+TEST_F(EngineJournalTest, ASupersededMemoryRecordNeverReachesTheDevice) {
+  // v1 (small) and v2 (large, another class) are both in memory slabs; v1's slab is then filled
+  // up by other keys and written while v2 stays in DRAM. After a crash k must be a miss, not v1.
+  // Same class (64-byte chunks) for v1 and the fill items: 49 to 64 bytes with the header.
+  ASSERT_EQ(Set("k", "v1--------"), StoreResult::kStored);
+  ASSERT_EQ(Set("k", std::string(5000, 'b')), StoreResult::kStored);
+  char key[16];
+  for (int i = 0; i < 1100; ++i) {
+    std::snprintf(key, sizeof(key), "fill%04d", i);
+    ASSERT_EQ(Set(key, "f"), StoreResult::kStored);
+  }
+  Pump();
+  EXPECT_EQ(engine_->stats().slab_writes, 1u);
+  CrashAndRecover();
+  EXPECT_EQ(Value("fill0000"), "f") << "the slab holding v1 was written";
+  EXPECT_EQ(Value("k"), std::nullopt);
+}
+
+TEST_F(EngineJournalTest, CheckpointsFreeTheRingAndNoCommitIsLost) {
+  Reformat(16);  // the smallest ring: checkpoints every few blocks
+  constexpr int kKeys = 200;
+  for (int i = 0; i < kKeys; ++i)
+    ASSERT_EQ(Set("k" + std::to_string(i), "v1"), StoreResult::kStored);
+  WriteOut();
+  Acks acks;
+  for (int i = 0; i < kKeys; ++i) {
+    uint64_t ticket = 0;
+    ASSERT_EQ(Set("k" + std::to_string(i), "v2", &ticket), StoreResult::kStored);
+    ASSERT_NE(ticket, 0u) << i;
+    engine_->AwaitCommit(ticket, &acks, i);
+    Turn();  // one block per overwrite: the ring wraps many times
+    ASSERT_TRUE(acks.done.count(i)) << "commit " << i << " waits forever";
+  }
+  EXPECT_GE(engine_->stats().journal_checkpoints, 10u);
+  EXPECT_LE(engine_->journal()->used_blocks(), 16u);
+  CrashAndRecover(16);
+  for (int i = 0; i < kKeys; ++i) {
+    std::optional<std::string> v = Value("k" + std::to_string(i));
+    EXPECT_TRUE(!v || *v == "v2") << "k" << i << " came back as " << *v;
+  }
+}
+
+TEST_F(EngineJournalTest, AFailedJournalWriteUndoesTheChangeAndIsReported) {
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  ASSERT_EQ(Set("d", "v1"), StoreResult::kStored);
+  WriteOut();
+  Faults("journal_eio=1");
+  uint64_t ticket = 0;
+  ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
+  Acks acks;
+  engine_->AwaitCommit(ticket, &acks, 1);
+  ASSERT_TRUE(engine_->Erase("d", util::HashKey("d")));
+  engine_->AwaitCommit(engine_->TakeTicket(), &acks, 2);
+  Turn();
+  ASSERT_EQ(acks.done.size(), 2u);
+  EXPECT_FALSE(acks.done[1]);
+  EXPECT_FALSE(acks.done[2]);
+  EXPECT_EQ(Value("k"), std::nullopt) << "never acknowledged, so never served";
+  EXPECT_EQ(Value("d"), std::nullopt);
+  EXPECT_EQ(engine_->stats().journal_undone, 1u);
+  EXPECT_EQ(engine_->journal()->stats().errors, 1u);
+  Faults("");
+  // It keeps working.
+  ASSERT_EQ(Set("k", "v3"), StoreResult::kStored);
+  Turn();
+  EXPECT_EQ(Value("k"), "v3");
+}
+
+TEST_F(EngineJournalTest, AnotherJournalSizeIsRefusedUnlessFormatted) {
+  WriteOut();
+  std::string err;
+  EXPECT_FALSE(Reopen(err, Options(32)));
+  EXPECT_NE(err.find("--journal-size"), std::string::npos) << err;
+  EXPECT_TRUE(Reopen(err, Options(32), /*format=*/true)) << err;
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
