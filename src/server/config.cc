@@ -47,6 +47,8 @@ constexpr uint64_t kMinIndexMemoryMiB = 1;
 constexpr uint64_t kMaxIndexMemoryMiB = 1ULL << 20;  // 1 TiB
 constexpr uint64_t kMaxHashPower = 40;
 constexpr uint64_t kMaxAio = 4096;
+constexpr uint64_t kMinJournalSize = 64 * kKiB;  // 16 blocks: room for a checkpoint's wait
+constexpr uint64_t kMaxJournalSize = 1 * kGiB;
 constexpr uint64_t kChunksPerSlabLimit = 1ULL << storage::Index::kChunkBits;
 // -z lists the classes below the largest chunk; the storage layer appends that one itself.
 constexpr size_t kMaxProfileSizes = storage::SlabClasses::kMaxClasses - 1;
@@ -191,7 +193,7 @@ struct RawArgs {
   std::string port, addr, max_connections, idle_timeout;
   std::string device, device_size, server_id;
   std::string max_memory, slab_size, factor, min_item_size, slab_profile, max_index_memory;
-  std::string hash_power, max_aio;
+  std::string hash_power, max_aio, journal_size;
   int verbosity = 0;
   std::string log_file, pid_file, user;
   bool daemonize = false;
@@ -201,7 +203,7 @@ struct RawArgs {
   CLI::Option *o_device, *o_device_size, *o_server_id;
   CLI::Option *o_max_memory, *o_slab_size, *o_factor, *o_min_item_size, *o_slab_profile,
       *o_max_index_memory;
-  CLI::Option *o_hash_power, *o_max_aio;
+  CLI::Option *o_hash_power, *o_max_aio, *o_journal_size;
   CLI::Option *o_verbose, *o_log_file, *o_daemonize, *o_pid_file, *o_format, *o_user;
 };
 
@@ -278,6 +280,12 @@ void DefineOptions(CLI::App& app, RawArgs& a, const Config& d) {
   a.o_max_aio =
       opt("--max-aio", a.max_aio, "N",
           "most disk IOs in flight at once, 1.." + std::to_string(kMaxAio) + Default(d.max_aio));
+
+  a.o_journal_size = opt("--journal-size", a.journal_size, "SIZE",
+                         "crash journal on the device (K/M/G suffix), 0 or a multiple of 4K from " +
+                             FormatSize(kMinJournalSize) + " to " + FormatSize(kMaxJournalSize) +
+                             "; 0 = none: after a crash a key may come back with an older value" +
+                             Default(FormatSize(d.journal_size)));
 
   a.o_verbose = app.add_flag(
       "-v,--verbose", a.verbosity,
@@ -413,6 +421,16 @@ std::string Validate(const RawArgs& a, Config& c) {
               c.max_index_memory);
   k.Integer(a.o_hash_power, a.hash_power, 0, kMaxHashPower, c.hash_power);
   k.Integer(a.o_max_aio, a.max_aio, 1, kMaxAio, c.max_aio);
+  if (k.ok() && a.o_journal_size->count() > 0) {
+    auto v = ParseSize(a.journal_size);
+    if (!v || (*v != 0 && (*v < kMinJournalSize || *v > kMaxJournalSize || *v % (4 * kKiB) != 0))) {
+      k.Fail(a.o_journal_size->get_name(),
+             "invalid size '" + a.journal_size + "' (expected 0 or a multiple of 4K from " +
+                 FormatSize(kMinJournalSize) + " to " + FormatSize(kMaxJournalSize) + ")");
+    } else {
+      c.journal_size = *v;
+    }
+  }
 
   if (k.ok() && a.o_verbose->count() > 0) c.verbosity = a.verbosity;
   k.NonEmpty(a.o_log_file, a.log_file, c.log_file);

@@ -30,6 +30,7 @@ struct Config {
   uint64_t max_index_memory = 64ULL << 20;  // -i/--max-index-memory MiB (bytes here)
   uint32_t hash_power = 0;                  // -e/--hash-power (accepted; 0 = derive from -i)
   uint32_t max_aio = 1024;                  // --max-aio: IOs in flight at once
+  uint64_t journal_size = 4ULL << 20;       // --journal-size SIZE: crash journal (0 = none)
 
   // Process
   int verbosity = 0;       // -v/--verbose, repeatable

@@ -28,6 +28,7 @@ constexpr int kReadsPerCall = 4;
 constexpr uint64_t kRmwToken = ~0ULL;
 constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
 constexpr int kIovMax = 64;
+constexpr std::string_view kJournalError = "SERVER_ERROR journal write failed\r\n";
 
 LatencyKind KindOf(Command cmd) {
   switch (cmd) {
@@ -252,6 +253,7 @@ void Connection::Process() {
       server_.stats().latency[static_cast<size_t>(KindOf(req_.cmd))].Record(util::NowNs() -
                                                                             req_start_ns_);
       in_request_ = false;
+      holding_ = false;
       fetched_.valid = false;
       Consume(req_consumed_);
       // --idle-timeout counts from the last command, as memcached's does: a client trickling
@@ -468,6 +470,44 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
   if (!closed()) server_.loop().Defer(this);
 }
 
+void Connection::HoldForCommit() {
+  storage::Engine& engine = server_.engine();
+  const uint64_t ticket = engine.TakeTicket();
+  if (ticket == 0) return;
+  // The request superseded a version on the device: its reply goes into a pending slot that
+  // opens only once the journal entry is on the device (later replies queue behind it).
+  Slot* hold = holding_ ? SlotAt(hold_seq_) : nullptr;
+  if (hold == nullptr || hold->ready) {
+    hold_seq_ = head_seq_ + slot_count_;
+    hold = &PushSlot();
+    hold->ready = false;
+    hold->error_on_fail = !req_.noreply;
+    holding_ = true;
+  }
+  hold->commit_ticket = ticket;
+  ++commits_in_flight_;
+  engine.AwaitCommit(ticket, this, hold_seq_);
+}
+
+void Connection::OnCommitDone(uint64_t token, uint64_t ticket, bool ok) {
+  --commits_in_flight_;
+  Slot* slot = SlotAt(token);
+  if (slot != nullptr && !slot->ready) {
+    if (!ok) slot->commit_failed = true;
+    if (ticket >= slot->commit_ticket) {  // the last commit this reply waited for
+      if (slot->commit_failed) {
+        // Never acknowledged: the engine made the key a miss again.
+        unsent_bytes_ -= slot->data.size();
+        slot->data.clear();
+        if (slot->error_on_fail) slot->data.append(kJournalError);
+        unsent_bytes_ += slot->data.size();
+      }
+      slot->ready = true;
+    }
+  }
+  if (!closed()) server_.loop().Defer(this);
+}
+
 void Connection::OnMemoryAvailable() {
   if (wait_ != Wait::kMemory) return;
   wait_ = Wait::kNone;
@@ -508,6 +548,7 @@ bool Connection::ExecGet() {
                                            &where, item.cas, MarksOf(item, *where));
         if (const auto next = AfterStore(r, &Connection::ExecGet)) return *next;
       }
+      HoldForCommit();
       ++st.get_hits;
       ++st.touch_hits;
       item.cas = cas;
@@ -551,6 +592,7 @@ bool Connection::ExecStore() {
   if (storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
     // Like memcached, a too-large set also drops the key's current value.
     if (req_.cmd == Command::kSet) engine.Erase(key, hash);
+    HoldForCommit();
     ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
     return true;
   }
@@ -619,6 +661,7 @@ bool Connection::ExecStore() {
       engine.Erase(key, hash);
     else
       engine.Erase(key, hash, where ? &*where : nullptr);
+    HoldForCommit();
     ReplyNoreply("STORED\r\n");
     return true;
   }
@@ -688,6 +731,7 @@ bool Connection::ExecDelete() {
     return true;
   }
   server_.engine().Erase(key, hash, &*where);
+  HoldForCommit();
   ++st.delete_hits;
   ReplyNoreply("DELETED\r\n");
   return true;
@@ -716,6 +760,7 @@ bool Connection::ExecTouch() {
                                        &where, cur.cas, MarksOf(cur, *where));
     if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
+  HoldForCommit();
   ++st.touch_hits;
   ReplyNoreply("TOUCHED\r\n");
   return true;
@@ -725,6 +770,8 @@ std::optional<bool> Connection::AfterStore(StoreResult r, bool (Connection::*aga
   switch (r) {
     case StoreResult::kStored:
     case StoreResult::kTooLarge:
+      // A store that superseded a version on the device: its reply waits for the journal.
+      HoldForCommit();
       return std::nullopt;
     case StoreResult::kNoMemory:
       // Park until a memory slab is free; the request's bytes stay in the read buffer.
@@ -777,6 +824,10 @@ void Connection::ReplyNoreply(std::string_view line) {
 }
 
 Connection::Slot& Connection::TailSlot() {
+  // The request's reply waits for a journal commit: it goes into the held slot.
+  if (holding_ && slot_count_ > 0 && hold_seq_ == head_seq_ + slot_count_ - 1) {
+    return slots_[(slot_head_ + slot_count_ - 1) % slots_.size()];
+  }
   if (slot_count_ > 0) {
     Slot& tail = slots_[(slot_head_ + slot_count_ - 1) % slots_.size()];
     if (tail.ready) return tail;
@@ -802,12 +853,15 @@ Connection::Slot& Connection::PushSlot() {
   s.with_cas = false;
   s.read_bytes = 0;
   s.is_meta = false;
+  s.commit_ticket = 0;
+  s.commit_failed = false;
+  s.error_on_fail = false;
   return s;
 }
 
 bool Connection::ReadsPaused() const {
   return unsent_bytes_ + read_bytes_in_flight_ >= kOutputPauseBytes ||
-         lookups_in_flight_ >= kMaxLookupsPerConnection;
+         lookups_in_flight_ + commits_in_flight_ >= kMaxLookupsPerConnection;
 }
 
 Connection::Slot& Connection::PushPendingSlot(size_t read_bytes) {

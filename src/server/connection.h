@@ -41,7 +41,9 @@ struct MetaExpiry {
 // whether a win token was handed out.
 storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where);
 
-class Connection final : public net::EventHandler, public storage::LookupWaiter {
+class Connection final : public net::EventHandler,
+                         public storage::LookupWaiter,
+                         public storage::CommitWaiter {
  public:
   Connection(Server& server, util::UniqueFd fd, uint64_t id);
   ~Connection();
@@ -50,6 +52,7 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   void OnEvent(uint32_t events) override;
   void OnLookupDone(uint64_t token, const storage::ItemView* item,
                     const storage::IndexEntry& where) override;
+  void OnCommitDone(uint64_t token, uint64_t ticket, bool ok) override;
   // A memory slab became free: a store that waited for one may go on.
   void OnMemoryAvailable();
   // Closes the socket now.
@@ -58,11 +61,13 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   void FinishAndClose();
 
   bool closed() const { return !fd_.valid(); }
-  bool releasable() const { return closed() && lookups_in_flight_ == 0; }
+  bool releasable() const { return closed() && lookups_in_flight_ == 0 && commits_in_flight_ == 0; }
   bool waiting_for_memory() const { return wait_ == Wait::kMemory; }
   uint64_t id() const { return id_; }
   uint64_t last_active() const { return last_active_; }
-  bool idle() const { return !in_request_ && slot_count_ == 0 && lookups_in_flight_ == 0; }
+  bool idle() const {
+    return !in_request_ && slot_count_ == 0 && lookups_in_flight_ == 0 && commits_in_flight_ == 0;
+  }
 
  private:
   enum class Wait : uint8_t { kNone, kDevice, kMemory };
@@ -81,6 +86,9 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
     protocol::MetaRequest meta;  // meta.opaque is re-pointed at meta_opaque when used
     std::string meta_key;
     std::string meta_opaque;
+    uint64_t commit_ticket = 0;  // held slot: the last journal ticket its reply waits for
+    bool commit_failed = false;  // held slot: a journal write it waited for failed
+    bool error_on_fail = false;  // held slot: answer SERVER_ERROR then (not noreply)
   };
   // How an mg hit is answered, decided before anything is stored or written.
   struct MetaHit {
@@ -145,6 +153,9 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".
   bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
 
+  // After a Store/Erase: if the engine handed out a journal ticket, the rest of this request's
+  // reply goes into a held slot released by OnCommitDone.
+  void HoldForCommit();
   void Reply(std::string_view line);
   void ReplyNoreply(std::string_view line);
   void AppendValue(Slot& slot, const storage::ItemView& item, bool with_cas);
@@ -189,6 +200,9 @@ class Connection final : public net::EventHandler, public storage::LookupWaiter 
   Fetched fetched_;
   size_t lookups_in_flight_ = 0;
   size_t read_bytes_in_flight_ = 0;  // device read buffers held for this connection's gets
+  size_t commits_in_flight_ = 0;     // journal commits replies of this connection wait for
+  bool holding_ = false;             // the current request's reply goes into a held slot
+  uint64_t hold_seq_ = 0;            // that slot's sequence number
 
   bool can_read_ = false;
   bool can_write_ = true;

@@ -254,6 +254,7 @@ bool Connection::ExecMetaGet() {
                                        storage::ItemMarks{item.stale, hit.token_sent || hit.won});
     if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
   }
+  HoldForCommit();
   ++(touch ? st.cmd_touch : st.cmd_get);
   ++(touch ? st.touch_hits : st.get_hits);
   std::string& out = TailSlot().data;
@@ -355,6 +356,7 @@ bool Connection::ExecMetaSet() {
     // As memcached: the error is sent even in quiet mode and the key's old value goes too, so a
     // client never reads back the value it meant to replace.
     engine.Erase(key, hash);
+    HoldForCommit();
     Reply(kTooLarge);
     swallow_ = m.swallow;  // the data block the parser left unread
     return true;
@@ -435,6 +437,7 @@ bool Connection::ExecMetaSet() {
         return true;
       }
     }
+    HoldForCommit();
     if (m.quiet) return true;  // q hides only the nominal reply
     code = "HD";
   }
@@ -485,9 +488,11 @@ bool Connection::ExecMetaDelete() {
                                                    nullptr, &where, 0, storage::ItemMarks{true});
       if (const auto next = AfterStore(r, &Connection::ExecMetaDelete)) return *next;
     }
+    HoldForCommit();
     if (m.quiet) return true;
   } else {
     server_.engine().Erase(key, hash, &*where);
+    HoldForCommit();
     ++st.delete_hits;
     if (m.quiet) return true;
   }
@@ -566,6 +571,7 @@ bool Connection::ExecMetaArith() {
         engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where);
     if (const auto next = AfterStore(r, &Connection::ExecMetaArith)) return *next;
   }
+  HoldForCommit();
   if (!created) ++(incr ? st.incr_hits : st.decr_hits);
   // q hides the nominal reply, but memcached still answers the one that created the item.
   if (m.quiet && !created) return true;

@@ -717,6 +717,21 @@ std::optional<uint64_t> ParseCas(std::string_view gets_reply) {
   return cas;
 }
 
+bool PopValue(std::string_view& reply, ParsedValue& out) {
+  if (reply.rfind("VALUE ", 0) != 0) return false;
+  size_t eol = reply.find("\r\n");
+  if (eol == std::string_view::npos) return false;
+  std::istringstream fields(std::string(reply.substr(6, eol - 6)));
+  uint64_t flags = 0;
+  size_t bytes = 0;
+  if (!(fields >> out.key >> flags >> bytes)) return false;
+  if (reply.size() < eol + 2 + bytes + 2) return false;
+  out.flags = static_cast<uint32_t>(flags);
+  out.data = reply.substr(eol + 2, bytes);
+  reply.remove_prefix(eol + 2 + bytes + 2);
+  return true;
+}
+
 ::testing::AssertionResult EqualsAnyOf(const std::string& actual,
                                        std::initializer_list<std::string> options) {
   for (const auto& o : options) {

@@ -195,6 +195,16 @@ std::string Printable(std::string_view bytes, size_t max_len = 2000);
 // Parses the cas unique of a "gets" reply with a single VALUE line; nullopt if none.
 std::optional<uint64_t> ParseCas(std::string_view gets_reply);
 
+// One "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n" block of a retrieval reply.
+struct ParsedValue {
+  std::string key;
+  uint32_t flags = 0;
+  std::string_view data;  // into the reply
+};
+// Takes the VALUE block at the front of `reply` off it; false (reply untouched) if there is none
+// or it is malformed or cut short.
+bool PopValue(std::string_view& reply, ParsedValue& out);
+
 // Passes when `actual` equals one of `options`.
 ::testing::AssertionResult EqualsAnyOf(const std::string& actual,
                                        std::initializer_list<std::string> options);

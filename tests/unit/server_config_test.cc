@@ -60,6 +60,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.max_index_memory, b.max_index_memory);
   EXPECT_EQ(a.hash_power, b.hash_power);
   EXPECT_EQ(a.max_aio, b.max_aio);
+  EXPECT_EQ(a.journal_size, b.journal_size);
   EXPECT_EQ(a.verbosity, b.verbosity);
   EXPECT_EQ(a.log_file, b.log_file);
   EXPECT_EQ(a.daemonize, b.daemonize);
@@ -84,6 +85,7 @@ TEST(ServerConfig, NoArgumentsGiveTheDocumentedDefaults) {
   EXPECT_EQ(c.max_index_memory, 64ULL << 20);
   EXPECT_EQ(c.hash_power, 0u);
   EXPECT_EQ(c.max_aio, 1024u);
+  EXPECT_EQ(c.journal_size, 4ULL << 20);
   EXPECT_EQ(c.verbosity, 0);
   EXPECT_EQ(c.log_file, "");
   EXPECT_FALSE(c.daemonize);
@@ -152,6 +154,9 @@ TEST(ServerConfig, EveryFlagShortAndLong) {
        [](const Config& c) { return c.max_index_memory == 32ULL << 20; }},
       {{"-e", "20"}, {"--hash-power", "20"}, [](const Config& c) { return c.hash_power == 20; }},
       {{"--max-aio", "256"}, {"--max-aio=256"}, [](const Config& c) { return c.max_aio == 256; }},
+      {{"--journal-size", "64K"},
+       {"--journal-size=64K"},
+       [](const Config& c) { return c.journal_size == 64ULL << 10; }},
       {{"-v"}, {"--verbose"}, [](const Config& c) { return c.verbosity == 1; }},
       {{"-o", "/tmp/l.log"},
        {"--log-file", "/tmp/l.log"},
@@ -364,6 +369,10 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"-e", "x"}, "--hash-power"},
       {{"--max-aio", "0"}, "--max-aio"},
       {{"--max-aio", "4097"}, "--max-aio"},
+      {{"--journal-size", "60K"}, "--journal-size"},
+      {{"--journal-size", "65537"}, "--journal-size"},
+      {{"--journal-size", "2G"}, "--journal-size"},
+      {{"--journal-size", "lots"}, "--journal-size"},
       {{"-o", ""}, "--log-file"},
       {{"-P", ""}, "--pid-file"},
       // Combinations.
@@ -386,6 +395,11 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
     EXPECT_EQ(p.out, "") << Join(c.args);
     ExpectSameConfig(p.config, start);
   }
+}
+
+TEST(ServerConfig, JournalSizeZeroTurnsTheJournalOff) {
+  EXPECT_EQ(Ok({"--journal-size", "0"}).journal_size, 0u);
+  EXPECT_EQ(Ok({"--journal-size", "1G"}).journal_size, 1ULL << 30);
 }
 
 TEST(ServerConfig, DeviceSizeMessageExplainsTheFormat) {
@@ -428,6 +442,7 @@ TEST(ServerConfig, HelpListsEveryFlagWithItsDefault) {
         {"-i,--max-index-memory", "64"},
         {"-e,--hash-power", "0"},
         {"--max-aio", "1024"},
+        {"--journal-size", "4M"},
         {"-v,--verbose", "0"},
         {"-o,--log-file", "stderr"},
         {"-d,--daemonize", "off"},
