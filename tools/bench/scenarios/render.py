@@ -3,7 +3,7 @@
 
 usage: render.py OUT_DIR DOC_PATH IMG_DIR [ANALYSIS_MD]
 
-OUT_DIR holds machine.json and s1.jsonl .. s5.jsonl (a missing scenario is reported as not run),
+OUT_DIR holds machine.json and s1.jsonl .. s6.jsonl (a missing scenario is reported as not run),
 and raw/*/ *.perf.txt profiles. gnuplot draws the plots when it is installed.
 """
 
@@ -544,6 +544,30 @@ else:
     w("**Where the time goes.**")
     w()
     profile("s5", "s5-zipf-ssdcached")
+
+# --- scenario 6 ---------------------------------------------------------------------------------
+
+s6 = load("s6")
+w("## 6. Warm restart")
+w()
+if not s6:
+    w("Not run.")
+    w()
+else:
+    c = one(s6, "config") or {}
+    w("A %s MiB device file filled with %s items of %s bytes by `--preload` sets (`-m %s`), then "
+      "SIGTERM and restarts on the same file; figures from the server's `warm restart: ... scanned` "
+      "log line (the scan reads every used slab before the port opens)." % (
+          c.get("device_mib"), fmt(c.get("items")), c.get("value"), c.get("ssd_mem")))
+    w()
+    rows = []
+    for r in s6:
+        if not r.get("label", "").startswith("restart"):
+            continue
+        rows.append([r["label"], fmt(r.get("items")), fmt(r.get("slabs")), fmt(r.get("mib")),
+                     "%.2f" % float(r.get("seconds", 0)), "**%.2f**" % float(r.get("gib_s", 0)),
+                     fmt(r.get("items_s"))])
+    table(["run", "items", "slabs", "MiB scanned", "seconds", "GiB/s", "items/s"], rows)
 
 # --- goals --------------------------------------------------------------------------------------
 
