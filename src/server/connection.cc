@@ -65,8 +65,8 @@ LatencyKind KindOf(Command cmd) {
 
 }  // namespace
 
-storage::ItemMarks MarksOf(const ItemView& item, const IndexEntry& where) {
-  return storage::ItemMarks{item.stale, where.token_sent};
+storage::ItemMarks MarksOf(const ItemView& item, const IndexEntry& where, bool fetch) {
+  return storage::ItemMarks{item.stale, where.token_sent, where.fetched || fetch};
 }
 
 namespace {
@@ -545,7 +545,7 @@ bool Connection::ExecGet() {
       } else {
         // A touch keeps the cas unique and the meta protocol's stale mark and win token.
         const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas,
-                                           &where, item.cas, MarksOf(item, *where));
+                                           &where, item.cas, MarksOf(item, *where, true));
         if (const auto next = AfterStore(r, &Connection::ExecGet)) return *next;
       }
       HoldForCommit();
@@ -757,7 +757,7 @@ bool Connection::ExecTouch() {
     engine.Erase(key, hash, &*where);
   } else {
     const StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr,
-                                       &where, cur.cas, MarksOf(cur, *where));
+                                       &where, cur.cas, MarksOf(cur, *where, false));
     if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
   HoldForCommit();

@@ -37,9 +37,10 @@ struct MetaExpiry {
   bool expired = false;  // set to a time already past: the item goes away
 };
 
-// What a touch (touch, gat, mg T) carries over to the item's new version: the stale mark and
-// whether a win token was handed out.
-storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where);
+// What a touch (touch, gat, mg T, md I) carries over to the item's new version: the stale mark,
+// whether a win token was handed out and whether it was fetched (`fetch`: this request is one).
+storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where,
+                           bool fetch);
 
 class Connection final : public net::EventHandler,
                          public storage::LookupWaiter,

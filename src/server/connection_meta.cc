@@ -249,9 +249,10 @@ bool Connection::ExecMetaGet() {
   } else {
     // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
     // carries the token-sent bit, this request's win included.
-    const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime,
-                                       &hit.cas, &where, hit.created ? 0 : item.cas,
-                                       storage::ItemMarks{item.stale, hit.token_sent || hit.won});
+    const StoreResult r =
+        engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &hit.cas, &where,
+                     hit.created ? 0 : item.cas,
+                     storage::ItemMarks{item.stale, hit.token_sent || hit.won, !hit.created});
     if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
   }
   HoldForCommit();
@@ -484,8 +485,9 @@ bool Connection::ExecMetaDelete() {
     if (m.Has('T') && !AbsoluteExptime(m.ttl, exptime)) {
       server_.engine().Erase(key, hash, &*where);
     } else {
-      const StoreResult r = server_.engine().Store(key, hash, cur.value, {}, cur.flags, exptime,
-                                                   nullptr, &where, 0, storage::ItemMarks{true});
+      const StoreResult r =
+          server_.engine().Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where, 0,
+                                 storage::ItemMarks{true, false, where->fetched});
       if (const auto next = AfterStore(r, &Connection::ExecMetaDelete)) return *next;
     }
     HoldForCommit();

@@ -608,6 +608,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   access_.Touch(hash, now_);  // a write is an access, as memcached's l counts it
   IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};
   e.token_sent = marks.token_sent;
+  e.fetched = marks.fetched;
   Index::InsertOutcome outcome = index_->Upsert(hash, e);
   if (outcome.result == Index::InsertResult::kReplaced) {
     Supersede(hash, &outcome.old, wseq, e);

@@ -86,11 +86,13 @@ class CommitWaiter {
 enum class LookupResult : uint8_t { kMiss, kHit, kPending };
 
 // Meta-protocol state a store gives the new version: `stale` is written into the record (it
-// survives a restart), `token_sent` into the index entry (volatile: after a restart the first
-// reader of a stale item wins again).
+// survives a restart), `token_sent` and `fetched` into the index entry (volatile: after a restart
+// the first reader of a stale item wins again). A touch carries them over, as memcached changes
+// such an item in place.
 struct ItemMarks {
   bool stale = false;
   bool token_sent = false;
+  bool fetched = false;
 };
 enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict };
 

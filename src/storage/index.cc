@@ -52,7 +52,8 @@ uint64_t EncodeSlot(uint16_t tag, const IndexEntry& e) {
   assert(e.slab <= kSlabMask);
   assert(e.chunk <= kChunkMask);
   return kOccupied | (uint64_t{tag} << kTagShift) | ((uint64_t{e.slab} & kSlabMask) << kSlabShift) |
-         ((uint64_t{e.chunk} & kChunkMask) << kChunkShift) | (e.token_sent ? kTokenSent : 0);
+         ((uint64_t{e.chunk} & kChunkMask) << kChunkShift) | (e.token_sent ? kTokenSent : 0) |
+         (e.fetched ? kFetched : 0);
 }
 
 uint32_t SlotSlab(uint64_t slot) { return static_cast<uint32_t>((slot >> kSlabShift) & kSlabMask); }

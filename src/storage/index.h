@@ -40,11 +40,12 @@ class SlabLiveness {
 };
 
 struct IndexEntry {
-  uint32_t slab = 0;        // logical slab id (< 2^24)
-  uint32_t chunk = 0;       // chunk index inside the slab (< 2^20)
-  uint16_t expiry = 0;      // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
-  bool fetched = false;     // read since written (Upsert always stores it cleared)
-  bool token_sent = false;  // a win token (W) was handed out for this version (Upsert keeps it)
+  uint32_t slab = 0;    // logical slab id (< 2^24)
+  uint32_t chunk = 0;   // chunk index inside the slab (< 2^20)
+  uint16_t expiry = 0;  // coarse expiry code, see CoarseExpiry(); 0 = none or unknown
+  // Both flags are stored by Upsert as given (a new version normally starts with both clear).
+  bool fetched = false;     // read since written
+  bool token_sent = false;  // a win token (W) was handed out for this version
   bool operator==(const IndexEntry&) const = default;
 };
 

@@ -240,6 +240,27 @@ TEST(MetaParserTest, GetEveryFlag) {
   EXPECT_EQ(ParseOne(ok), want);
 }
 
+TEST(MetaParserTest, DeleteInvalidateWithTtl) {
+  // md I T: mark stale with a new TTL (T means nothing to md without I, but is parsed alike).
+  Event want = Ok(Command::kMetaDelete, 0, "foo");
+  const std::string line = "md foo I T30 q C5\r\n";
+  want.consumed = line.size();
+  want.order = "ITqC";
+  want.invalidate = true;
+  want.quiet = true;
+  want.ttl = 30;
+  want.compare_cas = 5;
+  EXPECT_EQ(ParseOne(line), want);
+  // R and N take memcached's 32-bit signed reading, like T.
+  Event get = Ok(Command::kMetaGet, 0, "foo");
+  const std::string mg = "mg foo R4294967326 N-1\r\n";
+  get.consumed = mg.size();
+  get.order = "RN";
+  get.recache_ttl = 30;
+  get.vivify_ttl = -1;
+  EXPECT_EQ(ParseOne(mg), get);
+}
+
 TEST(MetaParserTest, FlagTokensKeepOnlyTheirLetter) {
   // memcached looks at the first byte of each flag token; the rest of a return flag is ignored.
   Event want = Ok(Command::kMetaGet, 17, "foo");

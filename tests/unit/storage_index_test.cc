@@ -109,14 +109,14 @@ TEST(IndexTest, FlagBitsBelongToOneVersion) {
   EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, false}));
   index.MarkTokenSent(h, 5, 9);
   EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, true}));
-  // A new version starts unfetched; its token bit is what the writer gives it.
+  // A new version gets the flags the writer gives it.
   index.Upsert(h, IndexEntry{5, 10, 0});
   EXPECT_EQ(*index.Find(h), (IndexEntry{5, 10, 0, false, false}));
   IndexEntry keep{5, 11, 0};
   keep.token_sent = true;
   keep.fetched = true;
   index.Upsert(h, keep);
-  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 11, 0, false, true}));
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 11, 0, true, true}));
 }
 
 TEST(IndexTest, EraseIfOnlyMatchingLocation) {
