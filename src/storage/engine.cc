@@ -1092,6 +1092,15 @@ bool Engine::Recover(bool format, std::string& error) {
                    static_cast<double>(recovery_.bytes_scanned) / (1 << 20) / secs);
     }
   }
+  // Orphans: superseded keys without any newer record on the device. Decided before the dead
+  // entries go, so that a key whose newest record is a tombstone (or expired) is not one: it needs
+  // no second tombstone at every restart while its journal entry stays readable in the ring.
+  std::sort(orphans.begin(), orphans.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  orphans.erase(std::unique(orphans.begin(), orphans.end(),
+                            [](const auto& a, const auto& b) { return a.first == b.first; }),
+                orphans.end());
+  std::erase_if(orphans, [this](const auto& o) { return index_->Find(o.first).has_value(); });
   for (const Dead& d : dead) {
     std::optional<IndexEntry> cur = index_->Find(d.hash);
     if (cur && cur->slab == d.slab && cur->chunk == d.chunk) {
@@ -1116,13 +1125,9 @@ bool Engine::Recover(bool format, std::string& error) {
   disks_in_use_ = used_disks.size();
   next_seq_ = max_seq + 1;
   next_cas_ = std::max(next_cas_, max_wseq + 1);
-  std::sort(orphans.begin(), orphans.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (size_t i = 0; i < orphans.size(); ++i) {
-    if (i > 0 && orphans[i].first == orphans[i - 1].first) continue;
-    if (index_->Find(orphans[i].first)) continue;  // a newer record on the device wins anyway
+  for (const auto& [hash, key] : orphans) {
     ++recovery_.journal_tombstones;
-    if (!TryWriteTombstone(orphans[i].second)) pending_tombstones_.push_back(orphans[i].second);
+    if (!TryWriteTombstone(key)) pending_tombstones_.push_back(key);
   }
   // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
   StartCheckpoint();

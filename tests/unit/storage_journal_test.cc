@@ -318,6 +318,14 @@ TEST_F(EngineJournalTest, ADeleteOfADeviceResidentKeySurvivesACrash) {
   CrashAndRecover();
   EXPECT_EQ(Value("gone"), std::nullopt);
   EXPECT_EQ(Value("kept"), "v1");
+  EXPECT_EQ(engine_->recovery().journal_tombstones, 1u) << "the tombstone died with DRAM";
+  // Once that tombstone is on the device, later restarts need none although the entry is still
+  // readable in the ring.
+  WriteOut();
+  CrashAndRecover();
+  EXPECT_EQ(Value("gone"), std::nullopt);
+  EXPECT_EQ(engine_->recovery().superseded, 1u);
+  EXPECT_EQ(engine_->recovery().journal_tombstones, 0u);
 }
 
 TEST_F(EngineJournalTest, ANewVersionWaitsForAnUncommittedEntryOfItsKey) {
