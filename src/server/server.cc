@@ -271,8 +271,10 @@ bool Server::Init(std::string& error) {
     ReapConnections();
     // One journal block per turn carries every entry the turn's requests appended.
     engine_->CommitJournal();
-    // Submits what is still queued and answers reads that completed during the turn (their
-    // connections are deferred, so the loop does not sleep before replying).
+    // Submits everything still queued (Poll() alone leaves it queued while the device is busy)
+    // and answers reads that completed during the turn (their connections are deferred, so the
+    // loop does not sleep before replying).
+    aio_->Submit();
     aio_->Poll();
   });
   return true;

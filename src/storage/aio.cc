@@ -18,6 +18,13 @@ namespace {
 // that no IO allocates. Larger batches gain little: one syscall already amortises over 64 ops.
 constexpr int kBatch = 64;
 
+// Poll() submits at once while fewer ops than this are in flight. fio on the disk this was tuned
+// on (virtio, 8 KiB random reads) reaches ~95% of its IOPS at a depth of 16 (QD8 95k, QD16 127k,
+// QD32 123k): below it the device idles without the early submit; above it batching per turn
+// costs the device nothing and saves an io_submit per connection (measured ~0.9 per get when
+// every connection submitted on its own).
+constexpr size_t kEagerSubmitBelow = 16;
+
 std::string ReadProcValue(const char* path) {
   std::FILE* f = std::fopen(path, "re");
   if (f == nullptr) return "?";
@@ -209,14 +216,17 @@ void AioContext::Reap() {
 }
 
 void AioContext::Poll() {
-  Submit();
+  // Early submission pays one io_submit (and a doorbell write to the disk) per caller instead of
+  // one per turn; it is worth it only while the device is short of work. Deeper than this, the
+  // queued ops wait for the batch before sleep (or for the completions collected below).
+  if (in_flight_ < kEagerSubmitBelow) Submit();
   if (in_flight_ == 0) return;
-  CollectEvents();
-  Submit();  // slots freed by the completions
+  if (CollectEvents() > 0) Submit();  // slots freed and the device just got less busy
 }
 
-void AioContext::CollectEvents() {
+size_t AioContext::CollectEvents() {
   struct io_event events[kBatch];
+  size_t collected = 0;
   for (;;) {
     // A zero timeout makes libaio compare the ring's head and tail in user space first, so this
     // costs no syscall when nothing has completed.
@@ -225,8 +235,10 @@ void AioContext::CollectEvents() {
     if (n == -EINTR) continue;
     if (n <= 0) break;
     CompleteEvents(events, n);
+    collected += static_cast<size_t>(n);
     if (n < kBatch) break;
   }
+  return collected;
 }
 
 void AioContext::Drain() {

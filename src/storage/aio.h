@@ -6,9 +6,10 @@
 //  - At most `max_in_flight` IOs are inside the kernel at once; further requests wait in a FIFO
 //    queue inside this object (intrusive, no allocation) and are submitted as slots free up.
 //  - Requests are batched: Read()/Write() only queue; Submit() issues everything it can with as
-//    few io_submit calls as possible. The server submits as soon as a connection has parsed its
-//    batch of requests (Poll()) and again before the loop sleeps, so the device works on the first
-//    reads of a turn while the loop parses the next connections' requests.
+//    few io_submit calls as possible. While fewer than 16 ops are in flight the server submits as
+//    soon as a connection has parsed its batch of requests (Poll()), so the device works on the
+//    first reads of a turn while the loop parses the next connections' requests; deeper, and
+//    always before the loop sleeps, it submits everything queued in one batch.
 //  - Completions are collected whenever the eventfd fires (Reap()) and also by Poll(), which
 //    costs no syscall when nothing has completed (libaio reads the ring's head and tail in user
 //    space for a zero timeout): a read that completes while the loop is busy is answered in the
@@ -86,9 +87,10 @@ class AioContext {
   // Drains the eventfd, collects every finished event without blocking, runs the handlers, then
   // calls Submit() for ops that were waiting for a slot.
   void Reap();
-  // Submit(), then runs the handlers of whatever has completed, without reading the eventfd (it
-  // stays signalled; the Reap() it causes later finds little or nothing). Cheap enough to call
-  // after every connection's work: no syscall when nothing is queued and nothing has completed.
+  // Submits the queue while the device is short of work (fewer than 16 ops in flight), then runs
+  // the handlers of whatever has completed, without reading the eventfd (it stays signalled; the
+  // Reap() it causes later finds little or nothing). Cheap enough to call after every connection's
+  // work: no syscall when nothing is queued and nothing has completed.
   void Poll();
   // Blocks until every submitted and queued op has completed (used at shutdown only).
   void Drain();
@@ -114,7 +116,7 @@ class AioContext {
   void CompleteEvents(const struct io_event* events, int n);
   void Finish(IoOp& op, int64_t result);
   void DeliverHeld(bool all);
-  void CollectEvents();
+  size_t CollectEvents();  // returns how many completions it delivered
 
   io_context_t ctx_ = nullptr;
   util::UniqueFd event_fd_;
