@@ -484,17 +484,19 @@ void Connection::HoldForCommit() {
     hold->error_on_fail = !req_.noreply;
     holding_ = true;
   }
-  hold->commit_ticket = ticket;
+  ++hold->commits_pending;
   ++commits_in_flight_;
   engine.AwaitCommit(ticket, this, hold_seq_);
 }
 
-void Connection::OnCommitDone(uint64_t token, uint64_t ticket, bool ok) {
+void Connection::OnCommitDone(uint64_t token, uint64_t /*ticket*/, bool ok) {
   --commits_in_flight_;
   Slot* slot = SlotAt(token);
   if (slot != nullptr && !slot->ready) {
     if (!ok) slot->commit_failed = true;
-    if (ticket >= slot->commit_ticket) {  // the last commit this reply waited for
+    // Journal blocks complete in any order: the reply opens when the last of its tickets does.
+    if (slot->commits_pending > 0) --slot->commits_pending;
+    if (slot->commits_pending == 0) {
       if (slot->commit_failed) {
         // Never acknowledged: the engine made the key a miss again.
         unsent_bytes_ -= slot->data.size();
@@ -853,7 +855,7 @@ Connection::Slot& Connection::PushSlot() {
   s.with_cas = false;
   s.read_bytes = 0;
   s.is_meta = false;
-  s.commit_ticket = 0;
+  s.commits_pending = 0;
   s.commit_failed = false;
   s.error_on_fail = false;
   return s;

@@ -87,9 +87,9 @@ class Connection final : public net::EventHandler,
     protocol::MetaRequest meta;  // meta.opaque is re-pointed at meta_opaque when used
     std::string meta_key;
     std::string meta_opaque;
-    uint64_t commit_ticket = 0;  // held slot: the last journal ticket its reply waits for
-    bool commit_failed = false;  // held slot: a journal write it waited for failed
-    bool error_on_fail = false;  // held slot: answer SERVER_ERROR then (not noreply)
+    uint32_t commits_pending = 0;  // held slot: journal tickets its reply still waits for
+    bool commit_failed = false;    // held slot: a journal write it waited for failed
+    bool error_on_fail = false;    // held slot: answer SERVER_ERROR then (not noreply)
   };
   // How an mg hit is answered, decided before anything is stored or written.
   struct MetaHit {

@@ -518,6 +518,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
       Stat(out, "journal_errors", j->stats().errors);
       Stat(out, "journal_full_waits", j->stats().full_waits);
       Stat(out, "journal_blocks_used", j->used_blocks());
+      Stat(out, "journal_in_flight_max", j->stats().in_flight_max);
     }
     Stat(out, "journal_waits", es.journal_waits);
     Stat(out, "journal_undone", es.journal_undone);

@@ -661,7 +661,7 @@ void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
   }
   if (journal_ == nullptr || (!on_device && !journal_->Uncommitted(hash))) return;
   last_ticket_ = journal_->Append(hash, wseq);
-  held_.push_back({last_ticket_, hash, now_at, nullptr, 0});
+  held_.push_back({last_ticket_, hash, now_at, nullptr, 0, false, false});
 }
 
 void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
@@ -674,25 +674,34 @@ void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
 
 void Engine::AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token) {
   ++stats_.journal_waits;
-  for (auto it = held_.rbegin(); it != held_.rend(); ++it) {
-    if (it->ticket == ticket) {
-      it->waiter = waiter;
-      it->token = token;
-      return;
-    }
+  auto it = std::lower_bound(held_.begin(), held_.end(), ticket,
+                             [](const Held& h, uint64_t t) { return h.ticket < t; });
+  if (it != held_.end() && it->ticket == ticket && !it->done) {
+    it->waiter = waiter;
+    it->token = token;
+    return;
   }
   // Already completed (cannot happen within a turn, commits run before sleeping): done.
-  waiter->OnCommitDone(token, ticket, true);
+  waiter->OnCommitDone(token, ticket, it == held_.end() || it->ticket != ticket || it->ok);
 }
 
-void Engine::OnJournalCommitted(uint64_t last_ticket, bool ok) {
-  while (!held_.empty() && held_.front().ticket <= last_ticket) {
-    Held h = held_.front();
-    held_.pop_front();
+void Engine::OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) {
+  // Blocks complete in any order, so this block's tickets may sit behind earlier ones still in
+  // flight: they are marked done where they are, and the done prefix is dropped at the end.
+  auto from = std::lower_bound(held_.begin(), held_.end(), first_ticket,
+                               [](const Held& h, uint64_t t) { return h.ticket < t; });
+  // By index: undoing a change appends (a tombstone's entry), which may grow held_.
+  for (size_t i = static_cast<size_t>(from - held_.begin());
+       i < held_.size() && held_[i].ticket <= last_ticket; ++i) {
+    held_[i].done = true;
+    held_[i].ok = ok;
+    Held h = held_[i];
     if (!ok && h.where) {
       // Not acknowledged, so never to be served: the key becomes a miss, with a tombstone so
       // that the version before (acknowledged, maybe on the device) does not return at a restart
-      // either. A client told SERVER_ERROR may see either the older value or a miss later.
+      // either. A client told SERVER_ERROR may see either the older value or a miss later. When
+      // a later version was stored meanwhile (its own entry, in a later block, covers the older
+      // records too), the index no longer points here and nothing is undone.
       std::optional<IndexEntry> cur = index_->Find(h.hash);
       if (cur && cur->slab == h.where->slab && cur->chunk == h.where->chunk) {
         ++stats_.journal_undone;
@@ -711,6 +720,7 @@ void Engine::OnJournalCommitted(uint64_t last_ticket, bool ok) {
     }
     if (h.waiter != nullptr) h.waiter->OnCommitDone(h.token, h.ticket, ok);
   }
+  while (!held_.empty() && held_.front().done) held_.pop_front();
 }
 
 void Engine::CommitJournal() {

@@ -23,8 +23,10 @@
 //    an open memory slab is voided in the buffer (it never reaches the device); one superseded
 //    while its slab is being written or on the device gets a journal entry, and the request that
 //    superseded it hands out a ticket (TakeTicket) whose reply must wait for the commit. A key
-//    whose entry is not yet committed journals every new version too. Journal slots are reused
-//    only after a checkpoint: every memory slab holding records older than it was written.
+//    whose entry is not yet committed journals every new version too. Several journal blocks may
+//    be in flight; each ticket completes when its own block does, in any order (a later version's
+//    entry covers every older record of its key, so it needs no earlier block). Journal slots are
+//    reused only after a checkpoint: every memory slab holding records older than it was written.
 #pragma once
 
 #include <cstdint>
@@ -45,8 +47,8 @@
 #include "storage/journal.h"
 #include "storage/slab_class.h"
 #include "util/aligned_buffer.h"
-#include "util/huge_buffer.h"
 #include "util/histogram.h"
+#include "util/huge_buffer.h"
 
 namespace ssdcache::storage {
 
@@ -185,8 +187,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint64_t TakeTicket() { return std::exchange(last_ticket_, 0); }
   // Calls waiter->OnCommitDone(token, ticket, ok) once the ticket's journal block completed.
   void AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token);
-  // Once per loop turn, before the aio submit: writes the turn's journal entries as one block and
-  // starts a checkpoint when the ring is half used.
+  // Once per loop turn, before the aio submit: writes the turn's journal entries as one block
+  // (even while earlier turns' blocks are still being written) and starts a checkpoint when the
+  // ring is half used.
   void CommitJournal();
   const Journal* journal() const { return journal_.get(); }
 
@@ -219,7 +222,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   bool IsSlabLive(uint32_t slab) const override;
   void OnIoComplete(IoOp& op, int64_t result) override;
-  void OnJournalCommitted(uint64_t last_ticket, bool ok) override;
+  void OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) override;
 
   const EngineStats& stats() const { return stats_; }
   // Device latency: lookups' reads (submit to completion) and slab writes.
@@ -373,8 +376,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     std::optional<IndexEntry> where;  // the new record (none for a delete)
     CommitWaiter* waiter;
     uint64_t token;
+    bool done;  // its block completed (held_ drops done entries from the front only)
+    bool ok;
   };
-  std::deque<Held> held_;
+  std::deque<Held> held_;  // in ticket order, one per ticket
   uint64_t last_ticket_ = 0;
   // A checkpoint: slabs with seq < cp_slab_seq_ were all sealed when it started; once their
   // cp_writes_ writes complete, journal blocks before cp_block_ are covered.

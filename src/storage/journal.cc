@@ -60,9 +60,11 @@ Journal::Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t bloc
       offset_(offset),
       blocks_(blocks),
       listener_(listener),
-      buf_(kJournalBlockSize, std::max<uint32_t>(device.block_size(), kJournalBlockSize)) {
+      buf_(size_t{kJournalMaxInFlight} * kJournalBlockSize,
+           std::max<uint32_t>(device.block_size(), kJournalBlockSize)) {
   pending_.reserve(kJournalEntriesPerBlock);
-  writing_.reserve(kJournalEntriesPerBlock);
+  uncommitted_.reserve(2 * kJournalMaxInFlight * kJournalEntriesPerBlock);
+  for (Flight& f : flights_) f.entries.reserve(kJournalEntriesPerBlock);
 }
 
 void Journal::Reset(uint64_t epoch) {
@@ -91,6 +93,9 @@ bool Journal::Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::stri
       }
       done += static_cast<size_t>(n);
     }
+    // Every valid block counts, wherever it is: blocks were written several at a time, so a
+    // crash can leave a torn or missing block before one that completed (and whose entries
+    // were acknowledged).
     for (size_t b = 0; b < len; b += kJournalBlockSize) {
       uint64_t seq = 0;
       if (DecodeJournalBlock(chunk.data() + b, epoch, seq, entries)) newest = std::max(newest, seq);
@@ -103,20 +108,30 @@ bool Journal::Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::stri
   return true;
 }
 
+void Journal::Track(uint64_t hash) { ++uncommitted_[hash]; }
+
+void Journal::Untrack(uint64_t hash) {
+  auto it = uncommitted_.find(hash);
+  if (it != uncommitted_.end() && --it->second == 0) uncommitted_.erase(it);
+}
+
 uint64_t Journal::Append(uint64_t hash, uint64_t wseq) {
   pending_.push_back({hash, wseq});
+  Track(hash);
   ++stats_.entries;
   return ++appended_;
 }
 
-bool Journal::Uncommitted(uint64_t hash) const {
-  for (const JournalEntry& e : pending_) {
-    if (e.hash == hash) return true;
+bool Journal::Uncommitted(uint64_t hash) const { return uncommitted_.contains(hash); }
+
+uint64_t Journal::reclaimed_before() const {
+  uint64_t before = reclaimed_before_;
+  if (in_flight_ > 0) {
+    for (const Flight& f : flights_) {
+      if (f.busy) before = std::min(before, f.seq);
+    }
   }
-  for (const JournalEntry& e : writing_) {
-    if (e.hash == hash) return true;
-  }
-  return false;
+  return before;
 }
 
 void Journal::Reclaim(uint64_t before) {
@@ -124,40 +139,57 @@ void Journal::Reclaim(uint64_t before) {
 }
 
 void Journal::Commit() {
-  if (in_flight_ || pending_.empty()) return;
-  if (!HasRoom()) {
-    if (!waited_) ++stats_.full_waits;
-    waited_ = true;
-    return;
+  while (!pending_.empty()) {
+    Flight& f = flights_[next_seq_ % kJournalMaxInFlight];
+    // Its slot is busy with the block kJournalMaxInFlight before: it goes out at a later turn.
+    if (f.busy) return;
+    if (!HasRoom()) {
+      if (!waited_) ++stats_.full_waits;
+      waited_ = true;
+      return;
+    }
+    waited_ = false;
+    size_t n = std::min<size_t>(pending_.size(), kJournalEntriesPerBlock);
+    f.entries.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    f.first_ticket = pending_first_;
+    pending_first_ += n;
+    f.seq = next_seq_++;
+    f.busy = true;
+    const size_t slot = static_cast<size_t>(&f - flights_.data());
+    char* buf = buf_.data() + slot * kJournalBlockSize;
+    EncodeJournalBlock(buf, epoch_, f.seq, f.entries);
+    f.op = IoOp{};
+    f.op.handler = this;
+    f.op.buf = buf;
+    f.op.len = kJournalBlockSize;
+    f.op.offset = offset_ + (f.seq % blocks_) * kJournalBlockSize;
+    f.op.write = true;
+    f.op.journal = true;
+    f.op.user = slot;
+    ++in_flight_;
+    stats_.in_flight_max = std::max<uint64_t>(stats_.in_flight_max, in_flight_);
+    aio_.Write(device_.fd(), f.op);
   }
-  waited_ = false;
-  size_t n = std::min<size_t>(pending_.size(), kJournalEntriesPerBlock);
-  writing_.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-  uint64_t seq = next_seq_++;
-  EncodeJournalBlock(buf_.data(), epoch_, seq, writing_);
-  op_ = IoOp{};
-  op_.handler = this;
-  op_.buf = buf_.data();
-  op_.len = kJournalBlockSize;
-  op_.offset = offset_ + (seq % blocks_) * kJournalBlockSize;
-  op_.write = true;
-  op_.journal = true;
-  in_flight_ = true;
-  aio_.Write(device_.fd(), op_);
 }
 
 void Journal::OnIoComplete(IoOp& op, int64_t result) {
-  in_flight_ = false;
+  Flight& f = flights_[op.user];
   bool ok = result == static_cast<int64_t>(op.len);
   if (ok) {
     ++stats_.writes;
   } else {
     ++stats_.errors;
   }
-  committed_ += writing_.size();
-  writing_.clear();
-  listener_->OnJournalCommitted(committed_, ok);
+  // The slot and the entries' uncommitted marks are released before the listener runs: it may
+  // append (undoing a failed change writes a tombstone) and that must see this block as done.
+  for (const JournalEntry& e : f.entries) Untrack(e.hash);
+  const uint64_t first = f.first_ticket;
+  const uint64_t last = first + f.entries.size() - 1;
+  f.entries.clear();
+  f.busy = false;
+  --in_flight_;
+  listener_->OnJournalCommitted(first, last, ok);
 }
 
 }  // namespace ssdcache::storage

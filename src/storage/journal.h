@@ -9,10 +9,10 @@
 // is superseded (a miss). Entries are true statements forever ("a version newer than wseq w of
 // this key existed"), so a stale entry read back from an old lap of the ring is harmless.
 //
-// Owned state: the ring geometry (a region of the device slice after the superblock), one 4 KiB
-// aligned write buffer, the entries not yet written (pending), the entries of the block being
-// written (one block write in flight at a time, so blocks commit in ticket order), and the ring
-// accounting (which block sequences may be overwritten).
+// Owned state: the ring geometry (a region of the device slice after the superblock), the entries
+// not yet written (pending), up to kJournalMaxInFlight blocks being written at once (each with its
+// own 4 KiB aligned buffer and entries), a count per hash of the entries pending or in flight, and
+// the ring accounting (which block sequences may be overwritten).
 //
 // Device layout (blocks of kJournalBlockSize; block sequence s lives at slot s % blocks):
 //
@@ -29,13 +29,24 @@
 //  - Block seq s may be written only if s < reclaimed_before() + blocks(): a slot is reused only
 //    once the engine said (Reclaim) that every entry in the block it held is covered (the newer
 //    record is durably on the device). Until then commits wait; nothing is dropped.
-//  - Tickets number entries from 1 in append order; the listener learns of each block's
-//    completion in ticket order, exactly once, with the last ticket of the block.
+//  - Block seq s is written from flight slot s % kJournalMaxInFlight, so the blocks in flight are
+//    within a window of that many consecutive sequences; a block waits when its slot is busy.
+//  - A slot is never rewritten while an earlier write to it may still be in flight: Reclaim() is
+//    clamped to the oldest block in flight (two writes racing on one slot could leave the older
+//    one there and lose acknowledged entries).
+//  - Tickets number entries from 1 in append order; a block holds a contiguous range of them.
+//    Blocks may complete in any order: the listener learns of each block's completion exactly
+//    once, with its own ticket range, as soon as that block is written (or failed). Entries are
+//    independent statements, so a later block being on the device while an earlier one is torn
+//    or missing is a valid ring: Load() replays every valid block, with no "stop at the first
+//    gap", and continues after the newest.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "storage/aio.h"
@@ -46,6 +57,9 @@ namespace ssdcache::storage {
 
 inline constexpr uint32_t kJournalBlockSize = 4096;
 inline constexpr uint32_t kJournalMagic = 0x534A524E;  // "SJRN"
+// Blocks written at once: one loop turn's entries go out while earlier turns' blocks are still
+// being written, so a held reply waits for its own block only (not for the one before it too).
+inline constexpr uint32_t kJournalMaxInFlight = 8;
 
 struct JournalEntry {
   uint64_t hash;
@@ -76,18 +90,20 @@ bool DecodeJournalBlock(const char* block, uint64_t epoch, uint64_t& seq,
 
 class JournalListener {
  public:
-  // The block holding tickets up to `last_ticket` was written (ok) or failed.
-  virtual void OnJournalCommitted(uint64_t last_ticket, bool ok) = 0;
+  // The block holding tickets first_ticket..last_ticket was written (ok) or failed. Blocks may
+  // complete out of ticket order.
+  virtual void OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) = 0;
 
  protected:
   ~JournalListener() = default;
 };
 
 struct JournalStats {
-  uint64_t writes = 0;      // blocks written
-  uint64_t entries = 0;     // entries appended
-  uint64_t errors = 0;      // block writes that failed
-  uint64_t full_waits = 0;  // turns a commit waited for ring space
+  uint64_t writes = 0;         // blocks written
+  uint64_t entries = 0;        // entries appended
+  uint64_t errors = 0;         // block writes that failed
+  uint64_t full_waits = 0;     // turns a commit waited for ring space
+  uint64_t in_flight_max = 0;  // most block writes in flight at once
 };
 
 class Journal final : public IoHandler {
@@ -111,21 +127,24 @@ class Journal final : public IoHandler {
   uint64_t Append(uint64_t hash, uint64_t wseq);
   // Whether an entry of `hash` is appended but not yet known to be on the device.
   bool Uncommitted(uint64_t hash) const;
-  // Starts the next block write if none is in flight, entries are pending and the ring has room.
-  // Called once per loop turn, before the aio submit, so one turn's entries share one block.
+  // Starts block writes for the pending entries while flight slots and ring room allow (earlier
+  // blocks may still be in flight). Called once per loop turn, before the aio submit, so one
+  // turn's entries share one block (or as few as fit them).
   void Commit();
 
   // Ring accounting for the engine's checkpoints.
   uint64_t next_block() const { return next_seq_; }
-  uint64_t reclaimed_before() const { return reclaimed_before_; }
-  // Block sequences below `before` may be overwritten.
+  // Every block sequence below this may be overwritten: the engine's reclaim point, but never past
+  // a block still in flight.
+  uint64_t reclaimed_before() const;
+  // Block sequences below `before` may be overwritten (once no longer in flight).
   void Reclaim(uint64_t before);
   // Slots holding blocks not yet reclaimed (written or being written).
-  uint64_t used_blocks() const { return next_seq_ - reclaimed_before_; }
-  bool HasRoom() const { return next_seq_ < reclaimed_before_ + blocks_; }
-  bool idle() const { return !in_flight_ && pending_.empty(); }
+  uint64_t used_blocks() const { return next_seq_ - reclaimed_before(); }
+  bool HasRoom() const { return next_seq_ < reclaimed_before() + blocks_; }
+  bool idle() const { return in_flight_ == 0 && pending_.empty(); }
+  uint32_t in_flight() const { return in_flight_; }
   uint64_t appended() const { return appended_; }
-  uint64_t committed() const { return committed_; }
 
   const JournalStats& stats() const { return stats_; }
   void ResetStats() { stats_ = JournalStats{}; }
@@ -138,17 +157,31 @@ class Journal final : public IoHandler {
   uint64_t offset_;
   uint32_t blocks_;
   JournalListener* listener_;
+  // A block being written.
+  struct Flight {
+    bool busy = false;
+    uint64_t seq = 0;
+    uint64_t first_ticket = 0;
+    std::vector<JournalEntry> entries;
+    IoOp op;
+  };
+
+  void Track(uint64_t hash);
+  void Untrack(uint64_t hash);
+
   uint64_t epoch_ = 0;
   uint64_t next_seq_ = 1;
-  uint64_t reclaimed_before_ = 1;
-  uint64_t appended_ = 0;   // last ticket handed out
-  uint64_t committed_ = 0;  // last ticket whose block completed (ok or not)
+  uint64_t reclaimed_before_ = 1;  // as the engine said; see reclaimed_before()
+  uint64_t appended_ = 0;          // last ticket handed out
+  uint64_t pending_first_ = 1;     // ticket of pending_.front()
   std::vector<JournalEntry> pending_;
-  std::vector<JournalEntry> writing_;  // entries of the block in flight
-  bool in_flight_ = false;
-  bool waited_ = false;  // counted the current wait for room already
-  util::AlignedBuffer buf_;
-  IoOp op_;
+  // Entries pending or in flight per hash: Uncommitted() is asked on every store, so it must not
+  // scan up to kJournalMaxInFlight blocks of entries.
+  std::unordered_map<uint64_t, uint32_t> uncommitted_;
+  std::array<Flight, kJournalMaxInFlight> flights_;
+  uint32_t in_flight_ = 0;
+  bool waited_ = false;      // counted the current wait for room already
+  util::AlignedBuffer buf_;  // kJournalMaxInFlight blocks, one per flight slot
   JournalStats stats_;
 };
 

@@ -1,9 +1,13 @@
-// The crash journal: block encoding and validation, the ring (commits in ticket order, no slot
-// reused before it is reclaimed, wrap-around, reload), and the engine's use of it: an overwrite or
+// The crash journal: block encoding and validation, the ring (several blocks in flight, completing
+// in any order, no slot reused before it is reclaimed or while written, wrap-around, reload, a
+// hole in the ring), and the engine's use of it: an overwrite or
 // delete of a device-resident key is journaled and survives a crash (a reopen without
 // ShutdownFlush), a DRAM-only overwrite is not journaled, superseded DRAM records never reach the
-// device, checkpoints free the ring, and a failed journal write undoes the change.
+// device, checkpoints free the ring, a failed journal write undoes the change, and a later
+// block's replies are released before an earlier block completes.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -78,14 +82,54 @@ class JournalFixture : public testing::EngineFixture {
     ASSERT_TRUE(spec.empty() || f != nullptr) << error;
     aio_->set_fault_injector(std::move(f));
   }
+  // A fault spec under which the first journal write is held back (stall_ms) and the second is
+  // not: decisions depend only on the seed and the sequence of completions, so probing a copy
+  // finds one. It makes a later block complete before an earlier one, deterministically.
+  static std::string StallFirstJournalWriteOnly() {
+    for (uint64_t seed = 1; seed < 1000; ++seed) {
+      std::string spec = "stall=0.5,stall_ms=1000,seed=" + std::to_string(seed);
+      std::string error;
+      auto probe = FaultInjector::Create(spec, error);
+      if (probe == nullptr) return "";
+      bool first = probe->Decide(true, kJournalBlockSize, kJournalBlockSize, true).stall;
+      bool second = probe->Decide(true, kJournalBlockSize, kJournalBlockSize, true).stall;
+      if (first && !second) return spec;
+    }
+    return "";
+  }
+  // Submits and reaps (waiting on the eventfd) until `done` holds, at most ~10 s.
+  template <typename Pred>
+  void ReapUntil(Pred done) {
+    for (int i = 0; i < 100 && !done(); ++i) {
+      aio_->Submit();
+      pollfd p{aio_->event_fd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      aio_->Reap();
+    }
+    ASSERT_TRUE(done());
+  }
+  uint64_t StalledOps() const { return aio_->fault_injector()->stats().stalled; }
+  // Overwrites one block of the device with zeros (a torn or never completed write).
+  void ZeroBlock(uint64_t offset) {
+    util::AlignedBuffer zeros(kJournalBlockSize, 4096);
+    std::memset(zeros.data(), 0, kJournalBlockSize);
+    ASSERT_EQ(::pwrite(device_->fd(), zeros.data(), kJournalBlockSize, static_cast<off_t>(offset)),
+              static_cast<ssize_t>(kJournalBlockSize));
+  }
 };
 
 class RecordingListener : public JournalListener {
  public:
-  void OnJournalCommitted(uint64_t last_ticket, bool ok) override {
-    calls.push_back({last_ticket, ok});
+  struct Call {
+    uint64_t first;
+    uint64_t last;
+    bool ok;
+    bool operator==(const Call&) const = default;
+  };
+  void OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) override {
+    calls.push_back({first_ticket, last_ticket, ok});
   }
-  std::vector<std::pair<uint64_t, bool>> calls;
+  std::vector<Call> calls;
 };
 
 class JournalRingTest : public JournalFixture {
@@ -108,13 +152,16 @@ class JournalRingTest : public JournalFixture {
     journal_->Commit();
     Pump();
   }
-  std::vector<JournalEntry> Reload(uint64_t& next_block) {
+  // `full`: the ring was written all round, so every slot is in use until reclaimed.
+  std::vector<JournalEntry> Reload(uint64_t& next_block, bool full = true) {
     Journal again(*device_, *aio_, RingOffset(), kBlocks, &listener_);
     std::vector<JournalEntry> out;
     std::string err;
     EXPECT_TRUE(again.Load(kEpoch, out, err)) << err;
     next_block = again.next_block();
-    EXPECT_FALSE(again.HasRoom()) << "a reloaded ring is all in use until reclaimed";
+    if (full) {
+      EXPECT_FALSE(again.HasRoom()) << "a reloaded ring is all in use until reclaimed";
+    }
     return out;
   }
 
@@ -122,7 +169,7 @@ class JournalRingTest : public JournalFixture {
   std::unique_ptr<Journal> journal_;
 };
 
-TEST_F(JournalRingTest, OneTurnsEntriesGoOutAsOneBlockInTicketOrder) {
+TEST_F(JournalRingTest, OneTurnsEntriesGoOutAsOneBlockWhileEarlierBlocksAreInFlight) {
   uint64_t t1 = journal_->Append(11, 1);
   uint64_t t2 = journal_->Append(22, 2);
   EXPECT_EQ(t1, 1u);
@@ -131,20 +178,82 @@ TEST_F(JournalRingTest, OneTurnsEntriesGoOutAsOneBlockInTicketOrder) {
   EXPECT_FALSE(journal_->Uncommitted(33));
   journal_->Commit();
   EXPECT_TRUE(journal_->Uncommitted(22)) << "in flight is not committed";
-  uint64_t t3 = journal_->Append(33, 3);  // waits: one block write at a time
-  journal_->Commit();
-  Pump();
-  ASSERT_EQ(listener_.calls.size(), 1u);
-  EXPECT_EQ(listener_.calls[0], std::make_pair(t2, true));
-  EXPECT_FALSE(journal_->Uncommitted(11));
-  EXPECT_TRUE(journal_->Uncommitted(33));
-  journal_->Commit();
+  uint64_t t3 = journal_->Append(33, 3);
+  journal_->Commit();  // goes out at once, beside the first block
+  EXPECT_EQ(journal_->in_flight(), 2u);
   Pump();
   ASSERT_EQ(listener_.calls.size(), 2u);
-  EXPECT_EQ(listener_.calls[1], std::make_pair(t3, true));
+  // Two blocks: tickets 1-2 and 3, each reported once (here the kernel kept their order).
+  std::map<uint64_t, RecordingListener::Call> by_first;
+  for (const auto& c : listener_.calls) by_first[c.first] = c;
+  EXPECT_EQ(by_first[t1], (RecordingListener::Call{t1, t2, true}));
+  EXPECT_EQ(by_first[t3], (RecordingListener::Call{t3, t3, true}));
+  EXPECT_FALSE(journal_->Uncommitted(11));
+  EXPECT_FALSE(journal_->Uncommitted(33));
   EXPECT_EQ(journal_->stats().writes, 2u);
   EXPECT_EQ(journal_->stats().entries, 3u);
+  EXPECT_EQ(journal_->stats().in_flight_max, 2u);
   EXPECT_TRUE(journal_->idle());
+}
+
+TEST_F(JournalRingTest, AtMostMaxInFlightBlocksAreWrittenAtOnce) {
+  for (uint32_t b = 0; b < kJournalMaxInFlight + 2; ++b) {
+    journal_->Append(100 + b, 100 + b);
+    journal_->Commit();  // one block per turn, never pumped
+  }
+  EXPECT_EQ(journal_->in_flight(), kJournalMaxInFlight);
+  EXPECT_EQ(journal_->next_block(), 1u + kJournalMaxInFlight);
+  EXPECT_TRUE(journal_->Uncommitted(100 + kJournalMaxInFlight + 1)) << "waits for a flight slot";
+  Pump();
+  EXPECT_EQ(listener_.calls.size(), kJournalMaxInFlight);
+  journal_->Commit();
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), kJournalMaxInFlight + 1);
+  EXPECT_EQ(listener_.calls.back(),
+            (RecordingListener::Call{kJournalMaxInFlight + 1, kJournalMaxInFlight + 2, true}))
+      << "both waiting entries share the next block";
+  EXPECT_TRUE(journal_->idle());
+}
+
+TEST_F(JournalRingTest, ALaterBlockCompletesBeforeAnEarlierOne) {
+  std::string spec = StallFirstJournalWriteOnly();
+  ASSERT_FALSE(spec.empty());
+  Faults(spec);
+  uint64_t t1 = journal_->Append(1, 1);
+  journal_->Commit();
+  ReapUntil([&] { return StalledOps() == 1; });  // block 1 is written but held back
+  uint64_t t2 = journal_->Append(2, 2);
+  journal_->Commit();
+  ReapUntil([&] { return !listener_.calls.empty(); });
+  ASSERT_EQ(listener_.calls.size(), 1u);
+  EXPECT_EQ(listener_.calls[0], (RecordingListener::Call{t2, t2, true}))
+      << "block 2's tickets complete without waiting for block 1";
+  EXPECT_TRUE(journal_->Uncommitted(1));
+  EXPECT_FALSE(journal_->Uncommitted(2));
+  // Block 1 is still being written: its slot is not reclaimable yet.
+  journal_->Reclaim(journal_->next_block());
+  EXPECT_EQ(journal_->reclaimed_before(), 1u);
+  Pump();
+  ASSERT_EQ(listener_.calls.size(), 2u);
+  EXPECT_EQ(listener_.calls[1], (RecordingListener::Call{t1, t1, true}));
+  EXPECT_EQ(journal_->reclaimed_before(), 3u);
+  EXPECT_TRUE(journal_->idle());
+  Faults("");
+}
+
+TEST_F(JournalRingTest, AHoleInTheRingDoesNotHideTheBlocksAfterIt) {
+  CommitBlock(2, 1000);
+  CommitBlock(2, 2000);
+  CommitBlock(2, 3000);
+  CommitBlock(2, 4000);
+  // Block 2 torn by a crash while blocks 3 and 4, written at the same time, completed.
+  ZeroBlock(RingOffset() + 2 * kJournalBlockSize);
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next, /*full=*/false);
+  EXPECT_EQ(next, 5u) << "writing continues after the newest block, not after the hole";
+  std::map<uint64_t, int> blocks_seen;
+  for (const JournalEntry& e : back) ++blocks_seen[e.wseq / 1000];
+  EXPECT_EQ(blocks_seen, (std::map<uint64_t, int>{{1, 2}, {3, 2}, {4, 2}}));
 }
 
 TEST_F(JournalRingTest, ASlotIsNotReusedBeforeItIsReclaimed) {
@@ -162,7 +271,7 @@ TEST_F(JournalRingTest, ASlotIsNotReusedBeforeItIsReclaimed) {
   journal_->Commit();
   Pump();
   ASSERT_EQ(listener_.calls.size(), kBlocks + 1);
-  EXPECT_TRUE(listener_.calls.back().second);
+  EXPECT_TRUE(listener_.calls.back().ok);
   EXPECT_FALSE(journal_->Uncommitted(7));
   uint64_t next = 0;
   std::vector<JournalEntry> back = Reload(next);
@@ -193,14 +302,14 @@ TEST_F(JournalRingTest, AFailedWriteIsReportedAndTheNextBlockStillGoesOut) {
   journal_->Commit();
   Pump();
   ASSERT_EQ(listener_.calls.size(), 1u);
-  EXPECT_EQ(listener_.calls[0], std::make_pair(t, false));
+  EXPECT_EQ(listener_.calls[0], (RecordingListener::Call{t, t, false}));
   EXPECT_EQ(journal_->stats().errors, 1u);
   Faults("");
   t = journal_->Append(2, 2);
   journal_->Commit();
   Pump();
   ASSERT_EQ(listener_.calls.size(), 2u);
-  EXPECT_EQ(listener_.calls[1], std::make_pair(t, true));
+  EXPECT_EQ(listener_.calls[1], (RecordingListener::Call{t, t, true}));
 }
 
 // The engine with a journal of `journal_blocks` blocks (0: none), on a 16 MiB file.
@@ -410,6 +519,49 @@ TEST_F(EngineJournalTest, AFailedJournalWriteUndoesTheChangeAndIsReported) {
   ASSERT_EQ(Set("k", "v3"), StoreResult::kStored);
   Turn();
   EXPECT_EQ(Value("k"), "v3");
+}
+
+TEST_F(EngineJournalTest, ALaterBlocksRepliesDoNotWaitForAnEarlierBlock) {
+  ASSERT_EQ(Set("a", "v1"), StoreResult::kStored);
+  ASSERT_EQ(Set("b", "v1"), StoreResult::kStored);
+  WriteOut();
+  std::string spec = StallFirstJournalWriteOnly();
+  ASSERT_FALSE(spec.empty());
+  Faults(spec);
+  Acks acks;
+  uint64_t ta = 0, tb = 0;
+  ASSERT_EQ(Set("a", "v2", &ta), StoreResult::kStored);
+  engine_->AwaitCommit(ta, &acks, 1);
+  engine_->CommitJournal();  // turn 1: block 1, held back
+  ReapUntil([&] { return StalledOps() == 1; });
+  ASSERT_EQ(Set("b", "v2", &tb), StoreResult::kStored);
+  engine_->AwaitCommit(tb, &acks, 2);
+  engine_->CommitJournal();  // turn 2: block 2, goes out while block 1 is in flight
+  ReapUntil([&] { return acks.done.count(2) == 1; });
+  EXPECT_TRUE(acks.done[2]);
+  EXPECT_EQ(acks.done.count(1), 0u) << "a's entry is not on the device yet";
+  Pump();
+  ASSERT_EQ(acks.done.size(), 2u);
+  EXPECT_TRUE(acks.done[1]);
+  Faults("");
+  EXPECT_EQ(Value("a"), "v2");
+  EXPECT_EQ(Value("b"), "v2");
+}
+
+TEST_F(EngineJournalTest, AfterACrashABlockBehindAHoleStillSupersedes) {
+  ASSERT_EQ(Set("a", "v1"), StoreResult::kStored);
+  ASSERT_EQ(Set("b", "v1"), StoreResult::kStored);
+  WriteOut();
+  ASSERT_EQ(Set("a", "v2"), StoreResult::kStored);
+  Turn();  // block 1: a
+  ASSERT_EQ(Set("b", "v2"), StoreResult::kStored);
+  Turn();  // block 2: b
+  ASSERT_EQ(engine_->journal()->next_block(), 3u);
+  // The crash tore block 1 (its reply was never sent); block 2 completed and b's was.
+  ZeroBlock(device_->offset() + device_->block_size() + 1 * kJournalBlockSize);
+  CrashAndRecover();
+  EXPECT_EQ(Value("b"), std::nullopt) << "b's acknowledged v2 superseded v1 despite the hole";
+  EXPECT_EQ(Value("a"), "v1") << "a's v2 was never acknowledged: its old version may return";
 }
 
 TEST_F(EngineJournalTest, AnotherJournalSizeIsRefusedUnlessFormatted) {
