@@ -57,7 +57,8 @@ fuzz-ci:
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_RUN_FLAGS=--parallel
 
 # Scenarios side by side with memcached, extstore and fio; writes build/bench/ and
-# docs/benchmarks.md + docs/img/. About 9 minutes on 2 cores (BENCH_QUICK=1: about 2).
+# docs/benchmarks.md + docs/img/. About 9 minutes on 2 cores, s6 (warm restart) included: about 15 s
+# of it (BENCH_QUICK=1: about 2).
 # Never part of `test`.
 bench: deps
 	tools/bench/install-bench-deps.sh

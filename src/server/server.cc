@@ -556,6 +556,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
          std::to_string(config_.server_id) + "/" + std::to_string(config_.server_count));
     Stat(out, "index_max_bytes", config_.max_index_memory);
     Stat(out, "max_aio", uint64_t{config_.max_aio});
+    Stat(out, "journal_size", config_.journal_size);
     Stat(out, "hash_algorithm", "xxh3");
     out.append("END\r\n");
     return;

@@ -111,6 +111,10 @@ TEST_F(Stats, Settings) {
   auto settings = client_.Stats("settings");
   EXPECT_EQ(Num(settings, "tcpport"), server_->port());
   EXPECT_EQ(Num(settings, "maxconns"), 1024);
+  if (TargetIsMemcached()) return;
+  // The crash journal's size (default 4 MiB; 0 means none): a multiple of its 4 KiB blocks.
+  ASSERT_EQ(settings.count("journal_size"), 1u);
+  EXPECT_EQ(Num(settings, "journal_size") % 4096, 0);
 }
 
 TEST_F(Stats, Slabs) {
