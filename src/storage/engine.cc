@@ -562,13 +562,28 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
         "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
         s.disk, result, s.live);
     // The write may still have reached the device in part, and a warm restart would then find
-    // records older than the tombstones lost with it: write those tombstones again. (The buffer
-    // is on the free list but untouched until DrainTombstones() below.)
+    // records older than the tombstones lost with it: write those tombstones again, with their
+    // own wseq. (The buffer is on the free list but untouched until DrainTombstones() below.)
     for (uint32_t c = 0; c < s.used; ++c) {
       ItemView v;
-      if (DecodeItemTrusted(ChunkInMemory(s, c), v) && v.tombstone) {
-        pending_tombstones_.emplace_back(v.key);
+      if (!DecodeItemTrusted(ChunkInMemory(s, c), v)) continue;  // voided records fail too
+      const uint64_t hash = util::HashKey(v.key);
+      if (v.tombstone) {
+        pending_tombstones_.push_back({std::string(v.key), v.wseq});
+        JournalLost(hash, v.wseq);
+        continue;
       }
+      if (journal_ == nullptr) continue;
+      std::optional<IndexEntry> cur = index_->Find(hash);
+      if (!cur || cur->slab != id || cur->chunk != c) continue;
+      // A live item lost with the slab: its key becomes a miss, but older versions of it may be
+      // on the device, and the entry that superseded them may be in a block the running
+      // checkpoint frees (it counts this write as done). A tombstone newer than the lost record
+      // (its wseq reserved now, so a later set stays newer) and an entry in a fresh block keep
+      // them superseded until that tombstone is on the device.
+      const uint64_t wseq = next_cas_++;
+      pending_tombstones_.push_back({std::string(v.key), wseq});
+      JournalLost(hash, wseq);
     }
     KillSlab(s, false);
     d.bad = true;
@@ -645,7 +660,7 @@ bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where)
   index_->EraseIf(hash, cur->slab, cur->chunk);
   // The record stays on the device until its slab is evicted; a tombstone written after it makes
   // the rebuild at restart drop it again.
-  if (!TryWriteTombstone(key, wseq)) pending_tombstones_.emplace_back(key);
+  if (!TryWriteTombstone(key, wseq)) pending_tombstones_.push_back({std::string(key), wseq});
   return true;
 }
 
@@ -662,6 +677,13 @@ void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
   if (journal_ == nullptr || (!on_device && !journal_->Uncommitted(hash))) return;
   last_ticket_ = journal_->Append(hash, wseq);
   held_.push_back({last_ticket_, hash, now_at, nullptr, 0, false, false});
+}
+
+void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
+  if (journal_ == nullptr) return;
+  // Nobody waits for it (the failed write answered no request); until it is on the device the
+  // key counts as uncommitted, so a new version of it is journaled and held too.
+  held_.push_back({journal_->Append(hash, wseq), hash, std::nullopt, nullptr, 0, false, false});
 }
 
 void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
@@ -770,7 +792,10 @@ bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
 
 void Engine::DrainTombstones() {
   size_t done = 0;
-  while (done < pending_tombstones_.size() && TryWriteTombstone(pending_tombstones_[done])) ++done;
+  while (done < pending_tombstones_.size() &&
+         TryWriteTombstone(pending_tombstones_[done].key, pending_tombstones_[done].wseq)) {
+    ++done;
+  }
   pending_tombstones_.erase(pending_tombstones_.begin(),
                             pending_tombstones_.begin() + static_cast<std::ptrdiff_t>(done));
 }
@@ -1137,7 +1162,7 @@ bool Engine::Recover(bool format, std::string& error) {
   next_cas_ = std::max(next_cas_, max_wseq + 1);
   for (const auto& [hash, key] : orphans) {
     ++recovery_.journal_tombstones;
-    if (!TryWriteTombstone(key)) pending_tombstones_.push_back(key);
+    if (!TryWriteTombstone(key)) pending_tombstones_.push_back({key, 0});
   }
   // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
   StartCheckpoint();

@@ -27,6 +27,8 @@
 //    be in flight; each ticket completes when its own block does, in any order (a later version's
 //    entry covers every older record of its key, so it needs no earlier block). Journal slots are
 //    reused only after a checkpoint: every memory slab holding records older than it was written.
+//    A slab write that fails re-journals, with a tombstone, each current item and tombstone it
+//    lost (a checkpoint counts the failed write as done, and might free their entries).
 #pragma once
 
 #include <cstdint>
@@ -292,6 +294,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
                  const std::optional<IndexEntry>& now_at);
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
+  // Journals (hash, wseq) for records lost with a failed slab write (no reply waits for it).
+  void JournalLost(uint64_t hash, uint64_t wseq);
   void StartCheckpoint();
   void CheckpointWriteDone(uint64_t slab_seq);
   void DrainTombstones();
@@ -364,7 +368,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   IoOp super_op_;
   bool super_in_flight_ = false;
   bool super_dirty_ = false;
-  std::vector<std::string> pending_tombstones_;  // deletes waiting for a free memory slab
+  // Tombstones waiting for a free memory slab, with the wseq reserved for them when the key was
+  // deleted (0: take one when written), so that a version stored meanwhile stays the newer one.
+  struct PendingTombstone {
+    std::string key;
+    uint64_t wseq;
+  };
+  std::vector<PendingTombstone> pending_tombstones_;
   RecoveryStats recovery_;
 
   // The crash journal (null without one) and the requests waiting on it, in ticket order.

@@ -564,6 +564,40 @@ TEST_F(EngineJournalTest, AfterACrashABlockBehindAHoleStillSupersedes) {
   EXPECT_EQ(Value("a"), "v1") << "a's v2 was never acknowledged: its old version may return";
 }
 
+TEST_F(EngineJournalTest, AnItemLostToAFailedSlabWriteKeepsItsOlderVersionSuperseded) {
+  Reformat(16);  // the smallest ring, so that the entry that superseded v1 is soon overwritten
+  constexpr int kWrap = 40;
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  for (int i = 0; i < kWrap; ++i)
+    ASSERT_EQ(Set("w" + std::to_string(i), "1"), StoreResult::kStored);
+  WriteOut();
+  ASSERT_EQ(Set("k", "v2"), StoreResult::kStored);  // journaled: v1 is on the device
+  Turn();
+  // v2's slab write fails: v2 is lost (a miss), v1 is still on the device.
+  Faults("write_eio=1");
+  engine_->ShutdownFlush();
+  Pump();
+  Faults("");
+  ASSERT_EQ(engine_->stats().write_errors, 1u);
+  EXPECT_EQ(Value("k"), std::nullopt);
+  // The failed write retired its disk slab and what was packed into it (the w keys): store them
+  // again, on the device, so that overwriting them is journaled.
+  for (int i = 0; i < kWrap; ++i)
+    ASSERT_EQ(Set("w" + std::to_string(i), "1"), StoreResult::kStored);
+  WriteOut();
+  // Many journaled overwrites: checkpoints free the ring and the block holding v2's entry is
+  // overwritten. Only what the failure handling journaled and wrote keeps v1 superseded.
+  for (int i = 0; i < kWrap; ++i) {
+    ASSERT_EQ(Set("w" + std::to_string(i), "2"), StoreResult::kStored);
+    Turn();
+  }
+  EXPECT_GE(engine_->stats().journal_checkpoints, 3u);
+  ASSERT_EQ(Set("k", "v3"), StoreResult::kStored);  // acknowledged, only in DRAM
+  CrashAndRecover(16);
+  std::optional<std::string> v = Value("k");
+  EXPECT_TRUE(!v || *v == "v3") << "k came back as " << *v;
+}
+
 TEST_F(EngineJournalTest, AnotherJournalSizeIsRefusedUnlessFormatted) {
   WriteOut();
   std::string err;
