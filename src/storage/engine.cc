@@ -475,6 +475,10 @@ void Engine::KillSlab(SlabInfo& s, bool evicted) {
   uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
   stats_.bytes -= std::min(stats_.bytes, held);
   s.live = 0;
+  if (s.unindexed) {
+    s.unindexed = false;
+    --unindexed_slabs_;
+  }
   s.state = SlabState::kFree;
   s.freed_pass = SweepPasses();
 }
@@ -628,12 +632,14 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   if (outcome.result == Index::InsertResult::kReplaced) {
     Supersede(hash, &outcome.old, wseq, e);
     DropEntry(outcome.old);
-  } else if (journal_ != nullptr && journal_->Uncommitted(hash)) {
-    // A delete (or an undone change) of this key is not on the device yet: this version's
-    // acknowledgement must not overtake it.
-    Supersede(hash, nullptr, wseq, e);
+  } else if (journal_ != nullptr && (journal_->Uncommitted(hash) || unindexed_slabs_ > 0)) {
+    // A delete (or an undone change) of this key is not on the device yet, or the key may have
+    // an older record the index dropped for lack of room (its hash is unknown, only its tag was
+    // kept): this version's acknowledgement must not overtake either.
+    Supersede(hash, nullptr, wseq, e, /*force=*/true);
   }
   if (outcome.result == Index::InsertResult::kEvicted) {
+    MarkUnindexed(outcome.old);
     DropEntry(outcome.old);
     ++stats_.index_evictions;
     ++stats_.evictions;
@@ -664,8 +670,19 @@ bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where)
   return true;
 }
 
+void Engine::MarkUnindexed(const IndexEntry& dropped) {
+  SlabInfo& o = table_[dropped.slab];
+  if (o.state == SlabState::kMemory) {
+    // Not written yet: void it, so it never reaches the device without an index entry.
+    VoidRecord(o, dropped.chunk);
+  } else if (!o.unindexed) {
+    o.unindexed = true;
+    ++unindexed_slabs_;
+  }
+}
+
 void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
-                       const std::optional<IndexEntry>& now_at) {
+                       const std::optional<IndexEntry>& now_at, bool force) {
   bool on_device = false;
   if (old != nullptr) {
     const SlabInfo& o = table_[old->slab];
@@ -674,7 +691,7 @@ void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
     // device after the slab's write while the newer version was still only in DRAM.
     if (o.state == SlabState::kMemory) VoidRecord(o, old->chunk);
   }
-  if (journal_ == nullptr || (!on_device && !journal_->Uncommitted(hash))) return;
+  if (journal_ == nullptr || (!on_device && !force && !journal_->Uncommitted(hash))) return;
   last_ticket_ = journal_->Append(hash, wseq);
   held_.push_back({last_ticket_, hash, now_at, nullptr, 0, false, false});
 }
@@ -1105,8 +1122,11 @@ bool Engine::Recover(bool format, std::string& error) {
       if (cur && wseqs[cur->slab][cur->chunk] > v.wseq) continue;  // a newer record was seen
       Index::InsertOutcome out =
           index_->Upsert(hash, IndexEntry{id, c, Index::CoarseExpiry(v.exptime, now_)});
+      if (out.result == Index::InsertResult::kEvicted) {
+        MarkUnindexed(out.old);
+        ++stats_.index_evictions;
+      }
       if (out.result != Index::InsertResult::kInserted) DropEntry(out.old);
-      if (out.result == Index::InsertResult::kEvicted) ++stats_.index_evictions;
       ++s.live;
       ++stats_.curr_items;
       stats_.bytes += cs;

@@ -260,8 +260,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     uint32_t disk_off = 0;  // byte offset of this slab inside that disk slab
     uint32_t disk_len = 0;  // bytes written there (a partly filled slab is written short)
     bool cached = false;    // kDisk with its memory buffer still intact: read from DRAM
-    uint32_t used = 0;      // chunks written
-    uint32_t live = 0;      // index entries pointing here
+    // An index entry of a record here was dropped for lack of index room: that key's record
+    // lingers unindexed, so new keys are journaled while any such slab lives (see Store).
+    bool unindexed = false;
+    uint32_t used = 0;  // chunks written
+    uint32_t live = 0;  // index entries pointing here
   };
   struct ReadOp;
 
@@ -290,9 +293,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool TryWriteTombstone(std::string_view key, uint64_t wseq = 0);
   // The key's record at `old` is being superseded by the record with `wseq` (new location
   // `now_at`, or none for a delete): voids it in DRAM or journals the change.
-  // `old` may be null: no previous record in the index, only an uncommitted journal entry.
+  // `old` may be null: no previous record in the index, only an uncommitted journal entry or
+  // (`force`) an older record the index may have dropped.
   void Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
-                 const std::optional<IndexEntry>& now_at);
+                 const std::optional<IndexEntry>& now_at, bool force = false);
+  // An entry the index dropped for lack of room: its record must not come back after a crash
+  // over a newer, DRAM-only version of its key.
+  void MarkUnindexed(const IndexEntry& dropped);
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
   // Journals (hash, wseq) for records lost with a failed slab write (no reply waits for it).
   void JournalLost(uint64_t hash, uint64_t wseq);
@@ -324,6 +331,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // the most recently written slabs). Entries name the slab by seq; a stale one is just a buffer.
   std::deque<std::pair<uint32_t, uint64_t>> clean_mem_;
   size_t cached_ = 0;
+  uint32_t unindexed_slabs_ = 0;          // live slabs with unindexed = true
   std::vector<IoOp> write_ops_;           // one per memory buffer
   std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
   util::Histogram read_latency_;

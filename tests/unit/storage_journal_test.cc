@@ -598,6 +598,44 @@ TEST_F(EngineJournalTest, AnItemLostToAFailedSlabWriteKeepsItsOlderVersionSupers
   EXPECT_TRUE(!v || *v == "v3") << "k came back as " << *v;
 }
 
+TEST_F(EngineJournalTest, AKeyTheIndexDroppedIsJournaledWhenSetAgain) {
+  // A one-bucket index (6 entries): new keys evict device-resident entries, whose records stay on
+  // the device unindexed. Setting such a key again must be journaled, or its old record would
+  // come back after a crash over the newer, DRAM-only version.
+  EngineOptions small = Options(64);
+  small.max_index_memory = 64;
+  std::string err;
+  ASSERT_TRUE(Reopen(err, small, /*format=*/true)) << err;
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(Set("old" + std::to_string(i), "v1"), StoreResult::kStored);
+  WriteOut();
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(Set("new" + std::to_string(i), "n"), StoreResult::kStored);
+  ASSERT_GT(engine_->stats().index_evictions, 0u);
+  std::string dropped;
+  for (int i = 0; i < 6 && dropped.empty(); ++i) {
+    if (!Value("old" + std::to_string(i))) dropped = "old" + std::to_string(i);
+  }
+  ASSERT_FALSE(dropped.empty());
+  uint64_t ticket = 0;
+  ASSERT_EQ(Set(dropped, "v2", &ticket), StoreResult::kStored);
+  EXPECT_NE(ticket, 0u) << "the dropped key's older record is still on the device";
+  Acks acks;
+  engine_->AwaitCommit(ticket, &acks, 1);
+  Turn();
+  ASSERT_TRUE(acks.done[1]);
+  // Restart with an index large enough for every record, so only the journal can hide v1.
+  Pump();
+  ASSERT_TRUE(Reopen(err, Options(64))) << err;
+  Pump();
+  EXPECT_EQ(Value(dropped), std::nullopt) << "v1 came back after v2 was acknowledged";
+  // The other old keys were last set to v1, on the device: they come back, dropped or not.
+  for (int i = 0; i < 6; ++i) {
+    std::string k = "old" + std::to_string(i);
+    if (k != dropped) {
+      EXPECT_EQ(Value(k), "v1") << k;
+    }
+  }
+}
+
 TEST_F(EngineJournalTest, AnotherJournalSizeIsRefusedUnlessFormatted) {
   WriteOut();
   std::string err;
