@@ -1120,11 +1120,16 @@ bool Engine::Recover(bool format, std::string& error) {
       }
       std::optional<IndexEntry> cur = index_->Find(hash);
       if (cur && wseqs[cur->slab][cur->chunk] > v.wseq) continue;  // a newer record was seen
-      Index::InsertOutcome out =
-          index_->Upsert(hash, IndexEntry{id, c, Index::CoarseExpiry(v.exptime, now_)});
-      if (out.result == Index::InsertResult::kEvicted) {
-        MarkUnindexed(out.old);
+      // Never evict while rebuilding: the dropped entry could be this scan's newest record of its
+      // key, and an older record of that key met later would then be indexed in its place. A
+      // record that finds no room stays unindexed instead (a miss; its slab is marked so that a
+      // new version of its key is journaled).
+      const IndexEntry here{id, c, Index::CoarseExpiry(v.exptime, now_)};
+      Index::InsertOutcome out = index_->Upsert(hash, here, /*may_evict=*/false);
+      if (out.result == Index::InsertResult::kFull) {
+        MarkUnindexed(here);
         ++stats_.index_evictions;
+        continue;
       }
       if (out.result != Index::InsertResult::kInserted) DropEntry(out.old);
       ++s.live;

@@ -146,7 +146,7 @@ std::optional<IndexEntry> Index::Find(uint64_t hash) const {
   return std::nullopt;
 }
 
-Index::InsertOutcome Index::Upsert(uint64_t hash, const IndexEntry& entry) {
+Index::InsertOutcome Index::Upsert(uint64_t hash, const IndexEntry& entry, bool may_evict) {
   const uint16_t tag = TagOf(hash);
   const uint64_t new_slot = EncodeSlot(tag, entry);
   const size_t b1 = hash & mask_;
@@ -261,6 +261,7 @@ Index::InsertOutcome Index::Upsert(uint64_t hash, const IndexEntry& entry) {
     return {};
   }
 
+  if (!may_evict) return {InsertResult::kFull, entry};
   const size_t vb = (next_random() & 1) != 0 ? b2 : b1;
   const unsigned vi = static_cast<unsigned>(next_random() % kSlots);
   const IndexEntry old = DecodeSlot(buckets_[vb].slots[vi], buckets_[vb].expiry[vi]);

@@ -70,14 +70,16 @@ class Index {
     kInserted,  // new entry, nothing displaced
     kReplaced,  // the key's previous entry (`old`) was overwritten
     kEvicted,   // both buckets were full of live entries: another key's entry (`old`) was dropped
+    kFull,      // the same, but the caller forbade eviction: nothing was stored
   };
   struct InsertOutcome {
     InsertResult result = InsertResult::kInserted;
     IndexEntry old;
   };
   // Inserts or replaces the entry of `hash`. When both buckets are full it first reclaims dead
-  // entries, then tries a bounded number of cuckoo moves, and only then evicts a live entry.
-  InsertOutcome Upsert(uint64_t hash, const IndexEntry& entry);
+  // entries, then tries a bounded number of cuckoo moves, and only then evicts a live entry
+  // (unless `may_evict` is false: then it stores nothing and answers kFull).
+  InsertOutcome Upsert(uint64_t hash, const IndexEntry& entry, bool may_evict = true);
 
   // Removes the entry of `hash`; returns whether one was there (dead entries don't count).
   bool Erase(uint64_t hash);

@@ -213,6 +213,26 @@ TEST(IndexTest, FullBucketReclaimsDeadBeforeEvicting) {
   }
 }
 
+TEST(IndexTest, WithoutEvictionAFullBucketPairStoresNothing) {
+  // What the warm-restart rebuild uses: a full index must not drop a key's newest record.
+  TestLiveness live;
+  Index index(64, &live);
+  for (uint16_t t = 1; t <= 6; ++t) {
+    ASSERT_EQ(index.Upsert(MakeHash(t, 0), IndexEntry{1, t, 0}).result, Result::kInserted);
+  }
+  const auto out = index.Upsert(MakeHash(100, 0), IndexEntry{1, 100, 0}, /*may_evict=*/false);
+  EXPECT_EQ(out.result, Result::kFull);
+  EXPECT_EQ(index.evictions(), 0u);
+  EXPECT_EQ(index.size(), 6u);
+  EXPECT_EQ(index.Find(MakeHash(100, 0)), std::nullopt);
+  for (uint16_t t = 1; t <= 6; ++t) {
+    EXPECT_EQ(index.Find(MakeHash(t, 0)), (IndexEntry{1, t, 0})) << t;
+  }
+  // A present key is still replaced in place.
+  EXPECT_EQ(index.Upsert(MakeHash(3, 0), IndexEntry{2, 3, 0}, false).result, Result::kReplaced);
+  EXPECT_EQ(index.Find(MakeHash(3, 0)), (IndexEntry{2, 3, 0}));
+}
+
 TEST(IndexTest, EvictsOnlyWhenFullOfLiveEntries) {
   TestLiveness live;
   Index index(64, &live);
