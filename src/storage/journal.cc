@@ -63,7 +63,10 @@ Journal::Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t bloc
       buf_(size_t{kJournalMaxInFlight} * kJournalBlockSize,
            std::max<uint32_t>(device.block_size(), kJournalBlockSize)) {
   pending_.reserve(kJournalEntriesPerBlock);
-  uncommitted_.reserve(2 * kJournalMaxInFlight * kJournalEntriesPerBlock);
+  // Room for every entry of the blocks in flight and a pending one at load <= 1/2.
+  size_t slots = 1;
+  while (slots < 2 * (kJournalMaxInFlight + 1) * kJournalEntriesPerBlock) slots <<= 1;
+  uncommitted_.resize(slots);
   for (Flight& f : flights_) f.entries.reserve(kJournalEntriesPerBlock);
 }
 
@@ -108,11 +111,62 @@ bool Journal::Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::stri
   return true;
 }
 
-void Journal::Track(uint64_t hash) { ++uncommitted_[hash]; }
+size_t Journal::SlotOf(uint64_t hash) const {
+  // Key hashes are already well mixed (XXH3); fold the high bits in anyway, since the table's
+  // size is a power of two.
+  const size_t mask = uncommitted_.size() - 1;
+  size_t i = static_cast<size_t>(hash ^ (hash >> 32)) & mask;
+  while (uncommitted_[i].hash != 0 && uncommitted_[i].hash != hash) i = (i + 1) & mask;
+  return i;
+}
+
+void Journal::GrowUncommitted() {
+  std::vector<CountSlot> old(uncommitted_.size() * 2);
+  old.swap(uncommitted_);
+  for (const CountSlot& c : old) {
+    if (c.hash != 0) uncommitted_[SlotOf(c.hash)] = c;
+  }
+}
+
+void Journal::Track(uint64_t hash) {
+  if (hash == 0) {
+    ++uncommitted_zero_;
+    return;
+  }
+  if (2 * (uncommitted_keys_ + 1) > uncommitted_.size()) GrowUncommitted();
+  CountSlot& c = uncommitted_[SlotOf(hash)];
+  if (c.hash == 0) {
+    c.hash = hash;
+    ++uncommitted_keys_;
+  }
+  ++c.count;
+}
 
 void Journal::Untrack(uint64_t hash) {
-  auto it = uncommitted_.find(hash);
-  if (it != uncommitted_.end() && --it->second == 0) uncommitted_.erase(it);
+  if (hash == 0) {
+    if (uncommitted_zero_ > 0) --uncommitted_zero_;
+    return;
+  }
+  const size_t mask = uncommitted_.size() - 1;
+  size_t i = SlotOf(hash);
+  if (uncommitted_[i].hash == 0 || --uncommitted_[i].count > 0) return;
+  // Backward-shift deletion: pull every later entry of the probe run whose home slot does not lie
+  // in (i, j] into the hole, so lookups never stop at a hole before their entry.
+  --uncommitted_keys_;
+  size_t j = i;
+  while (true) {
+    uncommitted_[i] = CountSlot{};
+    while (true) {
+      j = (j + 1) & mask;
+      if (uncommitted_[j].hash == 0) return;
+      const uint64_t h = uncommitted_[j].hash;
+      const size_t home = static_cast<size_t>(h ^ (h >> 32)) & mask;
+      const bool home_in_hole_to_j = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (!home_in_hole_to_j) break;
+    }
+    uncommitted_[i] = uncommitted_[j];
+    i = j;
+  }
 }
 
 uint64_t Journal::Append(uint64_t hash, uint64_t wseq) {
@@ -122,7 +176,10 @@ uint64_t Journal::Append(uint64_t hash, uint64_t wseq) {
   return ++appended_;
 }
 
-bool Journal::Uncommitted(uint64_t hash) const { return uncommitted_.contains(hash); }
+bool Journal::Uncommitted(uint64_t hash) const {
+  if (hash == 0) return uncommitted_zero_ > 0;
+  return uncommitted_[SlotOf(hash)].hash == hash;
+}
 
 uint64_t Journal::reclaimed_before() const {
   uint64_t before = reclaimed_before_;

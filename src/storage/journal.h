@@ -46,7 +46,6 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "storage/aio.h"
@@ -176,8 +175,18 @@ class Journal final : public IoHandler {
   uint64_t pending_first_ = 1;     // ticket of pending_.front()
   std::vector<JournalEntry> pending_;
   // Entries pending or in flight per hash: Uncommitted() is asked on every store, so it must not
-  // scan up to kJournalMaxInFlight blocks of entries.
-  std::unordered_map<uint64_t, uint32_t> uncommitted_;
+  // scan up to kJournalMaxInFlight blocks of entries. An open-addressed table (linear probing,
+  // backward-shift deletion, hash 0 = empty slot, counted apart) that only allocates when it
+  // grows, so a journaled store allocates nothing in the steady state.
+  struct CountSlot {
+    uint64_t hash = 0;
+    uint32_t count = 0;
+  };
+  std::vector<CountSlot> uncommitted_;
+  size_t uncommitted_keys_ = 0;
+  uint32_t uncommitted_zero_ = 0;  // entries of hash 0
+  size_t SlotOf(uint64_t hash) const;
+  void GrowUncommitted();
   std::array<Flight, kJournalMaxInFlight> flights_;
   uint32_t in_flight_ = 0;
   bool waited_ = false;      // counted the current wait for room already

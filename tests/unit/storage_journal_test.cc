@@ -196,6 +196,29 @@ TEST_F(JournalRingTest, OneTurnsEntriesGoOutAsOneBlockWhileEarlierBlocksAreInFli
   EXPECT_TRUE(journal_->idle());
 }
 
+TEST_F(JournalRingTest, UncommittedTracksManyAndCollidingHashes) {
+  // Hashes that all share one home slot of the count table (long probe runs, shifted on every
+  // removal), hash 0, and a key journaled twice: each stays uncommitted until its last entry is
+  // written.
+  std::vector<uint64_t> hashes{0};
+  for (uint64_t k = 1; k <= 3 * kJournalEntriesPerBlock; ++k) hashes.push_back(k << 13);
+  for (uint64_t h : hashes) journal_->Append(h, 1);
+  journal_->Append(hashes[5], 2);
+  for (uint64_t h : hashes) ASSERT_TRUE(journal_->Uncommitted(h)) << h;
+  EXPECT_FALSE(journal_->Uncommitted(7));
+  for (int i = 0; i < 10 && !journal_->idle(); ++i) {
+    journal_->Commit();
+    Pump();
+  }
+  ASSERT_TRUE(journal_->idle());
+  for (uint64_t h : hashes) EXPECT_FALSE(journal_->Uncommitted(h)) << h;
+  // More distinct keys than the table starts with: it grows.
+  for (uint64_t k = 1; k <= 6000; ++k) journal_->Append(k * 0x9E3779B97F4A7C15ULL, k);
+  for (uint64_t k = 1; k <= 6000; ++k)
+    ASSERT_TRUE(journal_->Uncommitted(k * 0x9E3779B97F4A7C15ULL));
+  EXPECT_FALSE(journal_->Uncommitted(hashes[5]));
+}
+
 TEST_F(JournalRingTest, AtMostMaxInFlightBlocksAreWrittenAtOnce) {
   for (uint32_t b = 0; b < kJournalMaxInFlight + 2; ++b) {
     journal_->Append(100 + b, 100 + b);
