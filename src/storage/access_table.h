@@ -31,6 +31,14 @@ class AccessTable {
   void Touch(uint64_t hash, uint32_t now) {
     slots_[SlotOf(hash)] = uint64_t{Tag(hash)} << 32 | now;
   }
+  // Records an access of `hash` at `now` and returns the one before (0 when the table did not
+  // hold it): a hit needs both, and this computes the slot once.
+  uint32_t Exchange(uint64_t hash, uint32_t now) {
+    uint64_t& slot = slots_[SlotOf(hash)];
+    const uint64_t before = slot;
+    slot = uint64_t{Tag(hash)} << 32 | now;
+    return static_cast<uint32_t>(before >> 32) == Tag(hash) ? static_cast<uint32_t>(before) : 0;
+  }
   // The last access recorded for `hash`, or 0 when the table does not hold it.
   uint32_t Get(uint64_t hash) const {
     const uint64_t slot = slots_[SlotOf(hash)];

@@ -199,7 +199,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
     return LookupResult::kMiss;
   }
   SlabInfo& s = table_[e->slab];
-  if (s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached) {
+  if (InDram(s)) {
     ++stats_.reads_memory;
     ItemView v;
     if (!DecodeItemTrusted(ChunkInMemory(s, e->chunk), v) || v.key != key) {
@@ -211,10 +211,8 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
       index_->EraseIf(hash, e->slab, e->chunk);
       return LookupResult::kMiss;
     }
+    NoteHit(hash, *e, v);
     out = v;
-    if (const uint32_t t = access_.Get(hash); t != 0) out.last_access = t;
-    access_.Touch(hash, now_);
-    if (!e->fetched) index_->MarkFetched(hash, e->slab, e->chunk);
     return LookupResult::kHit;
   }
   // On the device: read only the aligned blocks that cover the chunk.
@@ -303,9 +301,7 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
     }
   } else {
     found = &v;
-    if (const uint32_t t = access_.Get(r->hash); t != 0) v.last_access = t;
-    access_.Touch(r->hash, now_);
-    if (!r->where.fetched) index_->MarkFetched(r->hash, r->where.slab, r->where.chunk);
+    NoteHit(r->hash, r->where, v);
   }
   // Hand the buffer back only after the waiter copied the value out of it.
   LookupWaiter* waiter = r->waiter;
@@ -703,6 +699,11 @@ void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
   held_.push_back({journal_->Append(hash, wseq), hash, std::nullopt, nullptr, 0, false, false});
 }
 
+void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v) {
+  if (const uint32_t t = access_.Exchange(hash, now_); t != 0) v.last_access = t;
+  if (!at.fetched) index_->MarkFetched(hash, at.slab, at.chunk);
+}
+
 void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
   // A zero magic fails every decode; the key and value bytes stay, since a caller may still hold
   // views into them (append/prepend pass the old value to the Store that supersedes it).
@@ -746,8 +747,7 @@ void Engine::OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, boo
         ++stats_.journal_undone;
         SlabInfo& s = table_[cur->slab];
         ItemView v;
-        bool in_dram = s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached;
-        if (in_dram && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
+        if (InDram(s) && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
           std::string key(v.key);
           Erase(key, h.hash, &*cur);
           last_ticket_ = 0;  // nobody waits for the tombstone's own entry

@@ -301,6 +301,14 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // over a newer, DRAM-only version of its key.
   void MarkUnindexed(const IndexEntry& dropped);
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
+  // Whether the slab's records can be read from its memory buffer (not yet written, being
+  // written, or written and still cached).
+  static bool InDram(const SlabInfo& s) {
+    return s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached;
+  }
+  // A hit of `hash` at `at`, wherever it was read: reports the key's previous access into `v`
+  // when the access table still holds it, records this one, and sets the entry's fetched bit.
+  void NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v);
   // Journals (hash, wseq) for records lost with a failed slab write (no reply waits for it).
   void JournalLost(uint64_t hash, uint64_t wseq);
   void StartCheckpoint();

@@ -31,5 +31,16 @@ TEST(AccessTable, RemembersTheNewestAccessPerSlot) {
   EXPECT_EQ(table.Get(other), 107u);
 }
 
+TEST(AccessTable, ExchangeReturnsThePreviousAccessAndRecordsTheNewOne) {
+  AccessTable table;
+  const uint64_t a = SameSlot(1), b = SameSlot(2);
+  EXPECT_EQ(table.Exchange(a, 100), 0u);  // not held before
+  EXPECT_EQ(table.Exchange(a, 104), 100u);
+  EXPECT_EQ(table.Get(a), 104u);
+  EXPECT_EQ(table.Exchange(b, 110), 0u);  // the slot held a, not b
+  EXPECT_EQ(table.Get(a), 0u);
+  EXPECT_EQ(table.Get(b), 110u);
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
