@@ -16,8 +16,10 @@ class AlignedBuffer {
     if (size == 0) return;
     size_t rounded = (size + alignment - 1) / alignment * alignment;
     data_ = static_cast<char*>(std::aligned_alloc(alignment, rounded));
-    if (data_ != nullptr) std::memset(data_, 0, rounded);
-    else size_ = 0;
+    if (data_ != nullptr)
+      std::memset(data_, 0, rounded);
+    else
+      size_ = 0;
   }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
