@@ -114,6 +114,13 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             " MiB for memory slabs (-m/--max-memory)";
     return nullptr;
   }
+  if (options.journal_size > 0) {
+    engine->journal_ =
+        Journal::Create(device, aio, device.offset() + device.block_size(),
+                        static_cast<uint32_t>(options.journal_size / kJournalBlockSize),
+                        options.journal_sync, engine.get(), error);
+    if (!engine->journal_) return nullptr;
+  }
   return engine;
 }
 
@@ -136,11 +143,6 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   reserved_slabs_ = static_cast<uint32_t>(
       (device_.block_size() + options.journal_size + slab_size_ - 1) / slab_size_);
   disk_count_ = device_.size() / slab_size_ - reserved_slabs_;
-  if (options.journal_size > 0) {
-    journal_ = std::make_unique<Journal>(
-        device_, aio_, device_.offset() + device_.block_size(),
-        static_cast<uint32_t>(options.journal_size / kJournalBlockSize), this);
-  }
   disks_.resize(disk_count_);
   for (size_t i = disk_count_; i-- > 0;) free_disk_.push_back(static_cast<uint32_t>(i));
   // Twice the slabs that can be alive at once, so that an id is reused only every ~half lap and
@@ -688,15 +690,18 @@ void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
     if (o.state == SlabState::kMemory) VoidRecord(o, old->chunk);
   }
   if (journal_ == nullptr || (!on_device && !force && !journal_->Uncommitted(hash))) return;
+  // Ticket 0: committed already (process mode), the reply need not wait.
   last_ticket_ = journal_->Append(hash, wseq);
-  held_.push_back({last_ticket_, hash, now_at, nullptr, 0, false, false});
+  if (last_ticket_ != 0) held_.push_back({last_ticket_, hash, now_at, nullptr, 0, false, false});
 }
 
 void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
   if (journal_ == nullptr) return;
-  // Nobody waits for it (the failed write answered no request); until it is on the device the
-  // key counts as uncommitted, so a new version of it is journaled and held too.
-  held_.push_back({journal_->Append(hash, wseq), hash, std::nullopt, nullptr, 0, false, false});
+  // Nobody waits for it (the failed write answered no request); until it is committed the key
+  // counts as uncommitted, so a new version of it is journaled and held too.
+  if (const uint64_t ticket = journal_->Append(hash, wseq); ticket != 0) {
+    held_.push_back({ticket, hash, std::nullopt, nullptr, 0, false, false});
+  }
 }
 
 void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v) {
@@ -721,7 +726,9 @@ void Engine::AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token) 
     it->token = token;
     return;
   }
-  // Already completed (cannot happen within a turn, commits run before sleeping): done.
+  // Already completed and dropped from held_. Device-mode blocks complete at a later turn than
+  // the one that took the ticket, but a process-mode entry that waited for ring room is committed
+  // synchronously from Commit(), and always successfully, so "not held" means ok there.
   waiter->OnCommitDone(token, ticket, it == held_.end() || it->ticket != ticket || it->ok);
 }
 
@@ -774,7 +781,9 @@ void Engine::StartCheckpoint() {
   DrainTombstones();
   if (!pending_tombstones_.empty()) return;
   cp_slab_seq_ = next_seq_;
-  cp_block_ = journal_->next_block();
+  // Closes the open in-place block (process mode): an entry appended from now on, which may
+  // supersede a record written after the checkpoint started, must not land in a block it frees.
+  cp_block_ = journal_->CutBlock();
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
   }
@@ -852,6 +861,9 @@ void Engine::FillSuperblock(Superblock& sb) const {
   sb.journal_blocks = journal_ ? journal_->blocks() : 0;
   sb.epoch = epoch_;
   sb.flush_seq = flush_seq_;
+  sb.boot_id = options_.boot_id;
+  sb.journal_sync = static_cast<uint32_t>(journal_ ? journal_->sync() : JournalSync::kDevice);
+  sb.clean = clean_ ? 1 : 0;
   sb.crc = util::Crc32c(&sb, sizeof(sb));
 }
 
@@ -873,6 +885,49 @@ void Engine::WriteSuperblock() {
   super_op_.write = true;
   super_in_flight_ = true;
   aio_.Write(device_.fd(), super_op_);
+}
+
+bool Engine::WriteSuperblockNow(std::string& error) {
+  const uint32_t bs = device_.block_size();
+  Superblock sb;
+  FillSuperblock(sb);
+  std::memset(super_buf_.data(), 0, bs);
+  std::memcpy(super_buf_.data(), &sb, sizeof(sb));
+  // Flushed to stable storage: "this run is not clean" must be durable before any entry that only
+  // the page cache holds is relied on, and "clean" only after the journal mapping was synced.
+  if (::pwrite(device_.fd(), super_buf_.data(), bs, static_cast<off_t>(device_.offset())) !=
+          static_cast<ssize_t>(bs) ||
+      ::fdatasync(device_.fd()) != 0) {
+    error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool Engine::Format(const char* why, std::string& error) {
+  // A new epoch: records of any earlier format on this device are never taken for ours.
+  std::random_device rd;
+  epoch_ = (uint64_t{rd()} << 32 | rd()) | 1;
+  flush_seq_ = 0;
+  if (!WriteSuperblockNow(error)) return false;
+  if (journal_) journal_->Reset(epoch_);
+  spdlog::info("device {}: {} (epoch {:016x})", device_.path(), why, epoch_);
+  return true;
+}
+
+bool Engine::FinishShutdown(std::string& error) {
+  if (super_in_flight_) {
+    error = "superblock write still in flight";
+    return false;
+  }
+  if (journal_) {
+    if (int err = journal_->Sync(); err != 0) {
+      error = "device " + device_.path() + ": msync of the journal failed: " + std::strerror(err);
+      return false;
+    }
+  }
+  clean_ = true;
+  return WriteSuperblockNow(error);
 }
 
 void Engine::Housekeeping() {
@@ -941,25 +996,7 @@ bool Engine::Recover(bool format, std::string& error) {
   std::memcpy(&found, super_buf_.data(), sizeof(found));
   bool blank =
       std::all_of(super_buf_.data(), super_buf_.data() + bs, [](char c) { return c == 0; });
-  if (format || blank) {
-    // A new epoch: records of any earlier format on this device are never taken for ours.
-    std::random_device rd;
-    epoch_ = (uint64_t{rd()} << 32 | rd()) | 1;
-    flush_seq_ = 0;
-    Superblock sb;
-    FillSuperblock(sb);
-    std::memset(super_buf_.data(), 0, bs);
-    std::memcpy(super_buf_.data(), &sb, sizeof(sb));
-    if (::pwrite(device_.fd(), super_buf_.data(), bs, static_cast<off_t>(device_.offset())) !=
-        static_cast<ssize_t>(bs)) {
-      error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
-      return false;
-    }
-    if (journal_) journal_->Reset(epoch_);
-    spdlog::info("device {}: {} (epoch {:016x})", device_.path(),
-                 blank ? "blank, formatted" : "formatted (--format)", epoch_);
-    return true;
-  }
+  if (format || blank) return Format(blank ? "blank, formatted" : "formatted (--format)", error);
   Superblock expect;
   FillSuperblock(expect);
   uint32_t crc = found.crc;
@@ -991,8 +1028,22 @@ bool Engine::Recover(bool format, std::string& error) {
             "wipe it";
     return false;
   }
+  // A process-mode journal lives in the page cache until written back: if the machine went down
+  // (another boot) before the last run shut down cleanly, entries may be missing and old values
+  // could come back. Misses are allowed, stale values are not: start empty. An unknown boot id
+  // (either side 0) counts as another boot.
+  if (static_cast<JournalSync>(found.journal_sync) == JournalSync::kProcess && found.clean == 0 &&
+      (found.boot_id == 0 || options_.boot_id == 0 || found.boot_id != options_.boot_id)) {
+    spdlog::warn(
+        "device {}: unclean shutdown across a reboot with --journal-sync process: journal entries "
+        "may be lost; starting empty",
+        device_.path());
+    return Format("formatted (unclean shutdown across a reboot)", error);
+  }
   epoch_ = found.epoch;
   flush_seq_ = found.flush_seq;
+  // Before serving: a crash from here on is judged by this run's boot and journal mode.
+  if (!WriteSuperblockNow(error)) return false;
 
   // The journal: for each key hash the largest wseq of a version that superseded older records.
   std::vector<JournalEntry> journal;

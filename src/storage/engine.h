@@ -21,14 +21,18 @@
 //    every memory slab holding items.
 //  - Crash safety (with a journal, see journal.h): a record superseded while its slab is still
 //    an open memory slab is voided in the buffer (it never reaches the device); one superseded
-//    while its slab is being written or on the device gets a journal entry, and the request that
-//    superseded it hands out a ticket (TakeTicket) whose reply must wait for the commit. A key
-//    whose entry is not yet committed journals every new version too. Several journal blocks may
-//    be in flight; each ticket completes when its own block does, in any order (a later version's
+//    while its slab is being written or on the device gets a journal entry. If the entry is not
+//    committed at once (device mode; process mode with a full ring) the request that superseded
+//    it hands out a ticket (TakeTicket) whose reply must wait for the commit. A key whose entry
+//    is not yet committed journals every new version too. Several journal blocks may be in
+//    flight; each ticket completes when its own block does, in any order (a later version's
 //    entry covers every older record of its key, so it needs no earlier block). Journal slots are
 //    reused only after a checkpoint: every memory slab holding records older than it was written.
 //    A slab write that fails re-journals, with a tombstone, each current item and tombstone it
 //    lost (a checkpoint counts the failed write as done, and might free their entries).
+//  - The superblock on the device says whether the run that wrote it is still running or crashed
+//    (clean 0) and on which boot: a process-mode journal of a run that crashed on another boot
+//    (its page cache lost) is never trusted, the device starts empty instead.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +68,11 @@ struct EngineOptions {
   uint32_t instance = 0;               // -s I/N, recorded in the superblock
   uint32_t instances = 1;
   uint64_t journal_size = 0;  // bytes of the crash journal (0: none, the weaker guarantee)
+  // How journal entries are made durable. The server's default is kProcess (--journal-sync).
+  JournalSync journal_sync = JournalSync::kDevice;
+  // Hash of the kernel's boot id (0: unknown, counts as another boot): an unclean process-mode run
+  // of another boot may have lost journal entries with the page cache.
+  uint64_t boot_id = 0;
 };
 
 // Receives the result of a lookup that had to read the device.
@@ -184,8 +193,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Invalidates every item (flush_all); persisted in the superblock.
   void FlushAll();
 
-  // The journal ticket of the last Store()/Erase() (0: its reply needs no wait), then 0. A
-  // non-zero ticket: acknowledge the request only from AwaitCommit's callback.
+  // The journal ticket of the last Store()/Erase() (0: its reply needs no wait, e.g. its entry
+  // was stored in place in process mode), then 0. A non-zero ticket: acknowledge the request
+  // only from AwaitCommit's callback (which may run at once if the ticket completed already).
   uint64_t TakeTicket() { return std::exchange(last_ticket_, 0); }
   // Calls waiter->OnCommitDone(token, ticket, ok) once the ticket's journal block completed.
   void AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token);
@@ -196,7 +206,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   const Journal* journal() const { return journal_.get(); }
 
   // Reads the superblock and rebuilds the index from the slabs on the device (warm restart), or
-  // formats a blank device (or any device when `format`). Call once, before serving. Fails with
+  // formats a blank device (or any device when `format`, or one whose process-mode journal may
+  // have been lost: an unclean shutdown on another boot). Then records this run (boot id, journal
+  // mode, not clean) in the superblock, synchronously. Call once, before serving. Fails with
   // a one-line `error` when the device holds another format or geometry.
   bool Recover(bool format, std::string& error);
   struct RecoveryStats {
@@ -218,6 +230,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Shutdown (SIGTERM): writes pending tombstones, seals every memory slab holding records and
   // submits the writes. Returns true while work remains: drain the IO and call again.
   bool ShutdownFlush();
+  // After ShutdownFlush() is done and the IO drained: writes the journal mapping back (process
+  // mode) and marks the superblock clean, synchronously. Nothing may be stored afterwards.
+  bool FinishShutdown(std::string& error);
 
   // Called whenever a memory slab becomes free (stores that got kNoMemory may retry).
   void set_memory_listener(std::function<void()> fn) { memory_listener_ = std::move(fn); }
@@ -315,7 +330,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void CheckpointWriteDone(uint64_t slab_seq);
   void DrainTombstones();
   void WriteSuperblock();
+  // Blocking write (and flush) of the superblock, at start and at the end of a shutdown.
+  bool WriteSuperblockNow(std::string& error);
   void FillSuperblock(Superblock& sb) const;
+  // A new epoch (every record on the device is void), logged with `why`.
+  bool Format(const char* why, std::string& error);
   bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
 
   ReadOp* GetReadOp(size_t len);
@@ -384,6 +403,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   IoOp super_op_;
   bool super_in_flight_ = false;
   bool super_dirty_ = false;
+  bool clean_ = false;  // FinishShutdown() ran: the superblock says so
   // Tombstones waiting for a free memory slab, with the wseq reserved for them when the key was
   // deleted (0: take one when written), so that a version stored meanwhile stays the newer one.
   struct PendingTombstone {

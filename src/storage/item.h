@@ -23,7 +23,9 @@ inline constexpr uint16_t kItemMagic = 0x5343;      // "SC"
 inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 // 2: ItemHeader grew stored_at and marks (meta protocol: l and stale items).
 // 3: the superblock records the crash journal's size, and a journal region follows it.
-inline constexpr uint16_t kFormatVersion = 3;
+// 4: the superblock records the boot, the journal sync mode and whether the last run shut down
+//    cleanly (--journal-sync process); journal blocks may be in-place blocks (journal.h).
+inline constexpr uint16_t kFormatVersion = 4;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
@@ -70,8 +72,17 @@ struct SlabHeader {
 };
 static_assert(sizeof(SlabHeader) == 64, "SlabHeader is part of the on-device format");
 
+// How journal entries are made durable (--journal-sync); recorded in the superblock.
+//  - kDevice: each block is written to the device (O_DIRECT aio) before the replies it holds go
+//    out: survives a power loss if the device keeps what it reported written.
+//  - kProcess: entries are stored into a shared mapping of the ring, i.e. the page cache: they
+//    survive the death of the process (SIGKILL), not of the kernel (power loss, panic).
+enum class JournalSync : uint8_t { kDevice = 0, kProcess = 1 };
+
 // The superblock: the first block of the device slice. It says which geometry the slabs were
-// written with, so a restart with other flags refuses instead of misreading them.
+// written with, so a restart with other flags refuses instead of misreading them, and how the
+// last run ended, so that a process-mode journal that may have lost entries (the machine went down
+// before the page cache was written back) is never trusted.
 inline constexpr uint32_t kSuperMagic = 0x53534342;  // "SSCB"
 struct Superblock {
   uint32_t magic;
@@ -86,10 +97,14 @@ struct Superblock {
   uint32_t journal_blocks;  // 4 KiB blocks of the journal ring after this block (--journal-size)
   uint64_t epoch;           // random, new at every format
   uint64_t flush_seq;       // flush_all: items of slabs with seq < flush_seq are gone
-  uint32_t crc;             // CRC32C of this struct with crc = 0
+  uint64_t boot_id;         // hash of the kernel's boot id when the last run started (0: unknown)
+  uint32_t journal_sync;    // JournalSync of the last run (kDevice also when it had no journal)
+  uint32_t clean;           // 1: the last run shut down cleanly (slabs written, journal synced)
+  uint8_t reserved1[16];
+  uint32_t crc;  // CRC32C of this struct with crc = 0
   uint32_t reserved2;
 };
-static_assert(sizeof(Superblock) == 64, "Superblock is part of the on-device format");
+static_assert(sizeof(Superblock) == 96, "Superblock is part of the on-device format");
 
 inline constexpr uint32_t kItemHeaderSize = sizeof(ItemHeader);
 inline constexpr uint32_t kSlabHeaderSize = sizeof(SlabHeader);

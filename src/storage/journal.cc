@@ -1,8 +1,12 @@
 #include "storage/journal.h"
 
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -30,37 +34,110 @@ void EncodeJournalBlock(char* block, uint64_t epoch, uint64_t seq,
   std::memcpy(block, &h, sizeof(h));
 }
 
+void OpenInPlaceBlock(char* block, uint64_t epoch, uint64_t seq) {
+  // The entries first: until the new header is there, the slot still reads as its old block
+  // (reclaimed, so any subset of its entries is fine) or as nothing.
+  std::memset(block + sizeof(JournalBlockHeader), 0,
+              kJournalBlockSize - sizeof(JournalBlockHeader));
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  JournalBlockHeader h{};
+  h.magic = kJournalMagic;
+  h.epoch = epoch;
+  h.seq = seq;
+  h.flags = kJournalInPlace;
+  h.crc = util::Crc32c(&h, sizeof(h));
+  std::memcpy(block, &h, sizeof(h));
+  // The first entry's stores must not move above the header's.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+void StoreInPlaceEntry(char* block, uint32_t i, uint64_t hash, uint64_t wseq) {
+  char* at = block + sizeof(JournalBlockHeader) + size_t{i} * sizeof(JournalEntry);
+  std::memcpy(at + offsetof(JournalEntry, hash), &hash, sizeof(hash));
+  // The wseq makes the entry count: the hash must be there first. A single aligned 8-byte store,
+  // so a kill leaves the old zero or the whole value, never a part.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(at + offsetof(JournalEntry, wseq)))
+      .store(wseq, std::memory_order_release);
+}
+
 bool DecodeJournalBlock(const char* block, uint64_t epoch, uint64_t& seq,
                         std::vector<JournalEntry>& out) {
   JournalBlockHeader h;
   std::memcpy(&h, block, sizeof(h));
   if (h.magic != kJournalMagic || h.epoch != epoch || h.count > kJournalEntriesPerBlock ||
-      h.seq == 0) {
+      h.seq == 0 || (h.flags != 0 && h.flags != kJournalInPlace)) {
     return false;
   }
-  // The CRC covers the block with its crc field zero; check it without copying the block.
+  const bool in_place = h.flags == kJournalInPlace;
+  if (in_place && h.count != 0) return false;
+  // The CRC covers the header (in place) or the whole block with its crc field zero; check it
+  // without copying the block.
   const uint32_t zero = 0;
   constexpr size_t kCrcAt = offsetof(JournalBlockHeader, crc);
+  const size_t covered = in_place ? sizeof(JournalBlockHeader) : kJournalBlockSize;
   uint32_t crc = util::Crc32c(block, kCrcAt);
   crc = util::Crc32c(&zero, sizeof(zero), crc);
-  crc = util::Crc32c(block + kCrcAt + sizeof(zero), kJournalBlockSize - kCrcAt - sizeof(zero), crc);
+  crc = util::Crc32c(block + kCrcAt + sizeof(zero), covered - kCrcAt - sizeof(zero), crc);
   if (crc != h.crc) return false;
   seq = h.seq;
-  if (h.count == 0) return true;
+  uint32_t count = h.count;
+  if (in_place) {
+    // Entries were stored one by one, each completed by its wseq store: the first zero wseq is
+    // where the writer was (or a torn entry whose reply was never sent).
+    while (count < kJournalEntriesPerBlock) {
+      uint64_t wseq;
+      std::memcpy(
+          &wseq,
+          block + sizeof(h) + size_t{count} * sizeof(JournalEntry) + offsetof(JournalEntry, wseq),
+          sizeof(wseq));
+      if (wseq == 0) break;
+      ++count;
+    }
+  }
+  if (count == 0) return true;
   size_t at = out.size();
-  out.resize(at + h.count);
-  std::memcpy(out.data() + at, block + sizeof(h), h.count * sizeof(JournalEntry));
+  out.resize(at + count);
+  std::memcpy(out.data() + at, block + sizeof(h), count * sizeof(JournalEntry));
   return true;
 }
 
+std::unique_ptr<Journal> Journal::Create(Device& device, AioContext& aio, uint64_t offset,
+                                         uint32_t blocks, JournalSync sync,
+                                         JournalListener* listener, std::string& error) {
+  std::unique_ptr<Journal> j(new Journal(device, aio, offset, blocks, sync, listener));
+  if (sync != JournalSync::kProcess) return j;
+  const size_t len = size_t{blocks} * kJournalBlockSize;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  if (page <= 0 || offset % static_cast<uint64_t>(page) != 0) {
+    error = "--journal-sync process: the journal at byte " + std::to_string(offset) + " of " +
+            device.path() + " is not aligned to the page size; use --journal-sync device";
+    return nullptr;
+  }
+  // Pre-faulted, so that the loop never waits for a page of the ring to be read in.
+  int err = 0;
+  j->map_ = util::MappedRegion::MapShared(device.fd(), offset, len, MAP_POPULATE, err);
+  if (j->map_.empty()) {
+    error = "--journal-sync process: cannot map the journal (" + std::to_string(len >> 10) +
+            " KiB of " + device.path() + "): " + std::strerror(err) + "; use --journal-sync device";
+    return nullptr;
+  }
+  if (int lock_err = j->map_.Lock(); lock_err != 0) {
+    spdlog::debug("journal: mlock of {} KiB failed ({}); the ring stays pageable", len >> 10,
+                  std::strerror(lock_err));
+  }
+  return j;
+}
+
 Journal::Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t blocks,
-                 JournalListener* listener)
+                 JournalSync sync, JournalListener* listener)
     : device_(device),
       aio_(aio),
       offset_(offset),
       blocks_(blocks),
+      sync_(sync),
       listener_(listener),
-      buf_(size_t{kJournalMaxInFlight} * kJournalBlockSize,
+      buf_(sync == JournalSync::kDevice ? size_t{kJournalMaxInFlight} * kJournalBlockSize : 0,
            std::max<uint32_t>(device.block_size(), kJournalBlockSize)) {
   pending_.reserve(kJournalEntriesPerBlock);
   // Room for every entry of the blocks in flight and a pending one at load <= 1/2.
@@ -74,10 +151,14 @@ void Journal::Reset(uint64_t epoch) {
   epoch_ = epoch;
   next_seq_ = 1;
   reclaimed_before_ = 1;
+  open_block_ = nullptr;
 }
 
 bool Journal::Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::string& error) {
   epoch_ = epoch;
+  open_block_ = nullptr;
+  // Read through the O_DIRECT fd even in process mode: a direct read first writes back the dirty
+  // page-cache pages of its range, so it sees every entry a killed process stored in the mapping.
   util::AlignedBuffer chunk(kLoadChunk, std::max<uint32_t>(device_.block_size(), 4096));
   const uint64_t total = uint64_t{blocks_} * kJournalBlockSize;
   uint64_t newest = 0;
@@ -169,10 +250,28 @@ void Journal::Untrack(uint64_t hash) {
   }
 }
 
+bool Journal::InPlaceSlot() {
+  if (open_block_ != nullptr && open_count_ < kJournalEntriesPerBlock) return true;
+  open_block_ = nullptr;
+  if (!HasRoom()) return false;
+  const uint64_t seq = next_seq_++;
+  open_block_ = map_.data() + (seq % blocks_) * kJournalBlockSize;
+  open_count_ = 0;
+  OpenInPlaceBlock(open_block_, epoch_, seq);
+  ++stats_.writes;
+  return true;
+}
+
 uint64_t Journal::Append(uint64_t hash, uint64_t wseq) {
+  assert(wseq != 0);  // a zero wseq ends an in-place block
+  ++stats_.entries;
+  // Behind queued entries it queues too, so that tickets stay in append order.
+  if (sync_ == JournalSync::kProcess && pending_.empty() && InPlaceSlot()) {
+    StoreInPlaceEntry(open_block_, open_count_++, hash, wseq);
+    return 0;
+  }
   pending_.push_back({hash, wseq});
   Track(hash);
-  ++stats_.entries;
   return ++appended_;
 }
 
@@ -195,7 +294,44 @@ void Journal::Reclaim(uint64_t before) {
   reclaimed_before_ = std::max(reclaimed_before_, std::min(before, next_seq_));
 }
 
+uint64_t Journal::CutBlock() {
+  open_block_ = nullptr;
+  return next_seq_;
+}
+
+int Journal::Sync() const { return map_.empty() ? 0 : map_.Sync(); }
+
 void Journal::Commit() {
+  if (sync_ == JournalSync::kProcess) {
+    CommitInPlace();
+  } else {
+    CommitToDevice();
+  }
+}
+
+void Journal::CommitInPlace() {
+  while (!pending_.empty()) {
+    if (!InPlaceSlot()) {
+      if (!waited_) ++stats_.full_waits;
+      waited_ = true;
+      return;
+    }
+    waited_ = false;
+    const size_t n = std::min<size_t>(pending_.size(), kJournalEntriesPerBlock - open_count_);
+    for (size_t i = 0; i < n; ++i) {
+      StoreInPlaceEntry(open_block_, open_count_++, pending_[i].hash, pending_[i].wseq);
+      Untrack(pending_[i].hash);
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    const uint64_t first = pending_first_;
+    pending_first_ += n;
+    // Committed the moment they were stored. The state is consistent before the listener runs:
+    // what it appends goes in place behind them or queues.
+    listener_->OnJournalCommitted(first, first + n - 1, true);
+  }
+}
+
+void Journal::CommitToDevice() {
   while (!pending_.empty()) {
     Flight& f = flights_[next_seq_ % kJournalMaxInFlight];
     // Its slot is busy with the block kJournalMaxInFlight before: it goes out at a later turn.

@@ -72,6 +72,84 @@ TEST(JournalBlockTest, CorruptForeignOrBlankBlocksAreRejected) {
   EXPECT_TRUE(out.empty());
 }
 
+// An in-place block (process mode) read back at any moment of its filling: the header's CRC covers
+// the header only, and the entries end at the first zero wseq.
+TEST(JournalBlockTest, InPlaceBlockHoldsTheEntriesUpToTheFirstZeroWseq) {
+  util::AlignedBuffer block(kJournalBlockSize, 4096);
+  std::memset(block.data(), 0xAB, kJournalBlockSize);  // whatever the slot held before
+  OpenInPlaceBlock(block.data(), kEpoch, 9);
+  std::vector<JournalEntry> out;
+  uint64_t seq = 0;
+  ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out)) << "an open, empty block";
+  EXPECT_EQ(seq, 9u);
+  EXPECT_TRUE(out.empty());
+  std::vector<JournalEntry> in = Entries(kJournalEntriesPerBlock, 1);
+  for (uint32_t i = 0; i < 3; ++i) StoreInPlaceEntry(block.data(), i, in[i].hash, in[i].wseq);
+  ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].hash, in[2].hash);
+  EXPECT_EQ(out[2].wseq, in[2].wseq);
+  // Killed between the hash and the wseq store of entry 3: the block ends before it.
+  std::memcpy(block.data() + sizeof(JournalBlockHeader) + 3 * sizeof(JournalEntry), &in[3].hash,
+              sizeof(uint64_t));
+  out.clear();
+  ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out));
+  EXPECT_EQ(out.size(), 3u) << "a torn entry (hash, no wseq) ends the block";
+  for (uint32_t i = 3; i < kJournalEntriesPerBlock; ++i)
+    StoreInPlaceEntry(block.data(), i, in[i].hash, in[i].wseq);
+  out.clear();
+  ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out));
+  ASSERT_EQ(out.size(), size_t{kJournalEntriesPerBlock});
+  EXPECT_EQ(out.back().wseq, in.back().wseq);
+  // The header is checked: a flipped byte, another epoch, a count or unknown flags fail.
+  for (size_t at : {size_t{0}, size_t{9}, size_t{17}, size_t{28}}) {
+    block.data()[at] ^= 0x10;
+    EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch, seq, out)) << "byte " << at;
+    block.data()[at] ^= 0x10;
+  }
+  EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch + 1, seq, out));
+  JournalBlockHeader h;
+  std::memcpy(&h, block.data(), sizeof(h));
+  for (auto [count, flags] : {std::pair<uint32_t, uint32_t>{1, kJournalInPlace}, {0, 3}}) {
+    JournalBlockHeader bad = h;
+    bad.count = count;
+    bad.flags = flags;
+    bad.crc = 0;
+    bad.crc = util::Crc32c(&bad, sizeof(bad));
+    std::memcpy(block.data(), &bad, sizeof(bad));
+    EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch, seq, out)) << count << " " << flags;
+  }
+}
+
+// A slot reused by a later lap: until the new header is written the slot reads as its old block
+// (with a subset of its entries, all still true), then as the new block with only its own.
+TEST(JournalBlockTest, AReusedInPlaceSlotNeverMixesLaps) {
+  util::AlignedBuffer block(kJournalBlockSize, 4096);
+  std::vector<JournalEntry> old_lap = Entries(10, 1000);
+  OpenInPlaceBlock(block.data(), kEpoch, 3);
+  for (uint32_t i = 0; i < 10; ++i)
+    StoreInPlaceEntry(block.data(), i, old_lap[i].hash, old_lap[i].wseq);
+  // Killed after OpenInPlaceBlock zeroed the first entries but before it wrote the header.
+  std::memset(block.data() + sizeof(JournalBlockHeader), 0, 4 * sizeof(JournalEntry));
+  std::vector<JournalEntry> out;
+  uint64_t seq = 0;
+  ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out));
+  EXPECT_EQ(seq, 3u);
+  EXPECT_TRUE(out.empty()) << "the old block, ending at its first zeroed entry";
+  OpenInPlaceBlock(block.data(), kEpoch, 3 + 16);
+  StoreInPlaceEntry(block.data(), 0, 77, 77);
+  out.clear();
+  ASSERT_TRUE(DecodeJournalBlock(block.data(), kEpoch, seq, out));
+  EXPECT_EQ(seq, 19u);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].wseq, 77u);
+  // A device-mode block in the slot is invalid as soon as its entries are zeroed (its CRC covers
+  // them): it was reclaimed, so losing it is fine.
+  EncodeJournalBlock(block.data(), kEpoch, 4, old_lap);
+  std::memset(block.data() + sizeof(JournalBlockHeader), 0, sizeof(JournalEntry));
+  EXPECT_FALSE(DecodeJournalBlock(block.data(), kEpoch, seq, out));
+}
+
 // Engine fixtures with fault injection for journal writes.
 class JournalFixture : public testing::EngineFixture {
  protected:
@@ -139,7 +217,9 @@ class JournalRingTest : public JournalFixture {
   uint64_t RingOffset() const { return device_->offset() + (4 << 20); }
   void SetUp() override {
     Open(8 << 20, 4 * kSlab);
-    journal_ = std::make_unique<Journal>(*device_, *aio_, RingOffset(), kBlocks, &listener_);
+    std::string err;
+    journal_ = Journal::Create(*device_, *aio_, RingOffset(), kBlocks, sync_, &listener_, err);
+    ASSERT_TRUE(journal_) << err;
     journal_->Reset(kEpoch);
   }
   void TearDown() override {
@@ -154,17 +234,21 @@ class JournalRingTest : public JournalFixture {
   }
   // `full`: the ring was written all round, so every slot is in use until reclaimed.
   std::vector<JournalEntry> Reload(uint64_t& next_block, bool full = true) {
-    Journal again(*device_, *aio_, RingOffset(), kBlocks, &listener_);
-    std::vector<JournalEntry> out;
     std::string err;
-    EXPECT_TRUE(again.Load(kEpoch, out, err)) << err;
-    next_block = again.next_block();
+    std::unique_ptr<Journal> again = Journal::Create(*device_, *aio_, RingOffset(), kBlocks,
+                                                     JournalSync::kDevice, &listener_, err);
+    EXPECT_TRUE(again) << err;
+    if (!again) return {};
+    std::vector<JournalEntry> out;
+    EXPECT_TRUE(again->Load(kEpoch, out, err)) << err;
+    next_block = again->next_block();
     if (full) {
-      EXPECT_FALSE(again.HasRoom()) << "a reloaded ring is all in use until reclaimed";
+      EXPECT_FALSE(again->HasRoom()) << "a reloaded ring is all in use until reclaimed";
     }
     return out;
   }
 
+  JournalSync sync_ = JournalSync::kDevice;
   RecordingListener listener_;
   std::unique_ptr<Journal> journal_;
 };
@@ -335,12 +419,138 @@ TEST_F(JournalRingTest, AFailedWriteIsReportedAndTheNextBlockStillGoesOut) {
   EXPECT_EQ(listener_.calls[1], (RecordingListener::Call{t, t, true}));
 }
 
-// The engine with a journal of `journal_blocks` blocks (0: none), on a 16 MiB file.
+// Process mode: entries are stored into the mapped ring and committed at once.
+class JournalProcessTest : public JournalRingTest {
+ protected:
+  JournalProcessTest() { sync_ = JournalSync::kProcess; }
+  // Fills every slot of the ring with in-place entries (no ticket), returning the last wseq used.
+  uint64_t FillRing(uint64_t base) {
+    uint64_t wseq = base;
+    for (uint64_t i = 0; i < uint64_t{kBlocks} * kJournalEntriesPerBlock; ++i, ++wseq) {
+      EXPECT_EQ(journal_->Append(wseq * 0x9E3779B97F4A7C15ULL, wseq), 0u);
+    }
+    return wseq;
+  }
+};
+
+TEST_F(JournalProcessTest, AnEntryIsCommittedWhenStoredAndSurvivesTheProcess) {
+  EXPECT_EQ(journal_->Append(11, 1), 0u) << "no ticket: nothing waits";
+  EXPECT_EQ(journal_->Append(22, 2), 0u);
+  EXPECT_FALSE(journal_->Uncommitted(11));
+  EXPECT_TRUE(journal_->idle());
+  EXPECT_EQ(journal_->in_flight(), 0u);
+  EXPECT_EQ(aio_->queued(), 0u) << "no device write";
+  EXPECT_EQ(journal_->next_block(), 2u) << "block 1 is open";
+  EXPECT_EQ(journal_->used_blocks(), 1u);
+  journal_->Commit();
+  EXPECT_TRUE(listener_.calls.empty());
+  EXPECT_EQ(journal_->stats().writes, 1u);
+  EXPECT_EQ(journal_->stats().entries, 2u);
+  EXPECT_EQ(journal_->stats().in_flight_max, 0u);
+  // What a restarted process reads: the mapping is gone (a kill would not msync it), the page
+  // cache is not, and Load's direct read sees it.
+  journal_.reset();
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next, /*full=*/false);
+  EXPECT_EQ(next, 2u);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].hash, 22u);
+  EXPECT_EQ(back[1].wseq, 2u);
+}
+
+TEST_F(JournalProcessTest, AFullBlockOpensTheNextAndCutBlockClosesTheOpenOne) {
+  for (uint32_t i = 1; i <= kJournalEntriesPerBlock; ++i) journal_->Append(i, i);
+  EXPECT_EQ(journal_->next_block(), 2u);
+  journal_->Append(1000, 1000);
+  EXPECT_EQ(journal_->next_block(), 3u) << "block 1 was full";
+  EXPECT_EQ(journal_->stats().writes, 2u);
+  // A checkpoint: block 2 is closed, so the next entry lands in a block >= the one it notes.
+  const uint64_t cut = journal_->CutBlock();
+  EXPECT_EQ(cut, 3u);
+  journal_->Append(1001, 1001);
+  EXPECT_EQ(journal_->next_block(), 4u);
+  journal_->Append(1002, 1002);
+  EXPECT_EQ(journal_->next_block(), 4u) << "block 3 stays open";
+  journal_->Reclaim(cut);
+  EXPECT_EQ(journal_->used_blocks(), 1u);
+  journal_.reset();
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next, /*full=*/false);
+  EXPECT_EQ(next, 4u);
+  EXPECT_EQ(back.size(), kJournalEntriesPerBlock + 3u);
+}
+
+TEST_F(JournalProcessTest, WithoutRoomEntriesQueueWithTicketsUntilCommitFindsASlot) {
+  const uint64_t wseq = FillRing(1);
+  EXPECT_FALSE(journal_->HasRoom());
+  const uint64_t t1 = journal_->Append(0xAAAA, wseq);
+  const uint64_t t2 = journal_->Append(0xBBBB, wseq + 1);
+  EXPECT_EQ(t1, 1u) << "the ring is full: the entry waits, with a ticket";
+  EXPECT_EQ(t2, 2u);
+  EXPECT_TRUE(journal_->Uncommitted(0xAAAA));
+  EXPECT_FALSE(journal_->idle());
+  journal_->Commit();
+  EXPECT_TRUE(listener_.calls.empty());
+  EXPECT_EQ(journal_->stats().full_waits, 1u);
+  journal_->Reclaim(3);  // a checkpoint freed blocks 1 and 2
+  // Room now, but behind queued entries a new one queues too (tickets stay in order).
+  EXPECT_EQ(journal_->Append(0xCCCC, wseq + 2), 3u);
+  journal_->Commit();
+  ASSERT_EQ(listener_.calls.size(), 1u) << "reported synchronously, from Commit()";
+  EXPECT_EQ(listener_.calls[0], (RecordingListener::Call{1, 3, true}));
+  EXPECT_FALSE(journal_->Uncommitted(0xAAAA));
+  EXPECT_FALSE(journal_->Uncommitted(0xCCCC));
+  EXPECT_TRUE(journal_->idle());
+  EXPECT_EQ(journal_->Append(0xDDDD, wseq + 3), 0u) << "block 17 has room: stored at once";
+  EXPECT_EQ(journal_->next_block(), kBlocks + 2u);
+  journal_.reset();
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next);
+  EXPECT_EQ(next, kBlocks + 2u);
+  // Block 1 was overwritten by block 17 (4 entries); the other 15 blocks are still there.
+  EXPECT_EQ(back.size(), 15u * kJournalEntriesPerBlock + 4);
+}
+
+TEST_F(JournalProcessTest, LoadReadsInPlaceAndDeviceModeBlocksAlike) {
+  // A device-mode run wrote blocks 1 and 2; this run continues after them in place.
+  {
+    std::string err;
+    std::unique_ptr<Journal> dev = Journal::Create(*device_, *aio_, RingOffset(), kBlocks,
+                                                   JournalSync::kDevice, &listener_, err);
+    ASSERT_TRUE(dev) << err;
+    dev->Reset(kEpoch);
+    for (uint64_t b = 1; b <= 2; ++b) {
+      dev->Append(b, b);
+      dev->Append(b + 100, b + 100);
+      dev->Commit();
+      Pump();
+    }
+  }
+  std::vector<JournalEntry> loaded;
+  std::string err;
+  ASSERT_TRUE(journal_->Load(kEpoch, loaded, err)) << err;
+  EXPECT_EQ(loaded.size(), 4u);
+  EXPECT_EQ(journal_->next_block(), 3u);
+  EXPECT_EQ(journal_->Append(7, 7), 0u);
+  EXPECT_EQ(journal_->next_block(), 4u);
+  journal_.reset();
+  uint64_t next = 0;
+  std::vector<JournalEntry> back = Reload(next, /*full=*/false);
+  EXPECT_EQ(next, 4u);
+  std::map<uint64_t, uint64_t> wseqs;
+  for (const JournalEntry& e : back) wseqs[e.hash] = e.wseq;
+  EXPECT_EQ(wseqs, (std::map<uint64_t, uint64_t>{{1, 1}, {2, 2}, {7, 7}, {101, 101}, {102, 102}}));
+}
+
+// The engine with a journal of `journal_blocks` blocks (0: none), on a 16 MiB file; device mode
+// unless a test says otherwise.
 class EngineJournalTest : public JournalFixture {
  protected:
-  static EngineOptions Options(uint32_t journal_blocks) {
+  EngineOptions Options(uint32_t journal_blocks) const {
     EngineOptions o = DefaultOptions(8 * kSlab);
     o.journal_size = uint64_t{journal_blocks} * kJournalBlockSize;
+    o.journal_sync = sync_;
+    o.boot_id = boot_id_;
     return o;
   }
   void SetUp() override { OpenWith(16 << 20, Options(64)); }
@@ -384,6 +594,51 @@ class EngineJournalTest : public JournalFixture {
     void OnCommitDone(uint64_t token, uint64_t, bool ok) override { done[token] = ok; }
     std::map<uint64_t, bool> done;
   };
+
+  // The reply of a request that superseded a device-resident record: held for its ticket in
+  // device mode, sent at once in process mode (no ticket).
+  void ExpectCommitted(uint64_t ticket, const char* what) {
+    if (sync_ == JournalSync::kProcess) {
+      EXPECT_EQ(ticket, 0u) << what << ": committed when stored, nothing to wait for";
+      return;
+    }
+    ASSERT_NE(ticket, 0u) << what;
+    Acks acks;
+    engine_->AwaitCommit(ticket, &acks, 1);
+    EXPECT_TRUE(acks.done.empty()) << what << ": acknowledged only once the block is written";
+    Turn();
+    ASSERT_EQ(acks.done.size(), 1u) << what;
+    EXPECT_TRUE(acks.done[1]) << what;
+  }
+
+  // Keys k0..k<keys-1> are each a miss or `value`, never an older version.
+  void ExpectMissOr(int keys, const std::string& value) {
+    for (int i = 0; i < keys; ++i) {
+      std::optional<std::string> v = Value("k" + std::to_string(i));
+      EXPECT_TRUE(!v || *v == value) << "k" << i << " came back as " << *v;
+    }
+  }
+
+  JournalSync sync_ = JournalSync::kDevice;
+  uint64_t boot_id_ = 0x600d;
+};
+
+// The tests that hold in both journal modes.
+class EngineJournalModesTest : public EngineJournalTest,
+                               public ::testing::WithParamInterface<JournalSync> {
+ protected:
+  EngineJournalModesTest() { sync_ = GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Sync, EngineJournalModesTest,
+                         ::testing::Values(JournalSync::kDevice, JournalSync::kProcess),
+                         [](const ::testing::TestParamInfo<JournalSync>& info) {
+                           return info.param == JournalSync::kDevice ? "Device" : "Process";
+                         });
+
+class EngineProcessJournalTest : public EngineJournalTest {
+ protected:
+  EngineProcessJournalTest() { sync_ = JournalSync::kProcess; }
 };
 
 TEST_F(EngineJournalTest, DramOnlyOverwriteIsNotJournaledAndItsOldRecordIsVoided) {
@@ -397,21 +652,16 @@ TEST_F(EngineJournalTest, DramOnlyOverwriteIsNotJournaledAndItsOldRecordIsVoided
   EXPECT_EQ(Value("k"), "v2");
 }
 
-TEST_F(EngineJournalTest,
+TEST_P(EngineJournalModesTest,
        OverwriteOfADeviceResidentKeyIsJournaledAndTheOldVersionIsAMissAfterACrash) {
   ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
   WriteOut();
   uint64_t ticket = 0;
   ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
-  ASSERT_NE(ticket, 0u);
-  Acks acks;
-  engine_->AwaitCommit(ticket, &acks, 9);
-  EXPECT_TRUE(acks.done.empty()) << "acknowledged only once the journal block is written";
-  Turn();
-  ASSERT_EQ(acks.done.size(), 1u);
-  EXPECT_TRUE(acks.done[9]);
+  ExpectCommitted(ticket, "overwrite");
+  EXPECT_EQ(engine_->journal()->stats().entries, 1u);
   EXPECT_EQ(engine_->journal()->stats().writes, 1u);
-  EXPECT_EQ(engine_->stats().journal_waits, 1u);
+  EXPECT_EQ(engine_->stats().journal_waits, sync_ == JournalSync::kDevice ? 1u : 0u);
   EXPECT_EQ(Value("k"), "v2");
   CrashAndRecover();  // v2 was only in DRAM
   EXPECT_EQ(Value("k"), std::nullopt) << "v1 must not come back after v2 was acknowledged";
@@ -436,17 +686,12 @@ TEST_F(EngineJournalTest, WithoutAJournalTheOldVersionComesBack) {
   EXPECT_EQ(Value("k"), "v1");
 }
 
-TEST_F(EngineJournalTest, ADeleteOfADeviceResidentKeySurvivesACrash) {
+TEST_P(EngineJournalModesTest, ADeleteOfADeviceResidentKeySurvivesACrash) {
   ASSERT_EQ(Set("gone", "v1"), StoreResult::kStored);
   ASSERT_EQ(Set("kept", "v1"), StoreResult::kStored);
   WriteOut();
   ASSERT_TRUE(engine_->Erase("gone", util::HashKey("gone")));
-  uint64_t ticket = engine_->TakeTicket();
-  ASSERT_NE(ticket, 0u);
-  Acks acks;
-  engine_->AwaitCommit(ticket, &acks, 1);
-  Turn();
-  ASSERT_TRUE(acks.done[1]);
+  ExpectCommitted(engine_->TakeTicket(), "delete");
   CrashAndRecover();
   EXPECT_EQ(Value("gone"), std::nullopt);
   EXPECT_EQ(Value("kept"), "v1");
@@ -512,10 +757,7 @@ TEST_F(EngineJournalTest, CheckpointsFreeTheRingAndNoCommitIsLost) {
   EXPECT_GE(engine_->stats().journal_checkpoints, 10u);
   EXPECT_LE(engine_->journal()->used_blocks(), 16u);
   CrashAndRecover(16);
-  for (int i = 0; i < kKeys; ++i) {
-    std::optional<std::string> v = Value("k" + std::to_string(i));
-    EXPECT_TRUE(!v || *v == "v2") << "k" << i << " came back as " << *v;
-  }
+  ExpectMissOr(kKeys, "v2");
 }
 
 TEST_F(EngineJournalTest, AFailedJournalWriteUndoesTheChangeAndIsReported) {
@@ -621,7 +863,7 @@ TEST_F(EngineJournalTest, AnItemLostToAFailedSlabWriteKeepsItsOlderVersionSupers
   EXPECT_TRUE(!v || *v == "v3") << "k came back as " << *v;
 }
 
-TEST_F(EngineJournalTest, AKeyTheIndexDroppedIsJournaledWhenSetAgain) {
+TEST_P(EngineJournalModesTest, AKeyTheIndexDroppedIsJournaledWhenSetAgain) {
   // A one-bucket index (6 entries): new keys evict device-resident entries, whose records stay on
   // the device unindexed. Setting such a key again must be journaled, or its old record would
   // come back after a crash over the newer, DRAM-only version.
@@ -639,12 +881,11 @@ TEST_F(EngineJournalTest, AKeyTheIndexDroppedIsJournaledWhenSetAgain) {
   }
   ASSERT_FALSE(dropped.empty());
   uint64_t ticket = 0;
+  const uint64_t entries = engine_->journal()->stats().entries;
   ASSERT_EQ(Set(dropped, "v2", &ticket), StoreResult::kStored);
-  EXPECT_NE(ticket, 0u) << "the dropped key's older record is still on the device";
-  Acks acks;
-  engine_->AwaitCommit(ticket, &acks, 1);
-  Turn();
-  ASSERT_TRUE(acks.done[1]);
+  EXPECT_EQ(engine_->journal()->stats().entries, entries + 1)
+      << "the dropped key's older record is still on the device";
+  ExpectCommitted(ticket, "set of a dropped key");
   // Restart with an index large enough for every record, so only the journal can hide v1.
   Pump();
   ASSERT_TRUE(Reopen(err, Options(64))) << err;
@@ -665,6 +906,87 @@ TEST_F(EngineJournalTest, AnotherJournalSizeIsRefusedUnlessFormatted) {
   EXPECT_FALSE(Reopen(err, Options(32)));
   EXPECT_NE(err.find("--journal-size"), std::string::npos) << err;
   EXPECT_TRUE(Reopen(err, Options(32), /*format=*/true)) << err;
+}
+
+TEST_F(EngineProcessJournalTest, AFullRingQueuesEntriesAndTheirRepliesWaitForACheckpoint) {
+  Reformat(16);  // 16 blocks of 254 entries: fewer than the overwrites of one turn below
+  constexpr int kKeys = 5000;
+  for (int i = 0; i < kKeys; ++i)
+    ASSERT_EQ(Set("k" + std::to_string(i), "v1"), StoreResult::kStored);
+  WriteOut();
+  // One turn of overwrites: no CommitJournal() in between, so no checkpoint frees the ring.
+  Acks acks;
+  uint64_t held = 0, last_ticket = 0;
+  for (int i = 0; i < kKeys; ++i) {
+    uint64_t ticket = 0;
+    ASSERT_EQ(Set("k" + std::to_string(i), "v2", &ticket), StoreResult::kStored);
+    if (ticket == 0) {
+      ASSERT_EQ(held, 0u) << "k" << i << ": stored in place behind a queued entry";
+      continue;
+    }
+    ++held;
+    last_ticket = ticket;
+    if (i + 1 < kKeys) engine_->AwaitCommit(ticket, &acks, i);
+  }
+  ASSERT_GT(held, 0u) << "the ring never filled";
+  EXPECT_EQ(engine_->journal()->stats().entries, uint64_t{kKeys});
+  EXPECT_FALSE(engine_->journal()->idle());
+  // The next turns: a checkpoint writes the memory slabs, frees the ring, and Commit() stores the
+  // queued entries and reports them at once.
+  for (int turn = 0; turn < 20 && acks.done.size() + 1 < held; ++turn) Turn();
+  ASSERT_EQ(acks.done.size() + 1, held);
+  for (const auto& [token, ok] : acks.done) EXPECT_TRUE(ok) << token;
+  EXPECT_GE(engine_->stats().journal_checkpoints, 1u);
+  EXPECT_GE(engine_->journal()->stats().full_waits, 1u);
+  EXPECT_TRUE(engine_->journal()->idle());
+  // A ticket that completed before anyone awaited it answers at once.
+  engine_->AwaitCommit(last_ticket, &acks, kKeys);
+  EXPECT_TRUE(acks.done.count(kKeys) == 1 && acks.done[kKeys]);
+  CrashAndRecover(16);
+  ExpectMissOr(kKeys, "v2");
+}
+
+TEST_F(EngineProcessJournalTest, AfterACrashOnAnotherBootTheDeviceStartsEmpty) {
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  ASSERT_EQ(Set("kept", "v1"), StoreResult::kStored);
+  WriteOut();
+  ASSERT_EQ(Set("k", "v2"), StoreResult::kStored);  // its entry is only in the page cache
+  CrashAndRecover();                                // the same boot: warm, the entry holds
+  EXPECT_EQ(Value("kept"), "v1");
+  EXPECT_EQ(Value("k"), std::nullopt);
+  ASSERT_EQ(Set("k", "v3"), StoreResult::kStored);
+  // The machine went down before the page cache was written back: the entry may be gone, so no
+  // record is trusted, not even those no entry concerns.
+  boot_id_ = 0xb007;
+  CrashAndRecover();
+  EXPECT_EQ(Value("kept"), std::nullopt);
+  EXPECT_EQ(Value("k"), std::nullopt);
+  EXPECT_EQ(engine_->stats().curr_items, 0u);
+  // It serves, and a clean shutdown (slabs written, journal synced) is trusted across a reboot.
+  ASSERT_EQ(Set("k", "v4"), StoreResult::kStored);
+  WriteOut();
+  std::string err;
+  ASSERT_TRUE(engine_->FinishShutdown(err)) << err;
+  boot_id_ = 0xb008;
+  CrashAndRecover();
+  EXPECT_EQ(Value("k"), "v4");
+  // Unknown boot ids (0) count as another boot.
+  boot_id_ = 0;
+  CrashAndRecover();
+  EXPECT_EQ(Value("k"), std::nullopt);
+}
+
+TEST_F(EngineJournalTest, DeviceModeTrustsItsJournalAcrossABoot) {
+  ASSERT_EQ(Set("k", "v1"), StoreResult::kStored);
+  ASSERT_EQ(Set("kept", "v1"), StoreResult::kStored);
+  WriteOut();
+  uint64_t ticket = 0;
+  ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
+  ExpectCommitted(ticket, "overwrite");
+  boot_id_ = 0xb007;
+  CrashAndRecover();
+  EXPECT_EQ(Value("kept"), "v1");
+  EXPECT_EQ(Value("k"), std::nullopt);
 }
 
 }  // namespace
