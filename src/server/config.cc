@@ -193,7 +193,7 @@ struct RawArgs {
   std::string port, addr, max_connections, idle_timeout;
   std::string device, device_size, server_id;
   std::string max_memory, slab_size, factor, min_item_size, slab_profile, max_index_memory;
-  std::string hash_power, max_aio, journal_size;
+  std::string hash_power, max_aio, journal_size, journal_sync;
   int verbosity = 0;
   std::string log_file, pid_file, user;
   bool daemonize = false;
@@ -203,7 +203,7 @@ struct RawArgs {
   CLI::Option *o_device, *o_device_size, *o_server_id;
   CLI::Option *o_max_memory, *o_slab_size, *o_factor, *o_min_item_size, *o_slab_profile,
       *o_max_index_memory;
-  CLI::Option *o_hash_power, *o_max_aio, *o_journal_size;
+  CLI::Option *o_hash_power, *o_max_aio, *o_journal_size, *o_journal_sync;
   CLI::Option *o_verbose, *o_log_file, *o_daemonize, *o_pid_file, *o_format, *o_user;
 };
 
@@ -214,6 +214,7 @@ std::string JoinSizes(const std::vector<uint32_t>& sizes) {
 }
 
 std::string Default(const std::string& v) { return " (default: " + v + ")"; }
+std::string Default(const char* v) { return Default(std::string(v)); }
 std::string Default(uint64_t v) { return Default(std::to_string(v)); }
 
 void DefineOptions(CLI::App& app, RawArgs& a, const Config& d) {
@@ -286,6 +287,12 @@ void DefineOptions(CLI::App& app, RawArgs& a, const Config& d) {
                              FormatSize(kMinJournalSize) + " to " + FormatSize(kMaxJournalSize) +
                              "; 0 = none: after a crash a key may come back with an older value" +
                              Default(FormatSize(d.journal_size)));
+  a.o_journal_sync =
+      opt("--journal-sync", a.journal_sync, "process|device",
+          "when a journal entry counts as committed: process = stored in the page cache (survives "
+          "SIGKILL, no reply waits), device = written to the device first (survives power loss, "
+          "an overwrite of an on-device key waits for a 4K write)" +
+              Default(JournalSyncName(d.journal_sync)));
 
   a.o_verbose = app.add_flag(
       "-v,--verbose", a.verbosity,
@@ -431,6 +438,16 @@ std::string Validate(const RawArgs& a, Config& c) {
       c.journal_size = *v;
     }
   }
+  if (k.ok() && a.o_journal_sync->count() > 0) {
+    if (a.journal_sync == "process") {
+      c.journal_sync = storage::JournalSync::kProcess;
+    } else if (a.journal_sync == "device") {
+      c.journal_sync = storage::JournalSync::kDevice;
+    } else {
+      k.Fail(a.o_journal_sync->get_name(),
+             "invalid value '" + a.journal_sync + "' (expected process or device)");
+    }
+  }
 
   if (k.ok() && a.o_verbose->count() > 0) c.verbosity = a.verbosity;
   k.NonEmpty(a.o_log_file, a.log_file, c.log_file);
@@ -477,6 +494,10 @@ std::string Validate(const RawArgs& a, Config& c) {
 }
 
 }  // namespace
+
+const char* JournalSyncName(storage::JournalSync sync) {
+  return sync == storage::JournalSync::kDevice ? "device" : "process";
+}
 
 ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, std::string& out,
                              std::string& error) {

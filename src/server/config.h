@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/item.h"
+
 namespace ssdcache::server {
 
 struct Config {
@@ -31,6 +33,9 @@ struct Config {
   uint32_t hash_power = 0;                  // -e/--hash-power (accepted; 0 = derive from -i)
   uint32_t max_aio = 1024;                  // --max-aio: IOs in flight at once
   uint64_t journal_size = 4ULL << 20;       // --journal-size SIZE: crash journal (0 = none)
+  // --journal-sync process|device: journal entries survive the process (page cache) or the
+  // machine (written to the device before the reply)
+  storage::JournalSync journal_sync = storage::JournalSync::kProcess;
 
   // Process
   int verbosity = 0;       // -v/--verbose, repeatable
@@ -52,5 +57,8 @@ enum class ParseResult {
 // Help and version text go to `out`.
 ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, std::string& out,
                              std::string& error);
+
+// "process" or "device", as --journal-sync and `stats settings` spell it.
+const char* JournalSyncName(storage::JournalSync sync);
 
 }  // namespace ssdcache::server

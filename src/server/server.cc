@@ -19,8 +19,11 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "storage/fault.h"
+#include "util/hash.h"
 
 namespace ssdcache::server {
 
@@ -45,6 +48,27 @@ void Stat(std::string& out, std::string_view name, const T& value) {
     out.append(std::to_string(value));
   }
   out.append("\r\n");
+}
+
+// A hash of the kernel's boot id (new at every boot), read once at start: the superblock keeps it
+// so that a process-mode journal is not trusted across a reboot (engine.h). SSDCACHE_BOOT_ID
+// replaces it, so that tests can play a reboot. 0: unknown (counts as another boot).
+uint64_t BootIdHash() {
+  std::string id;
+  if (const char* env = std::getenv("SSDCACHE_BOOT_ID"); env != nullptr && *env != '\0') {
+    id = env;
+  } else {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::getline(in, id);
+  }
+  if (id.empty()) {
+    spdlog::warn(
+        "cannot read /proc/sys/kernel/random/boot_id: after a crash with --journal-sync process "
+        "the device starts empty");
+    return 0;
+  }
+  const uint64_t h = util::HashKey(id);
+  return h != 0 ? h : 1;
 }
 }  // namespace
 
@@ -168,6 +192,8 @@ bool Server::Init(std::string& error) {
   eopts.instance = config_.server_id;
   eopts.instances = config_.server_count;
   eopts.journal_size = config_.journal_size;
+  eopts.journal_sync = config_.journal_sync;
+  eopts.boot_id = BootIdHash();
   engine_ = storage::Engine::Create(eopts, *device_, *aio_, error);
   if (!engine_) return false;
   engine_->set_now(now_);
@@ -415,15 +441,23 @@ int Server::Run() {
       engine_->index().bytes() >> 20, engine_->index().capacity());
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
-  for (int round = 0; round < 100; ++round) {
-    bool more = engine_->ShutdownFlush();
+  bool flushed = false;
+  for (int round = 0; round < 100 && !flushed; ++round) {
+    flushed = !engine_->ShutdownFlush();
     aio_->Drain();
-    if (!more) break;
+  }
+  // Only then the superblock may say "clean": a process-mode journal is trusted across a reboot.
+  std::string error;
+  bool clean = flushed && engine_->FinishShutdown(error);
+  if (!flushed) {
+    spdlog::error("shutdown: memory slabs still unwritten after 100 rounds; not marked clean");
+  } else if (!clean) {
+    spdlog::error("shutdown: {}; not marked clean", error);
   }
   spdlog::info("shutdown complete: {} items, {} slab writes, {} write errors",
                engine_->stats().curr_items, engine_->stats().slab_writes,
                engine_->stats().write_errors);
-  return engine_->stats().write_errors == 0 ? 0 : 1;
+  return engine_->stats().write_errors == 0 && clean ? 0 : 1;
 }
 
 void Server::ResetStats() {
@@ -557,6 +591,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "index_max_bytes", config_.max_index_memory);
     Stat(out, "max_aio", uint64_t{config_.max_aio});
     Stat(out, "journal_size", config_.journal_size);
+    Stat(out, "journal_sync", JournalSyncName(config_.journal_sync));
     Stat(out, "hash_algorithm", "xxh3");
     out.append("END\r\n");
     return;

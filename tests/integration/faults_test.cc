@@ -245,10 +245,14 @@ TEST(FaultInjection, FailedSlabWritesLoseItemsButNeverReturnAnOlderVersion) {
 // Journal writes failing (journal_eio): an overwrite of a key whose value is on the device waits
 // for its journal entry; when that write fails the client gets SERVER_ERROR (never STORED), the key
 // becomes a miss rather than serving the value that was not acknowledged, the failure is counted,
-// and the server keeps serving, also across a restart.
+// and the server keeps serving, also across a restart. Device mode: only there are journal
+// entries written with aio (in process mode they are stored into a mapping, no IO to fail).
 TEST(FaultInjection, FailedJournalWritesAnswerServerErrorAndNeverAStaleValue) {
   SKIP_UNLESS_SSDCACHED();
-  ServerProcess server(FaultOptions("journal_eio=0.3,seed=5"));
+  ServerOptions options = FaultOptions("journal_eio=0.3,seed=5");
+  options.ssdcached_extra_args.insert(options.ssdcached_extra_args.end(),
+                                      {"--journal-sync", "device"});
+  ServerProcess server(options);
   ASSERT_TRUE(server.Start());
   Client c;
   ASSERT_TRUE(c.Connect(server.port()));

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -74,6 +75,9 @@ class ServerProcess {
   int Stop();
   // SIGKILL and reap. Returns the raw wait status, or -1 if not running.
   int Kill();
+
+  // Replaces ServerOptions::env for the next Start() (e.g. another SSDCACHE_BOOT_ID: a reboot).
+  void set_env(std::vector<std::string> env) { options_.env = std::move(env); }
 
   bool running();  // reaps the child if it has exited
   int port() const { return port_; }

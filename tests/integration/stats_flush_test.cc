@@ -115,6 +115,8 @@ TEST_F(Stats, Settings) {
   // The crash journal's size (default 4 MiB; 0 means none): a multiple of its 4 KiB blocks.
   ASSERT_EQ(settings.count("journal_size"), 1u);
   EXPECT_EQ(Num(settings, "journal_size") % 4096, 0);
+  // How its entries are committed: the default keeps them in the page cache (survives SIGKILL).
+  EXPECT_EQ(settings["journal_sync"], "process");
 }
 
 TEST_F(Stats, Slabs) {

@@ -61,6 +61,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.hash_power, b.hash_power);
   EXPECT_EQ(a.max_aio, b.max_aio);
   EXPECT_EQ(a.journal_size, b.journal_size);
+  EXPECT_EQ(a.journal_sync, b.journal_sync);
   EXPECT_EQ(a.verbosity, b.verbosity);
   EXPECT_EQ(a.log_file, b.log_file);
   EXPECT_EQ(a.daemonize, b.daemonize);
@@ -86,6 +87,7 @@ TEST(ServerConfig, NoArgumentsGiveTheDocumentedDefaults) {
   EXPECT_EQ(c.hash_power, 0u);
   EXPECT_EQ(c.max_aio, 1024u);
   EXPECT_EQ(c.journal_size, 4ULL << 20);
+  EXPECT_EQ(c.journal_sync, storage::JournalSync::kProcess);
   EXPECT_EQ(c.verbosity, 0);
   EXPECT_EQ(c.log_file, "");
   EXPECT_FALSE(c.daemonize);
@@ -157,6 +159,9 @@ TEST(ServerConfig, EveryFlagShortAndLong) {
       {{"--journal-size", "64K"},
        {"--journal-size=64K"},
        [](const Config& c) { return c.journal_size == 64ULL << 10; }},
+      {{"--journal-sync", "device"},
+       {"--journal-sync=device"},
+       [](const Config& c) { return c.journal_sync == storage::JournalSync::kDevice; }},
       {{"-v"}, {"--verbose"}, [](const Config& c) { return c.verbosity == 1; }},
       {{"-o", "/tmp/l.log"},
        {"--log-file", "/tmp/l.log"},
@@ -373,6 +378,9 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"--journal-size", "65537"}, "--journal-size"},
       {{"--journal-size", "2G"}, "--journal-size"},
       {{"--journal-size", "lots"}, "--journal-size"},
+      {{"--journal-sync", "disk"}, "--journal-sync"},
+      {{"--journal-sync", ""}, "--journal-sync"},
+      {{"--journal-sync", "Process"}, "--journal-sync"},
       {{"-o", ""}, "--log-file"},
       {{"-P", ""}, "--pid-file"},
       // Combinations.
@@ -400,6 +408,14 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
 TEST(ServerConfig, JournalSizeZeroTurnsTheJournalOff) {
   EXPECT_EQ(Ok({"--journal-size", "0"}).journal_size, 0u);
   EXPECT_EQ(Ok({"--journal-size", "1G"}).journal_size, 1ULL << 30);
+}
+
+TEST(ServerConfig, JournalSyncTakesProcessOrDeviceAndTheLastOneWins) {
+  EXPECT_EQ(Ok({"--journal-sync", "device", "--journal-sync", "process"}).journal_sync,
+            storage::JournalSync::kProcess);
+  Parsed p = Parse({"--journal-sync", "fsync"});
+  EXPECT_EQ(p.result, ParseResult::kError);
+  EXPECT_EQ(p.error, "--journal-sync: invalid value 'fsync' (expected process or device)");
 }
 
 TEST(ServerConfig, DeviceSizeMessageExplainsTheFormat) {
@@ -443,6 +459,7 @@ TEST(ServerConfig, HelpListsEveryFlagWithItsDefault) {
         {"-e,--hash-power", "0"},
         {"--max-aio", "1024"},
         {"--journal-size", "4M"},
+        {"--journal-sync", "process"},
         {"-v,--verbose", "0"},
         {"-o,--log-file", "stderr"},
         {"-d,--daemonize", "off"},
