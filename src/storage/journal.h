@@ -128,7 +128,8 @@ bool DecodeJournalBlock(const char* block, uint64_t epoch, uint64_t& seq,
 class JournalListener {
  public:
   // The block holding tickets first_ticket..last_ticket was written (ok) or failed. Blocks may
-  // complete out of ticket order.
+  // complete out of ticket order. In process mode it runs from Commit(), always ok, for entries
+  // that waited for ring room.
   virtual void OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) = 0;
 
  protected:
