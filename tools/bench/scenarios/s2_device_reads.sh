@@ -80,6 +80,24 @@ for t in $S2_EXT_THREADS; do
   servers+=("$name")
   preload "$name"
 done
+# The network ceiling: the same gets answered from DRAM, by ssdcached with memory slabs larger
+# than the working set (no device read) and by memcached -t 1 without extstore. A server that
+# answers over TCP and reads the device on one core spends, per get, at least the CPU of the
+# first (its network and protocol path) plus that of one fio IO: the analysis turns the two into
+# a bound on device gets/s (render.py). S2_CEILING=0 leaves them out.
+S2_CEILING=${S2_CEILING:-1}
+if ((S2_CEILING)); then
+  dram_mib=$((ws_mib * 3 / 2 + 64))
+  start_ssdcached ssdcached-dram "$WORK/ssd-dram.dat" --device-size "$S2_DEVICE" -m "$dram_mib" \
+    -i "$S2_SSD_INDEX"
+  PORTS[ssdcached-dram]=$PORT PIDS[ssdcached-dram]=$PID
+  servers+=(ssdcached-dram)
+  preload ssdcached-dram
+  start_memcached memcached-dram -t 1 -m "$dram_mib"
+  PORTS[memcached-dram]=$PORT PIDS[memcached-dram]=$PID
+  servers+=(memcached-dram)
+  preload memcached-dram
+fi
 # fio's file, laid out (written) by fio itself so that no read hits a hole.
 log "laying out the fio file ($S2_DEVICE)"
 pin_server "$FIO" --name=layout --filename="$WORK/fio.dat" --size="$S2_DEVICE" --rw=write --bs=1M \

@@ -31,8 +31,11 @@ sets=$((S3_FILL * dev_bytes / S3_VALUE))
   mc_mem="$S3_MC_MEM" ext_opts="$S3_EXT_OPTS" fio_depth="$S3_FIO_DEPTH"
 
 for rep in $(seq 1 "$S3_REPEAT"); do
-  order=(ssdcached extstore fio)
-  if ((rep % 2 == 0)); then order=(fio extstore ssdcached); fi
+  # memcached-dram: memcached -t 1 without extstore (evicting in DRAM), the same stream with no
+  # device at all: what receiving and storing the sets costs a one-core server (the analysis
+  # adds fio's CPU per 4 KiB written to it for a bound; render.py).
+  order=(ssdcached extstore memcached-dram fio)
+  if ((rep % 2 == 0)); then order=(fio memcached-dram extstore ssdcached); fi
   for srv in "${order[@]}"; do
     label="set-$srv-r$rep"
     log "$label: $sets sets of $S3_VALUE B"
@@ -52,6 +55,8 @@ for rep in $(seq 1 "$S3_REPEAT"); do
     if [[ $srv == ssdcached ]]; then
       start_ssdcached ssdcached "$WORK/ssd.dat" --device-size "$S3_DEVICE" -m "$S3_SSD_MEM" \
         -i "$S3_SSD_INDEX"
+    elif [[ $srv == memcached-dram ]]; then
+      start_memcached memcached-dram -t 1 -m "$S3_MC_MEM"
     else
       rm -f "$WORK/ext.dat"
       start_memcached extstore -t 1 -m "$S3_MC_MEM" \
