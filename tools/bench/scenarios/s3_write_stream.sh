@@ -32,8 +32,8 @@ sets=$((S3_FILL * dev_bytes / S3_VALUE))
 
 for rep in $(seq 1 "$S3_REPEAT"); do
   # memcached-dram: memcached -t 1 without extstore (evicting in DRAM), the same stream with no
-  # device at all: what receiving and storing the sets costs a one-core server (the analysis
-  # adds fio's CPU per 4 KiB written to it for a bound; render.py).
+  # device at all: how fast a one-core server takes it in when nothing is written (render.py
+  # reports it as a fraction of fio).
   order=(ssdcached extstore memcached-dram fio)
   if ((rep % 2 == 0)); then order=(fio memcached-dram extstore ssdcached); fi
   for srv in "${order[@]}"; do
