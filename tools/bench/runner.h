@@ -71,6 +71,7 @@ class Runner {
     size_t out_begin = 0;
     size_t out_end = 0;
     std::unique_ptr<ReplyParser> parser;
+    bool flush_queued = false;  // in to_flush_: DispatchOpenLoop sends once per connection
   };
 
   enum class CloseCause { kConnect, kTimeout, kProtocol, kClientError, kError, kStop };
@@ -103,7 +104,10 @@ class Runner {
   void AdvancePhase(int64_t now);
   void EnterPhase(Phase phase, int64_t now);
   void Report(int64_t now);
-  int NextWaitMs(int64_t now) const;
+  // How long the loop may sleep, in nanoseconds (at most a second). Nanoseconds, not epoll_wait's
+  // milliseconds: an open-loop request due in 10 µs would otherwise be sent up to 1 ms late, and
+  // latency counts from the scheduled time.
+  int64_t NextWaitNs(int64_t now) const;
   void RecordWrong(const Conn& conn, const Slot& slot, std::string_view why);
   void LogLimited(uint64_t* budget, std::string_view text) const;
 
@@ -145,6 +149,7 @@ class Runner {
   uint64_t sched_issued_ = 0;  // open loop: requests sent in this phase's schedule
   int64_t sched_start_ns_ = 0;
   bool dispatch_blocked_ = false;
+  std::vector<uint32_t> to_flush_;  // connections DispatchOpenLoop queued requests on
   uint32_t rr_cursor_ = 0;
   uint32_t version_ = 0;
 

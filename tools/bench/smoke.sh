@@ -62,3 +62,17 @@ if ! awk -v h="$hit_ratio" -v m="$min_hit_ratio" 'BEGIN { exit !(h != "" && h >=
   exit 1
 fi
 echo "PASS: hit ratio $hit_ratio"
+
+# Open loop: a fixed schedule of requests, several due per wake-up and sent per connection in one
+# write. The tool must issue exactly --num-calls requests, all answered, none wrong.
+"$bench" --server "127.0.0.1:$port" --num-conns 8 --pipeline 4 --method mixed --set-ratio 0.1 \
+  --key-space 5000 --sizes u24,2000 --verify --call-rate 20000 --num-calls 10000 --duration 30 \
+  --quiet --json "$json" >/dev/null
+total=$(sed -n 's/^ *"total_ops": \([0-9]*\),$/\1/p' "$json")
+errors=$(sed -n 's/^ *"errors": {"total": \([0-9]*\),.*$/\1/p' "$json")
+stop=$(sed -n 's/^ *"stop_reason": "\([^"]*\)",$/\1/p' "$json")
+if [[ $total != 10000 || $errors != 0 || $stop != num-calls ]]; then
+  echo "FAIL: open loop: total_ops '$total' (want 10000), errors '$errors', stopped by '$stop'"
+  exit 1
+fi
+echo "PASS: open loop, $total requests on schedule"
