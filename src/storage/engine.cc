@@ -18,6 +18,9 @@ namespace ssdcache::storage {
 
 namespace {
 constexpr uint64_t kWriteTag = 1ULL << 63;
+// Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
+// the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
+constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
 constexpr size_t kMinReadBuffer = 4096;
 // Partly filled slabs packed into one disk slab at most; bounds the slab table (and so the
 // logical id space) to this many entries per disk slab. Large devices get fewer (see PiecesFor).
@@ -390,29 +393,48 @@ void Engine::SweepSome(size_t buckets) {
 }
 
 bool Engine::TakeDiskSlab(uint32_t& disk) {
-  if (free_disk_.empty()) {
-    if (disk_fifo_.empty()) return false;
-    disk = disk_fifo_.front();
-    disk_fifo_.pop_front();
-    --disks_in_use_;
-    ++stats_.slab_evictions;
-    DiskSlab& d = disks_[disk];
-    for (uint32_t id : d.pieces) {
-      SlabInfo& s = table_[id];
-      if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, /*evicted=*/true);
-    }
-  } else {
-    disk = free_disk_.back();
-    free_disk_.pop_back();
+  // Evict in seal order until a disk slab is freed; it may still have to wait for the frontier.
+  while (free_disk_.empty() && freeing_disk_.empty() && EvictOldest()) {
   }
+  if (free_disk_.empty()) return false;
+  disk = free_disk_.back();
+  free_disk_.pop_back();
   DiskSlab& d = disks_[disk];
   d.pieces.clear();
   d.fill = 0;
   d.pending = 0;
+  d.live_pieces = 0;
   d.closed = false;
   d.bad = false;
   ++disks_in_use_;
+  // Keep the next disk slab freed ahead of need, so that the superblock write that makes it
+  // reusable is done before a slab waits for it.
+  while (free_disk_.empty() && freeing_disk_.empty() && EvictOldest()) {
+  }
   return true;
+}
+
+bool Engine::EvictOldest() {
+  while (!seal_fifo_.empty()) {
+    const auto [id, seq] = seal_fifo_.front();
+    SlabInfo& s = table_[id];
+    if (s.seq != seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
+      seal_fifo_.pop_front();
+      continue;
+    }
+    // Strictly in seal order: a younger slab is never evicted while an older one stays, even if
+    // the older one is still being written.
+    if (s.state != SlabState::kDisk) return false;
+    seal_fifo_.pop_front();
+    evicted_below_ = s.seal + 1;
+    const uint32_t disk = s.disk;
+    KillSlab(s, /*evicted=*/true);
+    DiskSlab& d = disks_[disk];
+    if (d.live_pieces > 0) --d.live_pieces;
+    if (d.closed && d.pending == 0) FinishDiskSlab(disk);
+    return true;
+  }
+  return false;
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
@@ -433,6 +455,7 @@ bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& of
   d.fill += len;
   d.pieces.push_back(id);
   ++d.pending;
+  ++d.live_pieces;
   if (d.fill == slab_size_ || d.pieces.size() == max_pieces_) {
     if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
     d.closed = true;
@@ -449,18 +472,40 @@ void Engine::CloseDiskSlab(uint32_t disk) {
 
 void Engine::FinishDiskSlab(uint32_t disk) {
   DiskSlab& d = disks_[disk];
-  if (!d.bad) {
-    disk_fifo_.push_back(disk);
+  if (d.bad) {
+    // A write into it failed: what else it holds is dropped too, and it is never used again.
+    for (uint32_t id : d.pieces) {
+      SlabInfo& s = table_[id];
+      if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
+    }
+    d.pieces.clear();
+    ++disks_retired_;
+    --disks_in_use_;
     return;
   }
-  // A write into it failed: what else it holds is dropped too, and it is never used again.
-  for (uint32_t id : d.pieces) {
-    SlabInfo& s = table_[id];
-    if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
-  }
+  if (d.live_pieces > 0) return;
+  // Every slab in it was evicted. Its old records may be the only newer versions of records
+  // that linger in other disk slabs, so it is rewritten only once the superblock says that
+  // everything sealed before its slabs is void.
   d.pieces.clear();
-  ++disks_retired_;
+  d.free_after = evicted_below_;
+  ++stats_.slab_evictions;
   --disks_in_use_;
+  freeing_disk_.push_back(disk);
+  ReleaseDisks();
+}
+
+void Engine::ReleaseDisks() {
+  while (!freeing_disk_.empty() &&
+         disks_[freeing_disk_.front()].free_after <= durable_evicted_below_) {
+    free_disk_.push_back(freeing_disk_.front());
+    freeing_disk_.pop_front();
+  }
+  if (!freeing_disk_.empty()) WriteSuperblock();
+}
+
+bool Engine::NoDiskCanComeBack() const {
+  return free_disk_.empty() && freeing_disk_.empty() && disks_in_use_ == 0;
 }
 
 void Engine::KillSlab(SlabInfo& s, bool evicted) {
@@ -484,6 +529,42 @@ void Engine::KillSlab(SlabInfo& s, bool evicted) {
 void Engine::Seal(uint32_t id) {
   SlabInfo& s = table_[id];
   if (open_[s.cls] == static_cast<int64_t>(id)) open_[s.cls] = -1;
+  s.state = SlabState::kFlushing;
+  s.placed = false;
+  s.seal = next_seal_++;
+  ++flushing_;
+  seal_fifo_.emplace_back(id, s.seq);
+  // Slabs are placed in seal order, so the oldest sealed slab is always placed first and the
+  // eviction that frees a disk slab can never wait on a slab that waits for one.
+  if (awaiting_disk_.empty() && StartWrite(id)) return;
+  awaiting_disk_.push_back(id);
+  PlaceAwaiting();
+}
+
+void Engine::PlaceAwaiting() {
+  while (!awaiting_disk_.empty()) {
+    const uint32_t id = awaiting_disk_.front();
+    SlabInfo& s = table_[id];
+    if (s.state == SlabState::kFlushing && !s.placed) {
+      if (StartWrite(id)) {
+        awaiting_disk_.pop_front();
+        continue;
+      }
+      if (!NoDiskCanComeBack()) return;
+      // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
+      // retired all of them.
+      spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
+      free_mem_.push_back(s.mem);
+      --flushing_;
+      KillSlab(s, true);
+      CheckpointWriteDone(s.seq);
+    }
+    awaiting_disk_.pop_front();
+  }
+}
+
+bool Engine::StartWrite(uint32_t id) {
+  SlabInfo& s = table_[id];
   const uint32_t bs = device_.block_size();
   uint32_t len =
       s.used == chunks_per_slab_[s.cls]
@@ -493,19 +574,11 @@ void Engine::Seal(uint32_t id) {
                 bs);
   len = std::min(len, slab_size_);
   uint32_t disk, off;
-  if (!PlaceOnDisk(id, len, disk, off)) {
-    // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
-    // retired nearly all of them.
-    spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
-    free_mem_.push_back(s.mem);
-    KillSlab(s, true);
-    return;
-  }
-  s.state = SlabState::kFlushing;
+  if (!PlaceOnDisk(id, len, disk, off)) return false;
+  s.placed = true;
   s.disk = disk;
   s.disk_off = off;
   s.disk_len = len;
-  ++flushing_;
   SlabHeader h{};
   h.magic = kSlabMagic;
   h.version = kFormatVersion;
@@ -515,6 +588,7 @@ void Engine::Seal(uint32_t id) {
   h.chunks_used = s.used;
   h.device_epoch = epoch_;
   h.fill_id = disks_[disk].fill_id;
+  h.seal = s.seal;
   h.crc = util::Crc32c(&h, sizeof(h));
   std::memcpy(MemSlab(s.mem), &h, sizeof(h));
   IoOp& op = write_ops_[s.mem];
@@ -527,6 +601,7 @@ void Engine::Seal(uint32_t id) {
   op.user = kWriteTag | id;
   write_start_ns_[s.mem] = util::NowNs();
   aio_.Write(device_.fd(), op);
+  return true;
 }
 
 void Engine::OnIoComplete(IoOp& op, int64_t result) {
@@ -535,8 +610,13 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     if (result != static_cast<int64_t>(op.len)) {
       ++stats_.write_errors;
       spdlog::error("superblock write failed ({})", result);
+    } else {
+      durable_evicted_below_ = std::max(durable_evicted_below_, super_evicted_below_);
+      durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, super_wseq_ceiling_);
     }
     if (super_dirty_) WriteSuperblock();
+    ReleaseDisks();
+    PlaceAwaiting();
     return;
   }
   if ((op.user & kWriteTag) == 0) {
@@ -583,11 +663,12 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
       // checkpoint frees (it counts this write as done). A tombstone newer than the lost record
       // (its wseq reserved now, so a later set stays newer) and an entry in a fresh block keep
       // them superseded until that tombstone is on the device.
-      const uint64_t wseq = next_cas_++;
+      const uint64_t wseq = TakeWseq();
       pending_tombstones_.push_back({std::string(v.key), wseq});
       JournalLost(hash, wseq);
     }
     KillSlab(s, false);
+    if (d.live_pieces > 0) --d.live_pieces;
     d.bad = true;
     // Closed here without CloseDiskSlab(), which would finish it too when this was its last
     // write: the line below finishes it exactly once.
@@ -596,6 +677,8 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
   CheckpointWriteDone(written_seq);
+  // The oldest slab may have become evictable, or a disk slab free.
+  PlaceAwaiting();
   DrainTombstones();
   if (memory_listener_) memory_listener_();
 }
@@ -618,7 +701,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   if (id < 0) return StoreResult::kNoMemory;
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
-  uint64_t wseq = next_cas_++;
+  uint64_t wseq = TakeWseq();
   uint64_t cas = keep_cas != 0 ? keep_cas : wseq;
   WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
             static_cast<uint32_t>(s.seq), wseq, kKindItem, now_, marks.stale ? kMarkStale : 0);
@@ -658,7 +741,7 @@ bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where)
   if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return false;
   // The tombstone's wseq, reserved now so the journal entry can name it even when the tombstone
   // has to wait for a memory slab (it then gets a larger one).
-  uint64_t wseq = next_cas_++;
+  uint64_t wseq = TakeWseq();
   Supersede(hash, &*cur, wseq, std::nullopt);
   DropEntry(*cur);
   index_->EraseIf(hash, cur->slab, cur->chunk);
@@ -811,7 +894,7 @@ bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
   WriteItem(ChunkInMemory(s, chunk), key, {}, {}, 0, 0, 0, static_cast<uint32_t>(s.seq),
-            wseq != 0 ? wseq : next_cas_++, kKindTombstone);
+            wseq != 0 ? wseq : TakeWseq(), kKindTombstone);
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
   return true;
 }
@@ -846,6 +929,20 @@ void Engine::FlushAll() {
   if (memory_listener_) memory_listener_();
 }
 
+uint64_t Engine::TakeWseq() {
+  if (next_cas_ + kWseqWindow / 2 >= wseq_ceiling_) {
+    wseq_ceiling_ = next_cas_ + kWseqWindow;
+    WriteSuperblock();
+  }
+  if (next_cas_ >= durable_wseq_ceiling_) {
+    // The raise has not completed in half a window (2^31 writes): a failing device. Waiting
+    // for it in the loop is the only sound choice, and it is the last resort.
+    std::string error;
+    if (!WriteSuperblockNow(error)) spdlog::error("raising the write sequence ceiling: {}", error);
+  }
+  return next_cas_++;
+}
+
 void Engine::FillSuperblock(Superblock& sb) const {
   sb = Superblock{};
   sb.magic = kSuperMagic;
@@ -864,6 +961,8 @@ void Engine::FillSuperblock(Superblock& sb) const {
   sb.boot_id = options_.boot_id;
   sb.journal_sync = static_cast<uint32_t>(journal_ ? journal_->sync() : JournalSync::kDevice);
   sb.clean = clean_ ? 1 : 0;
+  sb.evicted_below = evicted_below_;
+  sb.wseq_ceiling = wseq_ceiling_;
   sb.crc = util::Crc32c(&sb, sizeof(sb));
 }
 
@@ -884,6 +983,8 @@ void Engine::WriteSuperblock() {
   super_op_.offset = device_.offset();
   super_op_.write = true;
   super_in_flight_ = true;
+  super_evicted_below_ = sb.evicted_below;
+  super_wseq_ceiling_ = sb.wseq_ceiling;
   aio_.Write(device_.fd(), super_op_);
 }
 
@@ -891,16 +992,22 @@ bool Engine::WriteSuperblockNow(std::string& error) {
   const uint32_t bs = device_.block_size();
   Superblock sb;
   FillSuperblock(sb);
-  std::memset(super_buf_.data(), 0, bs);
-  std::memcpy(super_buf_.data(), &sb, sizeof(sb));
+  // Its own buffer: an asynchronous write may still be reading super_buf_. That write, older,
+  // may land after this one: it is then written again with the newest state.
+  util::AlignedBuffer buf(bs, bs);
+  std::memset(buf.data(), 0, bs);
+  std::memcpy(buf.data(), &sb, sizeof(sb));
+  if (super_in_flight_) super_dirty_ = true;
   // Flushed to stable storage: "this run is not clean" must be durable before any entry that only
   // the page cache holds is relied on, and "clean" only after the journal mapping was synced.
-  if (::pwrite(device_.fd(), super_buf_.data(), bs, static_cast<off_t>(device_.offset())) !=
+  if (::pwrite(device_.fd(), buf.data(), bs, static_cast<off_t>(device_.offset())) !=
           static_cast<ssize_t>(bs) ||
       ::fdatasync(device_.fd()) != 0) {
     error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
     return false;
   }
+  durable_evicted_below_ = std::max(durable_evicted_below_, sb.evicted_below);
+  durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, sb.wseq_ceiling);
   return true;
 }
 
@@ -909,6 +1016,7 @@ bool Engine::Format(const char* why, std::string& error) {
   std::random_device rd;
   epoch_ = (uint64_t{rd()} << 32 | rd()) | 1;
   flush_seq_ = 0;
+  wseq_ceiling_ = next_cas_ + kWseqWindow;
   if (!WriteSuperblockNow(error)) return false;
   if (journal_) journal_->Reset(epoch_);
   spdlog::info("device {}: {} (epoch {:016x})", device_.path(), why, epoch_);
@@ -940,7 +1048,7 @@ bool Engine::ShutdownFlush() {
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
   }
-  return !pending_tombstones_.empty() || super_dirty_;
+  return !pending_tombstones_.empty() || super_dirty_ || !awaiting_disk_.empty();
 }
 
 uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
@@ -1042,12 +1150,26 @@ bool Engine::Recover(bool format, std::string& error) {
   }
   epoch_ = found.epoch;
   flush_seq_ = found.flush_seq;
+  evicted_below_ = durable_evicted_below_ = std::max<uint64_t>(found.evicted_below, 1);
+  // No earlier run handed out a wseq at or above its ceiling: this run starts there (whatever
+  // the journal says: an entry above it is corrupt) and reserves the next window before serving.
+  next_cas_ = std::max<uint64_t>(found.wseq_ceiling, 1);
+  wseq_ceiling_ = next_cas_ + kWseqWindow;
   // Before serving: a crash from here on is judged by this run's boot and journal mode.
   if (!WriteSuperblockNow(error)) return false;
 
   // The journal: for each key hash the largest wseq of a version that superseded older records.
   std::vector<JournalEntry> journal;
   if (journal_ && !journal_->Load(epoch_, journal, error)) return false;
+  std::erase_if(journal, [&](const JournalEntry& e) {
+    const bool corrupt = e.wseq >= next_cas_;
+    recovery_.journal_rejected += corrupt ? 1 : 0;
+    return corrupt;
+  });
+  if (recovery_.journal_rejected > 0) {
+    spdlog::warn("device {}: {} journal entries above the write sequence ceiling ignored (corrupt)",
+                 device_.path(), recovery_.journal_rejected);
+  }
   recovery_.journal_entries = journal.size();
   recovery_.bytes_scanned += uint64_t{journal_ ? journal_->blocks() : 0} * kJournalBlockSize;
   std::sort(journal.begin(), journal.end(), [](const JournalEntry& a, const JournalEntry& b) {
@@ -1068,7 +1190,7 @@ bool Engine::Recover(bool format, std::string& error) {
 
   // Pass 1: walk the slab headers of every disk slab.
   struct Piece {
-    uint64_t seq;
+    uint64_t seq, seal;
     uint32_t disk, off, len, used;
     uint8_t cls;
   };
@@ -1101,18 +1223,18 @@ bool Engine::Recover(bool format, std::string& error) {
                     slab_size_,
                     (kSlabHeaderSize + uint64_t{h.chunks_used} * h.chunk_size + bs - 1) / bs * bs));
       if (off + len > slab_size_) break;
-      pieces.push_back({h.seq, disk, off, len, h.chunks_used, h.slab_class});
+      pieces.push_back({h.seq, h.seal, disk, off, len, h.chunks_used, h.slab_class});
       off += len;
       ++count;
     }
   }
+  // In seal order, the order they are evicted in.
   std::sort(pieces.begin(), pieces.end(),
-            [](const Piece& a, const Piece& b) { return a.seq < b.seq; });
+            [](const Piece& a, const Piece& b) { return a.seal < b.seal; });
 
   // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
   // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
   // expired records take part (they supersede older records) and are dropped at the end.
-  std::vector<uint64_t> disk_newest(disk_count_, 0);
   std::vector<std::vector<uint64_t>> wseqs(table_.size());
   struct Dead {
     uint64_t hash;
@@ -1120,13 +1242,17 @@ bool Engine::Recover(bool format, std::string& error) {
   };
   std::vector<Dead> dead;
   uint64_t max_seq = flush_seq_;
+  uint64_t max_seal = evicted_below_ - 1;
   uint64_t max_wseq = 0;
-  for (const JournalEntry& e : journal) max_wseq = std::max(max_wseq, e.wseq);
   size_t done = 0;
   for (const Piece& p : pieces) {
     max_seq = std::max(max_seq, p.seq);
+    max_seal = std::max(max_seal, p.seal);
     ++done;
     if (p.seq < flush_seq_) continue;  // flush_all came after it
+    // Evicted, though its disk slab still holds it: a newer version of one of its keys may have
+    // been evicted and overwritten after it.
+    if (p.seal < evicted_below_) continue;
     uint32_t id = static_cast<uint32_t>(p.seq & table_mask_);
     if (table_[id].state != SlabState::kFree) {
       spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
@@ -1145,12 +1271,15 @@ bool Engine::Recover(bool format, std::string& error) {
     s.disk_len = p.len;
     s.used = p.used;
     s.live = 0;
+    s.seal = p.seal;
+    s.placed = true;
+    seal_fifo_.emplace_back(id, p.seq);
     DiskSlab& d = disks_[p.disk];
     if (d.pieces.empty()) d.fill_id = p.seq;
     d.pieces.push_back(id);
+    ++d.live_pieces;
     d.fill = std::max(d.fill, p.off + p.len);
     d.closed = true;
-    disk_newest[p.disk] = std::max(disk_newest[p.disk], p.seq);
     std::vector<uint64_t>& ws = wseqs[id];
     ws.assign(p.used, 0);
     const uint32_t cs = classes_.chunk_size(p.cls);
@@ -1221,21 +1350,25 @@ bool Engine::Recover(bool format, std::string& error) {
   }
   recovery_.items = stats_.curr_items;
 
-  // Disk slabs: in use ones enter the FIFO oldest first; the others are free.
-  std::vector<uint32_t> used_disks;
+  // Disk slabs holding a live slab are in use (their slabs are in seal_fifo_); the others are
+  // free: the durable frontier already voids whatever evicted slabs they still hold.
   free_disk_.clear();
+  disks_in_use_ = 0;
   for (uint32_t d = disk_count_; d-- > 0;) {
     if (disks_[d].pieces.empty())
       free_disk_.push_back(d);
     else
-      used_disks.push_back(d);
+      ++disks_in_use_;
   }
-  std::sort(used_disks.begin(), used_disks.end(),
-            [&](uint32_t a, uint32_t b) { return disk_newest[a] < disk_newest[b]; });
-  for (uint32_t d : used_disks) disk_fifo_.push_back(d);
-  disks_in_use_ = used_disks.size();
   next_seq_ = max_seq + 1;
-  next_cas_ = std::max(next_cas_, max_wseq + 1);
+  next_seal_ = max_seal + 1;
+  if (max_wseq >= next_cas_) {
+    // A record (CRC-checked) above the ceiling: not written by a run that kept the ceiling, but
+    // ours to stay above.
+    next_cas_ = max_wseq + 1;
+    wseq_ceiling_ = next_cas_ + kWseqWindow;
+    if (!WriteSuperblockNow(error)) return false;
+  }
   for (const auto& [hash, key] : orphans) {
     ++recovery_.journal_tombstones;
     if (!TryWriteTombstone(key)) pending_tombstones_.push_back({key, 0});

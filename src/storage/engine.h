@@ -19,6 +19,16 @@
 //    CRC32C and full key. Anything else is a miss.
 //  - Items a client was told STORED are in a memory slab or on the device; ShutdownFlush() writes
 //    every memory slab holding items.
+//  - Eviction follows the seal order. A record that reaches the device was superseded (if ever)
+//    by a record written after its slab was sealed (a record superseded while its slab is still
+//    open is voided), so the superseding record's slab is sealed later. Logical slabs are
+//    evicted strictly in seal order, one at a time (a disk slab holding several packed slabs is
+//    reused once all of them are evicted): a record is therefore never evicted before an older
+//    record of its key. Evicted slabs can linger on the device (their disk slab still holds
+//    younger pieces, or was not rewritten yet), so the superblock records the eviction frontier
+//    (every slab sealed below it is void) and a freed disk slab is rewritten only once a
+//    superblock write holding a frontier past all of its slabs completed: a restart never finds
+//    an older record whose newer version was evicted and overwritten.
 //  - Crash safety (with a journal, see journal.h): a record superseded while its slab is still
 //    an open memory slab is voided in the buffer (it never reaches the device); one superseded
 //    while its slab is being written or on the device gets a journal entry. If the entry is not
@@ -220,6 +230,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     uint64_t journal_entries = 0;     // valid entries read from the journal
     uint64_t superseded = 0;          // records dropped because a journal entry superseded them
     uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
+    uint64_t journal_rejected = 0;    // entries at or above the wseq ceiling: corrupt, ignored
     double seconds = 0;
   };
   const RecoveryStats& recovery() const { return recovery_; }
@@ -250,7 +261,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   const SlabClasses& classes() const { return classes_; }
   const Index& index() const { return *index_; }
   uint32_t disk_slabs_total() const { return static_cast<uint32_t>(disk_count_); }
-  uint32_t disk_slabs_free() const { return static_cast<uint32_t>(free_disk_.size()); }
+  // Disk slabs holding no live slab (some wait for the eviction frontier to be durable).
+  uint32_t disk_slabs_free() const {
+    return static_cast<uint32_t>(free_disk_.size() + freeing_disk_.size());
+  }
   uint32_t disk_slabs_used() const;
   uint32_t memory_slabs_total() const { return static_cast<uint32_t>(mem_count_); }
   // Buffers a new slab can take: unused ones and those caching a slab already on the device.
@@ -278,8 +292,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     // An index entry of a record here was dropped for lack of index room: that key's record
     // lingers unindexed, so new keys are journaled while any such slab lives (see Store).
     bool unindexed = false;
-    uint32_t used = 0;  // chunks written
-    uint32_t live = 0;  // index entries pointing here
+    bool placed = false;  // kFlushing: has its disk slab and its write was queued
+    uint64_t seal = 0;    // seal sequence (eviction order), once sealed
+    uint32_t used = 0;    // chunks written
+    uint32_t live = 0;    // index entries pointing here
   };
   struct ReadOp;
 
@@ -296,10 +312,22 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool HasBuffer() const { return !free_mem_.empty() || !clean_mem_.empty(); }
   uint32_t TakeBuffer();
   void Seal(uint32_t id);
+  // Places the sealed slab on a disk slab and queues its write; false while no disk slab can be
+  // had yet (one is waiting for the eviction frontier to be durable, or the oldest slab is still
+  // being written): the slab then waits in awaiting_disk_.
+  bool StartWrite(uint32_t id);
+  void PlaceAwaiting();
   bool TakeDiskSlab(uint32_t& disk);
+  // Evicts the oldest sealed slab; false when there is none, or it is still being written.
+  bool EvictOldest();
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
   void CloseDiskSlab(uint32_t disk);
+  // A closed disk slab with no write in flight: retired if a write into it failed, freed once
+  // every slab in it was evicted.
   void FinishDiskSlab(uint32_t disk);
+  void ReleaseDisks();
+  // Every disk slab was retired by failed writes: a sealed slab can never be written.
+  bool NoDiskCanComeBack() const;
   void KillSlab(SlabInfo& s, bool evicted);
   void DropEntry(const IndexEntry& e);
   void SweepSome(size_t buckets);
@@ -329,6 +357,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void StartCheckpoint();
   void CheckpointWriteDone(uint64_t slab_seq);
   void DrainTombstones();
+  // The next write sequence number (also the cas of a new version), below the durable ceiling.
+  uint64_t TakeWseq();
   void WriteSuperblock();
   // Blocking write (and flush) of the superblock, at start and at the end of a shutdown.
   bool WriteSuperblockNow(std::string& error);
@@ -376,12 +406,23 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     bool closed = false;           // takes no more pieces
     bool bad = false;              // a write failed: retire it when closed
     uint64_t fill_id = 0;          // seq of its first slab since (re)use
+    uint32_t live_pieces = 0;      // pieces not evicted yet
+    uint64_t free_after = 0;       // evicted_below_ that must be durable before it is reused
   };
   std::vector<DiskSlab> disks_;
   std::vector<uint32_t> free_disk_;
-  std::deque<uint32_t> disk_fifo_;  // closed disk slabs whose writes completed, oldest first
-  int64_t packing_ = -1;            // disk slab receiving partly filled slabs, or -1
-  size_t max_pieces_ = 1;           // partly filled slabs per disk slab at most
+  // Disk slabs whose slabs were all evicted, waiting for a superblock write that records a
+  // frontier of at least their free_after.
+  std::deque<uint32_t> freeing_disk_;
+  // Sealed slabs (logical id, seq) in seal order: the eviction order.
+  std::deque<std::pair<uint32_t, uint64_t>> seal_fifo_;
+  std::deque<uint32_t> awaiting_disk_;  // sealed slabs waiting for a disk slab, in seal order
+  uint64_t next_seal_ = 1;
+  uint64_t evicted_below_ = 1;          // every slab sealed below it was evicted
+  uint64_t durable_evicted_below_ = 1;  // the frontier a completed superblock write records
+  uint64_t super_evicted_below_ = 0;    // the frontier of the superblock write in flight
+  int64_t packing_ = -1;                // disk slab receiving partly filled slabs, or -1
+  size_t max_pieces_ = 1;               // partly filled slabs per disk slab at most
   size_t disks_in_use_ = 0;
   size_t disks_retired_ = 0;
 
@@ -436,6 +477,12 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   uint32_t now_ = 0;
   uint64_t next_cas_ = 1;
+  // The write sequence (cas) ceiling: no wseq at or above durable_wseq_ceiling_ is handed out, so
+  // recovery can reject any journal entry above the ceiling it reads as corrupt. Raised (to
+  // wseq_ceiling_) by an asynchronous superblock write when half the window is used.
+  uint64_t wseq_ceiling_ = 0;
+  uint64_t durable_wseq_ceiling_ = 0;
+  uint64_t super_wseq_ceiling_ = 0;  // the ceiling of the superblock write in flight
   EngineStats stats_;
   std::function<void()> memory_listener_;
 };

@@ -25,7 +25,9 @@ inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 // 3: the superblock records the crash journal's size, and a journal region follows it.
 // 4: the superblock records the boot, the journal sync mode and whether the last run shut down
 //    cleanly (--journal-sync process); journal blocks may be in-place blocks (journal.h).
-inline constexpr uint16_t kFormatVersion = 4;
+// 5: slab headers carry the seal sequence (eviction order) and the superblock the eviction
+//    frontier (slabs sealed before it are evicted) and the write-sequence ceiling.
+inline constexpr uint16_t kFormatVersion = 5;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
@@ -68,7 +70,10 @@ struct SlabHeader {
   uint64_t fill_id;       // seq of the first slab written into this disk slab since it was
                           // (re)used; slabs packed behind it carry the same, so stale pieces of
                           // an earlier use of the disk slab are never taken for current ones
-  uint8_t reserved[16];
+  // Seal sequence: the order in which slabs were sealed (their records became final). Slabs are
+  // evicted in this order, and a restart ignores slabs sealed before the superblock's frontier.
+  uint64_t seal;
+  uint8_t reserved[8];
 };
 static_assert(sizeof(SlabHeader) == 64, "SlabHeader is part of the on-device format");
 
@@ -100,7 +105,12 @@ struct Superblock {
   uint64_t boot_id;         // hash of the kernel's boot id when the last run started (0: unknown)
   uint32_t journal_sync;    // JournalSync of the last run (kDevice also when it had no journal)
   uint32_t clean;           // 1: the last run shut down cleanly (slabs written, journal synced)
-  uint8_t reserved1[16];
+  // Eviction frontier: every slab whose seal is below it was evicted (its records are void even
+  // where its disk slab still holds them). Written before a disk slab it freed is reused.
+  uint64_t evicted_below;
+  // No write sequence (cas) at or above it was handed out: a journal entry above it is corrupt,
+  // and the next run starts its sequence here. Raised before the running sequence reaches it.
+  uint64_t wseq_ceiling;
   uint32_t crc;  // CRC32C of this struct with crc = 0
   uint32_t reserved2;
 };

@@ -347,6 +347,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         h.chunk_size = env->chunk_sizes[cls_for_size];
         h.chunks_used = in.U16() % (chunks_per_slab(cls_for_size) + 2);
         h.device_epoch = env->super.epoch;
+        h.seal = hd.seq;  // sealed in the order opened (a fresh superblock evicted none)
         const uint8_t mode = in.U8();
         if ((mode & 1) != 0) {
           h.fill_id = in.U8();
