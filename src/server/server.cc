@@ -543,6 +543,8 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "read_errors", es.read_errors);
     Stat(out, "checksum_errors", es.checksum_errors);
     Stat(out, "key_mismatches", es.key_mismatches);
+    Stat(out, "tag_collisions", es.tag_collisions);
+    Stat(out, "replace_checks", es.replace_checks);
     Stat(out, "slab_writes", es.slab_writes);
     Stat(out, "write_errors", es.write_errors);
     Stat(out, "memory_waits", es.memory_waits);

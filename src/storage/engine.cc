@@ -54,6 +54,7 @@ struct Engine::ReadOp {
   LookupWaiter* waiter = nullptr;
   uint64_t token = 0;
   uint8_t nkey = 0;
+  bool check = false;  // a replace check (CheckReplaced), not a lookup
   uint64_t start_ns = 0;
   char key[256];
 };
@@ -220,24 +221,38 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
     out = v;
     return LookupResult::kHit;
   }
-  // On the device: read only the aligned blocks that cover the chunk.
-  const uint32_t bs = device_.block_size();
-  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
-  uint64_t off = piece + kSlabHeaderSize + uint64_t{e->chunk} * classes_.chunk_size(s.cls);
-  uint64_t start = off / bs * bs;
-  uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
-  end = std::min(end, piece + s.disk_len);
-  ReadOp* r = GetReadOp(end - start);
+  ReadOp* r = StartRead(*e, key, hash);
   if (r == nullptr) {
     ++stats_.read_errors;
     return LookupResult::kMiss;
   }
-  r->skip = static_cast<uint32_t>(off - start);
-  r->seq32 = static_cast<uint32_t>(s.seq);
-  r->where = *e;
-  r->hash = hash;
   r->waiter = waiter;
   r->token = token;
+  ++reads_in_flight_;
+  stats_.reads_in_flight_max = std::max<uint64_t>(stats_.reads_in_flight_max, reads_in_flight_);
+  last_read_bytes_ = r->io.len;
+  ++stats_.reads_device;
+  return LookupResult::kPending;
+}
+
+Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
+  // Only the aligned blocks that cover the chunk.
+  const SlabInfo& s = table_[e.slab];
+  const uint32_t bs = device_.block_size();
+  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
+  uint64_t off = piece + kSlabHeaderSize + uint64_t{e.chunk} * classes_.chunk_size(s.cls);
+  uint64_t start = off / bs * bs;
+  uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
+  end = std::min(end, piece + s.disk_len);
+  ReadOp* r = GetReadOp(end - start);
+  if (r == nullptr) return nullptr;
+  r->skip = static_cast<uint32_t>(off - start);
+  r->seq32 = static_cast<uint32_t>(s.seq);
+  r->where = e;
+  r->hash = hash;
+  r->waiter = nullptr;
+  r->token = 0;
+  r->check = false;
   r->nkey = static_cast<uint8_t>(key.size());
   std::memcpy(r->key, key.data(), key.size());
   r->io.handler = this;
@@ -246,13 +261,42 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   r->io.offset = start;
   r->io.write = false;
   r->io.user = reinterpret_cast<uint64_t>(r);
-  ++reads_in_flight_;
-  stats_.reads_in_flight_max = std::max<uint64_t>(stats_.reads_in_flight_max, reads_in_flight_);
-  last_read_bytes_ = r->io.len;
-  ++stats_.reads_device;
   r->start_ns = util::NowNs();
   aio_.Read(device_.fd(), r->io);
-  return LookupResult::kPending;
+  return r;
+}
+
+bool Engine::HoldsOtherKey(const IndexEntry& e, std::string_view key) {
+  const SlabInfo& s = table_[e.slab];
+  if (!InDram(s)) return false;  // unknown without a read: see CheckReplaced
+  ItemView v;
+  return DecodeItemTrusted(ChunkInMemory(s, e.chunk), v) && v.key != key;
+}
+
+void Engine::CheckReplaced(const IndexEntry& old, std::string_view key, uint64_t hash) {
+  ReadOp* r = StartRead(old, key, hash);
+  if (r == nullptr) return;
+  r->check = true;
+  ++stats_.replace_checks;
+  ++suspects_[SuspectSlot(hash)];
+}
+
+void Engine::FinishCheck(ReadOp* r, int64_t result) {
+  --suspects_[SuspectSlot(r->hash)];
+  ItemView v;
+  if (result < 0 || static_cast<uint64_t>(result) != r->io.len ||
+      !VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v) ||
+      v.key == std::string_view(r->key, r->nkey)) {
+    return;  // the key's own older version (or unreadable, then its slab is gone anyway)
+  }
+  // Another key that shares the tag and the bucket pair: its entry was lost when this key took
+  // it. Counted, and its record, now unindexed, must not return over a newer version of it.
+  ++stats_.tag_collisions;
+  ++stats_.evictions;
+  const SlabInfo& s = table_[r->where.slab];
+  if (s.state != SlabState::kFree && static_cast<uint32_t>(s.seq) == r->seq32) {
+    MarkUnindexed(r->where);
+  }
 }
 
 Engine::ReadOp* Engine::GetReadOp(size_t len) {
@@ -288,6 +332,11 @@ void Engine::PutReadOp(ReadOp* r) {
 }
 
 void Engine::CompleteRead(ReadOp* r, int64_t result) {
+  if (r->check) {
+    FinishCheck(r, result);
+    PutReadOp(r);
+    return;
+  }
   --reads_in_flight_;
   read_latency_.Record(util::NowNs() - r->start_ns);
   ItemView v;
@@ -710,19 +759,26 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   e.token_sent = marks.token_sent;
   e.fetched = marks.fetched;
   Index::InsertOutcome outcome = index_->Upsert(hash, e);
-  if (outcome.result == Index::InsertResult::kReplaced) {
+  // The index keeps one entry per (tag, bucket pair): a replaced entry is this key's previous
+  // version, or another key's that shares both (a collision). In DRAM the key tells at once; on
+  // the device a read tells later (CheckReplaced), and until then the entry is taken as ours.
+  const bool collided =
+      outcome.result == Index::InsertResult::kReplaced && HoldsOtherKey(outcome.old, key);
+  if (outcome.result == Index::InsertResult::kReplaced && !collided) {
     Supersede(hash, &outcome.old, wseq, e);
+    if (!InDram(table_[outcome.old.slab])) CheckReplaced(outcome.old, key, hash);
     DropEntry(outcome.old);
-  } else if (journal_ != nullptr && (journal_->Uncommitted(hash) || unindexed_slabs_ > 0)) {
+  } else if (journal_ != nullptr &&
+             (journal_->Uncommitted(hash) || unindexed_slabs_ > 0 || Suspect(hash))) {
     // A delete (or an undone change) of this key is not on the device yet, or the key may have
-    // an older record the index dropped for lack of room (its hash is unknown, only its tag was
-    // kept): this version's acknowledgement must not overtake either.
+    // an older record the index dropped (for lack of room or to a colliding key; its hash is
+    // unknown, only its tag was kept): this version's acknowledgement must not overtake either.
     Supersede(hash, nullptr, wseq, e, /*force=*/true);
   }
-  if (outcome.result == Index::InsertResult::kEvicted) {
+  if (outcome.result == Index::InsertResult::kEvicted || collided) {
     MarkUnindexed(outcome.old);
     DropEntry(outcome.old);
-    ++stats_.index_evictions;
+    ++(collided ? stats_.tag_collisions : stats_.index_evictions);
     ++stats_.evictions;
   }
   ++s.live;
@@ -739,6 +795,10 @@ bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where)
   std::optional<IndexEntry> cur = index_->Find(hash);
   if (!cur) return false;
   if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return false;
+  // Without a checked location the entry may be another key's that shares the tag: in DRAM the
+  // key tells (then this key has no entry); on the device a read tells later.
+  if (where == nullptr && HoldsOtherKey(*cur, key)) return false;
+  if (where == nullptr && !InDram(table_[cur->slab])) CheckReplaced(*cur, key, hash);
   // The tombstone's wseq, reserved now so the journal entry can name it even when the tombstone
   // has to wait for a memory slab (it then gets a larger one).
   uint64_t wseq = TakeWseq();
@@ -1235,7 +1295,11 @@ bool Engine::Recover(bool format, std::string& error) {
   // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
   // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
   // expired records take part (they supersede older records) and are dropped at the end.
-  std::vector<std::vector<uint64_t>> wseqs(table_.size());
+  // Per indexed record: its wseq and key hash (the index keeps only a tag of the hash).
+  struct Seen {
+    uint64_t wseq, hash;
+  };
+  std::vector<std::vector<Seen>> seen(table_.size());
   struct Dead {
     uint64_t hash;
     uint32_t slab, chunk;
@@ -1280,8 +1344,8 @@ bool Engine::Recover(bool format, std::string& error) {
     ++d.live_pieces;
     d.fill = std::max(d.fill, p.off + p.len);
     d.closed = true;
-    std::vector<uint64_t>& ws = wseqs[id];
-    ws.assign(p.used, 0);
+    std::vector<Seen>& ws = seen[id];
+    ws.assign(p.used, Seen{0, 0});
     const uint32_t cs = classes_.chunk_size(p.cls);
     for (uint32_t c = 0; c < p.used; ++c) {
       ItemView v;
@@ -1290,21 +1354,33 @@ bool Engine::Recover(bool format, std::string& error) {
         ++recovery_.skipped;  // torn or never written
         continue;
       }
-      ws[c] = v.wseq;
       max_wseq = std::max(max_wseq, std::max(v.wseq, v.cas));
       uint64_t hash = util::HashKey(v.key);
+      ws[c] = Seen{v.wseq, hash};
       if (!journal.empty() && v.wseq < superseded_below(hash)) {
         ++recovery_.superseded;
         if (orphans.empty() || orphans.back().first != hash) orphans.emplace_back(hash, v.key);
         continue;
       }
-      std::optional<IndexEntry> cur = index_->Find(hash);
-      if (cur && wseqs[cur->slab][cur->chunk] > v.wseq) continue;  // a newer record was seen
       // Never evict while rebuilding: the dropped entry could be this scan's newest record of its
       // key, and an older record of that key met later would then be indexed in its place. A
-      // record that finds no room stays unindexed instead (a miss; its slab is marked so that a
-      // new version of its key is journaled).
+      // record that finds no room, or whose tag and bucket pair another key holds, stays
+      // unindexed instead (a miss, counted; its slab is marked so that a new version of its key
+      // is journaled).
       const IndexEntry here{id, c, Index::CoarseExpiry(v.exptime, now_)};
+      std::optional<IndexEntry> cur = index_->Find(hash);
+      if (cur && seen[cur->slab][cur->chunk].wseq > v.wseq) {
+        if (seen[cur->slab][cur->chunk].hash == hash) continue;  // a newer one was seen
+        MarkUnindexed(here);  // the newer of two colliding keys keeps the entry, as when running
+        ++stats_.tag_collisions;
+        ++stats_.evictions;
+        continue;
+      }
+      if (cur && seen[cur->slab][cur->chunk].hash != hash) {
+        MarkUnindexed(*cur);  // replaced below
+        ++stats_.tag_collisions;
+        ++stats_.evictions;
+      }
       Index::InsertOutcome out = index_->Upsert(hash, here, /*may_evict=*/false);
       if (out.result == Index::InsertResult::kFull) {
         MarkUnindexed(here);

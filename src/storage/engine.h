@@ -45,6 +45,7 @@
 //    (its page cache lost) is never trusted, the device starts empty instead.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -140,6 +141,8 @@ struct EngineStats {
   uint64_t read_errors = 0;          // device reads that failed (IO error or short)
   uint64_t checksum_errors = 0;    // device records that failed verification (torn, stale, corrupt)
   uint64_t key_mismatches = 0;     // index tag collisions resolved by the full key
+  uint64_t tag_collisions = 0;     // entries lost to another key sharing their tag (evictions)
+  uint64_t replace_checks = 0;     // device reads telling an overwrite from a tag collision
   uint64_t slab_writes = 0;        // memory slabs written to the device
   uint64_t write_errors = 0;       // failed slab writes (their items were dropped)
   uint64_t expired_unfetched = 0;  // expired entries dropped without a device read
@@ -367,6 +370,17 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool Format(const char* why, std::string& error);
   bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
 
+  // Starts the device read of the record at `e` (of a slab on the device); null when no buffer.
+  ReadOp* StartRead(const IndexEntry& e, std::string_view key, uint64_t hash);
+  // Whether the record at `e` is in DRAM and belongs to another key than `key`.
+  bool HoldsOtherKey(const IndexEntry& e, std::string_view key);
+  // `key` took the index entry `old` of a record on the device without knowing whose it was:
+  // reads it, and if it was another key's (a tag collision) counts the loss and marks its slab
+  // unindexed. Until then new versions of keys of that tag are journaled (Suspect).
+  void CheckReplaced(const IndexEntry& old, std::string_view key, uint64_t hash);
+  void FinishCheck(ReadOp* r, int64_t result);
+  static size_t SuspectSlot(uint64_t hash) { return (hash >> 48) & (kSuspectSlots - 1); }
+  bool Suspect(uint64_t hash) const { return suspects_[SuspectSlot(hash)] != 0; }
   ReadOp* GetReadOp(size_t len);
   void PutReadOp(ReadOp* op);
   void CompleteRead(ReadOp* r, int64_t result);
@@ -388,7 +402,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // the most recently written slabs). Entries name the slab by seq; a stale one is just a buffer.
   std::deque<std::pair<uint32_t, uint64_t>> clean_mem_;
   size_t cached_ = 0;
-  uint32_t unindexed_slabs_ = 0;          // live slabs with unindexed = true
+  uint32_t unindexed_slabs_ = 0;  // live slabs with unindexed = true
+  // Replace checks in flight by tag (folded): a key of such a tag may have lost its entry.
+  static constexpr size_t kSuspectSlots = 4096;
+  std::array<uint32_t, kSuspectSlots> suspects_{};
   std::vector<IoOp> write_ops_;           // one per memory buffer
   std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
   util::Histogram read_latency_;

@@ -338,6 +338,34 @@ TEST(IndexTest, FillToHighLoad) {
   }
 }
 
+// How often a new key meets another key's entry with its tag in its bucket pair (the engine then
+// counts a tag collision), at the loads docs/benchmarks.md reports: filled with random hashes to
+// each load, then 1,000,000 new keys probed. In theory about (slots in a pair x load) / 2^16 of new
+// keys, i.e. 12 x load / 65,536 (a key is found in only one bucket of a pair shared with it).
+TEST(IndexTest, TagCollisionRateByLoad) {
+  for (const double load : {0.5, 0.9, 0.95}) {
+    TestLiveness live;
+    Index index(4 << 20, &live);
+    std::mt19937_64 rng(11);
+    const size_t target = static_cast<size_t>(load * static_cast<double>(index.capacity()));
+    for (uint32_t i = 0; index.size() < target; ++i) {
+      const uint64_t h = rng();
+      if (index.Find(h).has_value()) continue;
+      ASSERT_EQ(index.Upsert(h, IndexEntry{1 + (i >> 16), i & 0xFFFF, 0}).result,
+                Result::kInserted);
+    }
+    constexpr int kProbes = 1'000'000;
+    int collisions = 0;
+    for (int i = 0; i < kProbes; ++i) collisions += index.Find(rng()).has_value() ? 1 : 0;
+    const double rate = static_cast<double>(collisions) / kProbes;
+    const double theory = 12.0 * load / 65536.0;
+    std::printf(
+        "[   INFO   ] load %.2f: %d of %d new keys collide (%.2e; 12 x load / 2^16 = %.2e)\n", load,
+        collisions, kProbes, rate, theory);
+    EXPECT_LT(rate, 3 * theory + 5.0 / kProbes);
+  }
+}
+
 // Random operations against a model, with slab kills and sweeps; every tag is held by at most one
 // model key at a time, so distinct model keys are distinct index keys.
 TEST(IndexTest, RandomizedAgainstModel) {
