@@ -52,14 +52,7 @@ class EngineCollisionTest : public testing::EngineFixture {
     Pump();
     EvictFromMemory();
   }
-  // A clean shutdown, then a new engine on the same device file.
-  bool Restart(std::string& err) {
-    for (int i = 0; i < 100 && engine_->ShutdownFlush(); ++i) Pump();
-    Pump();
-    std::string e;
-    if (!engine_->FinishShutdown(e)) ADD_FAILURE() << e;
-    return Reopen(err, DefaultOptions(kMemory));
-  }
+  bool Restart(std::string& err) { return CleanRestart(err, DefaultOptions(kMemory)); }
 
   std::string a_, b_;
 };

@@ -22,17 +22,7 @@ class EngineEvictionTest : public testing::EngineFixture {
   EngineEvictionTest() : EngineFixture("eviction") {}
   void SetUp() override { Open(16 * kSlab, kMemory); }
 
-  // A clean shutdown (what SIGTERM does), then a new engine on the same device file.
-  bool Restart(std::string& err) {
-    for (int i = 0; i < 100; ++i) {
-      const bool more = engine_->ShutdownFlush();
-      Pump();
-      if (!more) break;
-    }
-    std::string e;
-    if (!engine_->FinishShutdown(e)) ADD_FAILURE() << e;
-    return Reopen(err, DefaultOptions(kMemory));
-  }
+  bool Restart(std::string& err) { return CleanRestart(err, DefaultOptions(kMemory)); }
 
   // Puts `key` into a partly filled slab that is packed into a disk slab which stays open: the
   // key's class and three others each hold one open memory slab (every buffer), so the next
