@@ -21,6 +21,7 @@ constexpr uint64_t kWriteTag = 1ULL << 63;
 // Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
 // the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
 constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
+constexpr uint32_t kSuperRetriesAtOnce = 8;
 constexpr size_t kMinReadBuffer = 4096;
 // Partly filled slabs packed into one disk slab at most; bounds the slab table (and so the
 // logical id space) to this many entries per disk slab. Large devices get fewer (see PiecesFor).
@@ -658,11 +659,20 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     super_in_flight_ = false;
     if (result != static_cast<int64_t>(op.len)) {
       ++stats_.write_errors;
-      spdlog::error("superblock write failed ({})", result);
-    } else {
-      durable_evicted_below_ = std::max(durable_evicted_below_, super_evicted_below_);
-      durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, super_wseq_ceiling_);
+      // Written again at once, but after a few failures in a row only from Housekeeping(), once a
+      // second: no tight loop of failing writes on a dead device.
+      if (++super_failures_ < kSuperRetriesAtOnce) {
+        spdlog::error("superblock write failed ({}); writing it again", result);
+        WriteSuperblock();
+      } else {
+        spdlog::error("superblock write failed ({}); trying again in a second", result);
+        super_retry_ = true;
+      }
+      return;
     }
+    super_failures_ = 0;
+    durable_evicted_below_ = std::max(durable_evicted_below_, super_evicted_below_);
+    durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, super_wseq_ceiling_);
     if (super_dirty_) WriteSuperblock();
     ReleaseDisks();
     PlaceAwaiting();
@@ -1027,7 +1037,7 @@ void Engine::FillSuperblock(Superblock& sb) const {
 }
 
 void Engine::WriteSuperblock() {
-  if (super_in_flight_) {
+  if (super_in_flight_ || super_retry_) {
     super_dirty_ = true;  // rewritten when the write in flight completes
     return;
   }
@@ -1099,11 +1109,19 @@ bool Engine::FinishShutdown(std::string& error) {
 }
 
 void Engine::Housekeeping() {
+  if (super_retry_) {
+    super_retry_ = false;
+    WriteSuperblock();
+  }
   // A full pass over the index about once a minute at one call per second.
   SweepSome(index_->num_buckets() / 60 + 1);
 }
 
 bool Engine::ShutdownFlush() {
+  if (super_retry_) {  // each shutdown round tries a failed superblock write again
+    super_retry_ = false;
+    WriteSuperblock();
+  }
   DrainTombstones();
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));

@@ -461,7 +461,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   IoOp super_op_;
   bool super_in_flight_ = false;
   bool super_dirty_ = false;
-  bool clean_ = false;  // FinishShutdown() ran: the superblock says so
+  bool super_retry_ = false;     // superblock writes kept failing: Housekeeping() writes it again
+  uint32_t super_failures_ = 0;  // superblock writes failed in a row
+  bool clean_ = false;           // FinishShutdown() ran: the superblock says so
   // Tombstones waiting for a free memory slab, with the wseq reserved for them when the key was
   // deleted (0: take one when written), so that a version stored meanwhile stays the newer one.
   struct PendingTombstone {
