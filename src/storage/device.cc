@@ -53,6 +53,99 @@ const char* FileTypeName(mode_t mode) {
 
 bool IsUsableType(mode_t mode) { return S_ISREG(mode) || S_ISBLK(mode); }
 
+std::string SliceName(uint32_t instance, uint32_t instances) {
+  return std::to_string(instance) + "/" + std::to_string(instances);
+}
+
+// Takes the exclusive OFD lock on [offset, offset + len). An OFD lock belongs to the open file
+// description, not the process: it conflicts with a second Open in this process too, survives a
+// fork (the -d parent never opens the device anyway) and goes with the last descriptor, also when
+// the process is killed. Returns "" or the reason (after "slice I/N ").
+std::string LockSlice(int fd, uint64_t offset, uint64_t len) {
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = static_cast<off_t>(offset);
+  lock.l_len = static_cast<off_t>(len);
+  if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) return "";
+  if (errno != EAGAIN && errno != EACCES) {
+    return std::string("cannot be locked (fcntl F_OFD_SETLK: ") + std::strerror(errno) + ")";
+  }
+  std::string why = "is in use by another process (another ssdcached on this device?)";
+  struct flock held = lock;
+  if (::fcntl(fd, F_OFD_GETLK, &held) == 0 && held.l_type != F_UNLCK) {
+    why +=
+        " that locks bytes " + std::to_string(held.l_start) + " to " +
+        (held.l_len == 0 ? std::string("the end") : std::to_string(held.l_start + held.l_len - 1));
+  }
+  return why + "; each slice takes one instance";
+}
+
+// Opens `path` (creating a missing file) with O_DIRECT and checks its type. `existed` says
+// whether the file was there before; `st` describes what the descriptor refers to.
+util::UniqueFd OpenPath(const std::string& path, bool& existed, struct stat& st,
+                        std::string& reason) {
+  existed = ::stat(path.c_str(), &st) == 0;
+  if (!existed && errno != ENOENT) {
+    reason = std::string("stat: ") + std::strerror(errno);
+    return {};
+  }
+  if (existed && !IsUsableType(st.st_mode)) {
+    reason = std::string("is ") + FileTypeName(st.st_mode) +
+             "; expected a regular file or a block device";
+    return {};
+  }
+  int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
+  if (!existed) flags |= O_CREAT;
+  util::UniqueFd fd(::open(path.c_str(), flags, 0644));
+  if (!fd.valid()) {
+    int err = errno;
+    // tmpfs on kernels before 6.6 (and proc, some FUSE filesystems) create the file and only then
+    // refuse O_DIRECT; do not leave an empty file behind.
+    if (!existed) ::unlink(path.c_str());
+    reason = std::string("open: ") + std::strerror(err);
+    if (err == EINVAL) {
+      struct statfs fs {};
+      bool tmpfs = ::statfs(ParentDir(path).c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+      reason = std::string("the filesystem ") + (tmpfs ? "(tmpfs) " : "") +
+               "does not support O_DIRECT; put the device file on a disk filesystem";
+    } else if (err == ENOENT && !existed) {
+      struct stat parent {};
+      std::string dir = ParentDir(path);
+      if (::stat(dir.c_str(), &parent) != 0) {
+        reason = "parent directory " + dir + " does not exist; create it first";
+      }
+    }
+    return {};
+  }
+  // The path may have been replaced between stat() and open(); the fd is what counts.
+  if (::fstat(fd.get(), &st) != 0) {
+    reason = std::string("fstat: ") + std::strerror(errno);
+    return {};
+  }
+  if (!IsUsableType(st.st_mode)) {
+    reason = std::string("is ") + FileTypeName(st.st_mode) +
+             "; expected a regular file or a block device";
+    return {};
+  }
+  return fd;
+}
+
+// Allocating the whole range up front (even inside an existing file, which may be sparse) means a
+// later O_DIRECT write cannot fail with ENOSPC in the middle of serving traffic. Returns "" or the
+// reason.
+std::string AllocateFile(int fd, uint64_t total, uint64_t current) {
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(total)) == 0) return "";
+  int err = errno;
+  // Filesystems without fallocate still work with a sparse file; only the early ENOSPC guarantee
+  // is lost.
+  if (err == EOPNOTSUPP) {
+    if (current >= total || ::ftruncate(fd, static_cast<off_t>(total)) == 0) return "";
+    err = errno;
+  }
+  return "cannot allocate " + FormatSize(total) + ": " + std::strerror(err);
+}
+
 }  // namespace
 
 std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& error) {
@@ -67,47 +160,14 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
   }
   if (options.instances == 0) return fail("slice count (-s I/N) must be at least 1");
   if (options.instance >= options.instances) {
-    return fail("slice " + std::to_string(options.instance) + "/" +
-                std::to_string(options.instances) + " is out of range (I must be below N)");
+    return fail("slice " + SliceName(options.instance, options.instances) +
+                " is out of range (I must be below N)");
   }
-
+  bool existed = false;
   struct stat st {};
-  bool existed = ::stat(path.c_str(), &st) == 0;
-  if (!existed && errno != ENOENT) return fail(std::string("stat: ") + std::strerror(errno));
-  if (existed && !IsUsableType(st.st_mode)) {
-    return fail(std::string("is ") + FileTypeName(st.st_mode) +
-                "; expected a regular file or a block device");
-  }
-
-  int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
-  if (!existed) flags |= O_CREAT;
-  util::UniqueFd fd(::open(path.c_str(), flags, 0644));
-  if (!fd.valid()) {
-    int err = errno;
-    // tmpfs on kernels before 6.6 (and proc, some FUSE filesystems) create the file and only then
-    // refuse O_DIRECT; do not leave an empty file behind.
-    if (!existed) ::unlink(path.c_str());
-    if (err == EINVAL) {
-      struct statfs fs {};
-      bool tmpfs = ::statfs(ParentDir(path).c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
-      return fail(std::string("the filesystem ") + (tmpfs ? "(tmpfs) " : "") +
-                  "does not support O_DIRECT; put the device file on a disk filesystem");
-    }
-    if (err == ENOENT && !existed) {
-      struct stat parent {};
-      std::string dir = ParentDir(path);
-      if (::stat(dir.c_str(), &parent) != 0) {
-        return fail("parent directory " + dir + " does not exist; create it first");
-      }
-    }
-    return fail(std::string("open: ") + std::strerror(err));
-  }
-  // The path may have been replaced between stat() and open(); the fd is what counts.
-  if (::fstat(fd.get(), &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
-  if (!IsUsableType(st.st_mode)) {
-    return fail(std::string("is ") + FileTypeName(st.st_mode) +
-                "; expected a regular file or a block device");
-  }
+  std::string reason;
+  util::UniqueFd fd = OpenPath(path, existed, st, reason);
+  if (!fd.valid()) return fail(reason);
 
   std::unique_ptr<Device> dev(new Device());
   dev->path_ = path;
@@ -132,36 +192,29 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
       return fail("file size " + std::to_string(options.file_size) +
                   " is smaller than one block (" + std::to_string(kFileBlockSize) + " bytes)");
     }
-    // Allocating the whole range up front (even inside an existing file, which may be sparse)
-    // means a later O_DIRECT write cannot fail with ENOSPC in the middle of serving traffic.
-    if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(total)) != 0) {
-      int err = errno;
-      bool extended = false;
-      // Filesystems without fallocate still work with a sparse file; only the early ENOSPC
-      // guarantee is lost.
-      if (err == EOPNOTSUPP) {
-        extended = static_cast<uint64_t>(st.st_size) >= total ||
-                   ::ftruncate(fd.get(), static_cast<off_t>(total)) == 0;
-        if (!extended) err = errno;
-      }
-      if (!extended) {
-        if (!existed) ::unlink(path.c_str());
-        return fail("cannot allocate " + FormatSize(total) + ": " + std::strerror(err));
-      }
-    }
   }
 
+  const std::string slice_name = "slice " + SliceName(options.instance, options.instances);
   uint64_t slice = total / options.instances / dev->block_size_ * dev->block_size_;
   if (slice == 0 || slice < options.min_size) {
-    std::string what = options.instances == 1 ? std::string("device")
-                                              : "slice " + std::to_string(options.instance) + "/" +
-                                                    std::to_string(options.instances);
     if (!existed) ::unlink(path.c_str());
-    return fail(what + " is " + FormatSize(slice) + " but must be at least " +
+    return fail((options.instances == 1 ? std::string("device") : slice_name) + " is " +
+                FormatSize(slice) + " but must be at least " +
                 FormatSize(std::max<uint64_t>(options.min_size, dev->block_size_)));
   }
   dev->offset_ = slice * options.instance;
   dev->size_ = slice;
+  // Nothing is written before the slice is ours; a file that another process created at the same
+  // time is never unlinked after this point.
+  reason = LockSlice(fd.get(), dev->offset_, slice);
+  if (!reason.empty()) return fail(slice_name + " " + reason);
+  if (!dev->is_block_device_) {
+    reason = AllocateFile(fd.get(), total, static_cast<uint64_t>(st.st_size));
+    if (!reason.empty()) {
+      if (!existed) ::unlink(path.c_str());
+      return fail(reason);
+    }
+  }
   dev->fd_ = std::move(fd);
   return dev;
 }

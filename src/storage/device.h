@@ -8,6 +8,11 @@
 //  - A regular file is created if missing and extended with fallocate to the requested size; a
 //    block device's size comes from the kernel (BLKGETSIZE64) and its logical block size from
 //    BLKSSZGET (at least 4096 is used, so files and devices share one alignment).
+//  - While a Device exists it holds an exclusive OFD lock (fcntl F_OFD_SETLK) on its slice's byte
+//    range, so no second Device, in this process or another, opens an overlapping slice of the
+//    same file or device node; disjoint slices (-s 0/2 and -s 1/2) open side by side. The lock is
+//    per inode: a partition and its whole disk are different device nodes and do not conflict.
+//  - Open() takes the lock before it grows a file, so a refused second opener leaves it as it was.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +33,10 @@ struct DeviceOptions {
 
 class Device {
  public:
-  // Opens (creating a file if needed) and validates. On failure returns nullptr and sets `error` to
-  // a one-line reason naming the path (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or
-  // block device, permission denied).
+  // Opens (creating a file if needed), locks the slice and grows a file, in that order. On failure
+  // returns nullptr and sets `error` to a one-line reason naming the path (e.g. O_DIRECT
+  // unsupported on tmpfs, too small, not a file or block device, permission denied, the slice in
+  // use).
   static std::unique_ptr<Device> Open(const DeviceOptions& options, std::string& error);
 
   int fd() const { return fd_.get(); }

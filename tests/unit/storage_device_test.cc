@@ -306,6 +306,37 @@ TEST_F(DeviceTest, FilesystemWithoutODirectIsExplained) {
   EXPECT_TRUE(std::filesystem::exists(path));
 }
 
+TEST_F(DeviceTest, SecondOpenOfTheSameSliceIsRefused) {
+  auto first = OpenFile("cache", 1 * kMiB);
+  ASSERT_NE(first, nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB), nullptr);
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("in use"), std::string::npos) << error_;
+  first.reset();  // the lock goes with the descriptor
+  EXPECT_NE(OpenFile("cache", 1 * kMiB), nullptr) << error_;
+}
+
+TEST_F(DeviceTest, DisjointSlicesOpenTogetherOverlappingOnesDoNot) {
+  auto zero = OpenFile("cache", 1 * kMiB, 0, 2);
+  ASSERT_NE(zero, nullptr) << error_;
+  auto one = OpenFile("cache", 1 * kMiB, 1, 2);
+  ASSERT_NE(one, nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << "the same slice twice";
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("slice 1/2"), std::string::npos) << error_;
+  EXPECT_NE(error_.find("in use"), std::string::npos) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 0, 1), nullptr) << "the whole device overlaps both";
+  one.reset();
+  EXPECT_NE(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << error_;
+}
+
+TEST_F(DeviceTest, RefusedOpenLeavesTheFileAsItWas) {
+  auto first = OpenFile("cache", 1 * kMiB);
+  ASSERT_NE(first, nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 2 * kMiB), nullptr);
+  EXPECT_EQ(FileSize(Path("cache")), 1 * kMiB) << "the refused opener grew the file";
+}
+
 TEST_F(DeviceTest, CheckAligned) {
   auto dev = OpenFile("cache", 1 * kMiB);
   ASSERT_NE(dev, nullptr) << error_;
