@@ -14,6 +14,10 @@
 #include <cstring>
 #include <iterator>
 
+#include "storage/item.h"
+#include "util/aligned_buffer.h"
+#include "util/hash.h"
+
 namespace ssdcache::storage {
 namespace {
 
@@ -79,6 +83,62 @@ std::string LockSlice(int fd, uint64_t offset, uint64_t len) {
         (held.l_len == 0 ? std::string("the end") : std::to_string(held.l_start + held.l_len - 1));
   }
   return why + "; each slice takes one instance";
+}
+
+enum class BlockKind : uint8_t { kBlank, kSuperblock, kOtherVersion, kForeign };
+
+// Reads the block at `offset` (zeros past the end of a file, which is what growing it gives) and
+// says what it holds; a superblock is copied into `sb`.
+BlockKind ReadSuperblock(int fd, uint64_t offset, uint32_t block_size, Superblock& sb,
+                         std::string& error) {
+  util::AlignedBuffer buf(block_size, block_size);
+  if (buf.empty()) {
+    error = "could not be read: no memory for a block";
+    return BlockKind::kForeign;
+  }
+  ssize_t n;
+  do {
+    n = ::pread(fd, buf.data(), block_size, static_cast<off_t>(offset));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    error = "could not be read at byte " + std::to_string(offset) +
+            " (a superblock): " + std::strerror(errno);
+    return BlockKind::kForeign;
+  }
+  const char* p = buf.data();
+  if (std::all_of(p, p + block_size, [](char c) { return c == 0; })) return BlockKind::kBlank;
+  std::memcpy(&sb, p, sizeof(sb));
+  const uint32_t crc = sb.crc;
+  sb.crc = 0;
+  const bool valid = sb.magic == kSuperMagic && util::Crc32c(&sb, sizeof(sb)) == crc;
+  sb.crc = crc;
+  if (!valid) return BlockKind::kForeign;
+  return sb.version == kFormatVersion ? BlockKind::kSuperblock : BlockKind::kOtherVersion;
+}
+
+std::string Geometry(uint32_t instance, uint32_t instances, uint64_t slice) {
+  return "-s " + SliceName(instance, instances) + " with slices of " + FormatSize(slice);
+}
+
+// Judges slice 0's superblock before anything is written (docs/operations.md, sharing one SSD):
+// it is the record of the geometry. Returns "" or a one-line reason (after "device PATH ").
+std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o, uint64_t slice) {
+  std::string error;
+  const std::string want = Geometry(o.instance, o.instances, slice);
+  Superblock sb{};
+  BlockKind kind = ReadSuperblock(fd, 0, block_size, sb, error);
+  if (!error.empty()) return error;
+  if (o.instance != 0 && kind == BlockKind::kSuperblock &&
+      (sb.instances != o.instances || sb.device_size != slice)) {
+    // --format of this slice alone would leave slice 0 (and its instance) on another geometry.
+    return "was formatted, says slice 0's superblock, as " +
+           Geometry(0, sb.instances, sb.device_size) + ", which " + want +
+           " does not match; use -s I/" + std::to_string(sb.instances) +
+           " and the --device-size it was formatted with, or re-format every slice with "
+           "--format, slice 0 (-s 0/" +
+           std::to_string(o.instances) + ") first";
+  }
+  return "";
 }
 
 // Opens `path` (creating a missing file) with O_DIRECT and checks its type. `existed` says
@@ -204,10 +264,15 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
   }
   dev->offset_ = slice * options.instance;
   dev->size_ = slice;
-  // Nothing is written before the slice is ours; a file that another process created at the same
-  // time is never unlinked after this point.
+  // Nothing is written before the slice is ours and its superblocks are judged; a file that another
+  // process created at the same time is never unlinked after this point.
   reason = LockSlice(fd.get(), dev->offset_, slice);
   if (!reason.empty()) return fail(slice_name + " " + reason);
+  reason = CheckSuperblocks(fd.get(), dev->block_size_, options, slice);
+  if (!reason.empty()) {
+    error = "device " + path + " " + reason;
+    return nullptr;
+  }
   if (!dev->is_block_device_) {
     reason = AllocateFile(fd.get(), total, static_cast<uint64_t>(st.st_size));
     if (!reason.empty()) {

@@ -12,7 +12,10 @@
 //    range, so no second Device, in this process or another, opens an overlapping slice of the
 //    same file or device node; disjoint slices (-s 0/2 and -s 1/2) open side by side. The lock is
 //    per inode: a partition and its whole disk are different device nodes and do not conflict.
-//  - Open() takes the lock before it grows a file, so a refused second opener leaves it as it was.
+//  - Open() takes the lock and reads slice 0's superblock (item.h) before it grows a file or
+//    anything else writes: a refused Open leaves the file as it found it. Slice 0's superblock,
+//    the first block of the device, records the geometry (N, slice size) the device was formatted
+//    with; another slice of another geometry is refused, --format or not.
 #pragma once
 
 #include <cstdint>
@@ -33,10 +36,10 @@ struct DeviceOptions {
 
 class Device {
  public:
-  // Opens (creating a file if needed), locks the slice and grows a file, in that order. On failure
-  // returns nullptr and sets `error` to a one-line reason naming the path (e.g. O_DIRECT
-  // unsupported on tmpfs, too small, not a file or block device, permission denied, the slice in
-  // use).
+  // Opens (creating a file if needed), locks the slice, checks slice 0's superblock and grows a
+  // file, in that order. On failure returns nullptr and sets `error` to a one-line reason naming
+  // the path (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or block device, permission
+  // denied, the slice in use, another geometry).
   static std::unique_ptr<Device> Open(const DeviceOptions& options, std::string& error);
 
   int fd() const { return fd_.get(); }

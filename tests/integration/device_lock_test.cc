@@ -1,6 +1,8 @@
 // Two writers on one device: a second ssdcached on a slice that is in use is refused (exit 2, one
 // line) and the first keeps serving, without growing the file; disjoint slices (-s 0/2 and -s 1/2)
-// run side by side.
+// run side by side; a slice of another geometry than the one slice 0 was formatted with is
+// refused, naming it, --format or not.
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +103,52 @@ TEST_F(DeviceLock, DisjointSlicesRunTogether) {
   EXPECT_NE(ErrorLine(out).find("in use"), std::string::npos) << out;
   EXPECT_TRUE(ExitedWithZero(slice1.Stop())) << slice1.LogTail();
   EXPECT_TRUE(ExitedWithZero(slice0.Stop())) << slice0.LogTail();
+}
+
+TEST_F(DeviceLock, SliceOfAnotherGeometryIsRefusedNamingIt) {
+  ServerProcess whole;  // formats the device as -s 0/1
+  ASSERT_TRUE(whole.Start());
+  StoreAndRead(whole.port(), "k");
+  ASSERT_TRUE(ExitedWithZero(whole.Stop())) << whole.LogTail();
+  const std::string dev = whole.device_path();
+  auto expect_refused = [&](std::vector<std::string> args) {
+    std::string out;
+    int status = RunOn(dev, args, &out);
+    EXPECT_TRUE(ExitedWithTwo(status)) << DescribeStatus(status) << "\n" << out;
+    std::string line = ErrorLine(out);
+    EXPECT_NE(line.find("-s 0/1"), std::string::npos) << out;
+    EXPECT_NE(line.find("--format"), std::string::npos) << out;
+  };
+  // Slice 1's region is still blank: it used to be formatted silently over slice 0/1's slabs.
+  expect_refused({"--device-size", "64M", "-s", "1/2"});
+  // --format of slice 1 alone would still mix two geometries on the device.
+  expect_refused({"--device-size", "64M", "-s", "1/2", "--format"});
+  // Once slice 1's region holds slab data of the 0/1 run, the refusal must still name the
+  // geometry (it used to say "holds no valid ssdcache superblock").
+  {
+    int fd = ::open(dev.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const std::string slab(4096, 'x');
+    ASSERT_EQ(::pwrite(fd, slab.data(), slab.size(), 32 << 20), 4096);
+    ::close(fd);
+  }
+  expect_refused({"--device-size", "64M", "-s", "1/2"});
+  // The device still restarts warm with the geometry it was formatted with.
+  ASSERT_TRUE(whole.Start());
+  Client c;
+  ASSERT_TRUE(c.Connect(whole.port()));
+  EXPECT_EQ(c.Get("get k\r\n"), ValueBlock("k", 0, "ok") + "END\r\n");
+  ASSERT_TRUE(ExitedWithZero(whole.Stop())) << whole.LogTail();
+  // Changing N: slice 0 first, with --format; then slice 1 (whose region holds old data) too.
+  ServerOptions zero;
+  zero.ssdcached_extra_args = {"-s", "0/2", "--format", "-D", dev};
+  ServerProcess slice0(zero);
+  ASSERT_TRUE(slice0.Start()) << slice0.LogTail();
+  ServerOptions one;
+  one.ssdcached_extra_args = {"-s", "1/2", "--format", "-D", dev};
+  ServerProcess slice1(one);
+  ASSERT_TRUE(slice1.Start()) << slice1.LogTail();
+  StoreAndRead(slice1.port(), "one");
 }
 
 }  // namespace

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "storage/device.h"
+#include "storage/item.h"
 #include "util/aligned_buffer.h"
+#include "util/hash.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -75,6 +77,26 @@ class DeviceTest : public ::testing::Test {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+
+  // Writes a valid superblock of slice `instance`/`instances` (slices of `slice` bytes) at
+  // `offset`, as a run with that geometry formats it.
+  static void WriteSuperblock(const std::string& path, uint64_t offset, uint32_t instance,
+                              uint32_t instances, uint64_t slice) {
+    Superblock sb{};
+    sb.magic = kSuperMagic;
+    sb.version = kFormatVersion;
+    sb.device_size = slice;
+    sb.slab_size = 64 * 1024;
+    sb.instance = instance;
+    sb.instances = instances;
+    sb.crc = util::Crc32c(&sb, sizeof(sb));
+    std::string block(4096, '\0');
+    std::memcpy(block.data(), &sb, sizeof(sb));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, block.data(), block.size(), static_cast<off_t>(offset)), 4096);
     ::close(fd);
   }
 
@@ -335,6 +357,28 @@ TEST_F(DeviceTest, RefusedOpenLeavesTheFileAsItWas) {
   ASSERT_NE(first, nullptr) << error_;
   EXPECT_EQ(OpenFile("cache", 2 * kMiB), nullptr);
   EXPECT_EQ(FileSize(Path("cache")), 1 * kMiB) << "the refused opener grew the file";
+  first.reset();
+  // Refused for the geometry slice 0 was formatted with: not grown either.
+  WriteSuperblock(Path("cache"), 0, 0, 1, 1 * kMiB);
+  EXPECT_EQ(OpenFile("cache", 2 * kMiB, 1, 2), nullptr);
+  EXPECT_EQ(FileSize(Path("cache")), 1 * kMiB) << "the refused opener grew the file";
+}
+
+TEST_F(DeviceTest, SliceOfAnotherGeometryThanSliceZeroIsRefused) {
+  WriteFile(Path("cache"), "");
+  WriteSuperblock(Path("cache"), 0, 0, 1, 1 * kMiB);  // formatted as -s 0/1
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr);
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
+  EXPECT_NE(error_.find(std::to_string(1 * kMiB)), std::string::npos) << error_;
+  EXPECT_NE(error_.find("--format"), std::string::npos) << error_;
+  // The same N with another --device-size is another geometry too.
+  WriteSuperblock(Path("cache"), 0, 0, 2, 256 * kKiB);
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr);
+  EXPECT_NE(error_.find(std::to_string(256 * kKiB)), std::string::npos) << error_;
+  // Slice 0 of the same geometry: slice 1 may be formatted (its region is blank).
+  WriteSuperblock(Path("cache"), 0, 0, 2, 512 * kKiB);
+  EXPECT_NE(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << error_;
 }
 
 TEST_F(DeviceTest, CheckAligned) {
