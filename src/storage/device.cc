@@ -120,9 +120,11 @@ std::string Geometry(uint32_t instance, uint32_t instances, uint64_t slice) {
   return "-s " + SliceName(instance, instances) + " with slices of " + FormatSize(slice);
 }
 
-// Judges slice 0's superblock before anything is written (docs/operations.md, sharing one SSD):
-// it is the record of the geometry. Returns "" or a one-line reason (after "device PATH ").
-std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o, uint64_t slice) {
+// Judges the superblocks before anything is written (docs/operations.md, sharing one SSD): slice
+// 0's is the record of the geometry; this slice's must be blank or of this geometry, unless
+// --format wipes it. Returns "" or a one-line reason (after "device PATH ").
+std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o, uint64_t offset,
+                             uint64_t slice) {
   std::string error;
   const std::string want = Geometry(o.instance, o.instances, slice);
   Superblock sb{};
@@ -138,7 +140,29 @@ std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o
            "--format, slice 0 (-s 0/" +
            std::to_string(o.instances) + ") first";
   }
-  return "";
+  if (o.format) return "";
+  if (o.instance != 0) kind = ReadSuperblock(fd, offset, block_size, sb, error);
+  if (!error.empty()) return error;
+  const std::string where =
+      o.instances == 1 ? "" : " at slice " + SliceName(o.instance, o.instances);
+  switch (kind) {
+    case BlockKind::kBlank:
+      return "";
+    case BlockKind::kForeign:
+      return "holds no valid ssdcache superblock" + where +
+             " (another format, or corrupt); start with --format to wipe it";
+    case BlockKind::kOtherVersion:
+      return "was formatted" + where + " with format version " + std::to_string(sb.version) +
+             " (this build writes " + std::to_string(kFormatVersion) +
+             "); start with --format to wipe it";
+    case BlockKind::kSuperblock:
+      break;
+  }
+  if (sb.instance == o.instance && sb.instances == o.instances && sb.device_size == slice)
+    return "";
+  return "was formatted" + where + " as " + Geometry(sb.instance, sb.instances, sb.device_size) +
+         ", which " + want +
+         " does not match; start with the same -s and --device-size, or with --format to wipe it";
 }
 
 // Opens `path` (creating a missing file) with O_DIRECT and checks its type. `existed` says
@@ -268,7 +292,7 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
   // process created at the same time is never unlinked after this point.
   reason = LockSlice(fd.get(), dev->offset_, slice);
   if (!reason.empty()) return fail(slice_name + " " + reason);
-  reason = CheckSuperblocks(fd.get(), dev->block_size_, options, slice);
+  reason = CheckSuperblocks(fd.get(), dev->block_size_, options, dev->offset_, slice);
   if (!reason.empty()) {
     error = "device " + path + " " + reason;
     return nullptr;

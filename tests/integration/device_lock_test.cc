@@ -1,7 +1,7 @@
 // Two writers on one device: a second ssdcached on a slice that is in use is refused (exit 2, one
 // line) and the first keeps serving, without growing the file; disjoint slices (-s 0/2 and -s 1/2)
 // run side by side; a slice of another geometry than the one slice 0 was formatted with is
-// refused, naming it, --format or not.
+// refused, naming it; and a start refused for what the device holds leaves the file as it was.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -149,6 +149,32 @@ TEST_F(DeviceLock, SliceOfAnotherGeometryIsRefusedNamingIt) {
   ServerProcess slice1(one);
   ASSERT_TRUE(slice1.Start()) << slice1.LogTail();
   StoreAndRead(slice1.port(), "one");
+}
+
+TEST_F(DeviceLock, RefusedStartLeavesTheFileSizeUnchanged) {
+  ServerProcess first;  // 64M
+  ASSERT_TRUE(first.Start());
+  const std::string dev = first.device_path();
+  ASSERT_EQ(FileSize(dev), 64u << 20);
+  ASSERT_TRUE(ExitedWithZero(first.Stop())) << first.LogTail();
+  // Refused for the size the device was formatted with.
+  std::string out;
+  int status = RunOn(dev, {"--device-size", "128M"}, &out);
+  EXPECT_TRUE(ExitedWithTwo(status)) << DescribeStatus(status) << "\n" << out;
+  EXPECT_NE(ErrorLine(out).find("--format"), std::string::npos) << out;
+  EXPECT_EQ(FileSize(dev), 64u << 20) << out;
+  // Refused because the file holds something else: it is not grown either.
+  const std::string foreign = first.temp_dir() + "/foreign.dat";
+  {
+    int fd = ::open(foreign.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    const std::string text = "not a cache device\n";
+    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  status = RunOn(foreign, {"--device-size", "64M"}, &out);
+  EXPECT_TRUE(ExitedWithTwo(status)) << DescribeStatus(status) << "\n" << out;
+  EXPECT_EQ(FileSize(foreign), 19u) << out;
 }
 
 }  // namespace

@@ -55,13 +55,14 @@ class DeviceTest : public ::testing::Test {
 
   std::unique_ptr<Device> OpenFile(const std::string& name, uint64_t file_size,
                                    uint32_t instance = 0, uint32_t instances = 1,
-                                   uint64_t min_size = 0) {
+                                   uint64_t min_size = 0, bool format = false) {
     DeviceOptions o;
     o.path = Path(name);
     o.file_size = file_size;
     o.instance = instance;
     o.instances = instances;
     o.min_size = min_size;
+    o.format = format;
     error_.clear();
     return Device::Open(o, error_);
   }
@@ -145,7 +146,12 @@ TEST_F(DeviceTest, ExtendsSmallerExistingFileKeepingItsData) {
   std::string data(8192, 'x');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
   WriteFile(Path("cache"), data);
-  auto dev = OpenFile("cache", 64 * kKiB);
+  // Foreign data is refused (and the file left as it is) unless --format says it may go.
+  EXPECT_EQ(OpenFile("cache", 64 * kKiB), nullptr);
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("--format"), std::string::npos) << error_;
+  EXPECT_EQ(FileSize(Path("cache")), data.size());
+  auto dev = OpenFile("cache", 64 * kKiB, 0, 1, 0, /*format=*/true);
   ASSERT_NE(dev, nullptr) << error_;
   EXPECT_EQ(dev->size(), 64 * kKiB);
   EXPECT_EQ(FileSize(Path("cache")), 64 * kKiB);
@@ -372,6 +378,12 @@ TEST_F(DeviceTest, SliceOfAnotherGeometryThanSliceZeroIsRefused) {
   EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
   EXPECT_NE(error_.find(std::to_string(1 * kMiB)), std::string::npos) << error_;
   EXPECT_NE(error_.find("--format"), std::string::npos) << error_;
+  // --format of slice 1 alone would leave two geometries on the device; slice 0 may change it.
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2, 0, /*format=*/true), nullptr);
+  EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
+  EXPECT_NE(OpenFile("cache", 1 * kMiB, 0, 2, 0, /*format=*/true), nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 0, 2), nullptr) << "slice 0 still says -s 0/1";
+  EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
   // The same N with another --device-size is another geometry too.
   WriteSuperblock(Path("cache"), 0, 0, 2, 256 * kKiB);
   EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr);
@@ -379,6 +391,13 @@ TEST_F(DeviceTest, SliceOfAnotherGeometryThanSliceZeroIsRefused) {
   // Slice 0 of the same geometry: slice 1 may be formatted (its region is blank).
   WriteSuperblock(Path("cache"), 0, 0, 2, 512 * kKiB);
   EXPECT_NE(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << error_;
+  // Its own region holding something else is refused unless --format, naming the slice.
+  WriteFile(Path("other"), "");
+  WriteSuperblock(Path("other"), 512 * kKiB, 1, 3, 256 * kKiB);
+  EXPECT_EQ(OpenFile("other", 1 * kMiB, 1, 2), nullptr);
+  EXPECT_NE(error_.find("slice 1/2"), std::string::npos) << error_;
+  EXPECT_NE(error_.find("-s 1/3"), std::string::npos) << error_;
+  EXPECT_NE(OpenFile("other", 1 * kMiB, 1, 2, 0, /*format=*/true), nullptr) << error_;
 }
 
 TEST_F(DeviceTest, CheckAligned) {
