@@ -156,6 +156,7 @@ bool Server::Init(std::string& error) {
   dopts.instance = config_.server_id;
   dopts.instances = config_.server_count;
   dopts.min_size = uint64_t{config_.slab_size} * 4;
+  dopts.format = config_.format;
   device_ = storage::Device::Open(dopts, error);
   if (!device_) return false;
   struct statfs fs {};

@@ -14,6 +14,10 @@
 #include <cstring>
 #include <iterator>
 
+#include "storage/item.h"
+#include "util/aligned_buffer.h"
+#include "util/hash.h"
+
 namespace ssdcache::storage {
 namespace {
 
@@ -53,6 +57,179 @@ const char* FileTypeName(mode_t mode) {
 
 bool IsUsableType(mode_t mode) { return S_ISREG(mode) || S_ISBLK(mode); }
 
+std::string SliceName(uint32_t instance, uint32_t instances) {
+  return std::to_string(instance) + "/" + std::to_string(instances);
+}
+
+// Takes the exclusive OFD lock on [offset, offset + len). An OFD lock belongs to the open file
+// description, not the process: it conflicts with a second Open in this process too, survives a
+// fork (the -d parent never opens the device anyway) and goes with the last descriptor, also when
+// the process is killed. Returns "" or the reason (after "slice I/N ").
+std::string LockSlice(int fd, uint64_t offset, uint64_t len) {
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = static_cast<off_t>(offset);
+  lock.l_len = static_cast<off_t>(len);
+  if (::fcntl(fd, F_OFD_SETLK, &lock) == 0) return "";
+  if (errno != EAGAIN && errno != EACCES) {
+    return std::string("cannot be locked (fcntl F_OFD_SETLK: ") + std::strerror(errno) + ")";
+  }
+  std::string why = "is in use by another process (another ssdcached on this device?)";
+  struct flock held = lock;
+  if (::fcntl(fd, F_OFD_GETLK, &held) == 0 && held.l_type != F_UNLCK) {
+    why +=
+        " that locks bytes " + std::to_string(held.l_start) + " to " +
+        (held.l_len == 0 ? std::string("the end") : std::to_string(held.l_start + held.l_len - 1));
+  }
+  return why + "; each slice takes one instance";
+}
+
+enum class BlockKind : uint8_t { kBlank, kSuperblock, kOtherVersion, kForeign };
+
+// Reads the block at `offset` (zeros past the end of a file, which is what growing it gives) and
+// says what it holds; a superblock is copied into `sb`.
+BlockKind ReadSuperblock(int fd, uint64_t offset, uint32_t block_size, Superblock& sb,
+                         std::string& error) {
+  util::AlignedBuffer buf(block_size, block_size);
+  if (buf.empty()) {
+    error = "could not be read: no memory for a block";
+    return BlockKind::kForeign;
+  }
+  ssize_t n;
+  do {
+    n = ::pread(fd, buf.data(), block_size, static_cast<off_t>(offset));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    error = "could not be read at byte " + std::to_string(offset) +
+            " (a superblock): " + std::strerror(errno);
+    return BlockKind::kForeign;
+  }
+  const char* p = buf.data();
+  if (std::all_of(p, p + block_size, [](char c) { return c == 0; })) return BlockKind::kBlank;
+  std::memcpy(&sb, p, sizeof(sb));
+  const uint32_t crc = sb.crc;
+  sb.crc = 0;
+  const bool valid = sb.magic == kSuperMagic && util::Crc32c(&sb, sizeof(sb)) == crc;
+  sb.crc = crc;
+  if (!valid) return BlockKind::kForeign;
+  return sb.version == kFormatVersion ? BlockKind::kSuperblock : BlockKind::kOtherVersion;
+}
+
+std::string Geometry(uint32_t instance, uint32_t instances, uint64_t slice) {
+  return "-s " + SliceName(instance, instances) + " with slices of " + FormatSize(slice);
+}
+
+// Judges the superblocks before anything is written (docs/operations.md, sharing one SSD): slice
+// 0's is the record of the geometry; this slice's must be blank or of this geometry, unless
+// --format wipes it. Returns "" or a one-line reason (after "device PATH ").
+std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o, uint64_t offset,
+                             uint64_t slice) {
+  std::string error;
+  const std::string want = Geometry(o.instance, o.instances, slice);
+  Superblock sb{};
+  BlockKind kind = ReadSuperblock(fd, 0, block_size, sb, error);
+  if (!error.empty()) return error;
+  if (o.instance != 0 && kind == BlockKind::kSuperblock &&
+      (sb.instances != o.instances || sb.device_size != slice)) {
+    // --format of this slice alone would leave slice 0 (and its instance) on another geometry.
+    return "was formatted, says slice 0's superblock, as " +
+           Geometry(0, sb.instances, sb.device_size) + ", which " + want +
+           " does not match; use -s I/" + std::to_string(sb.instances) +
+           " and the --device-size it was formatted with, or re-format every slice with "
+           "--format, slice 0 (-s 0/" +
+           std::to_string(o.instances) + ") first";
+  }
+  if (o.format) return "";
+  if (o.instance != 0) kind = ReadSuperblock(fd, offset, block_size, sb, error);
+  if (!error.empty()) return error;
+  const std::string where =
+      o.instances == 1 ? "" : " at slice " + SliceName(o.instance, o.instances);
+  switch (kind) {
+    case BlockKind::kBlank:
+      return "";
+    case BlockKind::kForeign:
+      return "holds no valid ssdcache superblock" + where +
+             " (another format, or corrupt); start with --format to wipe it";
+    case BlockKind::kOtherVersion:
+      return "was formatted" + where + " with format version " + std::to_string(sb.version) +
+             " (this build writes " + std::to_string(kFormatVersion) +
+             "); start with --format to wipe it";
+    case BlockKind::kSuperblock:
+      break;
+  }
+  if (sb.instance == o.instance && sb.instances == o.instances && sb.device_size == slice)
+    return "";
+  return "was formatted" + where + " as " + Geometry(sb.instance, sb.instances, sb.device_size) +
+         ", which " + want +
+         " does not match; start with the same -s and --device-size, or with --format to wipe it";
+}
+
+// Opens `path` (creating a missing file) with O_DIRECT and checks its type. `existed` says
+// whether the file was there before; `st` describes what the descriptor refers to.
+util::UniqueFd OpenPath(const std::string& path, bool& existed, struct stat& st,
+                        std::string& reason) {
+  existed = ::stat(path.c_str(), &st) == 0;
+  if (!existed && errno != ENOENT) {
+    reason = std::string("stat: ") + std::strerror(errno);
+    return {};
+  }
+  if (existed && !IsUsableType(st.st_mode)) {
+    reason = std::string("is ") + FileTypeName(st.st_mode) +
+             "; expected a regular file or a block device";
+    return {};
+  }
+  int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
+  if (!existed) flags |= O_CREAT;
+  util::UniqueFd fd(::open(path.c_str(), flags, 0644));
+  if (!fd.valid()) {
+    int err = errno;
+    // tmpfs on kernels before 6.6 (and proc, some FUSE filesystems) create the file and only then
+    // refuse O_DIRECT; do not leave an empty file behind.
+    if (!existed) ::unlink(path.c_str());
+    reason = std::string("open: ") + std::strerror(err);
+    if (err == EINVAL) {
+      struct statfs fs {};
+      bool tmpfs = ::statfs(ParentDir(path).c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+      reason = std::string("the filesystem ") + (tmpfs ? "(tmpfs) " : "") +
+               "does not support O_DIRECT; put the device file on a disk filesystem";
+    } else if (err == ENOENT && !existed) {
+      struct stat parent {};
+      std::string dir = ParentDir(path);
+      if (::stat(dir.c_str(), &parent) != 0) {
+        reason = "parent directory " + dir + " does not exist; create it first";
+      }
+    }
+    return {};
+  }
+  // The path may have been replaced between stat() and open(); the fd is what counts.
+  if (::fstat(fd.get(), &st) != 0) {
+    reason = std::string("fstat: ") + std::strerror(errno);
+    return {};
+  }
+  if (!IsUsableType(st.st_mode)) {
+    reason = std::string("is ") + FileTypeName(st.st_mode) +
+             "; expected a regular file or a block device";
+    return {};
+  }
+  return fd;
+}
+
+// Allocating the whole range up front (even inside an existing file, which may be sparse) means a
+// later O_DIRECT write cannot fail with ENOSPC in the middle of serving traffic. Returns "" or the
+// reason.
+std::string AllocateFile(int fd, uint64_t total, uint64_t current) {
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(total)) == 0) return "";
+  int err = errno;
+  // Filesystems without fallocate still work with a sparse file; only the early ENOSPC guarantee
+  // is lost.
+  if (err == EOPNOTSUPP) {
+    if (current >= total || ::ftruncate(fd, static_cast<off_t>(total)) == 0) return "";
+    err = errno;
+  }
+  return "cannot allocate " + FormatSize(total) + ": " + std::strerror(err);
+}
+
 }  // namespace
 
 std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& error) {
@@ -67,47 +244,14 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
   }
   if (options.instances == 0) return fail("slice count (-s I/N) must be at least 1");
   if (options.instance >= options.instances) {
-    return fail("slice " + std::to_string(options.instance) + "/" +
-                std::to_string(options.instances) + " is out of range (I must be below N)");
+    return fail("slice " + SliceName(options.instance, options.instances) +
+                " is out of range (I must be below N)");
   }
-
+  bool existed = false;
   struct stat st {};
-  bool existed = ::stat(path.c_str(), &st) == 0;
-  if (!existed && errno != ENOENT) return fail(std::string("stat: ") + std::strerror(errno));
-  if (existed && !IsUsableType(st.st_mode)) {
-    return fail(std::string("is ") + FileTypeName(st.st_mode) +
-                "; expected a regular file or a block device");
-  }
-
-  int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
-  if (!existed) flags |= O_CREAT;
-  util::UniqueFd fd(::open(path.c_str(), flags, 0644));
-  if (!fd.valid()) {
-    int err = errno;
-    // tmpfs on kernels before 6.6 (and proc, some FUSE filesystems) create the file and only then
-    // refuse O_DIRECT; do not leave an empty file behind.
-    if (!existed) ::unlink(path.c_str());
-    if (err == EINVAL) {
-      struct statfs fs {};
-      bool tmpfs = ::statfs(ParentDir(path).c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
-      return fail(std::string("the filesystem ") + (tmpfs ? "(tmpfs) " : "") +
-                  "does not support O_DIRECT; put the device file on a disk filesystem");
-    }
-    if (err == ENOENT && !existed) {
-      struct stat parent {};
-      std::string dir = ParentDir(path);
-      if (::stat(dir.c_str(), &parent) != 0) {
-        return fail("parent directory " + dir + " does not exist; create it first");
-      }
-    }
-    return fail(std::string("open: ") + std::strerror(err));
-  }
-  // The path may have been replaced between stat() and open(); the fd is what counts.
-  if (::fstat(fd.get(), &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
-  if (!IsUsableType(st.st_mode)) {
-    return fail(std::string("is ") + FileTypeName(st.st_mode) +
-                "; expected a regular file or a block device");
-  }
+  std::string reason;
+  util::UniqueFd fd = OpenPath(path, existed, st, reason);
+  if (!fd.valid()) return fail(reason);
 
   std::unique_ptr<Device> dev(new Device());
   dev->path_ = path;
@@ -132,36 +276,34 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
       return fail("file size " + std::to_string(options.file_size) +
                   " is smaller than one block (" + std::to_string(kFileBlockSize) + " bytes)");
     }
-    // Allocating the whole range up front (even inside an existing file, which may be sparse)
-    // means a later O_DIRECT write cannot fail with ENOSPC in the middle of serving traffic.
-    if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(total)) != 0) {
-      int err = errno;
-      bool extended = false;
-      // Filesystems without fallocate still work with a sparse file; only the early ENOSPC
-      // guarantee is lost.
-      if (err == EOPNOTSUPP) {
-        extended = static_cast<uint64_t>(st.st_size) >= total ||
-                   ::ftruncate(fd.get(), static_cast<off_t>(total)) == 0;
-        if (!extended) err = errno;
-      }
-      if (!extended) {
-        if (!existed) ::unlink(path.c_str());
-        return fail("cannot allocate " + FormatSize(total) + ": " + std::strerror(err));
-      }
-    }
   }
 
+  const std::string slice_name = "slice " + SliceName(options.instance, options.instances);
   uint64_t slice = total / options.instances / dev->block_size_ * dev->block_size_;
   if (slice == 0 || slice < options.min_size) {
-    std::string what = options.instances == 1 ? std::string("device")
-                                              : "slice " + std::to_string(options.instance) + "/" +
-                                                    std::to_string(options.instances);
     if (!existed) ::unlink(path.c_str());
-    return fail(what + " is " + FormatSize(slice) + " but must be at least " +
+    return fail((options.instances == 1 ? std::string("device") : slice_name) + " is " +
+                FormatSize(slice) + " but must be at least " +
                 FormatSize(std::max<uint64_t>(options.min_size, dev->block_size_)));
   }
   dev->offset_ = slice * options.instance;
   dev->size_ = slice;
+  // Nothing is written before the slice is ours and its superblocks are judged; a file that another
+  // process created at the same time is never unlinked after this point.
+  reason = LockSlice(fd.get(), dev->offset_, slice);
+  if (!reason.empty()) return fail(slice_name + " " + reason);
+  reason = CheckSuperblocks(fd.get(), dev->block_size_, options, dev->offset_, slice);
+  if (!reason.empty()) {
+    error = "device " + path + " " + reason;
+    return nullptr;
+  }
+  if (!dev->is_block_device_) {
+    reason = AllocateFile(fd.get(), total, static_cast<uint64_t>(st.st_size));
+    if (!reason.empty()) {
+      if (!existed) ::unlink(path.c_str());
+      return fail(reason);
+    }
+  }
   dev->fd_ = std::move(fd);
   return dev;
 }

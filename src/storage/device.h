@@ -8,6 +8,14 @@
 //  - A regular file is created if missing and extended with fallocate to the requested size; a
 //    block device's size comes from the kernel (BLKGETSIZE64) and its logical block size from
 //    BLKSSZGET (at least 4096 is used, so files and devices share one alignment).
+//  - While a Device exists it holds an exclusive OFD lock (fcntl F_OFD_SETLK) on its slice's byte
+//    range, so no second Device, in this process or another, opens an overlapping slice of the
+//    same file or device node; disjoint slices (-s 0/2 and -s 1/2) open side by side. The lock is
+//    per inode: a partition and its whole disk are different device nodes and do not conflict.
+//  - Open() takes the lock and reads the superblocks (item.h) of slice 0 and of this slice before
+//    it grows a file or anything else writes: a refused Open leaves the file as it found it.
+//    Slice 0's superblock, the first block of the device, records the geometry (N, slice size)
+//    the device was formatted with; another slice of another geometry is refused, --format or not.
 #pragma once
 
 #include <cstdint>
@@ -24,13 +32,17 @@ struct DeviceOptions {
   uint32_t instance = 0;            // -s I/N: this instance's slice index I (0-based)
   uint32_t instances = 1;           // N
   uint64_t min_size = 0;            // refuse a slice smaller than this (bytes)
+  // --format: this slice's content is about to be wiped, so it may hold anything. Without it, a
+  // slice whose first block is neither blank nor a superblock of this geometry is refused.
+  bool format = false;
 };
 
 class Device {
  public:
-  // Opens (creating a file if needed) and validates. On failure returns nullptr and sets `error` to
-  // a one-line reason naming the path (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or
-  // block device, permission denied).
+  // Opens (creating a file if needed), locks the slice, checks the superblocks and grows a file, in
+  // that order. On failure returns nullptr and sets `error` to a one-line reason naming the path
+  // (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or block device, permission denied,
+  // the slice in use, another geometry).
   static std::unique_ptr<Device> Open(const DeviceOptions& options, std::string& error);
 
   int fd() const { return fd_.get(); }

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "storage/device.h"
+#include "storage/item.h"
 #include "util/aligned_buffer.h"
+#include "util/hash.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -53,13 +55,14 @@ class DeviceTest : public ::testing::Test {
 
   std::unique_ptr<Device> OpenFile(const std::string& name, uint64_t file_size,
                                    uint32_t instance = 0, uint32_t instances = 1,
-                                   uint64_t min_size = 0) {
+                                   uint64_t min_size = 0, bool format = false) {
     DeviceOptions o;
     o.path = Path(name);
     o.file_size = file_size;
     o.instance = instance;
     o.instances = instances;
     o.min_size = min_size;
+    o.format = format;
     error_.clear();
     return Device::Open(o, error_);
   }
@@ -75,6 +78,26 @@ class DeviceTest : public ::testing::Test {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+    ::close(fd);
+  }
+
+  // Writes a valid superblock of slice `instance`/`instances` (slices of `slice` bytes) at
+  // `offset`, as a run with that geometry formats it.
+  static void WriteSuperblock(const std::string& path, uint64_t offset, uint32_t instance,
+                              uint32_t instances, uint64_t slice) {
+    Superblock sb{};
+    sb.magic = kSuperMagic;
+    sb.version = kFormatVersion;
+    sb.device_size = slice;
+    sb.slab_size = 64 * 1024;
+    sb.instance = instance;
+    sb.instances = instances;
+    sb.crc = util::Crc32c(&sb, sizeof(sb));
+    std::string block(4096, '\0');
+    std::memcpy(block.data(), &sb, sizeof(sb));
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, block.data(), block.size(), static_cast<off_t>(offset)), 4096);
     ::close(fd);
   }
 
@@ -123,7 +146,12 @@ TEST_F(DeviceTest, ExtendsSmallerExistingFileKeepingItsData) {
   std::string data(8192, 'x');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 26);
   WriteFile(Path("cache"), data);
-  auto dev = OpenFile("cache", 64 * kKiB);
+  // Foreign data is refused (and the file left as it is) unless --format says it may go.
+  EXPECT_EQ(OpenFile("cache", 64 * kKiB), nullptr);
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("--format"), std::string::npos) << error_;
+  EXPECT_EQ(FileSize(Path("cache")), data.size());
+  auto dev = OpenFile("cache", 64 * kKiB, 0, 1, 0, /*format=*/true);
   ASSERT_NE(dev, nullptr) << error_;
   EXPECT_EQ(dev->size(), 64 * kKiB);
   EXPECT_EQ(FileSize(Path("cache")), 64 * kKiB);
@@ -304,6 +332,72 @@ TEST_F(DeviceTest, FilesystemWithoutODirectIsExplained) {
   ExpectOneLineError(path);
   EXPECT_NE(error_.find("does not support O_DIRECT"), std::string::npos) << error_;
   EXPECT_TRUE(std::filesystem::exists(path));
+}
+
+TEST_F(DeviceTest, SecondOpenOfTheSameSliceIsRefused) {
+  auto first = OpenFile("cache", 1 * kMiB);
+  ASSERT_NE(first, nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB), nullptr);
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("in use"), std::string::npos) << error_;
+  first.reset();  // the lock goes with the descriptor
+  EXPECT_NE(OpenFile("cache", 1 * kMiB), nullptr) << error_;
+}
+
+TEST_F(DeviceTest, DisjointSlicesOpenTogetherOverlappingOnesDoNot) {
+  auto zero = OpenFile("cache", 1 * kMiB, 0, 2);
+  ASSERT_NE(zero, nullptr) << error_;
+  auto one = OpenFile("cache", 1 * kMiB, 1, 2);
+  ASSERT_NE(one, nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << "the same slice twice";
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("slice 1/2"), std::string::npos) << error_;
+  EXPECT_NE(error_.find("in use"), std::string::npos) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 0, 1), nullptr) << "the whole device overlaps both";
+  one.reset();
+  EXPECT_NE(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << error_;
+}
+
+TEST_F(DeviceTest, RefusedOpenLeavesTheFileAsItWas) {
+  auto first = OpenFile("cache", 1 * kMiB);
+  ASSERT_NE(first, nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 2 * kMiB), nullptr);
+  EXPECT_EQ(FileSize(Path("cache")), 1 * kMiB) << "the refused opener grew the file";
+  first.reset();
+  // Refused for the geometry slice 0 was formatted with: not grown either.
+  WriteSuperblock(Path("cache"), 0, 0, 1, 1 * kMiB);
+  EXPECT_EQ(OpenFile("cache", 2 * kMiB, 1, 2), nullptr);
+  EXPECT_EQ(FileSize(Path("cache")), 1 * kMiB) << "the refused opener grew the file";
+}
+
+TEST_F(DeviceTest, SliceOfAnotherGeometryThanSliceZeroIsRefused) {
+  WriteFile(Path("cache"), "");
+  WriteSuperblock(Path("cache"), 0, 0, 1, 1 * kMiB);  // formatted as -s 0/1
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr);
+  ExpectOneLineError(Path("cache"));
+  EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
+  EXPECT_NE(error_.find(std::to_string(1 * kMiB)), std::string::npos) << error_;
+  EXPECT_NE(error_.find("--format"), std::string::npos) << error_;
+  // --format of slice 1 alone would leave two geometries on the device; slice 0 may change it.
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2, 0, /*format=*/true), nullptr);
+  EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
+  EXPECT_NE(OpenFile("cache", 1 * kMiB, 0, 2, 0, /*format=*/true), nullptr) << error_;
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 0, 2), nullptr) << "slice 0 still says -s 0/1";
+  EXPECT_NE(error_.find("-s 0/1"), std::string::npos) << error_;
+  // The same N with another --device-size is another geometry too.
+  WriteSuperblock(Path("cache"), 0, 0, 2, 256 * kKiB);
+  EXPECT_EQ(OpenFile("cache", 1 * kMiB, 1, 2), nullptr);
+  EXPECT_NE(error_.find(std::to_string(256 * kKiB)), std::string::npos) << error_;
+  // Slice 0 of the same geometry: slice 1 may be formatted (its region is blank).
+  WriteSuperblock(Path("cache"), 0, 0, 2, 512 * kKiB);
+  EXPECT_NE(OpenFile("cache", 1 * kMiB, 1, 2), nullptr) << error_;
+  // Its own region holding something else is refused unless --format, naming the slice.
+  WriteFile(Path("other"), "");
+  WriteSuperblock(Path("other"), 512 * kKiB, 1, 3, 256 * kKiB);
+  EXPECT_EQ(OpenFile("other", 1 * kMiB, 1, 2), nullptr);
+  EXPECT_NE(error_.find("slice 1/2"), std::string::npos) << error_;
+  EXPECT_NE(error_.find("-s 1/3"), std::string::npos) << error_;
+  EXPECT_NE(OpenFile("other", 1 * kMiB, 1, 2, 0, /*format=*/true), nullptr) << error_;
 }
 
 TEST_F(DeviceTest, CheckAligned) {
