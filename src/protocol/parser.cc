@@ -20,9 +20,6 @@ constexpr std::string_view kReplyBadDelta = "CLIENT_ERROR invalid numeric delta 
 constexpr std::string_view kReplyBadExptime = "CLIENT_ERROR invalid exptime argument\r\n";
 constexpr std::string_view kReplyDeleteUsage =
     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
-// memcached closes such a connection without a word; we say why before closing.
-constexpr std::string_view kReplyLineTooLong = "CLIENT_ERROR line too long\r\n";
-
 constexpr std::string_view kNoreply = "noreply";
 
 // memcached stores vlen + 2 in an int, so a longer block is a bad command line, not "too large".
@@ -376,10 +373,13 @@ KeysResult ParseGetLine(const Line& line, size_t pos, const ParserLimits& limits
   return ScanKeys(line, pos, /*first_chunk=*/true, limits, req);
 }
 
-// True when `input` starts (after spaces) with a get-family command followed by a space: the only
-// commands whose line may grow past max_line.
+// True when `input` starts with a get-family command followed by a space: the only commands whose
+// line may grow past max_line. As memcached, which takes such a line for a multi-get only when at
+// most 100 spaces precede "get " or "gets ".
 bool StartsGetFamily(std::string_view input) {
+  constexpr size_t kMaxLeadingSpaces = 100;
   const size_t begin = SkipSpaces(input, 0);
+  if (begin > kMaxLeadingSpaces) return false;
   const size_t end = TokenEnd(input, begin);
   if (end == input.size()) return false;
   const std::optional<Command> cmd = LookupCommand(Slice(input, begin, end));
@@ -414,7 +414,8 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
     if (nl == kNpos) {
       if (input.size() <= limits_.max_line) return ParseOutcome{};
       if (!StartsGetFamily(input)) {
-        ParseOutcome out = Fail(input.size(), kReplyLineTooLong);
+        // memcached closes such a connection without a reply (after answering what came before).
+        ParseOutcome out = Fail(input.size(), {});
         out.close = true;
         return out;
       }

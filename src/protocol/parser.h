@@ -25,7 +25,9 @@
 namespace ssdcache::protocol {
 
 struct ParserLimits {
-  size_t max_line = 2048;            // longest command line without "\n" (get family excepted)
+  // Longest command line without its "\n" (get family excepted): memcached parses any line that
+  // fits its 16 KiB read buffer, newline included, and closes when that much has no newline.
+  size_t max_line = 16 * 1024 - 1;
   uint32_t max_value = 1024 * 1024;  // largest data block a storage command may declare
   size_t max_key = 250;              // memcached's KEY_MAX_LENGTH
 };

@@ -109,8 +109,9 @@ void Connection::OnEvent(uint32_t events) {
 }
 
 void Connection::Drive() {
+  bool progress = false;
   for (int round = 0; round < 4 && !closed(); ++round) {
-    bool progress = false;
+    progress = false;
     if (can_read_ && !Paused() && !(in_request_ && wait_ != Wait::kNone)) progress |= ReadSocket();
     if (closed()) return;
     size_t before = rstart_;
@@ -127,8 +128,12 @@ void Connection::Drive() {
     if (closed()) return;
     if (!progress) break;
   }
-  if (!closed() && can_read_ && !Paused() && !(in_request_ && wait_ != Wait::kNone)) {
-    server_.loop().Defer(this);  // unread bytes remain: come back next turn
+  if (!closed() &&
+      (progress || (can_read_ && !Paused() && !(in_request_ && wait_ != Wait::kNone)))) {
+    // Unread bytes remain, or the rounds ran out while still moving: come back next turn. The
+    // last write may have drained the output without EAGAIN (no EPOLLOUT edge will come) and so
+    // unpaused a request or input that nothing else would wake.
+    server_.loop().Defer(this);
   }
   bool drained = slot_count_ == 0 && unsent_bytes_ == 0;
   // After the peer's EOF, close only once every complete request it sent has been answered: the

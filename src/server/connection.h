@@ -7,6 +7,9 @@
 //    which new bytes raise a new edge; not once the peer's FIN was reported) unless it is
 //    paused (too much unsent output, too many reads in flight, a command waiting on the device or
 //    on memory); then `can_read_` remembers that unread bytes may remain.
+//  - A turn (Drive) does a bounded amount of work. If it ends while still making progress, the
+//    connection defers itself to the next turn: the work left (a multi-get whose output bound was
+//    freed by a write that drained without EAGAIN, unparsed input) has no event to wake it.
 //  - While a request is in progress (blocked), the read buffer is not moved, so the views the
 //    parser put into the Request stay valid.
 //  - A read-modify-write command (add/replace/append/prepend/cas/incr/decr/delete/touch/gat) on a

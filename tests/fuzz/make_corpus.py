@@ -42,7 +42,7 @@ PARSER_STREAMS = [
     (79, 2, b"incr k abc\r\nincr k -1\r\nincr\r\ntouch k abc\r\ntouch k\r\nverbosity x\r\n"),
     (83, 3, b"set k 0 0 5\r\nab\r\nx\r\nget k\r\n"),
     (89, 4, b"set k 0 0 1\r\n"),  # data never arrives
-    (97, 2, b"get " + b"k" * 4000),  # a line longer than max_line, still open
+    (97, 2, b"get " + b"k" * 4000),  # a long get line, still open
     (101, 5, b"version " + b"v" * 3000 + b"\r\n"),
     (103, 0, b"\x00\x01\x02\xff\xfe garbage \x80\x81\r\nget k\r\n"),
     (107, TINY | 3, b"get aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj\r\nversion\r\n"),

@@ -489,6 +489,34 @@ TEST(Differential, GeneratedStreamMatchesMemcached) {
   EXPECT_EQ(candidate.replies.size(), reference.replies.size());
 }
 
+// Runs `script` (one request per entry, each sent in one write) on memcached and on the target
+// and compares the replies one by one. With `last_closes`, the last request must make the server
+// close the connection: its reply is whatever came before the close.
+void ExpectScriptMatchesMemcached(const std::vector<std::string>& script,
+                                  bool last_closes = false) {
+  std::vector<GenRequest> stream;
+  for (const std::string& text : script) {
+    GenRequest r;
+    r.text = text;
+    r.is_version = text.starts_with("version");
+    stream.push_back(r);
+  }
+  stream.back().is_quit = last_closes;
+  StreamRun reference = RunStream(Target::kMemcached, stream);
+  ASSERT_TRUE(reference.failure.empty()) << "memcached: " << reference.failure;
+  StreamRun candidate = RunStream(CurrentTarget(), stream);
+  ASSERT_TRUE(candidate.failure.empty())
+      << TargetName(CurrentTarget()) << ": " << candidate.failure;
+  ASSERT_EQ(candidate.replies.size(), reference.replies.size());
+  for (size_t i = 0; i < stream.size(); ++i) {
+    EXPECT_EQ(candidate.replies[i], reference.replies[i])
+        << "request #" << i << ": " << Printable(stream[i].text);
+  }
+  if (last_closes) {
+    EXPECT_TRUE(candidate.replies.back().ends_with("<closed>"));
+  }
+}
+
 // The meta protocol's stale items and win tokens (md I, ms I, mg X/W/Z, R, N), a fixed script run
 // on memcached and on the target. Every reply is deterministic: cas uniques and TTLs are
 // normalised (see NormaliseMeta), C1 is older than any item's cas and C999999 newer.
@@ -539,21 +567,60 @@ TEST(Differential, MetaStaleAndWinTokensMatchMemcached) {
       "mg f v\r\n",
       "ma f\r\n",
   };
-  std::vector<GenRequest> stream;
-  for (const std::string& text : script) {
-    GenRequest r;
-    r.text = text;
-    stream.push_back(r);
-  }
-  StreamRun reference = RunStream(Target::kMemcached, stream);
-  ASSERT_TRUE(reference.failure.empty()) << "memcached: " << reference.failure;
-  StreamRun candidate = RunStream(CurrentTarget(), stream);
-  ASSERT_TRUE(candidate.failure.empty())
-      << TargetName(CurrentTarget()) << ": " << candidate.failure;
-  ASSERT_EQ(candidate.replies.size(), reference.replies.size());
-  for (size_t i = 0; i < stream.size(); ++i) {
-    EXPECT_EQ(candidate.replies[i], reference.replies[i])
-        << "request #" << i << ": " << Printable(stream[i].text);
+  ExpectScriptMatchesMemcached(script);
+}
+
+std::string Repeat(std::string_view token, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += token;
+  return out;
+}
+
+// Lines longer than the 2 KiB that many servers allow, each sent in one write: memcached parses
+// any line that fits its 16 KiB read buffer as an ordinary command (lots of spaces between tokens
+// included), and closes without a reply when 16 KiB arrive without a newline (not for get lines:
+// see LongLineWithoutNewlineClosesSilently and tests/integration/multiget_test.cc).
+TEST(Differential, LongLinesMatchMemcached) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  const std::string spaces(3000, ' ');
+  const std::string long_key(300, 'L');
+  const std::vector<std::string> script = {
+      "set k 0 0 1" + spaces + "\r\na\r\n",
+      "get k" + spaces + "\r\n",
+      spaces + "gets k" + spaces + "k\r\n",
+      std::string(16000, 'a') + "\r\n",
+      std::string(16382, 'a') + "\r\n",  // 16 KiB with its "\r\n"
+      "set " + long_key + " 0 0 1" + spaces + "\r\na\r\n",
+      "get " + long_key + spaces + " k\r\n",
+      "get k" + spaces + long_key + "\r\n",
+      "touch k" + spaces + "1000" + spaces + "\r\n",
+      "set n 0 0 1\r\n5\r\n",
+      "incr n" + spaces + "3\r\n",
+      "set k 0 0 1" + Repeat(" z", 40) + "\r\na\r\n",
+      "delete k" + Repeat(" z", 40) + "\r\n",
+      "verbosity 1" + std::string(12000, ' ') + "\r\n",
+      "mg k" + spaces + "v" + spaces + "k" + spaces + "\r\n",
+      "ms m 2" + std::string(5000, ' ') + "T0\r\nhi\r\n",
+      "mg m s v" + std::string(10000, ' ') + "\r\n",
+      "mg " + long_key + spaces + "v\r\n",
+      "mn" + std::string(10000, ' ') + "\r\n",
+      "get" + Repeat(" nokey", 4000) + "\r\n",  // 24 KB: a multi-get past 16 KiB
+      "gets k" + Repeat(" k", 10000) + "\r\n",
+      "delete k" + spaces + "\r\n",
+  };
+  ExpectScriptMatchesMemcached(script);
+}
+
+// No newline within 16 KiB: the connection is closed without a reply, whatever the command
+// (the version probe RunStream sends with it is never read).
+TEST(Differential, LongLineWithoutNewlineClosesSilently) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  for (const std::string& line :
+       {std::string(20000, 'a'), "set k 0 0 1" + std::string(20000, ' ') + "\r\na\r\n",
+        "mg k" + std::string(20000, ' ') + "v\r\n", std::string(16384, ' ') + "get k\r\n",
+        std::string(101, ' ') + "get" + Repeat(" nokey", 4000) + "\r\n"}) {
+    SCOPED_TRACE(Printable(line, 40));
+    ExpectScriptMatchesMemcached({"set k 0 0 1\r\nx\r\n", line}, /*last_closes=*/true);
   }
 }
 

@@ -179,13 +179,12 @@ TEST_F(Errors, HugeDeclaredLengthIsRejected) {
   client_.ReadLine();
 }
 
+// No newline within 16 KiB, memcached's read buffer: closed without a reply.
 TEST_F(Errors, LongLineWithoutNewlineClosesConnection) {
-  ASSERT_TRUE(client_.Send(std::string(4096, 'x')));
+  ASSERT_TRUE(client_.Send(std::string(20'000, 'x')));
   std::string reply = client_.ReadUntilClosed();
   EXPECT_TRUE(client_.peer_closed()) << "connection not closed: " << client_.error();
-  // memcached closes silently; ssdcached may send one error line first.
-  EXPECT_TRUE(reply.empty() || FullyMatches(reply, "(CLIENT_|SERVER_)?ERROR[^\r\n]*\r\n"))
-      << Printable(reply);
+  EXPECT_EQ(reply, "");
   Client other = Connect();
   ExpectUsable(other);
 }

@@ -51,7 +51,6 @@ constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta argum
 constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument\r\n";
 constexpr std::string_view kDeleteUsage =
     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
-constexpr std::string_view kLineTooLong = "CLIENT_ERROR line too long\r\n";
 constexpr std::string_view kError = "ERROR\r\n";
 
 // An outcome and its request, copied out of the parser's views so results of different feeds can
@@ -637,14 +636,16 @@ std::vector<ErrorCase> ErrorCases() {
       {"VerbosityPast64Bits", "verbosity 18446744073709551616\r\n", kBadFormat, 32},
       {"VerbosityPlusSign", "verbosity +1\r\n", kBadFormat, 14},  // memcached: OK
 
-      // Lines longer than max_line: memcached closes silently; we say why, then close.
-      {"LongSetLineNoNewline", "set " + Key(2100), kLineTooLong, 2104, 0, true},
-      {"LongSetLineWithNewline", "set " + Key(2100) + " 0 0 1\r\nA\r\n", kLineTooLong, 2115, 0,
-       true},
-      {"LongStatsLine", "stats " + Key(2100), kLineTooLong, 2106, 0, true},
-      {"LongLeadingSpaces", std::string(2049, ' '), kLineTooLong, 2049, 0, true},
-      {"LongLineOneByteOver", Key(2049), kLineTooLong, 2049, 0, true},
-      {"LongLineCrIsPartOfIt", "version " + Key(2040) + "\r\n", kLineTooLong, 2050, 0, true},
+      // No newline in the first 16 KiB (memcached's read buffer): closed without a reply.
+      {"LongSetLineNoNewline", "set " + Key(16400), "", 16404, 0, true},
+      {"LongSetLineWithNewline", "set " + Key(16400) + " 0 0 1\r\nA\r\n", "", 16415, 0, true},
+      {"LongStatsLine", "stats " + Key(16400), "", 16406, 0, true},
+      {"LongLeadingSpaces", std::string(16384, ' '), "", 16384, 0, true},
+      {"LongLineOneByteOver", Key(16384), "", 16384, 0, true},
+      {"LongLineCrIsPartOfIt", "version " + Key(16375) + "\r\n", "", 16385, 0, true},
+      {"LongMetaLine", "mg k" + std::string(16400, ' ') + "v\r\n", "", 16407, 0, true},
+      // memcached serves a get line past 16 KiB only when at most 100 spaces precede "get ".
+      {"LongGetAfter101Spaces", std::string(101, ' ') + "get " + Key(16300), "", 16405, 0, true},
   };
 }
 
@@ -702,14 +703,17 @@ TEST(ParserErrors, WhatFollowsAnErrorIsReadAsMemcachedReadsIt) {
 }
 
 TEST(ParserErrors, LineOfExactlyMaxLineIsParsed) {
-  // 2048 bytes without "\n" may still be a valid line; one more byte is not.
-  const std::string line = "stats " + Key(2042);
-  ASSERT_EQ(line.size(), 2048u);
+  // 16383 bytes without "\n" may still be a valid line (16 KiB with it); one more byte is not.
+  const std::string line = "stats " + Key(16377);
+  ASSERT_EQ(line.size(), 16383u);
   EXPECT_EQ(ParseOne(line).status, ParseStatus::kNeedMore);
-  Event want = Ok(Command::kStats, 2049);
-  want.stats_arg = Key(2042);
+  Event want = Ok(Command::kStats, 16384);
+  want.stats_arg = Key(16377);
   EXPECT_EQ(ParseOne(line + "\n"), want);
-  EXPECT_EQ(ParseOne(line + "\r\n").reply, kLineTooLong);
+  const Event over = ParseOne(line + "\r\n");
+  EXPECT_EQ(over.status, ParseStatus::kError);
+  EXPECT_EQ(over.reply, "");
+  EXPECT_TRUE(over.close);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -865,7 +869,10 @@ TEST(ParserStream, ByteByByteAndSmallChunksMatchAtOnce) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Multi-gets longer than max_line
+// Multi-gets longer than max_line. These use a 2 KiB line limit: the same code as the default
+// 16 KiB, at sizes that stay cheap to split at every byte (ParserLongLines checks the default).
+
+const ParserLimits kShortLines{2048, 1024 * 1024, 250};
 
 std::string ManyKeys(size_t n) {
   std::string keys;
@@ -900,7 +907,7 @@ std::vector<std::string> CollectLongGet(const std::vector<Event>& events, size_t
 TEST(ParserLongGet, TenThousandKeysAtOnce) {
   const std::string line = "get " + ManyKeys(10000) + "\r\n";
   ASSERT_GT(line.size(), 80000u);
-  const Event got = ParseOne(line + "version\r\n");
+  const Event got = ParseOne(line + "version\r\n", kShortLines);
   EXPECT_EQ(got.status, ParseStatus::kOk);
   EXPECT_EQ(got.consumed, line.size());
   EXPECT_FALSE(got.more_keys);
@@ -911,7 +918,7 @@ TEST(ParserLongGet, TenThousandKeysInReads) {
   const std::string stream = "get " + ManyKeys(10000) + "\r\nversion\r\n";
   for (size_t chunk : {7, 1000, 2049, 4096, 16384}) {
     SCOPED_TRACE(chunk);
-    const std::vector<Event> events = FeedInChunks(stream, chunk);
+    const std::vector<Event> events = FeedInChunks(stream, chunk, kShortLines);
     ASSERT_GE(events.size(), 3u);
     EXPECT_GT(events.size(), 3u);  // really delivered in chunks
     EXPECT_EQ(CollectLongGet(events, 0, events.size() - 2, Command::kGet, 0), ExpectedKeys(10000));
@@ -921,7 +928,7 @@ TEST(ParserLongGet, TenThousandKeysInReads) {
 
 TEST(ParserLongGet, GatsKeepsItsExptimeAcrossChunks) {
   const std::string stream = "gats -42 " + ManyKeys(3000) + "\nstats\r\n";
-  const std::vector<Event> events = FeedInChunks(stream, 3000);
+  const std::vector<Event> events = FeedInChunks(stream, 3000, kShortLines);
   ASSERT_GE(events.size(), 3u);
   EXPECT_EQ(CollectLongGet(events, 0, events.size() - 2, Command::kGats, -42), ExpectedKeys(3000));
   EXPECT_EQ(events.back().cmd, Command::kStats);
@@ -933,7 +940,7 @@ TEST(ParserLongGet, FirstChunkConsumesThroughTheLastSeparator) {
   while (input.size() < 2100) input += "k ";
   const size_t complete = input.size();
   input += "partial";
-  Parser parser;
+  Parser parser(kShortLines);
   Request req;
   ParseOutcome out = parser.Parse(input, req);
   EXPECT_EQ(out.status, ParseStatus::kOk);
@@ -959,7 +966,7 @@ TEST(ParserLongGet, FirstChunkConsumesThroughTheLastSeparator) {
 TEST(ParserLongGet, ContinuationWaitsUntilLineLimitOrNewline) {
   std::string first = "get ";
   while (first.size() < 2100) first += "ab ";
-  Parser parser;
+  Parser parser(kShortLines);
   Request req;
   ASSERT_EQ(parser.Parse(first, req).consumed, first.size());
   // A short tail without newline is not worth a chunk yet.
@@ -977,7 +984,7 @@ TEST(ParserLongGet, SplitAtEveryByteDeliversEachKeyOnce) {
   ASSERT_GT(stream.size(), 3000u);
   for (size_t cut = 1; cut < stream.size(); ++cut) {
     SCOPED_TRACE(cut);
-    const std::vector<Event> events = FeedPieces(stream, {cut});
+    const std::vector<Event> events = FeedPieces(stream, {cut}, kShortLines);
     ASSERT_GE(events.size(), 2u);
     ASSERT_LE(events.size(), 3u);
     ASSERT_EQ(CollectLongGet(events, 0, events.size() - 2, Command::kGets, 0), ExpectedKeys(500));
@@ -989,7 +996,7 @@ TEST(ParserLongGet, KeyTooLongMidLineFailsTheRestAndSkipsIt) {
   const std::string head = "get " + ManyKeys(600);  // about twice max_line
   const std::string stream = head + Key(251) + " more keys\r\nversion\r\n";
   // At once: memcached answers the whole line with one CLIENT_ERROR and no value.
-  std::vector<Event> events = FeedPieces(stream, {});
+  std::vector<Event> events = FeedPieces(stream, {}, kShortLines);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].status, ParseStatus::kError);
   EXPECT_EQ(events[0].reply, kBadFormat);
@@ -1001,7 +1008,7 @@ TEST(ParserLongGet, KeyTooLongMidLineFailsTheRestAndSkipsIt) {
   // key shows, and the rest of the line is dropped silently up to its newline.
   for (size_t chunk : {2200, 2500, 3000}) {
     SCOPED_TRACE(chunk);
-    events = FeedInChunks(stream, chunk);
+    events = FeedInChunks(stream, chunk, kShortLines);
     size_t i = 0;
     std::vector<std::string> served;
     for (; i < events.size() && events[i].status == ParseStatus::kOk; ++i) {
@@ -1026,7 +1033,7 @@ TEST(ParserLongGet, KeyTooLongMidLineFailsTheRestAndSkipsIt) {
 }
 
 TEST(ParserLongGet, PartialKeyOverTheLimitFailsAtOnce) {
-  Parser parser;
+  Parser parser(kShortLines);
   Request req;
   const std::string input = "get a " + Key(2100);
   const ParseOutcome out = parser.Parse(input, req);
@@ -1044,7 +1051,7 @@ TEST(ParserLongGet, PartialKeyOverTheLimitFailsAtOnce) {
 }
 
 TEST(ParserLongGet, DroppedTailMayTakeSeveralReads) {
-  Parser parser;
+  Parser parser(kShortLines);
   Request req;
   ASSERT_EQ(parser.Parse("get a " + Key(2100), req).reply, kBadFormat);
   // Still the same line, however many reads it takes to reach its newline.
@@ -1063,7 +1070,7 @@ TEST(ParserLongGet, DroppedTailMayTakeSeveralReads) {
 }
 
 TEST(ParserLongGet, GatBadExptimeInLongLine) {
-  Parser parser;
+  Parser parser(kShortLines);
   Request req;
   const std::string input = "gat soon " + ManyKeys(400);
   ParseOutcome out = parser.Parse(input, req);
@@ -1085,7 +1092,7 @@ TEST(ParserLongGet, NulEndsALongLineEarly) {
   want.push_back("last");
   for (size_t cut : {size_t{2100}, nul, nul + 1, nul + 5, stream.size() - 3}) {
     SCOPED_TRACE(cut);
-    const std::vector<Event> events = FeedPieces(stream, {cut});
+    const std::vector<Event> events = FeedPieces(stream, {cut}, kShortLines);
     std::vector<std::string> keys;
     size_t i = 0;
     for (; i < events.size() && events[i].status == ParseStatus::kOk &&
@@ -1104,12 +1111,120 @@ TEST(ParserLongGet, NulEndsALongLineEarly) {
 
 TEST(ParserLongGet, GetFollowedOnlyBySpacesStillReadsLaterKeys) {
   const std::string stream = "get" + std::string(3000, ' ') + "k1 k2\r\n";
-  const std::vector<Event> events = FeedInChunks(stream, 2500);
+  const std::vector<Event> events = FeedInChunks(stream, 2500, kShortLines);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_TRUE(events[0].keys.empty());
   EXPECT_TRUE(events[0].more_keys);
   EXPECT_EQ(events[1].keys, (std::vector<std::string>{"k1", "k2"}));
   EXPECT_FALSE(events[1].more_keys);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Long lines at the default limit. memcached parses any line that fits its 16 KiB read buffer as
+// an ordinary command, however many spaces it holds, and closes the connection without a reply
+// when 16 KiB arrive without a newline (get lines excepted: served as their keys arrive).
+
+// Lines of 2-4 KB (longer than the 2 KiB limit of old), each checked against memcached 1.6.18.
+std::string LongLinesStream() {
+  const std::string spaces(2048, ' ');
+  std::string s;
+  s += "set k 0 0 1" + spaces + "\r\na\r\n";                    // 0: set, data "a"
+  s += "get " + Key(300) + spaces + " x\r\n";                   // 1: bad format (key > 250)
+  s += "set " + Key(300) + " 0 0 1" + spaces + "\r\na\r\n";     // 2: bad format, 3: "a" ERROR
+  s += "mg mk" + spaces + "v" + spaces.substr(1024) + "k\r\n";  // 4: mg mk v k
+  s += "mg " + Key(300) + spaces + "v\r\n";                     // 5: bad format
+  s += spaces + "get k" + spaces + "\r\n";                      // 6: get k
+  s += "incr n" + spaces + "3\r\n";                             // 7: incr n 3
+  s += "version";
+  for (int i = 0; i < 1024; ++i) s += " x";
+  s += "\r\n";  // 8: version
+  s += "set k 0 0 1";
+  for (int i = 0; i < 1024; ++i) s += " z";
+  s += "\r\na\r\n";  // 9: too many tokens: ERROR, 10: "a" ERROR
+  return s;
+}
+
+TEST(ParserLongLines, LinesThatFitTheReadBufferAreOrdinary) {
+  const std::string stream = LongLinesStream();
+  const std::vector<Event> whole = FeedPieces(stream, {});
+  ASSERT_EQ(whole.size(), 11u);
+  EXPECT_EQ(whole[0].cmd, Command::kSet);
+  EXPECT_EQ(whole[0].keys, std::vector<std::string>{"k"});
+  EXPECT_EQ(whole[0].data, "a");
+  for (size_t i : {1, 2, 5}) EXPECT_EQ(whole[i].reply, kBadFormat) << i;
+  for (size_t i : {3, 9, 10}) EXPECT_EQ(whole[i].reply, kError) << i;
+  EXPECT_EQ(whole[4].cmd, Command::kMetaGet);
+  EXPECT_EQ(whole[4].keys, std::vector<std::string>{"mk"});
+  EXPECT_EQ(whole[6].cmd, Command::kGet);
+  EXPECT_EQ(whole[6].keys, std::vector<std::string>{"k"});
+  EXPECT_FALSE(whole[6].more_keys);
+  EXPECT_EQ(whole[7].cmd, Command::kIncr);
+  EXPECT_EQ(whole[7].delta, 3u);
+  EXPECT_EQ(whole[8].cmd, Command::kVersion);
+  for (const Event& e : whole) EXPECT_FALSE(e.close);
+  for (size_t cut = 1; cut < stream.size(); ++cut) {
+    SCOPED_TRACE(cut);
+    ASSERT_EQ(FeedPieces(stream, {cut}), whole);
+  }
+}
+
+TEST(ParserLongLines, MetaFlagsAfterManySpaces) {
+  Parser parser;
+  Request req;
+  const std::string line =
+      "mg mk" + std::string(5000, ' ') + "v" + std::string(5000, ' ') + "k\r\n";
+  const ParseOutcome out = parser.Parse(line, req);
+  ASSERT_EQ(out.status, ParseStatus::kOk);
+  EXPECT_EQ(out.consumed, line.size());
+  EXPECT_TRUE(req.meta.value);
+  EXPECT_TRUE(req.meta.Has('k'));
+}
+
+TEST(ParserLongLines, SixteenKiBWithTheNewlineIsTheLimit) {
+  // 16 KiB including the newline is a line (16000 'a': ERROR, an unknown command); one byte more
+  // without a newline closes the connection, whatever follows.
+  const std::string fits[] = {std::string(16000, 'a') + "\r\n", std::string(16382, 'a') + "\r\n",
+                              std::string(16383, 'a') + "\n"};
+  for (const std::string& line : fits) {
+    SCOPED_TRACE(line.size());
+    for (size_t chunk : {size_t{1000}, size_t{4096}, line.size()}) {
+      const std::vector<Event> events = FeedInChunks(line + "version\r\n", chunk);
+      ASSERT_EQ(events.size(), 2u);
+      EXPECT_EQ(events[0].reply, kError);
+      EXPECT_EQ(events[0].consumed, line.size());
+      EXPECT_EQ(events[1].cmd, Command::kVersion);
+    }
+  }
+  const std::string over = std::string(16383, 'a') + "\r\nversion\r\n";
+  for (size_t chunk : {size_t{1000}, size_t{4096}, over.size()}) {
+    const std::vector<Event> events = FeedInChunks(over, chunk);
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].reply, "");
+    EXPECT_TRUE(events[0].close);
+  }
+}
+
+TEST(ParserLongLines, GetFamilyLinesPastSixteenKiBAreServedInChunks) {
+  // memcached 1.6.18 grows its buffer for "get " and "gets " after at most 100 spaces, and closes
+  // the connection for a gat/gats line this long; ssdcached serves all four as the keys arrive.
+  for (const std::string& head :
+       {"get "s, std::string(100, ' ') + "gets ", "gat 0 "s, "gats 0 "s}) {
+    SCOPED_TRACE(head);
+    const std::string stream = head + ManyKeys(3000) + "\r\nversion\r\n";
+    ASSERT_GT(stream.size(), 20000u);
+    for (size_t chunk : {4096, 16384}) {
+      const std::vector<Event> events = FeedInChunks(stream, chunk);
+      ASSERT_GT(events.size(), 2u);
+      std::vector<std::string> keys;
+      for (size_t i = 0; i + 1 < events.size(); ++i) {
+        ASSERT_EQ(events[i].status, ParseStatus::kOk);
+        EXPECT_EQ(events[i].more_keys, i + 2 < events.size());
+        keys.insert(keys.end(), events[i].keys.begin(), events[i].keys.end());
+      }
+      EXPECT_EQ(keys, ExpectedKeys(3000));
+      EXPECT_EQ(events.back().cmd, Command::kVersion);
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
