@@ -1,5 +1,6 @@
 #include "server/connection.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -281,6 +282,17 @@ void Connection::Process() {
     if (avail == 0) {
       input_exhausted_ = true;
       return;
+    }
+    if (!first_byte_seen_) {
+      first_byte_seen_ = true;
+      // memcached's binary protocol opens every request with the magic byte 0x80. Its header
+      // holds no newline, so the text parser would wait for one forever and the client would
+      // time out: until the binary protocol is implemented, such a connection is closed at once.
+      if (rbuf_[rstart_] == '\x80') {
+        spdlog::debug("connection {}: binary protocol request (not supported), closing", id_);
+        CloseNow();
+        return;
+      }
     }
     protocol::ParseOutcome outcome =
         parser_.Parse(std::string_view(rbuf_.data() + rstart_, avail), req_);

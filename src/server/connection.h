@@ -13,6 +13,8 @@
 //    key on the device reads it, then stores with the location it read as the expected one; if
 //    another connection changed the key meanwhile, the command starts over (no lost update).
 //  - The object outlives its socket until every lookup it started has completed (Server frees it).
+//  - A connection whose first byte is 0x80 (a binary-protocol request, which the text parser
+//    would wait on forever) is closed at once, without a reply.
 #pragma once
 
 #include <cstdint>
@@ -210,6 +212,7 @@ class Connection final : public net::EventHandler,
   bool peer_closed_ = false;
   bool hup_seen_ = false;         // EPOLLRDHUP/EPOLLHUP reported: read until recv says EOF
   bool input_exhausted_ = false;  // the last Process() stopped for want of bytes
+  bool first_byte_seen_ = false;  // the protocol check of the connection's first byte is done
   bool close_after_flush_ = false;
   bool registered_ = false;
   uint64_t last_active_ = 0;
