@@ -106,6 +106,33 @@ bool ValidKey(std::string_view key, size_t max_key) {
   return true;
 }
 
+// memcached closes the connection without a reply on an unknown command whose last token begins
+// with "HTTP/" (a browser or an HTTP probe: "GET / HTTP/1.1"). The rule sits in the last branch of
+// its dispatch, so it does not apply where an earlier branch answers ERROR: a name of fewer than
+// two bytes, a name beginning with g s a c i d or t (each letter has its own branch), a two-byte
+// name beginning with m (the meta commands), or a command memcached has and ssdcached does not.
+// Its tokenizer stops after 23 tokens, and then the 23rd counts as the last.
+bool IsHttpRequestLine(std::string_view text) {
+  constexpr size_t kMemcachedTokens = 23;
+  constexpr std::string_view kOwnBranch = "gsacidt";
+  constexpr std::string_view kOtherCommands[] = {"bget", "lru_crawler", "watch",
+                                                 "lru",  "extstore",    "refresh_certs"};
+  size_t i = SkipSpaces(text, 0);
+  const std::string_view name = Slice(text, i, TokenEnd(text, i));
+  if (name.size() < 2 || kOwnBranch.find(name[0]) != kNpos) return false;
+  if (name[0] == 'm' && name.size() == 2) return false;
+  for (std::string_view other : kOtherCommands) {
+    if (name == other) return false;
+  }
+  std::string_view last;
+  for (size_t count = 0; i < text.size() && count < kMemcachedTokens; ++count) {
+    const size_t end = TokenEnd(text, i);
+    last = Slice(text, i, end);
+    i = SkipSpaces(text, end);
+  }
+  return last.starts_with("HTTP/");
+}
+
 // --- Lines ---------------------------------------------------------------------------------------
 
 struct Line {
@@ -426,6 +453,11 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
     const std::optional<Command> cmd = LookupCommand(Slice(line.text, begin, end));
     if (!cmd && IsMetaCommand(Slice(line.text, begin, end))) {
       return ParseMeta(input, line.text, line.consumed, limits_, req);
+    }
+    if (!cmd && IsHttpRequestLine(line.text)) {
+      ParseOutcome out = Fail(line.consumed, {});
+      out.close = true;
+      return out;
     }
     if (!cmd) return Fail(line.consumed, kReplyError);
     req.cmd = *cmd;

@@ -505,6 +505,12 @@ struct ErrorCase {
 
 std::string Key(size_t n) { return std::string(n, 'x'); }
 
+std::string Repeat(std::string_view s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
 std::vector<ErrorCase> ErrorCases() {
   const std::string k251 = Key(251);
   return {
@@ -636,6 +642,27 @@ std::vector<ErrorCase> ErrorCases() {
       {"VerbosityNegative", "verbosity -1\r\n", kBadFormat, 14},
       {"VerbosityPast64Bits", "verbosity 18446744073709551616\r\n", kBadFormat, 32},
       {"VerbosityPlusSign", "verbosity +1\r\n", kBadFormat, 14},  // memcached: OK
+
+      // An unknown command whose last token (of the first 23) begins with "HTTP/": memcached
+      // closes without a reply, unless an earlier branch of its dispatch answers ERROR.
+      {"HttpGet", "GET / HTTP/1.0\r\n", "", 16, 0, true},
+      {"HttpPostLf", "POST /x HTTP/1.1\n", "", 17, 0, true},
+      {"HttpVersionAlone", "HTTP/1.1\r\n", "", 10, 0, true},
+      {"HttpPrefixOnly", "ZZ HTTP/\r\n", "", 10, 0, true},
+      {"HttpTrailingSpace", "PUT / HTTP/1.1 \r\n", "", 17, 0, true},
+      {"HttpTabInToken", "GET\t/ HTTP/1.0\tx\r\n", "", 18, 0, true},
+      {"HttpNulEndsLine", "GET / HTTP/1.0\0junk\r\n"s, "", 21, 0, true},
+      {"HttpLongNameLikeReplace", "replace2 / HTTP/1.0\r\n", "", 21, 0, true},
+      {"Http23rdToken", "Get" + Repeat(" a", 21) + " HTTP/1.0 b\r\n", "", 58, 0, true},
+      {"HttpNotLastToken", "POST / HTTP/1.1 x\r\n", kError, 19},
+      {"Http24thToken", "Get" + Repeat(" a", 22) + " HTTP/1.0\r\n", kError, 58},
+      {"HttpLowerCase", "GET / http/1.0\r\n", kError, 16},
+      {"HttpWithoutSlash", "GET / HTTP\r\n", kError, 12},
+      {"HttpOneLetterName", "X HTTP/1.0\r\n", kError, 12},
+      {"HttpNameOfGetBranch", "gx / HTTP/1.0\r\n", kError, 15},
+      {"HttpNameOfTouchBranch", "trace / HTTP/1.0\r\n", kError, 18},
+      {"HttpTwoLetterMetaName", "mx / HTTP/1.0\r\n", kError, 15},
+      {"HttpMemcachedOnlyCommand", "watch HTTP/1.0\r\n", kError, 16},
 
       // Lines longer than max_line: memcached closes silently; we say why, then close.
       {"LongSetLineNoNewline", "set " + Key(2100), kLineTooLong, 2104, 0, true},
