@@ -6,6 +6,8 @@
 //    sign, at least one digit, then the end of the token or a whitespace byte). The classic parser
 //    needs it to swallow a data block memcached would read even when it refuses the line; the meta
 //    parser reads every number this way, as memcached does.
+// Either way an exptime is then cut to a signed 32-bit value (CutToInt32), as memcached keeps it in
+// an int32_t: an exptime beyond 32 bits is never an error, only one beyond 64 bits is.
 // Pure functions: no state, no allocation.
 #pragma once
 
@@ -36,6 +38,21 @@ inline bool StrictSigned(std::string_view s, int64_t& out) {
   uint64_t magnitude = 0;
   if (!StrictUnsigned(s, negative ? kMaxPositive + 1 : kMaxPositive, magnitude)) return false;
   out = static_cast<int64_t>(negative ? 0 - magnitude : magnitude);
+  return true;
+}
+
+// A long as memcached keeps it in an int32_t (safe_strtol's result: exptimes, data lengths): the
+// low 32 bits, signed, so 4294967295 is -1 and -4294967295 is 1.
+inline int64_t CutToInt32(int64_t v) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v)));
+}
+
+// An exptime (set, touch, gat, flush_all's delay) by ssdcache's digits-only rule, any 64-bit value
+// taken and then cut to 32 bits as memcached does.
+inline bool StrictExptime(std::string_view s, int64_t& out) {
+  int64_t v = 0;
+  if (!StrictSigned(s, v)) return false;
+  out = CutToInt32(v);
   return true;
 }
 
@@ -104,7 +121,7 @@ inline std::optional<uint32_t> MemcachedUnsigned32(std::string_view s) {
 inline std::optional<int64_t> MemcachedSigned32(std::string_view s) {
   const std::optional<int64_t> v = MemcachedSigned(s);
   if (!v) return std::nullopt;
-  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(*v)));
+  return CutToInt32(*v);
 }
 
 }  // namespace ssdcache::protocol

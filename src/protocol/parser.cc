@@ -243,7 +243,7 @@ ParseOutcome ParseStorage(std::string_view input, const Line& line, const Tokens
   uint64_t flags = 0;
   uint64_t bytes = 0;
   if (!StrictUnsigned(t.tok[2], std::numeric_limits<uint32_t>::max(), flags) ||
-      !StrictSigned(t.tok[3], req.exptime) ||
+      !StrictExptime(t.tok[3], req.exptime) ||
       !StrictUnsigned(t.tok[4], static_cast<uint64_t>(kMaxDeclaredLength), bytes) ||
       (is_cas && !StrictUnsigned(t.tok[5], std::numeric_limits<uint64_t>::max(), req.cas_unique)) ||
       !ValidKey(key, limits.max_key)) {
@@ -302,7 +302,7 @@ ParseOutcome ParseTouch(const Line& line, const Tokens& t, const ParserLimits& l
   req.noreply = t.last == kNoreply;
   const std::string_view key = t.tok[1];
   if (key.size() > limits.max_key) return Fail(line.consumed, Quiet(req, kReplyBadFormat));
-  if (!StrictSigned(t.tok[2], req.exptime)) {
+  if (!StrictExptime(t.tok[2], req.exptime)) {
     return Fail(line.consumed, Quiet(req, kReplyBadExptime));
   }
   if (!ValidKey(key, limits.max_key)) return Fail(line.consumed, Quiet(req, kReplyBadFormat));
@@ -395,7 +395,7 @@ KeysResult ParseGetLine(const Line& line, size_t pos, const ParserLimits& limits
     const size_t end = TokenEnd(text, begin);
     // An exptime still unfinished after max_line bytes cannot be a number worth waiting for.
     if ((end == text.size() && !line.complete) ||
-        !StrictSigned(Slice(text, begin, end), req.exptime)) {
+        !StrictExptime(Slice(text, begin, end), req.exptime)) {
       return LineFailed(line, kReplyBadExptime, req);
     }
     pos = end;

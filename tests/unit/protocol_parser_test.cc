@@ -12,8 +12,10 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "protocol/numbers.h"
 #include "protocol/parser.h"
 
 // Counts heap allocations so a test can check that a warm parser allocates nothing.
@@ -241,7 +243,7 @@ TEST(ParserGet, GatAndGatsCarryExptime) {
   EXPECT_EQ(ParseOne("gats -1 k\r\n"), want);
 
   want = Ok(Command::kGat, 28);
-  want.exptime = std::numeric_limits<int64_t>::min();
+  want.exptime = 0;  // -2^63 cut to 32 bits, as memcached keeps it
   want.keys = {"k"};
   EXPECT_EQ(ParseOne("gat -9223372036854775808 k\r\n"), want);
 }
@@ -434,6 +436,33 @@ TEST(ParserTouch, Forms) {
   want.keys = {"k"};
   want.exptime = 10;
   EXPECT_EQ(ParseOne("touch k 10 junk\r\n"), want);  // memcached: NOT_FOUND/TOUCHED
+}
+
+// memcached keeps an exptime in an int32_t: any value that fits 64 bits is taken and cut to its
+// low 32 bits, signed (set x 0 4294967295 stores an item already expired).
+TEST(ParserExptime, CutToSigned32BitsAsMemcached) {
+  const std::pair<std::string, int64_t> cases[] = {
+      {"4294967295", -1},
+      {"-4294967295", 1},
+      {"4294967296", 0},
+      {"4294967396", 100},
+      {"2147483648", -2147483648LL},
+      {"-2147483649", 2147483647},
+      {"9223372036854775807", -1},
+      {"-9223372036854775808", 0},
+      {"00000000000000000000000000000000000004294967297", 1},
+  };
+  for (const auto& [text, exptime] : cases) {
+    Event set = ParseOne("set k 0 " + text + " 1\r\nx\r\n");
+    EXPECT_EQ(set.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(set.exptime, exptime) << "set " << text;
+    Event touch = ParseOne("touch k " + text + "\r\n");
+    EXPECT_EQ(touch.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(touch.exptime, exptime) << "touch " << text;
+    Event gat = ParseOne("gats " + text + " k\r\n");
+    EXPECT_EQ(gat.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(gat.exptime, exptime) << "gats " << text;
+  }
 }
 
 TEST(ParserFlushAll, Forms) {
@@ -1268,7 +1297,7 @@ Event Expected(const Spec& s, size_t consumed) {
     case Command::kGat:
     case Command::kGats:
     case Command::kTouch:
-      e.exptime = s.exptime;
+      e.exptime = CutToInt32(s.exptime);
       break;
     case Command::kSet:
     case Command::kAdd:
@@ -1277,7 +1306,7 @@ Event Expected(const Spec& s, size_t consumed) {
     case Command::kPrepend:
     case Command::kCas:
       e.flags = s.flags;
-      e.exptime = s.exptime;
+      e.exptime = CutToInt32(s.exptime);
       e.bytes = static_cast<uint32_t>(s.data.size());
       e.data = s.data;
       e.cas_unique = s.cas_unique;
