@@ -316,7 +316,7 @@ ParseOutcome ParseFlushAll(const Line& line, const Tokens& t, Request& req) {
   // memcached reads a delay whenever the line is not exactly "flush_all [noreply]", and ignores a
   // third token that is not "noreply".
   if (t.count != (req.noreply ? 2u : 1u)) {
-    if (!StrictSigned(t.tok[1], req.delay)) {
+    if (!StrictExptime(t.tok[1], req.delay)) {
       return Fail(line.consumed, Quiet(req, kReplyBadExptime));
     }
     req.has_delay = true;

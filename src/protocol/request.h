@@ -105,7 +105,7 @@ struct Request {
   uint32_t bytes = 0;       // storage commands: declared data length
   uint64_t cas_unique = 0;  // cas
   uint64_t delta = 0;       // incr/decr
-  int64_t delay = 0;        // flush_all: delay in seconds when has_delay
+  int64_t delay = 0;        // flush_all: delay in seconds when has_delay (signed 32 bits)
   bool has_delay = false;   // flush_all
   uint32_t verbosity = 0;   // verbosity: the level
   bool noreply = false;     // the trailing "noreply" token was present

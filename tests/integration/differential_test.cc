@@ -646,6 +646,31 @@ TEST(Differential, ExptimesBeyond32BitsAreCutLikeMemcached) {
   });
 }
 
+// flush_all's delay is cut to 32 bits like an exptime, and memcached lets a flush take effect a
+// second before its delay ends: 4294967295 (-1), 4294967296 (0) and -4294967295 (1) flush at once,
+// 4294967396 (100 s) not yet. A delay of 1 s also flushes what is stored later in that second in
+// memcached, so the script ends with it.
+TEST(Differential, FlushAllDelayIsCutLikeMemcached) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  ExpectScriptMatchesMemcached({
+      "set f 0 0 1\r\nx\r\n",
+      "flush_all 4294967396\r\n",
+      "get f\r\n",
+      "flush_all 9223372036854775808\r\n",
+      "flush_all -9223372036854775809 noreply\r\n",
+      "get f\r\n",
+      "flush_all 4294967295\r\n",
+      "get f\r\n",
+      "set f 0 0 1\r\nx\r\n",
+      "get f\r\n",
+      "flush_all 4294967296 noreply\r\n",
+      "get f\r\n",
+      "set f 0 0 1\r\nx\r\n",
+      "flush_all -4294967295\r\n",
+      "get f\r\n",
+  });
+}
+
 // memcached closes, without a reply, a connection that sends an unknown command whose last token
 // begins with "HTTP/" (browsers, HTTP probes), but answers ERROR where its dispatch has an earlier
 // branch for the command's name, and only looks at the first 23 tokens.

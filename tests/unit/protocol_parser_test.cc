@@ -438,8 +438,8 @@ TEST(ParserTouch, Forms) {
   EXPECT_EQ(ParseOne("touch k 10 junk\r\n"), want);  // memcached: NOT_FOUND/TOUCHED
 }
 
-// memcached keeps an exptime in an int32_t: any value that fits 64 bits is taken and cut to its
-// low 32 bits, signed (set x 0 4294967295 stores an item already expired).
+// memcached keeps an exptime (and flush_all's delay) in an int32_t: any value that fits 64 bits is
+// taken and cut to its low 32 bits, signed (set x 0 4294967295 stores an item already expired).
 TEST(ParserExptime, CutToSigned32BitsAsMemcached) {
   const std::pair<std::string, int64_t> cases[] = {
       {"4294967295", -1},
@@ -462,6 +462,9 @@ TEST(ParserExptime, CutToSigned32BitsAsMemcached) {
     Event gat = ParseOne("gats " + text + " k\r\n");
     EXPECT_EQ(gat.status, ParseStatus::kOk) << text;
     EXPECT_EQ(gat.exptime, exptime) << "gats " << text;
+    Event flush = ParseOne("flush_all " + text + "\r\n");
+    EXPECT_EQ(flush.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(flush.delay, exptime) << "flush_all " << text;
   }
 }
 
@@ -1316,7 +1319,7 @@ Event Expected(const Spec& s, size_t consumed) {
       e.delta = s.delta;
       break;
     case Command::kFlushAll:
-      e.delay = s.delay;
+      e.delay = CutToInt32(s.delay);
       e.has_delay = s.has_delay;
       break;
     case Command::kVerbosity:
