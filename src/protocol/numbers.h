@@ -90,14 +90,24 @@ inline CNumber ScanCNumber(std::string_view s) {
   return n;
 }
 
-// safe_strtoull (LP64): a negative number is refused only when it looks negative as a signed
-// 64-bit value ("-1" is refused, "-18446744073709551615" is 1).
+// safe_strtoull (LP64): a value that looks negative as a signed 64-bit number is refused when the
+// text holds a '-' anywhere (its strchr): "-1" is refused, "-18446744073709551615" is 1.
 inline std::optional<uint64_t> MemcachedUnsigned(std::string_view s) {
   const CNumber n = ScanCNumber(s);
   if (!n.ok || n.overflow) return std::nullopt;
   const uint64_t v = n.negative ? 0 - n.magnitude : n.magnitude;
-  if (n.negative && static_cast<int64_t>(v) < 0) return std::nullopt;
+  if (static_cast<int64_t>(v) < 0 && s.find('-') != std::string_view::npos) return std::nullopt;
   return v;
+}
+
+// A stored value as incr/decr and ma read it: memcached runs safe_strtoull on the item's data as a
+// C string (followed by "\r\n" in memory), so C whitespace and a sign may lead, whitespace and then
+// anything may follow the digits, and a NUL byte ends the text (" 5", "+5", "5 abc", "5\0x" are 5).
+// memcached's scan runs past the data when it is all whitespace, and its '-' check past the digits
+// of a number >= 2^63 (memory it does not own); here the value's end is the end: the former is not
+// a number, the latter looks at the value only.
+inline std::optional<uint64_t> MemcachedStoredNumber(std::string_view value) {
+  return MemcachedUnsigned(value.substr(0, value.find('\0')));
 }
 
 // safe_strtol (LP64): any value that fits a long.

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "protocol/numbers.h"
 #include "server/server.h"
 #include "util/hash.h"
 
@@ -702,16 +703,12 @@ bool Connection::ExecArith() {
     ReplyNoreply("NOT_FOUND\r\n");
     return true;
   }
-  uint64_t value = 0;
-  std::string_view digits = cur.value;
-  // memcached parses the value with strtoull: leading spaces are not allowed, trailing spaces
-  // (left by an earlier decr that shortened the number) are.
-  while (!digits.empty() && digits.back() == ' ') digits.remove_suffix(1);
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+  const std::optional<uint64_t> number = protocol::MemcachedStoredNumber(cur.value);
+  if (!number) {
     ReplyNoreply("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
     return true;
   }
+  uint64_t value = *number;
   ++(incr ? st.incr_hits : st.decr_hits);
   if (incr)
     value += req_.delta;  // wraps at 2^64 as memcached does

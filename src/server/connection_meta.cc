@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/numbers.h"
 #include "server/connection.h"
 #include "server/server.h"
 #include "util/hash.h"
@@ -542,15 +543,13 @@ bool Connection::ExecMetaArith() {
   Expiry start;
   uint32_t flags = 0;
   if (!created) {
-    std::string_view digits = cur.value;
-    // As the classic incr: memcached's strtoull takes no leading spaces but trailing ones (left
-    // by a decr that shortened the number).
-    while (!digits.empty() && digits.back() == ' ') digits.remove_suffix(1);
-    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    // As the classic incr: the value read as memcached's safe_strtoull reads it.
+    const std::optional<uint64_t> number = protocol::MemcachedStoredNumber(cur.value);
+    if (!number) {
       Reply(kNonNumeric);  // sent even in quiet mode
       return true;
     }
+    value = *number;
     if (incr) {
       value += m.delta;  // wraps at 2^64 as memcached does
     } else {

@@ -671,6 +671,71 @@ TEST(Differential, FlushAllDelayIsCutLikeMemcached) {
   });
 }
 
+// incr/decr and ma read the stored value with memcached's safe_strtoull: C whitespace and a sign
+// may lead, whitespace and anything after it may follow, a NUL ends the number; overflow, no digits
+// and a negative-looking value are not numeric. The number left behind (memcached pads a shorter
+// one with spaces) is read back with get, whose spaces the normaliser drops.
+TEST(Differential, IncrReadsStoredValuesLikeMemcached) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  using namespace std::string_literals;
+  const std::vector<std::string> numbers = {" 5"s,
+                                            "  5"s,
+                                            "\t5"s,
+                                            "\n5"s,
+                                            "\v5"s,
+                                            "\f5"s,
+                                            "\r5"s,
+                                            "+5"s,
+                                            "5 "s,
+                                            "5\t"s,
+                                            "5\r"s,
+                                            "5 abc"s,
+                                            "5\tx"s,
+                                            " +5 "s,
+                                            "-0"s,
+                                            "5\0zz"s,
+                                            std::string(100, '0') + "5",
+                                            std::string(1000, ' ') + "7",
+                                            "-18446744073709551615"s,
+                                            "-9223372036854775809"s};
+  const std::vector<std::string> not_numbers = {"-5"s,
+                                                "-1 "s,
+                                                "+ 5"s,
+                                                "- 5"s,
+                                                "5x"s,
+                                                "0x10"s,
+                                                "1e3"s,
+                                                "\0"s,
+                                                "-9223372036854775808"s,
+                                                "-18446744073709551616"s,
+                                                "18446744073709551616"s,
+                                                "18446744073709551615 -"s};
+  std::vector<std::string> script;
+  int n = 0;
+  for (const std::string& value : numbers) {
+    for (const char* op : {"incr", "decr"}) {
+      const std::string key = "n" + std::to_string(n++);
+      script.push_back("set " + key + " 0 0 " + std::to_string(value.size()) + "\r\n" + value +
+                       "\r\n");
+      script.push_back(std::string(op) + " " + key + " 1\r\n");
+      script.push_back("get " + key + "\r\n");
+    }
+    const std::string key = "n" + std::to_string(n++);
+    script.push_back("set " + key + " 0 0 " + std::to_string(value.size()) + "\r\n" + value +
+                     "\r\n");
+    script.push_back("ma " + key + " v D3\r\n");
+  }
+  for (const std::string& value : not_numbers) {
+    const std::string key = "n" + std::to_string(n++);
+    script.push_back("set " + key + " 0 0 " + std::to_string(value.size()) + "\r\n" + value +
+                     "\r\n");
+    script.push_back("incr " + key + " 1\r\n");
+    script.push_back("decr " + key + " 1\r\n");
+    script.push_back("ma " + key + " v\r\n");
+  }
+  ExpectScriptMatchesMemcached(script);
+}
+
 // memcached closes, without a reply, a connection that sends an unknown command whose last token
 // begins with "HTTP/" (browsers, HTTP probes), but answers ERROR where its dispatch has an earlier
 // branch for the command's name, and only looks at the first 23 tokens.
