@@ -410,7 +410,7 @@ bool Connection::Execute() {
 }
 
 Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, ItemView& item,
-                                       std::optional<IndexEntry>& where) {
+                                       std::optional<IndexEntry>& where, bool bump) {
   storage::Engine& engine = server_.engine();
   if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
     std::optional<IndexEntry> cur = engine.Locate(hash);
@@ -430,7 +430,7 @@ Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, Item
     fetched_.valid = false;  // changed meanwhile: read again
   }
   IndexEntry found;
-  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found)) {
+  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found, bump)) {
     case LookupResult::kHit:
       where = found;
       return Current::kHit;

@@ -151,8 +151,9 @@ class Connection final : public net::EventHandler,
   // caller replies), else what the command returns: kNoMemory parks the connection until a memory
   // slab is free (false), kConflict drops the fetched copy and runs `again` (the command itself).
   std::optional<bool> AfterStore(storage::StoreResult r, bool (Connection::*again)());
+  // `bump`: the read counts as an access and marks the item fetched (see Engine::Lookup).
   Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
-                 std::optional<storage::IndexEntry>& where);
+                 std::optional<storage::IndexEntry>& where, bool bump = true);
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".
   bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
 

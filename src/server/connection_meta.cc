@@ -212,7 +212,9 @@ bool Connection::ExecMetaGet() {
   const uint64_t hash = util::HashKey(key);
   ItemView item;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, item, where);
+  // u (no update): neither the read nor T's rewrite counts as an access or marks the item fetched.
+  const bool bump = !m.Has('u');
+  const Current c = Lookup(key, hash, item, where, bump);
   if (c == Current::kPending) return false;
   const bool touch = m.Has('T');
 
@@ -249,11 +251,12 @@ bool Connection::ExecMetaGet() {
     if (!hit.created) engine.Erase(key, hash, &*where);
   } else {
     // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
-    // carries the token-sent bit, this request's win included.
-    const StoreResult r =
-        engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &hit.cas, &where,
-                     hit.created ? 0 : item.cas,
-                     storage::ItemMarks{item.stale, hit.token_sent || hit.won, !hit.created});
+    // carries the token-sent bit, this request's win included. memcached bumps the item after
+    // the request (a created one too), unless u: then the fetched bit and last access stay.
+    const storage::ItemMarks marks{item.stale, hit.token_sent || hit.won, bump || hit.fetched,
+                                   bump || hit.created ? 0 : item.last_access};
+    const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime,
+                                       &hit.cas, &where, hit.created ? 0 : item.cas, marks);
     if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
   }
   HoldForCommit();
@@ -276,7 +279,7 @@ bool Connection::ExecMetaGetRead() {
   ++st.cmd_get;
   ItemView item;
   IndexEntry where;
-  switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where)) {
+  switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where, !m.Has('u'))) {
     case LookupResult::kHit: {
       ++st.get_hits;
       MetaHit hit;

@@ -579,6 +579,42 @@ TEST(Differential, MetaStaleAndWinTokensMatchMemcached) {
   });
 }
 
+// mg's u flag (no update): the read does not bump the item, so it is not marked fetched (h) and
+// its last access (l) stays, also when T rewrites its TTL or N creates it; mg without u bumps it,
+// a created item too.
+TEST(Differential, MetaGetNoUpdateDoesNotBumpLikeMemcached) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  ExpectScriptMatchesMemcached({
+      "ms k 3 T100\r\nabc\r\n",
+      "mg k s t u h\r\n",
+      "mg k s t h\r\n",
+      "mg k s t h\r\n",
+      "ms v 3\r\nabc\r\n",
+      "mg v v u h l\r\n",
+      "mg v u q k\r\n",
+      "mg v v h l\r\n",
+      "mg v v h l\r\n",
+      "ms t 3\r\nabc\r\n",
+      "mg t T30 u h t\r\n",
+      "mg t h t\r\n",
+      "mg t h\r\n",
+      "mg n N30 u h t\r\n",
+      "mg n h u\r\n",
+      "mg n h\r\n",
+      "mg n h\r\n",
+      "mg c N30 h\r\n",
+      "mg c h\r\n",
+      "ms r 1 T100\r\nz\r\n",
+      "mg r R30 h u\r\n",
+      "mg r h\r\n",
+      "ms s 1\r\nz\r\n",
+      "md s I\r\n",
+      "mg s h u c\r\n",
+      "mg s h c\r\n",
+      "mg s h c\r\n",
+  });
+}
+
 // memcached keeps an exptime in an int32_t: any value that fits 64 bits is cut to its low 32 bits,
 // signed. In set, touch, gat/gats and the meta T and N flags, that decides hit or miss afterwards
 // and the TTL. TTLs of absolute times are left out: the two runs happen seconds apart.
