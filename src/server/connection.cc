@@ -71,6 +71,10 @@ storage::ItemMarks MarksOf(const ItemView& item, const IndexEntry& where, bool f
   return storage::ItemMarks{item.stale, where.token_sent, where.fetched || fetch};
 }
 
+storage::ItemMarks ArithMarks(const ItemView& item, const IndexEntry& where, size_t new_size) {
+  return new_size <= item.value.size() ? MarksOf(item, where, false) : storage::ItemMarks{};
+}
+
 namespace {
 
 void AppendUint(std::string& out, uint64_t v) {
@@ -617,7 +621,7 @@ bool Connection::ExecStore() {
   ItemView cur;
   bool exists = false;
   if (req_.cmd != Command::kSet) {
-    Current c = Lookup(key, hash, cur, where);
+    Current c = Lookup(key, hash, cur, where, /*bump=*/false);
     if (c == Current::kPending) return false;
     exists = c == Current::kHit;
   }
@@ -696,7 +700,7 @@ bool Connection::ExecArith() {
   uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where);
+  Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   if (c == Current::kMiss) {
     ++(incr ? st.incr_misses : st.decr_misses);
@@ -717,7 +721,8 @@ bool Connection::ExecArith() {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), value);
   std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
-  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where);
+  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where,
+                                     0, ArithMarks(cur, *where, text.size()));
   if (const auto next = AfterStore(r, &Connection::ExecArith)) return *next;
   if (!req_.noreply) {
     Slot& slot = TailSlot();
@@ -734,7 +739,7 @@ bool Connection::ExecDelete() {
   uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where);
+  Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   if (c == Current::kMiss) {
     ++st.delete_misses;
@@ -768,7 +773,7 @@ bool Connection::ExecTouch() {
     engine.Erase(key, hash, &*where);
   } else {
     const StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr,
-                                       &where, cur.cas, MarksOf(cur, *where, false));
+                                       &where, cur.cas, MarksOf(cur, *where, true));
     if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
   HoldForCommit();

@@ -43,6 +43,10 @@ struct MetaExpiry {
 // whether a win token was handed out and whether it was fetched (`fetch`: this request is one).
 storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where,
                            bool fetch);
+// What incr/decr/ma carry over: memcached rewrites a number that still fits the old value in place
+// (the item keeps its marks, as a touch), a longer one goes into a new item (no marks).
+storage::ItemMarks ArithMarks(const storage::ItemView& item, const storage::IndexEntry& where,
+                              size_t new_size);
 
 class Connection final : public net::EventHandler,
                          public storage::LookupWaiter,

@@ -379,7 +379,7 @@ bool Connection::ExecMetaSet() {
   ItemView cur;
   bool exists = false;
   if (lookup) {
-    const Current c = Lookup(key, hash, cur, where);
+    const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
     if (c == Current::kPending) return false;
     exists = c == Current::kHit;
   }
@@ -473,7 +473,7 @@ bool Connection::ExecMetaDelete() {
   const uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, cur, where);
+  const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   std::string_view code = "HD";
   if (c == Current::kMiss) {
@@ -520,7 +520,7 @@ bool Connection::ExecMetaArith() {
   const uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, cur, where);
+  const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
 
   std::string_view failure;
@@ -572,7 +572,8 @@ bool Connection::ExecMetaArith() {
     if (!created) engine.Erase(key, hash, &*where);
   } else {
     const StoreResult r =
-        engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where);
+        engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where, 0,
+                     created ? storage::ItemMarks{} : ArithMarks(cur, *where, text.size()));
     if (const auto next = AfterStore(r, &Connection::ExecMetaArith)) return *next;
   }
   HoldForCommit();
@@ -631,7 +632,7 @@ bool Connection::ExecMetaDebug() {
   const uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, cur, where);
+  const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   if (c == Current::kMiss) {
     Reply("EN\r\n");

@@ -163,7 +163,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   // Looks up `key`. kHit: `out` views DRAM, valid until the next call into the engine. A hit also
   // records the access and sets the entry's fetched bit (out.last_access is the access before it),
-  // unless `bump` is false (memcached's DONT_UPDATE, as for mg u): both are left as they were.
+  // unless `bump` is false (memcached's DONT_UPDATE: mg u, me, the read of a read-modify-write
+  // command): both are left as they were.
   // kPending: a device read started; waiter->OnLookupDone(token, ...) runs exactly once later.
   // `where` (optional) receives the index location found.
   LookupResult Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,

@@ -615,6 +615,53 @@ TEST(Differential, MetaGetNoUpdateDoesNotBumpLikeMemcached) {
   });
 }
 
+// Which commands mark an item fetched (h): memcached bumps it on get, gat, touch and mg (without
+// u); the read of a read-modify-write command does not (add, cas, incr, ms, md, ma that fail
+// leave it unfetched), and incr/decr/ma rewrite a number that still fits in place, keeping the
+// item's marks (fetched, stale), while a longer number is a new item.
+TEST(Differential, FetchedMarkFollowsMemcached) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  std::vector<std::string> script;
+  for (const char* step : {
+           "add a1 0 0 1\r\n6\r\n",
+           "replace a1 0 0 1\r\n6\r\n",
+           "append a1 0 0 1\r\n6\r\n",
+           "cas a1 0 0 1 999999\r\n6\r\n",
+           "incr a1 1\r\n",
+           "decr a1 1\r\n",
+           "ms a1 1 C999999\r\n6\r\n",
+           "ms a1 1 ME\r\n6\r\n",
+           "md a1 C999999\r\n",
+           "ma a1 C999999\r\n",
+           "ma a1 q\r\n",
+           "touch a1 100\r\n",
+           "gat 100 a1\r\n",
+           "get a1\r\n",
+           "mg a1\r\n",
+       }) {
+    script.push_back("set a1 0 0 1\r\n5\r\n");
+    script.emplace_back(step);
+    script.push_back("mg a1 h\r\n");
+    script.push_back("mg a1 h\r\n");
+  }
+  // One command per request: memcached rewrites in place only while no reply still holds the item
+  // (its refcount), so a pipelined mg or get before the incr would make it a new item.
+  for (const std::vector<std::string>& steps : std::vector<std::vector<std::string>>{
+           {"get b1\r\n", "incr b1 1\r\n"},
+           {"get b1\r\n", "incr b1 100\r\n"},
+           {"get b1\r\n", "decr b1 10\r\n"},
+           {"get b1\r\n", "ma b1 D100\r\n"},
+           {"md b1 I\r\n", "incr b1 1\r\n"},
+           {"md b1 I\r\n", "incr b1 100\r\n"},
+           {"md b1 I\r\n", "mg b1 c\r\n", "ma b1\r\n"},
+       }) {
+    script.push_back("set b1 0 0 2\r\n19\r\n");
+    script.insert(script.end(), steps.begin(), steps.end());
+    script.push_back("mg b1 h c\r\n");
+  }
+  ExpectScriptMatchesMemcached(script);
+}
+
 // memcached keeps an exptime in an int32_t: any value that fits 64 bits is cut to its low 32 bits,
 // signed. In set, touch, gat/gats and the meta T and N flags, that decides hit or miss afterwards
 // and the TTL. TTLs of absolute times are left out: the two runs happen seconds apart.
