@@ -103,6 +103,33 @@ bool ValidKey(std::string_view key, size_t max_key) {
   return true;
 }
 
+// memcached closes the connection without a reply on an unknown command whose last token begins
+// with "HTTP/" (a browser or an HTTP probe: "GET / HTTP/1.1"). The rule sits in the last branch of
+// its dispatch, so it does not apply where an earlier branch answers ERROR: a name of fewer than
+// two bytes, a name beginning with g s a c i d or t (each letter has its own branch), a two-byte
+// name beginning with m (the meta commands), or a command memcached has and ssdcached does not.
+// Its tokenizer stops after 23 tokens, and then the 23rd counts as the last.
+bool IsHttpRequestLine(std::string_view text) {
+  constexpr size_t kMemcachedTokens = 23;
+  constexpr std::string_view kOwnBranch = "gsacidt";
+  constexpr std::string_view kOtherCommands[] = {"bget", "lru_crawler", "watch",
+                                                 "lru",  "extstore",    "refresh_certs"};
+  size_t i = SkipSpaces(text, 0);
+  const std::string_view name = Slice(text, i, TokenEnd(text, i));
+  if (name.size() < 2 || kOwnBranch.find(name[0]) != kNpos) return false;
+  if (name[0] == 'm' && name.size() == 2) return false;
+  for (std::string_view other : kOtherCommands) {
+    if (name == other) return false;
+  }
+  std::string_view last;
+  for (size_t count = 0; i < text.size() && count < kMemcachedTokens; ++count) {
+    const size_t end = TokenEnd(text, i);
+    last = Slice(text, i, end);
+    i = SkipSpaces(text, end);
+  }
+  return last.starts_with("HTTP/");
+}
+
 // --- Lines ---------------------------------------------------------------------------------------
 
 struct Line {
@@ -213,7 +240,7 @@ ParseOutcome ParseStorage(std::string_view input, const Line& line, const Tokens
   uint64_t flags = 0;
   uint64_t bytes = 0;
   if (!StrictUnsigned(t.tok[2], std::numeric_limits<uint32_t>::max(), flags) ||
-      !StrictSigned(t.tok[3], req.exptime) ||
+      !StrictExptime(t.tok[3], req.exptime) ||
       !StrictUnsigned(t.tok[4], static_cast<uint64_t>(kMaxDeclaredLength), bytes) ||
       (is_cas && !StrictUnsigned(t.tok[5], std::numeric_limits<uint64_t>::max(), req.cas_unique)) ||
       !ValidKey(key, limits.max_key)) {
@@ -272,7 +299,7 @@ ParseOutcome ParseTouch(const Line& line, const Tokens& t, const ParserLimits& l
   req.noreply = t.last == kNoreply;
   const std::string_view key = t.tok[1];
   if (key.size() > limits.max_key) return Fail(line.consumed, Quiet(req, kReplyBadFormat));
-  if (!StrictSigned(t.tok[2], req.exptime)) {
+  if (!StrictExptime(t.tok[2], req.exptime)) {
     return Fail(line.consumed, Quiet(req, kReplyBadExptime));
   }
   if (!ValidKey(key, limits.max_key)) return Fail(line.consumed, Quiet(req, kReplyBadFormat));
@@ -286,7 +313,7 @@ ParseOutcome ParseFlushAll(const Line& line, const Tokens& t, Request& req) {
   // memcached reads a delay whenever the line is not exactly "flush_all [noreply]", and ignores a
   // third token that is not "noreply".
   if (t.count != (req.noreply ? 2u : 1u)) {
-    if (!StrictSigned(t.tok[1], req.delay)) {
+    if (!StrictExptime(t.tok[1], req.delay)) {
       return Fail(line.consumed, Quiet(req, kReplyBadExptime));
     }
     req.has_delay = true;
@@ -365,7 +392,7 @@ KeysResult ParseGetLine(const Line& line, size_t pos, const ParserLimits& limits
     const size_t end = TokenEnd(text, begin);
     // An exptime still unfinished after max_line bytes cannot be a number worth waiting for.
     if ((end == text.size() && !line.complete) ||
-        !StrictSigned(Slice(text, begin, end), req.exptime)) {
+        !StrictExptime(Slice(text, begin, end), req.exptime)) {
       return LineFailed(line, kReplyBadExptime, req);
     }
     pos = end;
@@ -427,6 +454,11 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
     const std::optional<Command> cmd = LookupCommand(Slice(line.text, begin, end));
     if (!cmd && IsMetaCommand(Slice(line.text, begin, end))) {
       return ParseMeta(input, line.text, line.consumed, limits_, req);
+    }
+    if (!cmd && IsHttpRequestLine(line.text)) {
+      ParseOutcome out = Fail(line.consumed, {});
+      out.close = true;
+      return out;
     }
     if (!cmd) return Fail(line.consumed, kReplyError);
     req.cmd = *cmd;

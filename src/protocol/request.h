@@ -101,11 +101,11 @@ struct Request {
   // get/gets/gat/gats: every key of this chunk of the line. Other keyed commands: exactly one key.
   std::vector<std::string_view> keys;
   uint32_t flags = 0;       // storage commands: client flags (32-bit)
-  int64_t exptime = 0;      // storage, touch, gat/gats: exptime exactly as sent (may be negative)
+  int64_t exptime = 0;      // storage, touch, gat/gats: exptime, cut to signed 32 bits (memcached)
   uint32_t bytes = 0;       // storage commands: declared data length
   uint64_t cas_unique = 0;  // cas
   uint64_t delta = 0;       // incr/decr
-  int64_t delay = 0;        // flush_all: delay in seconds when has_delay
+  int64_t delay = 0;        // flush_all: delay in seconds when has_delay (signed 32 bits)
   bool has_delay = false;   // flush_all
   uint32_t verbosity = 0;   // verbosity: the level
   bool noreply = false;     // the trailing "noreply" token was present

@@ -1,5 +1,6 @@
 #include "server/connection.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -8,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "protocol/numbers.h"
 #include "server/server.h"
 #include "util/hash.h"
 
@@ -67,6 +69,10 @@ LatencyKind KindOf(Command cmd) {
 
 storage::ItemMarks MarksOf(const ItemView& item, const IndexEntry& where, bool fetch) {
   return storage::ItemMarks{item.stale, where.token_sent, where.fetched || fetch};
+}
+
+storage::ItemMarks ArithMarks(const ItemView& item, const IndexEntry& where, size_t new_size) {
+  return new_size <= item.value.size() ? MarksOf(item, where, false) : storage::ItemMarks{};
 }
 
 namespace {
@@ -287,6 +293,17 @@ void Connection::Process() {
       input_exhausted_ = true;
       return;
     }
+    if (!first_byte_seen_) {
+      first_byte_seen_ = true;
+      // memcached's binary protocol opens every request with the magic byte 0x80. Its header
+      // holds no newline, so the text parser would wait for one forever and the client would
+      // time out: until the binary protocol is implemented, such a connection is closed at once.
+      if (rbuf_[rstart_] == '\x80') {
+        spdlog::debug("connection {}: binary protocol request (not supported), closing", id_);
+        CloseNow();
+        return;
+      }
+    }
     protocol::ParseOutcome outcome =
         parser_.Parse(std::string_view(rbuf_.data() + rstart_, avail), req_);
     if (outcome.status == protocol::ParseStatus::kNeedMore) {
@@ -402,7 +419,7 @@ bool Connection::Execute() {
 }
 
 Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, ItemView& item,
-                                       std::optional<IndexEntry>& where) {
+                                       std::optional<IndexEntry>& where, bool bump) {
   storage::Engine& engine = server_.engine();
   if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
     std::optional<IndexEntry> cur = engine.Locate(hash);
@@ -422,7 +439,7 @@ Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, Item
     fetched_.valid = false;  // changed meanwhile: read again
   }
   IndexEntry found;
-  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found)) {
+  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found, bump)) {
     case LookupResult::kHit:
       where = found;
       return Current::kHit;
@@ -609,7 +626,7 @@ bool Connection::ExecStore() {
   ItemView cur;
   bool exists = false;
   if (req_.cmd != Command::kSet) {
-    Current c = Lookup(key, hash, cur, where);
+    Current c = Lookup(key, hash, cur, where, /*bump=*/false);
     if (c == Current::kPending) return false;
     exists = c == Current::kHit;
   }
@@ -688,23 +705,19 @@ bool Connection::ExecArith() {
   uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where);
+  Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   if (c == Current::kMiss) {
     ++(incr ? st.incr_misses : st.decr_misses);
     ReplyNoreply("NOT_FOUND\r\n");
     return true;
   }
-  uint64_t value = 0;
-  std::string_view digits = cur.value;
-  // memcached parses the value with strtoull: leading spaces are not allowed, trailing spaces
-  // (left by an earlier decr that shortened the number) are.
-  while (!digits.empty() && digits.back() == ' ') digits.remove_suffix(1);
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+  const std::optional<uint64_t> number = protocol::MemcachedStoredNumber(cur.value);
+  if (!number) {
     ReplyNoreply("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
     return true;
   }
+  uint64_t value = *number;
   ++(incr ? st.incr_hits : st.decr_hits);
   if (incr)
     value += req_.delta;  // wraps at 2^64 as memcached does
@@ -713,7 +726,8 @@ bool Connection::ExecArith() {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), value);
   std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
-  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where);
+  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where,
+                                     0, ArithMarks(cur, *where, text.size()));
   if (const auto next = AfterStore(r, &Connection::ExecArith)) return *next;
   if (!req_.noreply) {
     Slot& slot = TailSlot();
@@ -730,7 +744,7 @@ bool Connection::ExecDelete() {
   uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where);
+  Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   if (c == Current::kMiss) {
     ++st.delete_misses;
@@ -764,7 +778,7 @@ bool Connection::ExecTouch() {
     engine.Erase(key, hash, &*where);
   } else {
     const StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr,
-                                       &where, cur.cas, MarksOf(cur, *where, false));
+                                       &where, cur.cas, MarksOf(cur, *where, true));
     if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
   HoldForCommit();

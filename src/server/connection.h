@@ -16,6 +16,8 @@
 //    key on the device reads it, then stores with the location it read as the expected one; if
 //    another connection changed the key meanwhile, the command starts over (no lost update).
 //  - The object outlives its socket until every lookup it started has completed (Server frees it).
+//  - A connection whose first byte is 0x80 (a binary-protocol request, which the text parser
+//    would wait on forever) is closed at once, without a reply.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,10 @@ struct MetaExpiry {
 // whether a win token was handed out and whether it was fetched (`fetch`: this request is one).
 storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where,
                            bool fetch);
+// What incr/decr/ma carry over: memcached rewrites a number that still fits the old value in place
+// (the item keeps its marks, as a touch), a longer one goes into a new item (no marks).
+storage::ItemMarks ArithMarks(const storage::ItemView& item, const storage::IndexEntry& where,
+                              size_t new_size);
 
 class Connection final : public net::EventHandler,
                          public storage::LookupWaiter,
@@ -152,8 +158,9 @@ class Connection final : public net::EventHandler,
   // caller replies), else what the command returns: kNoMemory parks the connection until a memory
   // slab is free (false), kConflict drops the fetched copy and runs `again` (the command itself).
   std::optional<bool> AfterStore(storage::StoreResult r, bool (Connection::*again)());
+  // `bump`: the read counts as an access and marks the item fetched (see Engine::Lookup).
   Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
-                 std::optional<storage::IndexEntry>& where);
+                 std::optional<storage::IndexEntry>& where, bool bump = true);
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".
   bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
 
@@ -213,6 +220,7 @@ class Connection final : public net::EventHandler,
   bool peer_closed_ = false;
   bool hup_seen_ = false;         // EPOLLRDHUP/EPOLLHUP reported: read until recv says EOF
   bool input_exhausted_ = false;  // the last Process() stopped for want of bytes
+  bool first_byte_seen_ = false;  // the protocol check of the connection's first byte is done
   bool close_after_flush_ = false;
   bool registered_ = false;
   uint64_t last_active_ = 0;

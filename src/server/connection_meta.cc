@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/numbers.h"
 #include "server/connection.h"
 #include "server/server.h"
 #include "util/hash.h"
@@ -211,7 +212,9 @@ bool Connection::ExecMetaGet() {
   const uint64_t hash = util::HashKey(key);
   ItemView item;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, item, where);
+  // u (no update): neither the read nor T's rewrite counts as an access or marks the item fetched.
+  const bool bump = !m.Has('u');
+  const Current c = Lookup(key, hash, item, where, bump);
   if (c == Current::kPending) return false;
   const bool touch = m.Has('T');
 
@@ -248,11 +251,12 @@ bool Connection::ExecMetaGet() {
     if (!hit.created) engine.Erase(key, hash, &*where);
   } else {
     // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
-    // carries the token-sent bit, this request's win included.
-    const StoreResult r =
-        engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime, &hit.cas, &where,
-                     hit.created ? 0 : item.cas,
-                     storage::ItemMarks{item.stale, hit.token_sent || hit.won, !hit.created});
+    // carries the token-sent bit, this request's win included. memcached bumps the item after
+    // the request (a created one too), unless u: then the fetched bit and last access stay.
+    const storage::ItemMarks marks{item.stale, hit.token_sent || hit.won, bump || hit.fetched,
+                                   bump || hit.created ? 0 : item.last_access};
+    const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime,
+                                       &hit.cas, &where, hit.created ? 0 : item.cas, marks);
     if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
   }
   HoldForCommit();
@@ -275,7 +279,7 @@ bool Connection::ExecMetaGetRead() {
   ++st.cmd_get;
   ItemView item;
   IndexEntry where;
-  switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where)) {
+  switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where, !m.Has('u'))) {
     case LookupResult::kHit: {
       ++st.get_hits;
       MetaHit hit;
@@ -375,7 +379,7 @@ bool Connection::ExecMetaSet() {
   ItemView cur;
   bool exists = false;
   if (lookup) {
-    const Current c = Lookup(key, hash, cur, where);
+    const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
     if (c == Current::kPending) return false;
     exists = c == Current::kHit;
   }
@@ -469,7 +473,7 @@ bool Connection::ExecMetaDelete() {
   const uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, cur, where);
+  const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   std::string_view code = "HD";
   if (c == Current::kMiss) {
@@ -516,7 +520,7 @@ bool Connection::ExecMetaArith() {
   const uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, cur, where);
+  const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
 
   std::string_view failure;
@@ -542,15 +546,13 @@ bool Connection::ExecMetaArith() {
   Expiry start;
   uint32_t flags = 0;
   if (!created) {
-    std::string_view digits = cur.value;
-    // As the classic incr: memcached's strtoull takes no leading spaces but trailing ones (left
-    // by a decr that shortened the number).
-    while (!digits.empty() && digits.back() == ' ') digits.remove_suffix(1);
-    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    // As the classic incr: the value read as memcached's safe_strtoull reads it.
+    const std::optional<uint64_t> number = protocol::MemcachedStoredNumber(cur.value);
+    if (!number) {
       Reply(kNonNumeric);  // sent even in quiet mode
       return true;
     }
+    value = *number;
     if (incr) {
       value += m.delta;  // wraps at 2^64 as memcached does
     } else {
@@ -570,7 +572,8 @@ bool Connection::ExecMetaArith() {
     if (!created) engine.Erase(key, hash, &*where);
   } else {
     const StoreResult r =
-        engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where);
+        engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where, 0,
+                     created ? storage::ItemMarks{} : ArithMarks(cur, *where, text.size()));
     if (const auto next = AfterStore(r, &Connection::ExecMetaArith)) return *next;
   }
   HoldForCommit();
@@ -629,7 +632,7 @@ bool Connection::ExecMetaDebug() {
   const uint64_t hash = util::HashKey(key);
   ItemView cur;
   std::optional<IndexEntry> where;
-  const Current c = Lookup(key, hash, cur, where);
+  const Current c = Lookup(key, hash, cur, where, /*bump=*/false);
   if (c == Current::kPending) return false;
   if (c == Current::kMiss) {
     Reply("EN\r\n");

@@ -377,8 +377,11 @@ void Server::ScheduleFlush(int64_t delay) {
     engine_->FlushAll();
     return;
   }
-  // Like exptime: up to 30 days is relative, beyond is an absolute unix time.
+  // Like exptime: up to 30 days is relative, beyond is an absolute unix time. memcached (with cas,
+  // its default) lets the flush take effect a second before the delay ends (it sets oldest_live to
+  // the end time - 1), so a delay of 1 s flushes at once.
   int64_t rel = delay <= 60 * 60 * 24 * 30 ? delay : delay - static_cast<int64_t>(now_);
+  rel -= 1;
   if (rel <= 0) {
     flush_timer_->Arm(0, 0);
     engine_->FlushAll();

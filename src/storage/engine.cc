@@ -56,6 +56,7 @@ struct Engine::ReadOp {
   uint64_t token = 0;
   uint8_t nkey = 0;
   bool check = false;  // a replace check (CheckReplaced), not a lookup
+  bool bump = true;    // the hit records an access and sets the fetched bit (see Lookup)
   uint64_t start_ns = 0;
   char key[256];
 };
@@ -195,7 +196,7 @@ void Engine::DropEntry(const IndexEntry& e) {
 }
 
 LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
-                            LookupWaiter* waiter, uint64_t token, IndexEntry* where) {
+                            LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump) {
   std::optional<IndexEntry> e = index_->Find(hash);
   if (!e) return LookupResult::kMiss;
   if (where != nullptr) *where = *e;
@@ -218,7 +219,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
       index_->EraseIf(hash, e->slab, e->chunk);
       return LookupResult::kMiss;
     }
-    NoteHit(hash, *e, v);
+    NoteHit(hash, *e, v, bump);
     out = v;
     return LookupResult::kHit;
   }
@@ -229,6 +230,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   }
   r->waiter = waiter;
   r->token = token;
+  r->bump = bump;
   ++reads_in_flight_;
   stats_.reads_in_flight_max = std::max<uint64_t>(stats_.reads_in_flight_max, reads_in_flight_);
   last_read_bytes_ = r->io.len;
@@ -254,6 +256,7 @@ Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uin
   r->waiter = nullptr;
   r->token = 0;
   r->check = false;
+  r->bump = true;
   r->nkey = static_cast<uint8_t>(key.size());
   std::memcpy(r->key, key.data(), key.size());
   r->io.handler = this;
@@ -356,7 +359,7 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
     }
   } else {
     found = &v;
-    NoteHit(r->hash, r->where, v);
+    NoteHit(r->hash, r->where, v, r->bump);
   }
   // Hand the buffer back only after the waiter copied the value out of it.
   LookupWaiter* waiter = r->waiter;
@@ -762,9 +765,12 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   uint32_t chunk = s.used++;
   uint64_t wseq = TakeWseq();
   uint64_t cas = keep_cas != 0 ? keep_cas : wseq;
+  // A write is an access, as memcached's l counts it, unless the caller keeps the last one: the
+  // record's store time is the access fallback (see AccessTable), so it carries that time too.
+  const uint32_t accessed = marks.last_access != 0 ? marks.last_access : now_;
   WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
-            static_cast<uint32_t>(s.seq), wseq, kKindItem, now_, marks.stale ? kMarkStale : 0);
-  access_.Touch(hash, now_);  // a write is an access, as memcached's l counts it
+            static_cast<uint32_t>(s.seq), wseq, kKindItem, accessed, marks.stale ? kMarkStale : 0);
+  access_.Touch(hash, accessed);
   IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};
   e.token_sent = marks.token_sent;
   e.fetched = marks.fetched;
@@ -857,7 +863,11 @@ void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
   }
 }
 
-void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v) {
+void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump) {
+  if (!bump) {
+    if (const uint32_t t = access_.Get(hash); t != 0) v.last_access = t;
+    return;
+  }
   if (const uint32_t t = access_.Exchange(hash, now_); t != 0) v.last_access = t;
   if (!at.fetched) index_->MarkFetched(hash, at.slab, at.chunk);
 }

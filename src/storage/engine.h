@@ -117,6 +117,10 @@ struct ItemMarks {
   bool stale = false;
   bool token_sent = false;
   bool fetched = false;
+  // The last access the new version reports (meta l, me la; also written as the record's store
+  // time, the fallback), 0: the store is the access (now). A touch that must not count as an
+  // access (mg T u) passes the item's last access.
+  uint32_t last_access = 0;
 };
 enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict };
 
@@ -171,11 +175,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t max_item_size() const { return classes_.max_item(); }
 
   // Looks up `key`. kHit: `out` views DRAM, valid until the next call into the engine. A hit also
-  // records the access (out.last_access is the one before it).
+  // records the access and sets the entry's fetched bit (out.last_access is the access before it),
+  // unless `bump` is false (memcached's DONT_UPDATE: mg u, me, the read of a read-modify-write
+  // command): both are left as they were.
   // kPending: a device read started; waiter->OnLookupDone(token, ...) runs exactly once later.
   // `where` (optional) receives the index location found.
   LookupResult Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,
-                      uint64_t token, IndexEntry* where = nullptr);
+                      uint64_t token, IndexEntry* where = nullptr, bool bump = true);
 
   // Bytes of the device read the last kPending lookup started (its buffer is held until then).
   size_t last_read_bytes() const { return last_read_bytes_; }
@@ -353,8 +359,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     return s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached;
   }
   // A hit of `hash` at `at`, wherever it was read: reports the key's previous access into `v`
-  // when the access table still holds it, records this one, and sets the entry's fetched bit.
-  void NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v);
+  // when the access table still holds it and, if `bump`, records this one and sets the entry's
+  // fetched bit.
+  void NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump);
   // Journals (hash, wseq) for records lost with a failed slab write (no reply waits for it).
   void JournalLost(uint64_t hash, uint64_t wseq);
   void StartCheckpoint();

@@ -1,27 +1,16 @@
-// Differential test: one generated request stream (fixed seed) is sent to memcached and to the
-// target; the replies must be equal byte for byte once the known allowed differences are
-// normalised:
-//   - cas uniques: only their equality pattern (per key) is compared;
-//   - the VERSION line's version string;
-//   - the space padding memcached leaves in a number that incr/decr shortened in place;
-//   - stats are not in the stream.
-// Under SSDCACHE_TEST_TARGET=memcached the stream runs on two memcached instances (which also
-// proves the stream and the normalisation are deterministic).
-//
-// Requests run in lockstep: each is sent followed by a "version" probe, and its reply is
-// everything before the probe's VERSION line. That gives one reply per request for the diff, and
-// lets a cas request use a cas unique seen earlier on the same server.
+// Differential test: one generated request stream (fixed seed) and a fixed script of the meta
+// protocol's stale items and win tokens, run on memcached and on the target (see differential.h
+// for what is normalised and how requests run).
+#include "differential.h"
+
 #include <unistd.h>
 
 #include <ctime>
 #include <iostream>
-#include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "fixtures.h"
 #include "gtest/gtest.h"
 #include "harness.h"
 
@@ -30,18 +19,6 @@ namespace {
 
 constexpr int kRequests = 3000;
 constexpr uint64_t kSeed = 20240601;
-constexpr char kCasPlaceholder[] = "{CAS}";
-
-enum class CasSource { kNone, kLast, kOldest, kOtherKey };
-
-struct GenRequest {
-  std::string text;  // may contain kCasPlaceholder
-  CasSource cas = CasSource::kNone;
-  std::string cas_key;
-  std::string other_key;
-  bool is_version = false;
-  bool is_quit = false;
-};
 
 class Generator {
  public:
@@ -239,179 +216,6 @@ class Generator {
   std::vector<std::string> keys_;
 };
 
-// One server's replies, one entry per request, normalised.
-struct StreamRun {
-  std::vector<std::string> replies;
-  std::string failure;  // set if the run broke off
-};
-
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-class Normaliser {
- public:
-  // Rewrites one request's reply: cas -> per-key ordinal, version string dropped, spaces (padding)
-  // dropped from values. Records the raw cas values seen per key for later cas requests.
-  std::string Normalise(const std::string& reply) {
-    std::string out;
-    size_t pos = 0;
-    while (pos < reply.size()) {
-      size_t eol = reply.find('\n', pos);
-      if (eol == std::string::npos) eol = reply.size() - 1;
-      std::string line = reply.substr(pos, eol + 1 - pos);
-      pos = eol + 1;
-      if (StartsWith(line, "VERSION ")) {
-        out += "VERSION <v>\r\n";
-        continue;
-      }
-      if (StartsWith(line, "HD") || StartsWith(line, "VA ")) {
-        out += NormaliseMeta(line);
-        continue;
-      }
-      if (!StartsWith(line, "VALUE ")) {
-        out += line;
-        continue;
-      }
-      std::istringstream fields(line.substr(6));
-      std::string key, flags, bytes, cas;
-      fields >> key >> flags >> bytes >> cas;
-      // The data line (values in the stream never contain "\n").
-      size_t data_end = reply.find('\n', pos);
-      if (data_end == std::string::npos) data_end = reply.size() - 1;
-      std::string data = reply.substr(pos, data_end + 1 - pos);
-      pos = data_end + 1;
-      if (data.size() >= 2) data.resize(data.size() - 2);
-      std::string squeezed;
-      for (char c : data) {
-        if (c != ' ') squeezed += c;
-      }
-      out += "VALUE " + key + " " + flags + " " + std::to_string(squeezed.size());
-      if (!cas.empty()) {
-        uint64_t raw = std::strtoull(cas.c_str(), nullptr, 10);
-        auto& seen = cas_seen_[key];
-        auto& ordinal = cas_ordinal_[key];
-        if (!ordinal.count(raw)) {
-          ordinal[raw] = ordinal.size();
-          seen.push_back(raw);
-        }
-        last_cas_[key] = raw;
-        out += " c" + std::to_string(ordinal[raw]);
-      }
-      out += "\r\n" + squeezed + "\r\n";
-    }
-    return out;
-  }
-
-  // A meta reply line: return flags c<cas> become run-wide ordinals and t<seconds> (positive) "t+",
-  // since a second may tick between request and reply on one server and not on the other.
-  std::string NormaliseMeta(const std::string& line) {
-    std::string out;
-    size_t pos = 0;
-    while (pos < line.size()) {
-      size_t end = line.find_first_of(" \r", pos);
-      if (end == std::string::npos) end = line.size();
-      std::string token = line.substr(pos, end - pos);
-      const bool numeric =
-          token.size() > 1 && token.find_first_not_of("0123456789", 1) == std::string::npos;
-      if (numeric && token[0] == 'c') {
-        const uint64_t raw = std::strtoull(token.c_str() + 1, nullptr, 10);
-        meta_cas_.emplace(raw, meta_cas_.size());
-        token = "c#" + std::to_string(meta_cas_[raw]);
-      } else if (numeric && token[0] == 't' && token != "t0") {
-        token = "t+";
-      }
-      out += token;
-      if (end < line.size()) out += line[end];
-      pos = end + 1;
-    }
-    return out;
-  }
-
-  // The cas unique a generated cas request uses on this server.
-  std::string CasFor(const GenRequest& r) {
-    constexpr uint64_t kNeverIssued = 999999999999ULL;
-    switch (r.cas) {
-      case CasSource::kLast: {
-        auto it = last_cas_.find(r.cas_key);
-        return std::to_string(it == last_cas_.end() ? kNeverIssued : it->second);
-      }
-      case CasSource::kOldest: {
-        auto it = cas_seen_.find(r.cas_key);
-        return std::to_string(it == cas_seen_.end() || it->second.empty() ? kNeverIssued + 1
-                                                                          : it->second.front());
-      }
-      case CasSource::kOtherKey: {
-        auto it = last_cas_.find(r.other_key);
-        return std::to_string(it == last_cas_.end() ? kNeverIssued + 2 : it->second);
-      }
-      case CasSource::kNone:
-        break;
-    }
-    return "0";
-  }
-
- private:
-  std::map<std::string, std::vector<uint64_t>> cas_seen_;
-  std::map<std::string, std::map<uint64_t, size_t>> cas_ordinal_;
-  std::map<std::string, uint64_t> last_cas_;
-  std::map<uint64_t, size_t> meta_cas_;
-};
-
-StreamRun RunStream(Target target, const std::vector<GenRequest>& stream) {
-  StreamRun run;
-  ServerOptions options;
-  options.target = target;
-  ServerProcess server(options);
-  auto started = server.Start();
-  if (!started) {
-    run.failure = std::string("cannot start ") + TargetName(target) + ": " + started.message();
-    return run;
-  }
-  Client client;
-  auto connected = client.Connect(server.port());
-  if (!connected) {
-    run.failure = connected.message();
-    return run;
-  }
-  Normaliser norm;
-  for (size_t i = 0; i < stream.size(); ++i) {
-    const GenRequest& r = stream[i];
-    std::string text = r.text;
-    if (r.cas != CasSource::kNone) {
-      text.replace(text.find(kCasPlaceholder), sizeof(kCasPlaceholder) - 1, norm.CasFor(r));
-    }
-    if (r.is_quit) {
-      client.Send(text);
-      std::string rest = client.ReadUntilClosed();
-      run.replies.push_back(rest + (client.peer_closed() ? "<closed>" : "<not closed>"));
-      break;
-    }
-    if (!client.Send(text + "version\r\n")) {
-      run.failure = "request " + std::to_string(i) + ": " + client.error();
-      return run;
-    }
-    // Read up to the probe's VERSION line.
-    int versions_left = r.is_version ? 2 : 1;
-    std::string reply;
-    while (true) {
-      std::string line = client.ReadLine();
-      if (!client.error().empty()) {
-        run.replies.push_back(norm.Normalise(reply + line));
-        run.failure = "request " + std::to_string(i) + " (" + Printable(text, 300) +
-                      "): " + client.error() + " after " + Printable(reply + line, 500);
-        return run;
-      }
-      if (StartsWith(line, "VERSION ") && --versions_left == 0) break;
-      reply += line;
-    }
-    run.replies.push_back(norm.Normalise(reply));
-  }
-  int status = server.Stop();
-  if (!ExitedWithZero(status)) run.failure = "server " + DescribeStatus(status) + " on SIGTERM";
-  return run;
-}
-
 TEST(Differential, GeneratedStreamMatchesMemcached) {
   if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
   const long now = static_cast<long>(std::time(nullptr));
@@ -489,40 +293,12 @@ TEST(Differential, GeneratedStreamMatchesMemcached) {
   EXPECT_EQ(candidate.replies.size(), reference.replies.size());
 }
 
-// Runs `script` (one request per entry, each sent in one write) on memcached and on the target
-// and compares the replies one by one. With `last_closes`, the last request must make the server
-// close the connection: its reply is whatever came before the close.
-void ExpectScriptMatchesMemcached(const std::vector<std::string>& script,
-                                  bool last_closes = false) {
-  std::vector<GenRequest> stream;
-  for (const std::string& text : script) {
-    GenRequest r;
-    r.text = text;
-    r.is_version = text.starts_with("version");
-    stream.push_back(r);
-  }
-  stream.back().is_quit = last_closes;
-  StreamRun reference = RunStream(Target::kMemcached, stream);
-  ASSERT_TRUE(reference.failure.empty()) << "memcached: " << reference.failure;
-  StreamRun candidate = RunStream(CurrentTarget(), stream);
-  ASSERT_TRUE(candidate.failure.empty())
-      << TargetName(CurrentTarget()) << ": " << candidate.failure;
-  ASSERT_EQ(candidate.replies.size(), reference.replies.size());
-  for (size_t i = 0; i < stream.size(); ++i) {
-    EXPECT_EQ(candidate.replies[i], reference.replies[i])
-        << "request #" << i << ": " << Printable(stream[i].text);
-  }
-  if (last_closes) {
-    EXPECT_TRUE(candidate.replies.back().ends_with("<closed>"));
-  }
-}
-
 // The meta protocol's stale items and win tokens (md I, ms I, mg X/W/Z, R, N), a fixed script run
 // on memcached and on the target. Every reply is deterministic: cas uniques and TTLs are
 // normalised (see NormaliseMeta), C1 is older than any item's cas and C999999 newer.
 TEST(Differential, MetaStaleAndWinTokensMatchMemcached) {
   if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
-  const std::vector<std::string> script = {
+  ExpectScriptMatchesMemcached({
       "ms a 2 T100 c\r\nhi\r\n",
       "mg a v c t\r\n",
       "md a I T30\r\n",
@@ -566,8 +342,7 @@ TEST(Differential, MetaStaleAndWinTokensMatchMemcached) {
       "ms f 1 C1 I\r\ny\r\n",
       "mg f v\r\n",
       "ma f\r\n",
-  };
-  ExpectScriptMatchesMemcached(script);
+  });
 }
 
 std::string Repeat(std::string_view token, int n) {

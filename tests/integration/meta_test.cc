@@ -390,6 +390,18 @@ TEST_F(MetaCommands, LastAccessAndHitBefore) {
   }
 }
 
+// me, like memcached's, reads the item without bumping it: not a fetch, not an access.
+TEST_F(MetaCommands, DebugDoesNotMarkFetched) {
+  const std::string k = Key("k");
+  ASSERT_EQ(M("ms " + k + " 1\r\nz\r\n"), "HD\r\n");
+  EXPECT_TRUE(FullyMatches(M("me " + k + "\r\n"), "ME " + k +
+                                                      " exp=-1 la=[0-9]+ cas=[0-9]+ "
+                                                      "fetch=no cls=[0-9]+ size=[0-9]+\r\n"));
+  EXPECT_TRUE(FullyMatches(M("me " + k + "\r\n"), "ME " + k + " .* fetch=no .*\r\n"));
+  EXPECT_EQ(M("mg " + k + " h\r\n"), "HD h0\r\n");
+  EXPECT_TRUE(FullyMatches(M("me " + k + "\r\n"), "ME " + k + " .* fetch=yes .*\r\n"));
+}
+
 TEST_F(MetaCommands, TouchWithT) {
   const std::string k = Key("k");
   ASSERT_EQ(M("ms " + k + " 1 T0\r\nX\r\n"), "HD\r\n");

@@ -12,8 +12,10 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "protocol/numbers.h"
 #include "protocol/parser.h"
 
 // Counts heap allocations so a test can check that a warm parser allocates nothing.
@@ -240,7 +242,7 @@ TEST(ParserGet, GatAndGatsCarryExptime) {
   EXPECT_EQ(ParseOne("gats -1 k\r\n"), want);
 
   want = Ok(Command::kGat, 28);
-  want.exptime = std::numeric_limits<int64_t>::min();
+  want.exptime = 0;  // -2^63 cut to 32 bits, as memcached keeps it
   want.keys = {"k"};
   EXPECT_EQ(ParseOne("gat -9223372036854775808 k\r\n"), want);
 }
@@ -435,6 +437,36 @@ TEST(ParserTouch, Forms) {
   EXPECT_EQ(ParseOne("touch k 10 junk\r\n"), want);  // memcached: NOT_FOUND/TOUCHED
 }
 
+// memcached keeps an exptime (and flush_all's delay) in an int32_t: any value that fits 64 bits is
+// taken and cut to its low 32 bits, signed (set x 0 4294967295 stores an item already expired).
+TEST(ParserExptime, CutToSigned32BitsAsMemcached) {
+  const std::pair<std::string, int64_t> cases[] = {
+      {"4294967295", -1},
+      {"-4294967295", 1},
+      {"4294967296", 0},
+      {"4294967396", 100},
+      {"2147483648", -2147483648LL},
+      {"-2147483649", 2147483647},
+      {"9223372036854775807", -1},
+      {"-9223372036854775808", 0},
+      {"00000000000000000000000000000000000004294967297", 1},
+  };
+  for (const auto& [text, exptime] : cases) {
+    Event set = ParseOne("set k 0 " + text + " 1\r\nx\r\n");
+    EXPECT_EQ(set.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(set.exptime, exptime) << "set " << text;
+    Event touch = ParseOne("touch k " + text + "\r\n");
+    EXPECT_EQ(touch.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(touch.exptime, exptime) << "touch " << text;
+    Event gat = ParseOne("gats " + text + " k\r\n");
+    EXPECT_EQ(gat.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(gat.exptime, exptime) << "gats " << text;
+    Event flush = ParseOne("flush_all " + text + "\r\n");
+    EXPECT_EQ(flush.status, ParseStatus::kOk) << text;
+    EXPECT_EQ(flush.delay, exptime) << "flush_all " << text;
+  }
+}
+
 TEST(ParserFlushAll, Forms) {
   EXPECT_EQ(ParseOne("flush_all\r\n"), Ok(Command::kFlushAll, 11));
 
@@ -503,6 +535,12 @@ struct ErrorCase {
 };
 
 std::string Key(size_t n) { return std::string(n, 'x'); }
+
+std::string Repeat(std::string_view s, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
 
 std::vector<ErrorCase> ErrorCases() {
   const std::string k251 = Key(251);
@@ -635,6 +673,27 @@ std::vector<ErrorCase> ErrorCases() {
       {"VerbosityNegative", "verbosity -1\r\n", kBadFormat, 14},
       {"VerbosityPast64Bits", "verbosity 18446744073709551616\r\n", kBadFormat, 32},
       {"VerbosityPlusSign", "verbosity +1\r\n", kBadFormat, 14},  // memcached: OK
+
+      // An unknown command whose last token (of the first 23) begins with "HTTP/": memcached
+      // closes without a reply, unless an earlier branch of its dispatch answers ERROR.
+      {"HttpGet", "GET / HTTP/1.0\r\n", "", 16, 0, true},
+      {"HttpPostLf", "POST /x HTTP/1.1\n", "", 17, 0, true},
+      {"HttpVersionAlone", "HTTP/1.1\r\n", "", 10, 0, true},
+      {"HttpPrefixOnly", "ZZ HTTP/\r\n", "", 10, 0, true},
+      {"HttpTrailingSpace", "PUT / HTTP/1.1 \r\n", "", 17, 0, true},
+      {"HttpTabInToken", "GET\t/ HTTP/1.0\tx\r\n", "", 18, 0, true},
+      {"HttpNulEndsLine", "GET / HTTP/1.0\0junk\r\n"s, "", 21, 0, true},
+      {"HttpLongNameLikeReplace", "replace2 / HTTP/1.0\r\n", "", 21, 0, true},
+      {"Http23rdToken", "Get" + Repeat(" a", 21) + " HTTP/1.0 b\r\n", "", 58, 0, true},
+      {"HttpNotLastToken", "POST / HTTP/1.1 x\r\n", kError, 19},
+      {"Http24thToken", "Get" + Repeat(" a", 22) + " HTTP/1.0\r\n", kError, 58},
+      {"HttpLowerCase", "GET / http/1.0\r\n", kError, 16},
+      {"HttpWithoutSlash", "GET / HTTP\r\n", kError, 12},
+      {"HttpOneLetterName", "X HTTP/1.0\r\n", kError, 12},
+      {"HttpNameOfGetBranch", "gx / HTTP/1.0\r\n", kError, 15},
+      {"HttpNameOfTouchBranch", "trace / HTTP/1.0\r\n", kError, 18},
+      {"HttpTwoLetterMetaName", "mx / HTTP/1.0\r\n", kError, 15},
+      {"HttpMemcachedOnlyCommand", "watch HTTP/1.0\r\n", kError, 16},
 
       // No newline in the first 16 KiB (memcached's read buffer): closed without a reply.
       {"LongSetLineNoNewline", "set " + Key(16400), "", 16404, 0, true},
@@ -1356,7 +1415,7 @@ Event Expected(const Spec& s, size_t consumed) {
     case Command::kGat:
     case Command::kGats:
     case Command::kTouch:
-      e.exptime = s.exptime;
+      e.exptime = CutToInt32(s.exptime);
       break;
     case Command::kSet:
     case Command::kAdd:
@@ -1365,7 +1424,7 @@ Event Expected(const Spec& s, size_t consumed) {
     case Command::kPrepend:
     case Command::kCas:
       e.flags = s.flags;
-      e.exptime = s.exptime;
+      e.exptime = CutToInt32(s.exptime);
       e.bytes = static_cast<uint32_t>(s.data.size());
       e.data = s.data;
       e.cas_unique = s.cas_unique;
@@ -1375,7 +1434,7 @@ Event Expected(const Spec& s, size_t consumed) {
       e.delta = s.delta;
       break;
     case Command::kFlushAll:
-      e.delay = s.delay;
+      e.delay = CutToInt32(s.delay);
       e.has_delay = s.has_delay;
       break;
     case Command::kVerbosity:

@@ -37,6 +37,30 @@ class EngineTest : public testing::EngineFixture {
     o.min_item_size = min_item;
     return Reopen(err, o, format);
   }
+
+  // The last access a lookup of `key` reports (0: a miss), from DRAM or from the device.
+  uint32_t LastAccess(const std::string& key, bool bump) {
+    struct Waiter : LookupWaiter {
+      void OnLookupDone(uint64_t, const ItemView* item, const IndexEntry&) override {
+        ++calls;
+        last_access = item != nullptr ? item->last_access : 0;
+      }
+      int calls = 0;
+      uint32_t last_access = 0;
+    } waiter;
+    ItemView v;
+    switch (engine_->Lookup(key, util::HashKey(key), v, &waiter, 1, nullptr, bump)) {
+      case LookupResult::kHit:
+        return v.last_access;
+      case LookupResult::kMiss:
+        return 0;
+      case LookupResult::kPending:
+        Pump();
+        EXPECT_EQ(waiter.calls, 1);
+        return waiter.last_access;
+    }
+    return 0;
+  }
 };
 
 TEST_F(EngineTest, StoreAndLookupInMemory) {
@@ -151,6 +175,43 @@ TEST_F(EngineTest, ExpiredItemsAreMisses) {
   uint64_t reads = engine_->stats().reads_device;
   EXPECT_FALSE(Get("old").hit);
   EXPECT_EQ(engine_->stats().reads_device, reads);
+}
+
+// A lookup without bump (memcached's DONT_UPDATE: mg u, me) reports the last access and records
+// none, and leaves the fetched bit clear, in DRAM and from the device.
+TEST_F(EngineTest, LookupWithoutBumpLeavesLastAccessAndFetchedBit) {
+  const uint32_t t0 = engine_->now();
+  for (const std::string key : {"dram", "device"}) {
+    engine_->set_now(t0);
+    ASSERT_EQ(Set(key, ValueFor(key, 1, 2000)), StoreResult::kStored);
+    const uint64_t hash = util::HashKey(key);
+    if (key == "device") EvictFromMemory();
+    const uint64_t reads = engine_->stats().reads_device;
+    engine_->set_now(t0 + 10);
+    EXPECT_EQ(LastAccess(key, false), t0) << key;
+    engine_->set_now(t0 + 20);
+    EXPECT_EQ(LastAccess(key, false), t0) << key;
+    EXPECT_FALSE(engine_->Locate(hash)->fetched) << key;
+    EXPECT_EQ(LastAccess(key, true), t0) << key;
+    EXPECT_TRUE(engine_->Locate(hash)->fetched) << key;
+    engine_->set_now(t0 + 30);
+    EXPECT_EQ(LastAccess(key, false), t0 + 20) << key;
+    EXPECT_EQ(engine_->stats().reads_device - reads, key == "device" ? 4u : 0u);
+  }
+}
+
+// A store that passes a last access (mg T u) keeps it instead of counting as an access.
+TEST_F(EngineTest, StoreCanKeepTheLastAccess) {
+  const uint32_t t0 = engine_->now();
+  ASSERT_EQ(Set("k", "v"), StoreResult::kStored);
+  engine_->set_now(t0 + 50);
+  ItemMarks marks;
+  marks.last_access = t0;
+  ASSERT_EQ(engine_->Store("k", util::HashKey("k"), "v", {}, 0, 0, nullptr, nullptr, 0, marks),
+            StoreResult::kStored);
+  EXPECT_EQ(LastAccess("k", false), t0);
+  ASSERT_EQ(engine_->Store("k", util::HashKey("k"), "v", {}, 0, 0, nullptr), StoreResult::kStored);
+  EXPECT_EQ(LastAccess("k", false), t0 + 50);
 }
 
 TEST_F(EngineTest, OptimisticStoreDetectsConcurrentChange) {
