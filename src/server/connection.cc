@@ -487,7 +487,9 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
       ++st.get_misses;
     }
     slot->ready = true;
-    st.latency[static_cast<size_t>(LatencyKind::kGetDevice)].Record(util::NowNs() - slot->start_ns);
+    slot->ready_ns = util::NowNs();
+    st.latency[static_cast<size_t>(LatencyKind::kGetDevice)].Record(slot->ready_ns -
+                                                                    slot->start_ns);
   }
   if (!closed()) server_.loop().Defer(this);
 }
@@ -877,6 +879,7 @@ Connection::Slot& Connection::PushSlot() {
   s.commits_pending = 0;
   s.commit_failed = false;
   s.error_on_fail = false;
+  s.ready_ns = 0;
   return s;
 }
 
@@ -902,6 +905,11 @@ Connection::Slot* Connection::SlotAt(uint64_t seq) {
 
 void Connection::PopSlot() {
   Slot& s = slots_[slot_head_];
+  if (s.ready_ns != 0) {  // a device get's reply: its last stage, queued to sent
+    server_.stats().latency[static_cast<size_t>(LatencyKind::kGetDeviceSend)].Record(util::NowNs() -
+                                                                                     s.ready_ns);
+    s.ready_ns = 0;
+  }
   // Keep the capacity of ordinary replies; give back the memory of very large values.
   if (s.data.capacity() > 64 * 1024) std::string().swap(s.data);
   s.data.clear();

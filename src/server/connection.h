@@ -87,6 +87,7 @@ class Connection final : public net::EventHandler,
     bool ready = true;
     bool with_cas = false;  // pending get slot: gets/gats format
     uint64_t start_ns = 0;  // pending get slot: when its request was parsed
+    uint64_t ready_ns = 0;  // pending get slot: when its read completed and the reply was queued
     size_t read_bytes = 0;  // pending get slot: size of its device read
     bool is_gat = false;
     // Pending mg slot: a copy of the request (its views pointed into the read buffer, which moves

@@ -614,6 +614,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
       Stat(out, n + "_max_us", h.max() / 1000);
     };
     for (size_t k = 0; k < kLatencyKinds; ++k) emit(kLatencyNames[k], stats_.latency[k]);
+    emit("device_read_queue", engine_->read_queue_latency());
     emit("device_read", engine_->read_latency());
     emit("slab_write", engine_->write_latency());
     out.append("END\r\n");

@@ -11,11 +11,23 @@
 namespace ssdcache::server {
 
 // Request kinds whose latency `stats latency` reports: from the moment a request was parsed to the
-// moment its reply was queued (for a get of an item on the device: until that key's reply).
-enum class LatencyKind : uint8_t { kGet, kGetDevice, kSet, kDelete, kArith, kTouch, kMeta, kOther };
-inline constexpr size_t kLatencyKinds = 8;
+// moment its reply was queued (for a get of an item on the device: until that key's reply), and
+// kGetDeviceSend, the last stage of such a get: from its reply queued to its last byte handed to
+// the socket (replies leave in order, so it includes waiting behind earlier ones).
+enum class LatencyKind : uint8_t {
+  kGet,
+  kGetDevice,
+  kSet,
+  kDelete,
+  kArith,
+  kTouch,
+  kMeta,
+  kOther,
+  kGetDeviceSend
+};
+inline constexpr size_t kLatencyKinds = 9;
 inline constexpr std::array<std::string_view, kLatencyKinds> kLatencyNames = {
-    "get", "get_device", "set", "delete", "arith", "touch", "meta", "other"};
+    "get", "get_device", "set", "delete", "arith", "touch", "meta", "other", "get_device_send"};
 
 struct ServerStats {
   std::array<util::Histogram, kLatencyKinds> latency;

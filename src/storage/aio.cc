@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "storage/fault.h"
+#include "util/histogram.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -125,7 +126,11 @@ void AioContext::Submit() {
     }
     // Accepted iocbs belong to the kernel now; on a partial submit the loop retries the rest,
     // which either succeeds or reports the error of the iocb that stopped the batch.
-    for (int i = 0; i < ret; ++i) queue_head_ = queue_head_->next;
+    const uint64_t now = util::NowNs();
+    for (int i = 0; i < ret; ++i) {
+      queue_head_->submitted_ns = now;
+      queue_head_ = queue_head_->next;
+    }
     if (queue_head_ == nullptr) queue_tail_ = nullptr;
     queued_ -= static_cast<size_t>(ret);
     in_flight_ += static_cast<size_t>(ret);

@@ -54,8 +54,9 @@ struct IoOp {
   size_t len = 0;
   uint64_t offset = 0;
   bool write = false;
-  uint64_t user = 0;     // free for the caller (e.g. a slab id)
-  bool journal = false;  // a crash journal write: fault injection uses journal_eio for it
+  uint64_t user = 0;          // free for the caller (e.g. a slab id)
+  bool journal = false;       // a crash journal write: fault injection uses journal_eio for it
+  uint64_t submitted_ns = 0;  // set by AioContext when io_submit accepted it (util::NowNs)
   // Private to AioContext.
   struct iocb cb {};
   IoOp* next = nullptr;

@@ -262,7 +262,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) override;
 
   const EngineStats& stats() const { return stats_; }
-  // Device latency: lookups' reads (submit to completion) and slab writes.
+  // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
+  const util::Histogram& read_queue_latency() const { return read_queue_latency_; }
   const util::Histogram& read_latency() const { return read_latency_; }
   const util::Histogram& write_latency() const { return write_latency_; }
   void ResetStats();
@@ -415,6 +416,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::array<uint32_t, kSuspectSlots> suspects_{};
   std::vector<IoOp> write_ops_;           // one per memory buffer
   std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
+  util::Histogram read_queue_latency_;
   util::Histogram read_latency_;
   util::Histogram write_latency_;
   std::vector<int64_t> open_;  // per class: logical id of the open memory slab, or -1

@@ -33,6 +33,9 @@ TEST(StatsLatency, CountsEveryRequestKindAndDeviceReads) {
   EXPECT_GT(std::stoul(stats["get_device_count"]), 0u);
   // The delete of a device-resident key reads it too (it must know the key exists).
   EXPECT_EQ(std::stoul(stats["device_read_count"]), std::stoul(stats["get_device_count"]) + 1);
+  // The stages of a device get: every read was queued and reaped, every reply sent.
+  EXPECT_EQ(stats["device_read_queue_count"], stats["device_read_count"]);
+  EXPECT_EQ(stats["get_device_send_count"], stats["get_device_count"]);
   EXPECT_GT(std::stoul(stats["slab_write_count"]), 0u);
   for (const char* k : {"get_p50_us", "get_p99_us", "get_p999_us", "get_max_us",
                         "device_read_p99_us", "slab_write_max_us"}) {
