@@ -281,7 +281,7 @@ else:
           (" " + c["ssd_extra"]) if c.get("ssd_extra") else "",
           c.get("mc_mem"), c.get("device"), c.get("ext_opts"), dc or "?"))
     w()
-    rs = runs(s2)
+    rs = [r for r in runs(s2) if r.get("mode") != "open"]
     exts = sorted({r["server"] for r in rs if r["server"].startswith("extstore")},
                   key=lambda s: int(s.split("-t")[-1]) if "-t" in s else 0)
     pts = sorted({r["conns"] for r in rs})
@@ -368,6 +368,32 @@ else:
         goals.append(("2b. Device reads ≥ 1.0× extstore (%s)" % exts[0],
                       "ratio %s" % ", ".join(fmt(x, 2) for x in ok_e),
                       bool(ok_e) and min(ok_e) >= 1.0))
+    orow, g_open = [], []
+    opens = [r for r in runs(s2) if r.get("mode") == "open"]
+    for rate in sorted({r["rate"] for r in opens}):
+        get = lambda srv: next((r for r in opens if r["rate"] == rate and r["server"] == srv), None)
+        a, d, f = get("ssdcached"), get("ssdcached-dram"), get("fio")
+        bound = 2 * (f["p99_us"] + d["p99_us"]) if f and d else None
+        r_ = ratio(a and a["p99_us"], bound)
+        g_open.append((rate, r_))
+        orow.append([fmt(rate), fmt(a and a.get("conns")), fmt(a and a["ops_per_s"]),
+                     us(a and a["p50_us"]), us(a and a["p99_us"]), us(a and a["p999_us"]),
+                     us(d and d["p50_us"]), us(d and d["p99_us"]), us(f and f["p50_us"]),
+                     us(f and f["p99_us"]), us(bound), rfmt(r_), cpu(a)])
+    if orow:
+        w("**Open loop at a fixed rate** (requests on a schedule, latency from the scheduled time): "
+          "ssdcached's device gets, the same gets from DRAM (ssdcached with memory slabs above the "
+          "working set) and fio 8 KiB random reads at the same rate and depth. Goal: ssdcached's "
+          "p99 ≤ 2 × (fio p99 + DRAM p99).")
+        w()
+        table(["gets/s", "conns", "ssdcached ops/s", "p50", "p99", "p99.9", "DRAM gets p50",
+               "DRAM gets p99", "fio p50", "fio p99", "bound 2×(fio+DRAM) p99",
+               "ssdcached p99 / bound", "ssdcached CPU"], orow)
+        ok_o = [x for _, x in g_open if x is not None]
+        goals.append(("2c. Device gets at a fixed rate: p99 ≤ 2× (fio p99 + DRAM-get p99)",
+                      "ratio %s at %s gets/s" % (", ".join(fmt(x, 2) for x in ok_o),
+                                                  "/".join(fmt(r) for r, _ in g_open)),
+                      bool(ok_o) and max(ok_o) <= 1.0))
     w("![scenario 2](img/s2.png)")
     w()
     pre = [r for r in s2 if r.get("label", "").startswith("preload-")]
@@ -685,7 +711,7 @@ if s1:
                 series.append(("%s pipeline %s" % (srv, pipe), pts))
         plot("s1-" + method, "Scenario 1: DRAM-resident %s, 100-byte values" % method, series)
 if s2:
-    rs = runs(s2)
+    rs = [r for r in runs(s2) if r.get("mode") != "open"]
     series = []
     for srv in sorted({r["server"] for r in rs}, key=lambda s: (s != "ssdcached", s == "fio", s)):
         pts = sorted((r["conns"], r["ops_per_s"], r["p99_us"]) for r in rs if r["server"] == srv)

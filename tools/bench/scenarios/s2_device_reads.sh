@@ -134,6 +134,38 @@ for conns in $S2_CONNS; do
   done
 done
 
+# Open loop at a fixed rate, far below the closed-loop peak: the latency a light load sees. The same
+# schedule of gets (S2_OPEN_RATES per second over S2_OPEN_CONNS connections, latency counted from
+# the scheduled time) on ssdcached (device reads) and on ssdcached-dram (the same gets from DRAM),
+# and fio reading 8 KiB blocks (a 4 KiB value's chunk spans 2 blocks) at the same rate and depth.
+# The goal: ssdcached's p99 <= 2 x (fio's p99 + the DRAM gets' p99).
+S2_OPEN_RATES=${S2_OPEN_RATES:-10000}
+S2_OPEN_CONNS=${S2_OPEN_CONNS:-32}
+S2_OPEN_DURATION=${S2_OPEN_DURATION:-$((S2_DURATION * 2))}
+for rate in $S2_OPEN_RATES; do
+  for srv in ssdcached ssdcached-dram fio; do
+    [[ $srv == ssdcached-dram && -z ${PORTS[$srv]:-} ]] && continue
+    drop_caches >/dev/null
+    label="open-r$rate-$srv"
+    log "$label"
+    if [[ $srv == fio ]]; then
+      rc=0
+      pin_server "$FIO" --name=randread --filename="$WORK/fio.dat" --size="$S2_DEVICE" \
+        --rw=randread --bs=8k --ioengine=libaio --direct=1 --iodepth="$S2_OPEN_CONNS" \
+        --rate_iops="$rate" --time_based --runtime="$S2_OPEN_DURATION" --ramp_time="$S2_FIO_RAMP" \
+        --randrepeat=0 --norandommap --output-format=json --output="$RAW/$label.fio.json" \
+        >/dev/null 2>&1 || rc=$?
+      "${HELPER[@]}" fio --out "$RESULTS" --scenario s2 --label "$label" --rc "$rc" \
+        --fio-json "$RAW/$label.fio.json" mode=open rate="$rate" conns="$S2_OPEN_CONNS"
+    else
+      measure "$label" "$srv" "${PORTS[$srv]}" "${PIDS[$srv]}" mode=open rate="$rate" \
+        conns="$S2_OPEN_CONNS" method=get pipeline=1 -- --method get --num-conns "$S2_OPEN_CONNS" \
+        --pipeline 1 --call-rate "$rate" --sizes "d$S2_VALUE" --key-space "$S2_KEYS" \
+        --duration "$S2_OPEN_DURATION" --warmup "$S2_WARMUP" --timeout 5000
+    fi
+  done
+done
+
 # Where ssdcached's time goes at the highest and the lowest queue depth.
 for conns in $S2_CONNS; do :; done
 last=$conns
