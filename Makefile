@@ -1,5 +1,6 @@
 # Convenience wrapper around CMake. `make run` and `make test` work on a fresh Debian 12 machine:
-# both install the missing packages first (tools/install-deps.sh, needs root or sudo).
+# both install the missing packages first (tools/install-deps.sh, needs root or sudo): `run` only
+# what the server needs to build and run, `test` also what the tests use.
 
 BUILD_DIR   := build
 RELEASE_DIR := $(BUILD_DIR)/release
@@ -13,7 +14,8 @@ FORMAT_SRCS  = $(shell find src tests tools -name '*.cc' -o -name '*.h')
 # An empty test list is a broken build, not a pass.
 CTEST        = ctest --output-on-failure -j2 --no-tests=error
 
-.PHONY: all build deps run test asan fuzz fuzz-ci format format-check clean cluster install bench
+.PHONY: all build deps deps-server run test asan fuzz fuzz-ci format format-check clean cluster \
+        install bench
 
 all: build
 
@@ -22,18 +24,24 @@ build:
 	cmake --build $(RELEASE_DIR) -j$(JOBS)
 
 deps:
-	tools/install-deps.sh
+	tools/install-deps.sh test
+
+deps-server:
+	tools/install-deps.sh server
 
 # exec hands the terminal (and Ctrl-C) straight to the server. Pass flags with ARGS="-p 11212 -vv".
 # The build runs after deps as a recipe, not as a sibling prerequisite, so `make -j run` cannot
 # start compiling before the packages are there.
-run: deps
+# Without GoogleTest installed the build leaves the tests out (CMakeLists.txt).
+run: deps-server
 	$(MAKE) --no-print-directory build
 	mkdir -p data
 	exec $(RELEASE_DIR)/src/ssdcached $(ARGS)
 
-# Unit and integration tests on the release build, then everything again under ASan/UBSan.
+# Format check, unit and integration tests on the release build, then everything again under
+# ASan/UBSan, then the fuzzers.
 test: deps
+	$(MAKE) --no-print-directory format-check
 	$(MAKE) --no-print-directory build
 	$(CTEST) --test-dir $(RELEASE_DIR)
 	$(MAKE) --no-print-directory asan

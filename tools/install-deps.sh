@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages needed to build, run and test ssdcached. Safe to run repeatedly: it
-# only touches apt when something is missing, so `make run` and `make test` can always call it.
+# Installs the Debian packages needed to build and run ssdcached (`server`: what `make run` needs) or
+# also to test it (`test`, the default: `make test`, `make deps`). Safe to run repeatedly: it only
+# touches apt when something is missing, so `make run` and `make test` can always call it.
+#
+#   tools/install-deps.sh [server|test]
 set -euo pipefail
 
-PACKAGES=(
+PROFILE=${1:-test}
+SERVER_PACKAGES=(
   cmake
   g++
   make
@@ -11,11 +15,13 @@ PACKAGES=(
   libaio-dev
   libspdlog-dev
   libfmt-dev
-  libgtest-dev
-  libgmock-dev
   libcli11-dev
   libxxhash-dev
   libisal-dev
+)
+TEST_PACKAGES=(
+  libgtest-dev
+  libgmock-dev
   memcached        # behavioural oracle for the differential tests
   netcat-openbsd   # `nc -q1` in the README and the tests
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
@@ -23,7 +29,16 @@ PACKAGES=(
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
   clang                # make fuzz / fuzz-ci: libFuzzer targets (tests/fuzz)
   libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes of clang 14
+  clang-format         # make format-check, part of make test
 )
+case $PROFILE in
+  server) PACKAGES=("${SERVER_PACKAGES[@]}") ;;
+  test) PACKAGES=("${SERVER_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  *)
+    echo "install-deps: unknown profile '$PROFILE' (expected server or test)" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -33,7 +48,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  echo "install-deps: all ${#PACKAGES[@]} packages ($PROFILE) already installed"
   exit 0
 fi
 
