@@ -280,7 +280,10 @@ bool Engine::HoldsOtherKey(const IndexEntry& e, std::string_view key) {
 
 void Engine::CheckReplaced(const IndexEntry& old, std::string_view key, uint64_t hash) {
   ReadOp* r = StartRead(old, key, hash);
-  if (r == nullptr) return;
+  if (r == nullptr) {  // no read buffer: whose record it was stays unknown, so assume the worst
+    MarkUnindexed(old);
+    return;
+  }
   r->check = true;
   ++stats_.replace_checks;
   ++suspects_[SuspectSlot(hash)];
@@ -288,20 +291,22 @@ void Engine::CheckReplaced(const IndexEntry& old, std::string_view key, uint64_t
 
 void Engine::FinishCheck(ReadOp* r, int64_t result) {
   --suspects_[SuspectSlot(r->hash)];
+  const SlabInfo& s = table_[r->where.slab];
+  const bool live = s.state != SlabState::kFree && static_cast<uint32_t>(s.seq) == r->seq32;
   ItemView v;
   if (result < 0 || static_cast<uint64_t>(result) != r->io.len ||
-      !VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v) ||
-      v.key == std::string_view(r->key, r->nkey)) {
-    return;  // the key's own older version (or unreadable, then its slab is gone anyway)
+      !VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v)) {
+    // Unreadable: whose record it was stays unknown. If its slab still lives, it may be another
+    // key's record, now without an entry: treat it as one (not counted: maybe it was not).
+    if (live) MarkUnindexed(r->where);
+    return;
   }
+  if (v.key == std::string_view(r->key, r->nkey)) return;  // the key's own older version
   // Another key that shares the tag and the bucket pair: its entry was lost when this key took
   // it. Counted, and its record, now unindexed, must not return over a newer version of it.
   ++stats_.tag_collisions;
   ++stats_.evictions;
-  const SlabInfo& s = table_[r->where.slab];
-  if (s.state != SlabState::kFree && static_cast<uint32_t>(s.seq) == r->seq32) {
-    MarkUnindexed(r->where);
-  }
+  if (live) MarkUnindexed(r->where);
 }
 
 Engine::ReadOp* Engine::GetReadOp(size_t len) {
@@ -485,6 +490,7 @@ bool Engine::EvictOldest() {
     if (s.state != SlabState::kDisk) return false;
     seal_fifo_.pop_front();
     evicted_below_ = s.seal + 1;
+    WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
     DiskSlab& d = disks_[disk];
@@ -600,6 +606,7 @@ void Engine::Seal(uint32_t id) {
 }
 
 void Engine::PlaceAwaiting() {
+  bool dropped = false;
   while (!awaiting_disk_.empty()) {
     const uint32_t id = awaiting_disk_.front();
     SlabInfo& s = table_[id];
@@ -616,9 +623,11 @@ void Engine::PlaceAwaiting() {
       --flushing_;
       KillSlab(s, true);
       CheckpointWriteDone(s.seq);
+      dropped = true;
     }
     awaiting_disk_.pop_front();
   }
+  if (dropped && memory_listener_) memory_listener_();  // its buffer is free: wake the stores
 }
 
 bool Engine::StartWrite(uint32_t id) {
@@ -789,11 +798,12 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
     Supersede(hash, &outcome.old, wseq, e);
     if (!InDram(table_[outcome.old.slab])) CheckReplaced(outcome.old, key, hash);
     DropEntry(outcome.old);
-  } else if (journal_ != nullptr &&
-             (journal_->Uncommitted(hash) || unindexed_slabs_ > 0 || Suspect(hash))) {
+  } else if (journal_ != nullptr && (journal_->Uncommitted(hash) || unindexed_slabs_ > 0 ||
+                                     Suspect(hash) || evicted_below_ > durable_evicted_below_)) {
     // A delete (or an undone change) of this key is not on the device yet, or the key may have
     // an older record the index dropped (for lack of room or to a colliding key; its hash is
-    // unknown, only its tag was kept): this version's acknowledgement must not overtake either.
+    // unknown, only its tag was kept), or one in an evicted slab that a crash would still find
+    // (the frontier is not on the device yet): this acknowledgement must not overtake them.
     Supersede(hash, nullptr, wseq, e, /*force=*/true);
   }
   if (outcome.result == Index::InsertResult::kEvicted || collided) {
@@ -808,6 +818,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   stats_.bytes += classes_.chunk_size(s.cls);
   if (cas_out != nullptr) *cas_out = cas;
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
+  if (!pending_tombstones_.empty()) DrainTombstones();  // a loser's (MarkUnindexed)
   return StoreResult::kStored;
 }
 
@@ -835,7 +846,15 @@ bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where)
 void Engine::MarkUnindexed(const IndexEntry& dropped) {
   SlabInfo& o = table_[dropped.slab];
   if (o.state == SlabState::kMemory) {
-    // Not written yet: void it, so it never reaches the device without an index entry.
+    // Not written yet: void it, so it never reaches the device without an index entry (a record
+    // sealed after a newer version of its key would break the seal order). It may have been the
+    // only newer version of older records on the device (its journal entry, if any, is freed by
+    // a later checkpoint): a tombstone, newer than them, keeps them superseded. It is written
+    // when the caller is done (DrainTombstones), and a checkpoint waits for it.
+    ItemView v;
+    if (DecodeItemTrusted(ChunkInMemory(o, dropped.chunk), v) && !v.tombstone) {
+      pending_tombstones_.push_back({std::string(v.key), TakeWseq()});
+    }
     VoidRecord(o, dropped.chunk);
   } else if (!o.unindexed) {
     o.unindexed = true;
@@ -1091,8 +1110,12 @@ bool Engine::WriteSuperblockNow(std::string& error) {
     error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
     return false;
   }
-  durable_evicted_below_ = std::max(durable_evicted_below_, sb.evicted_below);
-  durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, sb.wseq_ceiling);
+  // An asynchronous write in flight holds older values and may land after this one: what is
+  // durable is known only once its rewrite (super_dirty_) completes.
+  if (!super_in_flight_) {
+    durable_evicted_below_ = std::max(durable_evicted_below_, sb.evicted_below);
+    durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, sb.wseq_ceiling);
+  }
   return true;
 }
 

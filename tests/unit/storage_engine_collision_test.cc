@@ -120,9 +120,10 @@ TEST_F(EngineCollisionTest, ARestartKeepsTheNewerKeyAndCountsTheOther) {
 
 class EngineCollisionJournalTest : public EngineCollisionTest {
  protected:
+  static constexpr uint32_t kJournalBlocks = 16;
   static EngineOptions Options() {
     EngineOptions o = DefaultOptions(kMemory);
-    o.journal_size = 64 * kJournalBlockSize;
+    o.journal_size = kJournalBlocks * kJournalBlockSize;
     o.journal_sync = JournalSync::kProcess;
     o.boot_id = 0x600d;
     return o;
@@ -150,6 +151,41 @@ TEST_F(EngineCollisionJournalTest, WhileACheckIsPendingTheLosingKeysNewVersionIs
   ASSERT_TRUE(Reopen(err, Options())) << err;
   Result r = Get(a_);
   EXPECT_TRUE(!r.hit || r.value == "a2") << "a1 came back";
+}
+
+// The loser of a collision in DRAM is voided there; if that record had superseded an older one
+// on the device (through a journal entry that a checkpoint frees later), a tombstone must keep the
+// older one superseded, or it comes back after a crash once the ring has lapped.
+TEST_F(EngineCollisionJournalTest, AVoidedLosersOlderRecordStaysSuperseded) {
+  ASSERT_EQ(Set(b_, "b1"), StoreResult::kStored);
+  OntoTheDevice();
+  ASSERT_EQ(Set(b_, "b2"), StoreResult::kStored);  // journaled: b1 is on the device
+  ASSERT_EQ(Set(a_, "a1"), StoreResult::kStored);  // meets b2 in DRAM: b2 is voided, counted
+  ASSERT_EQ(engine_->stats().tag_collisions, 1u);
+  ASSERT_FALSE(Get(b_).hit);
+  // Journaled overwrites of device-resident keys until the ring has lapped a few times.
+  const uint64_t lap = uint64_t{kJournalBlocks} * kJournalEntriesPerBlock;
+  for (int i = 0; engine_->journal()->stats().entries < 4 * lap && i < 200000; ++i) {
+    const std::string k = "k" + std::to_string(i % 2000);
+    ASSERT_EQ(Set(k, ValueFor(k, i, 100)), StoreResult::kStored);
+    if (i % 16 == 0) {
+      engine_->CommitJournal();
+      Pump();
+    }
+  }
+  engine_->CommitJournal();
+  Pump();
+  ASSERT_GE(engine_->journal()->stats().entries, 4 * lap);
+  ASSERT_GT(engine_->stats().journal_checkpoints, 2u);
+  ASSERT_EQ(Set(a_, "a2"), StoreResult::kStored);  // a1 is on the device: journaled
+  engine_->CommitJournal();
+  Pump();
+  std::string err;
+  ASSERT_TRUE(Reopen(err, Options())) << err;  // SIGKILL
+  Result rb = Get(b_);
+  EXPECT_FALSE(rb.hit && rb.value == "b1") << "b1 came back, older than the acknowledged b2";
+  Result ra = Get(a_);
+  EXPECT_TRUE(!ra.hit || ra.value == "a2");
 }
 
 }  // namespace

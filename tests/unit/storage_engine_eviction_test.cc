@@ -85,5 +85,28 @@ TEST_F(EngineEvictionTest, DeletedKeyDoesNotReturnAfterItsTombstoneIsEvicted) {
   EXPECT_FALSE(Get("gone").hit) << "a deleted key came back after the restart";
 }
 
+// An index eviction drops a key whose newest version is still in an open memory slab: that record
+// is voided (it must not reach the device without an entry), so a tombstone must take over its
+// job of superseding the key's older record on the device, or a restart brings that back.
+TEST_F(EngineEvictionTest, AnIndexEvictionOfAVersionInDramKeepsTheOlderOneSuperseded) {
+  EngineOptions o = DefaultOptions(kMemory);
+  o.max_index_memory = 64;  // one bucket of six entries
+  std::string err;
+  ASSERT_TRUE(Reopen(err, o, /*format=*/true)) << err;
+  ASSERT_EQ(Set("x", ValueFor("x", 1, 100)), StoreResult::kStored);
+  for (int i = 0; i < 100 && engine_->ShutdownFlush(); ++i) Pump();
+  Pump();
+  ASSERT_EQ(Set("x", ValueFor("x", 2, 100)), StoreResult::kStored);  // version 1 on the device
+  for (int i = 0; i < 200 && Get("x").hit; ++i) {
+    const std::string k = "other" + std::to_string(i);
+    ASSERT_EQ(Set(k, ValueFor(k, 0, 100)), StoreResult::kStored);
+  }
+  ASSERT_FALSE(Get("x").hit) << "the index never evicted x";
+  ASSERT_GT(engine_->stats().index_evictions, 0u);
+  ASSERT_TRUE(CleanRestart(err, o)) << err;
+  Result r = Get("x");
+  EXPECT_FALSE(r.hit && r.value == ValueFor("x", 1, 100)) << "version 1 came back";
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
