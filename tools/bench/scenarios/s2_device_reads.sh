@@ -104,6 +104,24 @@ pin_server "$FIO" --name=layout --filename="$WORK/fio.dat" --size="$S2_DEVICE" -
   --ioengine=libaio --direct=1 --iodepth=8 --output="$RAW/fio-layout.txt" >/dev/null 2>&1 ||
   die "fio could not lay out $WORK/fio.dat"
 
+# fio_randread LABEL KEY=VALUE... -- FIO_ARGS...: random reads of fio's file on the server's core,
+# recorded under LABEL with the KEY=VALUE fields.
+fio_randread() {
+  local label=$1 rc=0 kv=()
+  shift
+  while [[ $# -gt 0 && $1 != -- ]]; do
+    kv+=("$1")
+    shift
+  done
+  shift
+  pin_server "$FIO" --name=randread --filename="$WORK/fio.dat" --size="$S2_DEVICE" \
+    --rw=randread --ioengine=libaio --direct=1 --time_based --ramp_time="$S2_FIO_RAMP" \
+    --randrepeat=0 --norandommap --output-format=json --output="$RAW/$label.fio.json" "$@" \
+    >/dev/null 2>&1 || rc=$?
+  "${HELPER[@]}" fio --out "$RESULTS" --scenario s2 --label "$label" --rc "$rc" \
+    --fio-json "$RAW/$label.fio.json" "${kv[@]}"
+}
+
 dropped=$(drop_caches)
 "${HELPER[@]}" note --out "$RESULTS" --scenario s2 --label drop_caches --server "" \
   dropped="$dropped"
@@ -119,13 +137,8 @@ for conns in $S2_CONNS; do
     label="get-c$conns-$srv"
     log "$label"
     if [[ $srv == fio ]]; then
-      rc=0
-      pin_server "$FIO" --name=randread --filename="$WORK/fio.dat" --size="$S2_DEVICE" \
-        --rw=randread --bs=4k --ioengine=libaio --direct=1 --iodepth="$conns" --time_based \
-        --runtime="$S2_FIO_RUNTIME" --ramp_time="$S2_FIO_RAMP" --randrepeat=0 --norandommap \
-        --output-format=json --output="$RAW/$label.fio.json" >/dev/null 2>&1 || rc=$?
-      "${HELPER[@]}" fio --out "$RESULTS" --scenario s2 --label "$label" --rc "$rc" \
-        --fio-json "$RAW/$label.fio.json" conns="$conns" iodepth="$conns"
+      fio_randread "$label" conns="$conns" iodepth="$conns" -- --bs=4k --iodepth="$conns" \
+        --runtime="$S2_FIO_RUNTIME"
     else
       measure "$label" "$srv" "${PORTS[$srv]}" "${PIDS[$srv]}" method=get conns="$conns" \
         pipeline=1 -- --method get --num-conns "$conns" --pipeline 1 --sizes "d$S2_VALUE" \
@@ -149,14 +162,8 @@ for rate in $S2_OPEN_RATES; do
     label="open-r$rate-$srv"
     log "$label"
     if [[ $srv == fio ]]; then
-      rc=0
-      pin_server "$FIO" --name=randread --filename="$WORK/fio.dat" --size="$S2_DEVICE" \
-        --rw=randread --bs=8k --ioengine=libaio --direct=1 --iodepth="$S2_OPEN_CONNS" \
-        --rate_iops="$rate" --time_based --runtime="$S2_OPEN_DURATION" --ramp_time="$S2_FIO_RAMP" \
-        --randrepeat=0 --norandommap --output-format=json --output="$RAW/$label.fio.json" \
-        >/dev/null 2>&1 || rc=$?
-      "${HELPER[@]}" fio --out "$RESULTS" --scenario s2 --label "$label" --rc "$rc" \
-        --fio-json "$RAW/$label.fio.json" mode=open rate="$rate" conns="$S2_OPEN_CONNS"
+      fio_randread "$label" mode=open rate="$rate" conns="$S2_OPEN_CONNS" -- --bs=8k \
+        --iodepth="$S2_OPEN_CONNS" --rate_iops="$rate" --runtime="$S2_OPEN_DURATION"
     else
       measure "$label" "$srv" "${PORTS[$srv]}" "${PIDS[$srv]}" mode=open rate="$rate" \
         conns="$S2_OPEN_CONNS" method=get pipeline=1 -- --method get --num-conns "$S2_OPEN_CONNS" \
