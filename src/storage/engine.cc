@@ -455,10 +455,14 @@ void Engine::SweepSome(size_t buckets) {
   swept_buckets_ += buckets;
 }
 
-bool Engine::TakeDiskSlab(uint32_t& disk) {
-  // Evict in seal order until a disk slab is freed; it may still have to wait for the frontier.
+void Engine::EvictUntilADiskSlabFrees() {
   while (free_disk_.empty() && freeing_disk_.empty() && EvictOldest()) {
   }
+}
+
+bool Engine::TakeDiskSlab(uint32_t& disk) {
+  // A freed disk slab may still have to wait for the frontier: then there is none yet.
+  EvictUntilADiskSlabFrees();
   if (free_disk_.empty()) return false;
   disk = free_disk_.back();
   free_disk_.pop_back();
@@ -472,8 +476,7 @@ bool Engine::TakeDiskSlab(uint32_t& disk) {
   ++disks_in_use_;
   // Keep the next disk slab freed ahead of need, so that the superblock write that makes it
   // reusable is done before a slab waits for it.
-  while (free_disk_.empty() && freeing_disk_.empty() && EvictOldest()) {
-  }
+  EvictUntilADiskSlabFrees();
   return true;
 }
 
@@ -1146,20 +1149,20 @@ bool Engine::FinishShutdown(std::string& error) {
   return WriteSuperblockNow(error);
 }
 
+void Engine::RetrySuperblock() {
+  if (!super_retry_) return;
+  super_retry_ = false;
+  WriteSuperblock();
+}
+
 void Engine::Housekeeping() {
-  if (super_retry_) {
-    super_retry_ = false;
-    WriteSuperblock();
-  }
+  RetrySuperblock();
   // A full pass over the index about once a minute at one call per second.
   SweepSome(index_->num_buckets() / 60 + 1);
 }
 
 bool Engine::ShutdownFlush() {
-  if (super_retry_) {  // each shutdown round tries a failed superblock write again
-    super_retry_ = false;
-    WriteSuperblock();
-  }
+  RetrySuperblock();  // each shutdown round tries a failed superblock write again
   DrainTombstones();
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));

@@ -328,6 +328,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool StartWrite(uint32_t id);
   void PlaceAwaiting();
   bool TakeDiskSlab(uint32_t& disk);
+  // Evicts in seal order until a disk slab is free or waiting for the frontier (or nothing can be
+  // evicted now).
+  void EvictUntilADiskSlabFrees();
   // Evicts the oldest sealed slab; false when there is none, or it is still being written.
   bool EvictOldest();
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
@@ -371,6 +374,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // The next write sequence number (also the cas of a new version), below the durable ceiling.
   uint64_t TakeWseq();
   void WriteSuperblock();
+  // Writes the superblock again if writes kept failing (see super_retry_).
+  void RetrySuperblock();
   // Blocking write (and flush) of the superblock, at start and at the end of a shutdown.
   bool WriteSuperblockNow(std::string& error);
   void FillSuperblock(Superblock& sb) const;
