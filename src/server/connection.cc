@@ -439,7 +439,7 @@ Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, Item
     fetched_.valid = false;  // changed meanwhile: read again
   }
   IndexEntry found;
-  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found, bump)) {
+  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found, bump).kind) {
     case LookupResult::kHit:
       where = found;
       return Current::kHit;
@@ -494,10 +494,9 @@ void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexE
   if (!closed()) server_.loop().Defer(this);
 }
 
-void Connection::HoldForCommit() {
-  storage::Engine& engine = server_.engine();
-  const uint64_t ticket = engine.TakeTicket();
+void Connection::HoldForCommit(uint64_t ticket) {
   if (ticket == 0) return;
+  storage::Engine& engine = server_.engine();
   // The request superseded a version on the device: its reply goes into a pending slot that
   // opens only once the journal entry is on the device (later replies queue behind it).
   Slot* hold = holding_ ? SlotAt(hold_seq_) : nullptr;
@@ -567,14 +566,19 @@ bool Connection::ExecGet() {
       }
       uint64_t cas = item.cas;
       if (expire_now) {
-        engine.Erase(key, hash, &*where);
+        HoldForCommit(engine.Erase(key, hash, &*where).ticket);
       } else {
         // A touch keeps the cas unique and the meta protocol's stale mark and win token.
-        const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas,
-                                           &where, item.cas, MarksOf(item, *where, true));
+        storage::StoreRequest put(key, hash, item.value);
+        put.flags = item.flags;
+        put.exptime = exptime;
+        put.keep_cas = item.cas;
+        put.marks = MarksOf(item, *where, true);
+        put.Expect(where);
+        const storage::StoreOutcome r = engine.Store(put);
         if (const auto next = AfterStore(r, &Connection::ExecGet)) return *next;
+        cas = r.cas;
       }
-      HoldForCommit();
       ++st.get_hits;
       ++st.touch_hits;
       item.cas = cas;
@@ -586,7 +590,9 @@ bool Connection::ExecGet() {
       continue;
     }
     ++st.cmd_get;
-    switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_)) {
+    const storage::LookupOutcome found =
+        engine.Lookup(key, hash, item, this, head_seq_ + slot_count_);
+    switch (found.kind) {
       case LookupResult::kHit: {
         ++st.get_hits;
         Slot& slot = TailSlot();
@@ -600,7 +606,7 @@ bool Connection::ExecGet() {
         break;
       case LookupResult::kPending:
         // The token passed above is the sequence number this slot gets.
-        PushPendingSlot(engine.last_read_bytes()).with_cas = with_cas;
+        PushPendingSlot(found.read_bytes).with_cas = with_cas;
         break;
     }
   }
@@ -617,8 +623,7 @@ bool Connection::ExecStore() {
   counted_ = true;
   if (storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
     // Like memcached, a too-large set also drops the key's current value.
-    if (req_.cmd == Command::kSet) engine.Erase(key, hash);
-    HoldForCommit();
+    if (req_.cmd == Command::kSet) HoldForCommit(engine.Erase(key, hash).ticket);
     ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
     return true;
   }
@@ -683,19 +688,20 @@ bool Connection::ExecStore() {
   }
   if (!live) {
     // Stored and at once expired, as memcached does with a negative exptime.
-    if (req_.cmd == Command::kSet)
-      engine.Erase(key, hash);
-    else
-      engine.Erase(key, hash, where ? &*where : nullptr);
-    HoldForCommit();
+    const IndexEntry* at = req_.cmd != Command::kSet && where ? &*where : nullptr;
+    HoldForCommit(engine.Erase(key, hash, at).ticket);
     ReplyNoreply("STORED\r\n");
     return true;
   }
-  const StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, nullptr,
-                                     req_.cmd == Command::kSet ? nullptr : &where);
+  storage::StoreRequest put(key, hash, va);
+  put.value_b = vb;
+  put.flags = flags;
+  put.exptime = exptime;
+  if (req_.cmd != Command::kSet) put.Expect(where);
+  const storage::StoreOutcome r = engine.Store(put);
   if (const auto next = AfterStore(r, &Connection::ExecStore)) return *next;
-  ReplyNoreply(r == StoreResult::kTooLarge ? "SERVER_ERROR object too large for cache\r\n"
-                                           : "STORED\r\n");
+  ReplyNoreply(r.result == StoreResult::kTooLarge ? "SERVER_ERROR object too large for cache\r\n"
+                                                  : "STORED\r\n");
   return true;
 }
 
@@ -728,8 +734,12 @@ bool Connection::ExecArith() {
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof(buf), value);
   std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
-  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where,
-                                     0, ArithMarks(cur, *where, text.size()));
+  storage::StoreRequest put(key, hash, text);
+  put.flags = cur.flags;
+  put.exptime = cur.exptime;
+  put.marks = ArithMarks(cur, *where, text.size());
+  put.Expect(where);
+  const storage::StoreOutcome r = engine.Store(put);
   if (const auto next = AfterStore(r, &Connection::ExecArith)) return *next;
   if (!req_.noreply) {
     Slot& slot = TailSlot();
@@ -753,8 +763,7 @@ bool Connection::ExecDelete() {
     ReplyNoreply("NOT_FOUND\r\n");
     return true;
   }
-  server_.engine().Erase(key, hash, &*where);
-  HoldForCommit();
+  HoldForCommit(server_.engine().Erase(key, hash, &*where).ticket);
   ++st.delete_hits;
   ReplyNoreply("DELETED\r\n");
   return true;
@@ -777,24 +786,29 @@ bool Connection::ExecTouch() {
   }
   uint32_t exptime = 0;
   if (!AbsoluteExptime(req_.exptime, exptime)) {
-    engine.Erase(key, hash, &*where);
+    HoldForCommit(engine.Erase(key, hash, &*where).ticket);
   } else {
-    const StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr,
-                                       &where, cur.cas, MarksOf(cur, *where, true));
+    storage::StoreRequest put(key, hash, cur.value);
+    put.flags = cur.flags;
+    put.exptime = exptime;
+    put.keep_cas = cur.cas;
+    put.marks = MarksOf(cur, *where, true);
+    put.Expect(where);
+    const storage::StoreOutcome r = engine.Store(put);
     if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
   }
-  HoldForCommit();
   ++st.touch_hits;
   ReplyNoreply("TOUCHED\r\n");
   return true;
 }
 
-std::optional<bool> Connection::AfterStore(StoreResult r, bool (Connection::*again)()) {
-  switch (r) {
+std::optional<bool> Connection::AfterStore(const storage::StoreOutcome& r,
+                                           bool (Connection::*again)()) {
+  switch (r.result) {
     case StoreResult::kStored:
     case StoreResult::kTooLarge:
       // A store that superseded a version on the device: its reply waits for the journal.
-      HoldForCommit();
+      HoldForCommit(r.ticket);
       return std::nullopt;
     case StoreResult::kNoMemory:
       // Park until a memory slab is free; the request's bytes stay in the read buffer.

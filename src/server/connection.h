@@ -158,16 +158,16 @@ class Connection final : public net::EventHandler,
   // After Engine::Store in a command: nullopt when the store is done (kStored, kTooLarge: the
   // caller replies), else what the command returns: kNoMemory parks the connection until a memory
   // slab is free (false), kConflict drops the fetched copy and runs `again` (the command itself).
-  std::optional<bool> AfterStore(storage::StoreResult r, bool (Connection::*again)());
+  std::optional<bool> AfterStore(const storage::StoreOutcome& r, bool (Connection::*again)());
   // `bump`: the read counts as an access and marks the item fetched (see Engine::Lookup).
   Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
                  std::optional<storage::IndexEntry>& where, bool bump = true);
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".
   bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
 
-  // After a Store/Erase: if the engine handed out a journal ticket, the rest of this request's
-  // reply goes into a held slot released by OnCommitDone.
-  void HoldForCommit();
+  // After a Store/Erase: if the engine handed out a journal ticket (non-zero), the rest of this
+  // request's reply goes into a held slot released by OnCommitDone.
+  void HoldForCommit(uint64_t ticket);
   void Reply(std::string_view line);
   void ReplyNoreply(std::string_view line);
   void AppendValue(Slot& slot, const storage::ItemView& item, bool with_cas);

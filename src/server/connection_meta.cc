@@ -248,18 +248,23 @@ bool Connection::ExecMetaGet() {
   if (!hit.created && !touch) {
     if (hit.won) engine.MarkTokenSent(hash, *where);  // N on a hit: nothing to write
   } else if (final_expiry.expired) {
-    if (!hit.created) engine.Erase(key, hash, &*where);
+    if (!hit.created) HoldForCommit(engine.Erase(key, hash, &*where).ticket);
   } else {
     // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
     // carries the token-sent bit, this request's win included. memcached bumps the item after
     // the request (a created one too), unless u: then the fetched bit and last access stay.
     const storage::ItemMarks marks{item.stale, hit.token_sent || hit.won, bump || hit.fetched,
                                    bump || hit.created ? 0 : item.last_access};
-    const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, final_expiry.exptime,
-                                       &hit.cas, &where, hit.created ? 0 : item.cas, marks);
+    storage::StoreRequest put(key, hash, item.value);
+    put.flags = item.flags;
+    put.exptime = final_expiry.exptime;
+    put.keep_cas = hit.created ? 0 : item.cas;
+    put.marks = marks;
+    put.Expect(where);
+    const storage::StoreOutcome r = engine.Store(put);
     if (const auto next = AfterStore(r, &Connection::ExecMetaGet)) return *next;
+    hit.cas = r.cas;
   }
-  HoldForCommit();
   ++(touch ? st.cmd_touch : st.cmd_get);
   ++(touch ? st.touch_hits : st.get_hits);
   std::string& out = TailSlot().data;
@@ -279,7 +284,9 @@ bool Connection::ExecMetaGetRead() {
   ++st.cmd_get;
   ItemView item;
   IndexEntry where;
-  switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where, !m.Has('u'))) {
+  const storage::LookupOutcome found =
+      engine.Lookup(key, hash, item, this, head_seq_ + slot_count_, &where, !m.Has('u'));
+  switch (found.kind) {
     case LookupResult::kHit: {
       ++st.get_hits;
       MetaHit hit;
@@ -308,7 +315,7 @@ bool Connection::ExecMetaGetRead() {
       break;
   }
   // The token passed above is the sequence number this slot gets.
-  Slot& slot = PushPendingSlot(engine.last_read_bytes());
+  Slot& slot = PushPendingSlot(found.read_bytes);
   slot.is_meta = true;
   slot.hash = hash;
   slot.meta = m;
@@ -360,8 +367,7 @@ bool Connection::ExecMetaSet() {
       storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
     // As memcached: the error is sent even in quiet mode and the key's old value goes too, so a
     // client never reads back the value it meant to replace.
-    engine.Erase(key, hash);
-    HoldForCommit();
+    HoldForCommit(engine.Erase(key, hash).ticket);
     Reply(kTooLarge);
     swallow_ = m.swallow;  // the data block the parser left unread
     return true;
@@ -432,17 +438,22 @@ bool Connection::ExecMetaSet() {
   if (code.empty()) {
     if (!live) {
       // Stored and at once expired, as memcached does with a negative TTL.
-      engine.Erase(key, hash, lookup && where ? &*where : nullptr);
+      HoldForCommit(engine.Erase(key, hash, lookup && where ? &*where : nullptr).ticket);
     } else {
-      const StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, &cas,
-                                         lookup ? &where : nullptr, 0, marks);
+      storage::StoreRequest put(key, hash, va);
+      put.value_b = vb;
+      put.flags = flags;
+      put.exptime = exptime;
+      put.marks = marks;
+      if (lookup) put.Expect(where);
+      const storage::StoreOutcome r = engine.Store(put);
       if (const auto next = AfterStore(r, &Connection::ExecMetaSet)) return *next;
-      if (r == StoreResult::kTooLarge) {
+      if (r.result == StoreResult::kTooLarge) {
         Reply(kTooLarge);
         return true;
       }
+      cas = r.cas;
     }
-    HoldForCommit();
     if (m.quiet) return true;  // q hides only the nominal reply
     code = "HD";
   }
@@ -487,18 +498,19 @@ bool Connection::ExecMetaDelete() {
     // token-sent bit so that the next reader wins the recache (memcached counts no delete hit).
     uint32_t exptime = cur.exptime;
     if (m.Has('T') && !AbsoluteExptime(m.ttl, exptime)) {
-      server_.engine().Erase(key, hash, &*where);
+      HoldForCommit(server_.engine().Erase(key, hash, &*where).ticket);
     } else {
-      const StoreResult r =
-          server_.engine().Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr, &where, 0,
-                                 storage::ItemMarks{true, false, where->fetched});
+      storage::StoreRequest put(key, hash, cur.value);
+      put.flags = cur.flags;
+      put.exptime = exptime;
+      put.marks = storage::ItemMarks{true, false, where->fetched};
+      put.Expect(where);
+      const storage::StoreOutcome r = server_.engine().Store(put);
       if (const auto next = AfterStore(r, &Connection::ExecMetaDelete)) return *next;
     }
-    HoldForCommit();
     if (m.quiet) return true;
   } else {
-    server_.engine().Erase(key, hash, &*where);
-    HoldForCommit();
+    HoldForCommit(server_.engine().Erase(key, hash, &*where).ticket);
     ++st.delete_hits;
     if (m.quiet) return true;
   }
@@ -569,14 +581,16 @@ bool Connection::ExecMetaArith() {
   const std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
   uint64_t cas = 0;
   if (final_expiry.expired) {
-    if (!created) engine.Erase(key, hash, &*where);
+    if (!created) HoldForCommit(engine.Erase(key, hash, &*where).ticket);
   } else {
-    const StoreResult r =
-        engine.Store(key, hash, text, {}, flags, final_expiry.exptime, &cas, &where, 0,
-                     created ? storage::ItemMarks{} : ArithMarks(cur, *where, text.size()));
+    storage::StoreRequest put(key, hash, text);
+    put.flags = flags;
+    put.exptime = final_expiry.exptime;
+    put.marks = created ? storage::ItemMarks{} : ArithMarks(cur, *where, text.size());
+    const storage::StoreOutcome r = engine.Store(put.Expect(where));
     if (const auto next = AfterStore(r, &Connection::ExecMetaArith)) return *next;
+    cas = r.cas;
   }
-  HoldForCommit();
   if (!created) ++(incr ? st.incr_hits : st.decr_hits);
   // q hides the nominal reply, but memcached still answers the one that created the item.
   if (m.quiet && !created) return true;
