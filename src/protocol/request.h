@@ -68,6 +68,10 @@ struct MetaRequest {
   // the connection answers, drops the key's old value (as memcached does) and swallows the block.
   bool too_large = false;
   uint64_t swallow = 0;
+  // A binary-protocol request (protocol/binary.h): its opcode and opaque, for its replies.
+  bool binary = false;
+  uint8_t bin_opcode = 0;
+  uint32_t bin_opaque = 0;
   // Decoded binary key (b); keys[0] points here. Its capacity is reused from request to request.
   std::string key_buf;
 
@@ -92,6 +96,9 @@ struct MetaRequest {
     opaque = {};
     too_large = false;
     swallow = 0;
+    binary = false;
+    bin_opcode = 0;
+    bin_opaque = 0;
     key_buf.clear();
   }
 };
