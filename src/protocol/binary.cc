@@ -90,6 +90,7 @@ uint16_t StatusOf(std::string_view code, uint8_t op) {
 uint16_t StatusOfLine(std::string_view line) {
   if (line == "OK\r\n" || line == "MN\r\n" || line == "RESET\r\n") return kSuccess;
   if (line == "EN\r\n" || line == "NOT_FOUND\r\n") return kKeyNotFound;
+  if (line == "ERROR\r\n") return kUnknownCommand;
   if (line.starts_with("CLIENT_ERROR cannot increment")) return kNonNumeric;
   if (line.starts_with("SERVER_ERROR object too large")) return kTooLarge;
   if (line.starts_with("SERVER_ERROR out of memory")) return kOutOfMemory;
@@ -148,7 +149,9 @@ void ComposeLine(std::string_view line, const MetaRequest& ctx, std::string& out
     AppendResponse(out, op, kSuccess, ctx.bin_opaque, 0, {}, {}, line);
     return;
   }
-  const uint16_t status = StatusOfLine(line);
+  // memcached answers a stats group it does not know "not found".
+  const uint16_t status =
+      op == kStat && StatusOfLine(line) != kSuccess ? uint16_t{kKeyNotFound} : StatusOfLine(line);
   if (Suppressed(op, status)) return;
   if (status == kSuccess) {
     AppendResponse(out, op, kSuccess, ctx.bin_opaque, 0, {}, {}, {});
@@ -240,6 +243,9 @@ Status ToRequest(const BinaryRequest& in, size_t max_key, Request& out) {
   out.Clear();
   const Header& h = in.header;
   MetaRequest& m = out.meta;
+  m.binary = true;  // set first: an error reply is composed for this opcode and opaque too
+  m.bin_opcode = h.opcode;
+  m.bin_opaque = h.opaque;
   const size_t ext = in.extras.size();
   const bool has_key = !in.key.empty();
   const bool has_value = !in.value.empty();
@@ -377,9 +383,6 @@ Status ToRequest(const BinaryRequest& in, size_t max_key, Request& out) {
         return kUnknownCommand;
     }
   }
-  m.binary = true;
-  m.bin_opcode = h.opcode;
-  m.bin_opaque = h.opaque;
   return kSuccess;
 }
 

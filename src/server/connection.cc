@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "protocol/binary.h"
 #include "protocol/compose.h"
 #include "server/server.h"
 #include "util/hash.h"
@@ -277,19 +278,14 @@ void Connection::Process() {
       input_exhausted_ = true;
       return;
     }
-    if (!first_byte_seen_) {
-      first_byte_seen_ = true;
-      // memcached's binary protocol opens every request with the magic byte 0x80. Its header
-      // holds no newline, so the text parser would wait for one forever and the client would
-      // time out: until the binary protocol is implemented, such a connection is closed at once.
-      if (rbuf_[rstart_] == '\x80') {
-        spdlog::debug("connection {}: binary protocol request (not supported), closing", id_);
-        CloseNow();
-        return;
-      }
+    if (protocol_ == Protocol::kUnknown) {
+      // As memcached: the first byte decides the connection's protocol, 0x80 opening a binary
+      // request.
+      protocol_ = rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
     }
+    const std::string_view input(rbuf_.data() + rstart_, avail);
     protocol::ParseOutcome outcome =
-        parser_.Parse(std::string_view(rbuf_.data() + rstart_, avail), req_);
+        protocol_ == Protocol::kBinary ? ParseBinary(input) : parser_.Parse(input, req_);
     if (outcome.status == protocol::ParseStatus::kNeedMore) {
       input_exhausted_ = true;
       return;
@@ -318,6 +314,48 @@ void Connection::Process() {
     req_start_ns_ = util::NowNs();
     req_consumed_ = outcome.consumed;
     commands_.Begin();
+  }
+}
+
+protocol::ParseOutcome Connection::ParseBinary(std::string_view input) {
+  namespace bin = protocol::binary;
+  const protocol::ParserLimits& limits = server_.parser_limits();
+  protocol::ParseOutcome out;
+  // The largest body a store can take: extras, key and value.
+  const auto max_body = static_cast<uint32_t>(limits.max_value + limits.max_key + 20);
+  const bin::BinaryOutcome b = bin::ParseBinary(input, max_body, breq_);
+  if (b.status == bin::BinaryStatus::kNeedMore) return out;
+  out.status = protocol::ParseStatus::kError;
+  out.consumed = b.consumed;
+  if (b.status == bin::BinaryStatus::kInvalid) {
+    // A bad magic or lengths that do not add up: memcached closes without a reply.
+    spdlog::debug("connection {}: invalid binary protocol request, closing", id_);
+    out.consumed = input.size();
+    out.close = true;
+    return out;
+  }
+  if (b.status == bin::BinaryStatus::kTooLarge) {
+    // The error is composed as a reply to the request's opcode and opaque.
+    req_.Clear();
+    req_.meta.binary = true;
+    req_.meta.bin_opcode = breq_.header.opcode;
+    req_.meta.bin_opaque = breq_.header.opaque;
+    Reply("SERVER_ERROR object too large for cache\r\n");  // memcached swallows the body
+    out.swallow = breq_.header.body_length;
+    return out;
+  }
+  switch (bin::ToRequest(breq_, limits.max_key, req_)) {
+    case bin::kSuccess:
+      out.status = protocol::ParseStatus::kOk;
+      return out;
+    case bin::kUnknownCommand:
+      Reply("ERROR\r\n");  // answered and skipped, the connection stays
+      return out;
+    default:
+      // A request of the wrong shape: memcached answers "invalid arguments" and closes.
+      Reply("CLIENT_ERROR bad command line format\r\n");
+      out.close = true;
+      return out;
   }
 }
 
@@ -364,6 +402,7 @@ void Connection::ExecuteAdmin() {
       ReplyNoreply("OK\r\n");
       return;
     case Command::kQuit:
+      if (req_.meta.binary) Reply("OK\r\n");  // binary quit answers first (quitq does not)
       close_after_flush_ = true;
       return;
     case Command::kStats:
@@ -444,7 +483,13 @@ void Connection::OnMemoryAvailable() {
 
 void Connection::AppendTo(Slot& slot, const protocol::Response& reply) {
   const size_t before = slot.data.size();
-  protocol::Compose(reply, slot.data);
+  if (protocol_ == Protocol::kBinary) {
+    // A deferred reply carries its request's opcode and opaque (MetaReply::request); the others
+    // belong to the request being served.
+    protocol::binary::Compose(reply, req_.meta, slot.data);
+  } else {
+    protocol::Compose(reply, slot.data);
+  }
   unsent_bytes_ += slot.data.size() - before;
 }
 

@@ -18,8 +18,8 @@
 //    Every reply is composed into the ring by AppendTo, the one place that adds to unsent_bytes_
 //    (WriteSocket takes off what was sent, Discard what a failed journal write voided).
 //  - The object outlives its socket until every lookup it started has completed (Server frees it).
-//  - A connection whose first byte is 0x80 (a binary-protocol request, which the text parser
-//    would wait on forever) is closed at once, without a reply.
+//  - The connection's first byte decides its protocol for good, as in memcached: 0x80 (a binary
+//    request's magic) selects the binary protocol (protocol/binary.h), anything else ASCII.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,7 @@
 
 #include "net/event_loop.h"
 #include "net/turn_budget.h"
+#include "protocol/binary.h"
 #include "protocol/parser.h"
 #include "protocol/response.h"
 #include "server/commands.h"
@@ -71,6 +72,7 @@ class Connection final : public net::EventHandler,
 
  private:
   enum class Wait : uint8_t { kNone, kDevice, kMemory };
+  enum class Protocol : uint8_t { kUnknown, kAscii, kBinary };
   struct Slot {
     std::string data;
     size_t sent = 0;
@@ -90,6 +92,8 @@ class Connection final : public net::EventHandler,
   void Process();
   bool Paused() const;
   bool Execute();
+  // Parses one binary request into req_ (errors are answered here, in the binary protocol).
+  protocol::ParseOutcome ParseBinary(std::string_view input);
   // The commands the connection answers itself (they act on the server, not on items).
   void ExecuteAdmin();
 
@@ -122,6 +126,7 @@ class Connection final : public net::EventHandler,
   util::UniqueFd fd_;
   uint64_t id_;
   protocol::Parser parser_;
+  protocol::binary::BinaryRequest breq_;
   protocol::Request req_;
   Commands commands_;
   std::string stats_text_;  // `stats` output, composed before it is queued (capacity reused)
@@ -152,7 +157,7 @@ class Connection final : public net::EventHandler,
   bool peer_closed_ = false;
   bool hup_seen_ = false;         // EPOLLRDHUP/EPOLLHUP reported: read until recv says EOF
   bool input_exhausted_ = false;  // the last Process() stopped for want of bytes
-  bool first_byte_seen_ = false;  // the protocol check of the connection's first byte is done
+  Protocol protocol_ = Protocol::kUnknown;  // decided by the first byte
   bool close_after_flush_ = false;
   bool registered_ = false;
   uint64_t last_active_ = 0;

@@ -618,33 +618,5 @@ TEST_F(Hostile, ConnectionLimit) {
   for (Client& c : clients) c.Close();
 }
 
-// A binary-protocol request (magic byte 0x80) has no newline for the text parser to wait for:
-// ssdcached closes such a connection at once (memcached -B ascii leaves it hanging), says so at
-// debug level, and goes on serving the other connections.
-TEST_F(Hostile, BinaryProtocolRequestIsClosed) {
-  SKIP_UNLESS_SSDCACHED();  // memcached answers it in the binary protocol
-  ServerOptions options;
-  options.ssdcached_extra_args = {"-vv"};
-  StartServer(options);
-  Client other;
-  ASSERT_TRUE(other.Connect(server_->port()));
-  ASSERT_EQ(other.Request("set binary.other 0 0 1\r\nx\r\n"), "STORED\r\n");
-  // A binary get of key "k": 24-byte header (magic, opcode 0, key length 1, body length 1), key.
-  std::string get(24, '\0');
-  get[0] = '\x80';
-  get[3] = 1;
-  get[11] = 1;
-  get += 'k';
-  for (int i = 0; i < 3; ++i) {
-    Client binary;
-    ASSERT_TRUE(binary.Connect(server_->port()));
-    ASSERT_TRUE(binary.Send(get));
-    EXPECT_EQ(binary.ReadUntilClosed(), "");
-    EXPECT_TRUE(binary.peer_closed()) << binary.error();
-  }
-  EXPECT_EQ(other.Get("get binary.other\r\n"), ValueBlock("binary.other", 0, "x") + "END\r\n");
-  EXPECT_NE(server_->LogTail().find("binary protocol"), std::string::npos) << server_->LogTail();
-}
-
 }  // namespace
 }  // namespace ssdcache::integration

@@ -2,32 +2,17 @@
 
 #include <string>
 
+#include "../integration/binary_wire.h"
 #include "protocol/binary.h"
 
 namespace ssdcache::protocol::binary {
 namespace {
 
-std::string Be(uint64_t v, int bytes) {
-  std::string s;
-  for (int i = bytes - 1; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
-  return s;
-}
+using testing_binary::Be;
 
 std::string Req(uint8_t op, std::string_view extras, std::string_view key, std::string_view value,
                 uint32_t opaque = 0x01020304, uint64_t cas = 0) {
-  std::string s;
-  s.push_back(static_cast<char>(0x80));
-  s.push_back(static_cast<char>(op));
-  s += Be(key.size(), 2);
-  s.push_back(static_cast<char>(extras.size()));
-  s += std::string(3, '\0');
-  s += Be(extras.size() + key.size() + value.size(), 4);
-  s += Be(opaque, 4);
-  s += Be(cas, 8);
-  s += extras;
-  s += key;
-  s += value;
-  return s;
+  return testing_binary::Req(op, extras, key, value, opaque, cas);
 }
 
 TEST(BinaryParser, SplitAtEveryByte) {

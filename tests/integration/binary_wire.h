@@ -1,0 +1,37 @@
+// Request bytes of memcached's binary protocol, for the tests that speak it (unit and
+// integration): built here independently of the server's own composer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ssdcache::testing_binary {
+
+// `v` as `bytes` big-endian bytes.
+inline std::string Be(uint64_t v, int bytes) {
+  std::string s;
+  for (int i = bytes - 1; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
+  return s;
+}
+
+// A request: magic 0x80, the header, then extras, key and value.
+inline std::string Req(uint8_t op, std::string_view extras = {}, std::string_view key = {},
+                       std::string_view value = {}, uint32_t opaque = 0xa1b2c3d4,
+                       uint64_t cas = 0) {
+  std::string s;
+  s.push_back(static_cast<char>(0x80));
+  s.push_back(static_cast<char>(op));
+  s += Be(key.size(), 2);
+  s.push_back(static_cast<char>(extras.size()));
+  s += std::string(3, '\0');
+  s += Be(extras.size() + key.size() + value.size(), 4);
+  s += Be(opaque, 4);
+  s += Be(cas, 8);
+  s += extras;
+  s += key;
+  s += value;
+  return s;
+}
+
+}  // namespace ssdcache::testing_binary
