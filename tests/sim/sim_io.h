@@ -1,23 +1,25 @@
-// The simulator's IO: the one place that knows what the engine's device and IO context are, so
-// that moving the simulator to another backend changes this file pair only.
+// The simulator's IO: the one place that knows what the engine's device and backend are.
 //
-// Today: a real O_DIRECT file (SSDCACHE_SIM_DIR, else /dev/shm when it takes O_DIRECT, else
-// /var/tmp) driven by libaio, with the production FaultInjector for IO errors. Consequences the
-// simulator documents: completions of IOs that overlap in the kernel arrive in the kernel's order
-// (a seed replays the same workload, but not always the same interleaving when a turn leaves IO in
-// flight); a crash loses the IOs still queued in user space, while those already in the kernel
-// complete on the file (io_destroy waits for them) without the engine learning of it.
+// The device is an in-memory image (storage::MemoryBackend) behind a FaultBackend, so a seed
+// replays exactly: completions arrive in a permutation drawn from the seed (set_reorder), IO
+// errors come from the seeded FaultInjector, and a crash is MemoryBackend::Crash: queued and
+// in-flight ops never complete, in-flight writes land whole, not at all or torn, and a "reboot"
+// also loses what the process-mode journal's mapping held since its last sync. Unflushed writes
+// the device reported done are kept (no mode promises anything if the device loses them;
+// operations.md, "After a power loss").
 //
-// Owns the directory, the Device, the AioContext; the engine borrows the latter two.
+// Owns the image (kept across engine lives), the Device and its backends; the engine borrows
+// the Device and its backend.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/engine.h"
 #include "storage/fault.h"
+#include "storage/fault_backend.h"
+#include "storage/memory_backend.h"
 
 namespace ssdcache::sim {
 
@@ -25,34 +27,29 @@ class SimIo {
  public:
   // A blank device of `device_size` bytes. nullptr and a one-line `error` on failure.
   static std::unique_ptr<SimIo> Create(uint64_t device_size, std::string& error);
-  ~SimIo();
-  SimIo(const SimIo&) = delete;
-  SimIo& operator=(const SimIo&) = delete;
 
+  // A new engine on the device. `reorder_seed` draws the completion order (0: FIFO); `faults`
+  // (or nullptr) the IO errors of this engine life.
   std::unique_ptr<storage::Engine> CreateEngine(const storage::EngineOptions& options,
+                                                uint64_t reorder_seed,
+                                                const storage::FaultSpec* faults,
                                                 std::string& error);
-  // Installs (spec) or removes (nullptr) IO fault injection; only while Idle().
-  void SetFaults(const storage::FaultSpec* spec);
 
-  void Submit() { aio_->Submit(); }
-  void Poll() { aio_->Poll(); }
-  void Drain() { aio_->Drain(); }
-  bool Idle() const { return aio_->in_flight() == 0 && aio_->queued() == 0; }
-
-  // The process dies: IO still queued is lost, IO in the device completes there unseen, and the
-  // engine is destroyed without a shutdown. A new engine may then be created on the same device.
-  void Crash(std::unique_ptr<storage::Engine>& engine);
-
-  const std::string& path() const { return path_; }
+  // A clean stop left no IO outstanding: the engine goes, the device stays.
+  void Stop(std::unique_ptr<storage::Engine>& engine);
+  // The process dies (`reboot`: the machine too, losing the mapped journal's unsynced stores):
+  // see the header comment. The engine is destroyed without a shutdown.
+  void Crash(std::unique_ptr<storage::Engine>& engine, uint64_t seed, bool reboot);
 
  private:
   SimIo() = default;
-  bool NewContext(std::string& error);
+  bool OpenDevice(std::string& error);
 
-  std::string dir_;
-  std::string path_;
+  std::shared_ptr<storage::MemoryImage> image_;
+  uint64_t size_ = 0;
   std::unique_ptr<storage::Device> device_;
-  std::unique_ptr<storage::AioContext> aio_;
+  storage::MemoryBackend* memory_ = nullptr;  // inside device_'s FaultBackend
+  storage::FaultBackend* faults_ = nullptr;   // device_'s backend
 };
 
 }  // namespace ssdcache::sim

@@ -54,11 +54,11 @@ bool Simulator::StartEngine() {
     spec.read_short = 0.001;
     spec.write_eio = 0.002;
     spec.write_short = 0.001;
+    spec.write_torn = 0.001;
     spec.journal_eio = geo_.journal == JournalMode::kDevice ? 0.005 : 0;
     spec.seed = rng_.Next();
     faulty_since_scan_ = true;
   }
-  io_->SetFaults(faults_on_ ? &spec : nullptr);
   storage::EngineOptions e;
   e.slab_size = kSlab;
   e.max_memory = uint64_t{geo_.mem_slabs} * kSlab;
@@ -69,7 +69,7 @@ bool Simulator::StartEngine() {
                                                          : storage::JournalSync::kDevice;
   e.boot_id = geo_.boot_id;
   std::string error;
-  engine_ = io_->CreateEngine(e, error);
+  engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
   if (!engine_) {
     Fail("Engine::Create: " + error);
     return false;
@@ -111,8 +111,8 @@ void Simulator::Events() {
 
 void Simulator::Settle() {
   engine_->CommitJournal();
-  io_->Submit();
-  io_->Drain();
+  engine_->SubmitIo();
+  engine_->DrainIo();
 }
 
 void Simulator::Scan() {
@@ -191,7 +191,7 @@ void Simulator::CleanRestart() {
   parked_.clear();
   touches_.clear();
   Retire();
-  engine_.reset();
+  io_->Stop(engine_);
   ++result_.clean_restarts;
   if (opts_.verbose || trace_key_ >= 0) {
     std::fprintf(stderr, "sim: turn %llu clean restart\n", static_cast<unsigned long long>(turn_));
@@ -201,8 +201,11 @@ void Simulator::CleanRestart() {
 }
 
 void Simulator::Crash() {
+  // A process-mode journal of a crash on another boot may have lost entries with the page cache:
+  // the engine must start empty.
+  const bool reboot = geo_.journal == JournalMode::kProcess && rng_.OneIn(4);
   Retire();
-  io_->Crash(engine_);
+  io_->Crash(engine_, rng_.Next(), reboot);
   reads_.clear();
   commits_.clear();
   parked_.clear();
@@ -211,9 +214,6 @@ void Simulator::Crash() {
   // Device and process mode (same boot) promise that no older version comes back.
   model_.Crash(geo_.journal != JournalMode::kNone);
   ++result_.crashes;
-  // A process-mode journal of a crash on another boot may have lost entries with the page cache:
-  // the engine must start empty.
-  const bool reboot = geo_.journal == JournalMode::kProcess && rng_.OneIn(4);
   if (reboot) geo_.boot_id += 2;
   if (opts_.verbose || trace_key_ >= 0) {
     std::fprintf(stderr, "sim: turn %llu crash%s\n", static_cast<unsigned long long>(turn_),

@@ -72,11 +72,11 @@ void Simulator::Turn() {
     Watch("a request");
   }
   engine_->CommitJournal();
-  io_->Submit();
+  engine_->SubmitIo();
   if (rng_.OneIn(4)) {
-    io_->Poll();  // leave IO in flight into the next turn
+    engine_->PollIo();  // leave IO in flight into the next turn
   } else {
-    io_->Drain();
+    engine_->DrainIo();
     // The superblock write of every flush_all is done; with IO errors it may have failed.
     if (!faults_on_) model_.AckFlushes();
   }
