@@ -62,6 +62,7 @@
 #include "storage/index.h"
 #include "storage/item.h"
 #include "storage/journal.h"
+#include "storage/recovery.h"
 #include "storage/slab_class.h"
 #include "util/aligned_buffer.h"
 #include "util/histogram.h"
@@ -230,18 +231,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // mode, not clean) in the superblock, synchronously. Call once, before serving. Fails with
   // a one-line `error` when the device holds another format or geometry.
   bool Recover(bool format, std::string& error);
-  struct RecoveryStats {
-    uint64_t slabs = 0;  // slab pieces found valid
-    uint64_t items = 0;  // items indexed
-    uint64_t tombstones = 0;
-    uint64_t skipped = 0;  // records that failed verification (torn writes) or expired
-    uint64_t bytes_scanned = 0;
-    uint64_t journal_entries = 0;     // valid entries read from the journal
-    uint64_t superseded = 0;          // records dropped because a journal entry superseded them
-    uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
-    uint64_t journal_rejected = 0;    // entries at or above the wseq ceiling: corrupt, ignored
-    double seconds = 0;
-  };
+  using RecoveryStats = storage::RecoveryStats;
   const RecoveryStats& recovery() const { return recovery_; }
 
   // Periodic work: sweeps part of the index for entries of dead slabs.
@@ -288,6 +278,12 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t slab_size() const { return slab_size_; }
 
  private:
+  friend class Recovery;  // rebuilds the parts below at start (recovery.h)
+
+  // Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
+  // the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
+  static constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
+
   enum class SlabState : uint8_t { kFree, kMemory, kFlushing, kDisk };
   struct SlabInfo {
     uint64_t seq = 0;
