@@ -137,6 +137,7 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
     chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
   }
   open_.assign(classes_.count(), -1);
+  policy_ = EvictionPolicy::Create(options.eviction_order);
   mem_count_ = options.max_memory / slab_size_;
   // Huge-page aligned, hence block aligned, as O_DIRECT needs.
   memory_ = util::HugeBuffer(mem_count_ * slab_size_);
@@ -478,18 +479,16 @@ bool Engine::TakeDiskSlab(uint32_t& disk) {
 }
 
 bool Engine::EvictOldest() {
-  while (!seal_fifo_.empty()) {
-    const auto [id, seq] = seal_fifo_.front();
-    SlabInfo& s = table_[id];
-    if (s.seq != seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
-      seal_fifo_.pop_front();
+  while (const std::optional<SlabRef> c = policy_->Candidate()) {
+    SlabInfo& s = table_[c->id];
+    if (s.seq != c->seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
+      policy_->Skip();
       continue;
     }
-    // Strictly in seal order: a younger slab is never evicted while an older one stays, even if
-    // the older one is still being written.
+    // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
+    // even if the older one is still being written.
     if (s.state != SlabState::kDisk) return false;
-    seal_fifo_.pop_front();
-    evicted_below_ = s.seal + 1;
+    evicted_below_ = policy_->Evicted();
     WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
@@ -522,14 +521,20 @@ bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& of
   ++d.live_pieces;
   if (d.fill == slab_size_ || d.pieces.size() == max_pieces_) {
     if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
-    d.closed = true;
+    MarkClosed(d);
   }
   return true;
 }
 
+void Engine::MarkClosed(DiskSlab& d) {
+  if (d.closed) return;
+  d.closed = true;
+  policy_->DiskClosed(d.pieces);
+}
+
 void Engine::CloseDiskSlab(uint32_t disk) {
   DiskSlab& d = disks_[disk];
-  d.closed = true;
+  MarkClosed(d);
   if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
   if (d.pending == 0) FinishDiskSlab(disk);
 }
@@ -597,7 +602,7 @@ void Engine::Seal(uint32_t id) {
   s.placed = false;
   s.seal = next_seal_++;
   ++flushing_;
-  seal_fifo_.emplace_back(id, s.seq);
+  policy_->Track({id, s.seq, s.seal});
   // Slabs are placed in seal order, so the oldest sealed slab is always placed first and the
   // eviction that frees a disk slab can never wait on a slab that waits for one.
   if (awaiting_disk_.empty() && StartWrite(id)) return;
@@ -748,7 +753,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     d.bad = true;
     // Closed here without CloseDiskSlab(), which would finish it too when this was its last
     // write: the line below finishes it exactly once.
-    d.closed = true;
+    MarkClosed(d);
     if (packing_ == static_cast<int64_t>(s.disk)) packing_ = -1;
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);

@@ -59,6 +59,7 @@
 #include "storage/access_table.h"
 #include "storage/aio.h"
 #include "storage/device.h"
+#include "storage/eviction_policy.h"
 #include "storage/index.h"
 #include "storage/item.h"
 #include "storage/journal.h"
@@ -85,6 +86,9 @@ struct EngineOptions {
   // Hash of the kernel's boot id (0: unknown, counts as another boot): an unclean process-mode run
   // of another boot may have lost journal entries with the page cache.
   uint64_t boot_id = 0;
+  // Which sealed slab is evicted next (eviction_policy.h). Only tests choose another order than
+  // the seal order: the old one, to show that a test catches the defect it had.
+  EvictionOrder eviction_order = EvictionOrder::kSeal;
 };
 
 // Receives the result of a lookup that had to read the device.
@@ -304,6 +308,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
     uint32_t live = 0;    // index entries pointing here
   };
   struct ReadOp;
+  struct DiskSlab;
 
   Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes);
 
@@ -331,6 +336,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool EvictOldest();
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
   void CloseDiskSlab(uint32_t disk);
+  // Marks the disk slab closed (it takes no more pieces) and tells the eviction policy.
+  void MarkClosed(DiskSlab& d);
   // A closed disk slab with no write in flight: retired if a write into it failed, freed once
   // every slab in it was evicted.
   void FinishDiskSlab(uint32_t disk);
@@ -441,8 +448,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Disk slabs whose slabs were all evicted, waiting for a superblock write that records a
   // frontier of at least their free_after.
   std::deque<uint32_t> freeing_disk_;
-  // Sealed slabs (logical id, seq) in seal order: the eviction order.
-  std::deque<std::pair<uint32_t, uint64_t>> seal_fifo_;
+  // Sealed slabs in the order they are evicted (seal order), and the frontier that order implies.
+  std::unique_ptr<EvictionPolicy> policy_;
   std::deque<uint32_t> awaiting_disk_;  // sealed slabs waiting for a disk slab, in seal order
   uint64_t next_seal_ = 1;
   uint64_t evicted_below_ = 1;          // every slab sealed below it was evicted

@@ -28,6 +28,7 @@ std::optional<RecoveryStats> Recovery::Run(Engine& engine, bool format, std::str
   // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
   // expired records take part (they supersede older records) and are dropped at the end.
   r.seen_.resize(engine.table_.size());
+  engine.policy_->Reset(engine.evicted_below_);
   r.max_seq_ = engine.flush_seq_;
   r.max_seal_ = engine.evicted_below_ - 1;
   size_t done = 0;
@@ -217,13 +218,13 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   s.live = 0;
   s.seal = p.seal;
   s.placed = true;
-  e.seal_fifo_.emplace_back(id, p.seq);
+  e.policy_->Track({id, p.seq, p.seal});
   Engine::DiskSlab& d = e.disks_[p.disk];
   if (d.pieces.empty()) d.fill_id = p.seq;
   d.pieces.push_back(id);
   ++d.live_pieces;
   d.fill = std::max(d.fill, p.off + p.len);
-  d.closed = true;
+  d.closed = true;  // the policy hears of it once every piece is back (Finish)
   seen_[id].assign(p.used, Seen{0, 0});
   const uint32_t cs = e.classes_.chunk_size(p.cls);
   for (uint32_t c = 0; c < p.used; ++c) {
@@ -318,15 +319,17 @@ void Recovery::DropDead() {
 
 bool Recovery::Finish(std::string& error) {
   Engine& e = e_;
-  // Disk slabs holding a live slab are in use (their slabs are in seal_fifo_); the others are
-  // free: the durable frontier already voids whatever evicted slabs they still hold.
+  // Disk slabs holding a live slab are in use (their slabs are tracked by the eviction policy);
+  // the others are free: the durable frontier already voids whatever evicted slabs they still hold.
   e.free_disk_.clear();
   e.disks_in_use_ = 0;
   for (uint32_t d = static_cast<uint32_t>(e.disk_count_); d-- > 0;) {
-    if (e.disks_[d].pieces.empty())
+    if (e.disks_[d].pieces.empty()) {
       e.free_disk_.push_back(d);
-    else
+    } else {
       ++e.disks_in_use_;
+      e.policy_->DiskClosed(e.disks_[d].pieces);
+    }
   }
   e.next_seq_ = max_seq_ + 1;
   e.next_seal_ = max_seal_ + 1;
