@@ -20,19 +20,6 @@ namespace {
 constexpr uint64_t kWriteTag = 1ULL << 63;
 constexpr uint32_t kSuperRetriesAtOnce = 8;
 constexpr size_t kMinReadBuffer = 4096;
-// Partly filled slabs packed into one disk slab at most; bounds the slab table (and so the
-// logical id space) to this many entries per disk slab. Large devices get fewer (see PiecesFor).
-constexpr size_t kMaxPiecesPerDiskSlab = 16;
-
-// The slab table is twice the logical slabs that can be alive at once and must fit the index's
-// slab id bits; very large devices pack fewer partial slabs per disk slab to stay within them.
-size_t PiecesFor(uint64_t disk_slabs, uint64_t mem_slabs) {
-  for (size_t k = kMaxPiecesPerDiskSlab; k >= 1; k /= 2) {
-    if (std::bit_ceil(2 * (disk_slabs * k + mem_slabs)) <= (1ULL << Index::kSlabBits)) return k;
-  }
-  return 0;
-}
-
 size_t ReadBufferClass(size_t len) {
   size_t cls = 0;
   for (size_t size = kMinReadBuffer; size < len; size <<= 1) ++cls;
@@ -103,7 +90,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             (options.journal_size > 0 ? " or --journal-size" : "");
     return nullptr;
   }
-  if (PiecesFor(disk_slabs, mem_slabs) == 0) {
+  if (SlabTable::PiecesFor(disk_slabs, mem_slabs) == 0) {
     error = "the device holds too many slabs for the index: raise -I/--slab-size";
     return nullptr;
   }
@@ -132,31 +119,23 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
       device_(device),
       aio_(aio),
       classes_(std::move(classes)),
-      slab_size_(options.slab_size) {
+      slab_size_(options.slab_size),
+      policy_(EvictionPolicy::Create(options.eviction_order)),
+      table_(device.size() / options.slab_size - ReservedSlabs(options, device),
+             options.max_memory / options.slab_size, options.slab_size, *policy_) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
   }
   open_.assign(classes_.count(), -1);
-  policy_ = EvictionPolicy::Create(options.eviction_order);
   mem_count_ = options.max_memory / slab_size_;
   // Huge-page aligned, hence block aligned, as O_DIRECT needs.
   memory_ = util::HugeBuffer(mem_count_ * slab_size_);
   write_ops_.resize(mem_count_);
   write_start_ns_.resize(mem_count_);
   for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
-  reserved_slabs_ = static_cast<uint32_t>(
-      (device_.block_size() + options.journal_size + slab_size_ - 1) / slab_size_);
-  disk_count_ = device_.size() / slab_size_ - reserved_slabs_;
-  disks_.resize(disk_count_);
-  for (size_t i = disk_count_; i-- > 0;) free_disk_.push_back(static_cast<uint32_t>(i));
-  // Twice the slabs that can be alive at once, so that an id is reused only every ~half lap and
-  // the sweeper has that many allocations to pass over the whole index.
-  max_pieces_ = PiecesFor(disk_count_, mem_count_);
-  size_t table_size = std::bit_ceil(2 * (disk_count_ * max_pieces_ + mem_count_));
-  table_.resize(table_size);
-  table_mask_ = static_cast<uint32_t>(table_size - 1);
+  reserved_slabs_ = ReservedSlabs(options, device);
   index_ = std::make_unique<Index>(options.max_index_memory, this);
-  sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_size + 1);
+  sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
   read_buffers_.resize(ReadBufferClass(2 * size_t{slab_size_}) + 1);
   super_buf_ = util::AlignedBuffer(device_.block_size(), device_.block_size());
 }
@@ -170,9 +149,12 @@ Engine::~Engine() {
   }
 }
 
-bool Engine::IsSlabLive(uint32_t slab) const {
-  return slab < table_.size() && table_[slab].state != SlabState::kFree;
+uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
+  return static_cast<uint32_t>(
+      (device.block_size() + options.journal_size + options.slab_size - 1) / options.slab_size);
 }
+
+bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 
 char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
   return MemSlab(s.mem) + kSlabHeaderSize + uint64_t{chunk} * classes_.chunk_size(s.cls);
@@ -421,7 +403,7 @@ uint32_t Engine::TakeBuffer() {
   }
   auto [mem, seq] = clean_mem_.front();
   clean_mem_.pop_front();
-  SlabInfo& s = table_[seq & table_mask_];
+  SlabInfo& s = table_[table_.IdOf(seq)];
   if (s.seq == seq && s.cached) {  // its slab is read from the device from now on
     s.cached = false;
     --cached_;
@@ -432,15 +414,7 @@ uint32_t Engine::TakeBuffer() {
 bool Engine::AllocateSlabId(uint32_t& id) {
   SweepSome(sweep_per_alloc_);
   for (int attempt = 0; attempt < 3; ++attempt) {
-    for (size_t i = 0; i < table_.size(); ++i, ++next_seq_) {
-      uint32_t candidate = static_cast<uint32_t>(next_seq_ & table_mask_);
-      SlabInfo& s = table_[candidate];
-      if (s.state == SlabState::kFree && (s.seq == 0 || SweepPasses() >= s.freed_pass + 2)) {
-        id = candidate;
-        s.seq = next_seq_++;
-        return true;
-      }
-    }
+    if (table_.TakeId(SweepPasses(), id)) return true;
     // Every free id died too recently: finish sweeping so their stale entries are gone.
     SweepSome(index_->num_buckets());
   }
@@ -454,24 +428,14 @@ void Engine::SweepSome(size_t buckets) {
 }
 
 void Engine::EvictUntilADiskSlabFrees() {
-  while (free_disk_.empty() && freeing_disk_.empty() && EvictOldest()) {
+  while (!table_.AnyDiskFreeOrFreeing() && EvictOldest()) {
   }
 }
 
 bool Engine::TakeDiskSlab(uint32_t& disk) {
   // A freed disk slab may still have to wait for the frontier: then there is none yet.
   EvictUntilADiskSlabFrees();
-  if (free_disk_.empty()) return false;
-  disk = free_disk_.back();
-  free_disk_.pop_back();
-  DiskSlab& d = disks_[disk];
-  d.pieces.clear();
-  d.fill = 0;
-  d.pending = 0;
-  d.live_pieces = 0;
-  d.closed = false;
-  d.bad = false;
-  ++disks_in_use_;
+  if (!table_.TakeDisk(disk)) return false;
   // Keep the next disk slab freed ahead of need, so that the superblock write that makes it
   // reusable is done before a slab waits for it.
   EvictUntilADiskSlabFrees();
@@ -492,7 +456,7 @@ bool Engine::EvictOldest() {
     WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
-    DiskSlab& d = disks_[disk];
+    DiskSlab& d = table_.disk(disk);
     if (d.live_pieces > 0) --d.live_pieces;
     if (d.closed && d.pending == 0) FinishDiskSlab(disk);
     return true;
@@ -501,80 +465,37 @@ bool Engine::EvictOldest() {
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
-  if (len < slab_size_ && packing_ >= 0 && disks_[packing_].fill + len <= slab_size_ &&
-      disks_[packing_].pieces.size() < max_pieces_) {
-    disk = static_cast<uint32_t>(packing_);
+  if (table_.Packs(len)) {
+    disk = static_cast<uint32_t>(table_.packing());
   } else {
     if (!TakeDiskSlab(disk)) return false;
-    disks_[disk].fill_id = table_[id].seq;
-    if (len < slab_size_) {
-      // A partly filled slab: later partial slabs are packed behind it in the same disk slab.
-      if (packing_ >= 0) CloseDiskSlab(static_cast<uint32_t>(packing_));
-      packing_ = disk;
-    }
+    const int64_t previous = table_.StartFill(disk, table_[id].seq, len);
+    if (previous >= 0) CloseDiskSlab(static_cast<uint32_t>(previous));
   }
-  DiskSlab& d = disks_[disk];
-  off = d.fill;
-  d.fill += len;
-  d.pieces.push_back(id);
-  ++d.pending;
-  ++d.live_pieces;
-  if (d.fill == slab_size_ || d.pieces.size() == max_pieces_) {
-    if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
-    MarkClosed(d);
-  }
+  off = table_.AddPiece(disk, id, len);
   return true;
 }
 
-void Engine::MarkClosed(DiskSlab& d) {
-  if (d.closed) return;
-  d.closed = true;
-  policy_->DiskClosed(d.pieces);
-}
-
 void Engine::CloseDiskSlab(uint32_t disk) {
-  DiskSlab& d = disks_[disk];
-  MarkClosed(d);
-  if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
-  if (d.pending == 0) FinishDiskSlab(disk);
+  if (table_.Close(disk)) FinishDiskSlab(disk);
 }
 
 void Engine::FinishDiskSlab(uint32_t disk) {
-  DiskSlab& d = disks_[disk];
+  DiskSlab& d = table_.disk(disk);
   if (d.bad) {
     // A write into it failed: what else it holds is dropped too, and it is never used again.
     for (uint32_t id : d.pieces) {
       SlabInfo& s = table_[id];
       if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
     }
-    d.pieces.clear();
-    ++disks_retired_;
-    --disks_in_use_;
-    return;
   }
-  if (d.live_pieces > 0) return;
-  // Every slab in it was evicted. Its old records may be the only newer versions of records
-  // that linger in other disk slabs, so it is rewritten only once the superblock says that
-  // everything sealed before its slabs is void.
-  d.pieces.clear();
-  d.free_after = evicted_below_;
+  if (table_.Finish(disk, evicted_below_) != SlabTable::Finished::kFreeing) return;
   ++stats_.slab_evictions;
-  --disks_in_use_;
-  freeing_disk_.push_back(disk);
   ReleaseDisks();
 }
 
 void Engine::ReleaseDisks() {
-  while (!freeing_disk_.empty() &&
-         disks_[freeing_disk_.front()].free_after <= durable_evicted_below_) {
-    free_disk_.push_back(freeing_disk_.front());
-    freeing_disk_.pop_front();
-  }
-  if (!freeing_disk_.empty()) WriteSuperblock();
-}
-
-bool Engine::NoDiskCanComeBack() const {
-  return free_disk_.empty() && freeing_disk_.empty() && disks_in_use_ == 0;
+  if (table_.Release(durable_evicted_below_)) WriteSuperblock();
 }
 
 void Engine::KillSlab(SlabInfo& s, bool evicted) {
@@ -620,7 +541,7 @@ void Engine::PlaceAwaiting() {
         awaiting_disk_.pop_front();
         continue;
       }
-      if (!NoDiskCanComeBack()) return;
+      if (!table_.NoDiskCanComeBack()) return;
       // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
       // retired all of them.
       spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
@@ -659,7 +580,7 @@ bool Engine::StartWrite(uint32_t id) {
   h.chunk_size = classes_.chunk_size(s.cls);
   h.chunks_used = s.used;
   h.device_epoch = epoch_;
-  h.fill_id = disks_[disk].fill_id;
+  h.fill_id = table_.disk(disk).fill_id;
   h.seal = s.seal;
   h.crc = util::Crc32c(&h, sizeof(h));
   std::memcpy(MemSlab(s.mem), &h, sizeof(h));
@@ -709,7 +630,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   --flushing_;
   const uint64_t written_seq = s.seq;
   write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
-  DiskSlab& d = disks_[s.disk];
+  DiskSlab& d = table_.disk(s.disk);
   --d.pending;
   if (result == static_cast<int64_t>(op.len)) {
     ++stats_.slab_writes;
@@ -750,11 +671,9 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     }
     KillSlab(s, false);
     if (d.live_pieces > 0) --d.live_pieces;
-    d.bad = true;
     // Closed here without CloseDiskSlab(), which would finish it too when this was its last
     // write: the line below finishes it exactly once.
-    MarkClosed(d);
-    if (packing_ == static_cast<int64_t>(s.disk)) packing_ = -1;
+    table_.Fail(s.disk);
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
   CheckpointWriteDone(written_seq);
@@ -972,7 +891,7 @@ void Engine::StartCheckpoint() {
   // A pending tombstone has no slab yet: it could not be counted below. Try again next turn.
   DrainTombstones();
   if (!pending_tombstones_.empty()) return;
-  cp_slab_seq_ = next_seq_;
+  cp_slab_seq_ = table_.next_seq();
   // Closes the open in-place block (process mode): an entry appended from now on, which may
   // supersede a record written after the checkpoint started, must not land in a block it frees.
   cp_block_ = journal_->CutBlock();
@@ -1033,7 +952,7 @@ void Engine::FlushAll() {
     KillSlab(s, false);
     id = -1;
   }
-  flush_seq_ = next_seq_;
+  flush_seq_ = table_.next_seq();
   WriteSuperblock();
   if (memory_listener_) memory_listener_();
 }
@@ -1172,7 +1091,7 @@ bool Engine::ShutdownFlush() {
   return !pending_tombstones_.empty() || super_dirty_ || !awaiting_disk_.empty();
 }
 
-uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
+uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(table_.disks_in_use()); }
 
 void Engine::ResetStats() {
   if (journal_) journal_->ResetStats();

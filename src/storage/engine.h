@@ -65,6 +65,7 @@
 #include "storage/journal.h"
 #include "storage/recovery.h"
 #include "storage/slab_class.h"
+#include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
 #include "util/histogram.h"
 #include "util/huge_buffer.h"
@@ -264,11 +265,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::vector<ClassStats> class_stats() const;
   const SlabClasses& classes() const { return classes_; }
   const Index& index() const { return *index_; }
-  uint32_t disk_slabs_total() const { return static_cast<uint32_t>(disk_count_); }
+  uint32_t disk_slabs_total() const { return static_cast<uint32_t>(table_.disk_count()); }
   // Disk slabs holding no live slab (some wait for the eviction frontier to be durable).
-  uint32_t disk_slabs_free() const {
-    return static_cast<uint32_t>(free_disk_.size() + freeing_disk_.size());
-  }
+  uint32_t disk_slabs_free() const { return static_cast<uint32_t>(table_.disks_free()); }
   uint32_t disk_slabs_used() const;
   uint32_t memory_slabs_total() const { return static_cast<uint32_t>(mem_count_); }
   // Buffers a new slab can take: unused ones and those caching a slab already on the device.
@@ -288,27 +287,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
   static constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
 
-  enum class SlabState : uint8_t { kFree, kMemory, kFlushing, kDisk };
-  struct SlabInfo {
-    uint64_t seq = 0;
-    uint64_t freed_pass = 0;  // sweep pass count when the slab died
-    SlabState state = SlabState::kFree;
-    uint8_t cls = 0;
-    uint32_t mem = 0;       // memory buffer index (kMemory, kFlushing)
-    uint32_t disk = 0;      // disk slab index (kFlushing: target, kDisk)
-    uint32_t disk_off = 0;  // byte offset of this slab inside that disk slab
-    uint32_t disk_len = 0;  // bytes written there (a partly filled slab is written short)
-    bool cached = false;    // kDisk with its memory buffer still intact: read from DRAM
-    // An index entry of a record here was dropped for lack of index room: that key's record
-    // lingers unindexed, so new keys are journaled while any such slab lives (see Store).
-    bool unindexed = false;
-    bool placed = false;  // kFlushing: has its disk slab and its write was queued
-    uint64_t seal = 0;    // seal sequence (eviction order), once sealed
-    uint32_t used = 0;    // chunks written
-    uint32_t live = 0;    // index entries pointing here
-  };
   struct ReadOp;
-  struct DiskSlab;
 
   Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes);
 
@@ -320,6 +299,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // memory buffer is free (a flush was started where possible).
   int64_t OpenSlabFor(uint8_t cls);
   bool AllocateSlabId(uint32_t& id);
+  // Slab-sized regions before disk slab 0: the superblock and the journal.
+  static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
   bool HasBuffer() const { return !free_mem_.empty() || !clean_mem_.empty(); }
   uint32_t TakeBuffer();
   void Seal(uint32_t id);
@@ -336,14 +317,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool EvictOldest();
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
   void CloseDiskSlab(uint32_t disk);
-  // Marks the disk slab closed (it takes no more pieces) and tells the eviction policy.
-  void MarkClosed(DiskSlab& d);
   // A closed disk slab with no write in flight: retired if a write into it failed, freed once
   // every slab in it was evicted.
   void FinishDiskSlab(uint32_t disk);
   void ReleaseDisks();
-  // Every disk slab was retired by failed writes: a sealed slab can never be written.
-  bool NoDiskCanComeBack() const;
   void KillSlab(SlabInfo& s, bool evicted);
   void DropEntry(const IndexEntry& e);
   void SweepSome(size_t buckets);
@@ -430,39 +407,14 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::vector<int64_t> open_;  // per class: logical id of the open memory slab, or -1
   uint32_t flushing_ = 0;
 
-  size_t disk_count_ = 0;
-  // A disk slab holds one full slab, or several partly filled ones packed back to back (slabs
-  // sealed early under memory pressure), so that no device space is wasted on their empty tails.
-  struct DiskSlab {
-    std::vector<uint32_t> pieces;  // logical ids written into it
-    uint32_t fill = 0;             // bytes placed
-    uint32_t pending = 0;          // writes in flight into it
-    bool closed = false;           // takes no more pieces
-    bool bad = false;              // a write failed: retire it when closed
-    uint64_t fill_id = 0;          // seq of its first slab since (re)use
-    uint32_t live_pieces = 0;      // pieces not evicted yet
-    uint64_t free_after = 0;       // evicted_below_ that must be durable before it is reused
-  };
-  std::vector<DiskSlab> disks_;
-  std::vector<uint32_t> free_disk_;
-  // Disk slabs whose slabs were all evicted, waiting for a superblock write that records a
-  // frontier of at least their free_after.
-  std::deque<uint32_t> freeing_disk_;
   // Sealed slabs in the order they are evicted (seal order), and the frontier that order implies.
   std::unique_ptr<EvictionPolicy> policy_;
+  SlabTable table_;  // logical slabs and disk slabs (tells policy_ of closed disk slabs)
   std::deque<uint32_t> awaiting_disk_;  // sealed slabs waiting for a disk slab, in seal order
   uint64_t next_seal_ = 1;
   uint64_t evicted_below_ = 1;          // every slab sealed below it was evicted
   uint64_t durable_evicted_below_ = 1;  // the frontier a completed superblock write records
   uint64_t super_evicted_below_ = 0;    // the frontier of the superblock write in flight
-  int64_t packing_ = -1;                // disk slab receiving partly filled slabs, or -1
-  size_t max_pieces_ = 1;               // partly filled slabs per disk slab at most
-  size_t disks_in_use_ = 0;
-  size_t disks_retired_ = 0;
-
-  std::vector<SlabInfo> table_;
-  uint32_t table_mask_ = 0;
-  uint64_t next_seq_ = 1;
   uint64_t swept_buckets_ = 0;
   size_t sweep_per_alloc_ = 1;
 

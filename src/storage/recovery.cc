@@ -169,11 +169,11 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
 bool Recovery::ScanHeaders(std::string& error) {
   const uint32_t bs = e_.device_.block_size();
   buf_ = util::AlignedBuffer(e_.slab_size_, bs);
-  for (uint32_t disk = 0; disk < e_.disk_count_; ++disk) {
+  for (uint32_t disk = 0; disk < e_.table_.disk_count(); ++disk) {
     uint32_t off = 0;
     uint64_t fill_id = 0;
     size_t count = 0;
-    while (off + bs <= e_.slab_size_ && count < e_.max_pieces_) {
+    while (off + bs <= e_.slab_size_ && count < e_.table_.max_pieces()) {
       if (!e_.ReadBlock(e_.DiskOffset(disk) + off, buf_.data(), bs, error)) return false;
       stats_.bytes_scanned += bs;
       SlabHeader h;
@@ -198,8 +198,8 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   // Evicted, though its disk slab still holds it: a newer version of one of its keys may have
   // been evicted and overwritten after it.
   if (p.seal < e.evicted_below_) return true;
-  uint32_t id = static_cast<uint32_t>(p.seq & e.table_mask_);
-  if (e.table_[id].state != Engine::SlabState::kFree) {
+  const uint32_t id = e.table_.IdOf(p.seq);
+  if (e.table_[id].state != SlabState::kFree) {
     spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
                  e.table_[id].seq);
     return true;
@@ -207,9 +207,9 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   if (!e.ReadBlock(e.DiskOffset(p.disk) + p.off, buf_.data(), p.len, error)) return false;
   stats_.bytes_scanned += p.len;
   ++stats_.slabs;
-  Engine::SlabInfo& s = e.table_[id];
+  SlabInfo& s = e.table_[id];
   s.seq = p.seq;
-  s.state = Engine::SlabState::kDisk;
+  s.state = SlabState::kDisk;
   s.cls = p.cls;
   s.disk = p.disk;
   s.disk_off = p.off;
@@ -219,12 +219,11 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   s.seal = p.seal;
   s.placed = true;
   e.policy_->Track({id, p.seq, p.seal});
-  Engine::DiskSlab& d = e.disks_[p.disk];
+  DiskSlab& d = e.table_.disk(p.disk);
   if (d.pieces.empty()) d.fill_id = p.seq;
   d.pieces.push_back(id);
   ++d.live_pieces;
   d.fill = std::max(d.fill, p.off + p.len);
-  d.closed = true;  // the policy hears of it once every piece is back (Finish)
   seen_[id].assign(p.used, Seen{0, 0});
   const uint32_t cs = e.classes_.chunk_size(p.cls);
   for (uint32_t c = 0; c < p.used; ++c) {
@@ -319,19 +318,10 @@ void Recovery::DropDead() {
 
 bool Recovery::Finish(std::string& error) {
   Engine& e = e_;
-  // Disk slabs holding a live slab are in use (their slabs are tracked by the eviction policy);
-  // the others are free: the durable frontier already voids whatever evicted slabs they still hold.
-  e.free_disk_.clear();
-  e.disks_in_use_ = 0;
-  for (uint32_t d = static_cast<uint32_t>(e.disk_count_); d-- > 0;) {
-    if (e.disks_[d].pieces.empty()) {
-      e.free_disk_.push_back(d);
-    } else {
-      ++e.disks_in_use_;
-      e.policy_->DiskClosed(e.disks_[d].pieces);
-    }
-  }
-  e.next_seq_ = max_seq_ + 1;
+  // Disk slabs holding a live slab are in use and closed (the policy tracks their slabs); the
+  // others are free.
+  e.table_.Recovered();
+  e.table_.set_next_seq(max_seq_ + 1);
   e.next_seal_ = max_seal_ + 1;
   if (max_wseq_ >= e.next_cas_) {
     // A record (CRC-checked) above the ceiling: not written by a run that kept the ceiling, but
