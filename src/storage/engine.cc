@@ -19,31 +19,7 @@ namespace ssdcache::storage {
 namespace {
 constexpr uint64_t kWriteTag = 1ULL << 63;
 constexpr uint32_t kSuperRetriesAtOnce = 8;
-constexpr size_t kMinReadBuffer = 4096;
-size_t ReadBufferClass(size_t len) {
-  size_t cls = 0;
-  for (size_t size = kMinReadBuffer; size < len; size <<= 1) ++cls;
-  return cls;
-}
 }  // namespace
-
-// A device read in flight for a lookup; owns its aligned buffer until it completes.
-struct Engine::ReadOp {
-  IoOp io;
-  char* buf = nullptr;
-  size_t buf_class = 0;
-  uint32_t skip = 0;  // offset of the record inside the aligned read
-  uint32_t seq32 = 0;
-  IndexEntry where;
-  uint64_t hash = 0;
-  LookupWaiter* waiter = nullptr;
-  uint64_t token = 0;
-  uint8_t nkey = 0;
-  bool check = false;  // a replace check (CheckReplaced), not a lookup
-  bool bump = true;    // the hit records an access and sets the fetched bit (see Lookup)
-  uint64_t start_ns = 0;
-  char key[256];
-};
 
 std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device,
                                        AioContext& aio, std::string& error) {
@@ -122,7 +98,8 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
       slab_size_(options.slab_size),
       policy_(EvictionPolicy::Create(options.eviction_order)),
       table_(device.size() / options.slab_size - ReservedSlabs(options, device),
-             options.max_memory / options.slab_size, options.slab_size, *policy_) {
+             options.max_memory / options.slab_size, options.slab_size, *policy_),
+      reads_(device, aio, *this, options.slab_size) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
   }
@@ -136,18 +113,10 @@ Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, Sl
   reserved_slabs_ = ReservedSlabs(options, device);
   index_ = std::make_unique<Index>(options.max_index_memory, this);
   sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
-  read_buffers_.resize(ReadBufferClass(2 * size_t{slab_size_}) + 1);
   super_buf_ = util::AlignedBuffer(device_.block_size(), device_.block_size());
 }
 
-Engine::~Engine() {
-  for (auto& list : read_buffers_) {
-    for (char* b : list) std::free(b);
-  }
-  for (auto& r : all_reads_) {
-    if (r->buf != nullptr) std::free(r->buf);
-  }
-}
+Engine::~Engine() = default;
 
 uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
   return static_cast<uint32_t>(
@@ -218,7 +187,7 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   return LookupResult::kPending;
 }
 
-Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
+ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
   // Only the aligned blocks that cover the chunk.
   const SlabInfo& s = table_[e.slab];
   const uint32_t bs = device_.block_size();
@@ -227,28 +196,8 @@ Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uin
   uint64_t start = off / bs * bs;
   uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
   end = std::min(end, piece + s.disk_len);
-  ReadOp* r = GetReadOp(end - start);
-  if (r == nullptr) return nullptr;
-  r->skip = static_cast<uint32_t>(off - start);
-  r->seq32 = static_cast<uint32_t>(s.seq);
-  r->where = e;
-  r->hash = hash;
-  r->waiter = nullptr;
-  r->token = 0;
-  r->check = false;
-  r->bump = true;
-  r->nkey = static_cast<uint8_t>(key.size());
-  std::memcpy(r->key, key.data(), key.size());
-  r->io.handler = this;
-  r->io.buf = r->buf;
-  r->io.len = end - start;
-  r->io.offset = start;
-  r->io.write = false;
-  r->io.user = reinterpret_cast<uint64_t>(r);
-  r->io.submitted_ns = 0;
-  r->start_ns = util::NowNs();
-  aio_.Read(device_.fd(), r->io);
-  return r;
+  return reads_.Start(start, end, static_cast<uint32_t>(off - start), static_cast<uint32_t>(s.seq),
+                      e, key, hash);
 }
 
 bool Engine::HoldsOtherKey(const IndexEntry& e, std::string_view key) {
@@ -274,14 +223,18 @@ void Engine::FinishCheck(ReadOp* r, int64_t result) {
   const SlabInfo& s = table_[r->where.slab];
   const bool live = s.state != SlabState::kFree && static_cast<uint32_t>(s.seq) == r->seq32;
   ItemView v;
-  if (result < 0 || static_cast<uint64_t>(result) != r->io.len ||
-      !VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v)) {
-    // Unreadable: whose record it was stays unknown. If its slab still lives, it may be another
-    // key's record, now without an entry: treat it as one (not counted: maybe it was not).
-    if (live) MarkUnindexed(r->where);
-    return;
+  switch (ReadPath::Verify(*r, result, v)) {
+    case ReadPath::Outcome::kIoError:
+    case ReadPath::Outcome::kCorrupt:
+      // Unreadable: whose record it was stays unknown. If its slab still lives, it may be another
+      // key's record, now without an entry: treat it as one (not counted: maybe it was not).
+      if (live) MarkUnindexed(r->where);
+      return;
+    case ReadPath::Outcome::kHit:
+      return;  // the key's own older version
+    case ReadPath::Outcome::kOtherKey:
+      break;
   }
-  if (v.key == std::string_view(r->key, r->nkey)) return;  // the key's own older version
   // Another key that shares the tag and the bucket pair: its entry was lost when this key took
   // it. Counted, and its record, now unindexed, must not return over a newer version of it.
   ++stats_.tag_collisions;
@@ -289,74 +242,45 @@ void Engine::FinishCheck(ReadOp* r, int64_t result) {
   if (live) MarkUnindexed(r->where);
 }
 
-Engine::ReadOp* Engine::GetReadOp(size_t len) {
-  size_t cls = ReadBufferClass(len);
-  if (cls >= read_buffers_.size()) return nullptr;
-  ReadOp* r;
-  if (free_reads_.empty()) {
-    all_reads_.push_back(std::make_unique<ReadOp>());
-    r = all_reads_.back().get();
-  } else {
-    r = free_reads_.back();
-    free_reads_.pop_back();
-  }
-  auto& list = read_buffers_[cls];
-  if (!list.empty()) {
-    r->buf = list.back();
-    list.pop_back();
-  } else {
-    r->buf = static_cast<char*>(std::aligned_alloc(device_.block_size(), kMinReadBuffer << cls));
-    if (r->buf == nullptr) {
-      free_reads_.push_back(r);
-      return nullptr;
-    }
-  }
-  r->buf_class = cls;
-  return r;
-}
-
-void Engine::PutReadOp(ReadOp* r) {
-  read_buffers_[r->buf_class].push_back(r->buf);
-  r->buf = nullptr;
-  free_reads_.push_back(r);
-}
-
 void Engine::CompleteRead(ReadOp* r, int64_t result) {
   if (r->check) {
     FinishCheck(r, result);
-    PutReadOp(r);
+    reads_.Put(r);
     return;
   }
   --reads_in_flight_;
-  // Two stages: queued until io_submit took it (a read queued while 16 were in flight waits for
-  // the end of the loop turn), then the device plus the wake-up that reaped it.
-  const uint64_t submitted = r->io.submitted_ns != 0 ? r->io.submitted_ns : r->start_ns;
-  read_queue_latency_.Record(submitted - r->start_ns);
-  read_latency_.Record(util::NowNs() - submitted);
+  reads_.RecordLatency(*r);
   ItemView v;
   const ItemView* found = nullptr;
-  if (result < 0 || static_cast<uint64_t>(result) != r->io.len) {
-    ++stats_.read_errors;
-  } else if (!VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v)) {
-    ++stats_.checksum_errors;
-  } else if (v.key != std::string_view(r->key, r->nkey)) {
-    ++stats_.key_mismatches;
-  } else if (v.exptime != 0 && v.exptime <= now_) {
-    std::optional<IndexEntry> cur = index_->Find(r->hash);
-    if (cur && cur->slab == r->where.slab && cur->chunk == r->where.chunk) {
-      DropEntry(*cur);
-      index_->EraseIf(r->hash, cur->slab, cur->chunk);
-    }
-  } else {
-    found = &v;
-    NoteHit(r->hash, r->where, v, r->bump);
+  switch (ReadPath::Verify(*r, result, v)) {
+    case ReadPath::Outcome::kIoError:
+      ++stats_.read_errors;
+      break;
+    case ReadPath::Outcome::kCorrupt:
+      ++stats_.checksum_errors;
+      break;
+    case ReadPath::Outcome::kOtherKey:
+      ++stats_.key_mismatches;
+      break;
+    case ReadPath::Outcome::kHit:
+      if (v.exptime != 0 && v.exptime <= now_) {
+        std::optional<IndexEntry> cur = index_->Find(r->hash);
+        if (cur && cur->slab == r->where.slab && cur->chunk == r->where.chunk) {
+          DropEntry(*cur);
+          index_->EraseIf(r->hash, cur->slab, cur->chunk);
+        }
+      } else {
+        found = &v;
+        NoteHit(r->hash, r->where, v, r->bump);
+      }
+      break;
   }
   // Hand the buffer back only after the waiter copied the value out of it.
   LookupWaiter* waiter = r->waiter;
   uint64_t token = r->token;
   IndexEntry where = r->where;
   if (waiter != nullptr) waiter->OnLookupDone(token, found, where);
-  PutReadOp(r);
+  reads_.Put(r);
 }
 
 int64_t Engine::OpenSlabFor(uint8_t cls) {
@@ -1095,8 +1019,7 @@ uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(table_.d
 
 void Engine::ResetStats() {
   if (journal_) journal_->ResetStats();
-  read_queue_latency_.Reset();
-  read_latency_.Reset();
+  reads_.ResetLatency();
   write_latency_.Reset();
   EngineStats fresh;
   fresh.curr_items = stats_.curr_items;

@@ -63,6 +63,7 @@
 #include "storage/index.h"
 #include "storage/item.h"
 #include "storage/journal.h"
+#include "storage/read_path.h"
 #include "storage/recovery.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
@@ -258,8 +259,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   const EngineStats& stats() const { return stats_; }
   // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
-  const util::Histogram& read_queue_latency() const { return read_queue_latency_; }
-  const util::Histogram& read_latency() const { return read_latency_; }
+  const util::Histogram& read_queue_latency() const { return reads_.queue_latency(); }
+  const util::Histogram& read_latency() const { return reads_.latency(); }
   const util::Histogram& write_latency() const { return write_latency_; }
   void ResetStats();
   std::vector<ClassStats> class_stats() const;
@@ -286,8 +287,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
   // the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
   static constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
-
-  struct ReadOp;
 
   Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes);
 
@@ -374,8 +373,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void FinishCheck(ReadOp* r, int64_t result);
   static size_t SuspectSlot(uint64_t hash) { return (hash >> 48) & (kSuspectSlots - 1); }
   bool Suspect(uint64_t hash) const { return suspects_[SuspectSlot(hash)] != 0; }
-  ReadOp* GetReadOp(size_t len);
-  void PutReadOp(ReadOp* op);
   void CompleteRead(ReadOp* r, int64_t result);
 
   EngineOptions options_;
@@ -401,8 +398,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::array<uint32_t, kSuspectSlots> suspects_{};
   std::vector<IoOp> write_ops_;           // one per memory buffer
   std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
-  util::Histogram read_queue_latency_;
-  util::Histogram read_latency_;
   util::Histogram write_latency_;
   std::vector<int64_t> open_;  // per class: logical id of the open memory slab, or -1
   uint32_t flushing_ = 0;
@@ -418,9 +413,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint64_t swept_buckets_ = 0;
   size_t sweep_per_alloc_ = 1;
 
-  std::vector<std::vector<char*>> read_buffers_;  // free lists by power-of-two size class
-  std::vector<ReadOp*> free_reads_;
-  std::vector<std::unique_ptr<ReadOp>> all_reads_;
+  ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
   size_t reads_in_flight_ = 0;
   size_t last_read_bytes_ = 0;
 
