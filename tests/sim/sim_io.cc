@@ -19,8 +19,7 @@ std::unique_ptr<SimIo> SimIo::Create(uint64_t device_size, std::string& error) {
 bool SimIo::OpenDevice(std::string& error) {
   storage::MemoryBackendOptions m;
   m.max_in_flight = kMaxInFlight;
-  std::unique_ptr<storage::MemoryBackend> memory =
-      storage::MemoryBackend::Create(image_, m, error);
+  std::unique_ptr<storage::MemoryBackend> memory = storage::MemoryBackend::Create(image_, m, error);
   if (!memory) return false;
   memory_ = memory.get();
   auto faults = std::make_unique<storage::FaultBackend>(std::move(memory));

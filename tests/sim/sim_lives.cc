@@ -68,6 +68,7 @@ bool Simulator::StartEngine() {
   e.journal_sync = geo_.journal == JournalMode::kProcess ? storage::JournalSync::kProcess
                                                          : storage::JournalSync::kDevice;
   e.boot_id = geo_.boot_id;
+  if (opts_.old_eviction_order) e.eviction_order = storage::EvictionOrder::kDiskCloseForTests;
   std::string error;
   engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
   if (!engine_) {

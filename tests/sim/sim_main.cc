@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--journal", journal, "none, device, process, or seed (the seed chooses)");
   app.add_flag("--no-faults", no_faults, "no injected IO errors");
   app.add_flag("--no-restarts", no_restarts, "no clean restarts and no crashes");
+  app.add_flag("--old-eviction-order", o.old_eviction_order,
+               "the engine's old, defective eviction order (tests only)");
   app.add_flag("-v,--verbose", o.verbose, "a line per scan, restart and crash");
   CLI11_PARSE(app, argc, argv);
   // The engine logs what it finds (failed writes, warm restarts); -v shows its info lines too.

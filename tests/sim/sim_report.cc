@@ -56,6 +56,7 @@ std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
   if (o.journal) cmd += std::string(" --journal ") + JournalModeName(*o.journal);
   if (!o.faults) cmd += " --no-faults";
   if (!o.restarts) cmd += " --no-restarts";
+  if (o.old_eviction_order) cmd += " --old-eviction-order";
   return cmd;
 }
 

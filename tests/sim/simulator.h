@@ -45,6 +45,9 @@ struct SimOptions {
   bool faults = true;                  // IO errors in some engine lives
   bool restarts = true;                // clean restarts and crashes
   bool verbose = false;                // a line per restart and scan on stderr
+  // The engine's old, defective eviction order (EvictionOrder::kDiskCloseForTests), which could
+  // bring an older version back after a restart: the simulator must catch it.
+  bool old_eviction_order = false;
 };
 
 struct SimResult {
