@@ -527,6 +527,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "conn_yields", stats_.conn_yields);
     Stat(out, "idle_kicks", stats_.idle_kicks);
     Stat(out, "protocol_errors", stats_.protocol_errors);
+    Stat(out, "event_loop_turns", loop_->turn());
     Stat(out, "bytes", es.bytes);
     Stat(out, "curr_items", es.curr_items);
     Stat(out, "total_items", es.total_items);
