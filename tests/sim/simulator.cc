@@ -132,11 +132,15 @@ bool Simulator::Store(const StoreReq& q) {
   const uint64_t version = model_.NewVersion();
   const ValueId id{q.key, version, q.exptime};
   EncodeValue(id, q.size, value_);
-  const std::optional<IndexEntry> expected = q.where;
-  uint64_t cas = 0;
-  const StoreResult r = engine_->Store(names_[q.key], hashes_[q.key], value_, {}, FlagsFor(id),
-                                       q.exptime, &cas, q.touch ? &expected : nullptr, q.keep_cas);
-  const uint64_t ticket = engine_->TakeTicket();
+  storage::StoreRequest req(names_[q.key], hashes_[q.key], value_);
+  req.flags = FlagsFor(id);
+  req.exptime = q.exptime;
+  req.keep_cas = q.keep_cas;
+  if (q.touch) req.Expect(q.where);
+  const storage::StoreOutcome out = engine_->Store(req);
+  const StoreResult r = out.result;
+  const uint64_t cas = out.cas;
+  const uint64_t ticket = out.ticket;
   Trace(q.key, "store version " + std::to_string(version) + " result " +
                    std::to_string(static_cast<int>(r)) + " ticket " + std::to_string(ticket) +
                    (q.touch ? " (touch)" : ""));
@@ -197,7 +201,7 @@ void Simulator::Get(uint32_t key, bool bump, Purpose purpose) {
   ItemView v;
   IndexEntry where{};
   const uint64_t token = next_token_++;
-  switch (engine_->Lookup(names_[key], hashes_[key], v, this, token, &where, bump)) {
+  switch (engine_->Lookup(names_[key], hashes_[key], v, this, token, &where, bump).kind) {
     case LookupResult::kHit:
       Answer(p, &v, where, /*sync=*/true);
       break;
@@ -261,8 +265,9 @@ void Simulator::Answer(const PendingRead& p, const ItemView* item, const IndexEn
 
 void Simulator::Delete(uint32_t key) {
   const uint64_t version = model_.NewVersion();
-  const bool found = engine_->Erase(names_[key], hashes_[key]);
-  const uint64_t ticket = engine_->TakeTicket();
+  const storage::EraseOutcome out = engine_->Erase(names_[key], hashes_[key]);
+  const bool found = out.erased;
+  const uint64_t ticket = out.ticket;
   Trace(key, "delete version " + std::to_string(version) + (found ? " found" : " not found") +
                  " ticket " + std::to_string(ticket));
   if (!found) return;  // NOT_FOUND changes nothing
