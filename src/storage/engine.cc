@@ -18,48 +18,8 @@ namespace ssdcache::storage {
 
 namespace {
 constexpr uint64_t kWriteTag = 1ULL << 63;
-// Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
-// the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
-constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
 constexpr uint32_t kSuperRetriesAtOnce = 8;
-constexpr size_t kMinReadBuffer = 4096;
-// Partly filled slabs packed into one disk slab at most; bounds the slab table (and so the
-// logical id space) to this many entries per disk slab. Large devices get fewer (see PiecesFor).
-constexpr size_t kMaxPiecesPerDiskSlab = 16;
-
-// The slab table is twice the logical slabs that can be alive at once and must fit the index's
-// slab id bits; very large devices pack fewer partial slabs per disk slab to stay within them.
-size_t PiecesFor(uint64_t disk_slabs, uint64_t mem_slabs) {
-  for (size_t k = kMaxPiecesPerDiskSlab; k >= 1; k /= 2) {
-    if (std::bit_ceil(2 * (disk_slabs * k + mem_slabs)) <= (1ULL << Index::kSlabBits)) return k;
-  }
-  return 0;
-}
-
-size_t ReadBufferClass(size_t len) {
-  size_t cls = 0;
-  for (size_t size = kMinReadBuffer; size < len; size <<= 1) ++cls;
-  return cls;
-}
 }  // namespace
-
-// A device read in flight for a lookup; owns its aligned buffer until it completes.
-struct Engine::ReadOp {
-  IoOp io;
-  char* buf = nullptr;
-  size_t buf_class = 0;
-  uint32_t skip = 0;  // offset of the record inside the aligned read
-  uint32_t seq32 = 0;
-  IndexEntry where;
-  uint64_t hash = 0;
-  LookupWaiter* waiter = nullptr;
-  uint64_t token = 0;
-  uint8_t nkey = 0;
-  bool check = false;  // a replace check (CheckReplaced), not a lookup
-  bool bump = true;    // the hit records an access and sets the fetched bit (see Lookup)
-  uint64_t start_ns = 0;
-  char key[256];
-};
 
 std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device, IoBackend& aio,
                                        std::string& error) {
@@ -106,7 +66,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             (options.journal_size > 0 ? " or --journal-size" : "");
     return nullptr;
   }
-  if (PiecesFor(disk_slabs, mem_slabs) == 0) {
+  if (SlabTable::PiecesFor(disk_slabs, mem_slabs) == 0) {
     error = "the device holds too many slabs for the index: raise -I/--slab-size";
     return nullptr;
   }
@@ -135,7 +95,11 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       device_(device),
       aio_(aio),
       classes_(std::move(classes)),
-      slab_size_(options.slab_size) {
+      slab_size_(options.slab_size),
+      policy_(EvictionPolicy::Create(options.eviction_order)),
+      table_(device.size() / options.slab_size - ReservedSlabs(options, device),
+             options.max_memory / options.slab_size, options.slab_size, *policy_),
+      reads_(device, aio, *this, options.slab_size) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
   }
@@ -146,35 +110,20 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
   write_ops_.resize(mem_count_);
   write_start_ns_.resize(mem_count_);
   for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
-  reserved_slabs_ = static_cast<uint32_t>(
-      (device_.block_size() + options.journal_size + slab_size_ - 1) / slab_size_);
-  disk_count_ = device_.size() / slab_size_ - reserved_slabs_;
-  disks_.resize(disk_count_);
-  for (size_t i = disk_count_; i-- > 0;) free_disk_.push_back(static_cast<uint32_t>(i));
-  // Twice the slabs that can be alive at once, so that an id is reused only every ~half lap and
-  // the sweeper has that many allocations to pass over the whole index.
-  max_pieces_ = PiecesFor(disk_count_, mem_count_);
-  size_t table_size = std::bit_ceil(2 * (disk_count_ * max_pieces_ + mem_count_));
-  table_.resize(table_size);
-  table_mask_ = static_cast<uint32_t>(table_size - 1);
+  reserved_slabs_ = ReservedSlabs(options, device);
   index_ = std::make_unique<Index>(options.max_index_memory, this);
-  sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_size + 1);
-  read_buffers_.resize(ReadBufferClass(2 * size_t{slab_size_}) + 1);
+  sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
   super_buf_ = util::AlignedBuffer(device_.block_size(), device_.block_size());
 }
 
-Engine::~Engine() {
-  for (auto& list : read_buffers_) {
-    for (char* b : list) std::free(b);
-  }
-  for (auto& r : all_reads_) {
-    if (r->buf != nullptr) std::free(r->buf);
-  }
+Engine::~Engine() = default;
+
+uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
+  return static_cast<uint32_t>(
+      (device.block_size() + options.journal_size + options.slab_size - 1) / options.slab_size);
 }
 
-bool Engine::IsSlabLive(uint32_t slab) const {
-  return slab < table_.size() && table_[slab].state != SlabState::kFree;
-}
+bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 
 char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
   return MemSlab(s.mem) + kSlabHeaderSize + uint64_t{chunk} * classes_.chunk_size(s.cls);
@@ -237,7 +186,7 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   return {LookupResult::kPending, static_cast<uint32_t>(r->io.len)};
 }
 
-Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
+ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
   // Only the aligned blocks that cover the chunk.
   const SlabInfo& s = table_[e.slab];
   const uint32_t bs = device_.block_size();
@@ -246,28 +195,8 @@ Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uin
   uint64_t start = off / bs * bs;
   uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
   end = std::min(end, piece + s.disk_len);
-  ReadOp* r = GetReadOp(end - start);
-  if (r == nullptr) return nullptr;
-  r->skip = static_cast<uint32_t>(off - start);
-  r->seq32 = static_cast<uint32_t>(s.seq);
-  r->where = e;
-  r->hash = hash;
-  r->waiter = nullptr;
-  r->token = 0;
-  r->check = false;
-  r->bump = true;
-  r->nkey = static_cast<uint8_t>(key.size());
-  std::memcpy(r->key, key.data(), key.size());
-  r->io.handler = this;
-  r->io.buf = r->buf;
-  r->io.len = end - start;
-  r->io.offset = start;
-  r->io.write = false;
-  r->io.user = reinterpret_cast<uint64_t>(r);
-  r->io.submitted_ns = 0;
-  r->start_ns = util::NowNs();
-  aio_.Read(r->io);
-  return r;
+  return reads_.Start(start, end, static_cast<uint32_t>(off - start), static_cast<uint32_t>(s.seq),
+                      e, key, hash);
 }
 
 bool Engine::HoldsOtherKey(const IndexEntry& e, std::string_view key) {
@@ -293,14 +222,18 @@ void Engine::FinishCheck(ReadOp* r, int64_t result) {
   const SlabInfo& s = table_[r->where.slab];
   const bool live = s.state != SlabState::kFree && static_cast<uint32_t>(s.seq) == r->seq32;
   ItemView v;
-  if (result < 0 || static_cast<uint64_t>(result) != r->io.len ||
-      !VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v)) {
-    // Unreadable: whose record it was stays unknown. If its slab still lives, it may be another
-    // key's record, now without an entry: treat it as one (not counted: maybe it was not).
-    if (live) MarkUnindexed(r->where);
-    return;
+  switch (ReadPath::Verify(*r, result, v)) {
+    case ReadPath::Outcome::kIoError:
+    case ReadPath::Outcome::kCorrupt:
+      // Unreadable: whose record it was stays unknown. If its slab still lives, it may be another
+      // key's record, now without an entry: treat it as one (not counted: maybe it was not).
+      if (live) MarkUnindexed(r->where);
+      return;
+    case ReadPath::Outcome::kHit:
+      return;  // the key's own older version
+    case ReadPath::Outcome::kOtherKey:
+      break;
   }
-  if (v.key == std::string_view(r->key, r->nkey)) return;  // the key's own older version
   // Another key that shares the tag and the bucket pair: its entry was lost when this key took
   // it. Counted, and its record, now unindexed, must not return over a newer version of it.
   ++stats_.tag_collisions;
@@ -308,74 +241,45 @@ void Engine::FinishCheck(ReadOp* r, int64_t result) {
   if (live) MarkUnindexed(r->where);
 }
 
-Engine::ReadOp* Engine::GetReadOp(size_t len) {
-  size_t cls = ReadBufferClass(len);
-  if (cls >= read_buffers_.size()) return nullptr;
-  ReadOp* r;
-  if (free_reads_.empty()) {
-    all_reads_.push_back(std::make_unique<ReadOp>());
-    r = all_reads_.back().get();
-  } else {
-    r = free_reads_.back();
-    free_reads_.pop_back();
-  }
-  auto& list = read_buffers_[cls];
-  if (!list.empty()) {
-    r->buf = list.back();
-    list.pop_back();
-  } else {
-    r->buf = static_cast<char*>(std::aligned_alloc(device_.block_size(), kMinReadBuffer << cls));
-    if (r->buf == nullptr) {
-      free_reads_.push_back(r);
-      return nullptr;
-    }
-  }
-  r->buf_class = cls;
-  return r;
-}
-
-void Engine::PutReadOp(ReadOp* r) {
-  read_buffers_[r->buf_class].push_back(r->buf);
-  r->buf = nullptr;
-  free_reads_.push_back(r);
-}
-
 void Engine::CompleteRead(ReadOp* r, int64_t result) {
   if (r->check) {
     FinishCheck(r, result);
-    PutReadOp(r);
+    reads_.Put(r);
     return;
   }
   --reads_in_flight_;
-  // Two stages: queued until io_submit took it (a read queued while 16 were in flight waits for
-  // the end of the loop turn), then the device plus the wake-up that reaped it.
-  const uint64_t submitted = r->io.submitted_ns != 0 ? r->io.submitted_ns : r->start_ns;
-  read_queue_latency_.Record(submitted - r->start_ns);
-  read_latency_.Record(util::NowNs() - submitted);
+  reads_.RecordLatency(*r);
   ItemView v;
   const ItemView* found = nullptr;
-  if (result < 0 || static_cast<uint64_t>(result) != r->io.len) {
-    ++stats_.read_errors;
-  } else if (!VerifyItem(r->buf + r->skip, r->io.len - r->skip, r->seq32, v)) {
-    ++stats_.checksum_errors;
-  } else if (v.key != std::string_view(r->key, r->nkey)) {
-    ++stats_.key_mismatches;
-  } else if (v.exptime != 0 && v.exptime <= now_) {
-    std::optional<IndexEntry> cur = index_->Find(r->hash);
-    if (cur && cur->slab == r->where.slab && cur->chunk == r->where.chunk) {
-      DropEntry(*cur);
-      index_->EraseIf(r->hash, cur->slab, cur->chunk);
-    }
-  } else {
-    found = &v;
-    NoteHit(r->hash, r->where, v, r->bump);
+  switch (ReadPath::Verify(*r, result, v)) {
+    case ReadPath::Outcome::kIoError:
+      ++stats_.read_errors;
+      break;
+    case ReadPath::Outcome::kCorrupt:
+      ++stats_.checksum_errors;
+      break;
+    case ReadPath::Outcome::kOtherKey:
+      ++stats_.key_mismatches;
+      break;
+    case ReadPath::Outcome::kHit:
+      if (v.exptime != 0 && v.exptime <= now_) {
+        std::optional<IndexEntry> cur = index_->Find(r->hash);
+        if (cur && cur->slab == r->where.slab && cur->chunk == r->where.chunk) {
+          DropEntry(*cur);
+          index_->EraseIf(r->hash, cur->slab, cur->chunk);
+        }
+      } else {
+        found = &v;
+        NoteHit(r->hash, r->where, v, r->bump);
+      }
+      break;
   }
   // Hand the buffer back only after the waiter copied the value out of it.
   LookupWaiter* waiter = r->waiter;
   uint64_t token = r->token;
   IndexEntry where = r->where;
   if (waiter != nullptr) waiter->OnLookupDone(token, found, where);
-  PutReadOp(r);
+  reads_.Put(r);
 }
 
 int64_t Engine::OpenSlabFor(uint8_t cls) {
@@ -422,7 +326,7 @@ uint32_t Engine::TakeBuffer() {
   }
   auto [mem, seq] = clean_mem_.front();
   clean_mem_.pop_front();
-  SlabInfo& s = table_[seq & table_mask_];
+  SlabInfo& s = table_[table_.IdOf(seq)];
   if (s.seq == seq && s.cached) {  // its slab is read from the device from now on
     s.cached = false;
     --cached_;
@@ -433,15 +337,7 @@ uint32_t Engine::TakeBuffer() {
 bool Engine::AllocateSlabId(uint32_t& id) {
   SweepSome(sweep_per_alloc_);
   for (int attempt = 0; attempt < 3; ++attempt) {
-    for (size_t i = 0; i < table_.size(); ++i, ++next_seq_) {
-      uint32_t candidate = static_cast<uint32_t>(next_seq_ & table_mask_);
-      SlabInfo& s = table_[candidate];
-      if (s.state == SlabState::kFree && (s.seq == 0 || SweepPasses() >= s.freed_pass + 2)) {
-        id = candidate;
-        s.seq = next_seq_++;
-        return true;
-      }
-    }
+    if (table_.TakeId(SweepPasses(), id)) return true;
     // Every free id died too recently: finish sweeping so their stale entries are gone.
     SweepSome(index_->num_buckets());
   }
@@ -455,24 +351,14 @@ void Engine::SweepSome(size_t buckets) {
 }
 
 void Engine::EvictUntilADiskSlabFrees() {
-  while (free_disk_.empty() && freeing_disk_.empty() && EvictOldest()) {
+  while (!table_.AnyDiskFreeOrFreeing() && EvictOldest()) {
   }
 }
 
 bool Engine::TakeDiskSlab(uint32_t& disk) {
   // A freed disk slab may still have to wait for the frontier: then there is none yet.
   EvictUntilADiskSlabFrees();
-  if (free_disk_.empty()) return false;
-  disk = free_disk_.back();
-  free_disk_.pop_back();
-  DiskSlab& d = disks_[disk];
-  d.pieces.clear();
-  d.fill = 0;
-  d.pending = 0;
-  d.live_pieces = 0;
-  d.closed = false;
-  d.bad = false;
-  ++disks_in_use_;
+  if (!table_.TakeDisk(disk)) return false;
   // Keep the next disk slab freed ahead of need, so that the superblock write that makes it
   // reusable is done before a slab waits for it.
   EvictUntilADiskSlabFrees();
@@ -480,22 +366,20 @@ bool Engine::TakeDiskSlab(uint32_t& disk) {
 }
 
 bool Engine::EvictOldest() {
-  while (!seal_fifo_.empty()) {
-    const auto [id, seq] = seal_fifo_.front();
-    SlabInfo& s = table_[id];
-    if (s.seq != seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
-      seal_fifo_.pop_front();
+  while (const std::optional<SlabRef> c = policy_->Candidate()) {
+    SlabInfo& s = table_[c->id];
+    if (s.seq != c->seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
+      policy_->Skip();
       continue;
     }
-    // Strictly in seal order: a younger slab is never evicted while an older one stays, even if
-    // the older one is still being written.
+    // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
+    // even if the older one is still being written.
     if (s.state != SlabState::kDisk) return false;
-    seal_fifo_.pop_front();
-    evicted_below_ = s.seal + 1;
+    evicted_below_ = policy_->Evicted();
     WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
-    DiskSlab& d = disks_[disk];
+    DiskSlab& d = table_.disk(disk);
     if (d.live_pieces > 0) --d.live_pieces;
     if (d.closed && d.pending == 0) FinishDiskSlab(disk);
     return true;
@@ -504,74 +388,37 @@ bool Engine::EvictOldest() {
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
-  if (len < slab_size_ && packing_ >= 0 && disks_[packing_].fill + len <= slab_size_ &&
-      disks_[packing_].pieces.size() < max_pieces_) {
-    disk = static_cast<uint32_t>(packing_);
+  if (table_.Packs(len)) {
+    disk = static_cast<uint32_t>(table_.packing());
   } else {
     if (!TakeDiskSlab(disk)) return false;
-    disks_[disk].fill_id = table_[id].seq;
-    if (len < slab_size_) {
-      // A partly filled slab: later partial slabs are packed behind it in the same disk slab.
-      if (packing_ >= 0) CloseDiskSlab(static_cast<uint32_t>(packing_));
-      packing_ = disk;
-    }
+    const int64_t previous = table_.StartFill(disk, table_[id].seq, len);
+    if (previous >= 0) CloseDiskSlab(static_cast<uint32_t>(previous));
   }
-  DiskSlab& d = disks_[disk];
-  off = d.fill;
-  d.fill += len;
-  d.pieces.push_back(id);
-  ++d.pending;
-  ++d.live_pieces;
-  if (d.fill == slab_size_ || d.pieces.size() == max_pieces_) {
-    if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
-    d.closed = true;
-  }
+  off = table_.AddPiece(disk, id, len);
   return true;
 }
 
 void Engine::CloseDiskSlab(uint32_t disk) {
-  DiskSlab& d = disks_[disk];
-  d.closed = true;
-  if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
-  if (d.pending == 0) FinishDiskSlab(disk);
+  if (table_.Close(disk)) FinishDiskSlab(disk);
 }
 
 void Engine::FinishDiskSlab(uint32_t disk) {
-  DiskSlab& d = disks_[disk];
+  DiskSlab& d = table_.disk(disk);
   if (d.bad) {
     // A write into it failed: what else it holds is dropped too, and it is never used again.
     for (uint32_t id : d.pieces) {
       SlabInfo& s = table_[id];
       if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
     }
-    d.pieces.clear();
-    ++disks_retired_;
-    --disks_in_use_;
-    return;
   }
-  if (d.live_pieces > 0) return;
-  // Every slab in it was evicted. Its old records may be the only newer versions of records
-  // that linger in other disk slabs, so it is rewritten only once the superblock says that
-  // everything sealed before its slabs is void.
-  d.pieces.clear();
-  d.free_after = evicted_below_;
+  if (table_.Finish(disk, evicted_below_) != SlabTable::Finished::kFreeing) return;
   ++stats_.slab_evictions;
-  --disks_in_use_;
-  freeing_disk_.push_back(disk);
   ReleaseDisks();
 }
 
 void Engine::ReleaseDisks() {
-  while (!freeing_disk_.empty() &&
-         disks_[freeing_disk_.front()].free_after <= durable_evicted_below_) {
-    free_disk_.push_back(freeing_disk_.front());
-    freeing_disk_.pop_front();
-  }
-  if (!freeing_disk_.empty()) WriteSuperblock();
-}
-
-bool Engine::NoDiskCanComeBack() const {
-  return free_disk_.empty() && freeing_disk_.empty() && disks_in_use_ == 0;
+  if (table_.Release(durable_evicted_below_)) WriteSuperblock();
 }
 
 void Engine::KillSlab(SlabInfo& s, bool evicted) {
@@ -599,7 +446,7 @@ void Engine::Seal(uint32_t id) {
   s.placed = false;
   s.seal = next_seal_++;
   ++flushing_;
-  seal_fifo_.emplace_back(id, s.seq);
+  policy_->Track({id, s.seq, s.seal});
   // Slabs are placed in seal order, so the oldest sealed slab is always placed first and the
   // eviction that frees a disk slab can never wait on a slab that waits for one.
   if (awaiting_disk_.empty() && StartWrite(id)) return;
@@ -617,7 +464,7 @@ void Engine::PlaceAwaiting() {
         awaiting_disk_.pop_front();
         continue;
       }
-      if (!NoDiskCanComeBack()) return;
+      if (!table_.NoDiskCanComeBack()) return;
       // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
       // retired all of them.
       spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
@@ -656,7 +503,7 @@ bool Engine::StartWrite(uint32_t id) {
   h.chunk_size = classes_.chunk_size(s.cls);
   h.chunks_used = s.used;
   h.device_epoch = epoch_;
-  h.fill_id = disks_[disk].fill_id;
+  h.fill_id = table_.disk(disk).fill_id;
   h.seal = s.seal;
   h.crc = util::Crc32c(&h, sizeof(h));
   std::memcpy(MemSlab(s.mem), &h, sizeof(h));
@@ -706,7 +553,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   --flushing_;
   const uint64_t written_seq = s.seq;
   write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
-  DiskSlab& d = disks_[s.disk];
+  DiskSlab& d = table_.disk(s.disk);
   --d.pending;
   if (result == static_cast<int64_t>(op.len)) {
     ++stats_.slab_writes;
@@ -747,11 +594,9 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     }
     KillSlab(s, false);
     if (d.live_pieces > 0) --d.live_pieces;
-    d.bad = true;
     // Closed here without CloseDiskSlab(), which would finish it too when this was its last
     // write: the line below finishes it exactly once.
-    d.closed = true;
-    if (packing_ == static_cast<int64_t>(s.disk)) packing_ = -1;
+    table_.Fail(s.disk);
   }
   if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
   CheckpointWriteDone(written_seq);
@@ -969,7 +814,7 @@ void Engine::StartCheckpoint() {
   // A pending tombstone has no slab yet: it could not be counted below. Try again next turn.
   DrainTombstones();
   if (!pending_tombstones_.empty()) return;
-  cp_slab_seq_ = next_seq_;
+  cp_slab_seq_ = table_.next_seq();
   // Closes the open in-place block (process mode): an entry appended from now on, which may
   // supersede a record written after the checkpoint started, must not land in a block it frees.
   cp_block_ = journal_->CutBlock();
@@ -1030,7 +875,7 @@ void Engine::FlushAll() {
     KillSlab(s, false);
     id = -1;
   }
-  flush_seq_ = next_seq_;
+  flush_seq_ = table_.next_seq();
   WriteSuperblock();
   if (memory_listener_) memory_listener_();
 }
@@ -1169,12 +1014,11 @@ bool Engine::ShutdownFlush() {
   return !pending_tombstones_.empty() || super_dirty_ || !awaiting_disk_.empty();
 }
 
-uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(disks_in_use_); }
+uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(table_.disks_in_use()); }
 
 void Engine::ResetStats() {
   if (journal_) journal_->ResetStats();
-  read_queue_latency_.Reset();
-  read_latency_.Reset();
+  reads_.ResetLatency();
   write_latency_.Reset();
   EngineStats fresh;
   fresh.curr_items = stats_.curr_items;
@@ -1212,310 +1056,9 @@ bool Engine::ReadBlock(uint64_t offset, char* buf, size_t len, std::string& erro
 }
 
 bool Engine::Recover(bool format, std::string& error) {
-  const auto start = std::chrono::steady_clock::now();
-  const uint32_t bs = device_.block_size();
-  if (!ReadBlock(device_.offset(), super_buf_.data(), bs, error)) return false;
-  Superblock found;
-  std::memcpy(&found, super_buf_.data(), sizeof(found));
-  bool blank =
-      std::all_of(super_buf_.data(), super_buf_.data() + bs, [](char c) { return c == 0; });
-  if (format || blank) return Format(blank ? "blank, formatted" : "formatted (--format)", error);
-  Superblock expect;
-  FillSuperblock(expect);
-  uint32_t crc = found.crc;
-  found.crc = 0;
-  bool valid = found.magic == kSuperMagic && util::Crc32c(&found, sizeof(found)) == crc;
-  found.crc = crc;
-  if (!valid) {
-    error = "device " + device_.path() +
-            " holds no valid ssdcache superblock (another format, or corrupt); start with "
-            "--format to wipe it";
-    return false;
-  }
-  std::string mismatch;
-  if (found.version != kFormatVersion)
-    mismatch = "format version " + std::to_string(found.version);
-  else if (found.slab_size != expect.slab_size)
-    mismatch = "-I/--slab-size " + std::to_string(found.slab_size) + " bytes";
-  else if (found.device_size != expect.device_size)
-    mismatch = "a slice of " + std::to_string(found.device_size) + " bytes (--device-size, -s)";
-  else if (found.classes != expect.classes || found.classes_crc != expect.classes_crc)
-    mismatch = "another slab class table (-n, -f, -z)";
-  else if (found.instance != expect.instance || found.instances != expect.instances)
-    mismatch = "-s " + std::to_string(found.instance) + "/" + std::to_string(found.instances);
-  else if (found.journal_blocks != expect.journal_blocks)
-    mismatch = "--journal-size " + std::to_string(uint64_t{found.journal_blocks} * 4) + "K";
-  if (!mismatch.empty()) {
-    error = "device " + device_.path() + " was formatted with " + mismatch +
-            ", which does not match the flags; start with the same flags, or with --format to "
-            "wipe it";
-    return false;
-  }
-  // A process-mode journal lives in the page cache until written back: if the machine went down
-  // (another boot) before the last run shut down cleanly, entries may be missing and old values
-  // could come back. Misses are allowed, stale values are not: start empty. An unknown boot id
-  // (either side 0) counts as another boot.
-  if (static_cast<JournalSync>(found.journal_sync) == JournalSync::kProcess && found.clean == 0 &&
-      (found.boot_id == 0 || options_.boot_id == 0 || found.boot_id != options_.boot_id)) {
-    spdlog::warn(
-        "device {}: unclean shutdown across a reboot with --journal-sync process: journal entries "
-        "may be lost; starting empty",
-        device_.path());
-    return Format("formatted (unclean shutdown across a reboot)", error);
-  }
-  epoch_ = found.epoch;
-  flush_seq_ = found.flush_seq;
-  evicted_below_ = durable_evicted_below_ = std::max<uint64_t>(found.evicted_below, 1);
-  // No earlier run handed out a wseq at or above its ceiling: this run starts there (whatever
-  // the journal says: an entry above it is corrupt) and reserves the next window before serving.
-  next_cas_ = std::max<uint64_t>(found.wseq_ceiling, 1);
-  wseq_ceiling_ = next_cas_ + kWseqWindow;
-  // Before serving: a crash from here on is judged by this run's boot and journal mode.
-  if (!WriteSuperblockNow(error)) return false;
-
-  // The journal: for each key hash the largest wseq of a version that superseded older records.
-  std::vector<JournalEntry> journal;
-  if (journal_ && !journal_->Load(epoch_, journal, error)) return false;
-  std::erase_if(journal, [&](const JournalEntry& e) {
-    const bool corrupt = e.wseq >= next_cas_;
-    recovery_.journal_rejected += corrupt ? 1 : 0;
-    return corrupt;
-  });
-  if (recovery_.journal_rejected > 0) {
-    spdlog::warn("device {}: {} journal entries above the write sequence ceiling ignored (corrupt)",
-                 device_.path(), recovery_.journal_rejected);
-  }
-  recovery_.journal_entries = journal.size();
-  recovery_.bytes_scanned += uint64_t{journal_ ? journal_->blocks() : 0} * kJournalBlockSize;
-  std::sort(journal.begin(), journal.end(), [](const JournalEntry& a, const JournalEntry& b) {
-    return a.hash != b.hash ? a.hash < b.hash : a.wseq > b.wseq;
-  });
-  journal.erase(
-      std::unique(journal.begin(), journal.end(),
-                  [](const JournalEntry& a, const JournalEntry& b) { return a.hash == b.hash; }),
-      journal.end());
-  auto superseded_below = [&journal](uint64_t hash) -> uint64_t {
-    auto it = std::lower_bound(journal.begin(), journal.end(), hash,
-                               [](const JournalEntry& e, uint64_t h) { return e.hash < h; });
-    return it != journal.end() && it->hash == hash ? it->wseq : 0;
-  };
-  // Keys whose records were all superseded by versions lost with DRAM: they get a tombstone, so
-  // the journal entries can be dropped later without those records coming back.
-  std::vector<std::pair<uint64_t, std::string>> orphans;
-
-  // Pass 1: walk the slab headers of every disk slab.
-  struct Piece {
-    uint64_t seq, seal;
-    uint32_t disk, off, len, used;
-    uint8_t cls;
-  };
-  std::vector<Piece> pieces;
-  util::AlignedBuffer buf(slab_size_, bs);
-  auto last_log = std::chrono::steady_clock::now();
-  for (uint32_t disk = 0; disk < disk_count_; ++disk) {
-    uint32_t off = 0;
-    uint64_t fill_id = 0;
-    size_t count = 0;
-    while (off + bs <= slab_size_ && count < max_pieces_) {
-      if (!ReadBlock(DiskOffset(disk) + off, buf.data(), bs, error)) return false;
-      recovery_.bytes_scanned += bs;
-      SlabHeader h;
-      std::memcpy(&h, buf.data(), sizeof(h));
-      uint32_t hcrc = h.crc;
-      h.crc = 0;
-      if (h.magic != kSlabMagic || util::Crc32c(&h, sizeof(h)) != hcrc ||
-          h.version != kFormatVersion || h.device_epoch != epoch_ ||
-          h.slab_class >= classes_.count() || h.chunk_size != classes_.chunk_size(h.slab_class) ||
-          h.chunks_used > chunks_per_slab_[h.slab_class] || h.seq == 0) {
-        break;
-      }
-      if (off == 0) fill_id = h.fill_id;
-      if (h.fill_id != fill_id) break;  // left over from an earlier use of this disk slab
-      uint32_t len =
-          h.chunks_used == chunks_per_slab_[h.slab_class]
-              ? slab_size_
-              : static_cast<uint32_t>(std::min<uint64_t>(
-                    slab_size_,
-                    (kSlabHeaderSize + uint64_t{h.chunks_used} * h.chunk_size + bs - 1) / bs * bs));
-      if (off + len > slab_size_) break;
-      pieces.push_back({h.seq, h.seal, disk, off, len, h.chunks_used, h.slab_class});
-      off += len;
-      ++count;
-    }
-  }
-  // In seal order, the order they are evicted in.
-  std::sort(pieces.begin(), pieces.end(),
-            [](const Piece& a, const Piece& b) { return a.seal < b.seal; });
-
-  // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
-  // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
-  // expired records take part (they supersede older records) and are dropped at the end.
-  // Per indexed record: its wseq and key hash (the index keeps only a tag of the hash).
-  struct Seen {
-    uint64_t wseq, hash;
-  };
-  std::vector<std::vector<Seen>> seen(table_.size());
-  struct Dead {
-    uint64_t hash;
-    uint32_t slab, chunk;
-  };
-  std::vector<Dead> dead;
-  uint64_t max_seq = flush_seq_;
-  uint64_t max_seal = evicted_below_ - 1;
-  uint64_t max_wseq = 0;
-  size_t done = 0;
-  for (const Piece& p : pieces) {
-    max_seq = std::max(max_seq, p.seq);
-    max_seal = std::max(max_seal, p.seal);
-    ++done;
-    if (p.seq < flush_seq_) continue;  // flush_all came after it
-    // Evicted, though its disk slab still holds it: a newer version of one of its keys may have
-    // been evicted and overwritten after it.
-    if (p.seal < evicted_below_) continue;
-    uint32_t id = static_cast<uint32_t>(p.seq & table_mask_);
-    if (table_[id].state != SlabState::kFree) {
-      spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
-                   table_[id].seq);
-      continue;
-    }
-    if (!ReadBlock(DiskOffset(p.disk) + p.off, buf.data(), p.len, error)) return false;
-    recovery_.bytes_scanned += p.len;
-    ++recovery_.slabs;
-    SlabInfo& s = table_[id];
-    s.seq = p.seq;
-    s.state = SlabState::kDisk;
-    s.cls = p.cls;
-    s.disk = p.disk;
-    s.disk_off = p.off;
-    s.disk_len = p.len;
-    s.used = p.used;
-    s.live = 0;
-    s.seal = p.seal;
-    s.placed = true;
-    seal_fifo_.emplace_back(id, p.seq);
-    DiskSlab& d = disks_[p.disk];
-    if (d.pieces.empty()) d.fill_id = p.seq;
-    d.pieces.push_back(id);
-    ++d.live_pieces;
-    d.fill = std::max(d.fill, p.off + p.len);
-    d.closed = true;
-    std::vector<Seen>& ws = seen[id];
-    ws.assign(p.used, Seen{0, 0});
-    const uint32_t cs = classes_.chunk_size(p.cls);
-    for (uint32_t c = 0; c < p.used; ++c) {
-      ItemView v;
-      const char* rec = buf.data() + kSlabHeaderSize + uint64_t{c} * cs;
-      if (!VerifyItem(rec, cs, static_cast<uint32_t>(p.seq), v)) {
-        ++recovery_.skipped;  // torn or never written
-        continue;
-      }
-      max_wseq = std::max(max_wseq, std::max(v.wseq, v.cas));
-      uint64_t hash = util::HashKey(v.key);
-      ws[c] = Seen{v.wseq, hash};
-      if (!journal.empty() && v.wseq < superseded_below(hash)) {
-        ++recovery_.superseded;
-        if (orphans.empty() || orphans.back().first != hash) orphans.emplace_back(hash, v.key);
-        continue;
-      }
-      // Never evict while rebuilding: the dropped entry could be this scan's newest record of its
-      // key, and an older record of that key met later would then be indexed in its place. A
-      // record that finds no room, or whose tag and bucket pair another key holds, stays
-      // unindexed instead (a miss, counted; its slab is marked so that a new version of its key
-      // is journaled).
-      const IndexEntry here{id, c, Index::CoarseExpiry(v.exptime, now_)};
-      std::optional<IndexEntry> cur = index_->Find(hash);
-      if (cur && seen[cur->slab][cur->chunk].wseq > v.wseq) {
-        if (seen[cur->slab][cur->chunk].hash == hash) continue;  // a newer one was seen
-        MarkUnindexed(here);  // the newer of two colliding keys keeps the entry, as when running
-        ++stats_.tag_collisions;
-        ++stats_.evictions;
-        continue;
-      }
-      if (cur && seen[cur->slab][cur->chunk].hash != hash) {
-        MarkUnindexed(*cur);  // replaced below
-        ++stats_.tag_collisions;
-        ++stats_.evictions;
-      }
-      Index::InsertOutcome out = index_->Upsert(hash, here, /*may_evict=*/false);
-      if (out.result == Index::InsertResult::kFull) {
-        MarkUnindexed(here);
-        ++stats_.index_evictions;
-        continue;
-      }
-      if (out.result != Index::InsertResult::kInserted) DropEntry(out.old);
-      ++s.live;
-      ++stats_.curr_items;
-      stats_.bytes += cs;
-      if (v.tombstone) {
-        ++recovery_.tombstones;
-        dead.push_back({hash, id, c});
-      } else if (v.exptime != 0 && v.exptime <= now_) {
-        ++recovery_.skipped;
-        dead.push_back({hash, id, c});
-      }
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (now - last_log > std::chrono::seconds(1)) {
-      last_log = now;
-      double secs = std::chrono::duration<double>(now - start).count();
-      spdlog::info("warm restart: {}% of {} slabs, {} items, {:.0f} MiB/s",
-                   done * 100 / pieces.size(), pieces.size(), stats_.curr_items,
-                   static_cast<double>(recovery_.bytes_scanned) / (1 << 20) / secs);
-    }
-  }
-  // Orphans: superseded keys without any newer record on the device. Decided before the dead
-  // entries go, so that a key whose newest record is a tombstone (or expired) is not one: it needs
-  // no second tombstone at every restart while its journal entry stays readable in the ring.
-  std::sort(orphans.begin(), orphans.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  orphans.erase(std::unique(orphans.begin(), orphans.end(),
-                            [](const auto& a, const auto& b) { return a.first == b.first; }),
-                orphans.end());
-  std::erase_if(orphans, [this](const auto& o) { return index_->Find(o.first).has_value(); });
-  for (const Dead& d : dead) {
-    std::optional<IndexEntry> cur = index_->Find(d.hash);
-    if (cur && cur->slab == d.slab && cur->chunk == d.chunk) {
-      DropEntry(*cur);
-      index_->EraseIf(d.hash, d.slab, d.chunk);
-    }
-  }
-  recovery_.items = stats_.curr_items;
-
-  // Disk slabs holding a live slab are in use (their slabs are in seal_fifo_); the others are
-  // free: the durable frontier already voids whatever evicted slabs they still hold.
-  free_disk_.clear();
-  disks_in_use_ = 0;
-  for (uint32_t d = disk_count_; d-- > 0;) {
-    if (disks_[d].pieces.empty())
-      free_disk_.push_back(d);
-    else
-      ++disks_in_use_;
-  }
-  next_seq_ = max_seq + 1;
-  next_seal_ = max_seal + 1;
-  if (max_wseq >= next_cas_) {
-    // A record (CRC-checked) above the ceiling: not written by a run that kept the ceiling, but
-    // ours to stay above.
-    next_cas_ = max_wseq + 1;
-    wseq_ceiling_ = next_cas_ + kWseqWindow;
-    if (!WriteSuperblockNow(error)) return false;
-  }
-  for (const auto& [hash, key] : orphans) {
-    ++recovery_.journal_tombstones;
-    if (!TryWriteTombstone(key)) pending_tombstones_.push_back({key, 0});
-  }
-  // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
-  StartCheckpoint();
-  recovery_.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info(
-      "warm restart: {} items ({} tombstones, {} records skipped, {} superseded by {} journal "
-      "entries) from {} slabs; scanned {} MiB in {:.2f} s ({:.2f} GiB/s)",
-      recovery_.items, recovery_.tombstones, recovery_.skipped, recovery_.superseded,
-      recovery_.journal_entries, recovery_.slabs, recovery_.bytes_scanned >> 20, recovery_.seconds,
-      recovery_.seconds > 0
-          ? static_cast<double>(recovery_.bytes_scanned) / (1 << 30) / recovery_.seconds
-          : 0.0);
+  std::optional<RecoveryStats> stats = Recovery::Run(*this, format, error);
+  if (!stats) return false;
+  recovery_ = *stats;
   return true;
 }
 

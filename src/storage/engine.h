@@ -59,11 +59,15 @@
 
 #include "storage/access_table.h"
 #include "storage/device.h"
+#include "storage/eviction_policy.h"
 #include "storage/index.h"
 #include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
+#include "storage/read_path.h"
+#include "storage/recovery.h"
 #include "storage/slab_class.h"
+#include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
 #include "util/histogram.h"
 #include "util/huge_buffer.h"
@@ -85,6 +89,9 @@ struct EngineOptions {
   // Hash of the kernel's boot id (0: unknown, counts as another boot): an unclean process-mode run
   // of another boot may have lost journal entries with the page cache.
   uint64_t boot_id = 0;
+  // Which sealed slab is evicted next (eviction_policy.h). Only tests choose another order than
+  // the seal order: the old one, to show that a test catches the defect it had.
+  EvictionOrder eviction_order = EvictionOrder::kSeal;
 };
 
 // Receives the result of a lookup that had to read the device.
@@ -283,18 +290,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // mode, not clean) in the superblock, synchronously. Call once, before serving. Fails with
   // a one-line `error` when the device holds another format or geometry.
   bool Recover(bool format, std::string& error);
-  struct RecoveryStats {
-    uint64_t slabs = 0;  // slab pieces found valid
-    uint64_t items = 0;  // items indexed
-    uint64_t tombstones = 0;
-    uint64_t skipped = 0;  // records that failed verification (torn writes) or expired
-    uint64_t bytes_scanned = 0;
-    uint64_t journal_entries = 0;     // valid entries read from the journal
-    uint64_t superseded = 0;          // records dropped because a journal entry superseded them
-    uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
-    uint64_t journal_rejected = 0;    // entries at or above the wseq ceiling: corrupt, ignored
-    double seconds = 0;
-  };
+  using RecoveryStats = storage::RecoveryStats;
   const RecoveryStats& recovery() const { return recovery_; }
 
   // Periodic work: sweeps part of the index for entries of dead slabs.
@@ -316,18 +312,16 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   const EngineStats& stats() const { return stats_; }
   // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
-  const util::Histogram& read_queue_latency() const { return read_queue_latency_; }
-  const util::Histogram& read_latency() const { return read_latency_; }
+  const util::Histogram& read_queue_latency() const { return reads_.queue_latency(); }
+  const util::Histogram& read_latency() const { return reads_.latency(); }
   const util::Histogram& write_latency() const { return write_latency_; }
   void ResetStats();
   std::vector<ClassStats> class_stats() const;
   const SlabClasses& classes() const { return classes_; }
   const Index& index() const { return *index_; }
-  uint32_t disk_slabs_total() const { return static_cast<uint32_t>(disk_count_); }
+  uint32_t disk_slabs_total() const { return static_cast<uint32_t>(table_.disk_count()); }
   // Disk slabs holding no live slab (some wait for the eviction frontier to be durable).
-  uint32_t disk_slabs_free() const {
-    return static_cast<uint32_t>(free_disk_.size() + freeing_disk_.size());
-  }
+  uint32_t disk_slabs_free() const { return static_cast<uint32_t>(table_.disks_free()); }
   uint32_t disk_slabs_used() const;
   uint32_t memory_slabs_total() const { return static_cast<uint32_t>(mem_count_); }
   // Buffers a new slab can take: unused ones and those caching a slab already on the device.
@@ -341,26 +335,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t slab_size() const { return slab_size_; }
 
  private:
-  enum class SlabState : uint8_t { kFree, kMemory, kFlushing, kDisk };
-  struct SlabInfo {
-    uint64_t seq = 0;
-    uint64_t freed_pass = 0;  // sweep pass count when the slab died
-    SlabState state = SlabState::kFree;
-    uint8_t cls = 0;
-    uint32_t mem = 0;       // memory buffer index (kMemory, kFlushing)
-    uint32_t disk = 0;      // disk slab index (kFlushing: target, kDisk)
-    uint32_t disk_off = 0;  // byte offset of this slab inside that disk slab
-    uint32_t disk_len = 0;  // bytes written there (a partly filled slab is written short)
-    bool cached = false;    // kDisk with its memory buffer still intact: read from DRAM
-    // An index entry of a record here was dropped for lack of index room: that key's record
-    // lingers unindexed, so new keys are journaled while any such slab lives (see Store).
-    bool unindexed = false;
-    bool placed = false;  // kFlushing: has its disk slab and its write was queued
-    uint64_t seal = 0;    // seal sequence (eviction order), once sealed
-    uint32_t used = 0;    // chunks written
-    uint32_t live = 0;    // index entries pointing here
-  };
-  struct ReadOp;
+  friend class Recovery;  // rebuilds the parts below at start (recovery.h)
+
+  // Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
+  // the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
+  static constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
 
   Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
@@ -372,6 +351,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // memory buffer is free (a flush was started where possible).
   int64_t OpenSlabFor(uint8_t cls);
   bool AllocateSlabId(uint32_t& id);
+  // Slab-sized regions before disk slab 0: the superblock and the journal.
+  static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
   bool HasBuffer() const { return !free_mem_.empty() || !clean_mem_.empty(); }
   uint32_t TakeBuffer();
   void Seal(uint32_t id);
@@ -392,8 +373,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // every slab in it was evicted.
   void FinishDiskSlab(uint32_t disk);
   void ReleaseDisks();
-  // Every disk slab was retired by failed writes: a sealed slab can never be written.
-  bool NoDiskCanComeBack() const;
   void KillSlab(SlabInfo& s, bool evicted);
   void DropEntry(const IndexEntry& e);
   void SweepSome(size_t buckets);
@@ -448,8 +427,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void FinishCheck(ReadOp* r, int64_t result);
   static size_t SuspectSlot(uint64_t hash) { return (hash >> 48) & (kSuspectSlots - 1); }
   bool Suspect(uint64_t hash) const { return suspects_[SuspectSlot(hash)] != 0; }
-  ReadOp* GetReadOp(size_t len);
-  void PutReadOp(ReadOp* op);
   void CompleteRead(ReadOp* r, int64_t result);
 
   EngineOptions options_;
@@ -475,51 +452,22 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::array<uint32_t, kSuspectSlots> suspects_{};
   std::vector<IoOp> write_ops_;           // one per memory buffer
   std::vector<uint64_t> write_start_ns_;  // when each buffer's write was queued
-  util::Histogram read_queue_latency_;
-  util::Histogram read_latency_;
   util::Histogram write_latency_;
   std::vector<int64_t> open_;  // per class: logical id of the open memory slab, or -1
   uint32_t flushing_ = 0;
 
-  size_t disk_count_ = 0;
-  // A disk slab holds one full slab, or several partly filled ones packed back to back (slabs
-  // sealed early under memory pressure), so that no device space is wasted on their empty tails.
-  struct DiskSlab {
-    std::vector<uint32_t> pieces;  // logical ids written into it
-    uint32_t fill = 0;             // bytes placed
-    uint32_t pending = 0;          // writes in flight into it
-    bool closed = false;           // takes no more pieces
-    bool bad = false;              // a write failed: retire it when closed
-    uint64_t fill_id = 0;          // seq of its first slab since (re)use
-    uint32_t live_pieces = 0;      // pieces not evicted yet
-    uint64_t free_after = 0;       // evicted_below_ that must be durable before it is reused
-  };
-  std::vector<DiskSlab> disks_;
-  std::vector<uint32_t> free_disk_;
-  // Disk slabs whose slabs were all evicted, waiting for a superblock write that records a
-  // frontier of at least their free_after.
-  std::deque<uint32_t> freeing_disk_;
-  // Sealed slabs (logical id, seq) in seal order: the eviction order.
-  std::deque<std::pair<uint32_t, uint64_t>> seal_fifo_;
+  // Sealed slabs in the order they are evicted (seal order), and the frontier that order implies.
+  std::unique_ptr<EvictionPolicy> policy_;
+  SlabTable table_;  // logical slabs and disk slabs (tells policy_ of closed disk slabs)
   std::deque<uint32_t> awaiting_disk_;  // sealed slabs waiting for a disk slab, in seal order
   uint64_t next_seal_ = 1;
   uint64_t evicted_below_ = 1;          // every slab sealed below it was evicted
   uint64_t durable_evicted_below_ = 1;  // the frontier a completed superblock write records
   uint64_t super_evicted_below_ = 0;    // the frontier of the superblock write in flight
-  int64_t packing_ = -1;                // disk slab receiving partly filled slabs, or -1
-  size_t max_pieces_ = 1;               // partly filled slabs per disk slab at most
-  size_t disks_in_use_ = 0;
-  size_t disks_retired_ = 0;
-
-  std::vector<SlabInfo> table_;
-  uint32_t table_mask_ = 0;
-  uint64_t next_seq_ = 1;
   uint64_t swept_buckets_ = 0;
   size_t sweep_per_alloc_ = 1;
 
-  std::vector<std::vector<char*>> read_buffers_;  // free lists by power-of-two size class
-  std::vector<ReadOp*> free_reads_;
-  std::vector<std::unique_ptr<ReadOp>> all_reads_;
+  ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
   size_t reads_in_flight_ = 0;
 
   uint64_t epoch_ = 0;

@@ -1,0 +1,110 @@
+// Recovery: the warm restart. Rebuilds an engine's slab table, disk slabs, eviction order and
+// index from the device at start, or formats the device when it is blank, when asked to, or when
+// its process-mode journal may have been lost. Runs once, synchronously, before serving.
+//
+//   superblock --check--> journal --load, reject, dedup--> slab headers (pass 1) --seal order-->
+//   records (pass 2: index by wseq) --> dead entries, orphans --> free disk slabs, sequences
+//
+// Invariants it restores (see docs/design.md "Warm restart"):
+//  - Nothing sealed below the durable eviction frontier, or written before the last flush_all,
+//    is indexed: its slab may hold an older record whose newer record was evicted.
+//  - Of the records of one key, only the one with the largest wseq is indexed, and none whose
+//    wseq a journal entry supersedes; a key left with only superseded records gets a tombstone.
+//  - Nothing is evicted while rebuilding: a record that finds no index room stays unindexed and
+//    its slab is marked so (a new version of its key is journaled).
+//  - Write sequences start at the superblock's ceiling (or above every record's), never below.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/item.h"
+#include "storage/journal.h"
+#include "util/aligned_buffer.h"
+
+namespace ssdcache::storage {
+
+class Engine;
+
+struct RecoveryStats {
+  uint64_t slabs = 0;  // slab pieces found valid
+  uint64_t items = 0;  // items indexed
+  uint64_t tombstones = 0;
+  uint64_t skipped = 0;  // records that failed verification (torn writes) or expired
+  uint64_t bytes_scanned = 0;
+  uint64_t journal_entries = 0;     // valid entries read from the journal
+  uint64_t superseded = 0;          // records dropped because a journal entry superseded them
+  uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
+  uint64_t journal_rejected = 0;    // entries at or above the wseq ceiling: corrupt, ignored
+  double seconds = 0;
+};
+
+class Recovery {
+ public:
+  // Reads the superblock and rebuilds `engine` from the device (or formats it, see Engine::
+  // Recover). nullopt with a one-line `error` when the device holds another format or geometry
+  // or cannot be read.
+  static std::optional<RecoveryStats> Run(Engine& engine, bool format, std::string& error);
+
+ private:
+  // A slab written into a disk slab, as its header says.
+  struct Piece {
+    uint64_t seq, seal;
+    uint32_t disk, off, len, used;
+    uint8_t cls;
+  };
+  // Per indexed record: its wseq and key hash (the index keeps only a tag of the hash).
+  struct Seen {
+    uint64_t wseq, hash;
+  };
+  // Indexed tombstones and expired records, dropped once every record was seen.
+  struct Dead {
+    uint64_t hash;
+    uint32_t slab, chunk;
+  };
+  enum class Start : uint8_t { kWarm, kFormatted, kFailed };
+
+  explicit Recovery(Engine& engine);
+
+  // Checks the superblock against the options; formats instead when it must.
+  Start ReadSuperblock(bool format, std::string& error);
+  // The mismatch between the found superblock and this run's geometry ("" when none).
+  std::string Mismatch(const Superblock& found) const;
+  // Loads the journal: per key hash, the largest wseq of a version that superseded records.
+  bool LoadJournal(std::string& error);
+  uint64_t SupersededBelow(uint64_t hash) const;
+  // Pass 1: every valid slab header of every disk slab, in seal order.
+  bool ScanHeaders(std::string& error);
+  // The length of the slab at `off` of `disk` whose header is in buf_ (0: none valid there).
+  uint32_t PieceLength(const SlabHeader& h, uint32_t off, uint64_t fill_id) const;
+  // Pass 2: enters the piece into the slab table and indexes its records.
+  bool RebuildPiece(const Piece& p, std::string& error);
+  void IndexRecord(uint32_t id, uint32_t chunk, const ItemView& v);
+  void LogProgress(size_t done);
+  // Drops dead entries, keeps the orphans that need a tombstone.
+  void DropDead();
+  // Free disk slabs, the sequences, the orphans' tombstones.
+  bool Finish(std::string& error);
+
+  Engine& e_;
+  RecoveryStats stats_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_log_;
+  util::AlignedBuffer buf_;  // one slab, block aligned
+  std::vector<JournalEntry> journal_;
+  // Keys whose records were all superseded by versions lost with DRAM: they get a tombstone, so
+  // the journal entries can be dropped later without those records coming back.
+  std::vector<std::pair<uint64_t, std::string>> orphans_;
+  std::vector<Piece> pieces_;
+  std::vector<std::vector<Seen>> seen_;
+  std::vector<Dead> dead_;
+  uint64_t max_seq_ = 0;
+  uint64_t max_seal_ = 0;
+  uint64_t max_wseq_ = 0;
+};
+
+}  // namespace ssdcache::storage

@@ -1,0 +1,146 @@
+// The slab table and disk placement: every logical slab's state and location, and the disk slabs
+// they are written into. Bookkeeping only: no IO, no index, no stats; the engine drives it.
+//
+// A logical slab is table entry `seq & (size - 1)`. A disk slab holds one full slab, or several
+// partly filled ones packed back to back (slabs sealed early under memory pressure):
+//
+//   disk slab d:  | slab 17 (12 KiB) | slab 21 (8 KiB) | slab 30 (4 KiB) | ...free...  |
+//                  fill_id = 17      offsets in SlabInfo::disk_off        fill
+//
+// Invariants:
+//  - The table has twice the entries of the logical slabs that can be alive at once, so an id is
+//    reused only every ~half lap; TakeId() reuses an id only once the index sweeper completed
+//    two passes since it died (no stale entry can alias a newer slab).
+//  - At most one disk slab (packing()) takes partly filled slabs; a disk slab closes when full or
+//    when it holds max_pieces() slabs, and the eviction policy hears of it (DiskClosed).
+//  - A disk slab is free, in use (taken and not finished), freeing (every slab in it evicted,
+//    waiting until the eviction frontier past its slabs is durable) or retired (a write into it
+//    failed). free + freeing + in use + retired = disk_count().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "storage/eviction_policy.h"
+
+namespace ssdcache::storage {
+
+enum class SlabState : uint8_t { kFree, kMemory, kFlushing, kDisk };
+
+struct SlabInfo {
+  uint64_t seq = 0;
+  uint64_t freed_pass = 0;  // sweep pass count when the slab died
+  SlabState state = SlabState::kFree;
+  uint8_t cls = 0;
+  uint32_t mem = 0;       // memory buffer index (kMemory, kFlushing)
+  uint32_t disk = 0;      // disk slab index (kFlushing: target, kDisk)
+  uint32_t disk_off = 0;  // byte offset of this slab inside that disk slab
+  uint32_t disk_len = 0;  // bytes written there (a partly filled slab is written short)
+  bool cached = false;    // kDisk with its memory buffer still intact: read from DRAM
+  // An index entry of a record here was dropped for lack of index room: that key's record
+  // lingers unindexed, so new keys are journaled while any such slab lives (see Engine::Store).
+  bool unindexed = false;
+  bool placed = false;  // kFlushing: has its disk slab and its write was queued
+  uint64_t seal = 0;    // seal sequence (eviction order), once sealed
+  uint32_t used = 0;    // chunks written
+  uint32_t live = 0;    // index entries pointing here
+};
+
+struct DiskSlab {
+  std::vector<uint32_t> pieces;  // logical ids written into it
+  uint32_t fill = 0;             // bytes placed
+  uint32_t pending = 0;          // writes in flight into it
+  bool closed = false;           // takes no more pieces
+  bool bad = false;              // a write failed: retire it when closed
+  uint64_t fill_id = 0;          // seq of its first slab since (re)use
+  uint32_t live_pieces = 0;      // pieces not evicted yet
+  uint64_t free_after = 0;       // eviction frontier that must be durable before it is reused
+};
+
+class SlabTable {
+ public:
+  // Partly filled slabs per disk slab at most, so that the table fits the index's slab id bits
+  // (0: the device holds too many slabs for the index).
+  static size_t PiecesFor(uint64_t disk_slabs, uint64_t mem_slabs);
+
+  // `policy` hears of every disk slab that closes; it must outlive the table.
+  SlabTable(size_t disk_count, size_t mem_count, uint32_t slab_size, EvictionPolicy& policy);
+
+  // Logical slabs.
+  SlabInfo& operator[](size_t id) { return slabs_[id]; }
+  const SlabInfo& operator[](size_t id) const { return slabs_[id]; }
+  size_t size() const { return slabs_.size(); }
+  std::vector<SlabInfo>::iterator begin() { return slabs_.begin(); }
+  std::vector<SlabInfo>::iterator end() { return slabs_.end(); }
+  std::vector<SlabInfo>::const_iterator begin() const { return slabs_.begin(); }
+  std::vector<SlabInfo>::const_iterator end() const { return slabs_.end(); }
+  uint32_t IdOf(uint64_t seq) const { return static_cast<uint32_t>(seq & mask_); }
+  bool IsLive(uint32_t id) const {
+    return id < slabs_.size() && slabs_[id].state != SlabState::kFree;
+  }
+  // The seq the next slab gets (every slab alive has a smaller one).
+  uint64_t next_seq() const { return next_seq_; }
+  void set_next_seq(uint64_t seq) { next_seq_ = seq; }
+  // One pass over the table for a free id whose death `sweep_passes` passed twice; gives it the
+  // next seq. False when every free id died too recently.
+  bool TakeId(uint64_t sweep_passes, uint32_t& id);
+
+  // Disk slabs.
+  size_t disk_count() const { return disks_.size(); }
+  size_t max_pieces() const { return max_pieces_; }
+  DiskSlab& disk(uint32_t d) { return disks_[d]; }
+  const DiskSlab& disk(uint32_t d) const { return disks_[d]; }
+  size_t disks_in_use() const { return in_use_; }
+  size_t disks_free() const { return free_.size() + freeing_.size(); }
+  bool AnyDiskFreeOrFreeing() const { return !free_.empty() || !freeing_.empty(); }
+  // Every disk slab was retired by failed writes: a sealed slab can never be written.
+  bool NoDiskCanComeBack() const { return free_.empty() && freeing_.empty() && in_use_ == 0; }
+  // The disk slab receiving partly filled slabs, or -1.
+  int64_t packing() const { return packing_; }
+  // Whether a slab of `len` bytes goes behind the slabs in the packing disk slab.
+  bool Packs(uint32_t len) const;
+  // Takes a free disk slab (false: none is free).
+  bool TakeDisk(uint32_t& disk);
+  // The taken `disk` starts with the slab of `first_seq`, `len` bytes. A partly filled one makes
+  // it the packing disk slab: returns the previous one (-1: none), which the caller must Close().
+  int64_t StartFill(uint32_t disk, uint64_t first_seq, uint32_t len);
+  // Places slab `id` of `len` bytes at the end of `disk` and counts its write in flight; closes
+  // the disk slab when full. Returns the slab's offset in it.
+  uint32_t AddPiece(uint32_t disk, uint32_t id, uint32_t len);
+  // It takes no more pieces. True when no write is in flight into it: the caller finishes it.
+  bool Close(uint32_t disk);
+  // A write into it failed: bad and closed (without finishing it: the caller does when it is
+  // the last write in flight).
+  void Fail(uint32_t disk);
+  enum class Finished : uint8_t { kInUse, kRetired, kFreeing };
+  // A closed disk slab with no write in flight: retired if bad (the caller killed its slabs
+  // first), freeing once every slab in it was evicted (reusable when `frontier` is durable).
+  Finished Finish(uint32_t disk, uint64_t frontier);
+  // Frees the freeing disk slabs `durable_frontier` covers; true while some still wait.
+  bool Release(uint64_t durable_frontier);
+  // After a restart entered every slab found: the disk slabs without one are free, the others in
+  // use and closed (the policy hears of them in disk order).
+  void Recovered();
+
+ private:
+  void MarkClosed(DiskSlab& d);
+
+  EvictionPolicy& policy_;
+  uint32_t slab_size_;
+  std::vector<SlabInfo> slabs_;
+  uint32_t mask_ = 0;
+  uint64_t next_seq_ = 1;
+  std::vector<DiskSlab> disks_;
+  std::vector<uint32_t> free_;
+  // Disk slabs whose slabs were all evicted, waiting for a superblock write that records a
+  // frontier of at least their free_after.
+  std::deque<uint32_t> freeing_;
+  int64_t packing_ = -1;
+  size_t max_pieces_ = 1;
+  size_t in_use_ = 0;
+  size_t retired_ = 0;
+};
+
+}  // namespace ssdcache::storage
