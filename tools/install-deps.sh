@@ -27,6 +27,7 @@ TEST_PACKAGES=(
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
+  ruby ruby-dalli      # tests/clients/test_dalli.rb: a binary-protocol-only client
   clang                # make fuzz / fuzz-ci: libFuzzer targets (tests/fuzz)
   libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes of clang 14
   clang-format         # make format-check, part of make test
