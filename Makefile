@@ -52,15 +52,15 @@ asan: deps
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	$(CTEST) --test-dir $(ASAN_DIR)
 
-# libFuzzer targets (tests/fuzz: the protocol parser, the warm-restart scanner), built with clang,
+# libFuzzer targets (tests/fuzz: the protocol parsers, the warm-restart scanner), built with clang,
 # ASan and UBSan; each runs FUZZ_SECONDS on a copy of its seed corpus. Crashes: $(FUZZ_DIR)/artifacts.
 fuzz: deps
 	cmake -S . -B $(FUZZ_DIR) -DCMAKE_CXX_COMPILER=clang++ -DSSDCACHE_FUZZ=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(FUZZ_DIR) -j$(JOBS) --target parser_fuzz recover_fuzz
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target parser_fuzz recover_fuzz binary_fuzz
 	tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS)
 
-# The fuzz step of `make test`: 60 s per fuzzer, both at once (one core each).
+# The fuzz step of `make test`: 60 s per fuzzer, all at once.
 fuzz-ci:
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_RUN_FLAGS=--parallel
 

@@ -17,7 +17,7 @@ mkdir -p "$artifacts"
 
 # name  max_len  (the parser needs room for lines longer than max_line; the recovery fuzzer's ops
 # are small and its runs are slow, so shorter inputs search better)
-fuzzers=("parser 8192" "recover 2048")
+fuzzers=("parser 8192" "recover 2048" "binary 8192")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
