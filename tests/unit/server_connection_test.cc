@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "../integration/binary_wire.h"
 #include "server/server.h"
 #include "util/unique_fd.h"
 
@@ -136,8 +137,34 @@ TEST_F(ConnectionTest, QuitClosesAfterTheRepliesBeforeIt) {
   EXPECT_TRUE(closed_);
 }
 
-TEST_F(ConnectionTest, ABinaryProtocolRequestIsClosedWithoutAReply) {
-  EXPECT_EQ(Exchange(std::string("\x80\x0a\x00\x00", 4), 100), "");
+// A connection whose first byte is 0x80 speaks the binary protocol: a get of an item on the
+// device takes the asynchronous read path (a pending reply slot) and still answers in order.
+TEST_F(ConnectionTest, BinaryGetsOfDeviceItemsAnswerInOrder) {
+  using testing_binary::Be;
+  using testing_binary::Req;
+  const std::string old(4000, 'o');
+  std::string sets = Req(0x11, Be(9, 4) + Be(0, 4), "old", old);  // setq
+  const std::string fill(4000, 'f');
+  for (int i = 0; i < 2000; ++i) {
+    sets += Req(0x11, Be(0, 4) + Be(0, 4), "fill" + std::to_string(i), fill);
+  }
+  ASSERT_EQ(Exchange(sets + Req(0x0a), 24).size(), 24u);  // only the noop answers
+  const uint64_t device_reads = server_->engine().stats().reads_device;
+  const std::string got = Exchange(
+      Req(0x0c, {}, "old", {}, 1) + Req(0x00, {}, "none", {}, 2) + Req(0x0a, {}, {}, {}, 3),
+      24 + 4 + 3 + 4000 + 24 + 9 + 24);
+  ASSERT_EQ(got.size(), 24u + 4 + 3 + 4000 + 24 + 9 + 24);
+  EXPECT_GT(server_->engine().stats().reads_device, device_reads);
+  EXPECT_EQ(got.substr(0, 2), "\x81\x0c");  // getk hit: flags, key, value
+  EXPECT_EQ(got.substr(12, 4), Be(1, 4));   // its opaque
+  EXPECT_EQ(got.substr(24, 4 + 3 + 4000), Be(9, 4) + "old" + old);
+  const std::string miss = got.substr(24 + 4 + 3 + 4000, 24 + 9);
+  EXPECT_EQ(miss.substr(6, 2), Be(1, 2));  // key not found
+  EXPECT_EQ(miss.substr(24), "Not found");
+  EXPECT_EQ(got.substr(got.size() - 24, 2), "\x81\x0a");
+  EXPECT_FALSE(closed_);
+  // A bad magic closes the connection without a reply.
+  EXPECT_EQ(Exchange(std::string(24, 'x'), 100), "");
   EXPECT_TRUE(closed_);
 }
 
