@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <string>
 
 #include "../integration/binary_wire.h"
@@ -59,9 +60,12 @@ TEST(BinaryParser, BodyOverTheLimitIsTooLarge) {
   EXPECT_EQ(req.header.body_length, 109u);
 }
 
-Status Translate(const std::string& bytes, Request& out) {
+// The request's views point into its bytes, which must outlive it: each test's bytes are kept.
+Status Translate(std::string bytes, Request& out) {
+  static std::deque<std::string> kept;
+  kept.push_back(std::move(bytes));
   BinaryRequest in;
-  EXPECT_EQ(ParseBinary(bytes, 1 << 20, in).status, BinaryStatus::kOk);
+  EXPECT_EQ(ParseBinary(kept.back(), 1 << 20, in).status, BinaryStatus::kOk);
   return ToRequest(in, 250, out);
 }
 
