@@ -127,7 +127,7 @@ void Connection::Drive() {
     // them while the loop serves the other connections (with one submit per turn, requests moved
     // in waves and the device idled between them). Completions collected here are answered in
     // this turn, this connection's own ones by the write just below.
-    server_.aio().Poll();
+    server_.engine().PollIo();
     progress |= rstart_ != before || (was_waiting && wait_ == Wait::kNone);
     if (can_write_) progress |= WriteSocket();
     if (closed()) return;

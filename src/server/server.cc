@@ -20,9 +20,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
-#include "storage/fault.h"
+#include "storage/fault_backend.h"
+#include "storage/libaio_backend.h"
 #include "util/hash.h"
 
 namespace ssdcache::server {
@@ -103,7 +105,7 @@ class Server::SignalHandler final : public net::EventHandler {
 class Server::AioHandler final : public net::EventHandler {
  public:
   explicit AioHandler(Server& s) : server_(s) {}
-  void OnEvent(uint32_t) override { server_.aio_->Reap(); }
+  void OnEvent(uint32_t) override { server_.engine_->ReapIo(); }
 
  private:
   Server& server_;
@@ -123,6 +125,28 @@ std::unique_ptr<Server> Server::Create(const Config& config, std::string& error)
 }
 
 void Server::UpdateClock() { now_ = static_cast<uint32_t>(::time(nullptr)); }
+
+storage::IoFactory Server::MakeIoFactory() const {
+  return [max_aio = config_.max_aio](int fd,
+                                     std::string& error) -> std::unique_ptr<storage::IoBackend> {
+    std::unique_ptr<storage::IoBackend> io = storage::LibaioBackend::Create(fd, max_aio, error);
+    if (!io) return nullptr;
+    // IO fault injection, for tests only: SSDCACHE_FAULTS holds a spec (storage/fault.h), e.g.
+    // "read_eio=0.05,stall=0.01,stall_ms=50,seed=42". Unset or empty: no faults, no decorator.
+    const char* faults = std::getenv("SSDCACHE_FAULTS");
+    if (faults == nullptr || *faults == '\0') return io;
+    std::optional<storage::FaultSpec> spec = storage::FaultSpec::Parse(faults, error);
+    if (!spec) {
+      error = "SSDCACHE_FAULTS: " + error;
+      return nullptr;
+    }
+    if (spec->active()) {
+      spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
+                   spec->ToString());
+    }
+    return storage::FaultBackend::Wrap(std::move(io), *spec);
+  };
+}
 
 bool Server::Init(std::string& error) {
   UpdateClock();
@@ -157,7 +181,7 @@ bool Server::Init(std::string& error) {
   dopts.instances = config_.slice.count;
   dopts.min_size = uint64_t{config_.engine.slab_size} * 4;
   dopts.format = config_.format;
-  device_ = storage::Device::Open(dopts, error);
+  device_ = storage::Device::Open(dopts, MakeIoFactory(), error);
   if (!device_) return false;
   struct statfs fs {};
   if (::statfs(config_.device_path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
@@ -165,29 +189,12 @@ bool Server::Init(std::string& error) {
     spdlog::warn("device {} is on tmpfs: items are kept in RAM, not on an SSD",
                  config_.device_path);
   }
-  aio_ = storage::AioContext::Create(config_.max_aio, error);
-  if (!aio_) return false;
-
-  // IO fault injection, for tests only: SSDCACHE_FAULTS holds a spec (storage/fault.h), e.g.
-  // "read_eio=0.05,stall=0.01,stall_ms=50,seed=42". Unset or empty: no faults.
-  if (const char* faults = std::getenv("SSDCACHE_FAULTS"); faults != nullptr && *faults != '\0') {
-    auto injector = storage::FaultInjector::Create(faults, error);
-    if (!injector) {
-      error = "SSDCACHE_FAULTS: " + error;
-      return false;
-    }
-    if (injector->spec().active()) {
-      spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
-                   injector->spec().ToString());
-      aio_->set_fault_injector(std::move(injector));
-    }
-  }
 
   storage::EngineOptions eopts = config_.engine;
   eopts.instance = config_.slice.index;
   eopts.instances = config_.slice.count;
   eopts.boot_id = BootIdHash();
-  engine_ = storage::Engine::Create(eopts, *device_, *aio_, error);
+  engine_ = storage::Engine::Create(eopts, *device_, device_->io(), error);
   if (!engine_) return false;
   engine_->set_now(now_);
   if (!engine_->Recover(config_.format, error)) return false;
@@ -265,7 +272,7 @@ bool Server::Init(std::string& error) {
   signal_handler_ = std::make_unique<SignalHandler>(*this);
   aio_handler_ = std::make_unique<AioHandler>(*this);
   if (!loop_->Add(sfd, EPOLLIN, signal_handler_.get()) ||
-      !loop_->Add(aio_->event_fd(), EPOLLIN, aio_handler_.get())) {
+      !loop_->Add(engine_->io_event_fd(), EPOLLIN, aio_handler_.get())) {
     error = ErrnoText("epoll_ctl");
     return false;
   }
@@ -294,8 +301,8 @@ bool Server::Init(std::string& error) {
     // Submits everything still queued (Poll() alone leaves it queued while the device is busy)
     // and answers reads that completed during the turn (their connections are deferred, so the
     // loop does not sleep before replying).
-    aio_->Submit();
-    aio_->Poll();
+    engine_->SubmitIo();
+    engine_->PollIo();
   });
   return true;
 }
@@ -441,7 +448,7 @@ int Server::Run() {
   bool flushed = false;
   for (int round = 0; round < 100 && !flushed; ++round) {
     flushed = !engine_->ShutdownFlush();
-    aio_->Drain();
+    engine_->DrainIo();
   }
   // Only then the superblock may say "clean": a process-mode journal is trusted across a reboot.
   std::string error;
@@ -464,7 +471,7 @@ void Server::ResetStats() {
 
 void Server::AppendStats(std::string_view arg, std::string& out) {
   if (arg.empty()) {
-    AppendStatRows(StatSources{stats_, *engine_, *aio_, *device_, *loop_, config_.max_connections,
+    AppendStatRows(StatSources{stats_, *engine_, *device_, *loop_, config_.max_connections,
                                open_connections_, connections_.size(), now_, started_},
                    out);
     out.append("END\r\n");

@@ -6,7 +6,6 @@
 #include <cstdio>
 
 #include "net/event_loop.h"
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/engine.h"
 
@@ -150,13 +149,13 @@ constexpr StatRow kStatRows[] = {
     Value("journal_undone", kClears, SSDCACHE_ENGINE_STAT(journal_undone)),
     Value("journal_checkpoints", kClears, SSDCACHE_ENGINE_STAT(journal_checkpoints)),
     Value("records_voided", kClears, SSDCACHE_ENGINE_STAT(records_voided)),
-    Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.aio.in_flight())),
-    Value("aio_queued", kKeeps, SSDCACHE_STAT(s.aio.queued())),
-    Value("aio_reads", kKeeps, SSDCACHE_STAT(s.aio.stats().reads)),
-    Value("aio_writes", kKeeps, SSDCACHE_STAT(s.aio.stats().writes)),
-    Value("aio_read_bytes", kKeeps, SSDCACHE_STAT(s.aio.stats().read_bytes)),
-    Value("aio_write_bytes", kKeeps, SSDCACHE_STAT(s.aio.stats().write_bytes)),
-    Value("aio_errors", kKeeps, SSDCACHE_STAT(s.aio.stats().errors)),
+    Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.engine.io_in_flight())),
+    Value("aio_queued", kKeeps, SSDCACHE_STAT(s.engine.io_queued())),
+    Value("aio_reads", kKeeps, SSDCACHE_STAT(s.engine.io_stats().reads)),
+    Value("aio_writes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().writes)),
+    Value("aio_read_bytes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().read_bytes)),
+    Value("aio_write_bytes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().write_bytes)),
+    Value("aio_errors", kKeeps, SSDCACHE_STAT(s.engine.io_stats().errors)),
 };
 
 #undef SSDCACHE_JOURNAL_STAT

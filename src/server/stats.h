@@ -17,7 +17,6 @@ namespace ssdcache::net {
 class EventLoop;
 }
 namespace ssdcache::storage {
-class AioContext;
 class Device;
 class Engine;
 }  // namespace ssdcache::storage
@@ -75,7 +74,6 @@ struct ServerStats {
 struct StatSources {
   const ServerStats& server;
   const storage::Engine& engine;
-  const storage::AioContext& aio;
   const storage::Device& device;
   const net::EventLoop& loop;
   uint32_t max_connections;

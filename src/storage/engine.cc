@@ -61,8 +61,8 @@ struct Engine::ReadOp {
   char key[256];
 };
 
-std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device,
-                                       AioContext& aio, std::string& error) {
+std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device, IoBackend& aio,
+                                       std::string& error) {
   if (options.slab_size < 64 * 1024 || options.slab_size % device.block_size() != 0) {
     error = "-I/--slab-size must be a multiple of the device block size and at least 64 KiB";
     return nullptr;
@@ -130,7 +130,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
   return engine;
 }
 
-Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes)
+Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes)
     : options_(options),
       device_(device),
       aio_(aio),
@@ -267,7 +267,7 @@ Engine::ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uin
   r->io.user = reinterpret_cast<uint64_t>(r);
   r->io.submitted_ns = 0;
   r->start_ns = util::NowNs();
-  aio_.Read(device_.fd(), r->io);
+  aio_.Read(r->io);
   return r;
 }
 
@@ -670,7 +670,7 @@ bool Engine::StartWrite(uint32_t id) {
   op.write = true;
   op.user = kWriteTag | id;
   write_start_ns_[s.mem] = util::NowNs();
-  aio_.Write(device_.fd(), op);
+  aio_.Write(op);
   return true;
 }
 
@@ -1092,7 +1092,7 @@ void Engine::WriteSuperblock() {
   super_in_flight_ = true;
   super_evicted_below_ = sb.evicted_below;
   super_wseq_ceiling_ = sb.wseq_ceiling;
-  aio_.Write(device_.fd(), super_op_);
+  aio_.Write(super_op_);
 }
 
 bool Engine::WriteSuperblockNow(std::string& error) {
@@ -1107,10 +1107,10 @@ bool Engine::WriteSuperblockNow(std::string& error) {
   if (super_in_flight_) super_dirty_ = true;
   // Flushed to stable storage: "this run is not clean" must be durable before any entry that only
   // the page cache holds is relied on, and "clean" only after the journal mapping was synced.
-  if (::pwrite(device_.fd(), buf.data(), bs, static_cast<off_t>(device_.offset())) !=
-          static_cast<ssize_t>(bs) ||
-      ::fdatasync(device_.fd()) != 0) {
-    error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
+  int64_t n = aio_.WriteSync(buf.data(), bs, device_.offset());
+  int err = n < 0 ? static_cast<int>(-n) : n != static_cast<int64_t>(bs) ? EIO : aio_.Flush();
+  if (err != 0) {
+    error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(err);
     return false;
   }
   // An asynchronous write in flight holds older values and may land after this one: what is
@@ -1202,16 +1202,12 @@ std::vector<ClassStats> Engine::class_stats() const {
 }
 
 bool Engine::ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(device_.fd(), buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error = "device " + device_.path() + ": read at " + std::to_string(offset + done) +
-              " failed: " + (n < 0 ? std::strerror(errno) : "end of device");
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  int64_t n = aio_.ReadSync(buf, len, offset);
+  if (n != static_cast<int64_t>(len)) {
+    error = "device " + device_.path() + ": read at " +
+            std::to_string(offset + std::max<int64_t>(n, 0)) +
+            " failed: " + (n < 0 ? std::strerror(static_cast<int>(-n)) : "end of device");
+    return false;
   }
   return true;
 }

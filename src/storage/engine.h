@@ -1,6 +1,7 @@
 // The SSD slab engine: owns the memory slabs (DRAM write buffers), the slab table, the item index
-// and the read buffers, and drives the device through the AioContext. Single-threaded: every call
-// comes from the event loop thread, and completions arrive through AioContext::Reap().
+// and the read buffers, and drives the device through its IoBackend, whose submit and reap it owns
+// (SubmitIo/PollIo/ReapIo/DrainIo). Single-threaded: every call comes from the event loop thread,
+// and completions arrive through ReapIo()/PollIo().
 //
 // Slab lifecycle (a "slab" is a logical id in the slab table; see docs/design.md):
 //
@@ -57,10 +58,10 @@
 #include <vector>
 
 #include "storage/access_table.h"
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/engine_options.h"
 #include "storage/index.h"
+#include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
 #include "storage/slab_class.h"
@@ -146,7 +147,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Validates the geometry (classes, slab counts) against the device and allocates the memory
   // slabs and the index. On failure returns nullptr and a one-line `error` naming the flag.
   static std::unique_ptr<Engine> Create(const EngineOptions& options, Device& device,
-                                        AioContext& aio, std::string& error);
+                                        IoBackend& aio, std::string& error);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -207,6 +208,19 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // ring is half used.
   void CommitJournal();
   const Journal* journal() const { return journal_.get(); }
+
+  // The IO seam, driven by the event loop (the server never sees the backend): PollIo() after a
+  // connection's batch (submits early while the device is short of work, runs what completed),
+  // SubmitIo() before the loop sleeps (everything queued goes out), ReapIo() when io_event_fd()
+  // is readable, DrainIo() at shutdown. Completions run the handlers from inside these calls.
+  int io_event_fd() const { return aio_.event_fd(); }
+  void PollIo() { aio_.Poll(); }
+  void SubmitIo() { aio_.Submit(); }
+  void ReapIo() { aio_.Reap(); }
+  void DrainIo() { aio_.Drain(); }
+  size_t io_in_flight() const { return aio_.in_flight(); }
+  size_t io_queued() const { return aio_.queued(); }
+  IoStats io_stats() const { return aio_.stats(); }
 
   // Reads the superblock and rebuilds the index from the slabs on the device (warm restart), or
   // formats a blank device (or any device when `format`, or one whose process-mode journal may
@@ -293,7 +307,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   };
   struct ReadOp;
 
-  Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes);
+  Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
   char* MemSlab(uint32_t mem) { return memory_.data() + uint64_t{mem} * slab_size_; }
   char* ChunkInMemory(const SlabInfo& s, uint32_t chunk);
@@ -384,7 +398,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   EngineOptions options_;
   Device& device_;
-  AioContext& aio_;
+  IoBackend& aio_;
   SlabClasses classes_;
   uint32_t slab_size_;
   std::vector<uint32_t> chunks_per_slab_;
