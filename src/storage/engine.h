@@ -59,6 +59,7 @@
 
 #include "storage/access_table.h"
 #include "storage/device.h"
+#include "storage/engine_options.h"
 #include "storage/eviction_policy.h"
 #include "storage/index.h"
 #include "storage/io_backend.h"
@@ -73,26 +74,6 @@
 #include "util/huge_buffer.h"
 
 namespace ssdcache::storage {
-
-struct EngineOptions {
-  uint32_t slab_size = 1U << 20;
-  uint64_t max_memory = 64ULL << 20;        // DRAM for memory slabs
-  uint64_t max_index_memory = 64ULL << 20;  // bound of the index
-  uint32_t min_item_size = 56;
-  double factor = 1.25;
-  std::vector<uint32_t> slab_profile;  // explicit chunk sizes (overrides factor)
-  uint32_t instance = 0;               // -s I/N, recorded in the superblock
-  uint32_t instances = 1;
-  uint64_t journal_size = 0;  // bytes of the crash journal (0: none, the weaker guarantee)
-  // How journal entries are made durable. The server's default is kProcess (--journal-sync).
-  JournalSync journal_sync = JournalSync::kDevice;
-  // Hash of the kernel's boot id (0: unknown, counts as another boot): an unclean process-mode run
-  // of another boot may have lost journal entries with the page cache.
-  uint64_t boot_id = 0;
-  // Which sealed slab is evicted next (eviction_policy.h). Only tests choose another order than
-  // the seal order: the old one, to show that a test catches the defect it had.
-  EvictionOrder eviction_order = EvictionOrder::kSeal;
-};
 
 // Receives the result of a lookup that had to read the device.
 class LookupWaiter {

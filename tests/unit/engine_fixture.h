@@ -87,6 +87,8 @@ class EngineFixture : public ::testing::Test {
     o.slab_size = kSlab;
     o.max_memory = memory;
     o.max_index_memory = 1 << 20;
+    o.journal_size = 0;  // tests that want the journal ask for it
+    o.journal_sync = JournalSync::kDevice;
     return o;
   }
 
