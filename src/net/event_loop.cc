@@ -2,11 +2,15 @@
 
 #include <sys/timerfd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 namespace ssdcache::net {
+
+EventLoop::EventLoop() {
+  deferred_.prev = deferred_.next = &deferred_;
+  running_.prev = running_.next = &running_;
+}
 
 std::unique_ptr<EventLoop> EventLoop::Create(std::string& error) {
   int fd = epoll_create1(EPOLL_CLOEXEC);
@@ -35,18 +39,31 @@ bool EventLoop::Modify(int fd, uint32_t events, EventHandler* handler) {
 
 void EventLoop::Remove(int fd) { epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr); }
 
+void EventLoop::Unlink(DeferLink* link) {
+  link->prev->next = link->next;
+  link->next->prev = link->prev;
+  link->prev = link->next = nullptr;
+}
+
+void EventLoop::LinkBefore(DeferLink* pos, DeferLink* link) {
+  link->prev = pos->prev;
+  link->next = pos;
+  pos->prev->next = link;
+  pos->prev = link;
+}
+
 void EventLoop::Defer(EventHandler* handler) {
-  if (std::find(deferred_.begin(), deferred_.end(), handler) == deferred_.end()) {
-    deferred_.push_back(handler);
-  }
+  DeferLink* link = handler;
+  if (link->next == nullptr) LinkBefore(&deferred_, link);
 }
 
 void EventLoop::Cancel(EventHandler* handler) {
-  std::erase(deferred_, handler);
-  std::replace(running_.begin(), running_.end(), handler, static_cast<EventHandler*>(nullptr));
-  // A handler freed during this turn must not be called for events already collected.
-  for (epoll_event& ev : events_) {
-    if (ev.data.ptr == handler) ev.data.ptr = nullptr;
+  DeferLink* link = handler;
+  if (link->next != nullptr) Unlink(link);
+  // A handler freed during this turn must not be called for its event already collected.
+  if (handler->event_slot_ != 0) {
+    events_[handler->event_slot_ - 1].data.ptr = nullptr;
+    handler->event_slot_ = 0;
   }
 }
 
@@ -55,25 +72,39 @@ void EventLoop::Run() {
 }
 
 void EventLoop::RunOnce(int timeout_ms) {
+  ++turn_;
   for (auto& hook : before_sleep_) hook();
-  int timeout = deferred_.empty() ? timeout_ms : 0;
+  int timeout = deferred_.next == &deferred_ ? timeout_ms : 0;
   int n = epoll_wait(epfd_.get(), events_.data(), static_cast<int>(events_.size()), timeout);
   if (n < 0) {
     n = 0;
   }
+  for (int i = 0; i < n; ++i) {
+    static_cast<EventHandler*>(events_[i].data.ptr)->event_slot_ = static_cast<uint32_t>(i) + 1;
+  }
   for (auto& hook : after_wake_) hook();
   for (int i = 0; i < n; ++i) {
     auto* h = static_cast<EventHandler*>(events_[i].data.ptr);
-    if (h != nullptr) h->OnEvent(events_[i].events);
+    if (h == nullptr) continue;  // cancelled earlier in this turn
+    h->event_slot_ = 0;
+    h->OnEvent(events_[i].events);
   }
-  // Clear the collected events so Cancel() of a later turn scans nothing stale.
-  for (int i = 0; i < n; ++i) events_[i].data.ptr = nullptr;
-  running_.swap(deferred_);
-  deferred_.clear();
-  for (size_t i = 0; i < running_.size(); ++i) {
-    if (running_[i] != nullptr) running_[i]->OnEvent(0);
+  RunDeferred();
+}
+
+void EventLoop::RunDeferred() {
+  if (deferred_.next == &deferred_) return;
+  // Splice the whole deferred list into running_: handlers deferred from here on wait a turn.
+  running_.next = deferred_.next;
+  running_.prev = deferred_.prev;
+  running_.next->prev = &running_;
+  running_.prev->next = &running_;
+  deferred_.prev = deferred_.next = &deferred_;
+  while (running_.next != &running_) {
+    DeferLink* link = running_.next;
+    Unlink(link);
+    static_cast<EventHandler*>(link)->OnEvent(0);
   }
-  running_.clear();
 }
 
 std::unique_ptr<Timer> Timer::Create(EventLoop& loop, std::function<void()> fn,

@@ -25,8 +25,6 @@ using storage::StoreResult;
 constexpr size_t kInitialReadBuffer = 16 * 1024;
 constexpr size_t kOutputPauseBytes = 4 * 1024 * 1024;  // stop reading requests above this
 constexpr size_t kMaxLookupsPerConnection = 256;
-constexpr int kRequestsPerTurn = 64;  // then yield to other connections
-constexpr int kReadsPerCall = 4;
 constexpr uint64_t kRmwToken = ~0ULL;
 constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
 constexpr int kIovMax = 64;
@@ -115,6 +113,7 @@ void Connection::OnEvent(uint32_t events) {
 }
 
 void Connection::Drive() {
+  budget_.Begin(server_.loop().turn());
   bool progress = false;
   for (int round = 0; round < 4 && !closed(); ++round) {
     progress = false;
@@ -128,7 +127,7 @@ void Connection::Drive() {
     // them while the loop serves the other connections (with one submit per turn, requests moved
     // in waves and the device idled between them). Completions collected here are answered in
     // this turn, this connection's own ones by the write just below.
-    server_.aio().Poll();
+    server_.engine().PollIo();
     progress |= rstart_ != before || (was_waiting && wait_ == Wait::kNone);
     if (can_write_) progress |= WriteSocket();
     if (closed()) return;
@@ -155,9 +154,9 @@ bool Connection::Paused() const { return ReadsPaused() || close_after_flush_; }
 
 bool Connection::ReadSocket() {
   bool got = false;
-  // A few reads per call: a client that keeps its socket full must not keep the loop here (the
+  // A few reads per turn: a client that keeps its socket full must not keep the loop here (the
   // rest waits for the next turn: Drive() defers the connection while can_read_ stays set).
-  for (int reads = 0; can_read_ && reads < kReadsPerCall; ++reads) {
+  while (can_read_ && budget_.CanRecv()) {
     if (rstart_ == rend_) rstart_ = rend_ = 0;
     if (rend_ == rbuf_.size()) {
       if (in_request_) break;  // views into the buffer must not move
@@ -174,6 +173,7 @@ bool Connection::ReadSocket() {
       }
     }
     const size_t room = rbuf_.size() - rend_;
+    budget_.TakeRecv();
     ssize_t n = ::recv(fd_.get(), rbuf_.data() + rend_, room, 0);
     if (n > 0) {
       rend_ += static_cast<size_t>(n);
@@ -255,8 +255,11 @@ void Connection::Consume(size_t n) {
 }
 
 void Connection::Process() {
-  int budget = kRequestsPerTurn;
   input_exhausted_ = false;
+  if (!budget_.CanServe()) {  // spent earlier in this turn (a deferred call): next turn
+    server_.loop().Defer(this);
+    return;
+  }
   while (!closed()) {
     if (in_request_) {
       if (wait_ != Wait::kNone) return;
@@ -270,7 +273,7 @@ void Connection::Process() {
       // --idle-timeout counts from the last command, as memcached's does: a client trickling
       // bytes that never complete a request is idle, not busy.
       last_active_ = server_.now();
-      if (--budget == 0) {
+      if (!budget_.TakeRequest()) {
         ++server_.stats().conn_yields;
         server_.loop().Defer(this);
         return;
@@ -323,7 +326,7 @@ void Connection::Process() {
       swallow_ = outcome.swallow;
       if (outcome.close) close_after_flush_ = true;
       // Errors use up the turn's budget too, or a client sending garbage starves the others.
-      if (--budget == 0) {
+      if (!budget_.TakeRequest()) {
         ++server_.stats().conn_yields;
         server_.loop().Defer(this);
         return;

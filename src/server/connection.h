@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "net/event_loop.h"
+#include "net/turn_budget.h"
 #include "protocol/parser.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
@@ -225,6 +226,8 @@ class Connection final : public net::EventHandler,
   bool close_after_flush_ = false;
   bool registered_ = false;
   uint64_t last_active_ = 0;
+  // One budget per loop turn, however often the turn calls Drive(): docs/design.md, "Connections".
+  net::TurnBudget budget_{4, 64};
 };
 
 }  // namespace ssdcache::server

@@ -20,9 +20,11 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
-#include "storage/fault.h"
+#include "storage/fault_backend.h"
+#include "storage/libaio_backend.h"
 #include "util/hash.h"
 
 namespace ssdcache::server {
@@ -103,7 +105,7 @@ class Server::SignalHandler final : public net::EventHandler {
 class Server::AioHandler final : public net::EventHandler {
  public:
   explicit AioHandler(Server& s) : server_(s) {}
-  void OnEvent(uint32_t) override { server_.aio_->Reap(); }
+  void OnEvent(uint32_t) override { server_.engine_->ReapIo(); }
 
  private:
   Server& server_;
@@ -123,6 +125,28 @@ std::unique_ptr<Server> Server::Create(const Config& config, std::string& error)
 }
 
 void Server::UpdateClock() { now_ = static_cast<uint32_t>(::time(nullptr)); }
+
+storage::IoFactory Server::MakeIoFactory() const {
+  return [max_aio = config_.max_aio](int fd,
+                                     std::string& error) -> std::unique_ptr<storage::IoBackend> {
+    std::unique_ptr<storage::IoBackend> io = storage::LibaioBackend::Create(fd, max_aio, error);
+    if (!io) return nullptr;
+    // IO fault injection, for tests only: SSDCACHE_FAULTS holds a spec (storage/fault.h), e.g.
+    // "read_eio=0.05,stall=0.01,stall_ms=50,seed=42". Unset or empty: no faults, no decorator.
+    const char* faults = std::getenv("SSDCACHE_FAULTS");
+    if (faults == nullptr || *faults == '\0') return io;
+    std::optional<storage::FaultSpec> spec = storage::FaultSpec::Parse(faults, error);
+    if (!spec) {
+      error = "SSDCACHE_FAULTS: " + error;
+      return nullptr;
+    }
+    if (spec->active()) {
+      spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
+                   spec->ToString());
+    }
+    return storage::FaultBackend::Wrap(std::move(io), *spec);
+  };
+}
 
 bool Server::Init(std::string& error) {
   UpdateClock();
@@ -157,30 +181,13 @@ bool Server::Init(std::string& error) {
   dopts.instances = config_.server_count;
   dopts.min_size = uint64_t{config_.slab_size} * 4;
   dopts.format = config_.format;
-  device_ = storage::Device::Open(dopts, error);
+  device_ = storage::Device::Open(dopts, MakeIoFactory(), error);
   if (!device_) return false;
   struct statfs fs {};
   if (::statfs(config_.device_path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
     // Kernels since 6.6 accept O_DIRECT on tmpfs: it works, but the "SSD" is RAM.
     spdlog::warn("device {} is on tmpfs: items are kept in RAM, not on an SSD",
                  config_.device_path);
-  }
-  aio_ = storage::AioContext::Create(config_.max_aio, error);
-  if (!aio_) return false;
-
-  // IO fault injection, for tests only: SSDCACHE_FAULTS holds a spec (storage/fault.h), e.g.
-  // "read_eio=0.05,stall=0.01,stall_ms=50,seed=42". Unset or empty: no faults.
-  if (const char* faults = std::getenv("SSDCACHE_FAULTS"); faults != nullptr && *faults != '\0') {
-    auto injector = storage::FaultInjector::Create(faults, error);
-    if (!injector) {
-      error = "SSDCACHE_FAULTS: " + error;
-      return false;
-    }
-    if (injector->spec().active()) {
-      spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
-                   injector->spec().ToString());
-      aio_->set_fault_injector(std::move(injector));
-    }
   }
 
   storage::EngineOptions eopts;
@@ -195,7 +202,7 @@ bool Server::Init(std::string& error) {
   eopts.journal_size = config_.journal_size;
   eopts.journal_sync = config_.journal_sync;
   eopts.boot_id = BootIdHash();
-  engine_ = storage::Engine::Create(eopts, *device_, *aio_, error);
+  engine_ = storage::Engine::Create(eopts, *device_, device_->io(), error);
   if (!engine_) return false;
   engine_->set_now(now_);
   if (!engine_->Recover(config_.format, error)) return false;
@@ -272,7 +279,7 @@ bool Server::Init(std::string& error) {
   signal_handler_ = std::make_unique<SignalHandler>(*this);
   aio_handler_ = std::make_unique<AioHandler>(*this);
   if (!loop_->Add(sfd, EPOLLIN, signal_handler_.get()) ||
-      !loop_->Add(aio_->event_fd(), EPOLLIN, aio_handler_.get())) {
+      !loop_->Add(engine_->io_event_fd(), EPOLLIN, aio_handler_.get())) {
     error = ErrnoText("epoll_ctl");
     return false;
   }
@@ -301,8 +308,8 @@ bool Server::Init(std::string& error) {
     // Submits everything still queued (Poll() alone leaves it queued while the device is busy)
     // and answers reads that completed during the turn (their connections are deferred, so the
     // loop does not sleep before replying).
-    aio_->Submit();
-    aio_->Poll();
+    engine_->SubmitIo();
+    engine_->PollIo();
   });
   return true;
 }
@@ -448,7 +455,7 @@ int Server::Run() {
   bool flushed = false;
   for (int round = 0; round < 100 && !flushed; ++round) {
     flushed = !engine_->ShutdownFlush();
-    aio_->Drain();
+    engine_->DrainIo();
   }
   // Only then the superblock may say "clean": a process-mode journal is trusted across a reboot.
   std::string error;
@@ -473,7 +480,7 @@ void Server::ResetStats() {
 
 void Server::AppendStats(std::string_view arg, std::string& out) {
   const storage::EngineStats& es = engine_->stats();
-  const storage::AioStats& as = aio_->stats();
+  const storage::IoStats as = engine_->io_stats();
   const storage::Index& index = engine_->index();
   if (arg.empty()) {
     rusage ru{};
@@ -520,6 +527,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "conn_yields", stats_.conn_yields);
     Stat(out, "idle_kicks", stats_.idle_kicks);
     Stat(out, "protocol_errors", stats_.protocol_errors);
+    Stat(out, "event_loop_turns", loop_->turn());
     Stat(out, "bytes", es.bytes);
     Stat(out, "curr_items", es.curr_items);
     Stat(out, "total_items", es.total_items);
@@ -564,8 +572,8 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     Stat(out, "journal_undone", es.journal_undone);
     Stat(out, "journal_checkpoints", es.journal_checkpoints);
     Stat(out, "records_voided", es.records_voided);
-    Stat(out, "aio_in_flight", static_cast<uint64_t>(aio_->in_flight()));
-    Stat(out, "aio_queued", static_cast<uint64_t>(aio_->queued()));
+    Stat(out, "aio_in_flight", static_cast<uint64_t>(engine_->io_in_flight()));
+    Stat(out, "aio_queued", static_cast<uint64_t>(engine_->io_queued()));
     Stat(out, "aio_reads", as.reads);
     Stat(out, "aio_writes", as.writes);
     Stat(out, "aio_read_bytes", as.read_bytes);

@@ -1,5 +1,6 @@
-// The server: the Context that everything else is handed. Owns the event loop, the device, the aio
-// context, the engine, the listening socket, the signalfd, the timers and every connection.
+// The server: the Context that everything else is handed. Owns the event loop, the device (and
+// through it the IO backend, which only the engine drives), the engine, the listening socket, the
+// signalfd, the timers and every connection.
 //
 // Invariants:
 //  - Single thread: the loop, the engine and all connections run on the thread that called Run().
@@ -21,7 +22,6 @@
 #include "server/config.h"
 #include "server/connection.h"
 #include "server/stats.h"
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
@@ -41,7 +41,6 @@ class Server {
   const Config& config() const { return config_; }
   net::EventLoop& loop() { return *loop_; }
   storage::Engine& engine() { return *engine_; }
-  storage::AioContext& aio() { return *aio_; }
   ServerStats& stats() { return stats_; }
   uint32_t now() const { return now_; }
   void ConnectionClosed(Connection* conn);
@@ -62,6 +61,8 @@ class Server {
 
   explicit Server(const Config& config);
   bool Init(std::string& error);
+  // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so.
+  storage::IoFactory MakeIoFactory() const;
   void Accept();
   void Tick();
   void ReapConnections();
@@ -72,7 +73,6 @@ class Server {
   protocol::ParserLimits parser_limits_;
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<storage::Device> device_;
-  std::unique_ptr<storage::AioContext> aio_;
   std::unique_ptr<storage::Engine> engine_;
   util::UniqueFd listen_fd_;
   util::UniqueFd signal_fd_;

@@ -89,20 +89,17 @@ enum class BlockKind : uint8_t { kBlank, kSuperblock, kOtherVersion, kForeign };
 
 // Reads the block at `offset` (zeros past the end of a file, which is what growing it gives) and
 // says what it holds; a superblock is copied into `sb`.
-BlockKind ReadSuperblock(int fd, uint64_t offset, uint32_t block_size, Superblock& sb,
+BlockKind ReadSuperblock(IoBackend& io, uint64_t offset, uint32_t block_size, Superblock& sb,
                          std::string& error) {
   util::AlignedBuffer buf(block_size, block_size);
   if (buf.empty()) {
     error = "could not be read: no memory for a block";
     return BlockKind::kForeign;
   }
-  ssize_t n;
-  do {
-    n = ::pread(fd, buf.data(), block_size, static_cast<off_t>(offset));
-  } while (n < 0 && errno == EINTR);
+  const int64_t n = io.ReadSync(buf.data(), block_size, offset);
   if (n < 0) {
     error = "could not be read at byte " + std::to_string(offset) +
-            " (a superblock): " + std::strerror(errno);
+            " (a superblock): " + std::strerror(static_cast<int>(-n));
     return BlockKind::kForeign;
   }
   const char* p = buf.data();
@@ -123,12 +120,12 @@ std::string Geometry(uint32_t instance, uint32_t instances, uint64_t slice) {
 // Judges the superblocks before anything is written (docs/operations.md, sharing one SSD): slice
 // 0's is the record of the geometry; this slice's must be blank or of this geometry, unless
 // --format wipes it. Returns "" or a one-line reason (after "device PATH ").
-std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o, uint64_t offset,
-                             uint64_t slice) {
+std::string CheckSuperblocks(IoBackend& io, uint32_t block_size, const DeviceOptions& o,
+                             uint64_t offset, uint64_t slice) {
   std::string error;
   const std::string want = Geometry(o.instance, o.instances, slice);
   Superblock sb{};
-  BlockKind kind = ReadSuperblock(fd, 0, block_size, sb, error);
+  BlockKind kind = ReadSuperblock(io, 0, block_size, sb, error);
   if (!error.empty()) return error;
   if (o.instance != 0 && kind == BlockKind::kSuperblock &&
       (sb.instances != o.instances || sb.device_size != slice)) {
@@ -141,7 +138,7 @@ std::string CheckSuperblocks(int fd, uint32_t block_size, const DeviceOptions& o
            std::to_string(o.instances) + ") first";
   }
   if (o.format) return "";
-  if (o.instance != 0) kind = ReadSuperblock(fd, offset, block_size, sb, error);
+  if (o.instance != 0) kind = ReadSuperblock(io, offset, block_size, sb, error);
   if (!error.empty()) return error;
   const std::string where =
       o.instances == 1 ? "" : " at slice " + SliceName(o.instance, o.instances);
@@ -232,7 +229,8 @@ std::string AllocateFile(int fd, uint64_t total, uint64_t current) {
 
 }  // namespace
 
-std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& error) {
+std::unique_ptr<Device> Device::Open(const DeviceOptions& options, const IoFactory& make_io,
+                                     std::string& error) {
   const std::string& path = options.path;
   auto fail = [&](const std::string& reason) -> std::unique_ptr<Device> {
     error = "device " + path + ": " + reason;
@@ -255,6 +253,7 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
 
   std::unique_ptr<Device> dev(new Device());
   dev->path_ = path;
+  dev->fd_ = std::move(fd);
   uint64_t total = 0;
   if (S_ISBLK(st.st_mode)) {
     dev->is_block_device_ = true;
@@ -271,41 +270,75 @@ std::unique_ptr<Device> Device::Open(const DeviceOptions& options, std::string& 
   } else {
     dev->block_size_ = kFileBlockSize;
     total = options.file_size / kFileBlockSize * kFileBlockSize;
-    if (total == 0) {
+  }
+  if (total > 0) {
+    dev->io_ = make_io(dev->fd_.get(), reason);
+    if (dev->io_ == nullptr) {
       if (!existed) ::unlink(path.c_str());
-      return fail("file size " + std::to_string(options.file_size) +
-                  " is smaller than one block (" + std::to_string(kFileBlockSize) + " bytes)");
+      error = reason;
+      return nullptr;
     }
   }
-
-  const std::string slice_name = "slice " + SliceName(options.instance, options.instances);
-  uint64_t slice = total / options.instances / dev->block_size_ * dev->block_size_;
-  if (slice == 0 || slice < options.min_size) {
-    if (!existed) ::unlink(path.c_str());
-    return fail((options.instances == 1 ? std::string("device") : slice_name) + " is " +
-                FormatSize(slice) + " but must be at least " +
-                FormatSize(std::max<uint64_t>(options.min_size, dev->block_size_)));
-  }
-  dev->offset_ = slice * options.instance;
-  dev->size_ = slice;
   // Nothing is written before the slice is ours and its superblocks are judged; a file that another
-  // process created at the same time is never unlinked after this point.
-  reason = LockSlice(fd.get(), dev->offset_, slice);
-  if (!reason.empty()) return fail(slice_name + " " + reason);
-  reason = CheckSuperblocks(fd.get(), dev->block_size_, options, dev->offset_, slice);
+  // process created at the same time is never unlinked after the lock was tried.
+  bool too_small = false;
+  reason = dev->Place(options, total, too_small);
   if (!reason.empty()) {
-    error = "device " + path + " " + reason;
+    if (too_small && !existed) ::unlink(path.c_str());
+    error = "device " + path + reason;
     return nullptr;
   }
   if (!dev->is_block_device_) {
-    reason = AllocateFile(fd.get(), total, static_cast<uint64_t>(st.st_size));
+    reason = AllocateFile(dev->fd_.get(), total, static_cast<uint64_t>(st.st_size));
     if (!reason.empty()) {
       if (!existed) ::unlink(path.c_str());
       return fail(reason);
     }
   }
-  dev->fd_ = std::move(fd);
   return dev;
+}
+
+std::unique_ptr<Device> Device::OpenImage(const DeviceOptions& options,
+                                          std::unique_ptr<IoBackend> io, std::string& error) {
+  std::unique_ptr<Device> dev(new Device());
+  dev->path_ = options.path.empty() ? "(memory)" : options.path;
+  dev->block_size_ = kFileBlockSize;
+  dev->io_ = std::move(io);
+  bool too_small = false;
+  std::string reason =
+      options.instances == 0 || options.instance >= options.instances
+          ? ": slice " + SliceName(options.instance, options.instances) + " is out of range"
+          : dev->Place(options, options.file_size / kFileBlockSize * kFileBlockSize, too_small);
+  if (!reason.empty()) {
+    error = "device " + dev->path_ + reason;
+    return nullptr;
+  }
+  return dev;
+}
+
+// Returns "" or the error after "device PATH" (which starts with ": " or " ").
+std::string Device::Place(const DeviceOptions& options, uint64_t total, bool& too_small) {
+  if (total == 0) {
+    too_small = true;
+    return ": file size " + std::to_string(options.file_size) + " is smaller than one block (" +
+           std::to_string(kFileBlockSize) + " bytes)";
+  }
+  const std::string slice_name = "slice " + SliceName(options.instance, options.instances);
+  uint64_t slice = total / options.instances / block_size_ * block_size_;
+  if (slice == 0 || slice < options.min_size) {
+    too_small = true;
+    return ": " + (options.instances == 1 ? std::string("device") : slice_name) + " is " +
+           FormatSize(slice) + " but must be at least " +
+           FormatSize(std::max<uint64_t>(options.min_size, block_size_));
+  }
+  offset_ = slice * options.instance;
+  size_ = slice;
+  if (fd_.valid()) {
+    std::string reason = LockSlice(fd_.get(), offset_, slice);
+    if (!reason.empty()) return ": " + slice_name + " " + reason;
+  }
+  std::string reason = CheckSuperblocks(*io_, block_size_, options, offset_, slice);
+  return reason.empty() ? "" : " " + reason;
 }
 
 // A zero-length request is refused too: no caller has a reason to issue one, so it is a bug.

@@ -1,4 +1,7 @@
-// The block device (or regular file) that holds the disk slabs. Owns the O_DIRECT file descriptor.
+// The block device (or regular file) that holds the disk slabs. Owns the O_DIRECT file descriptor
+// and the IoBackend (io_backend.h) through which every read and write of it goes, the superblock
+// checks of Open() included. A Device over an in-memory image (OpenImage) has no descriptor: its
+// backend is the whole device.
 //
 // Invariants:
 //  - The fd is opened with O_DIRECT; every IO issued against it must have offset, length and
@@ -19,9 +22,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "storage/io_backend.h"
 #include "util/unique_fd.h"
 
 namespace ssdcache::storage {
@@ -37,15 +42,25 @@ struct DeviceOptions {
   bool format = false;
 };
 
+// Makes the backend over the device's open descriptor (e.g. LibaioBackend::Create, maybe wrapped
+// in a FaultBackend); nullptr and a one-line `error` on failure.
+using IoFactory = std::function<std::unique_ptr<IoBackend>(int fd, std::string& error)>;
+
 class Device {
  public:
-  // Opens (creating a file if needed), locks the slice, checks the superblocks and grows a file, in
-  // that order. On failure returns nullptr and sets `error` to a one-line reason naming the path
-  // (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or block device, permission denied,
-  // the slice in use, another geometry).
-  static std::unique_ptr<Device> Open(const DeviceOptions& options, std::string& error);
+  // Opens (creating a file if needed), makes the backend, locks the slice, checks the superblocks
+  // and grows a file, in that order. On failure returns nullptr and sets `error` to a one-line
+  // reason naming the path (e.g. O_DIRECT unsupported on tmpfs, too small, not a file or block
+  // device, permission denied, the slice in use, another geometry).
+  static std::unique_ptr<Device> Open(const DeviceOptions& options, const IoFactory& make_io,
+                                      std::string& error);
+  // A device whose bytes are `io`'s alone (a MemoryBackend's image of options.file_size bytes):
+  // the same geometry and superblock checks as Open, with no file, lock or allocation.
+  static std::unique_ptr<Device> OpenImage(const DeviceOptions& options,
+                                           std::unique_ptr<IoBackend> io, std::string& error);
 
-  int fd() const { return fd_.get(); }
+  IoBackend& io() { return *io_; }
+  int fd() const { return fd_.get(); }  // -1 for an image
   uint64_t offset() const { return offset_; }
   uint64_t size() const { return size_; }
   uint32_t block_size() const { return block_size_; }
@@ -56,7 +71,13 @@ class Device {
 
  private:
   Device() = default;
+  // Checks the geometry of a device of `total` bytes and the superblocks, through io_. Returns ""
+  // or the error.
+  std::string Place(const DeviceOptions& options, uint64_t total, bool& too_small);
+
   util::UniqueFd fd_;
+  // Declared after fd_: it borrows the descriptor, so it goes first (io_destroy waits for IOs).
+  std::unique_ptr<IoBackend> io_;
   uint64_t offset_ = 0;
   uint64_t size_ = 0;
   uint32_t block_size_ = 4096;

@@ -16,7 +16,7 @@ namespace {
 constexpr uint32_t kSuperRetriesAtOnce = 8;
 }  // namespace
 
-Durability::Durability(Device& device, AioContext& aio, IoHandler& handler,
+Durability::Durability(Device& device, IoBackend& aio, IoHandler& handler,
                        const Superblock& geometry)
     : device_(device),
       aio_(aio),
@@ -70,7 +70,7 @@ void Durability::WriteSuperblock() {
   super_in_flight_ = true;
   super_evicted_below_ = sb.evicted_below;
   super_wseq_ceiling_ = sb.wseq_ceiling;
-  aio_.Write(device_.fd(), super_op_);
+  aio_.Write(super_op_);
 }
 
 bool Durability::SuperblockWritten(int64_t result) {
@@ -106,10 +106,10 @@ bool Durability::WriteSuperblockNow(std::string& error) {
   if (super_in_flight_) super_dirty_ = true;
   // Flushed to stable storage: "this run is not clean" must be durable before any entry that only
   // the page cache holds is relied on, and "clean" only after the journal mapping was synced.
-  if (::pwrite(device_.fd(), buf.data(), bs, static_cast<off_t>(device_.offset())) !=
-          static_cast<ssize_t>(bs) ||
-      ::fdatasync(device_.fd()) != 0) {
-    error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(errno);
+  int64_t n = aio_.WriteSync(buf.data(), bs, device_.offset());
+  int err = n < 0 ? static_cast<int>(-n) : n != static_cast<int64_t>(bs) ? EIO : aio_.Flush();
+  if (err != 0) {
+    error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(err);
     return false;
   }
   // An asynchronous write in flight holds older values and may land after this one: what is

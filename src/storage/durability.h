@@ -24,9 +24,9 @@
 #include <optional>
 #include <string>
 
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/index.h"
+#include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
 #include "util/aligned_buffer.h"
@@ -51,7 +51,7 @@ class Durability {
 
   // `geometry` holds the superblock's fixed fields (device and slab sizes, classes, instance,
   // boot id); superblock write completions go to `handler` (the engine: see IsSuperblockOp).
-  Durability(Device& device, AioContext& aio, IoHandler& handler, const Superblock& geometry);
+  Durability(Device& device, IoBackend& aio, IoHandler& handler, const Superblock& geometry);
   Durability(const Durability&) = delete;
   Durability& operator=(const Durability&) = delete;
 
@@ -126,7 +126,7 @@ class Durability {
   std::deque<Held>::iterator FindHeld(uint64_t ticket);
 
   Device& device_;
-  AioContext& aio_;
+  IoBackend& aio_;
   IoHandler& handler_;
   Journal* journal_ = nullptr;
   Superblock geometry_;

@@ -19,8 +19,8 @@ namespace {
 constexpr uint64_t kWriteTag = 1ULL << 63;
 }  // namespace
 
-std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device,
-                                       AioContext& aio, std::string& error) {
+std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device, IoBackend& aio,
+                                       std::string& error) {
   if (options.slab_size < 64 * 1024 || options.slab_size % device.block_size() != 0) {
     error = "-I/--slab-size must be a multiple of the device block size and at least 64 KiB";
     return nullptr;
@@ -89,7 +89,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
   return engine;
 }
 
-Engine::Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes)
+Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes)
     : options_(options),
       device_(device),
       aio_(aio),
@@ -534,7 +534,7 @@ bool Engine::StartWrite(uint32_t id) {
   op.write = true;
   op.user = kWriteTag | id;
   write_start_ns_[s.mem] = util::NowNs();
-  aio_.Write(device_.fd(), op);
+  aio_.Write(op);
   return true;
 }
 
@@ -907,16 +907,12 @@ std::vector<ClassStats> Engine::class_stats() const {
 }
 
 bool Engine::ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(device_.fd(), buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      error = "device " + device_.path() + ": read at " + std::to_string(offset + done) +
-              " failed: " + (n < 0 ? std::strerror(errno) : "end of device");
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  int64_t n = aio_.ReadSync(buf, len, offset);
+  if (n != static_cast<int64_t>(len)) {
+    error = "device " + device_.path() + ": read at " +
+            std::to_string(offset + std::max<int64_t>(n, 0)) +
+            " failed: " + (n < 0 ? std::strerror(static_cast<int>(-n)) : "end of device");
+    return false;
   }
   return true;
 }

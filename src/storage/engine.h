@@ -1,10 +1,10 @@
 // The SSD slab engine: owns the memory slabs (DRAM write buffers) and the item index, serves
-// lookups, stores and deletes, and drives the device through the AioContext. It composes its
-// parts (see docs/design.md "The engine's parts"): SlabTable (slab table, disk placement),
-// EvictionPolicy (eviction order and frontier), ReadPath (device reads and their buffers),
-// Durability (superblock, write sequence, journal tickets, checkpoints) and Recovery (warm
-// restart). Single-threaded: every call comes from the event loop thread, and completions arrive
-// through AioContext::Reap().
+// lookups, stores and deletes, and drives the device through its IoBackend, whose submit and reap
+// it owns (SubmitIo/PollIo/ReapIo/DrainIo). It composes its parts (see docs/design.md "The
+// engine's parts"): SlabTable (slab table, disk placement), EvictionPolicy (eviction order and
+// frontier), ReadPath (device reads and their buffers), Durability (superblock, write sequence,
+// journal tickets, checkpoints) and Recovery (warm restart). Single-threaded: every call comes
+// from the event loop thread, and completions arrive through ReapIo()/PollIo().
 //
 // Slab lifecycle (a "slab" is a logical id in the slab table; see docs/design.md):
 //
@@ -61,11 +61,11 @@
 #include <vector>
 
 #include "storage/access_table.h"
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/durability.h"
 #include "storage/eviction_policy.h"
 #include "storage/index.h"
+#include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
 #include "storage/read_path.h"
@@ -164,7 +164,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Validates the geometry (classes, slab counts) against the device and allocates the memory
   // slabs and the index. On failure returns nullptr and a one-line `error` naming the flag.
   static std::unique_ptr<Engine> Create(const EngineOptions& options, Device& device,
-                                        AioContext& aio, std::string& error);
+                                        IoBackend& aio, std::string& error);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -226,6 +226,19 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void CommitJournal();
   const Journal* journal() const { return journal_.get(); }
 
+  // The IO seam, driven by the event loop (the server never sees the backend): PollIo() after a
+  // connection's batch (submits early while the device is short of work, runs what completed),
+  // SubmitIo() before the loop sleeps (everything queued goes out), ReapIo() when io_event_fd()
+  // is readable, DrainIo() at shutdown. Completions run the handlers from inside these calls.
+  int io_event_fd() const { return aio_.event_fd(); }
+  void PollIo() { aio_.Poll(); }
+  void SubmitIo() { aio_.Submit(); }
+  void ReapIo() { aio_.Reap(); }
+  void DrainIo() { aio_.Drain(); }
+  size_t io_in_flight() const { return aio_.in_flight(); }
+  size_t io_queued() const { return aio_.queued(); }
+  IoStats io_stats() const { return aio_.stats(); }
+
   // Reads the superblock and rebuilds the index from the slabs on the device (warm restart), or
   // formats a blank device (or any device when `format`, or one whose process-mode journal may
   // have been lost: an unclean shutdown on another boot). Then records this run (boot id, journal
@@ -279,7 +292,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
  private:
   friend class Recovery;  // rebuilds the parts below at start (recovery.h)
 
-  Engine(const EngineOptions& options, Device& device, AioContext& aio, SlabClasses classes);
+  Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
   char* MemSlab(uint32_t mem) { return memory_.data() + uint64_t{mem} * slab_size_; }
   char* ChunkInMemory(const SlabInfo& s, uint32_t chunk);
@@ -365,7 +378,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   EngineOptions options_;
   Device& device_;
-  AioContext& aio_;
+  IoBackend& aio_;
   SlabClasses classes_;
   uint32_t slab_size_;
   std::vector<uint32_t> chunks_per_slab_;

@@ -65,6 +65,7 @@ std::optional<FaultSpec> FaultSpec::Parse(std::string_view text, std::string& er
                    : key == "read_short"  ? &spec.read_short
                    : key == "write_eio"   ? &spec.write_eio
                    : key == "write_short" ? &spec.write_short
+                   : key == "write_torn"  ? &spec.write_torn
                    : key == "journal_eio" ? &spec.journal_eio
                    : key == "stall"       ? &spec.stall
                                           : nullptr;
@@ -93,14 +94,17 @@ std::optional<FaultSpec> FaultSpec::Parse(std::string_view text, std::string& er
       (key == "seed" ? spec.seed : spec.after) = n;
     } else {
       error = "unknown fault spec key '" + std::string(key) +
-              "' (known: read_eio, read_short, write_eio, write_short, journal_eio, stall, "
-              "stall_ms, seed, after)";
+              "' (known: read_eio, read_short, write_eio, write_short, write_torn, journal_eio, "
+              "stall, stall_ms, seed, after)";
       return std::nullopt;
     }
   }
   // Failing and short are outcomes of one draw per op, so they cannot add up to more than 1.
-  if (spec.read_eio + spec.read_short > 1 || spec.write_eio + spec.write_short > 1) {
-    error = "fault spec: read_eio + read_short and write_eio + write_short must each be <= 1";
+  if (spec.read_eio + spec.read_short > 1 ||
+      spec.write_eio + spec.write_short + spec.write_torn > 1) {
+    error =
+        "fault spec: read_eio + read_short and write_eio + write_short + write_torn must each be "
+        "<= 1";
     return std::nullopt;
   }
   if (spec.stall > 0 && spec.stall_ms == 0) {
@@ -111,16 +115,16 @@ std::optional<FaultSpec> FaultSpec::Parse(std::string_view text, std::string& er
 }
 
 bool FaultSpec::active() const {
-  return read_eio > 0 || read_short > 0 || write_eio > 0 || write_short > 0 || journal_eio > 0 ||
-         stall > 0;
+  return read_eio > 0 || read_short > 0 || write_eio > 0 || write_short > 0 || write_torn > 0 ||
+         journal_eio > 0 || stall > 0;
 }
 
 std::string FaultSpec::ToString() const {
   return "read_eio=" + Number(read_eio) + ",read_short=" + Number(read_short) +
          ",write_eio=" + Number(write_eio) + ",write_short=" + Number(write_short) +
-         ",journal_eio=" + Number(journal_eio) + ",stall=" + Number(stall) +
-         ",stall_ms=" + std::to_string(stall_ms) + ",seed=" + std::to_string(seed) +
-         ",after=" + std::to_string(after);
+         ",write_torn=" + Number(write_torn) + ",journal_eio=" + Number(journal_eio) +
+         ",stall=" + Number(stall) + ",stall_ms=" + std::to_string(stall_ms) +
+         ",seed=" + std::to_string(seed) + ",after=" + std::to_string(after);
 }
 
 FaultInjector::FaultInjector(const FaultSpec& spec) : spec_(spec), rng_(spec.seed) {}
@@ -151,19 +155,24 @@ double FaultInjector::Uniform() {
 FaultInjector::Decision FaultInjector::Decide(bool write, size_t len, int64_t result,
                                               bool journal) {
   ++stats_.ops;
-  if (stats_.ops <= spec_.after) return {result, false};
+  if (stats_.ops <= spec_.after) return {result, false, false};
   // Both draws happen for every op, so one outcome's probability does not shift the others.
   double r = Uniform();
   double s = Uniform();
   double eio = journal ? spec_.journal_eio : write ? spec_.write_eio : spec_.read_eio;
   double shrt = journal ? 0 : write ? spec_.write_short : spec_.read_short;
-  Decision d{result, s < spec_.stall};
+  double torn = write && !journal ? spec_.write_torn : 0;
+  Decision d{result, s < spec_.stall, false};
   if (result >= 0 && r < eio) {
     d.result = -EIO;
     ++stats_.eio;
   } else if (result >= 0 && r < eio + shrt && len > 0) {
     d.result = std::min(result, ShortCount(len));
     ++stats_.short_ops;
+  } else if (result >= 0 && r < eio + shrt + torn) {
+    d.result = -EIO;
+    d.torn = true;
+    ++stats_.torn;
   }
   return d;
 }
@@ -191,7 +200,7 @@ void FaultInjector::Rearm() {
 void FaultInjector::Arm(Clock::time_point due) {
   if (wake_fd_ < 0) return;
   // Started at the first stall, not at Attach: the server may daemonize (fork) after creating
-  // the AioContext, and a thread does not survive the fork.
+  // the backend, and a thread does not survive the fork.
   if (!waker_.joinable()) waker_ = std::thread([this] { WakerMain(); });
   {
     std::lock_guard lock(mu_);

@@ -1,28 +1,29 @@
-// IO fault injection for tests: decides, for each IO that the kernel completed, whether the caller
-// sees it fail with -EIO, come back short, or arrive late (a "stall"). AioContext owns one when it
-// is given one (set_fault_injector) and applies it inside Reap(); the server installs one only
-// when the SSDCACHE_FAULTS environment variable holds a spec. It is always compiled in (no build
+// IO fault decisions for tests: decides, for each IO that the device completed, whether the caller
+// sees it fail with -EIO, come back short, come back failed after tearing the write (the range's
+// tail left with garbage), or arrive late (a "stall"). FaultBackend (fault_backend.h), a decorator
+// around any IoBackend, owns one and applies it; the server wraps its backend in one only when
+// the SSDCACHE_FAULTS environment variable holds a spec. It is always compiled in (no build
 // variant) and costs nothing when absent.
 //
 // Spec: comma-separated key=value pairs, e.g.
 //   read_eio=0.05,write_eio=0.02,read_short=0.01,write_short=0.01,stall=0.01,stall_ms=50,seed=42,
 //   after=100
-// read_eio/read_short (and write_*) are per-op probabilities of exclusive outcomes (their sum is at
-// most 1); write_* apply to slab and superblock writes, journal_eio alone to journal block writes
-// (so a test can fail the crash journal while slabs are written fine, and the other way round);
-// stall is an independent per-op probability and needs stall_ms > 0; after lets that many
-// completions through untouched first; seed (default 1) makes the decisions reproducible.
+// read_eio/read_short (and write_eio/write_short/write_torn) are per-op probabilities of exclusive
+// outcomes (their sum is at most 1); write_* apply to slab and superblock writes, journal_eio
+// alone to journal block writes (so a test can fail the crash journal while slabs are written
+// fine, and the other way round); stall is an independent per-op probability and needs
+// stall_ms > 0; after lets that many completions through untouched first; seed (default 1) makes
+// the decisions reproducible.
 //
 // Invariants:
 //  - Decisions depend only on the seed and the sequence of completions (direction and length), so
 //    the same run of IOs meets the same faults.
-//  - A real kernel error is never masked; an injected short count is always < the op's length.
+//  - A real device error is never masked; an injected short count is always < the op's length.
 //  - Every held op is handed back exactly once (TakeHeld), in the order it was held; its due time
-//  is
-//    stall_ms after it was held.
+//    is stall_ms after it was held.
 //  - Held ops are only touched on the event loop thread. The only other thread is the waker
 //    (started at the first stall, so after any daemonizing fork), which never touches an op: it
-//    writes 1 to the AioContext's eventfd when the earliest held op is due, so that the loop calls
+//    writes 1 to the backend's eventfd when the earliest held op is due, so that the loop calls
 //    Reap() even when nothing else happens. The destructor stops it before the eventfd is closed.
 #pragma once
 
@@ -48,6 +49,7 @@ struct FaultSpec {
   double read_short = 0;
   double write_eio = 0;
   double write_short = 0;
+  double write_torn = 0;
   double journal_eio = 0;
   double stall = 0;
   uint32_t stall_ms = 0;
@@ -67,6 +69,7 @@ struct FaultStats {
   uint64_t ops = 0;  // completions seen
   uint64_t eio = 0;  // results replaced by -EIO
   uint64_t short_ops = 0;
+  uint64_t torn = 0;       // writes torn (and reported as -EIO)
   uint64_t stalled = 0;    // ops held back
   uint64_t delivered = 0;  // held ops handed back
 };
@@ -80,15 +83,16 @@ class FaultInjector {
   FaultInjector(const FaultInjector&) = delete;
   FaultInjector& operator=(const FaultInjector&) = delete;
 
-  // The fd to write to when a held op becomes due (AioContext's eventfd). Called once, by
-  // AioContext::set_fault_injector. Without it, held ops wait for the next Reap() however caused.
+  // The fd to write to when a held op becomes due (the backend's eventfd). Called once, by
+  // FaultBackend::set_injector. Without it, held ops wait for the next Reap() however caused.
   void Attach(int wake_fd);
 
   struct Decision {
     int64_t result;  // what the caller will see
     bool stall;      // hold the op back for stall_ms before delivering it
+    bool torn;       // a write: leave garbage in the tail of its range (result is then -EIO)
   };
-  // Decides the fate of one completed op: `result` is the kernel's (bytes or -errno).
+  // Decides the fate of one completed op: `result` is the device's (bytes or -errno).
   Decision Decide(bool write, size_t len, int64_t result, bool journal = false);
 
   // Keeps a completed op (with the result to deliver) until stall_ms from now.

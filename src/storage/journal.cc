@@ -102,7 +102,7 @@ bool DecodeJournalBlock(const char* block, uint64_t epoch, uint64_t& seq,
   return true;
 }
 
-std::unique_ptr<Journal> Journal::Create(Device& device, AioContext& aio, uint64_t offset,
+std::unique_ptr<Journal> Journal::Create(Device& device, IoBackend& aio, uint64_t offset,
                                          uint32_t blocks, JournalSync sync,
                                          JournalListener* listener, std::string& error) {
   std::unique_ptr<Journal> j(new Journal(device, aio, offset, blocks, sync, listener));
@@ -116,7 +116,7 @@ std::unique_ptr<Journal> Journal::Create(Device& device, AioContext& aio, uint64
   }
   // Pre-faulted, so that the loop never waits for a page of the ring to be read in.
   int err = 0;
-  j->map_ = util::MappedRegion::MapShared(device.fd(), offset, len, MAP_POPULATE, err);
+  j->map_ = aio.MapShared(offset, len, /*populate=*/true, err);
   if (j->map_.empty()) {
     error = "--journal-sync process: cannot map the journal (" + std::to_string(len >> 10) +
             " KiB of " + device.path() + "): " + std::strerror(err) + "; use --journal-sync device";
@@ -129,8 +129,8 @@ std::unique_ptr<Journal> Journal::Create(Device& device, AioContext& aio, uint64
   return j;
 }
 
-Journal::Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t blocks,
-                 JournalSync sync, JournalListener* listener)
+Journal::Journal(Device& device, IoBackend& aio, uint64_t offset, uint32_t blocks, JournalSync sync,
+                 JournalListener* listener)
     : device_(device),
       aio_(aio),
       offset_(offset),
@@ -164,18 +164,12 @@ bool Journal::Load(uint64_t epoch, std::vector<JournalEntry>& entries, std::stri
   uint64_t newest = 0;
   for (uint64_t pos = 0; pos < total; pos += kLoadChunk) {
     size_t len = static_cast<size_t>(std::min<uint64_t>(kLoadChunk, total - pos));
-    size_t done = 0;
-    while (done < len) {
-      ssize_t n = ::pread(device_.fd(), chunk.data() + done, len - done,
-                          static_cast<off_t>(offset_ + pos + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        error = "device " + device_.path() + ": reading the journal at " +
-                std::to_string(offset_ + pos + done) +
-                " failed: " + (n < 0 ? std::strerror(errno) : "end of device");
-        return false;
-      }
-      done += static_cast<size_t>(n);
+    const int64_t n = aio_.ReadSync(chunk.data(), len, offset_ + pos);
+    if (n != static_cast<int64_t>(len)) {
+      error = "device " + device_.path() + ": reading the journal at " +
+              std::to_string(offset_ + pos + static_cast<uint64_t>(std::max<int64_t>(n, 0))) +
+              " failed: " + (n < 0 ? std::strerror(static_cast<int>(-n)) : "end of device");
+      return false;
     }
     // Every valid block counts, wherever it is: blocks were written several at a time, so a
     // crash can leave a torn or missing block before one that completed (and whose entries
@@ -362,7 +356,7 @@ void Journal::CommitToDevice() {
     f.op.user = slot;
     ++in_flight_;
     stats_.in_flight_max = std::max<uint64_t>(stats_.in_flight_max, in_flight_);
-    aio_.Write(device_.fd(), f.op);
+    aio_.Write(f.op);
   }
 }
 

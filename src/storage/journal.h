@@ -75,11 +75,10 @@
 #include <string>
 #include <vector>
 
-#include "storage/aio.h"
 #include "storage/device.h"
+#include "storage/io_backend.h"
 #include "storage/item.h"
 #include "util/aligned_buffer.h"
-#include "util/mapped_region.h"
 
 namespace ssdcache::storage {
 
@@ -149,7 +148,7 @@ class Journal final : public IoHandler {
   // `offset` (absolute, aligned) and `blocks` describe the ring on `device`. kProcess maps the
   // ring (shared, pre-faulted, locked if allowed); on failure returns nullptr and a one-line
   // `error` naming the flag.
-  static std::unique_ptr<Journal> Create(Device& device, AioContext& aio, uint64_t offset,
+  static std::unique_ptr<Journal> Create(Device& device, IoBackend& aio, uint64_t offset,
                                          uint32_t blocks, JournalSync sync,
                                          JournalListener* listener, std::string& error);
   Journal(const Journal&) = delete;
@@ -201,7 +200,7 @@ class Journal final : public IoHandler {
   void OnIoComplete(IoOp& op, int64_t result) override;
 
  private:
-  Journal(Device& device, AioContext& aio, uint64_t offset, uint32_t blocks, JournalSync sync,
+  Journal(Device& device, IoBackend& aio, uint64_t offset, uint32_t blocks, JournalSync sync,
           JournalListener* listener);
 
   // A block being written.
@@ -222,7 +221,7 @@ class Journal final : public IoHandler {
   void Untrack(uint64_t hash);
 
   Device& device_;
-  AioContext& aio_;
+  IoBackend& aio_;
   uint64_t offset_;
   uint32_t blocks_;
   JournalSync sync_;
@@ -252,7 +251,7 @@ class Journal final : public IoHandler {
   bool waited_ = false;      // counted the current wait for room already
   util::AlignedBuffer buf_;  // device mode: kJournalMaxInFlight blocks, one per flight slot
   // Process mode: the ring, mapped; the open in-place block (seq next_seq_ - 1) and its entries.
-  util::MappedRegion map_;
+  IoMapping map_;
   char* open_block_ = nullptr;
   uint32_t open_count_ = 0;
   JournalStats stats_;

@@ -17,7 +17,7 @@ size_t ReadBufferClass(size_t len) {
 }
 }  // namespace
 
-ReadPath::ReadPath(Device& device, AioContext& aio, IoHandler& handler, uint32_t slab_size)
+ReadPath::ReadPath(Device& device, IoBackend& aio, IoHandler& handler, uint32_t slab_size)
     : device_(device), aio_(aio), handler_(handler) {
   read_buffers_.resize(ReadBufferClass(2 * size_t{slab_size}) + 1);
 }
@@ -53,7 +53,7 @@ ReadOp* ReadPath::Start(uint64_t start, uint64_t end, uint32_t skip, uint32_t se
   r->io.user = reinterpret_cast<uint64_t>(r);
   r->io.submitted_ns = 0;
   r->start_ns = util::NowNs();
-  aio_.Read(device_.fd(), r->io);
+  aio_.Read(r->io);
   return r;
 }
 

@@ -19,9 +19,9 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/index.h"
+#include "storage/io_backend.h"
 #include "storage/item.h"
 #include "util/histogram.h"
 
@@ -50,7 +50,7 @@ struct ReadOp {
 class ReadPath {
  public:
   // Completions go to `handler` (the engine), with op.user pointing at the ReadOp.
-  ReadPath(Device& device, AioContext& aio, IoHandler& handler, uint32_t slab_size);
+  ReadPath(Device& device, IoBackend& aio, IoHandler& handler, uint32_t slab_size);
   ~ReadPath();
   ReadPath(const ReadPath&) = delete;
   ReadPath& operator=(const ReadPath&) = delete;
@@ -82,7 +82,7 @@ class ReadPath {
   ReadOp* Get(size_t len);
 
   Device& device_;
-  AioContext& aio_;
+  IoBackend& aio_;
   IoHandler& handler_;
   std::vector<std::vector<char*>> read_buffers_;  // free lists by power-of-two size class
   std::vector<ReadOp*> free_reads_;

@@ -48,10 +48,10 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/engine.h"
 #include "storage/item.h"
+#include "storage/libaio_backend.h"
 #include "util/aligned_buffer.h"
 #include "util/hash.h"
 
@@ -106,13 +106,13 @@ class Reader {
   size_t pos_ = 0;
 };
 
-// State kept across inputs: the device, its pristine superblock and the AIO context (creating an
-// io_context per input would exhaust aio-max-nr under a long run).
+// State kept across inputs: the device (with its libaio backend: creating an io_context per input
+// would exhaust aio-max-nr under a long run) and its pristine superblock.
 struct Env {
   std::string dir;
   std::string path;
   std::unique_ptr<st::Device> device;
-  std::unique_ptr<st::AioContext> aio;
+  st::IoBackend* aio = nullptr;  // the device's
   st::Superblock super{};
   std::vector<uint32_t> chunk_sizes;
   AlignedBuffer image;        // the disk slabs being built; all zero between inputs
@@ -272,10 +272,14 @@ void Init() {
   st::DeviceOptions dopt;
   dopt.path = env->path;
   dopt.file_size = kDeviceSize;
-  env->device = st::Device::Open(dopt, error);
+  env->device = st::Device::Open(
+      dopt,
+      [](int fd, std::string& e) {
+        return std::unique_ptr<st::IoBackend>(st::LibaioBackend::Create(fd, 64, e));
+      },
+      error);
   if (!env->device) Die(error);
-  env->aio = st::AioContext::Create(64, error);
-  if (!env->aio) Die(error);
+  env->aio = &env->device->io();
 
   // A fresh engine formats the blank file; the superblock it wrote is the valid one to keep.
   {

@@ -188,6 +188,27 @@ TEST_F(Pipelining, ThousandMixedRequestsInOneWrite) {
   EXPECT_EQ(client_.Drain(std::chrono::milliseconds(200)), "");
 }
 
+// One budget per loop turn (docs/design.md, "Connections"): a client that pipelines many requests
+// in one write is served at most 64 of them per turn of the event loop, however many times the
+// turn calls its connection (for its event, then deferred). It used to get 512.
+TEST_F(Pipelining, AtMost64RequestsPerLoopTurn) {
+  SKIP_UNLESS_SSDCACHED();
+  constexpr int kRequests = 64 * 200;
+  std::string requests, expected;
+  for (int i = 0; i < kRequests; ++i) {
+    requests += "mn\r\n";
+    expected += "MN\r\n";
+  }
+  auto stats = client_.Stats();
+  const uint64_t turns_before = std::stoull(stats["event_loop_turns"]);
+  const uint64_t yields_before = std::stoull(stats["conn_yields"]);
+  ASSERT_TRUE(client_.Send(requests));
+  ASSERT_EQ(client_.ReadExact(expected.size()), expected);
+  stats = client_.Stats();
+  EXPECT_GE(std::stoull(stats["event_loop_turns"]) - turns_before, uint64_t{kRequests / 64});
+  EXPECT_GE(std::stoull(stats["conn_yields"]) - yields_before, uint64_t{kRequests / 64 - 1});
+}
+
 // ---------------------------------------------------------------------------------------------
 // A value of 1 MiB - 1 KiB sent in tiny writes
 

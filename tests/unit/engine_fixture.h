@@ -1,7 +1,9 @@
-// Shared fixture of the engine unit tests: a real O_DIRECT device file in a fresh directory under
-// $TMPDIR (or /var/tmp, never tmpfs: O_DIRECT needs a real filesystem), a libaio context and an
-// Engine on them, plus the synchronous helpers the tests drive it with (Pump waits on the aio
-// eventfd like the event loop does, Get pumps until a pending lookup answers).
+// Shared fixture of the engine unit tests: a Device over an in-memory image (MemoryBackend), or
+// with SSDCACHE_TEST_BACKEND=file (or a fixture that asks for it) a real O_DIRECT device file in a
+// fresh directory under $TMPDIR (or /var/tmp, never tmpfs: O_DIRECT needs a real filesystem) with
+// libaio; either wrapped in a FaultBackend the tests may arm. An Engine on it, plus the synchronous
+// helpers the tests drive it with (Pump waits on the backend's eventfd like the event loop does,
+// Get pumps until a pending lookup answers, RawRead/RawWrite reach the device behind the engine).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,12 +11,18 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "storage/engine.h"
+#include "storage/fault_backend.h"
+#include "storage/libaio_backend.h"
+#include "storage/memory_backend.h"
+#include "util/aligned_buffer.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage::testing {
@@ -54,13 +62,32 @@ class Collector : public LookupWaiter {
   std::map<uint64_t, Result> results;
 };
 
+// A device of `size` bytes in memory (a MemoryBackend image, no file), for the tests of one
+// engine part.
+inline std::unique_ptr<Device> MemoryDevice(uint64_t size, std::string& error) {
+  DeviceOptions d;
+  d.file_size = size;
+  std::unique_ptr<IoBackend> io =
+      MemoryBackend::Create(std::make_shared<MemoryImage>(size), {}, error);
+  if (!io) return nullptr;
+  return Device::OpenImage(d, std::move(io), error);
+}
+
+enum class TestBackend : uint8_t { kMemory, kFile };
+
+// kMemory unless SSDCACHE_TEST_BACKEND=file, which runs every engine test on a real file.
+inline TestBackend DefaultTestBackend() {
+  const char* b = std::getenv("SSDCACHE_TEST_BACKEND");
+  return b != nullptr && std::string(b) == "file" ? TestBackend::kFile : TestBackend::kMemory;
+}
+
 class EngineFixture : public ::testing::Test {
  protected:
-  explicit EngineFixture(const char* name) : name_(name) {}
+  explicit EngineFixture(const char* name, TestBackend backend = DefaultTestBackend())
+      : name_(name), backend_(backend) {}
 
   void TearDown() override {
     engine_.reset();
-    aio_.reset();
     device_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
@@ -79,16 +106,33 @@ class EngineFixture : public ::testing::Test {
   }
 
   void OpenWith(uint64_t device_size, const EngineOptions& o) {
-    dir_ = TempDir(name_);
-    ASSERT_FALSE(dir_.empty());
     DeviceOptions d;
-    d.path = dir_ + "/dev.dat";
     d.file_size = device_size;
     std::string err;
-    device_ = Device::Open(d, err);
+    if (backend_ == TestBackend::kMemory) {
+      image_ = std::make_shared<MemoryImage>(device_size);
+      std::unique_ptr<IoBackend> memory = MemoryBackend::Create(image_, {}, err);
+      ASSERT_TRUE(memory) << err;
+      auto faults = std::make_unique<FaultBackend>(std::move(memory));
+      faults_ = faults.get();
+      device_ = Device::OpenImage(d, std::move(faults), err);
+    } else {
+      dir_ = TempDir(name_);
+      ASSERT_FALSE(dir_.empty());
+      d.path = dir_ + "/dev.dat";
+      device_ = Device::Open(
+          d,
+          [this](int fd, std::string& error) -> std::unique_ptr<IoBackend> {
+            std::unique_ptr<IoBackend> aio = LibaioBackend::Create(fd, 32, error);
+            if (!aio) return nullptr;
+            auto faults = std::make_unique<FaultBackend>(std::move(aio));
+            faults_ = faults.get();
+            return faults;
+          },
+          err);
+    }
     ASSERT_TRUE(device_) << err;
-    aio_ = AioContext::Create(32, err);
-    ASSERT_TRUE(aio_) << err;
+    aio_ = &device_->io();
     engine_ = Engine::Create(o, *device_, *aio_, err);
     ASSERT_TRUE(engine_) << err;
     engine_->set_now(1000000);
@@ -113,6 +157,22 @@ class EngineFixture : public ::testing::Test {
     Pump();
     if (!engine_->FinishShutdown(err)) return false;
     return Reopen(err, o);
+  }
+
+  // The device's bytes at [offset, offset + len), read behind the engine's back (offset and len
+  // multiples of 4096, as O_DIRECT wants).
+  std::string RawRead(uint64_t offset, size_t len) {
+    util::AlignedBuffer buf(len, 4096);
+    EXPECT_EQ(aio_->ReadSync(buf.data(), len, offset), static_cast<int64_t>(len));
+    return std::string(buf.data(), len);
+  }
+  // Overwrites the device's bytes at `offset` behind the engine's back (aligned as RawRead).
+  void RawWrite(uint64_t offset, std::string_view bytes) {
+    util::AlignedBuffer buf(bytes.size(), 4096);
+    std::memcpy(buf.data(), bytes.data(), bytes.size());
+    ASSERT_EQ(aio_->WriteSync(buf.data(), bytes.size(), offset),
+              static_cast<int64_t>(bytes.size()));
+    ASSERT_EQ(aio_->Flush(), 0);
   }
 
   // Waits on the eventfd like the event loop, then reaps, until no IO is left (bounded).
@@ -189,9 +249,12 @@ class EngineFixture : public ::testing::Test {
   }
 
   const char* name_;
+  TestBackend backend_;
   std::string dir_;
+  std::shared_ptr<MemoryImage> image_;  // kMemory: the device's bytes
   std::unique_ptr<Device> device_;
-  std::unique_ptr<AioContext> aio_;
+  IoBackend* aio_ = nullptr;        // the device's backend (faults_, wrapping the real one)
+  FaultBackend* faults_ = nullptr;  // owned by the device
   std::unique_ptr<Engine> engine_;
 };
 

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "storage/aio.h"
 #include "storage/device.h"
+#include "storage/libaio_backend.h"
 #include "util/aligned_buffer.h"
 #include "util/unique_fd.h"
 
@@ -29,6 +29,9 @@ constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * kKiB;
 constexpr uint64_t kFileSize = 4 * kMiB;
 constexpr int kTimeoutMs = 10000;
+// A length io_submit refuses at once (negative as a ssize_t): -EINVAL from Submit(), not from the
+// device.
+constexpr size_t kRefusedLen = size_t{1} << 63;
 
 bool IsTmpfs(const std::string& dir) {
   struct statfs fs {};
@@ -86,13 +89,19 @@ class AioTest : public ::testing::Test {
     o.path = dir_ + "/cache";
     o.file_size = kFileSize;
     std::string error;
-    dev_ = Device::Open(o, error);
+    dev_ = Device::Open(
+        o,
+        [this](int fd, std::string& err) -> std::unique_ptr<IoBackend> {
+          auto aio = LibaioBackend::Create(fd, 64, err);
+          aio_ = aio.get();
+          return aio;
+        },
+        error);
     ASSERT_NE(dev_, nullptr) << error;
-    aio_ = AioContext::Create(64, error);
-    ASSERT_NE(aio_, nullptr) << error;
+    ASSERT_NE(aio_, nullptr);
   }
   void TearDown() override {
-    aio_.reset();
+    aio_ = nullptr;
     dev_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
@@ -100,7 +109,7 @@ class AioTest : public ::testing::Test {
   }
 
   // What the event loop does: sleep on the eventfd, then Reap(). False on timeout.
-  static bool WaitUntil(AioContext& aio, const std::function<bool()>& done,
+  static bool WaitUntil(IoBackend& aio, const std::function<bool()>& done,
                         int timeout_ms = kTimeoutMs) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     aio.Submit();
@@ -129,14 +138,14 @@ class AioTest : public ::testing::Test {
       ops[i].buf = buf.data() + i * kMiB;
       ops[i].len = kMiB;
       ops[i].offset = i * kMiB;
-      aio_->Write(dev_->fd(), ops[i]);
+      aio_->Write(ops[i]);
     }
     ASSERT_TRUE(WaitUntil(*aio_, [&] { return rec.done.size() == ops.size(); }));
     for (const auto& d : rec.done) ASSERT_EQ(d.result, static_cast<int64_t>(kMiB));
   }
 
   // Queues one 4 KiB read per op at random block offsets, into consecutive blocks of `buf`.
-  void QueueRandomReads(AioContext& aio, std::vector<IoOp>& ops, util::AlignedBuffer& buf,
+  void QueueRandomReads(IoBackend& aio, std::vector<IoOp>& ops, util::AlignedBuffer& buf,
                         IoHandler& handler, uint32_t seed) {
     std::mt19937 rng(seed);
     for (size_t i = 0; i < ops.size(); ++i) {
@@ -145,7 +154,7 @@ class AioTest : public ::testing::Test {
       ops[i].len = 4096;
       ops[i].offset = rng() % (kFileSize / 4096) * 4096;
       ops[i].user = i;
-      aio.Read(dev_->fd(), ops[i]);
+      aio.Read(ops[i]);
     }
   }
 
@@ -156,7 +165,7 @@ class AioTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<Device> dev_;
-  std::unique_ptr<AioContext> aio_;
+  LibaioBackend* aio_ = nullptr;  // the device's backend
 };
 
 TEST_F(AioTest, CreateSetsUpNonblockingEventFd) {
@@ -174,7 +183,7 @@ TEST_F(AioTest, CreateSetsUpNonblockingEventFd) {
 
 TEST_F(AioTest, CreateRefusesZeroDepth) {
   std::string error;
-  EXPECT_EQ(AioContext::Create(0, error), nullptr);
+  EXPECT_EQ(LibaioBackend::Create(dev_->fd(), 0, error), nullptr);
   EXPECT_FALSE(error.empty());
 }
 
@@ -185,7 +194,7 @@ TEST_F(AioTest, CreateOverSystemLimitIsExplained) {
     GTEST_SKIP() << "fs.aio-max-nr unreadable or too large to exceed";
   }
   std::string error;
-  EXPECT_EQ(AioContext::Create(static_cast<unsigned>(max_nr + 1), error), nullptr);
+  EXPECT_EQ(LibaioBackend::Create(dev_->fd(), static_cast<unsigned>(max_nr + 1), error), nullptr);
   EXPECT_NE(error.find("aio-max-nr"), std::string::npos) << error;
   EXPECT_EQ(error.find('\n'), std::string::npos) << error;
 }
@@ -201,7 +210,7 @@ TEST_F(AioTest, WriteThenRandomReadsReturnTheBytes) {
   w.len = kMiB;
   w.offset = base;
   w.user = 7;
-  aio_->Write(dev_->fd(), w);
+  aio_->Write(w);
   EXPECT_EQ(aio_->queued(), 1u);
   aio_->Submit();
   EXPECT_TRUE(rec.done.empty()) << "completion delivered from Submit()";
@@ -223,7 +232,7 @@ TEST_F(AioTest, WriteThenRandomReadsReturnTheBytes) {
     ops[i].offset = base + rng() % (kMiB / 4096) * 4096;
     ops[i].user = static_cast<uint64_t>(i);
     ASSERT_TRUE(dev_->CheckAligned(ops[i].buf, ops[i].len, ops[i].offset));
-    aio_->Read(dev_->fd(), ops[i]);
+    aio_->Read(ops[i]);
   }
   ASSERT_TRUE(WaitUntil(*aio_, [&] { return rec.done.size() == kReads; }));
   for (const auto& d : rec.done) {
@@ -232,7 +241,7 @@ TEST_F(AioTest, WriteThenRandomReadsReturnTheBytes) {
     EXPECT_TRUE(MatchesPattern(static_cast<char*>(d.op->buf), 4096, d.op->offset))
         << "read " << d.op->user << " at " << d.op->offset;
   }
-  const AioStats& s = aio_->stats();
+  const IoStats s = aio_->stats();
   EXPECT_EQ(s.writes, 1u);
   EXPECT_EQ(s.write_bytes, kMiB);
   EXPECT_EQ(s.reads, static_cast<uint64_t>(kReads));
@@ -259,7 +268,7 @@ TEST_F(AioTest, CompletionIsSignalledOnTheEventFdThroughEpoll) {
   op.buf = buf.data();
   op.len = 4096;
   op.offset = 3 * kMiB;
-  aio_->Read(dev_->fd(), op);
+  aio_->Read(op);
   aio_->Submit();
   EXPECT_EQ(aio_->in_flight(), 1u);
   EXPECT_EQ(aio_->queued(), 0u);
@@ -285,7 +294,7 @@ TEST_F(AioTest, SubmitBatchesIntoOneCall) {
     ops[i].buf = buf.data() + i * 4096;
     ops[i].len = 4096;
     ops[i].offset = i * 4096;
-    aio_->Read(dev_->fd(), ops[i]);
+    aio_->Read(ops[i]);
   }
   EXPECT_EQ(aio_->stats().submit_calls, 0u) << "Read() must only queue";
   aio_->Submit();
@@ -297,7 +306,7 @@ TEST_F(AioTest, SubmitBatchesIntoOneCall) {
 TEST_F(AioTest, ManyMoreOpsThanSlotsAllCompleteExactlyOnce) {
   WritePattern();
   std::string error;
-  auto aio = AioContext::Create(8, error);
+  auto aio = LibaioBackend::Create(dev_->fd(), 8, error);
   ASSERT_NE(aio, nullptr) << error;
 
   constexpr size_t kOps = 1000;
@@ -335,7 +344,7 @@ TEST_F(AioTest, PollSubmitsEveryQueuedReadAndCollectsCompletionsWithoutTheEventF
   WritePattern();
   std::string error;
   // The server's default depth: every outstanding get can be at the device at once.
-  auto aio = AioContext::Create(1024, error);
+  auto aio = LibaioBackend::Create(dev_->fd(), 1024, error);
   ASSERT_NE(aio, nullptr) << error;
   constexpr size_t kOps = 512;
   util::AlignedBuffer buf(kOps * 4096, 4096);
@@ -375,14 +384,14 @@ TEST_F(AioTest, HandlerReusesItsOpFromTheCallback) {
     if (result != 4096 || !MatchesPattern(static_cast<char*>(o.buf), 4096, o.offset)) ++bad;
     if (--remaining > 0) {
       o.offset = (o.offset + 5 * 4096) % kFileSize;
-      aio_->Read(dev_->fd(), o);  // same IoOp, queued from inside its own completion
+      aio_->Read(o);  // same IoOp, queued from inside its own completion
     }
   };
   op.handler = &rec;
   op.buf = buf.data();
   op.len = 4096;
   op.offset = 0;
-  aio_->Read(dev_->fd(), op);
+  aio_->Read(op);
   ASSERT_TRUE(WaitUntil(*aio_, [&] { return remaining == 0; }));
   EXPECT_EQ(rec.done.size(), static_cast<size_t>(kChain));
   EXPECT_EQ(bad, 0);
@@ -398,7 +407,7 @@ TEST_F(AioTest, HandlerQueuesOtherOpsAndSubmitsFromTheCallback) {
   rec.on_complete = [&](IoOp& o, int64_t) {
     if (o.user + 1 < ops.size()) {
       IoOp& next = ops[o.user + 1];
-      aio_->Read(dev_->fd(), next);
+      aio_->Read(next);
       aio_->Submit();  // allowed from a callback too
     }
   };
@@ -409,7 +418,7 @@ TEST_F(AioTest, HandlerQueuesOtherOpsAndSubmitsFromTheCallback) {
     ops[i].offset = (i + 10) * 4096;
     ops[i].user = i;
   }
-  aio_->Read(dev_->fd(), ops[0]);
+  aio_->Read(ops[0]);
   ASSERT_TRUE(WaitUntil(*aio_, [&] { return rec.done.size() == ops.size(); }));
   for (size_t i = 0; i < ops.size(); ++i) {
     EXPECT_EQ(rec.done[i].op, &ops[i]);
@@ -430,7 +439,7 @@ TEST_F(AioTest, MisalignedRequestCompletesWithEinval) {
   op.buf = buf.data();
   op.len = 4096;
   op.offset = 100;
-  aio_->Read(dev_->fd(), op);
+  aio_->Read(op);
   aio_->Submit();
   EXPECT_TRUE(rec.done.empty());
   ASSERT_TRUE(WaitUntil(*aio_, [&] { return rec.done.size() == 1; }));
@@ -449,7 +458,8 @@ TEST_F(AioTest, SubmitErrorIsDeliveredFromReapViaTheEventFd) {
   op.buf = buf.data();
   op.len = 4096;
   op.offset = 0;
-  aio_->Write(-1, op);  // io_submit refuses a bad fd synchronously
+  op.len = kRefusedLen;
+  aio_->Write(op);  // io_submit refuses it synchronously
   aio_->Submit();
   EXPECT_TRUE(rec.done.empty()) << "completion delivered from Submit()";
   EXPECT_EQ(aio_->in_flight(), 0u);
@@ -458,7 +468,7 @@ TEST_F(AioTest, SubmitErrorIsDeliveredFromReapViaTheEventFd) {
   aio_->Reap();
   ASSERT_EQ(rec.done.size(), 1u);
   EXPECT_EQ(rec.done[0].op, &op);
-  EXPECT_EQ(rec.done[0].result, -EBADF);
+  EXPECT_EQ(rec.done[0].result, -EINVAL);
   EXPECT_EQ(aio_->queued(), 0u);
   EXPECT_EQ(aio_->stats().writes, 1u);
   EXPECT_EQ(aio_->stats().errors, 1u);
@@ -476,7 +486,8 @@ TEST_F(AioTest, PartialSubmitKeepsGoing) {
     ops[i].offset = i * 4096;
     ops[i].user = i;
     // Ops 1 and 3 stop the batch in the middle.
-    aio_->Read(i % 2 == 1 ? -1 : dev_->fd(), ops[i]);
+    if (i % 2 == 1) ops[i].len = kRefusedLen;
+    aio_->Read(ops[i]);
   }
   aio_->Submit();
   EXPECT_TRUE(rec.done.empty());
@@ -486,7 +497,7 @@ TEST_F(AioTest, PartialSubmitKeepsGoing) {
   for (const auto& d : rec.done) {
     ++seen[d.op->user];
     if (d.op->user % 2 == 1) {
-      EXPECT_EQ(d.result, -EBADF) << "op " << d.op->user;
+      EXPECT_EQ(d.result, -EINVAL) << "op " << d.op->user;
     } else {
       EXPECT_EQ(d.result, 4096) << "op " << d.op->user;
       EXPECT_TRUE(MatchesPattern(static_cast<char*>(d.op->buf), 4096, d.op->offset));
@@ -504,7 +515,7 @@ TEST_F(AioTest, ShortReadIsReportedAsIs) {
   op.buf = buf.data();
   op.len = 8192;
   op.offset = kFileSize - 4096;  // the file ends half way through
-  aio_->Read(dev_->fd(), op);
+  aio_->Read(op);
   ASSERT_TRUE(WaitUntil(*aio_, [&] { return rec.done.size() == 1; }));
   EXPECT_EQ(rec.done[0].result, 4096);
   EXPECT_EQ(aio_->stats().errors, 1u) << "a short transfer counts as an error";
@@ -514,7 +525,7 @@ TEST_F(AioTest, ShortReadIsReportedAsIs) {
 TEST_F(AioTest, DrainCompletesEverythingQueuedAndInFlight) {
   WritePattern();
   std::string error;
-  auto aio = AioContext::Create(4, error);
+  auto aio = LibaioBackend::Create(dev_->fd(), 4, error);
   ASSERT_NE(aio, nullptr) << error;
   constexpr size_t kOps = 100;
   util::AlignedBuffer buf(kOps * 4096, 4096);
@@ -528,7 +539,8 @@ TEST_F(AioTest, DrainCompletesEverythingQueuedAndInFlight) {
     ops[i].len = 4096;
     ops[i].offset = i * 4096;
     ops[i].user = i;
-    aio->Read(i == 50 ? -1 : dev_->fd(), ops[i]);
+    if (i == 50) ops[i].len = kRefusedLen;
+    aio->Read(ops[i]);
   }
   aio->Submit();
   aio->Drain();
@@ -538,7 +550,7 @@ TEST_F(AioTest, DrainCompletesEverythingQueuedAndInFlight) {
   for (size_t i = 0; i < kOps; ++i) EXPECT_EQ(completions[i], 1) << "op " << i;
   for (const auto& d : rec.done) {
     if (d.op->user == 50) {
-      EXPECT_EQ(d.result, -EBADF);
+      EXPECT_EQ(d.result, -EINVAL);
     } else {
       EXPECT_EQ(d.result, 4096);
       EXPECT_TRUE(MatchesPattern(static_cast<char*>(d.op->buf), 4096, d.op->offset));
@@ -553,17 +565,45 @@ TEST_F(AioTest, DrainFollowsOpsQueuedByHandlers) {
   IoOp op;
   Recorder rec;
   rec.on_complete = [&](IoOp& o, int64_t) {
-    if (--remaining > 0) aio_->Write(dev_->fd(), o);
+    if (--remaining > 0) aio_->Write(o);
   };
   op.handler = &rec;
   op.buf = buf.data();
   op.len = 4096;
   op.offset = 8192;
-  aio_->Write(dev_->fd(), op);
+  aio_->Write(op);
   aio_->Drain();  // without a Submit() first: Drain() must submit by itself
   EXPECT_EQ(remaining, 0);
   EXPECT_EQ(aio_->stats().writes, 20u);
   EXPECT_EQ(aio_->stats().write_bytes, 20 * 4096u);
+}
+
+TEST_F(AioTest, SyncIoAndTheSharedMappingReachTheFile) {
+  WritePattern();
+  util::AlignedBuffer block(8192, 4096);
+  std::memset(block.data(), 'w', 4096);
+  ASSERT_EQ(aio_->WriteSync(block.data(), 4096, 2 * kMiB), 4096);
+  EXPECT_EQ(aio_->Flush(), 0);
+  std::memset(block.data(), 0, 4096);
+  ASSERT_EQ(aio_->ReadSync(block.data(), 4096, 2 * kMiB), 4096);
+  EXPECT_EQ(std::string(block.data(), 4096), std::string(4096, 'w'));
+  // Past the end of the file a read comes back short, as pread does.
+  EXPECT_EQ(aio_->ReadSync(block.data(), 8192, kFileSize - 4096), 4096);
+  EXPECT_TRUE(MatchesPattern(block.data(), 4096, kFileSize - 4096));
+
+  int err = -1;
+  {
+    IoMapping map = aio_->MapShared(kMiB, 4096, /*populate=*/true, err);
+    ASSERT_FALSE(map.empty()) << std::strerror(err);
+    EXPECT_EQ(err, 0);
+    EXPECT_TRUE(MatchesPattern(map.data(), 4096, kMiB));
+    std::memset(map.data(), 'm', 4096);
+    EXPECT_EQ(map.Sync(), 0);
+  }
+  // A direct read sees what was stored through the mapping.
+  ASSERT_EQ(aio_->ReadSync(block.data(), 4096, kMiB), 4096);
+  EXPECT_EQ(std::string(block.data(), 4096), std::string(4096, 'm'));
+  EXPECT_EQ(aio_->stats().reads + aio_->stats().writes, 4u) << "sync IO is not counted as aio";
 }
 
 }  // namespace

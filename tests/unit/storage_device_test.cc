@@ -15,6 +15,8 @@
 
 #include "storage/device.h"
 #include "storage/item.h"
+#include "storage/libaio_backend.h"
+#include "storage/memory_backend.h"
 #include "util/aligned_buffer.h"
 #include "util/hash.h"
 
@@ -38,6 +40,11 @@ std::string MakeTempDir() {
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) == nullptr) return "";
   return buf.data();
+}
+
+// The production backend over the device's descriptor.
+std::unique_ptr<IoBackend> Libaio(int fd, std::string& error) {
+  return LibaioBackend::Create(fd, 8, error);
 }
 
 class DeviceTest : public ::testing::Test {
@@ -64,7 +71,7 @@ class DeviceTest : public ::testing::Test {
     o.min_size = min_size;
     o.format = format;
     error_.clear();
-    return Device::Open(o, error_);
+    return Device::Open(o, Libaio, error_);
   }
 
   // Every error is one line that names the path.
@@ -257,14 +264,14 @@ TEST_F(DeviceTest, DirectoryIsRefused) {
 TEST_F(DeviceTest, CharacterDeviceIsRefused) {
   DeviceOptions o;
   o.path = "/dev/null";
-  EXPECT_EQ(Device::Open(o, error_), nullptr);
+  EXPECT_EQ(Device::Open(o, Libaio, error_), nullptr);
   ExpectOneLineError("/dev/null");
   EXPECT_NE(error_.find("character device"), std::string::npos) << error_;
 }
 
 TEST_F(DeviceTest, EmptyPath) {
   DeviceOptions o;
-  EXPECT_EQ(Device::Open(o, error_), nullptr);
+  EXPECT_EQ(Device::Open(o, Libaio, error_), nullptr);
   EXPECT_FALSE(error_.empty());
 }
 
@@ -309,7 +316,7 @@ TEST_F(DeviceTest, TmpfsWithoutODirectIsExplained) {
   DeviceOptions o;
   o.path = path;
   o.file_size = 1 * kMiB;
-  EXPECT_EQ(Device::Open(o, error_), nullptr);
+  EXPECT_EQ(Device::Open(o, Libaio, error_), nullptr);
   ExpectOneLineError(path);
   EXPECT_NE(error_.find("O_DIRECT"), std::string::npos) << error_;
   EXPECT_NE(error_.find("tmpfs"), std::string::npos) << error_;
@@ -328,7 +335,7 @@ TEST_F(DeviceTest, FilesystemWithoutODirectIsExplained) {
   if (errno != EINVAL) GTEST_SKIP() << "procfs refused with " << std::strerror(errno);
   DeviceOptions o;
   o.path = path;
-  EXPECT_EQ(Device::Open(o, error_), nullptr);
+  EXPECT_EQ(Device::Open(o, Libaio, error_), nullptr);
   ExpectOneLineError(path);
   EXPECT_NE(error_.find("does not support O_DIRECT"), std::string::npos) << error_;
   EXPECT_TRUE(std::filesystem::exists(path));
@@ -431,6 +438,52 @@ TEST_F(DeviceTest, CheckAlignedRespectsSlice) {
   EXPECT_FALSE(dev->CheckAligned(p, 4096, 512 * kKiB - 4096)) << "in the previous slice";
   EXPECT_FALSE(dev->CheckAligned(p, 4096, 768 * kKiB)) << "in the next slice";
   EXPECT_FALSE(dev->CheckAligned(p, 4096, 0));
+}
+
+// The device reads its superblocks through the backend it made: a backend that fails to come up
+// fails the open with its own one-line error and leaves no new file behind.
+TEST_F(DeviceTest, ABackendThatCannotBeMadeFailsTheOpen) {
+  DeviceOptions o;
+  o.path = Path("cache");
+  o.file_size = 1 * kMiB;
+  auto refuse = [](int fd, std::string& error) -> std::unique_ptr<IoBackend> {
+    EXPECT_GE(fd, 0);
+    error = "aio: refused for the test";
+    return nullptr;
+  };
+  EXPECT_EQ(Device::Open(o, refuse, error_), nullptr);
+  EXPECT_EQ(error_, "aio: refused for the test");
+  EXPECT_FALSE(std::filesystem::exists(Path("cache")));
+}
+
+// A device over a memory image has the file's geometry and the same superblock checks, through
+// the image alone.
+TEST_F(DeviceTest, AnImageDeviceHasTheGeometryAndChecksOfAFile) {
+  auto image = std::make_shared<MemoryImage>(4 * kMiB);
+  std::string error;
+  DeviceOptions o;
+  o.file_size = 4 * kMiB;
+  o.instance = 1;
+  o.instances = 2;
+  auto dev = Device::OpenImage(o, MemoryBackend::Create(image, {}, error), error_);
+  ASSERT_NE(dev, nullptr) << error_;
+  EXPECT_EQ(dev->fd(), -1);
+  EXPECT_EQ(dev->offset(), 2 * kMiB);
+  EXPECT_EQ(dev->size(), 2 * kMiB);
+  EXPECT_EQ(dev->block_size(), 4096u);
+  dev.reset();
+
+  // A block of garbage where slice 1's superblock belongs is refused, as on a file.
+  std::memset(image->bytes.data() + 2 * kMiB, 'g', 4096);
+  EXPECT_EQ(Device::OpenImage(o, MemoryBackend::Create(image, {}, error), error_), nullptr);
+  EXPECT_NE(error_.find("no valid ssdcache superblock"), std::string::npos) << error_;
+  o.format = true;
+  EXPECT_NE(Device::OpenImage(o, MemoryBackend::Create(image, {}, error), error_), nullptr)
+      << error_;
+  // Smaller than the minimum: refused before any IO.
+  o.min_size = 4 * kMiB;
+  EXPECT_EQ(Device::OpenImage(o, MemoryBackend::Create(image, {}, error), error_), nullptr);
+  EXPECT_NE(error_.find("must be at least"), std::string::npos) << error_;
 }
 
 }  // namespace

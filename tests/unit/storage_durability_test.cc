@@ -1,20 +1,18 @@
-// Durability tests on a real O_DIRECT file: the frontier and the write sequence ceiling count as
+// Durability tests on a device in memory: the frontier and the write sequence ceiling count as
 // durable only once a superblock write holding them completed, a change during a write is written
 // again, failed writes are retried (a few at once, then from Retry()), journal tickets complete
 // in any order with undo for failed ones, and a checkpoint completes with its last older write.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "engine_fixture.h"
 #include "storage/durability.h"
+#include "util/hash.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -42,54 +40,37 @@ class Waiter final : public CommitWaiter {
 class DurabilityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::TempDir("durability");
-    ASSERT_FALSE(dir_.empty());
-    DeviceOptions d;
-    d.path = dir_ + "/dev.dat";
-    d.file_size = 1 << 20;
     std::string err;
-    device_ = Device::Open(d, err);
+    device_ = testing::MemoryDevice(1 << 20, err);
     ASSERT_TRUE(device_) << err;
-    aio_ = AioContext::Create(8, err);
-    ASSERT_TRUE(aio_) << err;
+    io_ = &device_->io();
     Superblock geometry{};
     geometry.magic = kSuperMagic;
     geometry.version = kFormatVersion;
     geometry.device_size = device_->size();
-    durable_ = std::make_unique<Durability>(*device_, *aio_, router_, geometry);
+    durable_ = std::make_unique<Durability>(*device_, *io_, router_, geometry);
     router_.durable = durable_.get();
     ASSERT_TRUE(durable_->Format("formatted for a test", err)) << err;
   }
-  void TearDown() override {
-    durable_.reset();
-    aio_.reset();
-    device_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { durable_.reset(); }
 
+  // Runs the superblock writes, and the rewrites their completions start.
   void Pump() {
-    for (int i = 0; i < 1000 && (aio_->in_flight() > 0 || aio_->queued() > 0); ++i) {
-      aio_->Submit();
-      pollfd p{aio_->event_fd(), POLLIN, 0};
-      ::poll(&p, 1, 100);
-      aio_->Reap();
-    }
+    for (int i = 0; i < 100 && (io_->in_flight() > 0 || io_->queued() > 0); ++i) io_->Drain();
   }
 
   // The superblock on the device.
   Superblock OnDevice() {
     util::AlignedBuffer buf(device_->block_size(), device_->block_size());
-    EXPECT_EQ(::pread(device_->fd(), buf.data(), device_->block_size(),
-                      static_cast<off_t>(device_->offset())),
-              static_cast<ssize_t>(device_->block_size()));
+    EXPECT_EQ(io_->ReadSync(buf.data(), device_->block_size(), device_->offset()),
+              static_cast<int64_t>(device_->block_size()));
     Superblock sb;
     std::memcpy(&sb, buf.data(), sizeof(sb));
     return sb;
   }
 
-  std::string dir_;
   std::unique_ptr<Device> device_;
-  std::unique_ptr<AioContext> aio_;
+  IoBackend* io_ = nullptr;
   Router router_;
   std::unique_ptr<Durability> durable_;
 };

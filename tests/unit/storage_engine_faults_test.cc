@@ -1,7 +1,7 @@
-// The engine under injected IO faults (FaultInjector inside the AioContext), on a real O_DIRECT
-// file with libaio: failed or short reads are misses counted in read_errors and the items stay;
-// failed slab writes drop exactly their items and retire their disk slab for good; the engine
-// keeps storing and serving, even with every disk slab retired; no wrong value ever comes back.
+// The engine under injected IO faults (a FaultBackend around the fixture's backend): failed or
+// short reads are misses counted in read_errors and the items stay; failed slab writes drop exactly
+// their items and retire their disk slab for good; the engine keeps storing and serving, even with
+// every disk slab retired; no wrong value ever comes back.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 
 #include "engine_fixture.h"
 #include "storage/engine.h"
-#include "storage/fault.h"
+#include "storage/fault_backend.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -40,13 +40,13 @@ class EngineFaultsTest : public testing::EngineFixture {
   void Faults(const std::string& spec) {
     Pump();
     if (spec.empty()) {
-      aio_->set_fault_injector(nullptr);
+      faults_->set_injector(nullptr);
       return;
     }
     std::string error;
     auto f = FaultInjector::Create(spec, error);
     ASSERT_NE(f, nullptr) << error;
-    aio_->set_fault_injector(std::move(f));
+    faults_->set_injector(std::move(f));
   }
 
   // Disk slabs neither free nor in use: retired after a failed write.
@@ -56,17 +56,8 @@ class EngineFaultsTest : public testing::EngineFixture {
     return engine_->disk_slabs_total() - engine_->disk_slabs_used() - engine_->disk_slabs_free();
   }
 
-  // The bytes of disk slab `d` as the device file holds them (a second, buffered fd).
-  std::string DiskSlabBytes(uint32_t d) {
-    std::string out(kSlab, '\0');
-    int fd = ::open(device_->path().c_str(), O_RDONLY | O_CLOEXEC);
-    EXPECT_GE(fd, 0);
-    if (fd < 0) return out;
-    EXPECT_EQ(::pread(fd, out.data(), kSlab, static_cast<off_t>(uint64_t{d + 1} * kSlab)),
-              static_cast<ssize_t>(kSlab));
-    ::close(fd);
-    return out;
-  }
+  // The bytes of disk slab `d` as the device holds them.
+  std::string DiskSlabBytes(uint32_t d) { return RawRead(uint64_t{d + 1} * kSlab, kSlab); }
 
   // Fails the test unless `r` is a miss or exactly the value `key` was last given.
   static void ExpectMissOrExact(const Result& r, const std::string& key, int version, size_t size) {
@@ -160,7 +151,7 @@ TEST_F(EngineFaultsTest, StalledReadsCompleteOnceWithTheRightValues) {
   EXPECT_GT(engine_->reads_in_flight(), 0u);
   Pump();
   EXPECT_EQ(engine_->reads_in_flight(), 0u);
-  EXPECT_GT(aio_->fault_injector()->stats().stalled, 0u);
+  EXPECT_GT(faults_->injector()->stats().stalled, 0u);
   int misses = 0;
   for (int i = 0; i < kKeys; ++i) {
     std::string k = "key" + std::to_string(i);

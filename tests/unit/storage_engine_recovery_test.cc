@@ -72,9 +72,9 @@ class EngineRecoveryTest : public testing::EngineFixture {
     const uint64_t ring = device_->offset() + device_->block_size();
     util::AlignedBuffer block(kJournalBlockSize, kJournalBlockSize);
     for (uint32_t slot = 0; slot < kJournalBlocks; ++slot) {
-      const off_t at = static_cast<off_t>(ring + uint64_t{slot} * kJournalBlockSize);
-      ASSERT_EQ(::pread(device_->fd(), block.data(), kJournalBlockSize, at),
-                static_cast<ssize_t>(kJournalBlockSize));
+      const uint64_t at = ring + uint64_t{slot} * kJournalBlockSize;
+      ASSERT_EQ(aio_->ReadSync(block.data(), kJournalBlockSize, at),
+                static_cast<int64_t>(kJournalBlockSize));
       JournalBlockHeader h;
       std::memcpy(&h, block.data(), sizeof(h));
       std::vector<JournalEntry> entries;
@@ -84,8 +84,8 @@ class EngineRecoveryTest : public testing::EngineFixture {
         continue;
       }
       StoreInPlaceEntry(block.data(), static_cast<uint32_t>(entries.size()), hash, wseq);
-      ASSERT_EQ(::pwrite(device_->fd(), block.data(), kJournalBlockSize, at),
-                static_cast<ssize_t>(kJournalBlockSize));
+      ASSERT_EQ(aio_->WriteSync(block.data(), kJournalBlockSize, at),
+                static_cast<int64_t>(kJournalBlockSize));
       return;
     }
     FAIL() << "no open in-place journal block found";

@@ -256,16 +256,8 @@ TEST_F(EngineTest, CorruptRecordOnDeviceIsAMiss) {
   EvictFromMemory();
   uint64_t device_reads = engine_->stats().reads_device;
   // Overwrite the whole data area of the device (not the memory slabs) with garbage.
-  {
-    int fd = ::open((dir_ + "/dev.dat").c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    std::string junk(kSlab, '\x5a');
-    for (uint64_t off = kSlab; off < device_->size(); off += kSlab) {
-      ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), static_cast<off_t>(off)),
-                static_cast<ssize_t>(junk.size()));
-    }
-    ::fsync(fd);
-    ::close(fd);
+  for (uint64_t off = kSlab; off < device_->size(); off += kSlab) {
+    RawWrite(off, std::string(kSlab, '\x5a'));
   }
   Result r = Get("c");
   EXPECT_EQ(engine_->stats().reads_device, device_reads + 1);  // it was on the device
@@ -368,13 +360,7 @@ TEST_F(EngineTest, RestartWithOtherGeometryIsRefusedUnlessFormatted) {
 TEST_F(EngineTest, GarbageDeviceIsRefused) {
   std::string err;
   engine_.reset();
-  {
-    int fd = ::open((dir_ + "/dev.dat").c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    std::string junk(4096, 'j');
-    ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), 0), 4096);
-    ::close(fd);
-  }
+  RawWrite(0, std::string(4096, 'j'));
   EXPECT_FALSE(Reopen(err, DefaultOptions(4 * kSlab)));
   EXPECT_NE(err.find("no valid ssdcache superblock"), std::string::npos) << err;
 }
@@ -385,15 +371,7 @@ TEST_F(EngineTest, TornRecordsAreSkippedAtRestart) {
   for (int i = 0; i < 10 && engine_->ShutdownFlush(); ++i) Pump();
   Pump();
   // Damage the second half of the first disk slab (as a torn write would).
-  {
-    int fd = ::open((dir_ + "/dev.dat").c_str(), O_WRONLY);
-    ASSERT_GE(fd, 0);
-    std::string junk(kSlab / 2, '\x11');
-    ASSERT_EQ(::pwrite(fd, junk.data(), junk.size(), kSlab + kSlab / 2),
-              static_cast<ssize_t>(junk.size()));
-    ::fsync(fd);
-    ::close(fd);
-  }
+  RawWrite(kSlab + kSlab / 2, std::string(kSlab / 2, '\x11'));
   ASSERT_TRUE(Restart(err)) << err;
   EXPECT_GT(engine_->recovery().skipped, 0u);
   int hits = 0;

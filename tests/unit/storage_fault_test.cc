@@ -1,6 +1,6 @@
-// FaultInjector: spec parsing and its errors, reproducible decisions from a seed, and the
-// injector inside a real AioContext on an O_DIRECT file (EIO, short transfers, stalls delivered
-// exactly once and late, Drain() ending while ops are held).
+// FaultInjector: spec parsing and its errors, reproducible decisions from a seed; FaultBackend
+// around a real LibaioBackend on an O_DIRECT file (EIO, short transfers, stalls delivered exactly
+// once and late, Drain() ending while ops are held) and around a MemoryBackend (torn writes).
 #include <gtest/gtest.h>
 #include <linux/magic.h>
 #include <poll.h>
@@ -18,9 +18,11 @@
 #include <string>
 #include <vector>
 
-#include "storage/aio.h"
 #include "storage/device.h"
 #include "storage/fault.h"
+#include "storage/fault_backend.h"
+#include "storage/libaio_backend.h"
+#include "storage/memory_backend.h"
 #include "util/aligned_buffer.h"
 
 namespace ssdcache::storage {
@@ -71,13 +73,16 @@ TEST(FaultSpecTest, DefaultsAndInactiveSpecs) {
   EXPECT_FALSE(MustParse("read_eio=0,stall_ms=10").active());
   EXPECT_TRUE(MustParse("read_eio=1").active());
   EXPECT_TRUE(MustParse("write_short=1e-3").active());
+  EXPECT_TRUE(MustParse("write_torn=0.5").active());
   // Exclusive outcomes may add up to exactly 1.
   EXPECT_TRUE(MustParse("read_eio=0.5,read_short=0.5").active());
 }
 
 TEST(FaultSpecTest, ToStringParsesBackToTheSameSpec) {
-  FaultSpec s = MustParse("read_eio=0.125,write_short=0.5,stall=0.25,stall_ms=7,seed=9,after=3");
+  FaultSpec s = MustParse(
+      "read_eio=0.125,write_short=0.5,write_torn=0.25,stall=0.25,stall_ms=7,seed=9,after=3");
   FaultSpec back = MustParse(s.ToString());
+  EXPECT_EQ(back.write_torn, s.write_torn);
   EXPECT_EQ(back.read_eio, s.read_eio);
   EXPECT_EQ(back.read_short, s.read_short);
   EXPECT_EQ(back.write_eio, s.write_eio);
@@ -105,6 +110,7 @@ TEST(FaultSpecTest, MalformedSpecsAreRefusedWithTheirReason) {
   EXPECT_NE(ParseError("read_eio=0.1,read_eio=0.2").find("twice"), std::string::npos);
   EXPECT_NE(ParseError("read_eio=0.7,read_short=0.4").find("<= 1"), std::string::npos);
   EXPECT_NE(ParseError("write_eio=0.7,write_short=0.4").find("<= 1"), std::string::npos);
+  EXPECT_NE(ParseError("write_eio=0.5,write_torn=0.6").find("<= 1"), std::string::npos);
   EXPECT_NE(ParseError("stall=0.1").find("stall_ms"), std::string::npos);
   EXPECT_NE(ParseError("stall_ms=-1").find("stall_ms"), std::string::npos);
   EXPECT_NE(ParseError("stall_ms=60001").find("stall_ms"), std::string::npos);
@@ -230,7 +236,7 @@ TEST(FaultInjectorTest, HeldOpsComeBackInOrderOnlyWhenDue) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Inside a real AioContext
+// Around a real LibaioBackend
 
 constexpr uint64_t kFileSize = 4 << 20;
 constexpr uint64_t kBlock = 4096;
@@ -278,10 +284,16 @@ class FaultAioTest : public ::testing::Test {
     o.path = dir_ + "/cache";
     o.file_size = kFileSize;
     std::string error;
-    dev_ = Device::Open(o, error);
+    dev_ = Device::Open(
+        o,
+        [](int fd, std::string& e) {
+          return std::unique_ptr<IoBackend>(LibaioBackend::Create(fd, 1, e));
+        },
+        error);
     ASSERT_NE(dev_, nullptr) << error;
-    aio_ = AioContext::Create(16, error);
-    ASSERT_NE(aio_, nullptr) << error;
+    std::unique_ptr<IoBackend> libaio = LibaioBackend::Create(dev_->fd(), 16, error);
+    ASSERT_NE(libaio, nullptr) << error;
+    aio_ = std::make_unique<FaultBackend>(std::move(libaio));
     // The whole file holds a known pattern, written before any fault is installed.
     util::AlignedBuffer buf(kFileSize, kBlock);
     for (uint64_t i = 0; i < kFileSize; ++i) buf.data()[i] = PatternByte(i);
@@ -291,7 +303,7 @@ class FaultAioTest : public ::testing::Test {
     w.buf = buf.data();
     w.len = kFileSize;
     w.offset = 0;
-    aio_->Write(dev_->fd(), w);
+    aio_->Write(w);
     ASSERT_TRUE(WaitUntil([&] { return rec.total == 1; }));
     ASSERT_EQ(rec.results[&w], static_cast<int64_t>(kFileSize));
   }
@@ -307,7 +319,7 @@ class FaultAioTest : public ::testing::Test {
     std::string error;
     auto f = FaultInjector::Create(spec, error);
     ASSERT_NE(f, nullptr) << error;
-    aio_->set_fault_injector(std::move(f));
+    aio_->set_injector(std::move(f));
   }
 
   // The event loop's way: sleep on the eventfd only, then Reap(). False on timeout.
@@ -335,7 +347,7 @@ class FaultAioTest : public ::testing::Test {
       ops[i].buf = bufs.back().data();
       ops[i].len = len;
       ops[i].offset = (i * 7 % (kFileSize / len)) * len;
-      aio_->Read(dev_->fd(), ops[i]);
+      aio_->Read(ops[i]);
     }
   }
 
@@ -349,7 +361,7 @@ class FaultAioTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<Device> dev_;
-  std::unique_ptr<AioContext> aio_;
+  std::unique_ptr<FaultBackend> aio_;  // around its own LibaioBackend on the device's fd
 };
 
 TEST_F(FaultAioTest, ReadEioFailsEveryReadAndNoWrite) {
@@ -366,7 +378,7 @@ TEST_F(FaultAioTest, ReadEioFailsEveryReadAndNoWrite) {
   w.buf = wbuf.data();
   w.len = kBlock;
   w.offset = kBlock;
-  aio_->Write(dev_->fd(), w);
+  aio_->Write(w);
   ASSERT_TRUE(WaitUntil([&] { return rec.total == reads.size() + 1; }));
   for (IoOp& r : reads) {
     EXPECT_EQ(rec.count[&r], 1);
@@ -374,7 +386,7 @@ TEST_F(FaultAioTest, ReadEioFailsEveryReadAndNoWrite) {
   }
   EXPECT_EQ(rec.results[&w], static_cast<int64_t>(kBlock));
   EXPECT_EQ(aio_->stats().errors, reads.size());
-  EXPECT_EQ(aio_->fault_injector()->stats().eio, reads.size());
+  EXPECT_EQ(aio_->injector()->stats().eio, reads.size());
   EXPECT_EQ(aio_->in_flight(), 0u);
 }
 
@@ -391,7 +403,7 @@ TEST_F(FaultAioTest, WriteShortMakesEveryWriteShortAndNoRead) {
     writes[i].buf = bufs.back().data();
     writes[i].len = len;
     writes[i].offset = i * 65536;
-    aio_->Write(dev_->fd(), writes[i]);
+    aio_->Write(writes[i]);
   }
   std::vector<IoOp> reads(8);
   QueueReads(reads, bufs, rec);
@@ -428,8 +440,8 @@ TEST_F(FaultAioTest, StallsDelayButDeliverEveryOpExactlyOnce) {
   }
   EXPECT_EQ(aio_->in_flight(), 0u);
   EXPECT_EQ(aio_->queued(), 0u);
-  EXPECT_EQ(aio_->fault_injector()->stats().stalled, reads.size());
-  EXPECT_EQ(aio_->fault_injector()->stats().delivered, reads.size());
+  EXPECT_EQ(aio_->injector()->stats().stalled, reads.size());
+  EXPECT_EQ(aio_->injector()->stats().delivered, reads.size());
   // Nothing more comes later.
   aio_->Reap();
   EXPECT_EQ(rec.total, reads.size());
@@ -444,17 +456,17 @@ TEST_F(FaultAioTest, HeldOpsCountAsInFlightUntilDelivered) {
   aio_->Submit();
   // Reap as soon as the kernel is done: the op is held, not delivered.
   auto start = Clock::now();
-  while (aio_->fault_injector()->held() == 0 && Clock::now() - start < std::chrono::seconds(10)) {
+  while (aio_->injector()->held() == 0 && Clock::now() - start < std::chrono::seconds(10)) {
     pollfd p{aio_->event_fd(), POLLIN, 0};
     ::poll(&p, 1, 10);
     aio_->Reap();
   }
-  ASSERT_EQ(aio_->fault_injector()->held(), 1u);
+  ASSERT_EQ(aio_->injector()->held(), 1u);
   EXPECT_EQ(rec.total, 0u);  // held for 200 ms
   EXPECT_EQ(aio_->in_flight(), 1u);
   ASSERT_TRUE(WaitUntil([&] { return rec.total == 1; }));
   EXPECT_EQ(aio_->in_flight(), 0u);
-  EXPECT_EQ(aio_->fault_injector()->held(), 0u);
+  EXPECT_EQ(aio_->injector()->held(), 0u);
 }
 
 TEST_F(FaultAioTest, StalledFailuresKeepTheirError) {
@@ -485,17 +497,17 @@ TEST_F(FaultAioTest, DrainEndsWithHeldOpsAndOpsQueuedByHandlers) {
       c.buf = op.buf;
       c.len = op.len;
       c.offset = op.offset;
-      aio_->Read(dev_->fd(), c);
+      aio_->Read(c);
     }
   };
   aio_->Submit();
   // Let the kernel finish some and the injector hold them.
-  for (int i = 0; i < 100 && aio_->fault_injector()->held() == 0; ++i) {
+  for (int i = 0; i < 100 && aio_->injector()->held() == 0; ++i) {
     pollfd p{aio_->event_fd(), POLLIN, 0};
     ::poll(&p, 1, 10);
     aio_->Reap();
   }
-  EXPECT_GT(aio_->fault_injector()->held(), 0u);
+  EXPECT_GT(aio_->injector()->held(), 0u);
   EXPECT_EQ(rec.total, 0u);
   aio_->Drain();
   EXPECT_EQ(aio_->in_flight(), 0u);
@@ -503,17 +515,17 @@ TEST_F(FaultAioTest, DrainEndsWithHeldOpsAndOpsQueuedByHandlers) {
   EXPECT_EQ(rec.total, reads.size() + chained.size());
   for (IoOp& r : reads) EXPECT_EQ(rec.count[&r], 1);
   for (IoOp& c : chained) EXPECT_EQ(rec.count[&c], 1);
-  EXPECT_EQ(aio_->fault_injector()->held(), 0u);
+  EXPECT_EQ(aio_->injector()->held(), 0u);
 }
 
-TEST_F(FaultAioTest, DestroyingTheContextWithHeldOpsIsClean) {
+TEST_F(FaultAioTest, DestroyingTheBackendWithHeldOpsIsClean) {
   Install("stall=1,stall_ms=60000");
   Recorder rec;
   std::vector<IoOp> reads(4);
   std::vector<util::AlignedBuffer> bufs;
   QueueReads(reads, bufs, rec);
   aio_->Submit();
-  for (int i = 0; i < 100 && aio_->fault_injector()->held() < reads.size(); ++i) {
+  for (int i = 0; i < 100 && aio_->injector()->held() < reads.size(); ++i) {
     pollfd p{aio_->event_fd(), POLLIN, 0};
     ::poll(&p, 1, 10);
     aio_->Reap();
@@ -523,7 +535,7 @@ TEST_F(FaultAioTest, DestroyingTheContextWithHeldOpsIsClean) {
   EXPECT_EQ(rec.total, 0u);
 }
 
-TEST_F(FaultAioTest, AfterLetsTheFirstCompletionsThroughInARealContext) {
+TEST_F(FaultAioTest, AfterLetsTheFirstCompletionsThroughInARealBackend) {
   Install("read_eio=1,after=5");
   Recorder rec;
   std::vector<IoOp> reads(1);
@@ -541,6 +553,102 @@ TEST_F(FaultAioTest, AfterLetsTheFirstCompletionsThroughInARealContext) {
   std::vector<int64_t> want(5, static_cast<int64_t>(kBlock));
   want.resize(8, -EIO);
   EXPECT_EQ(results, want);
+}
+
+TEST_F(FaultAioTest, WithoutAnInjectorOpsGoStraightThrough) {
+  aio_->set_injector(nullptr);
+  Recorder rec;
+  std::vector<IoOp> reads(4);
+  std::vector<util::AlignedBuffer> bufs;
+  QueueReads(reads, bufs, rec);
+  for (IoOp& r : reads) EXPECT_EQ(r.handler, &rec) << "the decorator stood in without faults";
+  ASSERT_TRUE(WaitUntil([&] { return rec.total == reads.size(); }));
+  for (IoOp& r : reads) EXPECT_TRUE(Matches(r));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Around a MemoryBackend
+
+class FaultMemoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    image_ = std::make_shared<MemoryImage>(1 << 20);
+    std::string error;
+    auto memory = MemoryBackend::Create(image_, {}, error);
+    ASSERT_NE(memory, nullptr) << error;
+    io_ = std::make_unique<FaultBackend>(std::move(memory));
+  }
+  void Install(const std::string& spec) {
+    std::string error;
+    auto f = FaultInjector::Create(spec, error);
+    ASSERT_NE(f, nullptr) << error;
+    io_->set_injector(std::move(f));
+  }
+  std::string Image(uint64_t offset, size_t len) const {
+    return std::string(image_->bytes.data() + offset, len);
+  }
+
+  std::shared_ptr<MemoryImage> image_;
+  std::unique_ptr<FaultBackend> io_;
+};
+
+TEST_F(FaultMemoryTest, ATornWriteKeepsAPrefixLeavesGarbageAndFails) {
+  Install("write_torn=1");
+  std::memset(image_->bytes.data(), 'o', 32 * kBlock);  // the old contents
+  util::AlignedBuffer buf(16 * kBlock, kBlock);
+  std::memset(buf.data(), 'n', 16 * kBlock);
+  Recorder rec;
+  IoOp w;
+  w.handler = &rec;
+  w.buf = buf.data();
+  w.len = 16 * kBlock;
+  w.offset = 4 * kBlock;
+  io_->Write(w);
+  io_->Drain();
+  ASSERT_EQ(rec.count[&w], 1);
+  EXPECT_EQ(rec.results[&w], -EIO);
+  EXPECT_EQ(w.handler, &rec);
+  EXPECT_EQ(io_->injector()->stats().torn, 1u);
+  EXPECT_EQ(io_->stats().errors, 1u);
+  EXPECT_TRUE(Image(0, 4 * kBlock) == std::string(4 * kBlock, 'o')) << "outside the range";
+  EXPECT_TRUE(Image(4 * kBlock, 8 * kBlock) == std::string(8 * kBlock, 'n')) << "the kept prefix";
+  const std::string tail = Image(12 * kBlock, 8 * kBlock);
+  EXPECT_NE(tail.find_first_not_of('n'), std::string::npos) << "the tail holds the new data";
+  EXPECT_NE(tail.find_first_not_of('o'), std::string::npos) << "the tail holds the old data";
+  EXPECT_TRUE(Image(20 * kBlock, kBlock) == std::string(kBlock, 'o')) << "outside the range";
+
+  // Reads and journal writes are never torn.
+  IoOp r;
+  r.handler = &rec;
+  r.buf = buf.data();
+  r.len = kBlock;
+  io_->Read(r);
+  IoOp j;
+  j.handler = &rec;
+  j.buf = buf.data();
+  j.len = kBlock;
+  j.offset = 30 * kBlock;
+  j.journal = true;
+  io_->Write(j);
+  io_->Drain();
+  EXPECT_EQ(rec.results[&r], static_cast<int64_t>(kBlock));
+  EXPECT_EQ(rec.results[&j], static_cast<int64_t>(kBlock));
+  EXPECT_EQ(io_->injector()->stats().torn, 1u);
+}
+
+TEST_F(FaultMemoryTest, ShortCountsAreReportedInTheStats) {
+  Install("read_short=1");
+  util::AlignedBuffer buf(4 * kBlock, kBlock);
+  Recorder rec;
+  IoOp r;
+  r.handler = &rec;
+  r.buf = buf.data();
+  r.len = 4 * kBlock;
+  io_->Read(r);
+  io_->Drain();
+  ASSERT_EQ(rec.results[&r], static_cast<int64_t>(2 * kBlock));
+  EXPECT_EQ(io_->stats().read_bytes, 2 * kBlock);
+  EXPECT_EQ(io_->stats().errors, 1u);
 }
 
 }  // namespace

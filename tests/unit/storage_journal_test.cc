@@ -18,7 +18,7 @@
 
 #include "engine_fixture.h"
 #include "storage/engine.h"
-#include "storage/fault.h"
+#include "storage/fault_backend.h"
 #include "storage/journal.h"
 #include "util/aligned_buffer.h"
 #include "util/hash.h"
@@ -158,7 +158,7 @@ class JournalFixture : public testing::EngineFixture {
     std::string error;
     auto f = spec.empty() ? nullptr : FaultInjector::Create(spec, error);
     ASSERT_TRUE(spec.empty() || f != nullptr) << error;
-    aio_->set_fault_injector(std::move(f));
+    faults_->set_injector(std::move(f));
   }
   // A fault spec under which the first journal write is held back (stall_ms) and the second is
   // not: decisions depend only on the seed and the sequence of completions, so probing a copy
@@ -186,13 +186,13 @@ class JournalFixture : public testing::EngineFixture {
     }
     ASSERT_TRUE(done());
   }
-  uint64_t StalledOps() const { return aio_->fault_injector()->stats().stalled; }
+  uint64_t StalledOps() const { return faults_->injector()->stats().stalled; }
   // Overwrites one block of the device with zeros (a torn or never completed write).
   void ZeroBlock(uint64_t offset) {
     util::AlignedBuffer zeros(kJournalBlockSize, 4096);
     std::memset(zeros.data(), 0, kJournalBlockSize);
-    ASSERT_EQ(::pwrite(device_->fd(), zeros.data(), kJournalBlockSize, static_cast<off_t>(offset)),
-              static_cast<ssize_t>(kJournalBlockSize));
+    ASSERT_EQ(aio_->WriteSync(zeros.data(), kJournalBlockSize, offset),
+              static_cast<int64_t>(kJournalBlockSize));
   }
 };
 

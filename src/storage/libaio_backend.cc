@@ -1,6 +1,7 @@
-#include "storage/aio.h"
+#include "storage/libaio_backend.h"
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +10,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "storage/fault.h"
 #include "util/histogram.h"
 
 namespace ssdcache::storage {
@@ -39,12 +39,13 @@ std::string ReadProcValue(const char* path) {
 
 }  // namespace
 
-std::unique_ptr<AioContext> AioContext::Create(unsigned max_in_flight, std::string& error) {
+std::unique_ptr<LibaioBackend> LibaioBackend::Create(int fd, unsigned max_in_flight,
+                                                     std::string& error) {
   if (max_in_flight == 0) {
     error = "aio: max_in_flight must be at least 1";
     return nullptr;
   }
-  std::unique_ptr<AioContext> aio(new AioContext());
+  std::unique_ptr<LibaioBackend> aio(new LibaioBackend());
   // libaio returns -errno instead of setting errno.
   int ret = io_setup(static_cast<int>(max_in_flight), &aio->ctx_);
   if (ret < 0) {
@@ -65,35 +66,30 @@ std::unique_ptr<AioContext> AioContext::Create(unsigned max_in_flight, std::stri
     error = std::string("aio: eventfd: ") + std::strerror(errno);
     return nullptr;  // the destructor releases the io context
   }
+  aio->fd_ = fd;
   aio->max_in_flight_ = max_in_flight;
+  aio->iocbs_.resize(max_in_flight);
+  aio->free_iocbs_.reserve(max_in_flight);
+  for (uint32_t i = max_in_flight; i > 0; --i) aio->free_iocbs_.push_back(i - 1);
   return aio;
 }
 
-AioContext::~AioContext() {
+LibaioBackend::~LibaioBackend() {
   // io_destroy waits for IOs still in the kernel, so their buffers are not written after return.
   if (ctx_ != nullptr) io_destroy(ctx_);
 }
 
-void AioContext::set_fault_injector(std::unique_ptr<FaultInjector> injector) {
-  fault_ = std::move(injector);
-  if (fault_ != nullptr) fault_->Attach(event_fd_.get());
-}
-
-void AioContext::Read(int fd, IoOp& op) {
-  io_prep_pread(&op.cb, fd, op.buf, op.len, static_cast<long long>(op.offset));
+void LibaioBackend::Read(IoOp& op) {
   op.write = false;
   Enqueue(op);
 }
 
-void AioContext::Write(int fd, IoOp& op) {
-  io_prep_pwrite(&op.cb, fd, op.buf, op.len, static_cast<long long>(op.offset));
+void LibaioBackend::Write(IoOp& op) {
   op.write = true;
   Enqueue(op);
 }
 
-void AioContext::Enqueue(IoOp& op) {
-  io_set_eventfd(&op.cb, event_fd_.get());
-  op.cb.data = &op;
+void LibaioBackend::Enqueue(IoOp& op) {
   op.next = nullptr;
   if (queue_tail_ != nullptr) {
     queue_tail_->next = &op;
@@ -104,16 +100,31 @@ void AioContext::Enqueue(IoOp& op) {
   ++queued_;
 }
 
-void AioContext::Submit() {
+void LibaioBackend::Submit() {
   while (queue_head_ != nullptr && in_flight_ < max_in_flight_) {
     struct iocb* batch[kBatch];
-    size_t room = std::min<size_t>(kBatch, max_in_flight_ - in_flight_);
+    // Every op in the kernel holds one iocb, so the free ones are exactly the room left.
+    size_t room = std::min<size_t>(kBatch, free_iocbs_.size());
     int n = 0;
     for (IoOp* op = queue_head_; op != nullptr && static_cast<size_t>(n) < room; op = op->next) {
-      batch[n++] = &op->cb;
+      struct iocb* cb = &iocbs_[free_iocbs_.back()];
+      free_iocbs_.pop_back();
+      if (op->write) {
+        io_prep_pwrite(cb, fd_, op->buf, op->len, static_cast<long long>(op->offset));
+      } else {
+        io_prep_pread(cb, fd_, op->buf, op->len, static_cast<long long>(op->offset));
+      }
+      io_set_eventfd(cb, event_fd_.get());
+      cb->data = op;
+      batch[n++] = cb;
     }
     int ret = io_submit(ctx_, n, batch);
     ++stats_.submit_calls;
+    // The iocbs the kernel did not take go back to the pool (in reverse, so the pool's order is
+    // what it was and the next pass prepares the same ones).
+    for (int i = n; i > std::max(ret, 0); --i) {
+      free_iocbs_.push_back(static_cast<uint32_t>(batch[i - 1] - iocbs_.data()));
+    }
     if (ret == -EAGAIN || ret == -EINTR || ret == 0) break;  // kernel busy: retry on a later call
     if (ret < 0) {
       // The first iocb of the batch is the one refused; the ones after it were not looked at and
@@ -137,9 +148,8 @@ void AioContext::Submit() {
   }
 }
 
-void AioContext::Fail(IoOp& op, int error) {
-  // The iocb never reached the kernel, so its key field is free to carry the errno to Reap().
-  op.cb.key = static_cast<unsigned>(error);
+void LibaioBackend::Fail(IoOp& op, int error) {
+  op.error = error;
   op.next = nullptr;
   if (failed_tail_ != nullptr) {
     failed_tail_->next = &op;
@@ -154,73 +164,47 @@ void AioContext::Fail(IoOp& op, int error) {
   (void)ignored;  // EAGAIN only if the counter is saturated, in which case it is readable anyway
 }
 
-void AioContext::CompleteFailed() {
+void LibaioBackend::CompleteFailed() {
   // Detached first: a handler may submit again, and new failures then go to a fresh list.
   IoOp* op = failed_head_;
   failed_head_ = failed_tail_ = nullptr;
   while (op != nullptr) {
     IoOp* next = op->next;
     --queued_;
-    Finish(*op, -static_cast<int64_t>(op->cb.key));
+    Finish(*op, -static_cast<int64_t>(op->error));
     op = next;
   }
 }
 
-void AioContext::CompleteEvents(const struct io_event* events, int n) {
+void LibaioBackend::CompleteEvents(const struct io_event* events, int n) {
   for (int i = 0; i < n; ++i) {
     IoOp* op = static_cast<IoOp*>(events[i].data);
+    free_iocbs_.push_back(static_cast<uint32_t>(events[i].obj - iocbs_.data()));
     // res is the kernel's signed long squeezed into an unsigned field.
     int64_t result = static_cast<int64_t>(static_cast<long>(events[i].res));
-    if (fault_ != nullptr) {
-      FaultInjector::Decision d = fault_->Decide(op->write, op->len, result, op->journal);
-      if (d.stall) {
-        fault_->Hold(*op, d.result);  // still in flight for the caller
-        continue;
-      }
-      result = d.result;
-    }
     --in_flight_;
     Finish(*op, result);
   }
 }
 
-void AioContext::DeliverHeld(bool all) {
-  if (fault_ == nullptr) return;
-  IoOp* op = nullptr;
-  int64_t result = 0;
-  while (fault_->TakeHeld(all, op, result)) {
-    --in_flight_;
-    Finish(*op, result);
-  }
-  fault_->Rearm();
-}
-
-void AioContext::Finish(IoOp& op, int64_t result) {
-  if (op.write) {
-    ++stats_.writes;
-    if (result > 0) stats_.write_bytes += static_cast<uint64_t>(result);
-  } else {
-    ++stats_.reads;
-    if (result > 0) stats_.read_bytes += static_cast<uint64_t>(result);
-  }
-  if (result < 0 || static_cast<uint64_t>(result) != op.len) ++stats_.errors;
+void LibaioBackend::Finish(IoOp& op, int64_t result) {
+  stats_.Count(op, result);
   // Last use of op: the handler may requeue or free it.
   op.handler->OnIoComplete(op, result);
 }
 
-void AioContext::Reap() {
+void LibaioBackend::Reap() {
   // Read the counter before collecting events: a completion that lands after this read bumps it
   // again, so the loop is woken for it and stopping on a short batch below loses nothing.
   uint64_t count = 0;
   ssize_t ignored = ::read(event_fd_.get(), &count, sizeof(count));
   (void)ignored;  // EAGAIN: nothing signalled, there may still be failed ops or events to collect
   CompleteFailed();
-  DeliverHeld(/*all=*/false);
   CollectEvents();
   Submit();
 }
 
-void AioContext::Poll() {
+void LibaioBackend::Poll() {
   // Early submission pays one io_submit (and a doorbell write to the disk) per caller instead of
   // one per turn; it is worth it only while the device is short of work. Deeper than this, the
   // queued ops wait for the batch before sleep (or for the completions collected below).
@@ -229,7 +213,7 @@ void AioContext::Poll() {
   if (CollectEvents() > 0) Submit();  // slots freed and the device just got less busy
 }
 
-size_t AioContext::CollectEvents() {
+size_t LibaioBackend::CollectEvents() {
   struct io_event events[kBatch];
   size_t collected = 0;
   for (;;) {
@@ -246,12 +230,9 @@ size_t AioContext::CollectEvents() {
   return collected;
 }
 
-void AioContext::Drain() {
+void LibaioBackend::Drain() {
   struct io_event events[kBatch];
   while (in_flight_ > 0 || queued_ > 0) {
-    // Shutdown does not wait out injected stalls: held ops are delivered at once, so what is left
-    // in flight below is in the kernel and io_getevents() will return it.
-    DeliverHeld(/*all=*/true);
     Submit();
     CompleteFailed();
     if (in_flight_ > 0) {
@@ -272,5 +253,50 @@ void AioContext::Drain() {
   ssize_t ignored = ::read(event_fd_.get(), &count, sizeof(count));
   (void)ignored;
 }
+
+int64_t LibaioBackend::ReadSync(void* buf, size_t len, uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n =
+        ::pread(fd_, static_cast<char*>(buf) + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) break;  // end of the file
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<int64_t>(done);
+}
+
+int64_t LibaioBackend::WriteSync(const void* buf, size_t len, uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd_, static_cast<const char*>(buf) + done, len - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    if (n == 0) return -EIO;  // no progress: never loop forever
+    done += static_cast<size_t>(n);
+  }
+  return static_cast<int64_t>(done);
+}
+
+int LibaioBackend::Flush() { return ::fdatasync(fd_) == 0 ? 0 : errno; }
+
+IoMapping LibaioBackend::MapShared(uint64_t offset, size_t len, bool populate, int& err) {
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0),
+                   fd_, static_cast<off_t>(offset));
+  if (p == MAP_FAILED) {
+    err = errno;
+    return {};
+  }
+  err = 0;
+  return IoMapping(this, static_cast<char*>(p), len);
+}
+
+int LibaioBackend::SyncMapping(char* data, size_t len) {
+  return ::msync(data, len, MS_SYNC) == 0 ? 0 : errno;
+}
+
+void LibaioBackend::Unmap(char* data, size_t len) { ::munmap(data, len); }
 
 }  // namespace ssdcache::storage
