@@ -47,6 +47,10 @@ void FaultBackend::Write(IoOp& op) {
 void FaultBackend::OnIoComplete(IoOp& op, int64_t result) {
   op.handler = op.outer_handler;
   op.outer_handler = nullptr;
+  if (injector_ == nullptr) {  // removed while the op was out (set_injector says not to)
+    Deliver(op, result);
+    return;
+  }
   FaultInjector::Decision d = injector_->Decide(op.write, op.len, result, op.journal);
   if (d.torn) Tear(op);
   // The inner backend counted `result`; the caller is told d.result.

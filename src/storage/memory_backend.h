@@ -72,8 +72,8 @@ class MemoryBackend final : public IoBackend {
   void set_reorder(uint64_t seed);
 
   // The process dies: queued and in-flight ops are dropped without completing (their handlers
-  // never run; the caller discards them), and the image keeps what `options` say. The backend
-  // must not be used afterwards except to be destroyed.
+  // never run; the caller discards them), and the image keeps what `options` say. A simulator then
+  // destroys the engine, the device and this backend, and restarts over a new one on the image.
   void Crash(const CrashOptions& options);
 
   int event_fd() const override { return event_fd_.get(); }

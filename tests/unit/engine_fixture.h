@@ -111,11 +111,7 @@ class EngineFixture : public ::testing::Test {
     std::string err;
     if (backend_ == TestBackend::kMemory) {
       image_ = std::make_shared<MemoryImage>(device_size);
-      std::unique_ptr<IoBackend> memory = MemoryBackend::Create(image_, {}, err);
-      ASSERT_TRUE(memory) << err;
-      auto faults = std::make_unique<FaultBackend>(std::move(memory));
-      faults_ = faults.get();
-      device_ = Device::OpenImage(d, std::move(faults), err);
+      OpenImage(err);
     } else {
       dir_ = TempDir(name_);
       ASSERT_FALSE(dir_.empty());
@@ -137,6 +133,34 @@ class EngineFixture : public ::testing::Test {
     ASSERT_TRUE(engine_) << err;
     engine_->set_now(1000000);
     ASSERT_TRUE(engine_->Recover(false, err)) << err;
+  }
+
+  // kMemory: a Device over image_ through a new MemoryBackend (wrapped in faults_).
+  void OpenImage(std::string& err) {
+    DeviceOptions d;
+    d.file_size = image_->bytes.size();
+    std::unique_ptr<MemoryBackend> memory = MemoryBackend::Create(image_, {}, err);
+    ASSERT_TRUE(memory) << err;
+    memory_ = memory.get();
+    auto faults = std::make_unique<FaultBackend>(std::move(memory));
+    faults_ = faults.get();
+    device_ = Device::OpenImage(d, std::move(faults), err);
+  }
+
+  // kMemory: the process dies at this point (the backend's Crash() decides what the image keeps),
+  // then a new backend, device and engine start over the image, as after a restart.
+  bool CrashAndReopen(const CrashOptions& crash, std::string& err, const EngineOptions& o) {
+    const uint32_t now = engine_ ? engine_->now() : 1000000;
+    memory_->Crash(crash);
+    engine_.reset();
+    device_.reset();
+    OpenImage(err);
+    if (!device_) return false;
+    aio_ = &device_->io();
+    engine_ = Engine::Create(o, *device_, *aio_, err);
+    if (!engine_) return false;
+    engine_->set_now(now);
+    return engine_->Recover(false, err);
   }
 
   // A new engine on the same device file, as after a restart; what only DRAM held is gone unless
@@ -253,8 +277,9 @@ class EngineFixture : public ::testing::Test {
   std::string dir_;
   std::shared_ptr<MemoryImage> image_;  // kMemory: the device's bytes
   std::unique_ptr<Device> device_;
-  IoBackend* aio_ = nullptr;        // the device's backend (faults_, wrapping the real one)
-  FaultBackend* faults_ = nullptr;  // owned by the device
+  IoBackend* aio_ = nullptr;         // the device's backend (faults_, wrapping the real one)
+  FaultBackend* faults_ = nullptr;   // owned by the device
+  MemoryBackend* memory_ = nullptr;  // kMemory: the backend faults_ wraps
   std::unique_ptr<Engine> engine_;
 };
 
