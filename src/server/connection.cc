@@ -6,10 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 
-#include "protocol/numbers.h"
+#include "protocol/compose.h"
 #include "server/server.h"
 #include "util/hash.h"
 
@@ -19,14 +18,10 @@ namespace {
 using protocol::Command;
 using storage::IndexEntry;
 using storage::ItemView;
-using storage::LookupResult;
-using storage::StoreResult;
 
 constexpr size_t kInitialReadBuffer = 16 * 1024;
 constexpr size_t kOutputPauseBytes = 4 * 1024 * 1024;  // stop reading requests above this
 constexpr size_t kMaxLookupsPerConnection = 256;
-constexpr uint64_t kRmwToken = ~0ULL;
-constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // memcached's REALTIME_MAXDELTA
 constexpr int kIovMax = 64;
 constexpr std::string_view kJournalError = "SERVER_ERROR journal write failed\r\n";
 
@@ -65,25 +60,12 @@ LatencyKind KindOf(Command cmd) {
 
 }  // namespace
 
-storage::ItemMarks MarksOf(const ItemView& item, const IndexEntry& where, bool fetch) {
-  return storage::ItemMarks{item.stale, where.token_sent, where.fetched || fetch};
-}
-
-storage::ItemMarks ArithMarks(const ItemView& item, const IndexEntry& where, size_t new_size) {
-  return new_size <= item.value.size() ? MarksOf(item, where, false) : storage::ItemMarks{};
-}
-
-namespace {
-
-void AppendUint(std::string& out, uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, r.ptr);
-}
-}  // namespace
-
 Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
-    : server_(server), fd_(std::move(fd)), id_(id), parser_(server.parser_limits()) {
+    : server_(server),
+      fd_(std::move(fd)),
+      id_(id),
+      parser_(server.parser_limits()),
+      commands_(server.engine(), server.stats(), *this) {
   rbuf_.resize(kInitialReadBuffer);
   slots_.resize(4);
   last_active_ = server_.now();
@@ -268,7 +250,6 @@ void Connection::Process() {
                                                                             req_start_ns_);
       in_request_ = false;
       holding_ = false;
-      fetched_.valid = false;
       Consume(req_consumed_);
       // --idle-timeout counts from the last command, as memcached's does: a client trickling
       // bytes that never complete a request is idle, not busy.
@@ -320,7 +301,7 @@ void Connection::Process() {
           req_.keys.size() == 1) {
         // A set refused as too large also drops the key's old value, as memcached does, so a
         // client never reads back the value it meant to replace.
-        server_.engine().Erase(req_.keys[0], util::HashKey(req_.keys[0]));
+        commands_.DropRefused(req_.keys[0]);
       }
       Consume(outcome.consumed);
       swallow_ = outcome.swallow;
@@ -336,170 +317,90 @@ void Connection::Process() {
     in_request_ = true;
     req_start_ns_ = util::NowNs();
     req_consumed_ = outcome.consumed;
-    key_idx_ = 0;
-    counted_ = false;
-    fetched_.valid = false;
+    commands_.Begin();
   }
-}
-
-bool Connection::AbsoluteExptime(int64_t exptime, uint32_t& out) const {
-  uint32_t now = server_.now();
-  if (exptime < 0) return false;
-  if (exptime == 0) {
-    out = 0;
-    return true;
-  }
-  if (exptime <= kRelativeExptimeMax) {
-    out = now + static_cast<uint32_t>(exptime);
-    return true;
-  }
-  if (exptime <= now) return false;
-  out = static_cast<uint32_t>(std::min<int64_t>(exptime, UINT32_MAX));
-  return true;
 }
 
 bool Connection::Execute() {
-  switch (req_.cmd) {
-    case Command::kGet:
-    case Command::kGets:
-    case Command::kGat:
-    case Command::kGats:
-      return ExecGet();
-    case Command::kSet:
-    case Command::kAdd:
-    case Command::kReplace:
-    case Command::kAppend:
-    case Command::kPrepend:
-    case Command::kCas:
-      return ExecStore();
-    case Command::kIncr:
-    case Command::kDecr:
-      return ExecArith();
-    case Command::kDelete:
-      return ExecDelete();
-    case Command::kTouch:
-      return ExecTouch();
-    case Command::kFlushAll:
-      ExecFlushAll();
+  if (!Commands::Serves(req_.cmd)) {
+    ExecuteAdmin();
+    return true;
+  }
+  switch (commands_.Execute(req_, *this)) {
+    case Progress::kDone:
+      // An ms refused as too large: its data block is still to come, unparsed.
+      if (req_.cmd == Command::kMetaSet && req_.meta.too_large) swallow_ = req_.meta.swallow;
       return true;
-    case Command::kMetaGet:
-      return ExecMetaGet();
-    case Command::kMetaSet:
-      return ExecMetaSet();
-    case Command::kMetaDelete:
-      return ExecMetaDelete();
-    case Command::kMetaArithmetic:
-      return ExecMetaArith();
-    case Command::kMetaDebug:
-      return ExecMetaDebug();
-    case Command::kMetaNoop:
-      Reply("MN\r\n");
-      return true;
-    case Command::kVersion:
-      Reply("VERSION " SSDCACHE_VERSION "\r\n");
-      return true;
-    case Command::kVerbosity:
-      server_.SetVerbosity(req_.verbosity);
-      ReplyNoreply("OK\r\n");
-      return true;
-    case Command::kQuit:
-      close_after_flush_ = true;
-      return true;
-    case Command::kStats: {
-      if (req_.stats_arg == "reset") {
-        server_.ResetStats();
-        Reply("RESET\r\n");
-        return true;
-      }
-      std::string& out = TailSlot().data;
-      size_t before = out.size();
-      server_.AppendStats(req_.stats_arg, out);
-      unsent_bytes_ += out.size() - before;
-      return true;
-    }
+    case Progress::kWaitDevice:
+      ++lookups_in_flight_;
+      wait_ = Wait::kDevice;
+      return false;
+    case Progress::kWaitMemory:
+      // Parked until a memory slab is free; the request's bytes stay in the read buffer.
+      wait_ = Wait::kMemory;
+      server_.WaitForMemory(this);
+      return false;
+    case Progress::kPaused:
+      return false;  // runs again when output drains or reads complete
   }
   return true;
 }
 
-Connection::Current Connection::Lookup(std::string_view key, uint64_t hash, ItemView& item,
-                                       std::optional<IndexEntry>& where, bool bump) {
-  storage::Engine& engine = server_.engine();
-  if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
-    std::optional<IndexEntry> cur = engine.Locate(hash);
-    if (cur && cur->slab == fetched_.where.slab && cur->chunk == fetched_.where.chunk) {
-      where = cur;
-      where->fetched = fetched_.where.fetched;  // as it was before this request's own read
-      if (!fetched_.hit) return Current::kMiss;
-      item.key = fetched_.key;
-      item.value = fetched_.value;
-      item.flags = fetched_.flags;
-      item.exptime = fetched_.exptime;
-      item.cas = fetched_.cas;
-      item.last_access = fetched_.last_access;
-      item.stale = fetched_.stale;
-      return Current::kHit;
-    }
-    fetched_.valid = false;  // changed meanwhile: read again
+void Connection::ExecuteAdmin() {
+  switch (req_.cmd) {
+    case Command::kFlushAll:
+      ++server_.stats().cmd_flush;
+      server_.ScheduleFlush(req_.has_delay && req_.delay > 0 ? req_.delay : 0);
+      ReplyNoreply("OK\r\n");
+      return;
+    case Command::kMetaNoop:
+      Reply("MN\r\n");
+      return;
+    case Command::kVersion:
+      Reply("VERSION " SSDCACHE_VERSION "\r\n");
+      return;
+    case Command::kVerbosity:
+      server_.SetVerbosity(req_.verbosity);
+      ReplyNoreply("OK\r\n");
+      return;
+    case Command::kQuit:
+      close_after_flush_ = true;
+      return;
+    case Command::kStats:
+      if (req_.stats_arg == "reset") {
+        server_.ResetStats();
+        Reply("RESET\r\n");
+        return;
+      }
+      stats_text_.clear();
+      server_.AppendStats(req_.stats_arg, stats_text_);
+      Send(protocol::LineReply{stats_text_});
+      return;
+    default:
+      return;
   }
-  IndexEntry found;
-  switch (engine.Lookup(key, hash, item, this, kRmwToken, &found, bump)) {
-    case LookupResult::kHit:
-      where = found;
-      return Current::kHit;
-    case LookupResult::kMiss:
-      where = engine.Locate(hash);
-      return Current::kMiss;
-    case LookupResult::kPending:
-      ++lookups_in_flight_;
-      fetched_.valid = false;
-      fetched_.hash = hash;
-      fetched_.key.assign(key);
-      wait_ = Wait::kDevice;
-      return Current::kPending;
-  }
-  return Current::kMiss;
 }
 
 void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry& where) {
   --lookups_in_flight_;
-  if (token == kRmwToken) {
-    fetched_.valid = true;
-    fetched_.hit = item != nullptr;
-    fetched_.where = where;
-    if (item != nullptr) {
-      fetched_.value.assign(item->value);
-      fetched_.flags = item->flags;
-      fetched_.exptime = item->exptime;
-      fetched_.cas = item->cas;
-      fetched_.last_access = item->last_access;
-      fetched_.stale = item->stale;
-    }
+  if (token == Commands::kFetchToken) {
+    commands_.OnFetched(item, where);
     wait_ = Wait::kNone;
   } else if (Slot* slot = SlotAt(token)) {
-    ServerStats& st = server_.stats();
     read_bytes_in_flight_ -= slot->read_bytes;
     slot->read_bytes = 0;
-    if (slot->is_meta) {
-      FinishMetaGet(*slot, item, where);
-    } else if (item != nullptr) {
-      ++st.get_hits;
-      size_t before = slot->data.size();
-      AppendValue(*slot, *item, slot->with_cas);
-      unsent_bytes_ += slot->data.size() - before;
-    } else {
-      ++st.get_misses;
+    if (const auto reply = commands_.FinishRead(slot->pending, item, where)) {
+      AppendTo(*slot, *reply);
     }
     slot->ready = true;
     slot->ready_ns = util::NowNs();
-    st.latency[static_cast<size_t>(LatencyKind::kGetDevice)].Record(slot->ready_ns -
-                                                                    slot->start_ns);
+    server_.stats().latency[static_cast<size_t>(LatencyKind::kGetDevice)].Record(slot->ready_ns -
+                                                                                 slot->start_ns);
   }
   if (!closed()) server_.loop().Defer(this);
 }
 
-void Connection::HoldForCommit() {
-  storage::Engine& engine = server_.engine();
-  const uint64_t ticket = engine.TakeTicket();
+void Connection::HoldForCommit(uint64_t ticket) {
   if (ticket == 0) return;
   // The request superseded a version on the device: its reply goes into a pending slot that
   // opens only once the journal entry is on the device (later replies queue behind it).
@@ -513,7 +414,7 @@ void Connection::HoldForCommit() {
   }
   ++hold->commits_pending;
   ++commits_in_flight_;
-  engine.AwaitCommit(ticket, this, hold_seq_);
+  server_.engine().AwaitCommit(ticket, this, hold_seq_);
 }
 
 void Connection::OnCommitDone(uint64_t token, uint64_t /*ticket*/, bool ok) {
@@ -526,10 +427,8 @@ void Connection::OnCommitDone(uint64_t token, uint64_t /*ticket*/, bool ok) {
     if (slot->commits_pending == 0) {
       if (slot->commit_failed) {
         // Never acknowledged: the engine made the key a miss again.
-        unsent_bytes_ -= slot->data.size();
-        slot->data.clear();
-        if (slot->error_on_fail) slot->data.append(kJournalError);
-        unsent_bytes_ += slot->data.size();
+        Discard(*slot);
+        if (slot->error_on_fail) AppendTo(*slot, protocol::LineReply{kJournalError});
       }
       slot->ready = true;
     }
@@ -543,310 +442,16 @@ void Connection::OnMemoryAvailable() {
   if (!closed()) server_.loop().Defer(this);
 }
 
-bool Connection::ExecGet() {
-  storage::Engine& engine = server_.engine();
-  ServerStats& st = server_.stats();
-  const bool with_cas = req_.cmd == Command::kGets || req_.cmd == Command::kGats;
-  const bool touch = req_.cmd == Command::kGat || req_.cmd == Command::kGats;
-  uint32_t exptime = 0;
-  bool expire_now = touch && !AbsoluteExptime(req_.exptime, exptime);
-  for (; key_idx_ < req_.keys.size(); ++key_idx_) {
-    if (ReadsPaused()) return false;  // resumes from key_idx_ when output drains or reads complete
-    std::string_view key = req_.keys[key_idx_];
-    uint64_t hash = util::HashKey(key);
-    ItemView item;
-    if (touch) {
-      // gat/gats rewrite the item with the new exptime: a read-modify-write per key.
-      std::optional<IndexEntry> where;
-      Current c = Lookup(key, hash, item, where);
-      if (c == Current::kPending) return false;
-      ++st.cmd_get;
-      ++st.cmd_touch;
-      if (c == Current::kMiss) {
-        ++st.get_misses;
-        ++st.touch_misses;
-        fetched_.valid = false;
-        continue;
-      }
-      uint64_t cas = item.cas;
-      if (expire_now) {
-        engine.Erase(key, hash, &*where);
-      } else {
-        // A touch keeps the cas unique and the meta protocol's stale mark and win token.
-        const StoreResult r = engine.Store(key, hash, item.value, {}, item.flags, exptime, &cas,
-                                           &where, item.cas, MarksOf(item, *where, true));
-        if (const auto next = AfterStore(r, &Connection::ExecGet)) return *next;
-      }
-      HoldForCommit();
-      ++st.get_hits;
-      ++st.touch_hits;
-      item.cas = cas;
-      Slot& slot = TailSlot();
-      size_t before = slot.data.size();
-      AppendValue(slot, item, with_cas);
-      unsent_bytes_ += slot.data.size() - before;
-      fetched_.valid = false;
-      continue;
-    }
-    ++st.cmd_get;
-    switch (engine.Lookup(key, hash, item, this, head_seq_ + slot_count_)) {
-      case LookupResult::kHit: {
-        ++st.get_hits;
-        Slot& slot = TailSlot();
-        size_t before = slot.data.size();
-        AppendValue(slot, item, with_cas);
-        unsent_bytes_ += slot.data.size() - before;
-        break;
-      }
-      case LookupResult::kMiss:
-        ++st.get_misses;
-        break;
-      case LookupResult::kPending:
-        // The token passed above is the sequence number this slot gets.
-        PushPendingSlot(engine.last_read_bytes()).with_cas = with_cas;
-        break;
-    }
-  }
-  if (!req_.more_keys) Reply("END\r\n");
-  return true;
+void Connection::AppendTo(Slot& slot, const protocol::Response& reply) {
+  const size_t before = slot.data.size();
+  protocol::Compose(reply, slot.data);
+  unsent_bytes_ += slot.data.size() - before;
 }
 
-bool Connection::ExecStore() {
-  storage::Engine& engine = server_.engine();
-  ServerStats& st = server_.stats();
-  std::string_view key = req_.keys[0];
-  uint64_t hash = util::HashKey(key);
-  if (!counted_) ++st.cmd_set;
-  counted_ = true;
-  if (storage::kItemHeaderSize + key.size() + req_.data.size() > engine.max_item_size()) {
-    // Like memcached, a too-large set also drops the key's current value.
-    if (req_.cmd == Command::kSet) engine.Erase(key, hash);
-    HoldForCommit();
-    ReplyNoreply("SERVER_ERROR object too large for cache\r\n");
-    return true;
-  }
-  uint32_t exptime = 0;
-  bool live = AbsoluteExptime(req_.exptime, exptime);
-  std::optional<IndexEntry> where;
-  ItemView cur;
-  bool exists = false;
-  if (req_.cmd != Command::kSet) {
-    Current c = Lookup(key, hash, cur, where, /*bump=*/false);
-    if (c == Current::kPending) return false;
-    exists = c == Current::kHit;
-  }
-  std::string_view va = req_.data, vb;
-  uint32_t flags = req_.flags;
-  switch (req_.cmd) {
-    case Command::kSet:
-      break;
-    case Command::kAdd:
-      if (exists) {
-        ReplyNoreply("NOT_STORED\r\n");
-        return true;
-      }
-      break;
-    case Command::kReplace:
-      if (!exists) {
-        ReplyNoreply("NOT_STORED\r\n");
-        return true;
-      }
-      break;
-    case Command::kAppend:
-    case Command::kPrepend:
-      if (!exists) {
-        ReplyNoreply("NOT_STORED\r\n");
-        return true;
-      }
-      flags = cur.flags;
-      exptime = cur.exptime;
-      live = true;
-      if (req_.cmd == Command::kAppend) {
-        va = cur.value;
-        vb = req_.data;
-      } else {
-        vb = cur.value;
-      }
-      break;
-    case Command::kCas:
-      if (!exists) {
-        ++st.cas_misses;
-        ReplyNoreply("NOT_FOUND\r\n");
-        return true;
-      }
-      if (cur.cas != req_.cas_unique) {
-        ++st.cas_badval;
-        ReplyNoreply("EXISTS\r\n");
-        return true;
-      }
-      ++st.cas_hits;
-      break;
-    default:
-      break;
-  }
-  if (!live) {
-    // Stored and at once expired, as memcached does with a negative exptime.
-    if (req_.cmd == Command::kSet)
-      engine.Erase(key, hash);
-    else
-      engine.Erase(key, hash, where ? &*where : nullptr);
-    HoldForCommit();
-    ReplyNoreply("STORED\r\n");
-    return true;
-  }
-  const StoreResult r = engine.Store(key, hash, va, vb, flags, exptime, nullptr,
-                                     req_.cmd == Command::kSet ? nullptr : &where);
-  if (const auto next = AfterStore(r, &Connection::ExecStore)) return *next;
-  ReplyNoreply(r == StoreResult::kTooLarge ? "SERVER_ERROR object too large for cache\r\n"
-                                           : "STORED\r\n");
-  return true;
-}
-
-bool Connection::ExecArith() {
-  storage::Engine& engine = server_.engine();
-  ServerStats& st = server_.stats();
-  const bool incr = req_.cmd == Command::kIncr;
-  std::string_view key = req_.keys[0];
-  uint64_t hash = util::HashKey(key);
-  ItemView cur;
-  std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where, /*bump=*/false);
-  if (c == Current::kPending) return false;
-  if (c == Current::kMiss) {
-    ++(incr ? st.incr_misses : st.decr_misses);
-    ReplyNoreply("NOT_FOUND\r\n");
-    return true;
-  }
-  const std::optional<uint64_t> number = protocol::MemcachedStoredNumber(cur.value);
-  if (!number) {
-    ReplyNoreply("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
-    return true;
-  }
-  uint64_t value = *number;
-  ++(incr ? st.incr_hits : st.decr_hits);
-  if (incr)
-    value += req_.delta;  // wraps at 2^64 as memcached does
-  else
-    value = value < req_.delta ? 0 : value - req_.delta;
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof(buf), value);
-  std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
-  const StoreResult r = engine.Store(key, hash, text, {}, cur.flags, cur.exptime, nullptr, &where,
-                                     0, ArithMarks(cur, *where, text.size()));
-  if (const auto next = AfterStore(r, &Connection::ExecArith)) return *next;
-  if (!req_.noreply) {
-    Slot& slot = TailSlot();
-    slot.data.append(text);
-    slot.data.append("\r\n");
-    unsent_bytes_ += text.size() + 2;
-  }
-  return true;
-}
-
-bool Connection::ExecDelete() {
-  ServerStats& st = server_.stats();
-  std::string_view key = req_.keys[0];
-  uint64_t hash = util::HashKey(key);
-  ItemView cur;
-  std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where, /*bump=*/false);
-  if (c == Current::kPending) return false;
-  if (c == Current::kMiss) {
-    ++st.delete_misses;
-    ReplyNoreply("NOT_FOUND\r\n");
-    return true;
-  }
-  server_.engine().Erase(key, hash, &*where);
-  HoldForCommit();
-  ++st.delete_hits;
-  ReplyNoreply("DELETED\r\n");
-  return true;
-}
-
-bool Connection::ExecTouch() {
-  storage::Engine& engine = server_.engine();
-  ServerStats& st = server_.stats();
-  std::string_view key = req_.keys[0];
-  uint64_t hash = util::HashKey(key);
-  ItemView cur;
-  std::optional<IndexEntry> where;
-  Current c = Lookup(key, hash, cur, where);
-  if (c == Current::kPending) return false;
-  ++st.cmd_touch;
-  if (c == Current::kMiss) {
-    ++st.touch_misses;
-    ReplyNoreply("NOT_FOUND\r\n");
-    return true;
-  }
-  uint32_t exptime = 0;
-  if (!AbsoluteExptime(req_.exptime, exptime)) {
-    engine.Erase(key, hash, &*where);
-  } else {
-    const StoreResult r = engine.Store(key, hash, cur.value, {}, cur.flags, exptime, nullptr,
-                                       &where, cur.cas, MarksOf(cur, *where, true));
-    if (const auto next = AfterStore(r, &Connection::ExecTouch)) return *next;
-  }
-  HoldForCommit();
-  ++st.touch_hits;
-  ReplyNoreply("TOUCHED\r\n");
-  return true;
-}
-
-std::optional<bool> Connection::AfterStore(StoreResult r, bool (Connection::*again)()) {
-  switch (r) {
-    case StoreResult::kStored:
-    case StoreResult::kTooLarge:
-      // A store that superseded a version on the device: its reply waits for the journal.
-      HoldForCommit();
-      return std::nullopt;
-    case StoreResult::kNoMemory:
-      // Park until a memory slab is free; the request's bytes stay in the read buffer.
-      wait_ = Wait::kMemory;
-      server_.WaitForMemory(this);
-      return false;
-    case StoreResult::kConflict:
-      // Another connection changed the key after we read it: read it again and start over, so
-      // no update is lost.
-      fetched_.valid = false;
-      return (this->*again)();
-  }
-  return std::nullopt;
-}
-
-void Connection::ExecFlushAll() {
-  ++server_.stats().cmd_flush;
-  if (req_.has_delay && req_.delay > 0) {
-    server_.ScheduleFlush(req_.delay);
-  } else {
-    server_.ScheduleFlush(0);
-  }
-  ReplyNoreply("OK\r\n");
-}
-
-void Connection::AppendValue(Slot& slot, const ItemView& item, bool with_cas) {
-  std::string& out = slot.data;
-  out.append("VALUE ");
-  out.append(item.key);
-  out.push_back(' ');
-  AppendUint(out, item.flags);
-  out.push_back(' ');
-  AppendUint(out, item.value.size());
-  if (with_cas) {
-    out.push_back(' ');
-    AppendUint(out, item.cas);
-  }
-  out.append("\r\n");
-  out.append(item.value);
-  out.append("\r\n");
-}
-
-void Connection::Reply(std::string_view line) {
-  TailSlot().data.append(line);
-  unsent_bytes_ += line.size();
-}
-
-void Connection::ReplyNoreply(std::string_view line) {
-  if (!req_.noreply) Reply(line);
+void Connection::Discard(Slot& slot) {
+  unsent_bytes_ -= slot.data.size() - slot.sent;
+  slot.data.clear();
+  slot.sent = 0;
 }
 
 Connection::Slot& Connection::TailSlot() {
@@ -876,9 +481,8 @@ Connection::Slot& Connection::PushSlot() {
   s.data.clear();
   s.sent = 0;
   s.ready = true;
-  s.with_cas = false;
   s.read_bytes = 0;
-  s.is_meta = false;
+  s.pending.is_meta = false;
   s.commits_pending = 0;
   s.commit_failed = false;
   s.error_on_fail = false;
@@ -891,14 +495,14 @@ bool Connection::ReadsPaused() const {
          lookups_in_flight_ + commits_in_flight_ >= kMaxLookupsPerConnection;
 }
 
-Connection::Slot& Connection::PushPendingSlot(size_t read_bytes) {
+PendingRead& Connection::Defer(uint32_t read_bytes) {
   Slot& slot = PushSlot();
   slot.ready = false;
   slot.start_ns = req_start_ns_;
   slot.read_bytes = read_bytes;
   read_bytes_in_flight_ += read_bytes;
   ++lookups_in_flight_;
-  return slot;
+  return slot.pending;
 }
 
 Connection::Slot* Connection::SlotAt(uint64_t seq) {

@@ -12,9 +12,11 @@
 //    freed by a write that drained without EAGAIN, unparsed input) has no event to wake it.
 //  - While a request is in progress (blocked), the read buffer is not moved, so the views the
 //    parser put into the Request stay valid.
-//  - A read-modify-write command (add/replace/append/prepend/cas/incr/decr/delete/touch/gat) on a
-//    key on the device reads it, then stores with the location it read as the expected one; if
-//    another connection changed the key meanwhile, the command starts over (no lost update).
+//  - What a request means is server/commands' business (Commands, behind the ReplySink this class
+//    implements); this class moves bytes: the read buffer, the parser, the reply ring, pausing,
+//    and the waits a command asks for (a device read, a free memory slab, a journal commit).
+//    Every reply is composed into the ring by AppendTo, the one place that adds to unsent_bytes_
+//    (WriteSocket takes off what was sent, Discard what a failed journal write voided).
 //  - The object outlives its socket until every lookup it started has completed (Server frees it).
 //  - A connection whose first byte is 0x80 (a binary-protocol request, which the text parser
 //    would wait on forever) is closed at once, without a reply.
@@ -29,6 +31,8 @@
 #include "net/event_loop.h"
 #include "net/turn_budget.h"
 #include "protocol/parser.h"
+#include "protocol/response.h"
+#include "server/commands.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
 
@@ -36,25 +40,10 @@ namespace ssdcache::server {
 
 class Server;
 
-// An item's expiry as a meta command sees it while walking its flags: T (and N on an item just
-// created) replace it at their position, so a 't' reports the value it had there.
-struct MetaExpiry {
-  uint32_t exptime = 0;  // absolute, 0 = never
-  bool expired = false;  // set to a time already past: the item goes away
-};
-
-// What a touch (touch, gat, mg T, md I) carries over to the item's new version: the stale mark,
-// whether a win token was handed out and whether it was fetched (`fetch`: this request is one).
-storage::ItemMarks MarksOf(const storage::ItemView& item, const storage::IndexEntry& where,
-                           bool fetch);
-// What incr/decr/ma carry over: memcached rewrites a number that still fits the old value in place
-// (the item keeps its marks, as a touch), a longer one goes into a new item (no marks).
-storage::ItemMarks ArithMarks(const storage::ItemView& item, const storage::IndexEntry& where,
-                              size_t new_size);
-
 class Connection final : public net::EventHandler,
                          public storage::LookupWaiter,
-                         public storage::CommitWaiter {
+                         public storage::CommitWaiter,
+                         private ReplySink {
  public:
   Connection(Server& server, util::UniqueFd fd, uint64_t id);
   ~Connection();
@@ -86,46 +75,14 @@ class Connection final : public net::EventHandler,
     std::string data;
     size_t sent = 0;
     bool ready = true;
-    bool with_cas = false;  // pending get slot: gets/gats format
     uint64_t start_ns = 0;  // pending get slot: when its request was parsed
     uint64_t ready_ns = 0;  // pending get slot: when its read completed and the reply was queued
     size_t read_bytes = 0;  // pending get slot: size of its device read
-    bool is_gat = false;
-    // Pending mg slot: a copy of the request (its views pointed into the read buffer, which moves
-    // on before the read completes); capacities are reused from slot to slot.
-    bool is_meta = false;
-    uint64_t hash = 0;
-    protocol::MetaRequest meta;  // meta.opaque is re-pointed at meta_opaque when used
-    std::string meta_key;
-    std::string meta_opaque;
+    PendingRead pending;    // pending get slot: what its reply needs (see Commands::FinishRead)
     uint32_t commits_pending = 0;  // held slot: journal tickets its reply still waits for
     bool commit_failed = false;    // held slot: a journal write it waited for failed
     bool error_on_fail = false;    // held slot: answer SERVER_ERROR then (not noreply)
   };
-  // How an mg hit is answered, decided before anything is stored or written.
-  struct MetaHit {
-    MetaExpiry start;  // the item's expiry before this request's T/N
-    uint64_t cas = 0;
-    bool created = false;     // N made the item just now
-    bool fetched = false;     // h: read before this request
-    bool token_sent = false;  // someone else won: Z
-    bool won = false;         // this request wins: W
-  };
-  // What a read-modify-write command read from the device, kept across the wait.
-  struct Fetched {
-    bool valid = false;
-    bool hit = false;
-    uint64_t hash = 0;
-    storage::IndexEntry where;
-    std::string key;
-    std::string value;
-    uint32_t flags = 0;
-    uint32_t exptime = 0;
-    uint64_t cas = 0;
-    uint32_t last_access = 0;
-    bool stale = false;
-  };
-  enum class Current : uint8_t { kHit, kMiss, kPending };
 
   void Drive();
   bool ReadSocket();
@@ -133,56 +90,31 @@ class Connection final : public net::EventHandler,
   void Process();
   bool Paused() const;
   bool Execute();
-  bool ExecGet();
-  bool ExecStore();
-  bool ExecArith();
-  bool ExecDelete();
-  bool ExecTouch();
-  void ExecFlushAll();
-  // Meta commands (connection_meta.cc). md, ma, me and mg with T or N read a key on the device
-  // like the read-modify-write commands: the connection waits for that read (no pending slot).
-  bool ExecMetaGet();
-  bool ExecMetaSet();
-  bool ExecMetaDelete();
-  bool ExecMetaArith();
-  bool ExecMetaDebug();
-  // mg without T or N only reads: like get, a device read gets a pending slot and the next
-  // requests go on (FinishMetaGet answers when it completes).
-  bool ExecMetaGetRead();
-  void FinishMetaGet(Slot& slot, const storage::ItemView* item, const storage::IndexEntry& where);
-  void ApplyMetaTtl(char letter, const protocol::MetaRequest& m, bool created, MetaExpiry& e) const;
-  // Walks the flags: the expiry they leave (`final`) and whether this request wins the token.
-  bool MetaGetWins(const protocol::MetaRequest& m, const storage::ItemView& item,
-                   const MetaHit& hit, MetaExpiry& final) const;
-  void AppendMetaHit(std::string& out, const protocol::MetaRequest& m, std::string_view key,
-                     const storage::ItemView& item, const MetaHit& hit) const;
-  // After Engine::Store in a command: nullopt when the store is done (kStored, kTooLarge: the
-  // caller replies), else what the command returns: kNoMemory parks the connection until a memory
-  // slab is free (false), kConflict drops the fetched copy and runs `again` (the command itself).
-  std::optional<bool> AfterStore(storage::StoreResult r, bool (Connection::*again)());
-  // `bump`: the read counts as an access and marks the item fetched (see Engine::Lookup).
-  Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
-                 std::optional<storage::IndexEntry>& where, bool bump = true);
-  // Converts a protocol exptime to absolute seconds; false if it means "already expired".
-  bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
+  // The commands the connection answers itself (they act on the server, not on items).
+  void ExecuteAdmin();
 
-  // After a Store/Erase: if the engine handed out a journal ticket, the rest of this request's
-  // reply goes into a held slot released by OnCommitDone.
-  void HoldForCommit();
-  void Reply(std::string_view line);
-  void ReplyNoreply(std::string_view line);
-  void AppendValue(Slot& slot, const storage::ItemView& item, bool with_cas);
-  Slot& TailSlot();
-  Slot& PushSlot();
-  // A slot whose reply waits for a device read of read_bytes (get, mg).
-  Slot& PushPendingSlot(size_t read_bytes);
+  // ReplySink (see server/commands.h).
+  void Send(const protocol::Response& reply) override { AppendTo(TailSlot(), reply); }
+  void HoldForCommit(uint64_t ticket) override;
+  uint64_t NextSlotToken() const override { return head_seq_ + slot_count_; }
+  PendingRead& Defer(uint32_t read_bytes) override;
   // Too much output queued or too many device reads in flight: read and start no more requests.
   // Reads count against the output bound too: each holds a buffer the size of its item until its
   // reply is queued.
-  bool ReadsPaused() const;
+  bool ReadsPaused() const override;
+
+  // Composes `reply` at the end of `slot`: the one place where output is added (and counted).
+  void AppendTo(Slot& slot, const protocol::Response& reply);
+  // Drops what `slot` holds unsent (a reply whose journal write failed).
+  void Discard(Slot& slot);
+  void Reply(std::string_view line) { Send(protocol::LineReply{line}); }
+  void ReplyNoreply(std::string_view line) {
+    if (!req_.noreply) Reply(line);
+  }
+  Slot& TailSlot();
+  Slot& PushSlot();
   Slot* SlotAt(uint64_t seq);
   void PopSlot();
-  size_t unsent_bytes() const { return unsent_bytes_; }
   void Consume(size_t n);
   void CloseNow();
 
@@ -191,6 +123,8 @@ class Connection final : public net::EventHandler,
   uint64_t id_;
   protocol::Parser parser_;
   protocol::Request req_;
+  Commands commands_;
+  std::string stats_text_;  // `stats` output, composed before it is queued (capacity reused)
 
   std::vector<char> rbuf_;
   size_t rstart_ = 0;
@@ -202,15 +136,11 @@ class Connection final : public net::EventHandler,
   size_t slot_count_ = 0;
   uint64_t head_seq_ = 0;  // sequence number of the slot at slot_head_
   size_t unsent_bytes_ = 0;
-  std::vector<std::string> spare_strings_;
 
   bool in_request_ = false;
   size_t req_consumed_ = 0;
-  size_t key_idx_ = 0;
-  bool counted_ = false;
-  uint64_t req_start_ns_ = 0;  // the request's command counter was bumped (it may run again)
+  uint64_t req_start_ns_ = 0;
   Wait wait_ = Wait::kNone;
-  Fetched fetched_;
   size_t lookups_in_flight_ = 0;
   size_t read_bytes_in_flight_ = 0;  // device read buffers held for this connection's gets
   size_t commits_in_flight_ = 0;     // journal commits replies of this connection wait for

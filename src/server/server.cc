@@ -336,16 +336,19 @@ void Server::Accept() {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto conn = std::make_unique<Connection>(*this, std::move(conn_fd), next_conn_id_++);
-    Connection* raw = conn.get();
-    if (!raw->Start()) {
-      spdlog::warn("epoll_ctl(connection): {}", std::strerror(errno));
-      continue;
-    }
-    connections_.emplace(raw, std::move(conn));
-    ++open_connections_;
-    spdlog::debug("connection {} accepted (fd {}), {} open", raw->id(), fd, open_connections_);
+    if (!Adopt(std::move(conn_fd))) spdlog::warn("epoll_ctl(connection): {}", std::strerror(errno));
   }
+}
+
+bool Server::Adopt(util::UniqueFd fd) {
+  const int raw_fd = fd.get();
+  auto conn = std::make_unique<Connection>(*this, std::move(fd), next_conn_id_++);
+  Connection* raw = conn.get();
+  if (!raw->Start()) return false;
+  connections_.emplace(raw, std::move(conn));
+  ++open_connections_;
+  spdlog::debug("connection {} accepted (fd {}), {} open", raw->id(), raw_fd, open_connections_);
+  return true;
 }
 
 void Server::ConnectionClosed(Connection* conn) {

@@ -44,6 +44,9 @@ class Server {
   ServerStats& stats() { return stats_; }
   uint32_t now() const { return now_; }
   void ConnectionClosed(Connection* conn);
+  // Serves a connected, non-blocking socket (what Accept does with each one; tests hand it one end
+  // of a socketpair). False: it could not be added to the event loop.
+  bool Adopt(util::UniqueFd fd);
   void WaitForMemory(Connection* conn);
   void ScheduleFlush(int64_t delay_seconds);
   void AppendStats(std::string_view arg, std::string& out);

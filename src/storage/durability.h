@@ -33,7 +33,7 @@
 
 namespace ssdcache::storage {
 
-// Receives the outcome of a journal commit a reply waits for (see Engine::TakeTicket).
+// Receives the outcome of a journal commit a reply waits for (see StoreOutcome::ticket).
 class CommitWaiter {
  public:
   // `ok` false: the journal write failed, the request's change was undone (the key is a miss).

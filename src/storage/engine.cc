@@ -156,16 +156,16 @@ void Engine::DropEntry(const IndexEntry& e) {
   stats_.bytes = stats_.bytes >= cs ? stats_.bytes - cs : 0;
 }
 
-LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
-                            LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump) {
+LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
+                             LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump) {
   std::optional<IndexEntry> e = index_->Find(hash);
-  if (!e) return LookupResult::kMiss;
+  if (!e) return {LookupResult::kMiss};
   if (where != nullptr) *where = *e;
   if (Index::DefinitelyExpired(e->expiry, now_)) {
     ++stats_.expired_unfetched;
     DropEntry(*e);
     index_->EraseIf(hash, e->slab, e->chunk);
-    return LookupResult::kMiss;
+    return {LookupResult::kMiss};
   }
   SlabInfo& s = table_[e->slab];
   if (InDram(s)) {
@@ -173,30 +173,29 @@ LookupResult Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
     ItemView v;
     if (!DecodeItemTrusted(ChunkInMemory(s, e->chunk), v) || v.key != key) {
       ++stats_.key_mismatches;
-      return LookupResult::kMiss;
+      return {LookupResult::kMiss};
     }
     if (v.exptime != 0 && v.exptime <= now_) {
       DropEntry(*e);
       index_->EraseIf(hash, e->slab, e->chunk);
-      return LookupResult::kMiss;
+      return {LookupResult::kMiss};
     }
     NoteHit(hash, *e, v, bump);
     out = v;
-    return LookupResult::kHit;
+    return {LookupResult::kHit};
   }
   ReadOp* r = StartRead(*e, key, hash);
   if (r == nullptr) {
     ++stats_.read_errors;
-    return LookupResult::kMiss;
+    return {LookupResult::kMiss};
   }
   r->waiter = waiter;
   r->token = token;
   r->bump = bump;
   ++reads_in_flight_;
   stats_.reads_in_flight_max = std::max<uint64_t>(stats_.reads_in_flight_max, reads_in_flight_);
-  last_read_bytes_ = r->io.len;
   ++stats_.reads_device;
-  return LookupResult::kPending;
+  return {LookupResult::kPending, static_cast<uint32_t>(r->io.len)};
 }
 
 ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
@@ -295,35 +294,37 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
   reads_.Put(r);
 }
 
-StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view value_a,
-                          std::string_view value_b, uint32_t flags, uint32_t exptime,
-                          uint64_t* cas_out, const std::optional<IndexEntry>* expected,
-                          uint64_t keep_cas, ItemMarks marks) {
-  last_ticket_ = 0;
-  uint64_t item_size = uint64_t{kItemHeaderSize} + key.size() + value_a.size() + value_b.size();
-  if (item_size > classes_.max_item()) return StoreResult::kTooLarge;
-  if (expected != nullptr) {
+StoreOutcome Engine::Store(const StoreRequest& req) {
+  const std::string_view key = req.key;
+  const uint64_t hash = req.hash;
+  uint64_t item_size =
+      uint64_t{kItemHeaderSize} + key.size() + req.value_a.size() + req.value_b.size();
+  if (item_size > classes_.max_item()) return {StoreResult::kTooLarge};
+  if (req.check_expected) {
     std::optional<IndexEntry> cur = index_->Find(hash);
-    bool same = cur.has_value() == expected->has_value() &&
-                (!cur || (cur->slab == (*expected)->slab && cur->chunk == (*expected)->chunk));
-    if (!same) return StoreResult::kConflict;
+    const std::optional<IndexEntry>& expected = req.expected;
+    bool same = cur.has_value() == expected.has_value() &&
+                (!cur || (cur->slab == expected->slab && cur->chunk == expected->chunk));
+    if (!same) return {StoreResult::kConflict};
   }
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
   int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
-  if (id < 0) return StoreResult::kNoMemory;
+  if (id < 0) return {StoreResult::kNoMemory};
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
   uint64_t wseq = TakeWseq();
-  uint64_t cas = keep_cas != 0 ? keep_cas : wseq;
+  uint64_t cas = req.keep_cas != 0 ? req.keep_cas : wseq;
   // A write is an access, as memcached's l counts it, unless the caller keeps the last one: the
   // record's store time is the access fallback (see AccessTable), so it carries that time too.
+  const ItemMarks& marks = req.marks;
   const uint32_t accessed = marks.last_access != 0 ? marks.last_access : now_;
-  WriteItem(ChunkInMemory(s, chunk), key, value_a, value_b, flags, exptime, cas,
+  WriteItem(ChunkInMemory(s, chunk), key, req.value_a, req.value_b, req.flags, req.exptime, cas,
             static_cast<uint32_t>(s.seq), wseq, kKindItem, accessed, marks.stale ? kMarkStale : 0);
   access_.Touch(hash, accessed);
-  IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(exptime, now_)};
+  IndexEntry e{static_cast<uint32_t>(id), chunk, Index::CoarseExpiry(req.exptime, now_)};
   e.token_sent = marks.token_sent;
   e.fetched = marks.fetched;
+  uint64_t ticket = 0;
   Index::InsertOutcome outcome = index_->Upsert(hash, e);
   // The index keeps one entry per (tag, bucket pair): a replaced entry is this key's previous
   // version, or another key's that shares both (a collision). In DRAM the key tells at once; on
@@ -331,7 +332,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   const bool collided =
       outcome.result == Index::InsertResult::kReplaced && HoldsOtherKey(outcome.old, key);
   if (outcome.result == Index::InsertResult::kReplaced && !collided) {
-    Supersede(hash, &outcome.old, wseq, e);
+    ticket = Supersede(hash, &outcome.old, wseq, e);
     if (!InDram(table_[outcome.old.slab])) CheckReplaced(outcome.old, key, hash);
     DropEntry(outcome.old);
   } else if (journal_ != nullptr &&
@@ -341,7 +342,7 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
     // an older record the index dropped (for lack of room or to a colliding key; its hash is
     // unknown, only its tag was kept), or one in an evicted slab that a crash would still find
     // (the frontier is not on the device yet): this acknowledgement must not overtake them.
-    Supersede(hash, nullptr, wseq, e, /*force=*/true);
+    ticket = Supersede(hash, nullptr, wseq, e, /*force=*/true);
   }
   if (outcome.result == Index::InsertResult::kEvicted || collided) {
     MarkUnindexed(outcome.old);
@@ -353,31 +354,29 @@ StoreResult Engine::Store(std::string_view key, uint64_t hash, std::string_view 
   ++stats_.curr_items;
   ++stats_.total_items;
   stats_.bytes += classes_.chunk_size(s.cls);
-  if (cas_out != nullptr) *cas_out = cas;
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
   if (!pending_tombstones_.empty()) DrainTombstones();  // a loser's (MarkUnindexed)
-  return StoreResult::kStored;
+  return {StoreResult::kStored, cas, ticket};
 }
 
-bool Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
-  last_ticket_ = 0;
+EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
   std::optional<IndexEntry> cur = index_->Find(hash);
-  if (!cur) return false;
-  if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return false;
+  if (!cur) return {};
+  if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return {};
   // Without a checked location the entry may be another key's that shares the tag: in DRAM the
   // key tells (then this key has no entry); on the device a read tells later.
-  if (where == nullptr && HoldsOtherKey(*cur, key)) return false;
+  if (where == nullptr && HoldsOtherKey(*cur, key)) return {};
   if (where == nullptr && !InDram(table_[cur->slab])) CheckReplaced(*cur, key, hash);
   // The tombstone's wseq, reserved now so the journal entry can name it even when the tombstone
   // has to wait for a memory slab (it then gets a larger one).
   uint64_t wseq = TakeWseq();
-  Supersede(hash, &*cur, wseq, std::nullopt);
+  const uint64_t ticket = Supersede(hash, &*cur, wseq, std::nullopt);
   DropEntry(*cur);
   index_->EraseIf(hash, cur->slab, cur->chunk);
   // The record stays on the device until its slab is evicted; a tombstone written after it makes
   // the rebuild at restart drop it again.
   if (!TryWriteTombstone(key, wseq)) pending_tombstones_.push_back({std::string(key), wseq});
-  return true;
+  return {true, ticket};
 }
 
 void Engine::MarkUnindexed(const IndexEntry& dropped) {
@@ -399,8 +398,8 @@ void Engine::MarkUnindexed(const IndexEntry& dropped) {
   }
 }
 
-void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
-                       const std::optional<IndexEntry>& now_at, bool force) {
+uint64_t Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
+                           const std::optional<IndexEntry>& now_at, bool force) {
   bool on_device = false;
   if (old != nullptr) {
     const SlabInfo& o = table_[old->slab];
@@ -409,10 +408,11 @@ void Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
     // device after the slab's write while the newer version was still only in DRAM.
     if (o.state == SlabState::kMemory) VoidRecord(o, old->chunk);
   }
-  if (journal_ == nullptr || (!on_device && !force && !journal_->Uncommitted(hash))) return;
+  if (journal_ == nullptr || (!on_device && !force && !journal_->Uncommitted(hash))) return 0;
   // Ticket 0: committed already (process mode), the reply need not wait.
-  last_ticket_ = journal_->Append(hash, wseq);
-  if (last_ticket_ != 0) durable_.Hold(last_ticket_, hash, now_at);
+  const uint64_t ticket = journal_->Append(hash, wseq);
+  if (ticket != 0) durable_.Hold(ticket, hash, now_at);
+  return ticket;
 }
 
 void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
@@ -464,8 +464,7 @@ void Engine::UndoChange(uint64_t hash, const IndexEntry& where) {
   ItemView v;
   if (InDram(s) && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
     std::string key(v.key);
-    Erase(key, hash, &*cur);
-    last_ticket_ = 0;  // nobody waits for the tombstone's own entry
+    Erase(key, hash, &*cur);  // nobody waits for the tombstone's own entry
   } else {
     DropEntry(*cur);
     index_->EraseIf(hash, cur->slab, cur->chunk);

@@ -37,9 +37,9 @@
 //    an open memory slab is voided in the buffer (it never reaches the device); one superseded
 //    while its slab is being written or on the device gets a journal entry. If the entry is not
 //    committed at once (device mode; process mode with a full ring) the request that superseded
-//    it hands out a ticket (TakeTicket) whose reply must wait for the commit. A key whose entry
-//    is not yet committed journals every new version too. Several journal blocks may be in
-//    flight; each ticket completes when its own block does, in any order (a later version's
+//    it hands out a ticket (StoreOutcome, EraseOutcome) whose reply must wait for the commit. A key
+//    whose entry is not yet committed journals every new version too. Several journal blocks may be
+//    in flight; each ticket completes when its own block does, in any order (a later version's
 //    entry covers every older record of its key, so it needs no earlier block). Journal slots are
 //    reused only after a checkpoint: every memory slab holding records older than it was written.
 //    A slab write that fails re-journals, with a tombstone, each current item and tombstone it
@@ -111,6 +111,13 @@ class LookupWaiter {
 
 enum class LookupResult : uint8_t { kMiss, kHit, kPending };
 
+// What Lookup() did: its kind and, for kPending, the bytes of the device read it started (its
+// buffer is held until the waiter runs).
+struct LookupOutcome {
+  LookupResult kind = LookupResult::kMiss;
+  uint32_t read_bytes = 0;
+};
+
 // Meta-protocol state a store gives the new version: `stale` is written into the record (it
 // survives a restart), `token_sent` and `fetched` into the index entry (volatile: after a restart
 // the first reader of a stale item wins again). A touch carries them over, as memcached changes
@@ -125,6 +132,48 @@ struct ItemMarks {
   uint32_t last_access = 0;
 };
 enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict };
+
+// A new version of `key` for Store(): value = value_a + value_b (append/prepend pass two parts).
+// The views need to stay valid for the call only.
+struct StoreRequest {
+  StoreRequest(std::string_view k, uint64_t h, std::string_view value) : key(k), hash(h) {
+    value_a = value;
+  }
+  // Stores only if the key's current location is `at` (see `expected`).
+  StoreRequest& Expect(const std::optional<IndexEntry>& at) {
+    check_expected = true;
+    expected = at;
+    return *this;
+  }
+
+  std::string_view key;
+  uint64_t hash = 0;
+  std::string_view value_a;
+  std::string_view value_b;
+  uint32_t flags = 0;
+  uint32_t exptime = 0;  // absolute, 0: never
+  // When set, the key's current location must equal `expected` (nullopt: no live entry), else
+  // kConflict: an optimistic read-modify-write.
+  bool check_expected = false;
+  std::optional<IndexEntry> expected;
+  // Non-zero: the new version keeps this cas unique (touch and gat do not change it, as in
+  // memcached); zero: a new one.
+  uint64_t keep_cas = 0;
+  ItemMarks marks;
+};
+
+// A journal ticket (see Engine::AwaitCommit): 0 when the reply needs no wait (no journal entry,
+// or its entry was stored in place in process mode); otherwise acknowledge the request only from
+// AwaitCommit's callback.
+struct StoreOutcome {
+  StoreResult result = StoreResult::kStored;
+  uint64_t cas = 0;  // the new version's cas unique (kStored)
+  uint64_t ticket = 0;
+};
+struct EraseOutcome {
+  bool erased = false;
+  uint64_t ticket = 0;
+};
 
 struct ClassStats {
   uint32_t chunk_size = 0;
@@ -180,26 +229,18 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // records the access and sets the entry's fetched bit (out.last_access is the access before it),
   // unless `bump` is false (memcached's DONT_UPDATE: mg u, me, the read of a read-modify-write
   // command): both are left as they were.
-  // kPending: a device read started; waiter->OnLookupDone(token, ...) runs exactly once later.
-  // `where` (optional) receives the index location found.
-  LookupResult Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,
-                      uint64_t token, IndexEntry* where = nullptr, bool bump = true);
-
-  // Bytes of the device read the last kPending lookup started (its buffer is held until then).
-  size_t last_read_bytes() const { return last_read_bytes_; }
+  // kPending: a device read of `read_bytes` started; waiter->OnLookupDone(token, ...) runs exactly
+  // once later. `where` (optional) receives the index location found.
+  LookupOutcome Lookup(std::string_view key, uint64_t hash, ItemView& out, LookupWaiter* waiter,
+                       uint64_t token, IndexEntry* where = nullptr, bool bump = true);
 
   // The key's current index location, with no IO (nullopt: no live entry).
   std::optional<IndexEntry> Locate(uint64_t hash) const;
 
-  // Writes a new version of `key` (value = value_a + value_b) into a memory slab and points the
-  // index at it. `expected`, when given, must equal the key's current location (optimistic
-  // read-modify-write), else kConflict. exptime is absolute (0 = never). kNoMemory: every memory
-  // slab is busy; retry after the memory listener fires. `keep_cas` (non-zero) writes the item with
-  // that cas unique instead of a new one (touch and gat do not change it, as in memcached).
-  StoreResult Store(std::string_view key, uint64_t hash, std::string_view value_a,
-                    std::string_view value_b, uint32_t flags, uint32_t exptime, uint64_t* cas_out,
-                    const std::optional<IndexEntry>* expected = nullptr, uint64_t keep_cas = 0,
-                    ItemMarks marks = {});
+  // Writes a new version of `req.key` into a memory slab and points the index at it. kNoMemory:
+  // every memory slab is busy; retry after the memory listener fires. kConflict: the key moved
+  // from `req.expected` (see StoreRequest).
+  StoreOutcome Store(const StoreRequest& req);
 
   // Records that a win token (meta W) was handed out for the version at `where` (no-op if the key
   // changed meanwhile).
@@ -209,16 +250,14 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
   // and writes a tombstone so that the delete survives a restart.
-  bool Erase(std::string_view key, uint64_t hash, const IndexEntry* where = nullptr);
+  // `erased` false: no entry (or not at `where`), nothing was done.
+  EraseOutcome Erase(std::string_view key, uint64_t hash, const IndexEntry* where = nullptr);
 
   // Invalidates every item (flush_all); persisted in the superblock.
   void FlushAll();
 
-  // The journal ticket of the last Store()/Erase() (0: its reply needs no wait, e.g. its entry
-  // was stored in place in process mode), then 0. A non-zero ticket: acknowledge the request
-  // only from AwaitCommit's callback (which may run at once if the ticket completed already).
-  uint64_t TakeTicket() { return std::exchange(last_ticket_, 0); }
-  // Calls waiter->OnCommitDone(token, ticket, ok) once the ticket's journal block completed.
+  // Calls waiter->OnCommitDone(token, ticket, ok) once the ticket's journal block completed (a
+  // Store's or Erase's non-zero ticket; at once if the ticket completed already).
   void AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token);
   // Once per loop turn, before the aio submit: writes the turn's journal entries as one block
   // (even while earlier turns' blocks are still being written) and starts a checkpoint when the
@@ -337,8 +376,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // `now_at`, or none for a delete): voids it in DRAM or journals the change.
   // `old` may be null: no previous record in the index, only an uncommitted journal entry or
   // (`force`) an older record the index may have dropped.
-  void Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
-                 const std::optional<IndexEntry>& now_at, bool force = false);
+  // Returns the journal ticket the request must wait for (0: none).
+  uint64_t Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
+                     const std::optional<IndexEntry>& now_at, bool force = false);
   // An entry the index dropped for lack of room: its record must not come back after a crash
   // over a newer, DRAM-only version of its key.
   void MarkUnindexed(const IndexEntry& dropped);
@@ -413,7 +453,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
   size_t reads_in_flight_ = 0;
-  size_t last_read_bytes_ = 0;
 
   // The superblock, the write sequence, journal tickets and checkpoints.
   Durability durable_;
@@ -429,7 +468,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // The crash journal (null without one); durable_ holds the requests waiting on it.
   std::unique_ptr<Journal> journal_;
   uint32_t reserved_slabs_ = 1;  // slab-sized regions before disk slab 0: superblock, journal
-  uint64_t last_ticket_ = 0;
   uint32_t now_ = 0;
   EngineStats stats_;
   std::function<void()> memory_listener_;

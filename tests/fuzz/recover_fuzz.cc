@@ -223,7 +223,7 @@ void LookupAll(st::Engine& engine, const Oracle& oracle, const std::set<std::str
     Waiter w;
     w.expected_token = ++token;
     st::ItemView out;
-    st::LookupResult r = engine.Lookup(key, HashKey(key), out, &w, w.expected_token);
+    st::LookupResult r = engine.Lookup(key, HashKey(key), out, &w, w.expected_token).kind;
     if (r == st::LookupResult::kHit) {
       CheckHit(oracle, key, out, out.value, now);
     } else if (r == st::LookupResult::kPending) {
@@ -463,10 +463,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const size_t room = engine->max_item_size() - st::kItemHeaderSize - key.size();
       const std::string value = Value(vlen % (room + 1), ++salt);
       const uint32_t flags = static_cast<uint32_t>(salt);
-      uint64_t cas = 0;
       st::StoreResult r = st::StoreResult::kNoMemory;
       for (int attempt = 0; attempt < 8 && r == st::StoreResult::kNoMemory; ++attempt) {
-        r = engine->Store(key, HashKey(key), value, {}, flags, 0, &cas);
+        st::StoreRequest put(key, HashKey(key), value);
+        put.flags = flags;
+        r = engine->Store(put).result;
         // kNoMemory: a seal was started (or is in flight); its completion frees a buffer.
         if (r == st::StoreResult::kNoMemory) PumpUntil([] { return false; });
       }

@@ -213,9 +213,12 @@ class EngineFixture : public ::testing::Test {
 
   // One store as a connection does it. kNoMemory is only allowed while a slab write is in flight:
   // its completion is what wakes a parked connection, so without one the client would hang.
-  StoreResult StoreOnce(const std::string& key, const std::string& value, uint32_t exptime = 0) {
-    StoreResult r = engine_->Store(key, util::HashKey(key), value, {}, 7, exptime, nullptr);
-    if (r == StoreResult::kNoMemory) {
+  StoreOutcome StoreOnce(const std::string& key, const std::string& value, uint32_t exptime = 0) {
+    StoreRequest put(key, util::HashKey(key), value);
+    put.flags = 7;
+    put.exptime = exptime;
+    StoreOutcome r = engine_->Store(put);
+    if (r.result == StoreResult::kNoMemory) {
       EXPECT_GT(engine_->memory_slabs_flushing(), 0u)
           << "kNoMemory with no slab write in flight: nothing would ever wake the client";
     }
@@ -223,13 +226,16 @@ class EngineFixture : public ::testing::Test {
   }
 
   // A store that waits out memory backpressure by pumping IO, as a parked connection would.
-  StoreResult Set(const std::string& key, const std::string& value, uint32_t exptime = 0) {
-    StoreResult r = StoreResult::kNoMemory;
-    for (int i = 0; i < 1000 && r == StoreResult::kNoMemory; ++i) {
+  StoreOutcome Store(const std::string& key, const std::string& value, uint32_t exptime = 0) {
+    StoreOutcome r{StoreResult::kNoMemory};
+    for (int i = 0; i < 1000 && r.result == StoreResult::kNoMemory; ++i) {
       r = StoreOnce(key, value, exptime);
-      if (r == StoreResult::kNoMemory) Pump();
+      if (r.result == StoreResult::kNoMemory) Pump();
     }
     return r;
+  }
+  StoreResult Set(const std::string& key, const std::string& value, uint32_t exptime = 0) {
+    return Store(key, value, exptime).result;
   }
 
   // Looks up synchronously from the test's point of view: pumps IO until the answer is there.
@@ -237,7 +243,7 @@ class EngineFixture : public ::testing::Test {
     Collector c;
     ItemView v;
     Result r;
-    switch (engine_->Lookup(key, util::HashKey(key), v, &c, 1)) {
+    switch (engine_->Lookup(key, util::HashKey(key), v, &c, 1).kind) {
       case LookupResult::kHit:
         r.done = r.hit = true;
         r.calls = 1;

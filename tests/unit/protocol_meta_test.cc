@@ -12,21 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "protocol/parser.h"
-
-// Counts heap allocations so a test can check that a warm parser allocates nothing.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace ssdcache::protocol {
 namespace {

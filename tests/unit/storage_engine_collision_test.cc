@@ -45,7 +45,7 @@ class EngineCollisionTest : public testing::EngineFixture {
     return {};
   }
 
-  bool Erase(const std::string& key) { return engine_->Erase(key, util::HashKey(key)); }
+  bool Erase(const std::string& key) { return engine_->Erase(key, util::HashKey(key)).erased; }
   // Writes every memory slab out, then enough more that what was stored is read from the device.
   void OntoTheDevice() {
     for (int i = 0; i < 100 && engine_->ShutdownFlush(); ++i) Pump();

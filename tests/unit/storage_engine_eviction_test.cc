@@ -92,7 +92,7 @@ TEST_F(EngineEvictionTest, TheOldOrderBringsVersionOneBack) {
 
 TEST_F(EngineEvictionTest, DeletedKeyDoesNotReturnAfterItsTombstoneIsEvicted) {
   PackIntoOpenDiskSlab("gone", ValueFor("gone", 1, 100));
-  ASSERT_TRUE(engine_->Erase("gone", util::HashKey("gone")));
+  ASSERT_TRUE(engine_->Erase("gone", util::HashKey("gone")).erased);
   // Fill the tombstone's slab (the smallest class) so that it is written full, in a disk slab
   // of its own, after the packed slab that holds the deleted version.
   for (int i = 0; i < static_cast<int>(kSlab / 56) + 1; ++i) {

@@ -144,7 +144,7 @@ TEST_F(EngineFaultsTest, StalledReadsCompleteOnceWithTheRightValues) {
   for (int i = 0; i < kKeys; ++i) {
     std::string k = "key" + std::to_string(i);
     ItemView v;
-    LookupResult lr = engine_->Lookup(k, util::HashKey(k), v, &c, static_cast<uint64_t>(i));
+    LookupResult lr = engine_->Lookup(k, util::HashKey(k), v, &c, static_cast<uint64_t>(i)).kind;
     if (lr == LookupResult::kHit) memory_hits[i] = std::string(v.value);
     ASSERT_NE(lr, LookupResult::kMiss) << k;
   }
@@ -349,7 +349,7 @@ TEST_F(EngineFaultsTest, WithEveryDiskSlabRetiredTheEngineStillStoresAndServes) 
     for (int cls = 0; cls < 8; ++cls) {
       std::string k = "c" + std::to_string(cls) + "r" + std::to_string(round);
       size_t size = 60u << cls;
-      StoreResult r = StoreOnce(k, ValueFor(k, round, size));
+      StoreResult r = StoreOnce(k, ValueFor(k, round, size)).result;
       ASSERT_EQ(r, StoreResult::kStored) << k;
       Result got = Get(k);
       ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(got, k, round, size));
@@ -367,7 +367,7 @@ TEST_F(EngineFaultsTest, TombstonesOfAFailedSlabWriteAreWrittenAgain) {
   for (int i = 0; i < 100; ++i)
     ASSERT_EQ(Set("fill" + std::to_string(i), big), StoreResult::kStored);
   Pump();
-  ASSERT_TRUE(engine_->Erase("victim", util::HashKey("victim")));  // a tombstone in DRAM
+  ASSERT_TRUE(engine_->Erase("victim", util::HashKey("victim")).erased);  // a tombstone in DRAM
   // Its slab's write fails: the delete must not depend on that write having reached the device.
   ASSERT_NO_FATAL_FAILURE(Faults("write_eio=1"));
   for (int i = 0; i < 10 && engine_->ShutdownFlush(); ++i) Pump();

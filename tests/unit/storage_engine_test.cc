@@ -49,7 +49,7 @@ class EngineTest : public testing::EngineFixture {
       uint32_t last_access = 0;
     } waiter;
     ItemView v;
-    switch (engine_->Lookup(key, util::HashKey(key), v, &waiter, 1, nullptr, bump)) {
+    switch (engine_->Lookup(key, util::HashKey(key), v, &waiter, 1, nullptr, bump).kind) {
       case LookupResult::kHit:
         return v.last_access;
       case LookupResult::kMiss:
@@ -77,9 +77,8 @@ TEST_F(EngineTest, StoreAndLookupInMemory) {
 }
 
 TEST_F(EngineTest, CasUniquesGrow) {
-  uint64_t a = 0, b = 0;
-  engine_->Store("k", util::HashKey("k"), "v", {}, 0, 0, &a);
-  engine_->Store("k", util::HashKey("k"), "w", {}, 0, 0, &b);
+  const uint64_t a = engine_->Store(StoreRequest("k", util::HashKey("k"), "v")).cas;
+  const uint64_t b = engine_->Store(StoreRequest("k", util::HashKey("k"), "w")).cas;
   EXPECT_LT(a, b);
   EXPECT_EQ(Get("k").cas, b);
 }
@@ -207,10 +206,12 @@ TEST_F(EngineTest, StoreCanKeepTheLastAccess) {
   engine_->set_now(t0 + 50);
   ItemMarks marks;
   marks.last_access = t0;
-  ASSERT_EQ(engine_->Store("k", util::HashKey("k"), "v", {}, 0, 0, nullptr, nullptr, 0, marks),
-            StoreResult::kStored);
+  StoreRequest put("k", util::HashKey("k"), "v");
+  put.marks = marks;
+  ASSERT_EQ(engine_->Store(put).result, StoreResult::kStored);
   EXPECT_EQ(LastAccess("k", false), t0);
-  ASSERT_EQ(engine_->Store("k", util::HashKey("k"), "v", {}, 0, 0, nullptr), StoreResult::kStored);
+  ASSERT_EQ(engine_->Store(StoreRequest("k", util::HashKey("k"), "v")).result,
+            StoreResult::kStored);
   EXPECT_EQ(LastAccess("k", false), t0 + 50);
 }
 
@@ -219,22 +220,22 @@ TEST_F(EngineTest, OptimisticStoreDetectsConcurrentChange) {
   std::optional<IndexEntry> seen = engine_->Locate(util::HashKey("k"));
   ASSERT_TRUE(seen);
   Set("k", "2");  // another client wins the race
-  EXPECT_EQ(engine_->Store("k", util::HashKey("k"), "3", {}, 0, 0, nullptr, &seen),
-            StoreResult::kConflict);
+  StoreRequest put("k", util::HashKey("k"), "3");
+  put.Expect(seen);
+  EXPECT_EQ(engine_->Store(put).result, StoreResult::kConflict);
   EXPECT_EQ(Get("k").value, "2");
-  std::optional<IndexEntry> none;
-  EXPECT_EQ(engine_->Store("new", util::HashKey("new"), "n", {}, 0, 0, nullptr, &none),
-            StoreResult::kStored);
-  EXPECT_EQ(engine_->Store("new", util::HashKey("new"), "m", {}, 0, 0, nullptr, &none),
-            StoreResult::kConflict);
+  StoreRequest absent("new", util::HashKey("new"), "n");
+  absent.Expect(std::nullopt);
+  EXPECT_EQ(engine_->Store(absent).result, StoreResult::kStored);
+  EXPECT_EQ(engine_->Store(absent).result, StoreResult::kConflict);
 }
 
 TEST_F(EngineTest, EraseAndFlushAll) {
   Set("a", "1");
   Set("b", "2");
-  EXPECT_TRUE(engine_->Erase("a", util::HashKey("a")));
+  EXPECT_TRUE(engine_->Erase("a", util::HashKey("a")).erased);
   EXPECT_FALSE(Get("a").hit);
-  EXPECT_FALSE(engine_->Erase("a", util::HashKey("a")));
+  EXPECT_FALSE(engine_->Erase("a", util::HashKey("a")).erased);
   engine_->FlushAll();
   EXPECT_FALSE(Get("b").hit);
   EXPECT_EQ(engine_->stats().curr_items, 0u);
@@ -242,7 +243,7 @@ TEST_F(EngineTest, EraseAndFlushAll) {
 
 TEST_F(EngineTest, TooLargeIsRefused) {
   std::string big(kSlab, 'x');
-  EXPECT_EQ(engine_->Store("big", util::HashKey("big"), big, {}, 0, 0, nullptr),
+  EXPECT_EQ(engine_->Store(StoreRequest("big", util::HashKey("big"), big)).result,
             StoreResult::kTooLarge);
   std::string fits(engine_->max_item_size() - kItemHeaderSize - 3, 'y');
   EXPECT_EQ(Set("fit", fits), StoreResult::kStored);
@@ -303,8 +304,9 @@ TEST_F(EngineTest, StoresWaitForMemoryWhileSlabsFlush) {
   StoreResult last = StoreResult::kStored;
   int stored = 0;
   for (int i = 0; i < 1000 && last == StoreResult::kStored; ++i) {
-    last = engine_->Store("w" + std::to_string(i), util::HashKey("w" + std::to_string(i)),
-                          ValueFor("w", i, 4000), {}, 0, 0, nullptr);
+    const std::string key = "w" + std::to_string(i);
+    const std::string value = ValueFor("w", i, 4000);
+    last = engine_->Store(StoreRequest(key, util::HashKey(key), value)).result;
     if (last == StoreResult::kStored) ++stored;
   }
   EXPECT_EQ(last, StoreResult::kNoMemory);
@@ -333,7 +335,7 @@ TEST_F(EngineTest, WarmRestartKeepsItemsAndDeletes) {
   }
   for (int i = 1; i < 300; i += 10) {  // delete some
     std::string k = "key" + std::to_string(i);
-    ASSERT_TRUE(engine_->Erase(k, util::HashKey(k)));
+    ASSERT_TRUE(engine_->Erase(k, util::HashKey(k)).erased);
     want.erase(k);
   }
   ASSERT_EQ(Set("sooner", "x", engine_->now() + 5), StoreResult::kStored);

@@ -579,10 +579,9 @@ class EngineJournalTest : public JournalFixture {
     Pump();
   }
   StoreResult Set(const std::string& key, const std::string& value, uint64_t* ticket = nullptr) {
-    StoreResult r = EngineFixture::Set(key, value);
-    uint64_t t = engine_->TakeTicket();
-    if (ticket != nullptr) *ticket = t;
-    return r;
+    const StoreOutcome r = EngineFixture::Store(key, value);
+    if (ticket != nullptr) *ticket = r.ticket;
+    return r.result;
   }
   std::optional<std::string> Value(const std::string& key) {
     testing::Result r = Get(key);
@@ -690,8 +689,9 @@ TEST_P(EngineJournalModesTest, ADeleteOfADeviceResidentKeySurvivesACrash) {
   ASSERT_EQ(Set("gone", "v1"), StoreResult::kStored);
   ASSERT_EQ(Set("kept", "v1"), StoreResult::kStored);
   WriteOut();
-  ASSERT_TRUE(engine_->Erase("gone", util::HashKey("gone")));
-  ExpectCommitted(engine_->TakeTicket(), "delete");
+  const EraseOutcome erased = engine_->Erase("gone", util::HashKey("gone"));
+  ASSERT_TRUE(erased.erased);
+  ExpectCommitted(erased.ticket, "delete");
   CrashAndRecover();
   EXPECT_EQ(Value("gone"), std::nullopt);
   EXPECT_EQ(Value("kept"), "v1");
@@ -714,8 +714,9 @@ TEST_F(EngineJournalTest, ANewVersionWaitsForAnUncommittedEntryOfItsKey) {
   // v2 is in DRAM, but its entry is not on the device yet: v3 must not be acknowledged first.
   ASSERT_EQ(Set("k", "v3", &t3), StoreResult::kStored);
   EXPECT_GT(t3, t2);
-  ASSERT_TRUE(engine_->Erase("k", util::HashKey("k")));
-  EXPECT_GT(engine_->TakeTicket(), t3);
+  const EraseOutcome erased = engine_->Erase("k", util::HashKey("k"));
+  ASSERT_TRUE(erased.erased);
+  EXPECT_GT(erased.ticket, t3);
   Turn();
   ASSERT_EQ(Set("k", "v4", &t3), StoreResult::kStored);
   EXPECT_EQ(t3, 0u) << "committed now; the previous version is in DRAM";
@@ -769,8 +770,9 @@ TEST_F(EngineJournalTest, AFailedJournalWriteUndoesTheChangeAndIsReported) {
   ASSERT_EQ(Set("k", "v2", &ticket), StoreResult::kStored);
   Acks acks;
   engine_->AwaitCommit(ticket, &acks, 1);
-  ASSERT_TRUE(engine_->Erase("d", util::HashKey("d")));
-  engine_->AwaitCommit(engine_->TakeTicket(), &acks, 2);
+  const EraseOutcome erased = engine_->Erase("d", util::HashKey("d"));
+  ASSERT_TRUE(erased.erased);
+  engine_->AwaitCommit(erased.ticket, &acks, 2);
   Turn();
   ASSERT_EQ(acks.done.size(), 2u);
   EXPECT_FALSE(acks.done[1]);
