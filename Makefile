@@ -15,7 +15,7 @@ FORMAT_SRCS  = $(shell find src tests tools -name '*.cc' -o -name '*.h')
 CTEST        = ctest --output-on-failure -j2 --no-tests=error
 
 .PHONY: all build deps deps-server run test asan fuzz fuzz-ci format format-check clean cluster \
-        install bench
+        install bench sim
 
 all: build
 
@@ -73,6 +73,16 @@ bench: deps
 	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target ssdcached ssdcache-bench
 	tools/bench/scenarios/run-all.sh $(RELEASE_DIR)
+
+# The engine simulator (tests/sim) on the release build: SEEDS seeds from SIM_FIRST_SEED (past the
+# fixed set `make test` runs), SIM_OPS requests each; a failure prints the line that replays it.
+SEEDS         ?= 100
+SIM_FIRST_SEED ?= 1000
+SIM_OPS       ?= 200000
+sim: deps
+	$(MAKE) --no-print-directory build
+	$(RELEASE_DIR)/tests/sim/ssdcache-sim --seeds $(SEEDS) --first-seed $(SIM_FIRST_SEED) \
+	  --ops $(SIM_OPS)
 
 format:
 	clang-format -i $(FORMAT_SRCS)

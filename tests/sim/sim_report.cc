@@ -1,0 +1,63 @@
+// The simulator's names and reports: journal mode names, the one-line summary of a run and the
+// command line that replays a seed.
+#include <cstdio>
+#include <string>
+
+#include "simulator.h"
+
+namespace ssdcache::sim {
+
+const char* JournalModeName(JournalMode mode) {
+  switch (mode) {
+    case JournalMode::kNone:
+      return "none";
+    case JournalMode::kDevice:
+      return "device";
+    case JournalMode::kProcess:
+      return "process";
+  }
+  return "?";
+}
+
+bool ParseJournalMode(std::string_view text, JournalMode& mode) {
+  for (JournalMode m : {JournalMode::kNone, JournalMode::kDevice, JournalMode::kProcess}) {
+    if (text == JournalModeName(m)) {
+      mode = m;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string SimResult::Summary() const {
+  char buf[512];
+  std::snprintf(
+      buf, sizeof(buf),
+      "journal %s: %llu ops (%llu hits, %llu misses, %llu device reads, %llu sets, "
+      "%llu deletes, %llu flushes), %llu clean restarts, %llu crashes (%llu wiped), "
+      "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
+      "commits, %llu write errors",
+      JournalModeName(journal), static_cast<unsigned long long>(ops),
+      static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
+      static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
+      static_cast<unsigned long long>(deletes), static_cast<unsigned long long>(flushes),
+      static_cast<unsigned long long>(clean_restarts), static_cast<unsigned long long>(crashes),
+      static_cast<unsigned long long>(wipes), static_cast<unsigned long long>(scans),
+      static_cast<unsigned long long>(keys_verified), static_cast<unsigned long long>(evictions),
+      static_cast<unsigned long long>(journal_waits),
+      static_cast<unsigned long long>(commit_failures),
+      static_cast<unsigned long long>(write_errors));
+  return buf;
+}
+
+std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
+  std::string cmd(binary);
+  cmd += " --seed " + std::to_string(o.seed) + " --ops " + std::to_string(o.ops);
+  if (o.journal) cmd += std::string(" --journal ") + JournalModeName(*o.journal);
+  if (!o.faults) cmd += " --no-faults";
+  if (!o.restarts) cmd += " --no-restarts";
+  if (o.old_eviction_order) cmd += " --old-eviction-order";
+  return cmd;
+}
+
+}  // namespace ssdcache::sim

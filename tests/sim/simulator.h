@@ -1,0 +1,81 @@
+// Deterministic simulation of the storage engine: one thread drives the real storage::Engine with
+// a workload drawn from a seeded PRNG (sets of random sizes over the slab classes on a bounded key
+// space, overwrites, deletes, touches, flush_all, reads, expiry on a simulated clock, IO errors,
+// clean restarts and crashes) on a deliberately small geometry (few memory slabs, a small device,
+// a small index), and checks every answer against sim::Model (sim_model.h). It drives completions
+// as the server does: Lookup's pending reads answer a LookupWaiter, journal tickets a
+// CommitWaiter, a kNoMemory store waits for the memory listener, and each turn ends with
+// CommitJournal() and the IO submit.
+//
+// What is checked strictly when (design.md, "Restarts" and "Crash journal"):
+//  - always: no corrupt value, no value of another key, never an expired one, never a version
+//    older than the key's newest request taken before the read started (so never a deleted or
+//    flushed key back), never a value whose journal commit had failed;
+//  - at scans (periodically and around every clean restart): every key a scan found and that
+//    nothing changed since is found again, unless the engine counted as many evictions (index,
+//    tag collisions, slab evictions, plus entries a rebuild could not index) or read errors as
+//    keys went missing; skipped across lives with injected IO errors (a failed write drops its
+//    items uncounted);
+//  - after a crash, with a journal (device or process mode, same boot): never an older version
+//    than the last acknowledged one; a version still waiting for its ticket may or may not be
+//    back. Without a journal a crash promises nothing about older versions: only corruption and
+//    expiry are checked for keys not written since (only clean restarts are checked strictly,
+//    and only those of lives without write errors: the server exits 1 after one, and nothing
+//    re-covers a failed write's records that reached the device).
+//
+// A seed determines the geometry, the journal mode (unless given) and the workload. A failure
+// names its seed and the command line that replays it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ssdcache::sim {
+
+enum class JournalMode : uint8_t { kNone, kDevice, kProcess };
+const char* JournalModeName(JournalMode mode);
+bool ParseJournalMode(std::string_view text, JournalMode& mode);
+
+struct SimOptions {
+  uint64_t seed = 1;
+  uint64_t ops = 100000;               // requests (get, set, delete, touch, flush_all)
+  std::optional<JournalMode> journal;  // nullopt: the seed chooses
+  bool faults = true;                  // IO errors in some engine lives
+  bool restarts = true;                // clean restarts and crashes
+  bool verbose = false;                // a line per restart and scan on stderr
+  // The engine's old, defective eviction order (EvictionOrder::kDiskCloseForTests), which could
+  // bring an older version back after a restart: the simulator must catch it.
+  bool old_eviction_order = false;
+};
+
+struct SimResult {
+  bool ok = true;
+  std::string failure;  // what went wrong, where (empty when ok)
+  JournalMode journal = JournalMode::kNone;
+  uint64_t ops = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t device_reads = 0;
+  uint64_t sets = 0;
+  uint64_t deletes = 0;
+  uint64_t flushes = 0;
+  uint64_t clean_restarts = 0;
+  uint64_t crashes = 0;
+  uint64_t wipes = 0;  // process-mode crashes "across a reboot": the device starts empty
+  uint64_t scans = 0;
+  uint64_t keys_verified = 0;  // keys a scan required to be present and found
+  uint64_t evictions = 0;
+  uint64_t journal_waits = 0;
+  uint64_t commit_failures = 0;
+  uint64_t write_errors = 0;
+  // One line: the counters above.
+  std::string Summary() const;
+};
+
+SimResult RunSimulation(const SimOptions& options);
+// The command line that replays `options` (with `binary` as the program).
+std::string ReplayCommand(const SimOptions& options, std::string_view binary);
+
+}  // namespace ssdcache::sim
