@@ -177,9 +177,9 @@ bool Server::Init(std::string& error) {
   storage::DeviceOptions dopts;
   dopts.path = config_.device_path;
   dopts.file_size = config_.device_size;
-  dopts.instance = config_.server_id;
-  dopts.instances = config_.server_count;
-  dopts.min_size = uint64_t{config_.slab_size} * 4;
+  dopts.instance = config_.slice.index;
+  dopts.instances = config_.slice.count;
+  dopts.min_size = uint64_t{config_.engine.slab_size} * 4;
   dopts.format = config_.format;
   device_ = storage::Device::Open(dopts, MakeIoFactory(), error);
   if (!device_) return false;
@@ -190,23 +190,15 @@ bool Server::Init(std::string& error) {
                  config_.device_path);
   }
 
-  storage::EngineOptions eopts;
-  eopts.slab_size = config_.slab_size;
-  eopts.max_memory = config_.max_memory;
-  eopts.max_index_memory = config_.max_index_memory;
-  eopts.min_item_size = config_.min_item_size;
-  eopts.factor = config_.factor;
-  eopts.slab_profile = config_.slab_profile;
-  eopts.instance = config_.server_id;
-  eopts.instances = config_.server_count;
-  eopts.journal_size = config_.journal_size;
-  eopts.journal_sync = config_.journal_sync;
+  storage::EngineOptions eopts = config_.engine;
+  eopts.instance = config_.slice.index;
+  eopts.instances = config_.slice.count;
   eopts.boot_id = BootIdHash();
   engine_ = storage::Engine::Create(eopts, *device_, device_->io(), error);
   if (!engine_) return false;
   engine_->set_now(now_);
   if (!engine_->Recover(config_.format, error)) return false;
-  if (config_.journal_size == 0) {
+  if (config_.engine.journal_size == 0) {
     spdlog::warn(
         "--journal-size 0: no crash journal; after a crash (SIGKILL, power loss) a key may come "
         "back with an older value or a deleted key may come back (a clean shutdown loses nothing)");
@@ -218,7 +210,8 @@ bool Server::Init(std::string& error) {
         "-m/--max-memory holds {} memory slabs for {} slab classes; with item sizes "
         "spread over many classes, use -m >= {} or a smaller -I/--slab-size",
         engine_->memory_slabs_total(), engine_->classes().count(),
-        ((uint64_t{engine_->classes().count()} + 8) * config_.slab_size + (1 << 20) - 1) >> 20);
+        ((uint64_t{engine_->classes().count()} + 8) * config_.engine.slab_size + (1 << 20) - 1) >>
+            20);
   }
   engine_->set_memory_listener([this] {
     std::vector<Connection*> waiters;
@@ -451,7 +444,7 @@ int Server::Run() {
       "ssdcached {} listening on {}:{}, device {} ({} MiB, {} disk slabs of {} KiB), "
       "{} memory slabs, index {} MiB ({} entries)",
       SSDCACHE_VERSION, config_.listen_addr, port_, device_->path(), device_->size() >> 20,
-      engine_->disk_slabs_total(), config_.slab_size >> 10, engine_->memory_slabs_total(),
+      engine_->disk_slabs_total(), config_.engine.slab_size >> 10, engine_->memory_slabs_total(),
       engine_->index().bytes() >> 20, engine_->index().capacity());
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
@@ -475,140 +468,27 @@ int Server::Run() {
 }
 
 void Server::ResetStats() {
-  ServerStats fresh;
-  fresh.total_connections = 0;
-  stats_ = fresh;
+  ResetServerStats(stats_);
   engine_->ResetStats();
 }
 
 void Server::AppendStats(std::string_view arg, std::string& out) {
-  const storage::EngineStats& es = engine_->stats();
-  const storage::IoStats as = engine_->io_stats();
-  const storage::Index& index = engine_->index();
   if (arg.empty()) {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    char buf[64];
-    Stat(out, "pid", static_cast<uint64_t>(getpid()));
-    Stat(out, "uptime", static_cast<uint64_t>(now_ - started_));
-    Stat(out, "time", static_cast<uint64_t>(now_));
-    Stat(out, "version", SSDCACHE_VERSION);
-    Stat(out, "pointer_size", static_cast<uint64_t>(sizeof(void*) * 8));
-    snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_utime.tv_sec),
-             static_cast<long>(ru.ru_utime.tv_usec));
-    Stat(out, "rusage_user", std::string_view(buf));
-    snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_stime.tv_sec),
-             static_cast<long>(ru.ru_stime.tv_usec));
-    Stat(out, "rusage_system", std::string_view(buf));
-    Stat(out, "max_connections", uint64_t{config_.max_connections});
-    Stat(out, "curr_connections", static_cast<uint64_t>(open_connections_));
-    Stat(out, "total_connections", stats_.total_connections);
-    Stat(out, "rejected_connections", stats_.rejected_connections);
-    Stat(out, "connection_structures", static_cast<uint64_t>(connections_.size()));
-    Stat(out, "cmd_get", stats_.cmd_get);
-    Stat(out, "cmd_set", stats_.cmd_set);
-    Stat(out, "cmd_flush", stats_.cmd_flush);
-    Stat(out, "cmd_touch", stats_.cmd_touch);
-    Stat(out, "get_hits", stats_.get_hits);
-    Stat(out, "get_misses", stats_.get_misses);
-    Stat(out, "get_expired", es.expired_unfetched);
-    Stat(out, "delete_misses", stats_.delete_misses);
-    Stat(out, "delete_hits", stats_.delete_hits);
-    Stat(out, "incr_misses", stats_.incr_misses);
-    Stat(out, "incr_hits", stats_.incr_hits);
-    Stat(out, "decr_misses", stats_.decr_misses);
-    Stat(out, "decr_hits", stats_.decr_hits);
-    Stat(out, "cas_misses", stats_.cas_misses);
-    Stat(out, "cas_hits", stats_.cas_hits);
-    Stat(out, "cas_badval", stats_.cas_badval);
-    Stat(out, "touch_hits", stats_.touch_hits);
-    Stat(out, "touch_misses", stats_.touch_misses);
-    Stat(out, "bytes_read", stats_.bytes_read);
-    Stat(out, "bytes_written", stats_.bytes_written);
-    Stat(out, "limit_maxbytes", device_->size());
-    Stat(out, "threads", uint64_t{1});
-    Stat(out, "conn_yields", stats_.conn_yields);
-    Stat(out, "idle_kicks", stats_.idle_kicks);
-    Stat(out, "protocol_errors", stats_.protocol_errors);
-    Stat(out, "event_loop_turns", loop_->turn());
-    Stat(out, "bytes", es.bytes);
-    Stat(out, "curr_items", es.curr_items);
-    Stat(out, "total_items", es.total_items);
-    Stat(out, "evictions", es.evictions);
-    // ssdcache's own.
-    Stat(out, "device_bytes", device_->size());
-    Stat(out, "disk_slabs_total", uint64_t{engine_->disk_slabs_total()});
-    Stat(out, "disk_slabs_used", uint64_t{engine_->disk_slabs_used()});
-    Stat(out, "disk_slabs_free", uint64_t{engine_->disk_slabs_free()});
-    Stat(out, "memory_slabs_total", uint64_t{engine_->memory_slabs_total()});
-    Stat(out, "memory_slabs_free", uint64_t{engine_->memory_slabs_free()});
-    Stat(out, "memory_slabs_flushing", uint64_t{engine_->memory_slabs_flushing()});
-    Stat(out, "memory_slabs_cached", uint64_t{engine_->memory_slabs_cached()});
-    Stat(out, "index_entries", static_cast<uint64_t>(index.size()));
-    Stat(out, "index_capacity", static_cast<uint64_t>(index.capacity()));
-    Stat(out, "index_bytes", static_cast<uint64_t>(index.bytes()));
-    snprintf(buf, sizeof(buf), "%.2f",
-             es.curr_items ? static_cast<double>(index.bytes()) / es.curr_items : 0.0);
-    Stat(out, "index_bytes_per_item", std::string_view(buf));
-    Stat(out, "slab_evictions", es.slab_evictions);
-    Stat(out, "index_evictions", es.index_evictions);
-    Stat(out, "reads_memory", es.reads_memory);
-    Stat(out, "reads_device", es.reads_device);
-    Stat(out, "reads_in_flight_max", es.reads_in_flight_max);
-    Stat(out, "read_errors", es.read_errors);
-    Stat(out, "checksum_errors", es.checksum_errors);
-    Stat(out, "key_mismatches", es.key_mismatches);
-    Stat(out, "tag_collisions", es.tag_collisions);
-    Stat(out, "replace_checks", es.replace_checks);
-    Stat(out, "slab_writes", es.slab_writes);
-    Stat(out, "write_errors", es.write_errors);
-    Stat(out, "memory_waits", es.memory_waits);
-    if (const storage::Journal* j = engine_->journal()) {
-      Stat(out, "journal_writes", j->stats().writes);
-      Stat(out, "journal_entries", j->stats().entries);
-      Stat(out, "journal_errors", j->stats().errors);
-      Stat(out, "journal_full_waits", j->stats().full_waits);
-      Stat(out, "journal_blocks_used", j->used_blocks());
-      Stat(out, "journal_in_flight_max", j->stats().in_flight_max);
-    }
-    Stat(out, "journal_waits", es.journal_waits);
-    Stat(out, "journal_undone", es.journal_undone);
-    Stat(out, "journal_checkpoints", es.journal_checkpoints);
-    Stat(out, "records_voided", es.records_voided);
-    Stat(out, "aio_in_flight", static_cast<uint64_t>(engine_->io_in_flight()));
-    Stat(out, "aio_queued", static_cast<uint64_t>(engine_->io_queued()));
-    Stat(out, "aio_reads", as.reads);
-    Stat(out, "aio_writes", as.writes);
-    Stat(out, "aio_read_bytes", as.read_bytes);
-    Stat(out, "aio_write_bytes", as.write_bytes);
-    Stat(out, "aio_errors", as.errors);
+    AppendStatRows(StatSources{stats_, *engine_, *device_, *loop_, config_.max_connections,
+                               open_connections_, connections_.size(), now_, started_},
+                   out);
     out.append("END\r\n");
     return;
   }
   if (arg == "settings") {
-    char buf[32];
-    Stat(out, "maxbytes", config_.max_memory);
-    Stat(out, "maxconns", uint64_t{config_.max_connections});
+    // The option tables' rows (server/config.h), then what the server found or fixed.
+    AppendSettings(config_, out);
     Stat(out, "tcpport", uint64_t{port_});
-    Stat(out, "interface", config_.listen_addr);
-    Stat(out, "verbosity", static_cast<uint64_t>(config_.verbosity));
-    snprintf(buf, sizeof(buf), "%.2f", config_.factor);
-    Stat(out, "growth_factor", std::string_view(buf));
-    Stat(out, "chunk_size", uint64_t{config_.min_item_size});
+    Stat(out, "device_size", device_->size());
     Stat(out, "item_size_max", uint64_t{engine_->max_item_size()});
-    Stat(out, "slab_page_size", uint64_t{config_.slab_size});
     Stat(out, "num_threads", uint64_t{1});
     Stat(out, "evictions", "on");
     Stat(out, "cas_enabled", "yes");
-    Stat(out, "idle_time", uint64_t{config_.idle_timeout_s});
-    Stat(out, "device", config_.device_path);
-    Stat(out, "device_size", device_->size());
-    Stat(out, "server_id",
-         std::to_string(config_.server_id) + "/" + std::to_string(config_.server_count));
-    Stat(out, "index_max_bytes", config_.max_index_memory);
-    Stat(out, "max_aio", uint64_t{config_.max_aio});
-    Stat(out, "journal_size", config_.journal_size);
-    Stat(out, "journal_sync", JournalSyncName(config_.journal_sync));
     Stat(out, "hash_algorithm", "xxh3");
     out.append("END\r\n");
     return;
@@ -652,7 +532,7 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
     }
     if (arg == "slabs") {
       Stat(out, "active_slabs", active);
-      Stat(out, "total_malloced", config_.max_memory);
+      Stat(out, "total_malloced", config_.engine.max_memory);
     }
     out.append("END\r\n");
     return;

@@ -1,12 +1,25 @@
 // Protocol-level counters of the server, named as memcached names them in `stats`. Owned by the
 // Server and updated by its connections; the engine keeps its own (storage::EngineStats).
+//
+// `stats` is one table (kStatRows in stats.cc): each row names a stat, where its value comes from
+// and whether `stats reset` clears it; the table drives both the output, in its order, and the
+// reset of the server's counters (the engine resets its own, Engine::ResetStats).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "util/histogram.h"
+
+namespace ssdcache::net {
+class EventLoop;
+}
+namespace ssdcache::storage {
+class Device;
+class Engine;
+}  // namespace ssdcache::storage
 
 namespace ssdcache::server {
 
@@ -39,7 +52,6 @@ struct ServerStats {
   uint64_t cmd_touch = 0;
   uint64_t get_hits = 0;
   uint64_t get_misses = 0;
-  uint64_t get_expired = 0;
   uint64_t delete_hits = 0;
   uint64_t delete_misses = 0;
   uint64_t incr_hits = 0;
@@ -57,5 +69,23 @@ struct ServerStats {
   uint64_t idle_kicks = 0;       // connections closed by --idle-timeout
   uint64_t protocol_errors = 0;  // requests answered with ERROR / CLIENT_ERROR
 };
+
+// What `stats` reads.
+struct StatSources {
+  const ServerStats& server;
+  const storage::Engine& engine;
+  const storage::Device& device;
+  const net::EventLoop& loop;
+  uint32_t max_connections;
+  uint64_t curr_connections;
+  uint64_t connection_structures;
+  uint32_t now;
+  uint32_t started;
+};
+
+// The `stats` lines, "STAT name value\r\n" each, in memcached's order then ssdcache's own.
+void AppendStatRows(const StatSources& sources, std::string& out);
+// Zeroes every server counter whose row says `stats reset` clears it, and the latencies.
+void ResetServerStats(ServerStats& stats);
 
 }  // namespace ssdcache::server

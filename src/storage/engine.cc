@@ -10,16 +10,10 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 
 #include "util/hash.h"
 
 namespace ssdcache::storage {
-
-namespace {
-constexpr uint64_t kWriteTag = 1ULL << 63;
-constexpr uint32_t kSuperRetriesAtOnce = 8;
-}  // namespace
 
 std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& device, IoBackend& aio,
                                        std::string& error) {
@@ -86,6 +80,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
                         static_cast<uint32_t>(options.journal_size / kJournalBlockSize),
                         options.journal_sync, engine.get(), error);
     if (!engine->journal_) return nullptr;
+    engine->durable_.set_journal(engine->journal_.get());
   }
   return engine;
 }
@@ -99,7 +94,8 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       policy_(EvictionPolicy::Create(options.eviction_order)),
       table_(device.size() / options.slab_size - ReservedSlabs(options, device),
              options.max_memory / options.slab_size, options.slab_size, *policy_),
-      reads_(device, aio, *this, options.slab_size) {
+      reads_(device, aio, *this, options.slab_size),
+      durable_(device, aio, *this, Geometry(options, device, classes_)) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
   }
@@ -113,10 +109,26 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
   reserved_slabs_ = ReservedSlabs(options, device);
   index_ = std::make_unique<Index>(options.max_index_memory, this);
   sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
-  super_buf_ = util::AlignedBuffer(device_.block_size(), device_.block_size());
 }
 
 Engine::~Engine() = default;
+
+Superblock Engine::Geometry(const EngineOptions& options, const Device& device,
+                            const SlabClasses& classes) {
+  Superblock sb{};
+  sb.magic = kSuperMagic;
+  sb.version = kFormatVersion;
+  sb.device_size = device.size();
+  sb.slab_size = options.slab_size;
+  sb.classes = static_cast<uint32_t>(classes.count());
+  std::vector<uint32_t> sizes;
+  for (size_t c = 0; c < classes.count(); ++c) sizes.push_back(classes.chunk_size(c));
+  sb.classes_crc = util::Crc32c(sizes.data(), sizes.size() * sizeof(uint32_t));
+  sb.instance = options.instance;
+  sb.instances = options.instances;
+  sb.boot_id = options.boot_id;
+  return sb;
+}
 
 uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
   return static_cast<uint32_t>(
@@ -282,330 +294,6 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
   reads_.Put(r);
 }
 
-int64_t Engine::OpenSlabFor(uint8_t cls) {
-  if (open_[cls] >= 0) {
-    SlabInfo& s = table_[open_[cls]];
-    if (s.used < chunks_per_slab_[cls]) return open_[cls];
-    Seal(static_cast<uint32_t>(open_[cls]));
-  }
-  if (!HasBuffer()) {
-    if (flushing_ == 0) {
-      // Every buffer is an open, partly filled slab of some class: write out the fullest one so
-      // that its buffer comes back.
-      int64_t best = -1;
-      for (int64_t id : open_) {
-        if (id >= 0 && (best < 0 || table_[id].used > table_[best].used)) best = id;
-      }
-      if (best >= 0) Seal(static_cast<uint32_t>(best));
-    }
-    // Seal() frees the buffer at once when it has no disk slab to write to (all retired): use
-    // it, since no write completion would ever come to wake a store that waits.
-    if (!HasBuffer()) {
-      ++stats_.memory_waits;
-      return -1;
-    }
-  }
-  uint32_t id;
-  if (!AllocateSlabId(id)) return -1;
-  uint32_t mem = TakeBuffer();
-  SlabInfo& s = table_[id];
-  s.state = SlabState::kMemory;
-  s.cls = cls;
-  s.mem = mem;
-  s.used = 0;
-  s.live = 0;
-  open_[cls] = id;
-  return id;
-}
-
-uint32_t Engine::TakeBuffer() {
-  if (!free_mem_.empty()) {
-    uint32_t mem = free_mem_.back();
-    free_mem_.pop_back();
-    return mem;
-  }
-  auto [mem, seq] = clean_mem_.front();
-  clean_mem_.pop_front();
-  SlabInfo& s = table_[table_.IdOf(seq)];
-  if (s.seq == seq && s.cached) {  // its slab is read from the device from now on
-    s.cached = false;
-    --cached_;
-  }
-  return mem;
-}
-
-bool Engine::AllocateSlabId(uint32_t& id) {
-  SweepSome(sweep_per_alloc_);
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    if (table_.TakeId(SweepPasses(), id)) return true;
-    // Every free id died too recently: finish sweeping so their stale entries are gone.
-    SweepSome(index_->num_buckets());
-  }
-  spdlog::error("no free logical slab id (slab table of {} entries)", table_.size());
-  return false;
-}
-
-void Engine::SweepSome(size_t buckets) {
-  index_->Sweep(buckets);
-  swept_buckets_ += buckets;
-}
-
-void Engine::EvictUntilADiskSlabFrees() {
-  while (!table_.AnyDiskFreeOrFreeing() && EvictOldest()) {
-  }
-}
-
-bool Engine::TakeDiskSlab(uint32_t& disk) {
-  // A freed disk slab may still have to wait for the frontier: then there is none yet.
-  EvictUntilADiskSlabFrees();
-  if (!table_.TakeDisk(disk)) return false;
-  // Keep the next disk slab freed ahead of need, so that the superblock write that makes it
-  // reusable is done before a slab waits for it.
-  EvictUntilADiskSlabFrees();
-  return true;
-}
-
-bool Engine::EvictOldest() {
-  while (const std::optional<SlabRef> c = policy_->Candidate()) {
-    SlabInfo& s = table_[c->id];
-    if (s.seq != c->seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
-      policy_->Skip();
-      continue;
-    }
-    // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
-    // even if the older one is still being written.
-    if (s.state != SlabState::kDisk) return false;
-    evicted_below_ = policy_->Evicted();
-    WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
-    const uint32_t disk = s.disk;
-    KillSlab(s, /*evicted=*/true);
-    DiskSlab& d = table_.disk(disk);
-    if (d.live_pieces > 0) --d.live_pieces;
-    if (d.closed && d.pending == 0) FinishDiskSlab(disk);
-    return true;
-  }
-  return false;
-}
-
-bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
-  if (table_.Packs(len)) {
-    disk = static_cast<uint32_t>(table_.packing());
-  } else {
-    if (!TakeDiskSlab(disk)) return false;
-    const int64_t previous = table_.StartFill(disk, table_[id].seq, len);
-    if (previous >= 0) CloseDiskSlab(static_cast<uint32_t>(previous));
-  }
-  off = table_.AddPiece(disk, id, len);
-  return true;
-}
-
-void Engine::CloseDiskSlab(uint32_t disk) {
-  if (table_.Close(disk)) FinishDiskSlab(disk);
-}
-
-void Engine::FinishDiskSlab(uint32_t disk) {
-  DiskSlab& d = table_.disk(disk);
-  if (d.bad) {
-    // A write into it failed: what else it holds is dropped too, and it is never used again.
-    for (uint32_t id : d.pieces) {
-      SlabInfo& s = table_[id];
-      if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
-    }
-  }
-  if (table_.Finish(disk, evicted_below_) != SlabTable::Finished::kFreeing) return;
-  ++stats_.slab_evictions;
-  ReleaseDisks();
-}
-
-void Engine::ReleaseDisks() {
-  if (table_.Release(durable_evicted_below_)) WriteSuperblock();
-}
-
-void Engine::KillSlab(SlabInfo& s, bool evicted) {
-  if (s.cached) {  // its buffer stays in clean_mem_, now as a plain free buffer
-    s.cached = false;
-    --cached_;
-  }
-  if (evicted) stats_.evictions += s.live;
-  stats_.curr_items -= std::min<uint64_t>(stats_.curr_items, s.live);
-  uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
-  stats_.bytes -= std::min(stats_.bytes, held);
-  s.live = 0;
-  if (s.unindexed) {
-    s.unindexed = false;
-    --unindexed_slabs_;
-  }
-  s.state = SlabState::kFree;
-  s.freed_pass = SweepPasses();
-}
-
-void Engine::Seal(uint32_t id) {
-  SlabInfo& s = table_[id];
-  if (open_[s.cls] == static_cast<int64_t>(id)) open_[s.cls] = -1;
-  s.state = SlabState::kFlushing;
-  s.placed = false;
-  s.seal = next_seal_++;
-  ++flushing_;
-  policy_->Track({id, s.seq, s.seal});
-  // Slabs are placed in seal order, so the oldest sealed slab is always placed first and the
-  // eviction that frees a disk slab can never wait on a slab that waits for one.
-  if (awaiting_disk_.empty() && StartWrite(id)) return;
-  awaiting_disk_.push_back(id);
-  PlaceAwaiting();
-}
-
-void Engine::PlaceAwaiting() {
-  bool dropped = false;
-  while (!awaiting_disk_.empty()) {
-    const uint32_t id = awaiting_disk_.front();
-    SlabInfo& s = table_[id];
-    if (s.state == SlabState::kFlushing && !s.placed) {
-      if (StartWrite(id)) {
-        awaiting_disk_.pop_front();
-        continue;
-      }
-      if (!table_.NoDiskCanComeBack()) return;
-      // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
-      // retired all of them.
-      spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
-      free_mem_.push_back(s.mem);
-      --flushing_;
-      KillSlab(s, true);
-      CheckpointWriteDone(s.seq);
-      dropped = true;
-    }
-    awaiting_disk_.pop_front();
-  }
-  if (dropped && memory_listener_) memory_listener_();  // its buffer is free: wake the stores
-}
-
-bool Engine::StartWrite(uint32_t id) {
-  SlabInfo& s = table_[id];
-  const uint32_t bs = device_.block_size();
-  uint32_t len =
-      s.used == chunks_per_slab_[s.cls]
-          ? slab_size_
-          : static_cast<uint32_t>(
-                (kSlabHeaderSize + uint64_t{s.used} * classes_.chunk_size(s.cls) + bs - 1) / bs *
-                bs);
-  len = std::min(len, slab_size_);
-  uint32_t disk, off;
-  if (!PlaceOnDisk(id, len, disk, off)) return false;
-  s.placed = true;
-  s.disk = disk;
-  s.disk_off = off;
-  s.disk_len = len;
-  SlabHeader h{};
-  h.magic = kSlabMagic;
-  h.version = kFormatVersion;
-  h.slab_class = s.cls;
-  h.seq = s.seq;
-  h.chunk_size = classes_.chunk_size(s.cls);
-  h.chunks_used = s.used;
-  h.device_epoch = epoch_;
-  h.fill_id = table_.disk(disk).fill_id;
-  h.seal = s.seal;
-  h.crc = util::Crc32c(&h, sizeof(h));
-  std::memcpy(MemSlab(s.mem), &h, sizeof(h));
-  IoOp& op = write_ops_[s.mem];
-  op = IoOp{};
-  op.handler = this;
-  op.buf = MemSlab(s.mem);
-  op.len = len;
-  op.offset = DiskOffset(disk) + off;
-  op.write = true;
-  op.user = kWriteTag | id;
-  write_start_ns_[s.mem] = util::NowNs();
-  aio_.Write(op);
-  return true;
-}
-
-void Engine::OnIoComplete(IoOp& op, int64_t result) {
-  if (&op == &super_op_) {
-    super_in_flight_ = false;
-    if (result != static_cast<int64_t>(op.len)) {
-      ++stats_.write_errors;
-      // Written again at once, but after a few failures in a row only from Housekeeping(), once a
-      // second: no tight loop of failing writes on a dead device.
-      if (++super_failures_ < kSuperRetriesAtOnce) {
-        spdlog::error("superblock write failed ({}); writing it again", result);
-        WriteSuperblock();
-      } else {
-        spdlog::error("superblock write failed ({}); trying again in a second", result);
-        super_retry_ = true;
-      }
-      return;
-    }
-    super_failures_ = 0;
-    durable_evicted_below_ = std::max(durable_evicted_below_, super_evicted_below_);
-    durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, super_wseq_ceiling_);
-    if (super_dirty_) WriteSuperblock();
-    ReleaseDisks();
-    PlaceAwaiting();
-    return;
-  }
-  if ((op.user & kWriteTag) == 0) {
-    CompleteRead(reinterpret_cast<ReadOp*>(op.user), result);
-    return;
-  }
-  uint32_t id = static_cast<uint32_t>(op.user & ~kWriteTag);
-  SlabInfo& s = table_[id];
-  --flushing_;
-  const uint64_t written_seq = s.seq;
-  write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
-  DiskSlab& d = table_.disk(s.disk);
-  --d.pending;
-  if (result == static_cast<int64_t>(op.len)) {
-    ++stats_.slab_writes;
-    s.state = SlabState::kDisk;
-    s.cached = true;
-    ++cached_;
-    clean_mem_.emplace_back(s.mem, s.seq);
-  } else {
-    free_mem_.push_back(s.mem);
-    // The disk slab is suspect: retire it, and the items it was meant to hold are gone.
-    ++stats_.write_errors;
-    spdlog::error(
-        "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
-        s.disk, result, s.live);
-    // The write may still have reached the device in part, and a warm restart would then find
-    // records older than the tombstones lost with it: write those tombstones again, with their
-    // own wseq. (The buffer is on the free list but untouched until DrainTombstones() below.)
-    for (uint32_t c = 0; c < s.used; ++c) {
-      ItemView v;
-      if (!DecodeItemTrusted(ChunkInMemory(s, c), v)) continue;  // voided records fail too
-      const uint64_t hash = util::HashKey(v.key);
-      if (v.tombstone) {
-        pending_tombstones_.push_back({std::string(v.key), v.wseq});
-        JournalLost(hash, v.wseq);
-        continue;
-      }
-      if (journal_ == nullptr) continue;
-      std::optional<IndexEntry> cur = index_->Find(hash);
-      if (!cur || cur->slab != id || cur->chunk != c) continue;
-      // A live item lost with the slab: its key becomes a miss, but older versions of it may be
-      // on the device, and the entry that superseded them may be in a block the running
-      // checkpoint frees (it counts this write as done). A tombstone newer than the lost record
-      // (its wseq reserved now, so a later set stays newer) and an entry in a fresh block keep
-      // them superseded until that tombstone is on the device.
-      const uint64_t wseq = TakeWseq();
-      pending_tombstones_.push_back({std::string(v.key), wseq});
-      JournalLost(hash, wseq);
-    }
-    KillSlab(s, false);
-    if (d.live_pieces > 0) --d.live_pieces;
-    // Closed here without CloseDiskSlab(), which would finish it too when this was its last
-    // write: the line below finishes it exactly once.
-    table_.Fail(s.disk);
-  }
-  if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
-  CheckpointWriteDone(written_seq);
-  // The oldest slab may have become evictable, or a disk slab free.
-  PlaceAwaiting();
-  DrainTombstones();
-  if (memory_listener_) memory_listener_();
-}
-
 StoreOutcome Engine::Store(const StoreRequest& req) {
   const std::string_view key = req.key;
   const uint64_t hash = req.hash;
@@ -647,8 +335,9 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     ticket = Supersede(hash, &outcome.old, wseq, e);
     if (!InDram(table_[outcome.old.slab])) CheckReplaced(outcome.old, key, hash);
     DropEntry(outcome.old);
-  } else if (journal_ != nullptr && (journal_->Uncommitted(hash) || unindexed_slabs_ > 0 ||
-                                     Suspect(hash) || evicted_below_ > durable_evicted_below_)) {
+  } else if (journal_ != nullptr &&
+             (journal_->Uncommitted(hash) || unindexed_slabs_ > 0 || Suspect(hash) ||
+              durable_.frontier() > durable_.durable_frontier())) {
     // A delete (or an undone change) of this key is not on the device yet, or the key may have
     // an older record the index dropped (for lack of room or to a colliding key; its hash is
     // unknown, only its tag was kept), or one in an evicted slab that a crash would still find
@@ -722,7 +411,7 @@ uint64_t Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
   if (journal_ == nullptr || (!on_device && !force && !journal_->Uncommitted(hash))) return 0;
   // Ticket 0: committed already (process mode), the reply need not wait.
   const uint64_t ticket = journal_->Append(hash, wseq);
-  if (ticket != 0) held_.push_back({ticket, hash, now_at, nullptr, 0, false, false});
+  if (ticket != 0) durable_.Hold(ticket, hash, now_at);
   return ticket;
 }
 
@@ -731,7 +420,7 @@ void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
   // Nobody waits for it (the failed write answered no request); until it is committed the key
   // counts as uncommitted, so a new version of it is journaled and held too.
   if (const uint64_t ticket = journal_->Append(hash, wseq); ticket != 0) {
-    held_.push_back({ticket, hash, std::nullopt, nullptr, 0, false, false});
+    durable_.Hold(ticket, hash, std::nullopt);
   }
 }
 
@@ -754,88 +443,62 @@ void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
 
 void Engine::AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token) {
   ++stats_.journal_waits;
-  auto it = std::lower_bound(held_.begin(), held_.end(), ticket,
-                             [](const Held& h, uint64_t t) { return h.ticket < t; });
-  if (it != held_.end() && it->ticket == ticket && !it->done) {
-    it->waiter = waiter;
-    it->token = token;
-    return;
-  }
-  // Already completed and dropped from held_. Device-mode blocks complete at a later turn than
-  // the one that took the ticket, but a process-mode entry that waited for ring room is committed
-  // synchronously from Commit(), and always successfully, so "not held" means ok there.
-  waiter->OnCommitDone(token, ticket, it == held_.end() || it->ticket != ticket || it->ok);
+  durable_.AwaitCommit(ticket, waiter, token);
 }
 
 void Engine::OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) {
-  // Blocks complete in any order, so this block's tickets may sit behind earlier ones still in
-  // flight: they are marked done where they are, and the done prefix is dropped at the end.
-  auto from = std::lower_bound(held_.begin(), held_.end(), first_ticket,
-                               [](const Held& h, uint64_t t) { return h.ticket < t; });
-  // By index: undoing a change appends (a tombstone's entry), which may grow held_.
-  for (size_t i = static_cast<size_t>(from - held_.begin());
-       i < held_.size() && held_[i].ticket <= last_ticket; ++i) {
-    held_[i].done = true;
-    held_[i].ok = ok;
-    Held h = held_[i];
-    if (!ok && h.where) {
-      // Not acknowledged, so never to be served: the key becomes a miss, with a tombstone so
-      // that the version before (acknowledged, maybe on the device) does not return at a restart
-      // either. A client told SERVER_ERROR may see either the older value or a miss later. When
-      // a later version was stored meanwhile (its own entry, in a later block, covers the older
-      // records too), the index no longer points here and nothing is undone.
-      std::optional<IndexEntry> cur = index_->Find(h.hash);
-      if (cur && cur->slab == h.where->slab && cur->chunk == h.where->chunk) {
-        ++stats_.journal_undone;
-        SlabInfo& s = table_[cur->slab];
-        ItemView v;
-        if (InDram(s) && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
-          std::string key(v.key);
-          Erase(key, h.hash, &*cur);  // nobody waits for the tombstone's own entry
-        } else {
-          DropEntry(*cur);
-          index_->EraseIf(h.hash, cur->slab, cur->chunk);
-        }
-      }
-    }
-    if (h.waiter != nullptr) h.waiter->OnCommitDone(h.token, h.ticket, ok);
+  durable_.Committed(first_ticket, last_ticket, ok,
+                     [this](uint64_t hash, const IndexEntry& where) { UndoChange(hash, where); });
+}
+
+void Engine::UndoChange(uint64_t hash, const IndexEntry& where) {
+  // Not acknowledged, so never to be served: the key becomes a miss, with a tombstone so that the
+  // version before (acknowledged, maybe on the device) does not return at a restart either. A
+  // client told SERVER_ERROR may see either the older value or a miss later. When a later version
+  // was stored meanwhile (its own entry, in a later block, covers the older records too), the
+  // index no longer points here and nothing is undone.
+  std::optional<IndexEntry> cur = index_->Find(hash);
+  if (!cur || cur->slab != where.slab || cur->chunk != where.chunk) return;
+  ++stats_.journal_undone;
+  SlabInfo& s = table_[cur->slab];
+  ItemView v;
+  if (InDram(s) && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
+    std::string key(v.key);
+    Erase(key, hash, &*cur);  // nobody waits for the tombstone's own entry
+  } else {
+    DropEntry(*cur);
+    index_->EraseIf(hash, cur->slab, cur->chunk);
   }
-  while (!held_.empty() && held_.front().done) held_.pop_front();
 }
 
 void Engine::CommitJournal() {
   if (journal_ == nullptr) return;
-  if (!cp_active_ && journal_->used_blocks() * 2 >= journal_->blocks()) StartCheckpoint();
+  if (!durable_.checkpoint_active() && journal_->used_blocks() * 2 >= journal_->blocks()) {
+    StartCheckpoint();
+  }
   journal_->Commit();
 }
 
 void Engine::StartCheckpoint() {
-  if (journal_ == nullptr || cp_active_) return;
+  if (journal_ == nullptr || durable_.checkpoint_active()) return;
   // A pending tombstone has no slab yet: it could not be counted below. Try again next turn.
   DrainTombstones();
   if (!pending_tombstones_.empty()) return;
-  cp_slab_seq_ = table_.next_seq();
+  const uint64_t slab_seq = table_.next_seq();
   // Closes the open in-place block (process mode): an entry appended from now on, which may
   // supersede a record written after the checkpoint started, must not land in a block it frees.
-  cp_block_ = journal_->CutBlock();
+  const uint64_t block = journal_->CutBlock();
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
   }
-  // Every slab being written now is older than cp_slab_seq_, and no memory slab holds a record
-  // older than it: once these writes are done, every record older than the checkpoint is on the
-  // device (or gone with its slab), so no entry of a block before cp_block_ is needed.
-  cp_writes_ = flushing_;
-  cp_active_ = true;
-  if (cp_writes_ == 0) CheckpointWriteDone(0);
+  // Every slab being written now is older than slab_seq, and no memory slab holds a record older
+  // than it: once these writes are done, every record older than the checkpoint is on the device
+  // (or gone with its slab), so no entry of a block before `block` is needed.
+  if (durable_.BeginCheckpoint(slab_seq, block, flushing_)) ++stats_.journal_checkpoints;
 }
 
 void Engine::CheckpointWriteDone(uint64_t slab_seq) {
-  if (!cp_active_ || slab_seq >= cp_slab_seq_) return;
-  if (cp_writes_ > 0) --cp_writes_;
-  if (cp_writes_ > 0) return;
-  cp_active_ = false;
-  ++stats_.journal_checkpoints;
-  journal_->Reclaim(cp_block_);
+  if (durable_.CheckpointWriteDone(slab_seq)) ++stats_.journal_checkpoints;
 }
 
 bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
@@ -875,143 +538,26 @@ void Engine::FlushAll() {
     KillSlab(s, false);
     id = -1;
   }
-  flush_seq_ = table_.next_seq();
-  WriteSuperblock();
+  durable_.set_flush_seq(table_.next_seq());
+  durable_.WriteSuperblock();
   if (memory_listener_) memory_listener_();
 }
 
-uint64_t Engine::TakeWseq() {
-  if (next_cas_ + kWseqWindow / 2 >= wseq_ceiling_) {
-    wseq_ceiling_ = next_cas_ + kWseqWindow;
-    WriteSuperblock();
-  }
-  if (next_cas_ >= durable_wseq_ceiling_) {
-    // The raise has not completed in half a window (2^31 writes): a failing device. Waiting
-    // for it in the loop is the only sound choice, and it is the last resort.
-    std::string error;
-    if (!WriteSuperblockNow(error)) spdlog::error("raising the write sequence ceiling: {}", error);
-  }
-  return next_cas_++;
-}
-
-void Engine::FillSuperblock(Superblock& sb) const {
-  sb = Superblock{};
-  sb.magic = kSuperMagic;
-  sb.version = kFormatVersion;
-  sb.device_size = device_.size();
-  sb.slab_size = slab_size_;
-  sb.classes = static_cast<uint32_t>(classes_.count());
-  std::vector<uint32_t> sizes;
-  for (size_t c = 0; c < classes_.count(); ++c) sizes.push_back(classes_.chunk_size(c));
-  sb.classes_crc = util::Crc32c(sizes.data(), sizes.size() * sizeof(uint32_t));
-  sb.instance = options_.instance;
-  sb.instances = options_.instances;
-  sb.journal_blocks = journal_ ? journal_->blocks() : 0;
-  sb.epoch = epoch_;
-  sb.flush_seq = flush_seq_;
-  sb.boot_id = options_.boot_id;
-  sb.journal_sync = static_cast<uint32_t>(journal_ ? journal_->sync() : JournalSync::kDevice);
-  sb.clean = clean_ ? 1 : 0;
-  sb.evicted_below = evicted_below_;
-  sb.wseq_ceiling = wseq_ceiling_;
-  sb.crc = util::Crc32c(&sb, sizeof(sb));
-}
-
-void Engine::WriteSuperblock() {
-  if (super_in_flight_ || super_retry_) {
-    super_dirty_ = true;  // rewritten when the write in flight completes
-    return;
-  }
-  super_dirty_ = false;
-  std::memset(super_buf_.data(), 0, super_buf_.size());
-  Superblock sb;
-  FillSuperblock(sb);
-  std::memcpy(super_buf_.data(), &sb, sizeof(sb));
-  super_op_ = IoOp{};
-  super_op_.handler = this;
-  super_op_.buf = super_buf_.data();
-  super_op_.len = device_.block_size();
-  super_op_.offset = device_.offset();
-  super_op_.write = true;
-  super_in_flight_ = true;
-  super_evicted_below_ = sb.evicted_below;
-  super_wseq_ceiling_ = sb.wseq_ceiling;
-  aio_.Write(super_op_);
-}
-
-bool Engine::WriteSuperblockNow(std::string& error) {
-  const uint32_t bs = device_.block_size();
-  Superblock sb;
-  FillSuperblock(sb);
-  // Its own buffer: an asynchronous write may still be reading super_buf_. That write, older,
-  // may land after this one: it is then written again with the newest state.
-  util::AlignedBuffer buf(bs, bs);
-  std::memset(buf.data(), 0, bs);
-  std::memcpy(buf.data(), &sb, sizeof(sb));
-  if (super_in_flight_) super_dirty_ = true;
-  // Flushed to stable storage: "this run is not clean" must be durable before any entry that only
-  // the page cache holds is relied on, and "clean" only after the journal mapping was synced.
-  int64_t n = aio_.WriteSync(buf.data(), bs, device_.offset());
-  int err = n < 0 ? static_cast<int>(-n) : n != static_cast<int64_t>(bs) ? EIO : aio_.Flush();
-  if (err != 0) {
-    error = "device " + device_.path() + ": cannot write the superblock: " + std::strerror(err);
-    return false;
-  }
-  // An asynchronous write in flight holds older values and may land after this one: what is
-  // durable is known only once its rewrite (super_dirty_) completes.
-  if (!super_in_flight_) {
-    durable_evicted_below_ = std::max(durable_evicted_below_, sb.evicted_below);
-    durable_wseq_ceiling_ = std::max(durable_wseq_ceiling_, sb.wseq_ceiling);
-  }
-  return true;
-}
-
-bool Engine::Format(const char* why, std::string& error) {
-  // A new epoch: records of any earlier format on this device are never taken for ours.
-  std::random_device rd;
-  epoch_ = (uint64_t{rd()} << 32 | rd()) | 1;
-  flush_seq_ = 0;
-  wseq_ceiling_ = next_cas_ + kWseqWindow;
-  if (!WriteSuperblockNow(error)) return false;
-  if (journal_) journal_->Reset(epoch_);
-  spdlog::info("device {}: {} (epoch {:016x})", device_.path(), why, epoch_);
-  return true;
-}
-
-bool Engine::FinishShutdown(std::string& error) {
-  if (super_in_flight_) {
-    error = "superblock write still in flight";
-    return false;
-  }
-  if (journal_) {
-    if (int err = journal_->Sync(); err != 0) {
-      error = "device " + device_.path() + ": msync of the journal failed: " + std::strerror(err);
-      return false;
-    }
-  }
-  clean_ = true;
-  return WriteSuperblockNow(error);
-}
-
-void Engine::RetrySuperblock() {
-  if (!super_retry_) return;
-  super_retry_ = false;
-  WriteSuperblock();
-}
+bool Engine::FinishShutdown(std::string& error) { return durable_.FinishShutdown(error); }
 
 void Engine::Housekeeping() {
-  RetrySuperblock();
+  durable_.Retry();
   // A full pass over the index about once a minute at one call per second.
   SweepSome(index_->num_buckets() / 60 + 1);
 }
 
 bool Engine::ShutdownFlush() {
-  RetrySuperblock();  // each shutdown round tries a failed superblock write again
+  durable_.Retry();  // each shutdown round tries a failed superblock write again
   DrainTombstones();
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
   }
-  return !pending_tombstones_.empty() || super_dirty_ || !awaiting_disk_.empty();
+  return !pending_tombstones_.empty() || durable_.superblock_dirty() || !awaiting_disk_.empty();
 }
 
 uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(table_.disks_in_use()); }

@@ -1,7 +1,10 @@
-// The SSD slab engine: owns the memory slabs (DRAM write buffers), the slab table, the item index
-// and the read buffers, and drives the device through its IoBackend, whose submit and reap it owns
-// (SubmitIo/PollIo/ReapIo/DrainIo). Single-threaded: every call comes from the event loop thread,
-// and completions arrive through ReapIo()/PollIo().
+// The SSD slab engine: owns the memory slabs (DRAM write buffers) and the item index, serves
+// lookups, stores and deletes, and drives the device through its IoBackend, whose submit and reap
+// it owns (SubmitIo/PollIo/ReapIo/DrainIo). It composes its parts (see docs/design.md "The
+// engine's parts"): SlabTable (slab table, disk placement), EvictionPolicy (eviction order and
+// frontier), ReadPath (device reads and their buffers), Durability (superblock, write sequence,
+// journal tickets, checkpoints) and Recovery (warm restart). Single-threaded: every call comes
+// from the event loop thread, and completions arrive through ReapIo()/PollIo().
 //
 // Slab lifecycle (a "slab" is a logical id in the slab table; see docs/design.md):
 //
@@ -59,6 +62,8 @@
 
 #include "storage/access_table.h"
 #include "storage/device.h"
+#include "storage/durability.h"
+#include "storage/engine_options.h"
 #include "storage/eviction_policy.h"
 #include "storage/index.h"
 #include "storage/io_backend.h"
@@ -74,26 +79,6 @@
 
 namespace ssdcache::storage {
 
-struct EngineOptions {
-  uint32_t slab_size = 1U << 20;
-  uint64_t max_memory = 64ULL << 20;        // DRAM for memory slabs
-  uint64_t max_index_memory = 64ULL << 20;  // bound of the index
-  uint32_t min_item_size = 56;
-  double factor = 1.25;
-  std::vector<uint32_t> slab_profile;  // explicit chunk sizes (overrides factor)
-  uint32_t instance = 0;               // -s I/N, recorded in the superblock
-  uint32_t instances = 1;
-  uint64_t journal_size = 0;  // bytes of the crash journal (0: none, the weaker guarantee)
-  // How journal entries are made durable. The server's default is kProcess (--journal-sync).
-  JournalSync journal_sync = JournalSync::kDevice;
-  // Hash of the kernel's boot id (0: unknown, counts as another boot): an unclean process-mode run
-  // of another boot may have lost journal entries with the page cache.
-  uint64_t boot_id = 0;
-  // Which sealed slab is evicted next (eviction_policy.h). Only tests choose another order than
-  // the seal order: the old one, to show that a test catches the defect it had.
-  EvictionOrder eviction_order = EvictionOrder::kSeal;
-};
-
 // Receives the result of a lookup that had to read the device.
 class LookupWaiter {
  public:
@@ -103,16 +88,6 @@ class LookupWaiter {
 
  protected:
   ~LookupWaiter() = default;
-};
-
-// Receives the outcome of a journal commit a reply waits for (see StoreOutcome::ticket).
-class CommitWaiter {
- public:
-  // `ok` false: the journal write failed, the request's change was undone (the key is a miss).
-  virtual void OnCommitDone(uint64_t token, uint64_t ticket, bool ok) = 0;
-
- protected:
-  ~CommitWaiter() = default;
 };
 
 enum class LookupResult : uint8_t { kMiss, kHit, kPending };
@@ -331,15 +306,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t memory_slabs_cached() const { return static_cast<uint32_t>(cached_); }
   uint32_t memory_slabs_flushing() const { return flushing_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
-  uint64_t next_cas() const { return next_cas_; }
+  uint64_t next_cas() const { return durable_.next_wseq(); }
   uint32_t slab_size() const { return slab_size_; }
 
  private:
   friend class Recovery;  // rebuilds the parts below at start (recovery.h)
-
-  // Write sequences reserved by one superblock write (see TakeWseq): at a million writes a second
-  // the ceiling moves about every 36 minutes, and 2^32 restarts fit in the 64-bit sequence.
-  static constexpr uint64_t kWseqWindow = uint64_t{1} << 32;
 
   Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
@@ -351,6 +322,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // memory buffer is free (a flush was started where possible).
   int64_t OpenSlabFor(uint8_t cls);
   bool AllocateSlabId(uint32_t& id);
+  // The superblock's fixed fields.
+  static Superblock Geometry(const EngineOptions& options, const Device& device,
+                             const SlabClasses& classes);
   // Slab-sized regions before disk slab 0: the superblock and the journal.
   static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
   bool HasBuffer() const { return !free_mem_.empty() || !clean_mem_.empty(); }
@@ -405,15 +379,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void CheckpointWriteDone(uint64_t slab_seq);
   void DrainTombstones();
   // The next write sequence number (also the cas of a new version), below the durable ceiling.
-  uint64_t TakeWseq();
-  void WriteSuperblock();
-  // Writes the superblock again if writes kept failing (see super_retry_).
-  void RetrySuperblock();
-  // Blocking write (and flush) of the superblock, at start and at the end of a shutdown.
-  bool WriteSuperblockNow(std::string& error);
-  void FillSuperblock(Superblock& sb) const;
-  // A new epoch (every record on the device is void), logged with `why`.
-  bool Format(const char* why, std::string& error);
+  uint64_t TakeWseq() { return durable_.TakeWseq(); }
+  // The journal block holding the change to `hash` now at `where` failed: undoes it.
+  void UndoChange(uint64_t hash, const IndexEntry& where);
   bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
 
   // Starts the device read of the record at `e` (of a slab on the device); null when no buffer.
@@ -461,24 +429,14 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   SlabTable table_;  // logical slabs and disk slabs (tells policy_ of closed disk slabs)
   std::deque<uint32_t> awaiting_disk_;  // sealed slabs waiting for a disk slab, in seal order
   uint64_t next_seal_ = 1;
-  uint64_t evicted_below_ = 1;          // every slab sealed below it was evicted
-  uint64_t durable_evicted_below_ = 1;  // the frontier a completed superblock write records
-  uint64_t super_evicted_below_ = 0;    // the frontier of the superblock write in flight
   uint64_t swept_buckets_ = 0;
   size_t sweep_per_alloc_ = 1;
 
   ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
   size_t reads_in_flight_ = 0;
 
-  uint64_t epoch_ = 0;
-  uint64_t flush_seq_ = 0;
-  util::AlignedBuffer super_buf_;
-  IoOp super_op_;
-  bool super_in_flight_ = false;
-  bool super_dirty_ = false;
-  bool super_retry_ = false;     // superblock writes kept failing: Housekeeping() writes it again
-  uint32_t super_failures_ = 0;  // superblock writes failed in a row
-  bool clean_ = false;           // FinishShutdown() ran: the superblock says so
+  // The superblock, the write sequence, journal tickets and checkpoints.
+  Durability durable_;
   // Tombstones waiting for a free memory slab, with the wseq reserved for them when the key was
   // deleted (0: take one when written), so that a version stored meanwhile stays the newer one.
   struct PendingTombstone {
@@ -488,34 +446,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::vector<PendingTombstone> pending_tombstones_;
   RecoveryStats recovery_;
 
-  // The crash journal (null without one) and the requests waiting on it, in ticket order.
+  // The crash journal (null without one); durable_ holds the requests waiting on it.
   std::unique_ptr<Journal> journal_;
   uint32_t reserved_slabs_ = 1;  // slab-sized regions before disk slab 0: superblock, journal
-  struct Held {
-    uint64_t ticket;
-    uint64_t hash;
-    std::optional<IndexEntry> where;  // the new record (none for a delete)
-    CommitWaiter* waiter;
-    uint64_t token;
-    bool done;  // its block completed (held_ drops done entries from the front only)
-    bool ok;
-  };
-  std::deque<Held> held_;  // in ticket order, one per ticket
-  // A checkpoint: slabs with seq < cp_slab_seq_ were all sealed when it started; once their
-  // cp_writes_ writes complete, journal blocks before cp_block_ are covered.
-  bool cp_active_ = false;
-  uint64_t cp_slab_seq_ = 0;
-  uint64_t cp_block_ = 0;
-  size_t cp_writes_ = 0;
-
   uint32_t now_ = 0;
-  uint64_t next_cas_ = 1;
-  // The write sequence (cas) ceiling: no wseq at or above durable_wseq_ceiling_ is handed out, so
-  // recovery can reject any journal entry above the ceiling it reads as corrupt. Raised (to
-  // wseq_ceiling_) by an asynchronous superblock write when half the window is used.
-  uint64_t wseq_ceiling_ = 0;
-  uint64_t durable_wseq_ceiling_ = 0;
-  uint64_t super_wseq_ceiling_ = 0;  // the ceiling of the superblock write in flight
   EngineStats stats_;
   std::function<void()> memory_listener_;
 };

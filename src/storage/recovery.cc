@@ -28,9 +28,9 @@ std::optional<RecoveryStats> Recovery::Run(Engine& engine, bool format, std::str
   // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
   // expired records take part (they supersede older records) and are dropped at the end.
   r.seen_.resize(engine.table_.size());
-  engine.policy_->Reset(engine.evicted_below_);
-  r.max_seq_ = engine.flush_seq_;
-  r.max_seal_ = engine.evicted_below_ - 1;
+  engine.policy_->Reset(engine.durable_.frontier());
+  r.max_seq_ = engine.durable_.flush_seq();
+  r.max_seal_ = engine.durable_.frontier() - 1;
   size_t done = 0;
   for (const Piece& p : r.pieces_) {
     r.max_seq_ = std::max(r.max_seq_, p.seq);
@@ -47,13 +47,13 @@ std::optional<RecoveryStats> Recovery::Run(Engine& engine, bool format, std::str
 Recovery::Start Recovery::ReadSuperblock(bool format, std::string& error) {
   Engine& e = e_;
   const uint32_t bs = e.device_.block_size();
-  if (!e.ReadBlock(e.device_.offset(), e.super_buf_.data(), bs, error)) return Start::kFailed;
+  buf_ = util::AlignedBuffer(e.slab_size_, bs);
+  if (!e.ReadBlock(e.device_.offset(), buf_.data(), bs, error)) return Start::kFailed;
   Superblock found;
-  std::memcpy(&found, e.super_buf_.data(), sizeof(found));
-  bool blank =
-      std::all_of(e.super_buf_.data(), e.super_buf_.data() + bs, [](char c) { return c == 0; });
+  std::memcpy(&found, buf_.data(), sizeof(found));
+  bool blank = std::all_of(buf_.data(), buf_.data() + bs, [](char c) { return c == 0; });
   if (format || blank) {
-    const bool ok = e.Format(blank ? "blank, formatted" : "formatted (--format)", error);
+    const bool ok = e.durable_.Format(blank ? "blank, formatted" : "formatted (--format)", error);
     return ok ? Start::kFormatted : Start::kFailed;
   }
   uint32_t crc = found.crc;
@@ -82,23 +82,19 @@ Recovery::Start Recovery::ReadSuperblock(bool format, std::string& error) {
         "device {}: unclean shutdown across a reboot with --journal-sync process: journal entries "
         "may be lost; starting empty",
         e.device_.path());
-    const bool ok = e.Format("formatted (unclean shutdown across a reboot)", error);
+    const bool ok = e.durable_.Format("formatted (unclean shutdown across a reboot)", error);
     return ok ? Start::kFormatted : Start::kFailed;
   }
-  e.epoch_ = found.epoch;
-  e.flush_seq_ = found.flush_seq;
-  e.evicted_below_ = e.durable_evicted_below_ = std::max<uint64_t>(found.evicted_below, 1);
   // No earlier run handed out a wseq at or above its ceiling: this run starts there (whatever
   // the journal says: an entry above it is corrupt) and reserves the next window before serving.
-  e.next_cas_ = std::max<uint64_t>(found.wseq_ceiling, 1);
-  e.wseq_ceiling_ = e.next_cas_ + Engine::kWseqWindow;
+  e.durable_.Restore(found);
   // Before serving: a crash from here on is judged by this run's boot and journal mode.
-  return e.WriteSuperblockNow(error) ? Start::kWarm : Start::kFailed;
+  return e.durable_.WriteSuperblockNow(error) ? Start::kWarm : Start::kFailed;
 }
 
 std::string Recovery::Mismatch(const Superblock& found) const {
   Superblock expect;
-  e_.FillSuperblock(expect);
+  e_.durable_.Fill(expect);
   if (found.version != kFormatVersion) return "format version " + std::to_string(found.version);
   if (found.slab_size != expect.slab_size)
     return "-I/--slab-size " + std::to_string(found.slab_size) + " bytes";
@@ -115,8 +111,8 @@ std::string Recovery::Mismatch(const Superblock& found) const {
 
 bool Recovery::LoadJournal(std::string& error) {
   Journal* journal = e_.journal_.get();
-  if (journal && !journal->Load(e_.epoch_, journal_, error)) return false;
-  const uint64_t ceiling = e_.next_cas_;
+  if (journal && !journal->Load(e_.durable_.epoch(), journal_, error)) return false;
+  const uint64_t ceiling = e_.durable_.next_wseq();
   std::erase_if(journal_, [&](const JournalEntry& e) {
     const bool corrupt = e.wseq >= ceiling;
     stats_.journal_rejected += corrupt ? 1 : 0;
@@ -151,7 +147,7 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
   uint32_t hcrc = h.crc;
   h.crc = 0;
   if (h.magic != kSlabMagic || util::Crc32c(&h, sizeof(h)) != hcrc || h.version != kFormatVersion ||
-      h.device_epoch != e_.epoch_ || h.slab_class >= e_.classes_.count() ||
+      h.device_epoch != e_.durable_.epoch() || h.slab_class >= e_.classes_.count() ||
       h.chunk_size != e_.classes_.chunk_size(h.slab_class) ||
       h.chunks_used > e_.chunks_per_slab_[h.slab_class] || h.seq == 0) {
     return 0;
@@ -168,7 +164,6 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
 
 bool Recovery::ScanHeaders(std::string& error) {
   const uint32_t bs = e_.device_.block_size();
-  buf_ = util::AlignedBuffer(e_.slab_size_, bs);
   for (uint32_t disk = 0; disk < e_.table_.disk_count(); ++disk) {
     uint32_t off = 0;
     uint64_t fill_id = 0;
@@ -194,10 +189,10 @@ bool Recovery::ScanHeaders(std::string& error) {
 
 bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   Engine& e = e_;
-  if (p.seq < e.flush_seq_) return true;  // flush_all came after it
+  if (p.seq < e.durable_.flush_seq()) return true;  // flush_all came after it
   // Evicted, though its disk slab still holds it: a newer version of one of its keys may have
   // been evicted and overwritten after it.
-  if (p.seal < e.evicted_below_) return true;
+  if (p.seal < e.durable_.frontier()) return true;
   const uint32_t id = e.table_.IdOf(p.seq);
   if (e.table_[id].state != SlabState::kFree) {
     spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
@@ -323,13 +318,9 @@ bool Recovery::Finish(std::string& error) {
   e.table_.Recovered();
   e.table_.set_next_seq(max_seq_ + 1);
   e.next_seal_ = max_seal_ + 1;
-  if (max_wseq_ >= e.next_cas_) {
-    // A record (CRC-checked) above the ceiling: not written by a run that kept the ceiling, but
-    // ours to stay above.
-    e.next_cas_ = max_wseq_ + 1;
-    e.wseq_ceiling_ = e.next_cas_ + Engine::kWseqWindow;
-    if (!e.WriteSuperblockNow(error)) return false;
-  }
+  // A record (CRC-checked) above the ceiling: not written by a run that kept the ceiling, but
+  // ours to stay above.
+  if (!e.durable_.RaiseWseqAbove(max_wseq_, error)) return false;
   for (const auto& [hash, key] : orphans_) {
     ++stats_.journal_tombstones;
     if (!e.TryWriteTombstone(key)) e.pending_tombstones_.push_back({key, 0});

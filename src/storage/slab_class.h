@@ -12,11 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "storage/item.h"
+
 namespace ssdcache::storage {
 
 class SlabClasses {
  public:
   static constexpr size_t kMaxClasses = 200;
+
+  // The largest chunk (max_chunk) a slab of slab_size bytes holds: what its header leaves, in 8s.
+  static constexpr uint32_t MaxChunk(uint32_t slab_size) {
+    return (slab_size - kSlabHeaderSize) & ~uint32_t{7};
+  }
 
   // Geometric classes: min_item rounded up to 8, each next size = previous * factor rounded up to
   // 8 (at least +8), up to max_chunk, whose class is always present. factor must be > 1.0.

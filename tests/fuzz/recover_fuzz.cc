@@ -82,6 +82,8 @@ st::EngineOptions Options() {
   o.slab_size = kSlabSize;
   o.max_memory = 2 * kSlabSize;
   o.max_index_memory = 64 * 1024;
+  o.journal_size = 0;
+  o.journal_sync = st::JournalSync::kDevice;
   return o;
 }
 

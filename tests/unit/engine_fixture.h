@@ -62,6 +62,17 @@ class Collector : public LookupWaiter {
   std::map<uint64_t, Result> results;
 };
 
+// A device of `size` bytes in memory (a MemoryBackend image, no file), for the tests of one
+// engine part.
+inline std::unique_ptr<Device> MemoryDevice(uint64_t size, std::string& error) {
+  DeviceOptions d;
+  d.file_size = size;
+  std::unique_ptr<IoBackend> io =
+      MemoryBackend::Create(std::make_shared<MemoryImage>(size), {}, error);
+  if (!io) return nullptr;
+  return Device::OpenImage(d, std::move(io), error);
+}
+
 enum class TestBackend : uint8_t { kMemory, kFile };
 
 // kMemory unless SSDCACHE_TEST_BACKEND=file, which runs every engine test on a real file.
@@ -87,6 +98,8 @@ class EngineFixture : public ::testing::Test {
     o.slab_size = kSlab;
     o.max_memory = memory;
     o.max_index_memory = 1 << 20;
+    o.journal_size = 0;  // tests that want the journal ask for it
+    o.journal_sync = JournalSync::kDevice;
     return o;
   }
 

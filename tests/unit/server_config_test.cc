@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "server/config.h"
@@ -50,18 +52,18 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.idle_timeout_s, b.idle_timeout_s);
   EXPECT_EQ(a.device_path, b.device_path);
   EXPECT_EQ(a.device_size, b.device_size);
-  EXPECT_EQ(a.server_id, b.server_id);
-  EXPECT_EQ(a.server_count, b.server_count);
-  EXPECT_EQ(a.max_memory, b.max_memory);
-  EXPECT_EQ(a.slab_size, b.slab_size);
-  EXPECT_EQ(a.factor, b.factor);
-  EXPECT_EQ(a.min_item_size, b.min_item_size);
-  EXPECT_EQ(a.slab_profile, b.slab_profile);
-  EXPECT_EQ(a.max_index_memory, b.max_index_memory);
+  EXPECT_EQ(a.slice.index, b.slice.index);
+  EXPECT_EQ(a.slice.count, b.slice.count);
+  EXPECT_EQ(a.engine.max_memory, b.engine.max_memory);
+  EXPECT_EQ(a.engine.slab_size, b.engine.slab_size);
+  EXPECT_EQ(a.engine.factor, b.engine.factor);
+  EXPECT_EQ(a.engine.min_item_size, b.engine.min_item_size);
+  EXPECT_EQ(a.engine.slab_profile, b.engine.slab_profile);
+  EXPECT_EQ(a.engine.max_index_memory, b.engine.max_index_memory);
   EXPECT_EQ(a.hash_power, b.hash_power);
   EXPECT_EQ(a.max_aio, b.max_aio);
-  EXPECT_EQ(a.journal_size, b.journal_size);
-  EXPECT_EQ(a.journal_sync, b.journal_sync);
+  EXPECT_EQ(a.engine.journal_size, b.engine.journal_size);
+  EXPECT_EQ(a.engine.journal_sync, b.engine.journal_sync);
   EXPECT_EQ(a.verbosity, b.verbosity);
   EXPECT_EQ(a.log_file, b.log_file);
   EXPECT_EQ(a.daemonize, b.daemonize);
@@ -76,18 +78,18 @@ TEST(ServerConfig, NoArgumentsGiveTheDocumentedDefaults) {
   EXPECT_EQ(c.idle_timeout_s, 0u);
   EXPECT_EQ(c.device_path, "./data/ssdcache.dat");
   EXPECT_EQ(c.device_size, 1ULL << 30);
-  EXPECT_EQ(c.server_id, 0u);
-  EXPECT_EQ(c.server_count, 1u);
-  EXPECT_EQ(c.max_memory, 64ULL << 20);
-  EXPECT_EQ(c.slab_size, 1u << 20);
-  EXPECT_DOUBLE_EQ(c.factor, 1.25);
-  EXPECT_EQ(c.min_item_size, 56u);
-  EXPECT_TRUE(c.slab_profile.empty());
-  EXPECT_EQ(c.max_index_memory, 64ULL << 20);
+  EXPECT_EQ(c.slice.index, 0u);
+  EXPECT_EQ(c.slice.count, 1u);
+  EXPECT_EQ(c.engine.max_memory, 64ULL << 20);
+  EXPECT_EQ(c.engine.slab_size, 1u << 20);
+  EXPECT_DOUBLE_EQ(c.engine.factor, 1.25);
+  EXPECT_EQ(c.engine.min_item_size, 56u);
+  EXPECT_TRUE(c.engine.slab_profile.empty());
+  EXPECT_EQ(c.engine.max_index_memory, 64ULL << 20);
   EXPECT_EQ(c.hash_power, 0u);
   EXPECT_EQ(c.max_aio, 1024u);
-  EXPECT_EQ(c.journal_size, 4ULL << 20);
-  EXPECT_EQ(c.journal_sync, storage::JournalSync::kProcess);
+  EXPECT_EQ(c.engine.journal_size, 4ULL << 20);
+  EXPECT_EQ(c.engine.journal_sync, storage::JournalSync::kProcess);
   EXPECT_EQ(c.verbosity, 0);
   EXPECT_EQ(c.log_file, "");
   EXPECT_FALSE(c.daemonize);
@@ -137,31 +139,33 @@ TEST(ServerConfig, EveryFlagShortAndLong) {
        [](const Config& c) { return c.device_size == 2ULL << 30; }},
       {{"-s", "2/4"},
        {"--server-id", "2/4"},
-       [](const Config& c) { return c.server_id == 2 && c.server_count == 4; }},
+       [](const Config& c) { return c.slice.index == 2 && c.slice.count == 4; }},
       {{"-m", "128"},
        {"--max-memory", "128"},
-       [](const Config& c) { return c.max_memory == 128ULL << 20; }},
-      {{"-I", "2"}, {"--slab-size", "2"}, [](const Config& c) { return c.slab_size == 2u << 20; }},
-      {{"-f", "1.5"}, {"--factor", "1.5"}, [](const Config& c) { return c.factor == 1.5; }},
+       [](const Config& c) { return c.engine.max_memory == 128ULL << 20; }},
+      {{"-I", "2"},
+       {"--slab-size", "2"},
+       [](const Config& c) { return c.engine.slab_size == 2u << 20; }},
+      {{"-f", "1.5"}, {"--factor", "1.5"}, [](const Config& c) { return c.engine.factor == 1.5; }},
       {{"-n", "64"},
        {"--min-item-size", "64"},
-       [](const Config& c) { return c.min_item_size == 64; }},
+       [](const Config& c) { return c.engine.min_item_size == 64; }},
       {{"-z", "64,128,1K"},
        {"--slab-profile", "64,128,1K"},
        [](const Config& c) {
-         return c.slab_profile == std::vector<uint32_t>{64, 128, 1024};
+         return c.engine.slab_profile == std::vector<uint32_t>{64, 128, 1024};
        }},
       {{"-i", "32"},
        {"--max-index-memory", "32"},
-       [](const Config& c) { return c.max_index_memory == 32ULL << 20; }},
+       [](const Config& c) { return c.engine.max_index_memory == 32ULL << 20; }},
       {{"-e", "20"}, {"--hash-power", "20"}, [](const Config& c) { return c.hash_power == 20; }},
       {{"--max-aio", "256"}, {"--max-aio=256"}, [](const Config& c) { return c.max_aio == 256; }},
       {{"--journal-size", "64K"},
        {"--journal-size=64K"},
-       [](const Config& c) { return c.journal_size == 64ULL << 10; }},
+       [](const Config& c) { return c.engine.journal_size == 64ULL << 10; }},
       {{"--journal-sync", "device"},
        {"--journal-sync=device"},
-       [](const Config& c) { return c.journal_sync == storage::JournalSync::kDevice; }},
+       [](const Config& c) { return c.engine.journal_sync == storage::JournalSync::kDevice; }},
       {{"-v"}, {"--verbose"}, [](const Config& c) { return c.verbosity == 1; }},
       {{"-o", "/tmp/l.log"},
        {"--log-file", "/tmp/l.log"},
@@ -220,20 +224,20 @@ TEST(ServerConfig, DeviceSizeSuffixes) {
 }
 
 TEST(ServerConfig, SlabSizePlainIsMibSuffixedIsBytes) {
-  EXPECT_EQ(Ok({"-I", "1"}).slab_size, 1u << 20);
-  EXPECT_EQ(Ok({"-I", "16"}).slab_size, 16u << 20);
-  EXPECT_EQ(Ok({"-I", "64K"}).slab_size, 64u << 10);
-  EXPECT_EQ(Ok({"-I", "512k"}).slab_size, 512u << 10);
-  EXPECT_EQ(Ok({"-I", "4M"}).slab_size, 4u << 20);
-  EXPECT_EQ(Ok({"-I", "4m"}).slab_size, 4u << 20);
+  EXPECT_EQ(Ok({"-I", "1"}).engine.slab_size, 1u << 20);
+  EXPECT_EQ(Ok({"-I", "16"}).engine.slab_size, 16u << 20);
+  EXPECT_EQ(Ok({"-I", "64K"}).engine.slab_size, 64u << 10);
+  EXPECT_EQ(Ok({"-I", "512k"}).engine.slab_size, 512u << 10);
+  EXPECT_EQ(Ok({"-I", "4M"}).engine.slab_size, 4u << 20);
+  EXPECT_EQ(Ok({"-I", "4m"}).engine.slab_size, 4u << 20);
 }
 
 TEST(ServerConfig, ServerIdAccepted) {
   for (const auto& [text, i, n] : std::vector<std::tuple<std::string, uint32_t, uint32_t>>{
            {"0/1", 0, 1}, {"2/4", 2, 4}, {"3/4", 3, 4}, {"1023/1024", 1023, 1024}}) {
     const Config c = Ok({"-s", text});
-    EXPECT_EQ(c.server_id, i) << text;
-    EXPECT_EQ(c.server_count, n) << text;
+    EXPECT_EQ(c.slice.index, i) << text;
+    EXPECT_EQ(c.slice.count, n) << text;
   }
 }
 
@@ -248,17 +252,17 @@ TEST(ServerConfig, ServerIdRejected) {
 
 TEST(ServerConfig, SlabProfileWithFactorAndMinItem) {
   const Config c = Ok({"-n", "56", "-z", "56,80,160,512K"});
-  EXPECT_EQ(c.slab_profile, (std::vector<uint32_t>{56, 80, 160, 512u << 10}));
-  EXPECT_EQ(c.min_item_size, 56u);
-  EXPECT_EQ(Ok({"-f", "4"}).factor, 4.0);
-  EXPECT_EQ(Ok({"-f", "1.1"}).factor, 1.1);
+  EXPECT_EQ(c.engine.slab_profile, (std::vector<uint32_t>{56, 80, 160, 512u << 10}));
+  EXPECT_EQ(c.engine.min_item_size, 56u);
+  EXPECT_EQ(Ok({"-f", "4"}).engine.factor, 4.0);
+  EXPECT_EQ(Ok({"-f", "1.1"}).engine.factor, 1.1);
 }
 
 TEST(ServerConfig, CombinationsAtTheirLimitsAreAccepted) {
   // 4 slabs of 16 MiB fill the default 64 MiB exactly.
-  EXPECT_EQ(Ok({"-I", "16"}).slab_size, 16u << 20);
-  EXPECT_EQ(Ok({"-m", "2", "-I", "512K"}).max_memory, 2ULL << 20);
-  EXPECT_EQ(Ok({"-I", "64K", "-n", "32768"}).min_item_size, 32768u);
+  EXPECT_EQ(Ok({"-I", "16"}).engine.slab_size, 16u << 20);
+  EXPECT_EQ(Ok({"-m", "2", "-I", "512K"}).engine.max_memory, 2ULL << 20);
+  EXPECT_EQ(Ok({"-I", "64K", "-n", "32768"}).engine.min_item_size, 32768u);
 }
 
 // The parser refuses exactly the -f/-n/-I combinations the storage layer would refuse at start-up,
@@ -274,9 +278,9 @@ TEST(ServerConfig, FactorCheckAgreesWithSlabClasses) {
         const std::string factor = std::to_string(1.01 + step * 0.0025);
         Parsed p = Parse({"-I", slab, "-n", std::to_string(min_item), "-f", factor});
         std::string storage_error;
-        const bool storage_ok =
-            storage::SlabClasses::Geometric(min_item, p.config.factor, max_chunk, storage_error)
-                .has_value();
+        const bool storage_ok = storage::SlabClasses::Geometric(min_item, p.config.engine.factor,
+                                                                max_chunk, storage_error)
+                                    .has_value();
         const std::string what = "-I " + slab + " -n " + std::to_string(min_item) + " -f " + factor;
         if (p.result == ParseResult::kRun) {
           ++accepted;
@@ -299,7 +303,8 @@ TEST(ServerConfig, FactorCheckAgreesWithSlabClasses) {
 
 TEST(ServerConfig, ProfileFitsTheLargestChunk) {
   const uint32_t largest = ((64u << 10) - storage::kSlabHeaderSize) / 8 * 8;
-  EXPECT_EQ(Ok({"-I", "64K", "-z", "64," + std::to_string(largest)}).slab_profile.back(), largest);
+  EXPECT_EQ(Ok({"-I", "64K", "-z", "64," + std::to_string(largest)}).engine.slab_profile.back(),
+            largest);
   Parsed p = Parse({"-I", "64K", "-z", "64," + std::to_string(largest + 1)});
   EXPECT_EQ(p.result, ParseResult::kError);
   EXPECT_NE(p.error.find("--slab-profile"), std::string::npos) << p.error;
@@ -406,12 +411,12 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
 }
 
 TEST(ServerConfig, JournalSizeZeroTurnsTheJournalOff) {
-  EXPECT_EQ(Ok({"--journal-size", "0"}).journal_size, 0u);
-  EXPECT_EQ(Ok({"--journal-size", "1G"}).journal_size, 1ULL << 30);
+  EXPECT_EQ(Ok({"--journal-size", "0"}).engine.journal_size, 0u);
+  EXPECT_EQ(Ok({"--journal-size", "1G"}).engine.journal_size, 1ULL << 30);
 }
 
 TEST(ServerConfig, JournalSyncTakesProcessOrDeviceAndTheLastOneWins) {
-  EXPECT_EQ(Ok({"--journal-sync", "device", "--journal-sync", "process"}).journal_sync,
+  EXPECT_EQ(Ok({"--journal-sync", "device", "--journal-sync", "process"}).engine.journal_sync,
             storage::JournalSync::kProcess);
   Parsed p = Parse({"--journal-sync", "fsync"});
   EXPECT_EQ(p.result, ParseResult::kError);
@@ -474,6 +479,66 @@ TEST(ServerConfig, HelpListsEveryFlagWithItsDefault) {
     EXPECT_NE(p.out.find("-V,--version"), std::string::npos);
     EXPECT_NE(p.out.find("fatcache"), std::string::npos);  // -e says why it is accepted
   }
+}
+
+// Every row of every option table is a flag in --help, with its default, and parses its own
+// default back (what --help shows is what the flag accepts).
+TEST(ServerConfig, EveryTableRowIsAFlagWhoseDefaultParses) {
+  const Parsed help = Parse({"--help"});
+  ASSERT_EQ(help.result, ParseResult::kExit);
+  int rows = 0;
+  Config defaults;
+  VisitOptions(defaults, [&](auto& value, const util::OptionInfo& info, const auto& kind) {
+    ++rows;
+    std::string names = info.flags;
+    const std::string first = names.substr(0, names.find(','));
+    EXPECT_NE(help.out.find(first), std::string::npos) << first;
+    EXPECT_NE(help.out.find("(default: " + kind.Show(value) + ")"), std::string::npos) << first;
+    EXPECT_NE(std::string(info.help), "") << first;
+    if constexpr (std::decay_t<decltype(kind)>::kTakesValue) {
+      if (std::string(kind.Show(value)) == "none" || kind.Show(value) == "stderr") return;
+      auto copy = value;
+      std::string why;
+      EXPECT_TRUE(kind.Parse(kind.Show(value), copy, why)) << first << ": " << why;
+      EXPECT_EQ(kind.Show(copy), kind.Show(value)) << first;
+    }
+  });
+  EXPECT_EQ(rows, 23);
+}
+
+// `stats settings` comes from the same rows, with raw values (bytes, not MiB), each name once.
+TEST(ServerConfig, SettingsPrintEveryRowWithAStatName) {
+  std::string out;
+  AppendSettings(Config{}, out);
+  for (const std::string line :
+       {"maxbytes 67108864", "maxconns 1024", "interface 127.0.0.1", "growth_factor 1.25",
+        "chunk_size 56", "slab_page_size 1048576", "idle_time 0", "device ./data/ssdcache.dat",
+        "server_id 0/1", "index_max_bytes 67108864", "max_aio 1024", "journal_size 4194304",
+        "journal_sync process", "verbosity 0"}) {
+    const std::string stat = "STAT " + line + "\r\n";
+    const size_t at = out.find(stat);
+    EXPECT_NE(at, std::string::npos) << stat << " missing from:\n" << out;
+    const std::string name = "STAT " + line.substr(0, line.find(' ')) + " ";
+    EXPECT_EQ(out.find(name, out.find(name) + 1), std::string::npos) << name << "twice";
+  }
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 14);
+  Config c = Ok({"-f", "1.5", "--journal-sync", "device", "-s", "1/3"});
+  out.clear();
+  AppendSettings(c, out);
+  EXPECT_NE(out.find("STAT growth_factor 1.50\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("STAT journal_sync device\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("STAT server_id 1/3\r\n"), std::string::npos) << out;
+}
+
+// The engine's own defaults are the server's: one default per setting.
+TEST(ServerConfig, EngineOptionsDefaultsAreTheServers) {
+  const storage::EngineOptions e;
+  const Config c = Ok({});
+  EXPECT_EQ(e.journal_sync, storage::JournalSync::kProcess);
+  EXPECT_EQ(e.journal_size, c.engine.journal_size);
+  EXPECT_EQ(e.slab_size, c.engine.slab_size);
+  EXPECT_EQ(e.max_memory, c.engine.max_memory);
+  EXPECT_EQ(e.max_index_memory, c.engine.max_index_memory);
 }
 
 TEST(ServerConfig, HelpShowsTheCallersValuesAsDefaults) {

@@ -30,9 +30,9 @@ class ConnectionTest : public ::testing::Test {
     c.port = 0;
     c.device_path = dir_ + "/dev.dat";
     c.device_size = 64ULL << 20;
-    c.max_memory = 4ULL << 20;
-    c.max_index_memory = 1ULL << 20;
-    c.journal_size = 0;
+    c.engine.max_memory = 4ULL << 20;
+    c.engine.max_index_memory = 1ULL << 20;
+    c.engine.journal_size = 0;
     std::string err;
     server_ = Server::Create(c, err);
     ASSERT_TRUE(server_) << err;

@@ -1,0 +1,183 @@
+#include "server/stats.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "net/event_loop.h"
+#include "storage/device.h"
+#include "storage/engine.h"
+
+#ifndef SSDCACHE_VERSION
+#define SSDCACHE_VERSION "unknown"
+#endif
+
+namespace ssdcache::server {
+namespace {
+
+// What `stats reset` does to a row: kClears zeroes it (the server's counters here, the engine's
+// in Engine::ResetStats), kKeeps leaves it (a gauge, a setting or a count since start).
+enum class Reset : uint8_t { kClears, kKeeps };
+
+struct StatRow {
+  const char* name;
+  Reset reset;
+  uint64_t ServerStats::*counter;            // one of the server's counters, or
+  std::string (*value)(const StatSources&);  // anything else ("" leaves the line out)
+};
+
+constexpr StatRow Counter(const char* name, uint64_t ServerStats::*counter) {
+  return {name, Reset::kClears, counter, nullptr};
+}
+constexpr StatRow Value(const char* name, Reset reset, std::string (*value)(const StatSources&)) {
+  return {name, reset, nullptr, value};
+}
+
+// A row's value from an expression over `s`, the StatSources.
+#define SSDCACHE_STAT(expr) \
+  []([[maybe_unused]] const StatSources& s) -> std::string { return std::to_string(expr); }
+#define SSDCACHE_ENGINE_STAT(member) SSDCACHE_STAT(s.engine.stats().member)
+#define SSDCACHE_JOURNAL_STAT(expr)                                \
+  [](const StatSources& s) -> std::string {                        \
+    const storage::Journal* j = s.engine.journal();                \
+    return j == nullptr ? std::string() : std::to_string(j->expr); \
+  }
+
+std::string Seconds(const timeval& tv) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(tv.tv_sec),
+           static_cast<long>(tv.tv_usec));
+  return buf;
+}
+
+rusage Usage() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru;
+}
+
+std::string IndexBytesPerItem(const StatSources& s) {
+  const uint64_t items = s.engine.stats().curr_items;
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.2f",
+           items ? static_cast<double>(s.engine.index().bytes()) / items : 0.0);
+  return buf;
+}
+
+constexpr Reset kKeeps = Reset::kKeeps;
+constexpr Reset kClears = Reset::kClears;
+
+// memcached's names first, where they apply, then ssdcache's own (docs/protocol.md, "Stats").
+constexpr StatRow kStatRows[] = {
+    Value("pid", kKeeps, SSDCACHE_STAT(getpid())),
+    Value("uptime", kKeeps, SSDCACHE_STAT(s.now - s.started)),
+    Value("time", kKeeps, SSDCACHE_STAT(s.now)),
+    Value("version", kKeeps, [](const StatSources&) { return std::string(SSDCACHE_VERSION); }),
+    Value("pointer_size", kKeeps, SSDCACHE_STAT(sizeof(void*) * 8)),
+    Value("rusage_user", kKeeps, [](const StatSources&) { return Seconds(Usage().ru_utime); }),
+    Value("rusage_system", kKeeps, [](const StatSources&) { return Seconds(Usage().ru_stime); }),
+    Value("max_connections", kKeeps, SSDCACHE_STAT(s.max_connections)),
+    Value("curr_connections", kKeeps, SSDCACHE_STAT(s.curr_connections)),
+    Counter("total_connections", &ServerStats::total_connections),
+    Counter("rejected_connections", &ServerStats::rejected_connections),
+    Value("connection_structures", kKeeps, SSDCACHE_STAT(s.connection_structures)),
+    Counter("cmd_get", &ServerStats::cmd_get),
+    Counter("cmd_set", &ServerStats::cmd_set),
+    Counter("cmd_flush", &ServerStats::cmd_flush),
+    Counter("cmd_touch", &ServerStats::cmd_touch),
+    Counter("get_hits", &ServerStats::get_hits),
+    Counter("get_misses", &ServerStats::get_misses),
+    Value("get_expired", kClears, SSDCACHE_ENGINE_STAT(expired_unfetched)),
+    Counter("delete_misses", &ServerStats::delete_misses),
+    Counter("delete_hits", &ServerStats::delete_hits),
+    Counter("incr_misses", &ServerStats::incr_misses),
+    Counter("incr_hits", &ServerStats::incr_hits),
+    Counter("decr_misses", &ServerStats::decr_misses),
+    Counter("decr_hits", &ServerStats::decr_hits),
+    Counter("cas_misses", &ServerStats::cas_misses),
+    Counter("cas_hits", &ServerStats::cas_hits),
+    Counter("cas_badval", &ServerStats::cas_badval),
+    Counter("touch_hits", &ServerStats::touch_hits),
+    Counter("touch_misses", &ServerStats::touch_misses),
+    Counter("bytes_read", &ServerStats::bytes_read),
+    Counter("bytes_written", &ServerStats::bytes_written),
+    Value("limit_maxbytes", kKeeps, SSDCACHE_STAT(s.device.size())),
+    Value("threads", kKeeps, SSDCACHE_STAT(1)),
+    Counter("conn_yields", &ServerStats::conn_yields),
+    Counter("idle_kicks", &ServerStats::idle_kicks),
+    Counter("protocol_errors", &ServerStats::protocol_errors),
+    Value("event_loop_turns", kKeeps, SSDCACHE_STAT(s.loop.turn())),
+    Value("bytes", kKeeps, SSDCACHE_ENGINE_STAT(bytes)),
+    Value("curr_items", kKeeps, SSDCACHE_ENGINE_STAT(curr_items)),
+    Value("total_items", kClears, SSDCACHE_ENGINE_STAT(total_items)),
+    Value("evictions", kClears, SSDCACHE_ENGINE_STAT(evictions)),
+    // ssdcache's own.
+    Value("device_bytes", kKeeps, SSDCACHE_STAT(s.device.size())),
+    Value("disk_slabs_total", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_total())),
+    Value("disk_slabs_used", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_used())),
+    Value("disk_slabs_free", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_free())),
+    Value("memory_slabs_total", kKeeps, SSDCACHE_STAT(s.engine.memory_slabs_total())),
+    Value("memory_slabs_free", kKeeps, SSDCACHE_STAT(s.engine.memory_slabs_free())),
+    Value("memory_slabs_flushing", kKeeps, SSDCACHE_STAT(s.engine.memory_slabs_flushing())),
+    Value("memory_slabs_cached", kKeeps, SSDCACHE_STAT(s.engine.memory_slabs_cached())),
+    Value("index_entries", kKeeps, SSDCACHE_STAT(s.engine.index().size())),
+    Value("index_capacity", kKeeps, SSDCACHE_STAT(s.engine.index().capacity())),
+    Value("index_bytes", kKeeps, SSDCACHE_STAT(s.engine.index().bytes())),
+    Value("index_bytes_per_item", kKeeps, IndexBytesPerItem),
+    Value("slab_evictions", kClears, SSDCACHE_ENGINE_STAT(slab_evictions)),
+    Value("index_evictions", kClears, SSDCACHE_ENGINE_STAT(index_evictions)),
+    Value("reads_memory", kClears, SSDCACHE_ENGINE_STAT(reads_memory)),
+    Value("reads_device", kClears, SSDCACHE_ENGINE_STAT(reads_device)),
+    Value("reads_in_flight_max", kClears, SSDCACHE_ENGINE_STAT(reads_in_flight_max)),
+    Value("read_errors", kClears, SSDCACHE_ENGINE_STAT(read_errors)),
+    Value("checksum_errors", kClears, SSDCACHE_ENGINE_STAT(checksum_errors)),
+    Value("key_mismatches", kClears, SSDCACHE_ENGINE_STAT(key_mismatches)),
+    Value("tag_collisions", kClears, SSDCACHE_ENGINE_STAT(tag_collisions)),
+    Value("replace_checks", kClears, SSDCACHE_ENGINE_STAT(replace_checks)),
+    Value("slab_writes", kClears, SSDCACHE_ENGINE_STAT(slab_writes)),
+    Value("write_errors", kClears, SSDCACHE_ENGINE_STAT(write_errors)),
+    Value("memory_waits", kClears, SSDCACHE_ENGINE_STAT(memory_waits)),
+    // Only with a journal (--journal-size > 0).
+    Value("journal_writes", kClears, SSDCACHE_JOURNAL_STAT(stats().writes)),
+    Value("journal_entries", kClears, SSDCACHE_JOURNAL_STAT(stats().entries)),
+    Value("journal_errors", kClears, SSDCACHE_JOURNAL_STAT(stats().errors)),
+    Value("journal_full_waits", kClears, SSDCACHE_JOURNAL_STAT(stats().full_waits)),
+    Value("journal_blocks_used", kKeeps, SSDCACHE_JOURNAL_STAT(used_blocks())),
+    Value("journal_in_flight_max", kClears, SSDCACHE_JOURNAL_STAT(stats().in_flight_max)),
+    Value("journal_waits", kClears, SSDCACHE_ENGINE_STAT(journal_waits)),
+    Value("journal_undone", kClears, SSDCACHE_ENGINE_STAT(journal_undone)),
+    Value("journal_checkpoints", kClears, SSDCACHE_ENGINE_STAT(journal_checkpoints)),
+    Value("records_voided", kClears, SSDCACHE_ENGINE_STAT(records_voided)),
+    Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.engine.io_in_flight())),
+    Value("aio_queued", kKeeps, SSDCACHE_STAT(s.engine.io_queued())),
+    Value("aio_reads", kKeeps, SSDCACHE_STAT(s.engine.io_stats().reads)),
+    Value("aio_writes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().writes)),
+    Value("aio_read_bytes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().read_bytes)),
+    Value("aio_write_bytes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().write_bytes)),
+    Value("aio_errors", kKeeps, SSDCACHE_STAT(s.engine.io_stats().errors)),
+};
+
+#undef SSDCACHE_JOURNAL_STAT
+#undef SSDCACHE_ENGINE_STAT
+#undef SSDCACHE_STAT
+
+}  // namespace
+
+void AppendStatRows(const StatSources& sources, std::string& out) {
+  for (const StatRow& row : kStatRows) {
+    const std::string value =
+        row.counter != nullptr ? std::to_string(sources.server.*row.counter) : row.value(sources);
+    if (value.empty()) continue;
+    out.append("STAT ").append(row.name).append(" ").append(value).append("\r\n");
+  }
+}
+
+void ResetServerStats(ServerStats& stats) {
+  for (const StatRow& row : kStatRows) {
+    if (row.counter != nullptr && row.reset == Reset::kClears) stats.*row.counter = 0;
+  }
+  for (util::Histogram& h : stats.latency) h.Reset();
+}
+
+}  // namespace ssdcache::server

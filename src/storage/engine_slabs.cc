@@ -1,0 +1,333 @@
+// Engine, part two: the memory slab lifecycle. Opening a slab of a class in a memory buffer,
+// sealing it, placing it on a disk slab (evicting in the policy's order to free one), writing it,
+// and what a completed write (or any other completion) does. The request paths are in engine.cc.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "storage/engine.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+
+namespace {
+// Marks a slab write's IoOp::user (the rest is the logical id); reads carry their ReadOp there.
+constexpr uint64_t kWriteTag = 1ULL << 63;
+}  // namespace
+
+int64_t Engine::OpenSlabFor(uint8_t cls) {
+  if (open_[cls] >= 0) {
+    SlabInfo& s = table_[open_[cls]];
+    if (s.used < chunks_per_slab_[cls]) return open_[cls];
+    Seal(static_cast<uint32_t>(open_[cls]));
+  }
+  if (!HasBuffer()) {
+    if (flushing_ == 0) {
+      // Every buffer is an open, partly filled slab of some class: write out the fullest one so
+      // that its buffer comes back.
+      int64_t best = -1;
+      for (int64_t id : open_) {
+        if (id >= 0 && (best < 0 || table_[id].used > table_[best].used)) best = id;
+      }
+      if (best >= 0) Seal(static_cast<uint32_t>(best));
+    }
+    // Seal() frees the buffer at once when it has no disk slab to write to (all retired): use
+    // it, since no write completion would ever come to wake a store that waits.
+    if (!HasBuffer()) {
+      ++stats_.memory_waits;
+      return -1;
+    }
+  }
+  uint32_t id;
+  if (!AllocateSlabId(id)) return -1;
+  uint32_t mem = TakeBuffer();
+  SlabInfo& s = table_[id];
+  s.state = SlabState::kMemory;
+  s.cls = cls;
+  s.mem = mem;
+  s.used = 0;
+  s.live = 0;
+  open_[cls] = id;
+  return id;
+}
+
+uint32_t Engine::TakeBuffer() {
+  if (!free_mem_.empty()) {
+    uint32_t mem = free_mem_.back();
+    free_mem_.pop_back();
+    return mem;
+  }
+  auto [mem, seq] = clean_mem_.front();
+  clean_mem_.pop_front();
+  SlabInfo& s = table_[table_.IdOf(seq)];
+  if (s.seq == seq && s.cached) {  // its slab is read from the device from now on
+    s.cached = false;
+    --cached_;
+  }
+  return mem;
+}
+
+bool Engine::AllocateSlabId(uint32_t& id) {
+  SweepSome(sweep_per_alloc_);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (table_.TakeId(SweepPasses(), id)) return true;
+    // Every free id died too recently: finish sweeping so their stale entries are gone.
+    SweepSome(index_->num_buckets());
+  }
+  spdlog::error("no free logical slab id (slab table of {} entries)", table_.size());
+  return false;
+}
+
+void Engine::SweepSome(size_t buckets) {
+  index_->Sweep(buckets);
+  swept_buckets_ += buckets;
+}
+
+void Engine::EvictUntilADiskSlabFrees() {
+  while (!table_.AnyDiskFreeOrFreeing() && EvictOldest()) {
+  }
+}
+
+bool Engine::TakeDiskSlab(uint32_t& disk) {
+  // A freed disk slab may still have to wait for the frontier: then there is none yet.
+  EvictUntilADiskSlabFrees();
+  if (!table_.TakeDisk(disk)) return false;
+  // Keep the next disk slab freed ahead of need, so that the superblock write that makes it
+  // reusable is done before a slab waits for it.
+  EvictUntilADiskSlabFrees();
+  return true;
+}
+
+bool Engine::EvictOldest() {
+  while (const std::optional<SlabRef> c = policy_->Candidate()) {
+    SlabInfo& s = table_[c->id];
+    if (s.seq != c->seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
+      policy_->Skip();
+      continue;
+    }
+    // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
+    // even if the older one is still being written.
+    if (s.state != SlabState::kDisk) return false;
+    durable_.set_frontier(policy_->Evicted());
+    durable_
+        .WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
+    const uint32_t disk = s.disk;
+    KillSlab(s, /*evicted=*/true);
+    DiskSlab& d = table_.disk(disk);
+    if (d.live_pieces > 0) --d.live_pieces;
+    if (d.closed && d.pending == 0) FinishDiskSlab(disk);
+    return true;
+  }
+  return false;
+}
+
+bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
+  if (table_.Packs(len)) {
+    disk = static_cast<uint32_t>(table_.packing());
+  } else {
+    if (!TakeDiskSlab(disk)) return false;
+    const int64_t previous = table_.StartFill(disk, table_[id].seq, len);
+    if (previous >= 0) CloseDiskSlab(static_cast<uint32_t>(previous));
+  }
+  off = table_.AddPiece(disk, id, len);
+  return true;
+}
+
+void Engine::CloseDiskSlab(uint32_t disk) {
+  if (table_.Close(disk)) FinishDiskSlab(disk);
+}
+
+void Engine::FinishDiskSlab(uint32_t disk) {
+  DiskSlab& d = table_.disk(disk);
+  if (d.bad) {
+    // A write into it failed: what else it holds is dropped too, and it is never used again.
+    for (uint32_t id : d.pieces) {
+      SlabInfo& s = table_[id];
+      if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
+    }
+  }
+  if (table_.Finish(disk, durable_.frontier()) != SlabTable::Finished::kFreeing) return;
+  ++stats_.slab_evictions;
+  ReleaseDisks();
+}
+
+void Engine::ReleaseDisks() {
+  if (table_.Release(durable_.durable_frontier())) durable_.WriteSuperblock();
+}
+
+void Engine::KillSlab(SlabInfo& s, bool evicted) {
+  if (s.cached) {  // its buffer stays in clean_mem_, now as a plain free buffer
+    s.cached = false;
+    --cached_;
+  }
+  if (evicted) stats_.evictions += s.live;
+  stats_.curr_items -= std::min<uint64_t>(stats_.curr_items, s.live);
+  uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
+  stats_.bytes -= std::min(stats_.bytes, held);
+  s.live = 0;
+  if (s.unindexed) {
+    s.unindexed = false;
+    --unindexed_slabs_;
+  }
+  s.state = SlabState::kFree;
+  s.freed_pass = SweepPasses();
+}
+
+void Engine::Seal(uint32_t id) {
+  SlabInfo& s = table_[id];
+  if (open_[s.cls] == static_cast<int64_t>(id)) open_[s.cls] = -1;
+  s.state = SlabState::kFlushing;
+  s.placed = false;
+  s.seal = next_seal_++;
+  ++flushing_;
+  policy_->Track({id, s.seq, s.seal});
+  // Slabs are placed in seal order, so the oldest sealed slab is always placed first and the
+  // eviction that frees a disk slab can never wait on a slab that waits for one.
+  if (awaiting_disk_.empty() && StartWrite(id)) return;
+  awaiting_disk_.push_back(id);
+  PlaceAwaiting();
+}
+
+void Engine::PlaceAwaiting() {
+  bool dropped = false;
+  while (!awaiting_disk_.empty()) {
+    const uint32_t id = awaiting_disk_.front();
+    SlabInfo& s = table_[id];
+    if (s.state == SlabState::kFlushing && !s.placed) {
+      if (StartWrite(id)) {
+        awaiting_disk_.pop_front();
+        continue;
+      }
+      if (!table_.NoDiskCanComeBack()) return;
+      // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
+      // retired all of them.
+      spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
+      free_mem_.push_back(s.mem);
+      --flushing_;
+      KillSlab(s, true);
+      CheckpointWriteDone(s.seq);
+      dropped = true;
+    }
+    awaiting_disk_.pop_front();
+  }
+  if (dropped && memory_listener_) memory_listener_();  // its buffer is free: wake the stores
+}
+
+bool Engine::StartWrite(uint32_t id) {
+  SlabInfo& s = table_[id];
+  const uint32_t bs = device_.block_size();
+  uint32_t len =
+      s.used == chunks_per_slab_[s.cls]
+          ? slab_size_
+          : static_cast<uint32_t>(
+                (kSlabHeaderSize + uint64_t{s.used} * classes_.chunk_size(s.cls) + bs - 1) / bs *
+                bs);
+  len = std::min(len, slab_size_);
+  uint32_t disk, off;
+  if (!PlaceOnDisk(id, len, disk, off)) return false;
+  s.placed = true;
+  s.disk = disk;
+  s.disk_off = off;
+  s.disk_len = len;
+  SlabHeader h{};
+  h.magic = kSlabMagic;
+  h.version = kFormatVersion;
+  h.slab_class = s.cls;
+  h.seq = s.seq;
+  h.chunk_size = classes_.chunk_size(s.cls);
+  h.chunks_used = s.used;
+  h.device_epoch = durable_.epoch();
+  h.fill_id = table_.disk(disk).fill_id;
+  h.seal = s.seal;
+  h.crc = util::Crc32c(&h, sizeof(h));
+  std::memcpy(MemSlab(s.mem), &h, sizeof(h));
+  IoOp& op = write_ops_[s.mem];
+  op = IoOp{};
+  op.handler = this;
+  op.buf = MemSlab(s.mem);
+  op.len = len;
+  op.offset = DiskOffset(disk) + off;
+  op.write = true;
+  op.user = kWriteTag | id;
+  write_start_ns_[s.mem] = util::NowNs();
+  aio_.Write(op);
+  return true;
+}
+
+void Engine::OnIoComplete(IoOp& op, int64_t result) {
+  if (durable_.IsSuperblockOp(op)) {
+    if (!durable_.SuperblockWritten(result)) {
+      ++stats_.write_errors;
+      return;
+    }
+    ReleaseDisks();
+    PlaceAwaiting();
+    return;
+  }
+  if ((op.user & kWriteTag) == 0) {
+    CompleteRead(reinterpret_cast<ReadOp*>(op.user), result);
+    return;
+  }
+  uint32_t id = static_cast<uint32_t>(op.user & ~kWriteTag);
+  SlabInfo& s = table_[id];
+  --flushing_;
+  const uint64_t written_seq = s.seq;
+  write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
+  DiskSlab& d = table_.disk(s.disk);
+  --d.pending;
+  if (result == static_cast<int64_t>(op.len)) {
+    ++stats_.slab_writes;
+    s.state = SlabState::kDisk;
+    s.cached = true;
+    ++cached_;
+    clean_mem_.emplace_back(s.mem, s.seq);
+  } else {
+    free_mem_.push_back(s.mem);
+    // The disk slab is suspect: retire it, and the items it was meant to hold are gone.
+    ++stats_.write_errors;
+    spdlog::error(
+        "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
+        s.disk, result, s.live);
+    // The write may still have reached the device in part, and a warm restart would then find
+    // records older than the tombstones lost with it: write those tombstones again, with their
+    // own wseq. (The buffer is on the free list but untouched until DrainTombstones() below.)
+    for (uint32_t c = 0; c < s.used; ++c) {
+      ItemView v;
+      if (!DecodeItemTrusted(ChunkInMemory(s, c), v)) continue;  // voided records fail too
+      const uint64_t hash = util::HashKey(v.key);
+      if (v.tombstone) {
+        pending_tombstones_.push_back({std::string(v.key), v.wseq});
+        JournalLost(hash, v.wseq);
+        continue;
+      }
+      if (journal_ == nullptr) continue;
+      std::optional<IndexEntry> cur = index_->Find(hash);
+      if (!cur || cur->slab != id || cur->chunk != c) continue;
+      // A live item lost with the slab: its key becomes a miss, but older versions of it may be
+      // on the device, and the entry that superseded them may be in a block the running
+      // checkpoint frees (it counts this write as done). A tombstone newer than the lost record
+      // (its wseq reserved now, so a later set stays newer) and an entry in a fresh block keep
+      // them superseded until that tombstone is on the device.
+      const uint64_t wseq = TakeWseq();
+      pending_tombstones_.push_back({std::string(v.key), wseq});
+      JournalLost(hash, wseq);
+    }
+    KillSlab(s, false);
+    if (d.live_pieces > 0) --d.live_pieces;
+    // Closed here without CloseDiskSlab(), which would finish it too when this was its last
+    // write: the line below finishes it exactly once.
+    table_.Fail(s.disk);
+  }
+  if (d.closed && d.pending == 0) FinishDiskSlab(s.disk);
+  CheckpointWriteDone(written_seq);
+  // The oldest slab may have become evictable, or a disk slab free.
+  PlaceAwaiting();
+  DrainTombstones();
+  if (memory_listener_) memory_listener_();
+}
+
+}  // namespace ssdcache::storage
