@@ -26,39 +26,39 @@ inline constexpr uint64_t kMaxAio = 4096;
 
 // Network and device: X(member, type, default, flags, metavar, kind, stat, help), in --help order.
 // tcpport and device_size are in `stats settings` as the server found them (port 0, block device).
-#define SSDCACHE_SERVER_OPTIONS(X)                                                               \
-  X(port, uint16_t, 11211, "-p,--port", "PORT", util::Integer(0, 65535), "",                     \
-    "TCP port to listen on; 0 lets the kernel pick one")                                         \
-  X(listen_addr, std::string, "127.0.0.1", "-a,--addr,-l,--listen", "ADDR", util::Ipv4(),        \
-    "interface", "numeric IPv4 address to listen on")                                            \
-  X(max_connections, uint32_t, 1024, "-c,--max-connections", "N",                                \
-    util::Integer(1, kMaxConnections), "maxconns", "most simultaneous client connections")       \
-  X(idle_timeout_s, uint32_t, 0, "--idle-timeout", "SECONDS", util::Integer(0, kMaxIdleTimeout), \
-    "idle_time", "close connections idle this long, 0 = never")                                  \
-  X(device_path, std::string, "./data/ssdcache.dat", "-D,--device", "PATH", util::Text("none"),  \
-    "device", "block device or file holding the disk slabs (a file is created if missing)")      \
-  X(device_size, uint64_t, 1ULL << 30, "--device-size", "SIZE",                                  \
-    util::Size(kMinDeviceSize, kMaxDeviceSize), "",                                              \
-    "size of a regular file (a block device's own size is used)")                                \
-  X(slice, util::Slice, util::Slice(), "-s,--server-id", "I/N", util::SliceOf(kMaxServerCount),  \
+#define SSDCACHE_SERVER_OPTIONS(X)                                                                 \
+  X(port, uint16_t, 11211, "-p,--port", "PORT", (util::Integer{0, 65535}), "",                     \
+    "TCP port to listen on; 0 lets the kernel pick one")                                           \
+  X(listen_addr, std::string, "127.0.0.1", "-a,--addr,-l,--listen", "ADDR", util::Ipv4(),          \
+    "interface", "numeric IPv4 address to listen on")                                              \
+  X(max_connections, uint32_t, 1024, "-c,--max-connections", "N",                                  \
+    (util::Integer{1, kMaxConnections}), "maxconns", "most simultaneous client connections")       \
+  X(idle_timeout_s, uint32_t, 0, "--idle-timeout", "SECONDS", (util::Integer{0, kMaxIdleTimeout}), \
+    "idle_time", "close connections idle this long, 0 = never")                                    \
+  X(device_path, std::string, "./data/ssdcache.dat", "-D,--device", "PATH", (util::Text{"none"}),  \
+    "device", "block device or file holding the disk slabs (a file is created if missing)")        \
+  X(device_size, uint64_t, 1ULL << 30, "--device-size", "SIZE",                                    \
+    (util::Size{kMinDeviceSize, kMaxDeviceSize}), "",                                              \
+    "size of a regular file (a block device's own size is used)")                                  \
+  X(slice, util::Slice, util::Slice(), "-s,--server-id", "I/N", (util::SliceOf{kMaxServerCount}),  \
     "server_id", "use slice I (0-based) of N equal slices of the device")
 
 // Indexing, IO and the process, after the engine's rows.
 #define SSDCACHE_PROCESS_OPTIONS(X)                                                          \
-  X(hash_power, uint32_t, 0, "-e,--hash-power", "N", util::Integer(0, kMaxHashPower), "",    \
+  X(hash_power, uint32_t, 0, "-e,--hash-power", "N", (util::Integer{0, kMaxHashPower}), "",  \
     "accepted for fatcache compatibility; the index is sized by -i")                         \
-  X(max_aio, uint32_t, 1024, "--max-aio", "N", util::Integer(1, kMaxAio), "max_aio",         \
+  X(max_aio, uint32_t, 1024, "--max-aio", "N", (util::Integer{1, kMaxAio}), "max_aio",       \
     "most disk IOs in flight at once")                                                       \
   X(verbosity, int, 0, "-v,--verbose", "", util::Count(), "verbosity",                       \
     "more logging; repeat for more (-vv, -vvv)")                                             \
-  X(log_file, std::string, "", "-o,--log-file", "PATH", util::Text("stderr"), "",            \
+  X(log_file, std::string, "", "-o,--log-file", "PATH", (util::Text{"stderr"}), "",          \
     "write the log to PATH")                                                                 \
   X(daemonize, bool, false, "-d,--daemonize", "", util::Flag(), "", "run in the background") \
   X(format, bool, false, "--format", "", util::Flag(), "",                                   \
     "wipe the device and start empty, even if it holds another format")                      \
-  X(user, std::string, "", "-u,--user", "USER", util::Text("none"), "",                      \
+  X(user, std::string, "", "-u,--user", "USER", (util::Text{"none"}), "",                    \
     "drop root privileges to USER once the device and the socket are open")                  \
-  X(pid_file, std::string, "", "-P,--pid-file", "PATH", util::Text("none"), "",              \
+  X(pid_file, std::string, "", "-P,--pid-file", "PATH", (util::Text{"none"}), "",            \
     "write the process id to PATH")
 
 struct Config {

@@ -43,7 +43,7 @@ std::string CheckEngineOptions(const EngineOptions& o) {
   }
   std::string error;
   if (!SlabClasses::Geometric(o.min_item_size, o.factor, largest, error)) {
-    return "--factor: " + util::Factor(kMaxFactor).Show(o.factor) + " gives more than " +
+    return "--factor: " + util::Factor{kMaxFactor}.Show(o.factor) + " gives more than " +
            std::to_string(SlabClasses::kMaxClasses) + " slab classes from " +
            std::to_string(o.min_item_size) + " bytes (-n) to " + slab +
            " (-I); use a larger factor or -n";

@@ -8,8 +8,9 @@
 //   flags                  the command-line names, "-p,--port"; messages name the long one
 //   metavar                the value's name in --help ("PORT"); "" for a flag without a value
 //   kind                   how text becomes a value and back: one of the kinds below, written
-//                          with parentheses (Integer(1, 64)), as macro arguments split at commas
-//                          outside parentheses
+//                          as (Integer{1, 64}): braces, since clang 14 has no parenthesised
+//                          aggregate init, inside parentheses, since macro arguments split at
+//                          commas outside parentheses
 //   stat                   its name in `stats settings`, "" for none
 //   help                   one line for --help; the kind's bounds and the default are appended
 //
