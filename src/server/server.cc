@@ -448,16 +448,24 @@ int Server::Run() {
       engine_->index().bytes() >> 20, engine_->index().capacity());
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
+  // A round whose writes all failed makes no progress (a failed slab's tombstones are written
+  // again next round): a device that keeps failing is given up on after a few.
   bool flushed = false;
-  for (int round = 0; round < 100 && !flushed; ++round) {
+  int failing = 0;
+  for (int round = 0; round < 100 && !flushed && failing < 3; ++round) {
+    const storage::EngineStats before = engine_->stats();
     flushed = !engine_->ShutdownFlush();
     engine_->DrainIo();
+    const storage::EngineStats& after = engine_->stats();
+    const bool failed = after.write_errors > before.write_errors;
+    failing = failed && after.slab_writes == before.slab_writes ? failing + 1 : 0;
   }
   // Only then the superblock may say "clean": a process-mode journal is trusted across a reboot.
   std::string error;
   bool clean = flushed && engine_->FinishShutdown(error);
   if (!flushed) {
-    spdlog::error("shutdown: memory slabs still unwritten after 100 rounds; not marked clean");
+    spdlog::error("shutdown: memory slabs still unwritten ({}); not marked clean",
+                  failing >= 3 ? "every write failed, 3 rounds in a row" : "after 100 rounds");
   } else if (!clean) {
     spdlog::error("shutdown: {}; not marked clean", error);
   }

@@ -224,7 +224,7 @@ void Engine::CheckReplaced(const IndexEntry& old, std::string_view key, uint64_t
     MarkUnindexed(old);
     return;
   }
-  r->check = true;
+  r->kind = ReadOp::Kind::kCheck;
   ++stats_.replace_checks;
   ++suspects_[SuspectSlot(hash)];
 }
@@ -254,9 +254,13 @@ void Engine::FinishCheck(ReadOp* r, int64_t result) {
 }
 
 void Engine::CompleteRead(ReadOp* r, int64_t result) {
-  if (r->check) {
+  if (r->kind == ReadOp::Kind::kCheck) {
     FinishCheck(r, result);
     reads_.Put(r);
+    return;
+  }
+  if (r->kind == ReadOp::Kind::kUndo) {
+    FinishUndoRead(r, result);
     return;
   }
   --reads_in_flight_;
@@ -310,6 +314,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
   int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
   if (id < 0) return {StoreResult::kNoMemory};
+  const size_t pending_before = pending_tombstones_.size();
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
   uint64_t wseq = TakeWseq();
@@ -355,7 +360,9 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   ++stats_.total_items;
   stats_.bytes += classes_.chunk_size(s.cls);
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
-  if (!pending_tombstones_.empty()) DrainTombstones();  // a loser's (MarkUnindexed)
+  // A loser's (MarkUnindexed). Not those failed writes gave back: on a failing device each store
+  // would write them again, fail, and lose what shares their slabs; housekeeping retries them.
+  if (pending_tombstones_.size() > pending_before) DrainTombstones();
   return {StoreResult::kStored, cas, ticket};
 }
 
@@ -415,15 +422,6 @@ uint64_t Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
   return ticket;
 }
 
-void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
-  if (journal_ == nullptr) return;
-  // Nobody waits for it (the failed write answered no request); until it is committed the key
-  // counts as uncommitted, so a new version of it is journaled and held too.
-  if (const uint64_t ticket = journal_->Append(hash, wseq); ticket != 0) {
-    durable_.Hold(ticket, hash, std::nullopt);
-  }
-}
-
 void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump) {
   if (!bump) {
     if (const uint32_t t = access_.Get(hash); t != 0) v.last_access = t;
@@ -439,66 +437,6 @@ void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
   const uint16_t zero = 0;
   std::memcpy(ChunkInMemory(s, chunk) + offsetof(ItemHeader, magic), &zero, sizeof(zero));
   ++stats_.records_voided;
-}
-
-void Engine::AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token) {
-  ++stats_.journal_waits;
-  durable_.AwaitCommit(ticket, waiter, token);
-}
-
-void Engine::OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) {
-  durable_.Committed(first_ticket, last_ticket, ok,
-                     [this](uint64_t hash, const IndexEntry& where) { UndoChange(hash, where); });
-}
-
-void Engine::UndoChange(uint64_t hash, const IndexEntry& where) {
-  // Not acknowledged, so never to be served: the key becomes a miss, with a tombstone so that the
-  // version before (acknowledged, maybe on the device) does not return at a restart either. A
-  // client told SERVER_ERROR may see either the older value or a miss later. When a later version
-  // was stored meanwhile (its own entry, in a later block, covers the older records too), the
-  // index no longer points here and nothing is undone.
-  std::optional<IndexEntry> cur = index_->Find(hash);
-  if (!cur || cur->slab != where.slab || cur->chunk != where.chunk) return;
-  ++stats_.journal_undone;
-  SlabInfo& s = table_[cur->slab];
-  ItemView v;
-  if (InDram(s) && DecodeItemTrusted(ChunkInMemory(s, cur->chunk), v)) {
-    std::string key(v.key);
-    Erase(key, hash, &*cur);  // nobody waits for the tombstone's own entry
-  } else {
-    DropEntry(*cur);
-    index_->EraseIf(hash, cur->slab, cur->chunk);
-  }
-}
-
-void Engine::CommitJournal() {
-  if (journal_ == nullptr) return;
-  if (!durable_.checkpoint_active() && journal_->used_blocks() * 2 >= journal_->blocks()) {
-    StartCheckpoint();
-  }
-  journal_->Commit();
-}
-
-void Engine::StartCheckpoint() {
-  if (journal_ == nullptr || durable_.checkpoint_active()) return;
-  // A pending tombstone has no slab yet: it could not be counted below. Try again next turn.
-  DrainTombstones();
-  if (!pending_tombstones_.empty()) return;
-  const uint64_t slab_seq = table_.next_seq();
-  // Closes the open in-place block (process mode): an entry appended from now on, which may
-  // supersede a record written after the checkpoint started, must not land in a block it frees.
-  const uint64_t block = journal_->CutBlock();
-  for (int64_t id : open_) {
-    if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
-  }
-  // Every slab being written now is older than slab_seq, and no memory slab holds a record older
-  // than it: once these writes are done, every record older than the checkpoint is on the device
-  // (or gone with its slab), so no entry of a block before `block` is needed.
-  if (durable_.BeginCheckpoint(slab_seq, block, flushing_)) ++stats_.journal_checkpoints;
-}
-
-void Engine::CheckpointWriteDone(uint64_t slab_seq) {
-  if (durable_.CheckpointWriteDone(slab_seq)) ++stats_.journal_checkpoints;
 }
 
 bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
@@ -547,6 +485,7 @@ bool Engine::FinishShutdown(std::string& error) { return durable_.FinishShutdown
 
 void Engine::Housekeeping() {
   durable_.Retry();
+  DrainTombstones();  // those a failed write gave back, when no request came since
   // A full pass over the index about once a minute at one call per second.
   SweepSome(index_->num_buckets() / 60 + 1);
 }

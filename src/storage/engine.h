@@ -268,7 +268,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   using RecoveryStats = storage::RecoveryStats;
   const RecoveryStats& recovery() const { return recovery_; }
 
-  // Periodic work: sweeps part of the index for entries of dead slabs.
+  // Periodic work: retries a failed superblock write, writes the tombstones failed writes gave
+  // back, and sweeps part of the index for entries of dead slabs.
   void Housekeeping();
 
   // Shutdown (SIGTERM): writes pending tombstones, seals every memory slab holding records and
@@ -341,10 +342,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void EvictUntilADiskSlabFrees();
   // Evicts the oldest sealed slab; false when there is none, or it is still being written.
   bool EvictOldest();
+  // Raises the eviction frontier (never lowers it) and writes it to the superblock.
+  void AdvanceFrontier(uint64_t frontier);
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
   void CloseDiskSlab(uint32_t disk);
-  // A closed disk slab with no write in flight: retired if a write into it failed, freed once
-  // every slab in it was evicted.
+  // A closed disk slab with no write in flight: freed once every slab in it was evicted or died.
   void FinishDiskSlab(uint32_t disk);
   void ReleaseDisks();
   void KillSlab(SlabInfo& s, bool evicted);
@@ -382,6 +384,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint64_t TakeWseq() { return durable_.TakeWseq(); }
   // The journal block holding the change to `hash` now at `where` failed: undoes it.
   void UndoChange(uint64_t hash, const IndexEntry& where);
+  // Reads the undone record at `at` for its key, whose tombstone gets `wseq`.
+  void StartUndoRead(const IndexEntry& at, uint64_t hash, uint64_t wseq, uint8_t attempts);
+  void FinishUndoRead(ReadOp* r, int64_t result);
+  static constexpr uint8_t kUndoReadAttempts = 8;
   bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
 
   // Starts the device read of the record at `e` (of a slab on the device); null when no buffer.
@@ -434,6 +440,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
   size_t reads_in_flight_ = 0;
+  size_t undo_reads_ = 0;  // reads for the key of an undone change (block checkpoints)
 
   // The superblock, the write sequence, journal tickets and checkpoints.
   Durability durable_;

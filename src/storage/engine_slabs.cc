@@ -35,8 +35,6 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
       }
       if (best >= 0) Seal(static_cast<uint32_t>(best));
     }
-    // Seal() frees the buffer at once when it has no disk slab to write to (all retired): use
-    // it, since no write completion would ever come to wake a store that waits.
     if (!HasBuffer()) {
       ++stats_.memory_waits;
       return -1;
@@ -105,16 +103,17 @@ bool Engine::TakeDiskSlab(uint32_t& disk) {
 bool Engine::EvictOldest() {
   while (const std::optional<SlabRef> c = policy_->Candidate()) {
     SlabInfo& s = table_[c->id];
-    if (s.seq != c->seq || s.state == SlabState::kFree) {  // died otherwise (a failed write)
-      policy_->Skip();
+    if (s.seq != c->seq || s.state == SlabState::kFree) {
+      // Died otherwise (a failed write): everything sealed up to it is gone now, so the frontier
+      // moves past it as past an eviction. Otherwise a failed write at the head of the order
+      // would hold the frontier, and with it every freed disk slab, back for good.
+      AdvanceFrontier(policy_->Skip());
       continue;
     }
     // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
     // even if the older one is still being written.
     if (s.state != SlabState::kDisk) return false;
-    durable_.set_frontier(policy_->Evicted());
-    durable_
-        .WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
+    AdvanceFrontier(policy_->Evicted());
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
     DiskSlab& d = table_.disk(disk);
@@ -123,6 +122,14 @@ bool Engine::EvictOldest() {
     return true;
   }
   return false;
+}
+
+void Engine::AdvanceFrontier(uint64_t frontier) {
+  if (frontier <= durable_.frontier()) return;
+  durable_.set_frontier(frontier);
+  // On the device, so that new versions of its keys need no journal entry and the disk slabs it
+  // frees can be reused.
+  durable_.WriteSuperblock();
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
@@ -142,14 +149,6 @@ void Engine::CloseDiskSlab(uint32_t disk) {
 }
 
 void Engine::FinishDiskSlab(uint32_t disk) {
-  DiskSlab& d = table_.disk(disk);
-  if (d.bad) {
-    // A write into it failed: what else it holds is dropped too, and it is never used again.
-    for (uint32_t id : d.pieces) {
-      SlabInfo& s = table_[id];
-      if (s.state == SlabState::kDisk && s.disk == disk) KillSlab(s, false);
-    }
-  }
   if (table_.Finish(disk, durable_.frontier()) != SlabTable::Finished::kFreeing) return;
   ++stats_.slab_evictions;
   ReleaseDisks();
@@ -193,28 +192,14 @@ void Engine::Seal(uint32_t id) {
 }
 
 void Engine::PlaceAwaiting() {
-  bool dropped = false;
+  // Disk slabs outnumber memory slabs (checked in Create) and are never retired, so a slab that
+  // waits here gets one once the frontier past the oldest slabs is durable.
   while (!awaiting_disk_.empty()) {
     const uint32_t id = awaiting_disk_.front();
-    SlabInfo& s = table_[id];
-    if (s.state == SlabState::kFlushing && !s.placed) {
-      if (StartWrite(id)) {
-        awaiting_disk_.pop_front();
-        continue;
-      }
-      if (!table_.NoDiskCanComeBack()) return;
-      // Disk slabs outnumber memory slabs (checked in Create), so only once failed writes have
-      // retired all of them.
-      spdlog::error("no disk slab to write slab {} to; dropping its items", s.seq);
-      free_mem_.push_back(s.mem);
-      --flushing_;
-      KillSlab(s, true);
-      CheckpointWriteDone(s.seq);
-      dropped = true;
-    }
+    const SlabInfo& s = table_[id];
+    if (s.state == SlabState::kFlushing && !s.placed && !StartWrite(id)) return;
     awaiting_disk_.pop_front();
   }
-  if (dropped && memory_listener_) memory_listener_();  // its buffer is free: wake the stores
 }
 
 bool Engine::StartWrite(uint32_t id) {
@@ -279,19 +264,22 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   write_latency_.Record(util::NowNs() - write_start_ns_[s.mem]);
   DiskSlab& d = table_.disk(s.disk);
   --d.pending;
-  if (result == static_cast<int64_t>(op.len)) {
+  const bool written_ok = result == static_cast<int64_t>(op.len);
+  if (written_ok) {
     ++stats_.slab_writes;
+    d.written = true;
     s.state = SlabState::kDisk;
     s.cached = true;
     ++cached_;
     clean_mem_.emplace_back(s.mem, s.seq);
   } else {
     free_mem_.push_back(s.mem);
-    // The disk slab is suspect: retire it, and the items it was meant to hold are gone.
+    // The items it was meant to hold are gone (counted as evictions). The disk slab takes no
+    // more pieces, and is reused like any other once its other slabs are gone: retiring it for
+    // good would, after enough failures, leave no disk slab to write to.
     ++stats_.write_errors;
-    spdlog::error(
-        "write of slab {} to disk slab {} failed ({}); {} items dropped, disk slab retired", s.seq,
-        s.disk, result, s.live);
+    spdlog::error("write of slab {} to disk slab {} failed ({}); {} items dropped", s.seq, s.disk,
+                  result, s.live);
     // The write may still have reached the device in part, and a warm restart would then find
     // records older than the tombstones lost with it: write those tombstones again, with their
     // own wseq. (The buffer is on the free list but untouched until DrainTombstones() below.)
@@ -316,7 +304,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
       pending_tombstones_.push_back({std::string(v.key), wseq});
       JournalLost(hash, wseq);
     }
-    KillSlab(s, false);
+    KillSlab(s, /*evicted=*/true);
     if (d.live_pieces > 0) --d.live_pieces;
     // Closed here without CloseDiskSlab(), which would finish it too when this was its last
     // write: the line below finishes it exactly once.
@@ -326,7 +314,10 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   CheckpointWriteDone(written_seq);
   // The oldest slab may have become evictable, or a disk slab free.
   PlaceAwaiting();
-  DrainTombstones();
+  // Not after a failure: the tombstones it gave back would be written at once, fail again on a
+  // failing device, and so on without end inside one drain of the IO. The next request, round
+  // of housekeeping or shutdown writes them.
+  if (written_ok) DrainTombstones();
   if (memory_listener_) memory_listener_();
 }
 

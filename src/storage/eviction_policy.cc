@@ -52,10 +52,7 @@ uint64_t DiskCloseOrderPolicy::Evicted() {
   return frontier_;
 }
 
-void DiskCloseOrderPolicy::Skip() {
-  Forget(closed_.front());
-  closed_.pop_front();
-}
+uint64_t DiskCloseOrderPolicy::Skip() { return Evicted(); }
 
 void DiskCloseOrderPolicy::Reset(uint64_t frontier) {
   sealed_.clear();

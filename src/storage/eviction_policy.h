@@ -5,7 +5,8 @@
 // The engine asks for Candidate() when it needs a disk slab, and checks it: a candidate that died
 // otherwise (a failed write) is Skip()ped, one still being written makes the engine wait (no
 // later slab is evicted meanwhile), one on the device is evicted and reported with Evicted(),
-// which returns the new frontier: every slab sealed below it was evicted or died. The superblock
+// which returns the new frontier: every slab sealed below it was evicted or died. Skip() too
+// returns it. The superblock
 // records the frontier, and a restart ignores slabs below it.
 //
 // The engine's invariant ("a record is never evicted before an older record of its key", see
@@ -56,8 +57,9 @@ class EvictionPolicy {
   virtual std::optional<SlabRef> Candidate() const = 0;
   // The candidate was evicted: returns the new eviction frontier.
   virtual uint64_t Evicted() = 0;
-  // The candidate died otherwise (a failed write): forgotten without moving the frontier.
-  virtual void Skip() = 0;
+  // The candidate died otherwise (a failed write): forgotten; returns the new frontier (a dead
+  // slab lost its items already, so the frontier passes it as it passes an evicted one).
+  virtual uint64_t Skip() = 0;
   // Forgets every slab; the frontier the device records is `frontier` (a restart, a format).
   virtual void Reset(uint64_t frontier) = 0;
 
@@ -72,7 +74,7 @@ class SealOrderPolicy final : public EvictionPolicy {
   void Touch(const SlabRef&) override {}
   std::optional<SlabRef> Candidate() const override;
   uint64_t Evicted() override;
-  void Skip() override { fifo_.pop_front(); }
+  uint64_t Skip() override { return Evicted(); }
   void Reset(uint64_t) override { fifo_.clear(); }
 
  private:
@@ -81,8 +83,7 @@ class SealOrderPolicy final : public EvictionPolicy {
 
 // Tests only: the slabs of each disk slab in the order the disk slabs closed. Its frontier is
 // exact (the lowest seal still tracked), so that a restart keeps the older records this order
-// leaves behind, as the engine that used it did. A slab dropped before it was placed (no disk
-// slab left) is never closed and holds the frontier back.
+// leaves behind, as the engine that used it did.
 class DiskCloseOrderPolicy final : public EvictionPolicy {
  public:
   void Track(const SlabRef& slab) override;
@@ -90,7 +91,7 @@ class DiskCloseOrderPolicy final : public EvictionPolicy {
   void Touch(const SlabRef&) override {}
   std::optional<SlabRef> Candidate() const override;
   uint64_t Evicted() override;
-  void Skip() override;
+  uint64_t Skip() override;
   void Reset(uint64_t frontier) override;
 
  private:

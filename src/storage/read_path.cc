@@ -41,7 +41,8 @@ ReadOp* ReadPath::Start(uint64_t start, uint64_t end, uint32_t skip, uint32_t se
   r->hash = hash;
   r->waiter = nullptr;
   r->token = 0;
-  r->check = false;
+  r->kind = ReadOp::Kind::kLookup;
+  r->attempts = 0;
   r->bump = true;
   r->nkey = static_cast<uint8_t>(key.size());
   std::memcpy(r->key, key.data(), key.size());

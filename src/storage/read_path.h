@@ -39,10 +39,13 @@ struct ReadOp {
   IndexEntry where;
   uint64_t hash = 0;
   LookupWaiter* waiter = nullptr;
-  uint64_t token = 0;
+  uint64_t token = 0;  // the waiter's; kUndo: the wseq reserved for the tombstone
   uint8_t nkey = 0;
-  bool check = false;  // a replace check (Engine::CheckReplaced), not a lookup
-  bool bump = true;    // the hit records an access and sets the fetched bit (see Engine::Lookup)
+  // Why the engine reads: a lookup, a replace check (Engine::CheckReplaced) or the key of an
+  // undone change (Engine::UndoChange), for its tombstone.
+  enum class Kind : uint8_t { kLookup, kCheck, kUndo } kind = Kind::kLookup;
+  uint8_t attempts = 0;  // kUndo: reads of it that failed
+  bool bump = true;      // the hit records an access and sets the fetched bit (see Engine::Lookup)
   uint64_t start_ns = 0;
   char key[256];
 };

@@ -165,6 +165,7 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
 bool Recovery::ScanHeaders(std::string& error) {
   const uint32_t bs = e_.device_.block_size();
   for (uint32_t disk = 0; disk < e_.table_.disk_count(); ++disk) {
+    // The pieces of a disk slab follow each other: each header gives the next one's offset.
     uint32_t off = 0;
     uint64_t fill_id = 0;
     size_t count = 0;
@@ -180,10 +181,54 @@ bool Recovery::ScanHeaders(std::string& error) {
       off += len;
       ++count;
     }
+    if (off + bs <= e_.slab_size_ && count < e_.table_.max_pieces() &&
+        !ScanGap(disk, off, count == 0 ? 0 : fill_id, count, error)) {
+      return false;
+    }
   }
   // In seal order, the order they are evicted in.
   std::sort(pieces_.begin(), pieces_.end(),
             [](const Piece& a, const Piece& b) { return a.seal < b.seal; });
+  return true;
+}
+
+bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t count,
+                       std::string& error) {
+  // The chain broke at `off`: the rest of the disk slab is unused, or a write placed there failed
+  // (torn, short, or never landed) while later pieces behind it were written fine. Those pieces
+  // hold the only copy of their records, often newer versions of records elsewhere, so they must
+  // be found: every block-aligned header of the rest is a candidate. Only pieces of the disk
+  // slab's current use count (its fill id; when its first piece is the broken one, the largest
+  // fill id found, since a use's fill id is the seq of its first slab and seqs only grow). A
+  // piece left from an earlier use that slips through is harmless: the disk slab was reused only
+  // once the durable frontier passed it, so RebuildPiece skips it.
+  const uint32_t bs = e_.device_.block_size();
+  const uint32_t len = e_.slab_size_ - off;
+  if (!e_.ReadBlock(e_.DiskOffset(disk) + off, buf_.data(), len, error)) return false;
+  stats_.bytes_scanned += len;
+  auto header_at = [&](uint32_t at) {
+    SlabHeader h;
+    std::memcpy(&h, buf_.data() + (at - off), sizeof(h));
+    return h;
+  };
+  if (fill_id == 0) {
+    for (uint32_t at = off; at + bs <= e_.slab_size_; at += bs) {
+      const SlabHeader h = header_at(at);
+      if (h.fill_id > fill_id && PieceLength(h, at, h.fill_id) != 0) fill_id = h.fill_id;
+    }
+  }
+  for (uint32_t at = off; at + bs <= e_.slab_size_ && count < e_.table_.max_pieces();) {
+    const SlabHeader h = header_at(at);
+    const uint32_t piece = fill_id == 0 ? 0 : PieceLength(h, at, fill_id);
+    if (piece == 0) {
+      at += bs;
+      continue;
+    }
+    pieces_.push_back({h.seq, h.seal, disk, at, piece, h.chunks_used, h.slab_class});
+    ++stats_.pieces_past_gap;
+    at += piece;  // a header inside a piece's records is data, never a piece
+    ++count;
+  }
   return true;
 }
 
@@ -335,6 +380,10 @@ bool Recovery::Finish(std::string& error) {
       stats_.slabs, stats_.bytes_scanned >> 20, stats_.seconds,
       stats_.seconds > 0 ? static_cast<double>(stats_.bytes_scanned) / (1 << 30) / stats_.seconds
                          : 0.0);
+  if (stats_.pieces_past_gap > 0) {
+    spdlog::warn("warm restart: {} slab pieces found behind a failed write (pieces_past_gap)",
+                 stats_.pieces_past_gap);
+  }
   return true;
 }
 

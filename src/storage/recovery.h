@@ -2,7 +2,8 @@
 // index from the device at start, or formats the device when it is blank, when asked to, or when
 // its process-mode journal may have been lost. Runs once, synchronously, before serving.
 //
-//   superblock --check--> journal --load, reject, dedup--> slab headers (pass 1) --seal order-->
+//   superblock --check--> journal --load, reject, dedup--> slab headers (pass 1, across the gap
+//   a failed write left) --seal order-->
 //   records (pass 2: index by wseq) --> dead entries, orphans --> free disk slabs, sequences
 //
 // Invariants it restores (see docs/design.md "Warm restart"):
@@ -40,6 +41,7 @@ struct RecoveryStats {
   uint64_t superseded = 0;          // records dropped because a journal entry superseded them
   uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
   uint64_t journal_rejected = 0;    // entries at or above the wseq ceiling: corrupt, ignored
+  uint64_t pieces_past_gap = 0;     // slab pieces found behind one whose write had failed
   double seconds = 0;
 };
 
@@ -79,6 +81,9 @@ class Recovery {
   uint64_t SupersededBelow(uint64_t hash) const;
   // Pass 1: every valid slab header of every disk slab, in seal order.
   bool ScanHeaders(std::string& error);
+  // The chain of pieces of `disk` broke at `off` after `count` pieces of `fill_id` (0: at the
+  // first piece): finds the pieces written behind a failed one.
+  bool ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t count, std::string& error);
   // The length of the slab at `off` of `disk` whose header is in buf_ (0: none valid there).
   uint32_t PieceLength(const SlabHeader& h, uint32_t off, uint64_t fill_id) const;
   // Pass 2: enters the piece into the slab table and indexes its records.

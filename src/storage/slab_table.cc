@@ -62,7 +62,7 @@ bool SlabTable::TakeDisk(uint32_t& disk) {
   d.pending = 0;
   d.live_pieces = 0;
   d.closed = false;
-  d.bad = false;
+  d.written = false;
   ++in_use_;
   return true;
 }
@@ -105,26 +105,23 @@ bool SlabTable::Close(uint32_t disk) {
 
 void SlabTable::Fail(uint32_t disk) {
   DiskSlab& d = disks_[disk];
-  d.bad = true;
   MarkClosed(d);
   if (packing_ == static_cast<int64_t>(disk)) packing_ = -1;
 }
 
 SlabTable::Finished SlabTable::Finish(uint32_t disk, uint64_t frontier) {
   DiskSlab& d = disks_[disk];
-  if (d.bad) {
-    // What else it holds is dropped too, and it is never used again.
-    d.pieces.clear();
-    ++retired_;
-    --in_use_;
-    return Finished::kRetired;
-  }
   if (d.live_pieces > 0) return Finished::kInUse;
   // Every slab in it was evicted. Its old records may be the only newer versions of records
   // that linger in other disk slabs, so it is rewritten only once the superblock says that
-  // everything sealed before its slabs is void.
+  // everything sealed before its slabs is void. (A slab whose write failed died without an
+  // eviction: the items it lost were tombstoned and journaled again, see Engine::OnIoComplete,
+  // so its region needs no frontier of its own.)
   d.pieces.clear();
-  d.free_after = frontier;
+  // Only what reached the device needs the frontier. Every write into it failed: the items they
+  // lost were tombstoned and journaled again, and holding the disk slab for a frontier that a
+  // failing device may never make durable would leave no disk slab to write to.
+  d.free_after = d.written ? frontier : 0;
   --in_use_;
   freeing_.push_back(disk);
   return Finished::kFreeing;
@@ -147,6 +144,7 @@ void SlabTable::Recovered() {
       free_.push_back(d);
     } else {
       ++in_use_;
+      disks_[d].written = true;  // what a restart found is on the device
       MarkClosed(disks_[d]);
     }
   }

@@ -13,9 +13,11 @@
 //    two passes since it died (no stale entry can alias a newer slab).
 //  - At most one disk slab (packing()) takes partly filled slabs; a disk slab closes when full or
 //    when it holds max_pieces() slabs, and the eviction policy hears of it (DiskClosed).
-//  - A disk slab is free, in use (taken and not finished), freeing (every slab in it evicted,
-//    waiting until the eviction frontier past its slabs is durable) or retired (a write into it
-//    failed). free + freeing + in use + retired = disk_count().
+//  - A disk slab is free, in use (taken and not finished) or freeing (every slab in it evicted
+//    or dead, waiting until the eviction frontier past its slabs is durable).
+//    free + freeing + in use = disk_count(). A write into a disk slab that fails closes it (it
+//    takes no more pieces) but does not retire it: it is reused like any other once its slabs
+//    are gone, so that failed writes can never leave the engine without a disk slab.
 #pragma once
 
 #include <cstddef>
@@ -53,10 +55,10 @@ struct DiskSlab {
   uint32_t fill = 0;             // bytes placed
   uint32_t pending = 0;          // writes in flight into it
   bool closed = false;           // takes no more pieces
-  bool bad = false;              // a write failed: retire it when closed
   uint64_t fill_id = 0;          // seq of its first slab since (re)use
   uint32_t live_pieces = 0;      // pieces not evicted yet
   uint64_t free_after = 0;       // eviction frontier that must be durable before it is reused
+  bool written = false;          // a write into it succeeded since it was taken
 };
 
 class SlabTable {
@@ -95,8 +97,6 @@ class SlabTable {
   size_t disks_in_use() const { return in_use_; }
   size_t disks_free() const { return free_.size() + freeing_.size(); }
   bool AnyDiskFreeOrFreeing() const { return !free_.empty() || !freeing_.empty(); }
-  // Every disk slab was retired by failed writes: a sealed slab can never be written.
-  bool NoDiskCanComeBack() const { return free_.empty() && freeing_.empty() && in_use_ == 0; }
   // The disk slab receiving partly filled slabs, or -1.
   int64_t packing() const { return packing_; }
   // Whether a slab of `len` bytes goes behind the slabs in the packing disk slab.
@@ -111,12 +111,12 @@ class SlabTable {
   uint32_t AddPiece(uint32_t disk, uint32_t id, uint32_t len);
   // It takes no more pieces. True when no write is in flight into it: the caller finishes it.
   bool Close(uint32_t disk);
-  // A write into it failed: bad and closed (without finishing it: the caller does when it is
-  // the last write in flight).
+  // A write into it failed: closed (without finishing it: the caller does when it is the last
+  // write in flight).
   void Fail(uint32_t disk);
-  enum class Finished : uint8_t { kInUse, kRetired, kFreeing };
-  // A closed disk slab with no write in flight: retired if bad (the caller killed its slabs
-  // first), freeing once every slab in it was evicted (reusable when `frontier` is durable).
+  enum class Finished : uint8_t { kInUse, kFreeing };
+  // A closed disk slab with no write in flight: freeing once every slab in it was evicted or
+  // died (reusable when `frontier` is durable; at once when no write into it succeeded).
   Finished Finish(uint32_t disk, uint64_t frontier);
   // Frees the freeing disk slabs `durable_frontier` covers; true while some still wait.
   bool Release(uint64_t durable_frontier);
@@ -140,7 +140,6 @@ class SlabTable {
   int64_t packing_ = -1;
   size_t max_pieces_ = 1;
   size_t in_use_ = 0;
-  size_t retired_ = 0;
 };
 
 }  // namespace ssdcache::storage

@@ -63,7 +63,17 @@ void Model::AckFlushes() {
 }
 
 void Model::Crash(bool ordered) {
+  // A flush_all whose superblock write was not known to be done may or may not have survived:
+  // its deletes stay pending (either answer passes), and a later life must not acknowledge it.
+  pending_flushes_.clear();
   for (Key& k : keys_) {
+    // A change whose journal commit failed is undone by a tombstone and a journal entry that are
+    // written asynchronously themselves: a crash before they are on the device may bring it back
+    // (its client was told SERVER_ERROR, an unknown outcome). It stays possible, like a pending
+    // one; a clean restart still must not serve it.
+    for (Op& op : k.ops) {
+      if (op.state == State::kFailed) op.state = State::kPending;
+    }
     k.live = k.floor;
     if (!ordered) k.lax = true;
   }

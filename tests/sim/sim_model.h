@@ -47,7 +47,8 @@ class Model {
   void AckFlushes();
   bool flush_pending() const { return !pending_flushes_.empty(); }
   // The engine restarted after a crash: `ordered` when the journal mode promises that no older
-  // version comes back, else every key turns lax. Pending operations stay possible answers.
+  // version comes back, else every key turns lax. Pending operations (flush_all included) stay
+  // possible answers, and are never acknowledged later.
   void Crash(bool ordered);
   // The device starts empty (a process-mode journal across a reboot is never trusted).
   void Wiped(uint64_t version);

@@ -43,10 +43,12 @@ TEST(SealOrderPolicyTest, TouchDoesNotReorder) {
   EXPECT_EQ(p.Candidate()->seq, kPacked.seq);
 }
 
-TEST(SealOrderPolicyTest, SkipForgetsWithoutMovingTheFrontier) {
+TEST(SealOrderPolicyTest, SkipMovesTheFrontierPastTheDeadSlab) {
   SealOrderPolicy p;
   TrackBoth(p);
-  p.Skip();  // the packed slab died with a failed write
+  // The packed slab died with a failed write: the frontier passes it as an eviction would, or
+  // the disk slabs waiting for that frontier would never be reused.
+  EXPECT_EQ(p.Skip(), kPacked.seal + 1);
   EXPECT_EQ(p.Candidate()->seq, kFull.seq);
   EXPECT_EQ(p.Evicted(), kFull.seal + 1);
 }
@@ -83,7 +85,8 @@ TEST(DiskCloseOrderPolicyTest, SkipMovesTheFrontierPastADeadSlab) {
   p.Track(kPacked);
   p.Track(kFull);
   p.DiskClosed(kPackedDisk);
-  p.Skip();  // the packed slab died: nothing below the full slab lives
+  // The packed slab died: nothing below the full slab lives.
+  EXPECT_EQ(p.Skip(), kFull.seal);
   p.DiskClosed(kFullDisk);
   EXPECT_EQ(p.Evicted(), kFull.seal + 1);
 }
