@@ -239,6 +239,17 @@ std::vector<std::string> KeysOf(const std::string& text) {
   return {tokens[1]};
 }
 
+// For a failure message: both replies from a little before the first byte in which they differ
+// (long replies are cut above before they get there).
+std::string FromFirstDifference(const std::string& ref, const std::string& cand, const char* name) {
+  size_t at = 0;
+  while (at < ref.size() && at < cand.size() && ref[at] == cand[at]) ++at;
+  if (at < 200) return "";
+  at -= 60;
+  return "from byte " + std::to_string(at) + " on:\nmemcached: " + Printable(ref.substr(at), 300) +
+         "\n" + name + ": " + Printable(cand.substr(at), 300) + "\n";
+}
+
 // For a failure message: the earlier requests that named the keys of request `at`, with both
 // servers' replies (the last 15), so a differing reply can be traced to the request that caused it.
 std::string KeyHistory(const std::vector<GenRequest>& stream, const std::vector<std::string>& ref,
@@ -335,6 +346,7 @@ TEST(Differential, GeneratedStreamMatchesMemcached) {
                     << Printable(reference.replies[i], 600) << "\n"
                     << name << " replied:\n"
                     << Printable(candidate.replies[i], 600) << "\n"
+                    << FromFirstDifference(reference.replies[i], candidate.replies[i], name)
                     << KeyHistory(stream, reference.replies, candidate.replies, i, name);
     }
   }
