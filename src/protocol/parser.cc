@@ -232,7 +232,9 @@ ParseOutcome ParseStorage(std::string_view input, const Line& line, const Tokens
   }
   const uint64_t block = static_cast<uint64_t>(length) + 2;
   if (length > static_cast<int64_t>(limits.max_value)) {
-    return Fail(line.consumed, Quiet(req, kReplyTooLarge), block);
+    ParseOutcome out = Fail(line.consumed, Quiet(req, kReplyTooLarge), block);
+    out.too_large = true;
+    return out;
   }
 
   // Then our stricter rules. memcached would store this request, so its block is swallowed to

@@ -45,6 +45,9 @@ struct ParseOutcome {
   std::string_view reply;  // complete reply line including "\r\n", e.g. "ERROR\r\n"
   uint64_t swallow = 0;
   bool close = false;
+  // kError of a storage command whose value is too large for any item (`reply` says so unless
+  // noreply): memcached's set also drops the key's old value then.
+  bool too_large = false;
 };
 
 // Meta commands (memcached 1.6: mg ms md ma mn me), implemented in meta_parser.cc. Parser::Parse

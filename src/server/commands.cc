@@ -124,6 +124,14 @@ Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView
   IndexEntry found;
   switch (engine_.Lookup(key, hash, item, &waiter_, kFetchToken, &found, bump).kind) {
     case LookupResult::kHit:
+      // The item views the engine's DRAM only until the next call into the engine, and the
+      // command stores or erases next: that store may open its slab in the very buffer that
+      // still caches this item's slab, and write over the value it is copying (a prepend) or
+      // is about to reply with (gat, mg T). So the command works on a copy.
+      held_.key.assign(item.key);
+      held_.value.assign(item.value);
+      item.key = held_.key;
+      item.value = held_.value;
       where = found;
       return Current::kHit;
     case LookupResult::kMiss:

@@ -17,7 +17,8 @@
 // carries a PendingRead, the next requests go on, and FinishRead() makes that slot's reply.
 //
 // Hot path: a get hit and a set allocate nothing (responses view the engine's DRAM and the
-// request's buffers); only a device read's continuation copies the key (and an mg's flags).
+// request's buffers); only a device read's continuation copies the key (and an mg's flags), and a
+// read-modify-write command copies the item it read (see Lookup).
 #pragma once
 
 #include <cstdint>
@@ -193,7 +194,9 @@ class Commands {
   // copy and runs `again` (the command itself).
   std::optional<Progress> AfterStore(const storage::StoreOutcome& r, const protocol::Request& req,
                                      ReplySink& sink, Exec again);
-  // `bump`: the read counts as an access and marks the item fetched (see Engine::Lookup).
+  // The read of a read-modify-write command. A hit's key and value view a copy the command owns
+  // (fetched_ or held_), valid while the command stores, erases and replies. `bump`: the read
+  // counts as an access and marks the item fetched (see Engine::Lookup).
   Current Lookup(std::string_view key, uint64_t hash, storage::ItemView& item,
                  std::optional<storage::IndexEntry>& where, bool bump = true);
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".
@@ -206,6 +209,12 @@ class Commands {
   size_t key_idx_ = 0;    // get family: the next key to serve
   bool counted_ = false;  // the request's command counter was bumped (it may run again)
   Fetched fetched_;
+  // A hit in DRAM, copied (capacities reused): see Lookup.
+  struct Held {
+    std::string key;
+    std::string value;
+  };
+  Held held_;
 };
 
 }  // namespace ssdcache::server

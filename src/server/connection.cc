@@ -293,10 +293,9 @@ void Connection::Process() {
     if (outcome.status == protocol::ParseStatus::kError) {
       ++server_.stats().protocol_errors;
       if (!outcome.reply.empty()) Reply(outcome.reply);
-      if (outcome.reply.starts_with("SERVER_ERROR object too large") && req_.cmd == Command::kSet &&
-          req_.keys.size() == 1) {
+      if (outcome.too_large && req_.cmd == Command::kSet && req_.keys.size() == 1) {
         // A set refused as too large also drops the key's old value, as memcached does, so a
-        // client never reads back the value it meant to replace.
+        // client never reads back the value it meant to replace (noreply too: no reply tells).
         commands_.DropRefused(req_.keys[0]);
       }
       Consume(outcome.consumed);

@@ -6,6 +6,16 @@
 //   - the space padding memcached leaves in a number that incr/decr shortened in place;
 //   - meta return flags: cas uniques as run-wide ordinals, TTLs rounded to tens;
 //   - stats are not in the stream.
+// One defect of memcached 1.6.18 is corrected on the memcached side (see ArithOracle in
+// differential.cc): incr/decr of a stored number >= 2^63 checks for a '-' with strchr() from the
+// start of the item's data, which is not NUL-terminated, so the scan runs on into the rest of the
+// slab chunk and the next item's header; a '-' byte there (leftover data, a pointer or a time)
+// makes it answer "non-numeric" and leave the value unchanged, depending on memory layout (upstream
+// fix ea92c6c01, memcached 1.6.22). The runner reads the item's cas before each incr/decr (me:
+// no bump) and, when memcached refused the request and left the item as it was, reads the value
+// (mg u); if memcached accepts that number when a NUL follows its data, the runner answers and
+// stores (a set: flags and TTL kept, a new cas) what that memcached does. ma is not corrected.
+// ssdcached reads only the value (protocol/numbers.h).
 // Under SSDCACHE_TEST_TARGET=memcached the stream runs on two memcached instances (which also
 // proves the stream and the normalisation are deterministic).
 //
@@ -41,6 +51,8 @@ struct GenRequest {
 struct StreamRun {
   std::vector<std::string> replies;
   std::string failure;  // set if the run broke off
+  // memcached only: incr/decr replies corrected for the defect described above.
+  size_t oracle_fixes = 0;
 };
 
 // Starts `target` and runs `stream` on it.

@@ -5,9 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,13 @@ namespace {
 
 constexpr int kRequests = 3000;
 constexpr uint64_t kSeed = 20240601;
+
+// The stream's seed: kSeed, or SSDCACHE_DIFF_SEED to try others (a failure names the seed; the
+// stream depends on nothing else but the clock, through its absolute exptimes).
+uint64_t StreamSeed() {
+  const char* env = std::getenv("SSDCACHE_DIFF_SEED");
+  return env != nullptr && *env != '\0' ? std::strtoull(env, nullptr, 10) : kSeed;
+}
 
 class Generator {
  public:
@@ -216,10 +226,59 @@ class Generator {
   std::vector<std::string> keys_;
 };
 
+// The keys a request names (the tokens after the command on its first line that look like keys).
+std::vector<std::string> KeysOf(const std::string& text) {
+  std::istringstream line(text.substr(0, text.find('\n')));
+  std::vector<std::string> tokens;
+  for (std::string t; line >> t;) tokens.push_back(t);
+  if (tokens.size() < 2) return {};
+  const std::string& cmd = tokens[0];
+  if (cmd == "get" || cmd == "gets") return {tokens.begin() + 1, tokens.end()};
+  if ((cmd == "gat" || cmd == "gats") && tokens.size() > 2)
+    return {tokens.begin() + 2, tokens.end()};
+  return {tokens[1]};
+}
+
+// For a failure message: both replies from a little before the first byte in which they differ
+// (long replies are cut above before they get there).
+std::string FromFirstDifference(const std::string& ref, const std::string& cand, const char* name) {
+  size_t at = 0;
+  while (at < ref.size() && at < cand.size() && ref[at] == cand[at]) ++at;
+  if (at < 200) return "";
+  at -= 60;
+  return "from byte " + std::to_string(at) + " on:\nmemcached: " + Printable(ref.substr(at), 300) +
+         "\n" + name + ": " + Printable(cand.substr(at), 300) + "\n";
+}
+
+// For a failure message: the earlier requests that named the keys of request `at`, with both
+// servers' replies (the last 15), so a differing reply can be traced to the request that caused it.
+std::string KeyHistory(const std::vector<GenRequest>& stream, const std::vector<std::string>& ref,
+                       const std::vector<std::string>& cand, size_t at, const char* name) {
+  const std::vector<std::string> keys = KeysOf(stream[at].text);
+  std::vector<size_t> hits;
+  for (size_t j = 0; j < at; ++j) {
+    const std::vector<std::string> k = KeysOf(stream[j].text);
+    if (std::find_first_of(k.begin(), k.end(), keys.begin(), keys.end()) != k.end()) {
+      hits.push_back(j);
+    }
+    if (stream[j].text.starts_with("flush_all")) hits.push_back(j);
+  }
+  if (hits.size() > 15) hits.erase(hits.begin(), hits.end() - 15);
+  std::string out = "earlier requests on its keys (and flush_all):";
+  for (size_t j : hits) {
+    out += "\n  #" + std::to_string(j) + " " + Printable(stream[j].text, 120) +
+           "\n      memcached: " + Printable(ref[j], 120) + "\n      " + name + ": " +
+           Printable(cand[j], 120);
+  }
+  return out;
+}
+
 TEST(Differential, GeneratedStreamMatchesMemcached) {
   if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
   const long now = static_cast<long>(std::time(nullptr));
-  const std::vector<GenRequest> stream = Generator(kSeed, now).Generate(kRequests);
+  const uint64_t seed = StreamSeed();
+  const std::vector<GenRequest> stream = Generator(seed, now).Generate(kRequests);
+  SCOPED_TRACE("stream seed " + std::to_string(seed) + " (SSDCACHE_DIFF_SEED replays it)");
 
   StreamRun reference = RunStream(Target::kMemcached, stream);
   ASSERT_TRUE(reference.failure.empty()) << "memcached: " << reference.failure;
@@ -269,6 +328,8 @@ TEST(Differential, GeneratedStreamMatchesMemcached) {
   }
   summary += "\n[ INFO     ]   cas STORED: " + std::to_string(cas_stored);
   EXPECT_GE(cas_stored, 5u) << "too few successful cas requests";
+  summary += "\n[ INFO     ]   incr/decr corrected (differential.h): " +
+             std::to_string(reference.oracle_fixes);
   std::cout << "[ INFO     ] reference replies:" << summary << "\n";
 
   StreamRun candidate = RunStream(CurrentTarget(), stream);
@@ -284,7 +345,9 @@ TEST(Differential, GeneratedStreamMatchesMemcached) {
                     << Printable(stream[i].text, 400) << "\nmemcached replied:\n"
                     << Printable(reference.replies[i], 600) << "\n"
                     << name << " replied:\n"
-                    << Printable(candidate.replies[i], 600);
+                    << Printable(candidate.replies[i], 600) << "\n"
+                    << FromFirstDifference(reference.replies[i], candidate.replies[i], name)
+                    << KeyHistory(stream, reference.replies, candidate.replies, i, name);
     }
   }
   EXPECT_EQ(differing, 0u) << "requests with differing replies (the first ones shown above; later "

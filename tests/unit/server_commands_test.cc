@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <new>
@@ -256,6 +257,38 @@ TEST_F(CommandsTest, AChangeDuringTheWaitStartsTheCommandOver) {
   sink_.out.clear();
   EXPECT_EQ(Resume(), Progress::kDone);
   EXPECT_EQ(sink_.out, "15\r\n");
+}
+
+// A read-modify-write command stores its new version while holding what it read. The store may
+// open a slab in the memory buffer that still caches the old version's slab (written to the
+// device, kept as a read cache): the old value must not be read from that buffer once the new
+// item is written into it (prepend wrote the new value's head over the old value it then copied).
+TEST_F(CommandsTest, AStoreThatTakesTheItemsBufferKeepsWhatItRead) {
+  for (const char* cmd : {"prepend", "append"}) {
+    SCOPED_TRACE(cmd);
+    TearDown();
+    SetUp();
+    Run("set k00000 0 0 2\r\n10\r\n");  // the first chunk of its class's first slab
+    // Fill that slab (same size: same class) until it is written and cached.
+    for (int i = 1; i < 100000 && engine_->memory_slabs_cached() == 0; ++i) {
+      char key[8];
+      std::snprintf(key, sizeof(key), "f%05d", i);
+      ASSERT_EQ(Set(key, "10"), storage::StoreResult::kStored);
+      Pump();
+    }
+    ASSERT_EQ(engine_->memory_slabs_cached(), 1u);
+    // Open slabs of other classes until the cached buffer is the only one left.
+    for (size_t size = 300; engine_->memory_slabs_free() > 1 && size < 8000; size *= 2) {
+      ASSERT_EQ(Set("o" + std::to_string(size), std::string(size, 'o')),
+                storage::StoreResult::kStored);
+    }
+    ASSERT_EQ(engine_->memory_slabs_free(), 1u);
+    const std::string big(9000, 'p');
+    EXPECT_EQ(Run(std::string(cmd) + " k00000 0 0 9000\r\n" + big + "\r\n"), "STORED\r\n");
+    const std::string want = std::string_view(cmd) == "prepend" ? big + "10" : "10" + big;
+    EXPECT_EQ(Run("get k00000\r\n"),
+              "VALUE k00000 0 " + std::to_string(want.size()) + "\r\n" + want + "\r\nEND\r\n");
+  }
 }
 
 // A paused sink stops a multi-get between keys; the rerun resumes at the key it stopped at.
