@@ -22,7 +22,7 @@ SERVER_PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev
   libgmock-dev
-  memcached        # behavioural oracle for the differential tests
+  memcached        # differential tests' oracle; its memcached-tool script (tests/clients)
   netcat-openbsd   # `nc -q1` in the README and the tests
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...

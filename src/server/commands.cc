@@ -80,7 +80,10 @@ Progress Commands::Execute(const Request& req, ReplySink& sink) {
   }
 }
 
-void Commands::DropRefused(std::string_view key) { engine_.Erase(key, util::HashKey(key)); }
+void Commands::DropRefused(std::string_view key) {
+  ++stats_.store_too_large;
+  engine_.Erase(key, util::HashKey(key));
+}
 
 bool Commands::AbsoluteExptime(int64_t exptime, uint32_t& out) const {
   const uint32_t now = engine_.now();
@@ -102,14 +105,28 @@ void Commands::ReplyNoreply(const Request& req, ReplySink& sink, std::string_vie
   if (!req.noreply) sink.Send(LineReply{line});
 }
 
+ClassCounts& Commands::ClassOf(size_t key_size, size_t value_size) {
+  const int cls = engine_.classes().ClassFor(storage::ItemSize(key_size, value_size));
+  return stats_.classes[cls < 0 ? kClassSlots - 1 : static_cast<size_t>(cls)];
+}
+
+void Commands::CountGetHit(const ItemView& item, bool from_device) {
+  ++stats_.get_hits;
+  ClassCounts& c = ClassOf(item);
+  ++c.get_hits;
+  ++(from_device ? c.hits_to_cold : c.hits_to_hot);
+}
+
 Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView& item,
                                    std::optional<IndexEntry>& where, bool bump) {
+  from_device_ = false;
   if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
     std::optional<IndexEntry> cur = engine_.Locate(hash);
     if (cur && cur->slab == fetched_.where.slab && cur->chunk == fetched_.where.chunk) {
       where = cur;
       where->fetched = fetched_.where.fetched;  // as it was before this request's own read
       if (!fetched_.hit) return Current::kMiss;
+      from_device_ = true;
       item.key = fetched_.key;
       item.value = fetched_.value;
       item.flags = fetched_.flags;
@@ -198,7 +215,7 @@ Progress Commands::Get(const Request& req, ReplySink& sink) {
     const storage::LookupOutcome found = engine_.Lookup(key, hash, item, &waiter_, token);
     switch (found.kind) {
       case LookupResult::kHit:
-        ++stats_.get_hits;
+        CountGetHit(item, false);
         sink.Send(protocol::ValueReply{item.key, item.flags, item.value, item.cas, with_cas});
         break;
       case LookupResult::kMiss:
@@ -256,8 +273,9 @@ bool Commands::TouchOneKey(const Request& req, ReplySink& sink, std::string_view
     }
     cas = r.cas;
   }
-  ++stats_.get_hits;
+  CountGetHit(item, from_device_);
   ++stats_.touch_hits;
+  ++ClassOf(item).touch_hits;
   sink.Send(protocol::ValueReply{item.key, item.flags, item.value, cas, with_cas});
   fetched_.valid = false;
   return true;
@@ -296,9 +314,11 @@ void Commands::PlanStore(const Request& req, bool exists, const ItemView& cur, S
         plan.refusal = "NOT_FOUND\r\n";
       } else if (cur.cas != req.cas_unique) {
         ++stats_.cas_badval;
+        ++ClassOf(req.keys[0].size(), req.data.size()).cas_badval;
         plan.refusal = "EXISTS\r\n";
       } else {
         ++stats_.cas_hits;
+        ++ClassOf(req.keys[0].size(), req.data.size()).cas_hits;
       }
       break;
     default:
@@ -309,9 +329,13 @@ void Commands::PlanStore(const Request& req, bool exists, const ItemView& cur, S
 Progress Commands::Store(const Request& req, ReplySink& sink) {
   const std::string_view key = req.keys[0];
   const uint64_t hash = util::HashKey(key);
-  if (!counted_) ++stats_.cmd_set;
+  if (!counted_) {
+    ++stats_.cmd_set;
+    ++ClassOf(key.size(), req.data.size()).cmd_set;
+  }
   counted_ = true;
   if (storage::kItemHeaderSize + key.size() + req.data.size() > engine_.max_item_size()) {
+    ++stats_.store_too_large;
     // Like memcached, a too-large set also drops the key's current value.
     if (req.cmd == Command::kSet) sink.HoldForCommit(engine_.Erase(key, hash).ticket);
     ReplyNoreply(req, sink, kTooLarge);
@@ -345,6 +369,7 @@ Progress Commands::Store(const Request& req, ReplySink& sink) {
   if (req.cmd != Command::kSet) put.Expect(where);
   const storage::StoreOutcome r = engine_.Store(put);
   if (const auto next = AfterStore(r, req, sink, &Commands::Store)) return *next;
+  if (r.result == StoreResult::kTooLarge) ++stats_.store_too_large;
   ReplyNoreply(req, sink, r.result == StoreResult::kTooLarge ? kTooLarge : "STORED\r\n");
   return Progress::kDone;
 }
@@ -369,6 +394,7 @@ Progress Commands::Arith(const Request& req, ReplySink& sink) {
   }
   uint64_t value = *number;
   ++(incr ? stats_.incr_hits : stats_.decr_hits);
+  ++(incr ? ClassOf(cur).incr_hits : ClassOf(cur).decr_hits);
   if (incr) {
     value += req.delta;  // wraps at 2^64 as memcached does
   } else {
@@ -401,6 +427,7 @@ Progress Commands::Delete(const Request& req, ReplySink& sink) {
   }
   sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
   ++stats_.delete_hits;
+  ++ClassOf(cur).delete_hits;
   ReplyNoreply(req, sink, "DELETED\r\n");
   return Progress::kDone;
 }
@@ -431,6 +458,7 @@ Progress Commands::Touch(const Request& req, ReplySink& sink) {
     if (const auto next = AfterStore(r, req, sink, &Commands::Touch)) return *next;
   }
   ++stats_.touch_hits;
+  ++ClassOf(cur).touch_hits;
   ReplyNoreply(req, sink, "TOUCHED\r\n");
   return Progress::kDone;
 }
@@ -442,7 +470,7 @@ std::optional<protocol::Response> Commands::FinishRead(PendingRead& p, const Ite
     ++stats_.get_misses;
     return std::nullopt;
   }
-  ++stats_.get_hits;
+  CountGetHit(*item, true);
   return protocol::ValueReply{item->key, item->flags, item->value, item->cas, p.with_cas};
 }
 

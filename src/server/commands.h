@@ -202,12 +202,21 @@ class Commands {
   // Converts a protocol exptime to absolute seconds; false if it means "already expired".
   bool AbsoluteExptime(int64_t exptime, uint32_t& out) const;
   static void ReplyNoreply(const protocol::Request& req, ReplySink& sink, std::string_view line);
+  // The per-class counters of the class an item of these sizes lives in (ServerStats::classes).
+  ClassCounts& ClassOf(size_t key_size, size_t value_size);
+  ClassCounts& ClassOf(const storage::ItemView& item) {
+    return ClassOf(item.key.size(), item.value.size());
+  }
+  // A hit of a get-family command (get gets gat gats mg): globally and in the item's class, where
+  // hits_to_hot/hits_to_cold tell DRAM from the device.
+  void CountGetHit(const storage::ItemView& item, bool from_device);
 
   storage::Engine& engine_;
   ServerStats& stats_;
   storage::LookupWaiter& waiter_;
-  size_t key_idx_ = 0;    // get family: the next key to serve
-  bool counted_ = false;  // the request's command counter was bumped (it may run again)
+  size_t key_idx_ = 0;        // get family: the next key to serve
+  bool counted_ = false;      // the request's command counter was bumped (it may run again)
+  bool from_device_ = false;  // the last Lookup() hit was read from the device (fetched_)
   Fetched fetched_;
   // A hit in DRAM, copied (capacities reused): see Lookup.
   struct Held {

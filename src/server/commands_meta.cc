@@ -168,8 +168,14 @@ Progress Commands::MetaGet(const Request& req, ReplySink& sink) {
     if (const auto next = AfterStore(r, req, sink, &Commands::MetaGet)) return *next;
     hit.cas = r.cas;
   }
-  ++(touch ? stats_.cmd_touch : stats_.cmd_get);
-  ++(touch ? stats_.touch_hits : stats_.get_hits);
+  if (touch) {
+    ++stats_.cmd_touch;
+    ++stats_.touch_hits;
+    ++ClassOf(item).touch_hits;
+  } else {
+    ++stats_.cmd_get;
+    CountGetHit(item, from_device_);
+  }
   sink.Send(MetaHitReply(m, key, item, hit));
   return Progress::kDone;
 }
@@ -187,7 +193,7 @@ Progress Commands::MetaGetRead(const Request& req, ReplySink& sink) {
       engine_.Lookup(key, hash, item, &waiter_, sink.NextSlotToken(), &where, !m.Has('u'));
   switch (found.kind) {
     case LookupResult::kHit: {
-      ++stats_.get_hits;
+      CountGetHit(item, false);
       MetaHit hit;
       hit.start.exptime = item.exptime;
       hit.cas = item.cas;
@@ -226,7 +232,7 @@ std::optional<protocol::Response> Commands::FinishMetaRead(PendingRead& p, const
     if (m.quiet) return std::nullopt;
     return Echo("EN", m, p.key);
   }
-  ++stats_.get_hits;
+  CountGetHit(*item, true);
   MetaHit hit;
   hit.start.exptime = item->exptime;
   hit.cas = item->cas;
@@ -256,14 +262,17 @@ void Commands::PlanMetaSet(const Request& req, char mode, bool compare, bool exi
       // ms I with an older cas: memcached stores the value anyway, marked stale, keeping the
       // item's expiry and whether a win token was sent (the client recached from an old read).
       ++stats_.cas_hits;
+      ++ClassOf(req.keys[0].size(), req.data.size()).cas_hits;
       plan.exptime = cur.exptime;
       plan.live = true;
       plan.marks = storage::ItemMarks{true, where->token_sent};
     } else if (cur.cas != m.compare_cas) {
       ++stats_.cas_badval;
+      ++ClassOf(req.keys[0].size(), req.data.size()).cas_badval;
       plan.refusal = "EX";
     } else {
       ++stats_.cas_hits;
+      ++ClassOf(req.keys[0].size(), req.data.size()).cas_hits;
     }
   } else if (mode == 'E') {
     if (exists) plan.refusal = "NS";
@@ -293,10 +302,14 @@ Progress Commands::MetaSet(const Request& req, ReplySink& sink) {
   const MetaRequest& m = req.meta;
   const std::string_view key = req.keys[0];
   const uint64_t hash = util::HashKey(key);
-  if (!counted_) ++stats_.cmd_set;
+  if (!counted_) {
+    ++stats_.cmd_set;
+    ++ClassOf(key.size(), req.data.size()).cmd_set;
+  }
   counted_ = true;
   if (m.too_large ||
       storage::kItemHeaderSize + key.size() + req.data.size() > engine_.max_item_size()) {
+    ++stats_.store_too_large;
     // As memcached: the error is sent even in quiet mode and the key's old value goes too, so a
     // client never reads back the value it meant to replace. (The connection swallows the data
     // block the parser left unread.)
@@ -336,6 +349,7 @@ Progress Commands::MetaSet(const Request& req, ReplySink& sink) {
       const storage::StoreOutcome r = engine_.Store(put);
       if (const auto next = AfterStore(r, req, sink, &Commands::MetaSet)) return *next;
       if (r.result == StoreResult::kTooLarge) {
+        ++stats_.store_too_large;
         sink.Send(LineReply{kTooLarge});
         return Progress::kDone;
       }
@@ -383,6 +397,7 @@ Progress Commands::MetaDelete(const Request& req, ReplySink& sink) {
   } else {
     sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
     ++stats_.delete_hits;
+    ++ClassOf(cur).delete_hits;
     if (m.quiet) return Progress::kDone;
   }
   sink.Send(Echo(code, m, key));
@@ -448,7 +463,10 @@ Progress Commands::MetaArith(const Request& req, ReplySink& sink) {
     if (const auto next = AfterStore(r, req, sink, &Commands::MetaArith)) return *next;
     cas = r.cas;
   }
-  if (!created) ++(incr ? stats_.incr_hits : stats_.decr_hits);
+  if (!created) {
+    ++(incr ? stats_.incr_hits : stats_.decr_hits);
+    ++(incr ? ClassOf(cur).incr_hits : ClassOf(cur).decr_hits);
+  }
   // q hides the nominal reply, but memcached still answers the one that created the item.
   if (m.quiet && !created) return Progress::kDone;
   MetaReply r = Echo("HD", m, key, MetaReply::Letters("ct"));

@@ -72,6 +72,20 @@ Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
   last_active_ = server_.now();
 }
 
+size_t Connection::reply_bytes() const {
+  size_t bytes = 0;
+  for (const Slot& s : slots_) bytes += s.data.capacity();
+  return bytes;
+}
+
+std::string_view Connection::state_name() const {
+  if (closed()) return "conn_closing";
+  if (in_request_ && wait_ != Wait::kNone) return "conn_io_queue";  // device or memory
+  if (in_request_) return "conn_parse_cmd";                         // the one asking, too
+  if (unsent_bytes_ > 0) return "conn_mwrite";
+  return "conn_read";  // idle: memcached waits for a request in conn_read
+}
+
 Connection::~Connection() {
   if (registered_) server_.loop().Cancel(this);
 }
@@ -309,6 +323,8 @@ void Connection::Process() {
       }
       continue;
     }
+    // memcached 1.6.18's cmd_meta counts `me` only (mg, ms, md, ma count as get, set, ...).
+    if (req_.cmd == Command::kMetaDebug) ++server_.stats().cmd_meta;
     in_request_ = true;
     req_start_ns_ = util::NowNs();
     req_consumed_ = outcome.consumed;

@@ -46,6 +46,10 @@ class Connection final : public net::EventHandler,
                          public storage::CommitWaiter,
                          private ReplySink {
  public:
+  // A connection's budget per loop turn (memcached's reqs_per_event is the requests').
+  static constexpr int kRecvsPerTurn = 4;
+  static constexpr int kRequestsPerTurn = 64;
+
   Connection(Server& server, util::UniqueFd fd, uint64_t id);
   ~Connection();
 
@@ -65,6 +69,12 @@ class Connection final : public net::EventHandler,
   bool releasable() const { return closed() && lookups_in_flight_ == 0 && commits_in_flight_ == 0; }
   bool waiting_for_memory() const { return wait_ == Wait::kMemory; }
   uint64_t id() const { return id_; }
+  int fd() const { return fd_.get(); }
+  // For `stats`: its read buffer, its reply ring, and its state in memcached's terms.
+  size_t read_buffer_bytes() const { return rbuf_.size(); }
+  size_t reply_slots() const { return slots_.size(); }
+  size_t reply_bytes() const;
+  std::string_view state_name() const;
   uint64_t last_active() const { return last_active_; }
   bool idle() const {
     return !in_request_ && slot_count_ == 0 && lookups_in_flight_ == 0 && commits_in_flight_ == 0;
@@ -162,7 +172,7 @@ class Connection final : public net::EventHandler,
   bool registered_ = false;
   uint64_t last_active_ = 0;
   // One budget per loop turn, however often the turn calls Drive(): docs/design.md, "Connections".
-  net::TurnBudget budget_{4, 64};
+  net::TurnBudget budget_{kRecvsPerTurn, kRequestsPerTurn};
 };
 
 }  // namespace ssdcache::server

@@ -39,19 +39,6 @@ std::string ErrnoText(std::string_view what) {
   return std::string(what) + ": " + std::strerror(errno);
 }
 
-template <typename T>
-void Stat(std::string& out, std::string_view name, const T& value) {
-  out.append("STAT ");
-  out.append(name);
-  out.push_back(' ');
-  if constexpr (std::is_convertible_v<T, std::string_view>) {
-    out.append(value);
-  } else {
-    out.append(std::to_string(value));
-  }
-  out.append("\r\n");
-}
-
 // A hash of the kernel's boot id (new at every boot), read once at start: the superblock keeps it
 // so that a process-mode journal is not trusted across a reboot (engine.h). SSDCACHE_BOOT_ID
 // replaces it, so that tests can play a reboot. 0: unknown (counts as another boot).
@@ -314,7 +301,11 @@ void Server::Accept() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         // Out of descriptors: retry when a connection closes (edge-triggered, so remember).
-        if (!accept_blocked_) spdlog::warn("accept: {}; pausing accepts", std::strerror(errno));
+        if (!accept_blocked_) {
+          spdlog::warn("accept: {}; pausing accepts", std::strerror(errno));
+          ++stats_.listen_disabled_num;
+          accept_blocked_since_ns_ = util::NowNs();
+        }
         accept_blocked_ = true;
       }
       return;
@@ -350,6 +341,7 @@ void Server::ConnectionClosed(Connection* conn) {
   closed_.push_back(conn);
   if (accept_blocked_) {
     accept_blocked_ = false;
+    stats_.listen_disabled_us += (util::NowNs() - accept_blocked_since_ns_) / 1000;
     loop_->Defer(listener_.get());
   }
 }
@@ -478,74 +470,6 @@ int Server::Run() {
 void Server::ResetStats() {
   ResetServerStats(stats_);
   engine_->ResetStats();
-}
-
-void Server::AppendStats(std::string_view arg, std::string& out) {
-  if (arg.empty()) {
-    AppendStatRows(StatSources{stats_, *engine_, *device_, *loop_, config_.max_connections,
-                               open_connections_, connections_.size(), now_, started_},
-                   out);
-    out.append("END\r\n");
-    return;
-  }
-  if (arg == "settings") {
-    // The option tables' rows (server/config.h), then what the server found or fixed.
-    AppendSettings(config_, out);
-    Stat(out, "tcpport", uint64_t{port_});
-    Stat(out, "device_size", device_->size());
-    Stat(out, "item_size_max", uint64_t{engine_->max_item_size()});
-    Stat(out, "num_threads", uint64_t{1});
-    Stat(out, "evictions", "on");
-    Stat(out, "cas_enabled", "yes");
-    Stat(out, "hash_algorithm", "xxh3");
-    out.append("END\r\n");
-    return;
-  }
-  if (arg == "latency") {
-    // Microseconds; percentiles are bucket upper bounds (within 12.5%).
-    auto emit = [&](std::string_view name, const util::Histogram& h) {
-      std::string n(name);
-      Stat(out, n + "_count", h.count());
-      Stat(out, n + "_p50_us", h.Percentile(0.5) / 1000);
-      Stat(out, n + "_p90_us", h.Percentile(0.9) / 1000);
-      Stat(out, n + "_p99_us", h.Percentile(0.99) / 1000);
-      Stat(out, n + "_p999_us", h.Percentile(0.999) / 1000);
-      Stat(out, n + "_max_us", h.max() / 1000);
-    };
-    for (size_t k = 0; k < kLatencyKinds; ++k) emit(kLatencyNames[k], stats_.latency[k]);
-    emit("device_read_queue", engine_->read_queue_latency());
-    emit("device_read", engine_->read_latency());
-    emit("slab_write", engine_->write_latency());
-    out.append("END\r\n");
-    return;
-  }
-  if (arg == "slabs" || arg == "items") {
-    std::vector<storage::ClassStats> classes = engine_->class_stats();
-    uint64_t active = 0;
-    for (size_t i = 0; i < classes.size(); ++i) {
-      const storage::ClassStats& c = classes[i];
-      if (c.memory_slabs + c.disk_slabs == 0) continue;
-      ++active;
-      std::string p = (arg == "slabs" ? "" : "items:") + std::to_string(i + 1) + ":";
-      if (arg == "slabs") {
-        Stat(out, p + "chunk_size", uint64_t{c.chunk_size});
-        Stat(out, p + "chunks_per_page", uint64_t{c.chunks_per_slab});
-        Stat(out, p + "total_pages", c.memory_slabs + c.disk_slabs);
-        Stat(out, p + "memory_pages", c.memory_slabs);
-        Stat(out, p + "disk_pages", c.disk_slabs);
-        Stat(out, p + "used_chunks", c.items);
-      } else {
-        Stat(out, p + "number", c.items);
-      }
-    }
-    if (arg == "slabs") {
-      Stat(out, "active_slabs", active);
-      Stat(out, "total_malloced", config_.engine.max_memory);
-    }
-    out.append("END\r\n");
-    return;
-  }
-  out.append("ERROR\r\n");
 }
 
 }  // namespace ssdcache::server

@@ -49,6 +49,7 @@ class Server {
   bool Adopt(util::UniqueFd fd);
   void WaitForMemory(Connection* conn);
   void ScheduleFlush(int64_t delay_seconds);
+  // The reply to `stats ARG` (server_stats.cc).
   void AppendStats(std::string_view arg, std::string& out);
   void ResetStats();
   void SetVerbosity(uint32_t level);
@@ -71,6 +72,11 @@ class Server {
   void ReapConnections();
   void BeginShutdown();
   void UpdateClock();
+  // `stats` groups (server_stats.cc).
+  void AppendGeneralStats(std::string& out) const;
+  void AppendSettingsStats(std::string& out) const;
+  void AppendLatencyStats(std::string& out) const;
+  std::vector<ConnRow> ConnRows() const;
 
   Config config_;
   protocol::ParserLimits parser_limits_;
@@ -93,6 +99,8 @@ class Server {
   uint64_t next_conn_id_ = 1;
   size_t open_connections_ = 0;
   bool accept_blocked_ = false;
+  uint64_t accept_blocked_since_ns_ = 0;
+  bool sizes_enabled_ = true;  // `stats sizes_enable` / `sizes_disable`
   bool shutting_down_ = false;
   uint16_t port_ = 0;
   uint32_t now_ = 0;

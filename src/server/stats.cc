@@ -1,5 +1,6 @@
 #include "server/stats.h"
 
+#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -33,6 +34,11 @@ constexpr StatRow Counter(const char* name, uint64_t ServerStats::*counter) {
 constexpr StatRow Value(const char* name, Reset reset, std::string (*value)(const StatSources&)) {
   return {name, reset, nullptr, value};
 }
+// A memcached stat of a mechanism ssdcached does not have (no LRU, SASL, slab mover, logger
+// watchers, ...): always 0, so that tools reading it find it (docs/protocol.md, "Stats").
+constexpr StatRow Absent(const char* name) {
+  return {name, Reset::kKeeps, nullptr, [](const StatSources&) { return std::string("0"); }};
+}
 
 // A row's value from an expression over `s`, the StatSources.
 #define SSDCACHE_STAT(expr) \
@@ -55,6 +61,30 @@ rusage Usage() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return ru;
+}
+
+// Descriptors the server holds besides its connections: listener, epoll, timers, signalfd,
+// eventfd, device, journal mapping, log file (memcached's reserved_fds are those it keeps back).
+uint64_t ReservedFds(const StatSources& s) {
+  uint64_t open = 0;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    while (const dirent* e = readdir(dir)) open += e->d_name[0] != '.';
+    if (open > 0) --open;  // the directory's own descriptor
+    closedir(dir);
+  }
+  return open > s.curr_connections ? open - s.curr_connections : 0;
+}
+
+uint64_t HashPowerLevel(const StatSources& s) {
+  uint64_t level = 0;
+  while ((uint64_t{2} << level) <= s.engine.index().num_buckets()) ++level;
+  return level;
+}
+
+uint64_t ExpiredUnfetched(const StatSources& s) {
+  uint64_t total = 0;
+  for (const storage::ClassStats& c : s.engine.class_stats()) total += c.counters.expired_unfetched;
+  return total;
 }
 
 std::string IndexBytesPerItem(const StatSources& s) {
@@ -82,13 +112,23 @@ constexpr StatRow kStatRows[] = {
     Counter("total_connections", &ServerStats::total_connections),
     Counter("rejected_connections", &ServerStats::rejected_connections),
     Value("connection_structures", kKeeps, SSDCACHE_STAT(s.connection_structures)),
+    Absent("response_obj_oom"),
+    Value("response_obj_count", kKeeps, SSDCACHE_STAT(s.conn_memory.reply_slots)),
+    Value("response_obj_bytes", kKeeps, SSDCACHE_STAT(s.conn_memory.reply_bytes)),
+    Value("read_buf_count", kKeeps, SSDCACHE_STAT(s.conn_memory.read_buffers)),
+    Value("read_buf_bytes", kKeeps, SSDCACHE_STAT(s.conn_memory.read_buffer_bytes)),
+    Absent("read_buf_bytes_free"),
+    Absent("read_buf_oom"),
+    Value("reserved_fds", kKeeps, SSDCACHE_STAT(ReservedFds(s))),
     Counter("cmd_get", &ServerStats::cmd_get),
     Counter("cmd_set", &ServerStats::cmd_set),
     Counter("cmd_flush", &ServerStats::cmd_flush),
     Counter("cmd_touch", &ServerStats::cmd_touch),
+    Counter("cmd_meta", &ServerStats::cmd_meta),
     Counter("get_hits", &ServerStats::get_hits),
     Counter("get_misses", &ServerStats::get_misses),
     Value("get_expired", kClears, SSDCACHE_ENGINE_STAT(expired_unfetched)),
+    Absent("get_flushed"),
     Counter("delete_misses", &ServerStats::delete_misses),
     Counter("delete_hits", &ServerStats::delete_hits),
     Counter("incr_misses", &ServerStats::incr_misses),
@@ -100,18 +140,61 @@ constexpr StatRow kStatRows[] = {
     Counter("cas_badval", &ServerStats::cas_badval),
     Counter("touch_hits", &ServerStats::touch_hits),
     Counter("touch_misses", &ServerStats::touch_misses),
+    Counter("store_too_large", &ServerStats::store_too_large),
+    Absent("store_no_memory"),  // a store waits for a free memory slab instead (memory_waits)
+    Absent("auth_cmds"),
+    Absent("auth_errors"),
     Counter("bytes_read", &ServerStats::bytes_read),
     Counter("bytes_written", &ServerStats::bytes_written),
     Value("limit_maxbytes", kKeeps, SSDCACHE_STAT(s.device.size())),
+    Value("accepting_conns", kKeeps, SSDCACHE_STAT(s.accepting ? 1 : 0)),
+    Counter("listen_disabled_num", &ServerStats::listen_disabled_num),
+    Value("time_in_listen_disabled_us", kClears,
+          SSDCACHE_STAT(s.server.listen_disabled_us + s.listen_paused_us)),
     Value("threads", kKeeps, SSDCACHE_STAT(1)),
     Counter("conn_yields", &ServerStats::conn_yields),
+    Value("hash_power_level", kKeeps, SSDCACHE_STAT(HashPowerLevel(s))),
+    Value("hash_bytes", kKeeps, SSDCACHE_STAT(s.engine.index().bytes())),
+    Absent("hash_is_expanding"),
+    Absent("slab_reassign_rescues"),
+    Absent("slab_reassign_chunk_rescues"),
+    Absent("slab_reassign_evictions_nomem"),
+    Absent("slab_reassign_inline_reclaim"),
+    Absent("slab_reassign_busy_items"),
+    Absent("slab_reassign_busy_deletes"),
+    Absent("slab_reassign_running"),
+    Absent("slabs_moved"),
+    Absent("lru_crawler_running"),
+    Absent("lru_crawler_starts"),
+    Absent("lru_maintainer_juggles"),
+    Absent("malloc_fails"),
+    Absent("log_worker_dropped"),
+    Absent("log_worker_written"),
+    Absent("log_watcher_skipped"),
+    Absent("log_watcher_sent"),
+    Absent("log_watchers"),
+    Absent("unexpected_napi_ids"),
+    Absent("round_robin_fallback"),
     Counter("idle_kicks", &ServerStats::idle_kicks),
     Counter("protocol_errors", &ServerStats::protocol_errors),
     Value("event_loop_turns", kKeeps, SSDCACHE_STAT(s.loop.turn())),
     Value("bytes", kKeeps, SSDCACHE_ENGINE_STAT(bytes)),
     Value("curr_items", kKeeps, SSDCACHE_ENGINE_STAT(curr_items)),
     Value("total_items", kClears, SSDCACHE_ENGINE_STAT(total_items)),
+    Value("slab_global_page_pool", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_free())),
+    Value("expired_unfetched", kClears, SSDCACHE_STAT(ExpiredUnfetched(s))),
+    Absent("evicted_unfetched"),
+    Absent("evicted_active"),
     Value("evictions", kClears, SSDCACHE_ENGINE_STAT(evictions)),
+    Absent("reclaimed"),
+    Absent("crawler_reclaimed"),
+    Absent("crawler_items_checked"),
+    Absent("lrutail_reflocked"),
+    Absent("moves_to_cold"),
+    Absent("moves_to_warm"),
+    Absent("moves_within_lru"),
+    Absent("direct_reclaims"),
+    Absent("lru_bumps_dropped"),
     // ssdcache's own.
     Value("device_bytes", kKeeps, SSDCACHE_STAT(s.device.size())),
     Value("disk_slabs_total", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_total())),
@@ -178,6 +261,9 @@ void ResetServerStats(ServerStats& stats) {
     if (row.counter != nullptr && row.reset == Reset::kClears) stats.*row.counter = 0;
   }
   for (util::Histogram& h : stats.latency) h.Reset();
+  stats.classes.fill(ClassCounts{});
+  stats.listen_disabled_us =
+      0;  // time_in_listen_disabled_us (a Value row: it adds a running pause)
 }
 
 }  // namespace ssdcache::server

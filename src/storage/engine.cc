@@ -100,6 +100,7 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
     chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
   }
   open_.assign(classes_.count(), -1);
+  class_counters_.resize(classes_.count());
   mem_count_ = options.max_memory / slab_size_;
   // Huge-page aligned, hence block aligned, as O_DIRECT needs.
   memory_ = util::HugeBuffer(mem_count_ * slab_size_);
@@ -163,6 +164,9 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
   if (where != nullptr) *where = *e;
   if (Index::DefinitelyExpired(e->expiry, now_)) {
     ++stats_.expired_unfetched;
+    if (!e->fetched && table_.IsLive(e->slab)) {
+      ++class_counters_[table_[e->slab].cls].expired_unfetched;
+    }
     DropEntry(*e);
     index_->EraseIf(hash, e->slab, e->chunk);
     return {LookupResult::kMiss};
@@ -250,7 +254,9 @@ void Engine::FinishCheck(ReadOp* r, int64_t result) {
   // it. Counted, and its record, now unindexed, must not return over a newer version of it.
   ++stats_.tag_collisions;
   ++stats_.evictions;
-  if (live) MarkUnindexed(r->where);
+  if (!live) return;
+  ++class_counters_[s.cls].evicted;
+  MarkUnindexed(r->where);
 }
 
 void Engine::CompleteRead(ReadOp* r, int64_t result) {
@@ -354,6 +360,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     DropEntry(outcome.old);
     ++(collided ? stats_.tag_collisions : stats_.index_evictions);
     ++stats_.evictions;
+    if (table_.IsLive(outcome.old.slab)) ++class_counters_[table_[outcome.old.slab].cls].evicted;
   }
   ++s.live;
   ++stats_.curr_items;
@@ -509,6 +516,7 @@ void Engine::ResetStats() {
   fresh.curr_items = stats_.curr_items;
   fresh.bytes = stats_.bytes;
   stats_ = fresh;
+  class_counters_.assign(classes_.count(), ClassCounters{});
 }
 
 std::vector<ClassStats> Engine::class_stats() const {
@@ -516,15 +524,25 @@ std::vector<ClassStats> Engine::class_stats() const {
   for (size_t c = 0; c < out.size(); ++c) {
     out[c].chunk_size = classes_.chunk_size(c);
     out[c].chunks_per_slab = chunks_per_slab_[c];
+    out[c].counters = class_counters_[c];
+    if (open_[c] >= 0 && table_[open_[c]].state == SlabState::kMemory) {
+      out[c].open_chunks_free = chunks_per_slab_[c] - table_[open_[c]].used;
+    }
   }
+  auto older = [](uint32_t& oldest, uint32_t t) {
+    if (oldest == 0 || t < oldest) oldest = t;
+  };
   for (const SlabInfo& s : table_) {
     if (s.state == SlabState::kFree) continue;
     ClassStats& cs = out[s.cls];
-    if (s.state == SlabState::kDisk)
-      ++cs.disk_slabs;
-    else
-      ++cs.memory_slabs;
+    const bool on_device = s.state == SlabState::kDisk;
+    ++(on_device ? cs.disk_slabs : cs.memory_slabs);
     cs.items += s.live;
+    if (s.live == 0) continue;
+    older(cs.oldest_opened, s.opened_at);
+    if (on_device) continue;
+    cs.memory_items += s.live;
+    older(cs.oldest_memory_opened, s.opened_at);
   }
   return out;
 }

@@ -156,12 +156,26 @@ struct EraseOutcome {
   uint64_t ticket = 0;
 };
 
+// Per-class counters kept as slabs change (`stats items`); ResetStats clears them.
+struct ClassCounters {
+  uint64_t evicted = 0;            // live entries dropped with an evicted slab or index slot
+  uint32_t evicted_time = 0;       // seconds the last slab evicted with live items had been open
+  uint64_t expired_unfetched = 0;  // expired entries a lookup dropped, never fetched
+};
+
+// One slab class as `stats slabs` / `stats items` show it: the slab table's state at the call
+// plus the class's counters.
 struct ClassStats {
   uint32_t chunk_size = 0;
   uint32_t chunks_per_slab = 0;
   uint64_t memory_slabs = 0;  // kMemory + kFlushing
   uint64_t disk_slabs = 0;
-  uint64_t items = 0;  // live items in slabs of this class
+  uint64_t items = 0;                 // live items in slabs of this class
+  uint64_t memory_items = 0;          // of which in memory slabs (not yet on the device)
+  uint64_t open_chunks_free = 0;      // chunks its open memory slab has left (new items go there)
+  uint32_t oldest_opened = 0;         // open time of its oldest slab holding a live item (0: none)
+  uint32_t oldest_memory_opened = 0;  // the same among its memory slabs
+  ClassCounters counters;
 };
 
 struct EngineStats {
@@ -458,6 +472,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t reserved_slabs_ = 1;  // slab-sized regions before disk slab 0: superblock, journal
   uint32_t now_ = 0;
   EngineStats stats_;
+  std::vector<ClassCounters> class_counters_;  // per class
   std::function<void()> memory_listener_;
 };
 

@@ -49,6 +49,7 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
   s.mem = mem;
   s.used = 0;
   s.live = 0;
+  s.opened_at = now_;
   open_[cls] = id;
   return id;
 }
@@ -163,7 +164,11 @@ void Engine::KillSlab(SlabInfo& s, bool evicted) {
     s.cached = false;
     --cached_;
   }
-  if (evicted) stats_.evictions += s.live;
+  if (evicted && s.live > 0) {
+    stats_.evictions += s.live;
+    class_counters_[s.cls].evicted += s.live;
+    class_counters_[s.cls].evicted_time = now_ - std::min(now_, s.opened_at);
+  }
   stats_.curr_items -= std::min<uint64_t>(stats_.curr_items, s.live);
   uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
   stats_.bytes -= std::min(stats_.bytes, held);

@@ -256,6 +256,7 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   s.disk_len = p.len;
   s.used = p.used;
   s.live = 0;
+  s.opened_at = 0;
   s.seal = p.seal;
   s.placed = true;
   e.policy_->Track({id, p.seq, p.seal});
@@ -273,6 +274,7 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
       ++stats_.skipped;  // torn or never written
       continue;
     }
+    if (s.opened_at == 0 || v.stored_at < s.opened_at) s.opened_at = v.stored_at;
     IndexRecord(id, c, v);
   }
   return true;

@@ -48,6 +48,9 @@ struct SlabInfo {
   uint64_t seal = 0;    // seal sequence (eviction order), once sealed
   uint32_t used = 0;    // chunks written
   uint32_t live = 0;    // index entries pointing here
+  // Unix seconds when its first record was written (after a restart: its oldest record's store
+  // time): no live record here is older (`stats items` age).
+  uint32_t opened_at = 0;
 };
 
 struct DiskSlab {

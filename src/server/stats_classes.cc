@@ -1,0 +1,163 @@
+// `stats slabs`, `stats items`, `stats sizes` and `stats conns`: memcached's per-class and
+// per-connection groups. Each class group is one table (kSlabRows, kItemRows) over a ClassView:
+// the engine's view of the class (storage::ClassStats) and the commands' counters of it
+// (ClassCounts). What each field means here, where it differs from memcached: docs/protocol.md,
+// "Stats".
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "server/stats.h"
+#include "storage/engine.h"
+
+namespace ssdcache::server {
+namespace {
+
+struct ClassView {
+  const storage::ClassStats& c;
+  const ClassCounts& n;
+  uint32_t now;
+};
+
+struct ClassRow {
+  const char* name;
+  uint64_t (*value)(const ClassView&);
+};
+
+// A row's value from an expression over `v`, the ClassView.
+#define SSDCACHE_CLASS_STAT(expr) \
+  []([[maybe_unused]] const ClassView& v) -> uint64_t { return (expr); }
+
+// A page is a slab (in a memory buffer or on the device).
+uint64_t Pages(const ClassView& v) { return v.c.memory_slabs + v.c.disk_slabs; }
+uint64_t Chunks(const ClassView& v) { return Pages(v) * v.c.chunks_per_slab; }
+uint64_t Since(uint32_t now, uint32_t t) { return t == 0 || t > now ? 0 : now - t; }
+
+// memcached's order, then ssdcached's own (memory_pages, disk_pages).
+constexpr ClassRow kSlabRows[] = {
+    {"chunk_size", SSDCACHE_CLASS_STAT(v.c.chunk_size)},
+    {"chunks_per_page", SSDCACHE_CLASS_STAT(v.c.chunks_per_slab)},
+    {"total_pages", SSDCACHE_CLASS_STAT(Pages(v))},
+    {"total_chunks", SSDCACHE_CLASS_STAT(Chunks(v))},
+    {"used_chunks", SSDCACHE_CLASS_STAT(v.c.items)},
+    // Chunks of dead records (superseded, deleted) count as free, though they come back only
+    // when their slab is evicted; free_chunks_end is what a store can take now.
+    {"free_chunks", SSDCACHE_CLASS_STAT(Chunks(v) - std::min(Chunks(v), v.c.items))},
+    {"free_chunks_end", SSDCACHE_CLASS_STAT(v.c.open_chunks_free)},
+    {"get_hits", SSDCACHE_CLASS_STAT(v.n.get_hits)},
+    {"cmd_set", SSDCACHE_CLASS_STAT(v.n.cmd_set)},
+    {"delete_hits", SSDCACHE_CLASS_STAT(v.n.delete_hits)},
+    {"incr_hits", SSDCACHE_CLASS_STAT(v.n.incr_hits)},
+    {"decr_hits", SSDCACHE_CLASS_STAT(v.n.decr_hits)},
+    {"cas_hits", SSDCACHE_CLASS_STAT(v.n.cas_hits)},
+    {"cas_badval", SSDCACHE_CLASS_STAT(v.n.cas_badval)},
+    {"touch_hits", SSDCACHE_CLASS_STAT(v.n.touch_hits)},
+    {"mem_requested", SSDCACHE_CLASS_STAT(v.c.items* v.c.chunk_size)},
+    {"memory_pages", SSDCACHE_CLASS_STAT(v.c.memory_slabs)},
+    {"disk_pages", SSDCACHE_CLASS_STAT(v.c.disk_slabs)},
+};
+
+// memcached's segmented LRU mapped onto the slab lifecycle: "hot" items are in memory slabs not
+// yet written, "cold" ones on the device; there is no warm or temporary segment and no LRU to
+// move, crawl or repair (those fields are 0).
+constexpr ClassRow kItemRows[] = {
+    {"number", SSDCACHE_CLASS_STAT(v.c.items)},
+    {"number_hot", SSDCACHE_CLASS_STAT(v.c.memory_items)},
+    {"number_warm", SSDCACHE_CLASS_STAT(0)},
+    {"number_cold", SSDCACHE_CLASS_STAT(v.c.items - v.c.memory_items)},
+    {"age_hot", SSDCACHE_CLASS_STAT(Since(v.now, v.c.oldest_memory_opened))},
+    {"age_warm", SSDCACHE_CLASS_STAT(0)},
+    {"age", SSDCACHE_CLASS_STAT(Since(v.now, v.c.oldest_opened))},
+    {"mem_requested", SSDCACHE_CLASS_STAT(v.c.items* v.c.chunk_size)},
+    {"evicted", SSDCACHE_CLASS_STAT(v.c.counters.evicted)},
+    {"evicted_nonzero", SSDCACHE_CLASS_STAT(0)},
+    {"evicted_time", SSDCACHE_CLASS_STAT(v.c.counters.evicted_time)},
+    {"outofmemory", SSDCACHE_CLASS_STAT(0)},
+    {"tailrepairs", SSDCACHE_CLASS_STAT(0)},
+    {"reclaimed", SSDCACHE_CLASS_STAT(0)},
+    {"expired_unfetched", SSDCACHE_CLASS_STAT(v.c.counters.expired_unfetched)},
+    {"evicted_unfetched", SSDCACHE_CLASS_STAT(0)},
+    {"evicted_active", SSDCACHE_CLASS_STAT(0)},
+    {"crawler_reclaimed", SSDCACHE_CLASS_STAT(0)},
+    {"crawler_items_checked", SSDCACHE_CLASS_STAT(0)},
+    {"lrutail_reflocked", SSDCACHE_CLASS_STAT(0)},
+    {"moves_to_cold", SSDCACHE_CLASS_STAT(0)},
+    {"moves_to_warm", SSDCACHE_CLASS_STAT(0)},
+    {"moves_within_lru", SSDCACHE_CLASS_STAT(0)},
+    {"direct_reclaims", SSDCACHE_CLASS_STAT(0)},
+    {"hits_to_hot", SSDCACHE_CLASS_STAT(v.n.hits_to_hot)},
+    {"hits_to_warm", SSDCACHE_CLASS_STAT(0)},
+    {"hits_to_cold", SSDCACHE_CLASS_STAT(v.n.hits_to_cold)},
+    {"hits_to_temp", SSDCACHE_CLASS_STAT(0)},
+};
+
+#undef SSDCACHE_CLASS_STAT
+
+void Line(std::string& out, std::string_view prefix, size_t cls, std::string_view name,
+          uint64_t value) {
+  out.append("STAT ").append(prefix).append(std::to_string(cls)).append(":").append(name);
+  out.append(" ").append(std::to_string(value)).append("\r\n");
+}
+
+template <size_t N>
+void AppendClasses(const ClassSources& s, const ClassRow (&rows)[N], std::string_view prefix,
+                   bool (*shown)(const storage::ClassStats&), std::string& out) {
+  for (size_t i = 0; i < s.classes.size(); ++i) {
+    if (!shown(s.classes[i])) continue;
+    const ClassView v{s.classes[i], s.server.classes[i], s.now};
+    // memcached numbers its classes from 1.
+    for (const ClassRow& row : rows) Line(out, prefix, i + 1, row.name, row.value(v));
+  }
+}
+
+}  // namespace
+
+void AppendSlabRows(const ClassSources& s, std::string& out) {
+  // As memcached: the classes that hold pages.
+  AppendClasses(
+      s, kSlabRows, "",
+      [](const storage::ClassStats& c) { return c.memory_slabs + c.disk_slabs > 0; }, out);
+  uint64_t active = 0;
+  uint64_t pages = 0;
+  for (const storage::ClassStats& c : s.classes) {
+    active += c.memory_slabs + c.disk_slabs > 0;
+    pages += c.memory_slabs + c.disk_slabs;
+  }
+  out.append("STAT active_slabs ").append(std::to_string(active)).append("\r\n");
+  // The bytes of those pages, in DRAM and on the device alike.
+  out.append("STAT total_malloced ").append(std::to_string(pages * s.slab_size)).append("\r\n");
+  out.append("END\r\n");
+}
+
+void AppendItemRows(const ClassSources& s, std::string& out) {
+  // As memcached: the classes that hold items.
+  AppendClasses(
+      s, kItemRows, "items:", [](const storage::ClassStats& c) { return c.items > 0; }, out);
+  out.append("END\r\n");
+}
+
+void AppendSizeRows(const ClassSources& s, std::string& out) {
+  // memcached counts items by their size rounded up to 32 bytes; here an item's chunk is what it
+  // takes, so each class holding items is one row: its chunk size and its item count.
+  for (const storage::ClassStats& c : s.classes) {
+    if (c.items == 0) continue;
+    out.append("STAT ").append(std::to_string(c.chunk_size)).append(" ");
+    out.append(std::to_string(c.items)).append("\r\n");
+  }
+  out.append("END\r\n");
+}
+
+void AppendConnRows(const std::vector<ConnRow>& rows, std::string& out) {
+  for (const ConnRow& r : rows) {
+    const std::string p = "STAT " + std::to_string(r.fd) + ":";
+    out.append(p).append("addr ").append(r.addr).append("\r\n");
+    if (!r.listen_addr.empty()) out.append(p).append("listen_addr ").append(r.listen_addr);
+    if (!r.listen_addr.empty()) out.append("\r\n");
+    out.append(p).append("state ").append(r.state).append("\r\n");
+    out.append(p).append("secs_since_last_cmd ").append(std::to_string(r.idle_seconds));
+    out.append("\r\n");
+  }
+  out.append("END\r\n");
+}
+
+}  // namespace ssdcache::server
