@@ -59,6 +59,8 @@ LatencyKind KindOf(Command cmd) {
   }
 }
 
+constexpr std::string_view kFlushNotAllowed = "CLIENT_ERROR flush_all not allowed\r\n";
+
 }  // namespace
 
 Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
@@ -66,7 +68,8 @@ Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
       fd_(std::move(fd)),
       id_(id),
       parser_(server.parser_limits()),
-      commands_(server.engine(), server.stats(), *this) {
+      commands_(server.engine(), server.stats(), *this),
+      budget_(4, static_cast<int>(server.config().reqs_per_event)) {
   rbuf_.resize(kInitialReadBuffer);
   slots_.resize(4);
   last_active_ = server_.now();
@@ -280,8 +283,19 @@ void Connection::Process() {
     }
     if (protocol_ == Protocol::kUnknown) {
       // As memcached: the first byte decides the connection's protocol, 0x80 opening a binary
-      // request.
-      protocol_ = rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
+      // request, unless -B forces one (then a binary request on an ASCII-only server is a line
+      // of text, and text on a binary-only one a bad magic that closes the connection).
+      switch (server_.config().protocol) {
+        case WireProtocol::kAscii:
+          protocol_ = Protocol::kAscii;
+          break;
+        case WireProtocol::kBinary:
+          protocol_ = Protocol::kBinary;
+          break;
+        case WireProtocol::kAuto:
+          protocol_ = rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
+          break;
+      }
     }
     const std::string_view input(rbuf_.data() + rstart_, avail);
     protocol::ParseOutcome outcome =
@@ -347,6 +361,11 @@ protocol::ParseOutcome Connection::ParseBinary(std::string_view input) {
   switch (bin::ToRequest(breq_, limits.max_key, req_)) {
     case bin::kSuccess:
       out.status = protocol::ParseStatus::kOk;
+      if (!server_.engine().cas_enabled()) {
+        // -C: memcached ignores a binary request's cas (a set with one is a plain set).
+        req_.meta.compare_cas = 0;
+        req_.meta.present &= ~(uint64_t{1} << protocol::MetaRequest::Bit('C'));
+      }
       return out;
     case bin::kUnknownCommand:
       Reply("ERROR\r\n");  // answered and skipped, the connection stays
@@ -387,6 +406,11 @@ bool Connection::Execute() {
 void Connection::ExecuteAdmin() {
   switch (req_.cmd) {
     case Command::kFlushAll:
+      if (server_.config().disable_flush_all) {
+        // -F, as memcached; the binary protocol answers "Auth failure." (compose maps it).
+        ReplyNoreply(kFlushNotAllowed);
+        return;
+      }
       ++server_.stats().cmd_flush;
       server_.ScheduleFlush(req_.has_delay && req_.delay > 0 ? req_.delay : 0);
       ReplyNoreply("OK\r\n");
@@ -405,7 +429,24 @@ void Connection::ExecuteAdmin() {
       if (req_.meta.binary) Reply("OK\r\n");  // binary quit answers first (quitq does not)
       close_after_flush_ = true;
       return;
+    case Command::kShutdown:
+      // memcached's replies: refused without -A; with it, "shutdown" and "shutdown graceful" stop
+      // the server as SIGTERM does (ssdcached's stop is always graceful), without a reply.
+      if (!server_.config().enable_shutdown) {
+        Reply("ERROR: shutdown not enabled\r\n");
+      } else if (req_.stats_arg.empty() || req_.stats_arg == "graceful") {
+        spdlog::info("connection {}: shutdown command: shutting down", id_);
+        close_after_flush_ = true;
+        server_.RequestShutdown();
+      } else {
+        Reply("CLIENT_ERROR invalid shutdown mode\r\n");
+      }
+      return;
     case Command::kStats:
+      if (server_.config().disable_dumping && req_.stats_arg.starts_with("cachedump")) {
+        Reply("CLIENT_ERROR stats cachedump not allowed\r\n");  // -X, as memcached
+        return;
+      }
       if (req_.stats_arg == "reset") {
         server_.ResetStats();
         Reply("RESET\r\n");

@@ -112,6 +112,7 @@ bool Engine::EvictOldest() {
     // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
     // even if the older one is still being written.
     if (s.state != SlabState::kDisk) return false;
+    if (options_.disable_evictions && s.live > 0) return false;  // -M: never drop live items
     durable_.set_frontier(policy_->Evicted());
     durable_
         .WriteSuperblock();  // the frontier, so that new versions of its keys need no journal entry
@@ -123,6 +124,13 @@ bool Engine::EvictOldest() {
     return true;
   }
   return false;
+}
+
+bool Engine::WouldNeedEviction() {
+  EvictUntilADiskSlabFrees();  // under -M, only slabs without live items
+  size_t unplaced = awaiting_disk_.size();
+  for (int64_t id : open_) unplaced += id >= 0 ? 1 : 0;
+  return unplaced + 1 > table_.disks_free();
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {
