@@ -48,7 +48,8 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
   X(listen_backlog, uint32_t, 1024, "-b,--listen-backlog", "N", (util::Integer{1, 1U << 20}),      \
     "tcp_backlog", "listen backlog of each socket (the kernel caps it at somaxconn)")              \
   X(protocol, WireProtocol, WireProtocol::kAuto, "-B,--protocol", "auto|ascii|binary",             \
-    (util::Choice<WireProtocol>{{"auto", WireProtocol::kAuto},                                     \
+    (util::Choice<WireProtocol>{{"auto-negotiate", WireProtocol::kAuto},                           \
+                                {"auto", WireProtocol::kAuto},                                     \
                                 {"ascii", WireProtocol::kAscii},                                   \
                                 {"binary", WireProtocol::kBinary}}),                               \
     "binding_protocol", "protocol: auto = by each connection's first byte, or forced")             \

@@ -127,10 +127,12 @@ bool Engine::EvictOldest() {
 }
 
 bool Engine::WouldNeedEviction() {
-  EvictUntilADiskSlabFrees();  // under -M, only slabs without live items
   size_t unplaced = awaiting_disk_.size();
   for (int64_t id : open_) unplaced += id >= 0 ? 1 : 0;
-  return unplaced + 1 > table_.disks_free();
+  while (unplaced + 1 > table_.disks_free()) {
+    if (!EvictOldest()) return true;  // under -M it evicts only slabs without live items
+  }
+  return false;
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {

@@ -256,8 +256,9 @@ TEST(Migration, SettingsShowTheProtectionsAsMemcachedNamesThem) {
   }
   out.clear();
   AppendSettings(Config{}, out);
-  for (const char* line : {"flush_enabled yes", "dump_enabled yes", "cas_enabled yes",
-                           "evictions on", "shutdown_command no", "binding_protocol auto"}) {
+  for (const char* line :
+       {"flush_enabled yes", "dump_enabled yes", "cas_enabled yes", "evictions on",
+        "shutdown_command no", "binding_protocol auto-negotiate"}) {
     EXPECT_NE(out.find(std::string("STAT ") + line + "\r\n"), std::string::npos) << line << out;
   }
 }
