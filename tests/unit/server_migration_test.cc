@@ -215,6 +215,44 @@ TEST(Migration, MemcachedFlagsAreAcceptedAndNotedWhenWithoutEffect) {
   }
 }
 
+// Every long flag of memcached 1.6.18's -h parses (the refused ones aside).
+TEST(Migration, EveryMemcachedLongFlagIsKnown) {
+  const std::vector<std::vector<std::string>> flags = {
+      {"--port=11211"},
+      {"--udp-port=0"},
+      {"--unix-socket=/tmp/m.sock"},
+      {"--unix-mask=700"},
+      {"--enable-shutdown"},
+      {"--listen=127.0.0.1"},
+      {"--daemon"},
+      {"--enable-coredumps"},
+      {"--user=nobody"},
+      {"--memory-limit=64"},
+      {"--disable-evictions"},
+      {"--conn-limit=1024"},
+      {"--lock-memory"},
+      {"--verbose"},
+      {"--pidfile=/tmp/p"},
+      {"--slab-growth-factor=1.25"},
+      {"--slab-min-size=48"},
+      {"--enable-largepages"},
+      {"--threads=4"},
+      {"--max-reqs-per-event=20"},
+      {"--disable-cas"},
+      {"--listen-backlog=1024"},
+      {"--protocol=auto"},
+      {"--max-item-size=1m"},
+      {"--disable-flush-all"},
+      {"--disable-dumping"},
+      {"--disable-watch"},
+      {"--memory-file=/dev/shm/x"},
+      {"--extended=modern"},
+      {"--napi_ids=1"},
+  };
+  for (const auto& args : flags) Ok(args);
+  EXPECT_EQ(Parse({"--license"}).result, ParseResult::kExit);
+}
+
 TEST(Migration, AuthenticationAndTlsAreRefusedNotIgnored) {
   for (const auto& args : {std::vector<std::string>{"-S"}, {"-Z"}, {"-Y", "/etc/auth"}}) {
     Parsed p = Parse(args);
