@@ -69,12 +69,8 @@ bool OpenEntry(const util::ListenAddress& entry, const Config& config, uint16_t&
   for (const addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
     // Listed twice (-l 127.0.0.1,localhost): one socket.
     const std::string name = AddressName(ai->ai_addr);
-    const bool listed = std::any_of(out.begin(), out.end(), [&](const ListenSocket& s) {
-      return s.name == name &&
-             (ai->ai_addr->sa_family == AF_INET6
-                  ? reinterpret_cast<const sockaddr_in6*>(ai->ai_addr)->sin6_port
-                  : reinterpret_cast<const sockaddr_in*>(ai->ai_addr)->sin_port) != 0;
-    });
+    const bool listed =
+        std::any_of(out.begin(), out.end(), [&](const ListenSocket& s) { return s.name == name; });
     if (listed) {
       ++bound;
       continue;
