@@ -6,6 +6,8 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/config.h"
 #include "server/server.h"
@@ -53,12 +56,31 @@ void SetLevel(int verbosity) {
                                      : spdlog::level::info);
 }
 
+// -r (as memcached: the core file size limit raised to its maximum) and -k (mlockall; as
+// memcached, a warning when not permitted).
+void ApplyProcessLimits(const ssdcache::server::Config& config) {
+  if (config.core_dumps) {
+    rlimit core{};
+    if (getrlimit(RLIMIT_CORE, &core) == 0) {
+      core.rlim_cur = core.rlim_max;
+      if (setrlimit(RLIMIT_CORE, &core) != 0) {
+        spdlog::warn("-r: cannot raise the core file limit: {}", std::strerror(errno));
+      }
+    }
+  }
+  if (config.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    spdlog::warn("-k: cannot lock memory: {} (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)",
+                 std::strerror(errno));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ssdcache::server::Config config;
   std::string out, error;
-  switch (ssdcache::server::ParseCommandLine(argc, argv, config, out, error)) {
+  std::vector<std::string> notes;
+  switch (ssdcache::server::ParseCommandLine(argc, argv, config, out, error, &notes)) {
     case ssdcache::server::ParseResult::kExit:
       std::fputs(out.c_str(), stdout);
       return 0;
@@ -77,6 +99,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::flush_on(spdlog::level::info);
   SetLevel(config.verbosity);
+  for (const std::string& note : notes) spdlog::warn("{}", note);
+  ApplyProcessLimits(config);
 
   if (!config.user.empty() && getpwnam(config.user.c_str()) == nullptr) {
     std::fprintf(stderr, "ssdcached: -u/--user: no such user '%s'\n", config.user.c_str());

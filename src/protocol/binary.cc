@@ -92,6 +92,7 @@ uint16_t StatusOfLine(std::string_view line) {
   if (line == "EN\r\n" || line == "NOT_FOUND\r\n") return kKeyNotFound;
   if (line == "ERROR\r\n") return kUnknownCommand;
   if (line.starts_with("CLIENT_ERROR cannot increment")) return kNonNumeric;
+  if (line == "CLIENT_ERROR flush_all not allowed\r\n") return kAuthError;  // -F, as memcached
   if (line.starts_with("SERVER_ERROR object too large")) return kTooLarge;
   if (line.starts_with("SERVER_ERROR out of memory")) return kOutOfMemory;
   if (line.starts_with("SERVER_ERROR")) return 0x0084;  // memcached's "internal error"
@@ -116,6 +117,8 @@ std::string_view Message(uint16_t status) {
       return "Unknown command";
     case kOutOfMemory:
       return "Out of memory";
+    case kAuthError:
+      return "Auth failure.";
     default:
       return "Internal error";
   }
@@ -200,12 +203,13 @@ void ComposeMeta(const MetaReply& r, const MetaRequest& ctx, std::string& out) {
 
 BinaryOutcome ParseBinary(std::string_view input, uint32_t max_body, BinaryRequest& req) {
   BinaryOutcome out;
-  if (input.empty()) return out;
+  // As memcached: a whole header first, then its magic is checked (text on a -B binary
+  // connection waits for 24 bytes before it is refused).
+  if (input.size() < kHeaderSize) return out;
   if (static_cast<uint8_t>(input[0]) != kRequestMagic) {
     out.status = BinaryStatus::kInvalid;
     return out;
   }
-  if (input.size() < kHeaderSize) return out;
   const char* p = input.data();
   Header& h = req.header;
   h.magic = static_cast<uint8_t>(p[0]);

@@ -71,6 +71,7 @@ enum Status : uint16_t {
   kInvalidArguments = 0x0004,
   kNotStored = 0x0005,
   kNonNumeric = 0x0006,
+  kAuthError = 0x0020,  // also memcached's answer to a flush under -F
   kUnknownCommand = 0x0081,
   kOutOfMemory = 0x0082,
 };

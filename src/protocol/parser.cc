@@ -49,6 +49,7 @@ constexpr CommandName kCommands[] = {
     {"verbosity", Command::kVerbosity},
     {"quit", Command::kQuit},
     {"stats", Command::kStats},
+    {"shutdown", Command::kShutdown},
 };
 
 std::optional<Command> LookupCommand(std::string_view name) {
@@ -489,6 +490,7 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
         case Command::kVerbosity:
           return ParseVerbosity(line, t, req);
         case Command::kStats:
+        case Command::kShutdown:
           req.stats_arg = TrimSpaces(Slice(line.text, end, line.text.size()));
           return Ok(line.consumed);
         case Command::kVersion:

@@ -37,6 +37,7 @@ bool Commands::Serves(Command cmd) {
     case Command::kVerbosity:
     case Command::kQuit:
     case Command::kStats:
+    case Command::kShutdown:
     case Command::kMetaNoop:
       return false;
     default:
@@ -188,6 +189,10 @@ std::optional<Progress> Commands::AfterStore(const storage::StoreOutcome& r, con
     case StoreResult::kNoMemory:
       // Wait for a memory slab; the request's bytes stay in the read buffer.
       return Progress::kWaitMemory;
+    case StoreResult::kOutOfMemory:
+      // -M: memcached's reply when it may not evict (the binary protocol maps it to its status).
+      ReplyNoreply(req, sink, "SERVER_ERROR out of memory storing object\r\n");
+      return Progress::kDone;
     case StoreResult::kConflict:
       // Another connection changed the key after we read it: read it again and start over, so
       // no update is lost.
@@ -312,7 +317,8 @@ void Commands::PlanStore(const Request& req, bool exists, const ItemView& cur, S
       if (!exists) {
         ++stats_.cas_misses;
         plan.refusal = "NOT_FOUND\r\n";
-      } else if (cur.cas != req.cas_unique) {
+      } else if (cur.cas != req.cas_unique || !engine_.cas_enabled()) {
+        // -C: memcached answers EXISTS to every cas of an existing item.
         ++stats_.cas_badval;
         ++ClassOf(req.keys[0].size(), req.data.size()).cas_badval;
         plan.refusal = "EXISTS\r\n";

@@ -266,8 +266,8 @@ void Commands::PlanMetaSet(const Request& req, char mode, bool compare, bool exi
       plan.exptime = cur.exptime;
       plan.live = true;
       plan.marks = storage::ItemMarks{true, where->token_sent};
-    } else if (cur.cas != m.compare_cas) {
-      ++stats_.cas_badval;
+    } else if (cur.cas != m.compare_cas || !engine_.cas_enabled()) {
+      ++stats_.cas_badval;  // -C: memcached refuses every compare of an existing item
       ++ClassOf(req.keys[0].size(), req.data.size()).cas_badval;
       plan.refusal = "EX";
     } else {
@@ -376,7 +376,7 @@ Progress Commands::MetaDelete(const Request& req, ReplySink& sink) {
   if (c == Current::kMiss) {
     ++stats_.delete_misses;
     code = "NF";
-  } else if (m.Has('C') && cur.cas != m.compare_cas) {
+  } else if (m.Has('C') && (cur.cas != m.compare_cas || !engine_.cas_enabled())) {
     ++stats_.delete_misses;  // memcached counts a refused delete as a miss
     code = "EX";
   } else if (m.invalidate) {

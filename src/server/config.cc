@@ -24,9 +24,18 @@ std::string OneLine(std::string s) {
 // in Validate() so that every message follows one format and names the flag.
 struct RawOption {
   CLI::Option* option = nullptr;
-  std::string text;
-  bool on = false;  // util::Flag
-  int count = 0;    // util::Count
+  std::string text;  // a repeating kind's values joined by '\n'
+  bool on = false;   // a switch (util::Flag and its kin)
+  int count = 0;     // util::Count
+};
+
+template <typename Kind>
+constexpr bool kRepeats = requires {
+  requires Kind::kRepeats;
+};
+template <typename Kind>
+constexpr bool kRefuses = requires(const Kind& k) {
+  k.Refusal();
 };
 
 // One CLI11 option per row, in table order; the help line ends with the bounds and the default
@@ -38,10 +47,15 @@ void DefineOptions(CLI::App& app, const Config& defaults, std::deque<RawOption>&
     if (const std::string bounds = kind.Bounds(); !bounds.empty()) help += ", " + bounds;
     help += " (default: " + kind.Show(value) + ")";
     using Kind = std::decay_t<decltype(kind)>;
-    if constexpr (std::is_same_v<Kind, util::Flag>) {
-      r.option = app.add_flag(info.flags, r.on, help);
-    } else if constexpr (std::is_same_v<Kind, util::Count>) {
+    if constexpr (std::is_same_v<Kind, util::Count>) {
       r.option = app.add_flag(info.flags, r.count, help);
+    } else if constexpr (!Kind::kTakesValue) {
+      r.option = app.add_flag(info.flags, r.on, help);
+    } else if constexpr (kRepeats<Kind>) {
+      // Every occurrence counts (memcached's -l), joined for the kind to split.
+      r.option = app.add_option(info.flags, r.text, help)
+                     ->type_name(info.metavar)
+                     ->multi_option_policy(CLI::MultiOptionPolicy::Join);
     } else {
       // Last one wins, as in memcached, so a wrapper script's defaults can be overridden.
       r.option = app.add_option(info.flags, r.text, help)
@@ -54,20 +68,29 @@ void DefineOptions(CLI::App& app, const Config& defaults, std::deque<RawOption>&
 // Converts every given flag into `c` in table order, then checks the combinations. Returns "" or
 // the first error: later checks are skipped once one failed, so the user sees the flag they got
 // wrong first rather than a cascade of consequences.
-std::string Validate(const std::deque<RawOption>& raw, Config& c) {
+std::string Validate(const std::deque<RawOption>& raw, Config& c, std::vector<std::string>& notes) {
   std::string error;
   size_t i = 0;
   VisitOptions(c, [&](auto& value, const util::OptionInfo&, const auto& kind) {
     const RawOption& r = raw[i++];
     if (!error.empty() || r.option->count() == 0) return;
     using Kind = std::decay_t<decltype(kind)>;
-    if constexpr (std::is_same_v<Kind, util::Flag>) {
-      value = r.on;
+    if constexpr (kRefuses<Kind>) {
+      error = r.option->get_name() + ": " + kind.Refusal();
+      return;
     } else if constexpr (std::is_same_v<Kind, util::Count>) {
       value = r.count;
+    } else if constexpr (!Kind::kTakesValue) {
+      value = r.on;
     } else {
       std::string why;
-      if (!kind.Parse(r.text, value, why)) error = r.option->get_name() + ": " + why;
+      if (!kind.Parse(r.text, value, why)) {
+        error = r.option->get_name() + ": " + why;
+        return;
+      }
+    }
+    if constexpr (requires { kind.Note(value); }) {
+      if (std::string note = kind.Note(value); !note.empty()) notes.push_back(std::move(note));
     }
   });
   if (!error.empty()) return error;
@@ -84,9 +107,10 @@ void AppendSettings(const Config& config, std::string& out) {
 }
 
 ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, std::string& out,
-                             std::string& error) {
+                             std::string& error, std::vector<std::string>* notes) {
   out.clear();
   error.clear();
+  if (notes != nullptr) notes->clear();
   // Any exception, CLI11's or bad_alloc, becomes an error line: the caller only ever sees a result.
   try {
     CLI::App app("ssdcached: a memcached-compatible cache server that keeps items on SSD.",
@@ -101,13 +125,16 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, 
     std::deque<RawOption> raw;  // a deque: CLI11 keeps pointers to the fields
     DefineOptions(app, config, raw);
 
-    static const char* const kNoArgs[] = {"ssdcached", nullptr};
+    // memcached's and fatcache's letters that clash become ssdcached's long flags first.
+    MigratedArgs migrated = MigrateArgs(argc, argv);
+    if (!migrated.error.empty()) {
+      error = migrated.error;
+      return ParseResult::kError;
+    }
+    std::vector<const char*> args;
+    for (const std::string& a : migrated.args) args.push_back(a.c_str());
     try {
-      if (argc < 1 || argv == nullptr) {
-        app.parse(1, kNoArgs);
-      } else {
-        app.parse(argc, argv);
-      }
+      app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp&) {
       out = app.help();
       return ParseResult::kExit;
@@ -124,9 +151,17 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, 
     }
 
     Config parsed = config;
-    error = Validate(raw, parsed);
+    std::vector<std::string> found = std::move(migrated.notes);
+    error = Validate(raw, parsed, found);
     if (!error.empty()) return ParseResult::kError;
+    if (parsed.license) {
+      out = std::string("ssdcached ") + SSDCACHE_VERSION +
+            ": the licenses of ssdcached and of the libraries it uses are listed in "
+            "docs/dependencies.md\n";
+      return ParseResult::kExit;
+    }
     config = std::move(parsed);
+    if (notes != nullptr) *notes = std::move(found);
     return ParseResult::kRun;
   } catch (const std::exception& e) {
     error = OneLine(std::string("command line: ") + e.what());

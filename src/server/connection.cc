@@ -66,7 +66,8 @@ Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
       fd_(std::move(fd)),
       id_(id),
       parser_(server.parser_limits()),
-      commands_(server.engine(), server.stats(), *this) {
+      commands_(server.engine(), server.stats(), *this),
+      budget_(4, static_cast<int>(server.config().reqs_per_event)) {
   rbuf_.resize(kInitialReadBuffer);
   slots_.resize(4);
   last_active_ = server_.now();
@@ -294,8 +295,19 @@ void Connection::Process() {
     }
     if (protocol_ == Protocol::kUnknown) {
       // As memcached: the first byte decides the connection's protocol, 0x80 opening a binary
-      // request.
-      protocol_ = rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
+      // request, unless -B forces one (then a binary request on an ASCII-only server is a line
+      // of text, and text on a binary-only one a bad magic that closes the connection).
+      switch (server_.config().protocol) {
+        case WireProtocol::kAscii:
+          protocol_ = Protocol::kAscii;
+          break;
+        case WireProtocol::kBinary:
+          protocol_ = Protocol::kBinary;
+          break;
+        case WireProtocol::kAuto:
+          protocol_ = rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
+          break;
+      }
     }
     const std::string_view input(rbuf_.data() + rstart_, avail);
     protocol::ParseOutcome outcome =
@@ -362,6 +374,11 @@ protocol::ParseOutcome Connection::ParseBinary(std::string_view input) {
   switch (bin::ToRequest(breq_, limits.max_key, req_)) {
     case bin::kSuccess:
       out.status = protocol::ParseStatus::kOk;
+      if (!server_.engine().cas_enabled()) {
+        // -C: memcached ignores a binary request's cas (a set with one is a plain set).
+        req_.meta.compare_cas = 0;
+        req_.meta.present &= ~(uint64_t{1} << protocol::MetaRequest::Bit('C'));
+      }
       return out;
     case bin::kUnknownCommand:
       Reply("ERROR\r\n");  // answered and skipped, the connection stays
@@ -397,42 +414,6 @@ bool Connection::Execute() {
       return false;  // runs again when output drains or reads complete
   }
   return true;
-}
-
-void Connection::ExecuteAdmin() {
-  switch (req_.cmd) {
-    case Command::kFlushAll:
-      ++server_.stats().cmd_flush;
-      server_.ScheduleFlush(req_.has_delay && req_.delay > 0 ? req_.delay : 0);
-      ReplyNoreply("OK\r\n");
-      return;
-    case Command::kMetaNoop:
-      Reply("MN\r\n");
-      return;
-    case Command::kVersion:
-      Reply("VERSION " SSDCACHE_VERSION "\r\n");
-      return;
-    case Command::kVerbosity:
-      server_.SetVerbosity(req_.verbosity);
-      ReplyNoreply("OK\r\n");
-      return;
-    case Command::kQuit:
-      if (req_.meta.binary) Reply("OK\r\n");  // binary quit answers first (quitq does not)
-      close_after_flush_ = true;
-      return;
-    case Command::kStats:
-      if (req_.stats_arg == "reset") {
-        server_.ResetStats();
-        Reply("RESET\r\n");
-        return;
-      }
-      stats_text_.clear();
-      server_.AppendStats(req_.stats_arg, stats_text_);
-      Send(protocol::LineReply{stats_text_});
-      return;
-    default:
-      return;
-  }
 }
 
 void Connection::OnLookupDone(uint64_t token, const ItemView* item, const IndexEntry& where) {

@@ -172,7 +172,7 @@ class Connection final : public net::EventHandler,
   bool registered_ = false;
   uint64_t last_active_ = 0;
   // One budget per loop turn, however often the turn calls Drive(): docs/design.md, "Connections".
-  net::TurnBudget budget_{kRecvsPerTurn, kRequestsPerTurn};
+  net::TurnBudget budget_;  // -R requests per turn
 };
 
 }  // namespace ssdcache::server

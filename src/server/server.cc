@@ -63,11 +63,12 @@ uint64_t BootIdHash() {
 
 class Server::Listener final : public net::EventHandler {
  public:
-  explicit Listener(Server& s) : server_(s) {}
-  void OnEvent(uint32_t) override { server_.Accept(); }
+  Listener(Server& s, const ListenSocket& socket) : server_(s), socket_(socket) {}
+  void OnEvent(uint32_t) override { server_.Accept(socket_); }
 
  private:
   Server& server_;
+  const ListenSocket& socket_;
 };
 
 class Server::SignalHandler final : public net::EventHandler {
@@ -98,9 +99,23 @@ class Server::AioHandler final : public net::EventHandler {
   Server& server_;
 };
 
-Server::Server(const Config& config) : config_(config) {}
+class Server::ShutdownRequest final : public net::EventHandler {
+ public:
+  explicit ShutdownRequest(Server& s) : server_(s) {}
+  void OnEvent(uint32_t) override {
+    spdlog::info("shutdown command: shutting down");
+    server_.BeginShutdown();
+  }
+
+ private:
+  Server& server_;
+};
+
+Server::Server(const Config& config)
+    : config_(config), shutdown_request_(std::make_unique<ShutdownRequest>(*this)) {}
 
 Server::~Server() {
+  if (loop_) loop_->Cancel(shutdown_request_.get());
   for (auto& [ptr, conn] : connections_) conn->Close();
   connections_.clear();
 }
@@ -208,39 +223,7 @@ bool Server::Init(std::string& error) {
   // The largest value a client may declare: an item holds a 32-byte header and the key too.
   parser_limits_.max_value = engine_->max_item_size() - storage::kItemHeaderSize - 1;
 
-  // Listening socket.
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = ErrnoText("socket");
-    return false;
-  }
-  listen_fd_.Reset(fd);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(config_.port);
-  if (inet_pton(AF_INET, config_.listen_addr.c_str(), &addr.sin_addr) != 1) {
-    error = "-l/--listen: not an IPv4 address: " + config_.listen_addr;
-    return false;
-  }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    error = ErrnoText("-p/--port: cannot bind " + config_.listen_addr + ":" +
-                      std::to_string(config_.port));
-    return false;
-  }
-  if (::listen(fd, 1024) != 0) {
-    error = ErrnoText("listen");
-    return false;
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
-  listener_ = std::make_unique<Listener>(*this);
-  if (!loop_->Add(fd, EPOLLIN, listener_.get())) {
-    error = ErrnoText("epoll_ctl(listener)");
-    return false;
-  }
+  if (!OpenListeners(error)) return false;
 
   // Signals arrive through a signalfd, handled in the loop like any other event.
   sigset_t mask;
@@ -294,9 +277,30 @@ bool Server::Init(std::string& error) {
   return true;
 }
 
-void Server::Accept() {
+bool Server::OpenListeners(std::string& error) {
+  // No -l: 127.0.0.1, unless a unix socket is asked for (then only it, as memcached's -s).
+  if (config_.listen.empty() && config_.unix_socket.empty()) {
+    config_.listen.push_back(util::ListenAddress{"127.0.0.1", -1});
+  }
+  if (!OpenListenSockets(config_, sockets_, port_, error)) return false;
+  for (const ListenSocket& socket : sockets_) {
+    listeners_.push_back(std::make_unique<Listener>(*this, socket));
+    if (!loop_->Add(socket.fd.get(), EPOLLIN, listeners_.back().get())) {
+      error = ErrnoText("epoll_ctl(listener)");
+      return false;
+    }
+  }
+  return true;
+}
+
+void Server::RequestShutdown() {
+  // Not at once: the connection asking is in the middle of its turn.
+  if (!shutting_down_) loop_->Defer(shutdown_request_.get());
+}
+
+void Server::Accept(const ListenSocket& socket) {
   while (!shutting_down_) {
-    int fd = ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(socket.fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -319,7 +323,7 @@ void Server::Accept() {
       continue;  // conn_fd closes
     }
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (socket.tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (!Adopt(std::move(conn_fd))) spdlog::warn("epoll_ctl(connection): {}", std::strerror(errno));
   }
 }
@@ -342,7 +346,7 @@ void Server::ConnectionClosed(Connection* conn) {
   if (accept_blocked_) {
     accept_blocked_ = false;
     stats_.listen_disabled_us += (util::NowNs() - accept_blocked_since_ns_) / 1000;
-    loop_->Defer(listener_.get());
+    for (const auto& listener : listeners_) loop_->Defer(listener.get());
   }
 }
 
@@ -422,9 +426,11 @@ void Server::Tick() {
 void Server::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  loop_->Remove(listen_fd_.get());
-  loop_->Cancel(listener_.get());
-  listen_fd_.Reset();
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    loop_->Remove(sockets_[i].fd.get());
+    loop_->Cancel(listeners_[i].get());
+    sockets_[i].fd.Reset();
+  }
   std::vector<Connection*> all;
   for (auto& [ptr, conn] : connections_) all.push_back(ptr);
   for (Connection* c : all) c->FinishAndClose();
@@ -432,12 +438,14 @@ void Server::BeginShutdown() {
 }
 
 int Server::Run() {
+  std::string where;
+  for (const ListenSocket& socket : sockets_) where += (where.empty() ? "" : ", ") + socket.name;
   spdlog::info(
-      "ssdcached {} listening on {}:{}, device {} ({} MiB, {} disk slabs of {} KiB), "
+      "ssdcached {} listening on {}, device {} ({} MiB, {} disk slabs of {} KiB), "
       "{} memory slabs, index {} MiB ({} entries)",
-      SSDCACHE_VERSION, config_.listen_addr, port_, device_->path(), device_->size() >> 20,
-      engine_->disk_slabs_total(), config_.engine.slab_size >> 10, engine_->memory_slabs_total(),
-      engine_->index().bytes() >> 20, engine_->index().capacity());
+      SSDCACHE_VERSION, where, device_->path(), device_->size() >> 20, engine_->disk_slabs_total(),
+      config_.engine.slab_size >> 10, engine_->memory_slabs_total(), engine_->index().bytes() >> 20,
+      engine_->index().capacity());
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
   // A round whose writes all failed makes no progress (a failed slab's tombstones are written

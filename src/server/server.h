@@ -1,6 +1,6 @@
 // The server: the Context that everything else is handed. Owns the event loop, the device (and
 // through it the IO backend, which only the engine drives), the engine, the listening socket, the
-// signalfd, the timers and every connection.
+// signalfd, the timers and every connection. Listening sockets: server/listeners.h.
 //
 // Invariants:
 //  - Single thread: the loop, the engine and all connections run on the thread that called Run().
@@ -21,6 +21,7 @@
 #include "net/event_loop.h"
 #include "server/config.h"
 #include "server/connection.h"
+#include "server/listeners.h"
 #include "server/stats.h"
 #include "storage/device.h"
 #include "storage/engine.h"
@@ -48,6 +49,8 @@ class Server {
   // of a socketpair). False: it could not be added to the event loop.
   bool Adopt(util::UniqueFd fd);
   void WaitForMemory(Connection* conn);
+  // The shutdown command (-A): stops as SIGTERM does, once the current loop turn is over.
+  void RequestShutdown();
   void ScheduleFlush(int64_t delay_seconds);
   // The reply to `stats ARG` (server_stats.cc).
   void AppendStats(std::string_view arg, std::string& out);
@@ -62,12 +65,14 @@ class Server {
   class Listener;
   class SignalHandler;
   class AioHandler;
+  class ShutdownRequest;
 
   explicit Server(const Config& config);
   bool Init(std::string& error);
   // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so.
   storage::IoFactory MakeIoFactory() const;
-  void Accept();
+  bool OpenListeners(std::string& error);
+  void Accept(const ListenSocket& socket);
   void Tick();
   void ReapConnections();
   void BeginShutdown();
@@ -83,11 +88,12 @@ class Server {
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<storage::Device> device_;
   std::unique_ptr<storage::Engine> engine_;
-  util::UniqueFd listen_fd_;
+  std::vector<ListenSocket> sockets_;
+  std::vector<std::unique_ptr<Listener>> listeners_;  // one per socket, same order
   util::UniqueFd signal_fd_;
-  std::unique_ptr<Listener> listener_;
   std::unique_ptr<SignalHandler> signal_handler_;
   std::unique_ptr<AioHandler> aio_handler_;
+  std::unique_ptr<ShutdownRequest> shutdown_request_;
   std::unique_ptr<net::Timer> tick_timer_;
   std::unique_ptr<net::Timer> flush_timer_;
 

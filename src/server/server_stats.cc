@@ -181,13 +181,9 @@ void Server::AppendSettingsStats(std::string& out) const {
   Stat(out, "device_size", device_->size());
   Stat(out, "item_size_max", uint64_t{engine_->max_item_size()});
   Stat(out, "num_threads", uint64_t{1});
-  Stat(out, "evictions", "on");
-  Stat(out, "cas_enabled", "yes");
   Stat(out, "hash_algorithm", "xxh3");
   Stat(out, "track_sizes", sizes_enabled_ ? "yes" : "no");
   // memcached's names of settings this server has under other names, or none.
-  StatOnce(out, "inter", config_.listen_addr);
-  StatOnce(out, "idle_timeout", uint64_t{config_.idle_timeout_s});
   StatOnce(out, "reqs_per_event", uint64_t{Connection::kRequestsPerTurn});
   StatOnce(out, "hashpower_init", uint64_t{config_.hash_power});
   StatOnce(out, "slab_chunk_max", uint64_t{engine_->max_item_size()});
@@ -216,8 +212,8 @@ void Server::AppendLatencyStats(std::string& out) const {
 
 std::vector<ConnRow> Server::ConnRows() const {
   std::vector<ConnRow> rows;
-  if (listen_fd_.valid()) {
-    rows.push_back({listen_fd_.get(), SocketAddress(listen_fd_.get(), false), "", "conn_listening",
+  for (const ListenSocket& socket : sockets_) {
+    rows.push_back({socket.fd.get(), SocketAddress(socket.fd.get(), false), "", "conn_listening",
                     now_ - started_});
   }
   for (const auto& [ptr, conn] : connections_) {

@@ -318,13 +318,17 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     if (!same) return {StoreResult::kConflict};
   }
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
+  if (options_.disable_evictions &&
+      (open_[cls] < 0 || table_[open_[cls]].used == chunks_per_slab_[cls]) && WouldNeedEviction()) {
+    return {StoreResult::kOutOfMemory};
+  }
   int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
   if (id < 0) return {StoreResult::kNoMemory};
   const size_t pending_before = pending_tombstones_.size();
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
   uint64_t wseq = TakeWseq();
-  uint64_t cas = req.keep_cas != 0 ? req.keep_cas : wseq;
+  uint64_t cas = options_.disable_cas ? 0 : req.keep_cas != 0 ? req.keep_cas : wseq;
   // A write is an access, as memcached's l counts it, unless the caller keeps the last one: the
   // record's store time is the access fallback (see AccessTable), so it carries that time too.
   const ItemMarks& marks = req.marks;

@@ -112,7 +112,9 @@ struct ItemMarks {
   // access (mg T u) passes the item's last access.
   uint32_t last_access = 0;
 };
-enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict };
+// kOutOfMemory: refused under -M (EngineOptions::disable_evictions), as memcached's "out of memory
+// storing object": the store would need a slab that only evicting live items could free.
+enum class StoreResult : uint8_t { kStored, kTooLarge, kNoMemory, kConflict, kOutOfMemory };
 
 // A new version of `key` for Store(): value = value_a + value_b (append/prepend pass two parts).
 // The views need to stay valid for the call only.
@@ -322,6 +324,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t memory_slabs_flushing() const { return flushing_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
   uint64_t next_cas() const { return durable_.next_wseq(); }
+  // -C: every item's cas unique is 0.
+  bool cas_enabled() const { return !options_.disable_cas; }
   uint32_t slab_size() const { return slab_size_; }
 
  private:
@@ -358,6 +362,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool EvictOldest();
   // Raises the eviction frontier (never lowers it) and writes it to the superblock.
   void AdvanceFrontier(uint64_t frontier);
+  // -M: whether opening another memory slab could make an eviction of live items necessary. Every
+  // open or sealed-but-unplaced memory slab will need a disk slab; they must not outnumber the free
+  // ones (evicting slabs without live items is allowed, and done first).
+  bool WouldNeedEviction();
   bool PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off);
   void CloseDiskSlab(uint32_t disk);
   // A closed disk slab with no write in flight: freed once every slab in it was evicted or died.

@@ -35,34 +35,40 @@ inline constexpr uint64_t kJournalBlock = 4 * util::kKiB;
 inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
 
 // X(member, type, default, flags, metavar, kind, stat, help), in --help order.
-#define SSDCACHE_ENGINE_OPTIONS(X)                                                             \
-  X(max_memory, uint64_t, 64 * util::kMiB, "-m,--max-memory", "MiB",                           \
-    (util::Mebibytes{kMinMaxMemoryMiB, kMaxMaxMemoryMiB}), "maxbytes",                         \
-    "DRAM for memory slabs, at least 4 slabs")                                                 \
-  X(slab_size, uint32_t, 1U << 20, "-I,--slab-size", "MiB|SIZE",                               \
-    (util::PowerOfTwo{kMinSlabSize, kMaxSlabSize}), "slab_page_size",                          \
-    "slab size, the unit of memory and of device space")                                       \
-  X(factor, double, 1.25, "-f,--factor", "F", (util::Factor{kMaxFactor}), "growth_factor",     \
-    "growth factor between slab class chunk sizes")                                            \
-  X(min_item_size, uint32_t, 56, "-n,--min-item-size", "BYTES",                                \
-    (util::Integer{kMinItemSize, kMaxSlabSize / 2}), "chunk_size",                             \
-    "smallest chunk (item header + key + value), at most half the slab size")                  \
-  X(slab_profile, std::vector<uint32_t>, std::vector<uint32_t>(), "-z,--slab-profile",         \
-    "S1,S2,...", (util::IncreasingSizes{kMaxSlabSize, kMaxProfileSizes}), "",                  \
-    "explicit chunk sizes instead of -f")                                                      \
-  X(max_index_memory, uint64_t, 64 * util::kMiB, "-i,--max-index-memory", "MiB",               \
-    (util::Mebibytes{kMinIndexMemoryMiB, kMaxIndexMemoryMiB}), "index_max_bytes",              \
-    "DRAM for the item index")                                                                 \
-  X(journal_size, uint64_t, 4 * util::kMiB, "--journal-size", "SIZE",                          \
-    (util::BlocksOrOff{kJournalBlock, kMinJournalSize, kMaxJournalSize}), "journal_size",      \
-    "crash journal on the device (K/M/G suffix); 0 = none: after a crash a key may come back " \
-    "with an older value")                                                                     \
-  X(journal_sync, JournalSync, JournalSync::kProcess, "--journal-sync", "process|device",      \
-    (util::Choice<JournalSync>{{"process", JournalSync::kProcess},                             \
-                               {"device", JournalSync::kDevice}}),                             \
-    "journal_sync",                                                                            \
-    "when a journal entry counts as committed: process = stored in the page cache (survives "  \
-    "SIGKILL, no reply waits), device = written to the device first (survives power loss, an " \
+#define SSDCACHE_ENGINE_OPTIONS(X)                                                              \
+  X(disable_evictions, bool, false, "-M,--disable-evictions", "", (util::Flag{"on", "off"}),    \
+    "evictions",                                                                                \
+    "never evict a slab holding live items: refuse stores (SERVER_ERROR out of memory) that "   \
+    "could need it")                                                                            \
+  X(disable_cas, bool, false, "-C,--disable-cas", "", (util::Flag{"yes", "no"}), "cas_enabled", \
+    "no cas uniques: every item's is 0 and cas/ms C never match")                               \
+  X(max_memory, uint64_t, 64 * util::kMiB, "-m,--max-memory,--memory-limit", "MiB",             \
+    (util::Mebibytes{kMinMaxMemoryMiB, kMaxMaxMemoryMiB}), "maxbytes",                          \
+    "DRAM for memory slabs, at least 4 slabs")                                                  \
+  X(slab_size, uint32_t, 1U << 20, "-I,--slab-size", "MiB|SIZE",                                \
+    (util::PowerOfTwo{kMinSlabSize, kMaxSlabSize}), "slab_page_size",                           \
+    "slab size, the unit of memory and of device space")                                        \
+  X(factor, double, 1.25, "-f,--factor,--slab-growth-factor", "F", (util::Factor{kMaxFactor}),  \
+    "growth_factor", "growth factor between slab class chunk sizes")                            \
+  X(min_item_size, uint32_t, 56, "-n,--min-item-size", "BYTES",                                 \
+    (util::Integer{kMinItemSize, kMaxSlabSize / 2}), "chunk_size",                              \
+    "smallest chunk (item header + key + value), at most half the slab size")                   \
+  X(slab_profile, std::vector<uint32_t>, std::vector<uint32_t>(), "-z,--slab-profile",          \
+    "S1,S2,...", (util::IncreasingSizes{kMaxSlabSize, kMaxProfileSizes}), "",                   \
+    "explicit chunk sizes instead of -f")                                                       \
+  X(max_index_memory, uint64_t, 64 * util::kMiB, "-i,--max-index-memory", "MiB",                \
+    (util::Mebibytes{kMinIndexMemoryMiB, kMaxIndexMemoryMiB}), "index_max_bytes",               \
+    "DRAM for the item index")                                                                  \
+  X(journal_size, uint64_t, 4 * util::kMiB, "--journal-size", "SIZE",                           \
+    (util::BlocksOrOff{kJournalBlock, kMinJournalSize, kMaxJournalSize}), "journal_size",       \
+    "crash journal on the device (K/M/G suffix); 0 = none: after a crash a key may come back "  \
+    "with an older value")                                                                      \
+  X(journal_sync, JournalSync, JournalSync::kProcess, "--journal-sync", "process|device",       \
+    (util::Choice<JournalSync>{{"process", JournalSync::kProcess},                              \
+                               {"device", JournalSync::kDevice}}),                              \
+    "journal_sync",                                                                             \
+    "when a journal entry counts as committed: process = stored in the page cache (survives "   \
+    "SIGKILL, no reply waits), device = written to the device first (survives power loss, an "  \
     "overwrite of an on-device key waits for a 4K write)")
 
 struct EngineOptions {

@@ -114,6 +114,7 @@ bool Engine::EvictOldest() {
     // Strictly in the policy's order: a younger slab is never evicted while an older one stays,
     // even if the older one is still being written.
     if (s.state != SlabState::kDisk) return false;
+    if (options_.disable_evictions && s.live > 0) return false;  // -M: never drop live items
     AdvanceFrontier(policy_->Evicted());
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
@@ -131,6 +132,15 @@ void Engine::AdvanceFrontier(uint64_t frontier) {
   // On the device, so that new versions of its keys need no journal entry and the disk slabs it
   // frees can be reused.
   durable_.WriteSuperblock();
+}
+
+bool Engine::WouldNeedEviction() {
+  size_t unplaced = awaiting_disk_.size();
+  for (int64_t id : open_) unplaced += id >= 0 ? 1 : 0;
+  while (unplaced + 1 > table_.disks_free()) {
+    if (!EvictOldest()) return true;  // under -M it evicts only slabs without live items
+  }
+  return false;
 }
 
 bool Engine::PlaceOnDisk(uint32_t id, uint32_t len, uint32_t& disk, uint32_t& off) {

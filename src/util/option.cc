@@ -1,9 +1,8 @@
 #include "util/option.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -137,15 +136,106 @@ bool Text::Parse(std::string_view text, std::string& out, std::string& why) cons
   return true;
 }
 
-bool Ipv4::Parse(std::string_view text, std::string& out, std::string& why) const {
+bool ParseListenAddress(std::string_view text, ListenAddress& out, std::string& why) {
   const std::string s(text);
-  struct in_addr buf;
-  if (inet_pton(AF_INET, s.c_str(), &buf) != 1) {
-    why = "invalid address '" + s + "' (expected a numeric IPv4 address)";
+  std::string_view host = text, port;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      why = "invalid address '" + s + "' (no closing ']')";
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) {
+      why = "invalid address '" + s + "' (expected [IPv6] or [IPv6]:PORT)";
+      return false;
+    }
+    if (!rest.empty()) port = rest.substr(1);
+    if (!rest.empty() && port.empty()) port = "?";
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    // host:port; two or more colons is a bare IPv6 address, which takes no port.
+    const size_t colon = text.find(':');
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (port.empty()) port = "?";
+  }
+  const bool bad_char = std::any_of(host.begin(), host.end(), [](char c) {
+    return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
+             c == ':' || c == '%');
+  });
+  if (host.empty() || bad_char) {
+    why = "invalid address '" + s + "' (expected an IPv4 or IPv6 address or a host name)";
     return false;
   }
-  out = s;
+  out.host = std::string(host);
+  out.port = -1;
+  if (!port.empty()) {
+    const auto p = ParseUnsigned(port);
+    if (!p || *p > 65535) {
+      why = "invalid port in '" + s + "' (expected 0..65535)";
+      return false;
+    }
+    out.port = static_cast<int>(*p);
+  }
   return true;
+}
+
+std::string FormatListenAddress(const ListenAddress& a) {
+  const bool v6 = a.host.find(':') != std::string::npos;
+  std::string s;
+  if (v6 && a.port >= 0) s.push_back('[');
+  s.append(a.host);
+  if (v6 && a.port >= 0) s.push_back(']');
+  if (a.port >= 0) s.append(1, ':').append(std::to_string(a.port));
+  return s;
+}
+
+bool ListenList::Parse(std::string_view text, std::vector<ListenAddress>& out,
+                       std::string& why) const {
+  std::vector<ListenAddress> list;
+  std::string_view rest = text;
+  while (true) {
+    // memcached splits -l on ',' and ';'; repeated flags arrive joined by '\n'.
+    const size_t sep = rest.find_first_of(",;\n");
+    ListenAddress a;
+    if (!ParseListenAddress(rest.substr(0, sep), a, why)) return false;
+    if (std::find(list.begin(), list.end(), a) == list.end()) list.push_back(std::move(a));
+    if (sep == std::string_view::npos) break;
+    rest.remove_prefix(sep + 1);
+  }
+  out = std::move(list);
+  return true;
+}
+
+std::string ListenList::Show(const std::vector<ListenAddress>& v) const {
+  std::string s;
+  for (const ListenAddress& a : v) {
+    if (!s.empty()) s += ',';
+    s += FormatListenAddress(a);
+  }
+  return s.empty() ? "127.0.0.1" : s;
+}
+
+bool Octal::Parse(std::string_view text, uint32_t& out, std::string& why) const {
+  const bool octal =
+      !text.empty() && text.size() <= 4 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '7'; });
+  uint32_t v = 0;
+  for (char c : text) v = v * 8 + static_cast<uint32_t>(c - '0');
+  if (!octal || v > hi) {
+    why = "invalid mode '" + std::string(text) + "' (expected octal digits, at most " + Show(hi) +
+          ")";
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+std::string Octal::Show(uint32_t v) const {
+  char buf[16];
+  snprintf(buf, sizeof(buf), "%o", v);
+  return buf;
 }
 
 bool SliceOf::Parse(std::string_view text, Slice& out, std::string& why) const {

@@ -20,6 +20,13 @@
 //   std::string Stat(const T&) const    as `stats settings` prints it (raw numbers, bytes)
 //   std::string Bounds() const          for --help, "" when the metavar says it all
 //   kTakesValue: false for flags counted (Count) or switched on (Flag) by their presence
+// and may have:
+//   kRepeats = true                     every occurrence counts (-l a -l b), not only the last;
+//                                       Parse then gets the values joined by '\n'
+//   std::string Note(const T&) const    a one-line warning to log when the flag was given ("" for
+//                                       none): options accepted for compatibility say what they
+//                                       do not do
+//   std::string Refusal() const         non-empty: the flag is refused with this reason
 #pragma once
 
 #include <cstdint>
@@ -27,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -147,17 +155,45 @@ struct Text {
   static constexpr bool kTakesValue = true;
   bool Parse(std::string_view text, std::string& out, std::string& why) const;
   std::string Show(const std::string& v) const { return v.empty() ? unset : v; }
-  std::string Stat(const std::string& v) const { return v; }
+  std::string Stat(const std::string& v) const { return Show(v); }
   std::string Bounds() const { return ""; }
 };
 
-// A numeric IPv4 address (the listener never resolves names).
-struct Ipv4 {
+// Where to listen: a host (numeric IPv4, IPv6 bare or in brackets, or a name resolved at start)
+// and an optional port of its own, as memcached's -l takes them: "127.0.0.1", "::1", "[::1]:11311",
+// "localhost:11311".
+struct ListenAddress {
+  std::string host;
+  int port = -1;  // -1: the -p port
+  bool operator==(const ListenAddress&) const = default;
+};
+// Parses one entry; false (with `why`) for an empty host, a bad port or a stray bracket.
+bool ParseListenAddress(std::string_view text, ListenAddress& out, std::string& why);
+std::string FormatListenAddress(const ListenAddress& a);
+
+// Comma-separated listen addresses; every occurrence of the flag adds its own (memcached's -l),
+// duplicates once.
+struct ListenList {
   static constexpr bool kTakesValue = true;
-  bool Parse(std::string_view text, std::string& out, std::string& why) const;
-  std::string Show(const std::string& v) const { return v; }
-  std::string Stat(const std::string& v) const { return v; }
-  std::string Bounds() const { return ""; }
+  static constexpr bool kRepeats = true;
+  bool Parse(std::string_view text, std::vector<ListenAddress>& out, std::string& why) const;
+  std::string Show(const std::vector<ListenAddress>& v) const;
+  // NULL as memcached when none was given: the server then listens on 127.0.0.1, or only on a
+  // unix socket (it fills its copy in).
+  std::string Stat(const std::vector<ListenAddress>& v) const {
+    return v.empty() ? "NULL" : Show(v);
+  }
+  std::string Bounds() const { return "comma-separated, repeatable"; }
+};
+
+// A file mode in octal, at most `hi` (0777).
+struct Octal {
+  uint32_t hi;
+  static constexpr bool kTakesValue = true;
+  bool Parse(std::string_view text, uint32_t& out, std::string& why) const;
+  std::string Show(uint32_t v) const;
+  std::string Stat(uint32_t v) const { return Show(v); }
+  std::string Bounds() const { return "octal"; }
 };
 
 // Slice I (0-based) of N equal slices, written I/N.
@@ -219,12 +255,70 @@ struct Choice {
   std::string Bounds() const { return ""; }
 };
 
-// A switch: present means on.
+// A switch: present means on. `stat_off`/`stat_on` are its `stats settings` values, so that a
+// flag that disables something can show as memcached names it (-F: flush_enabled no).
 struct Flag {
+  const char* stat_off = "no";
+  const char* stat_on = "yes";
+  static constexpr bool kTakesValue = false;
+  std::string Show(bool v) const { return v ? "on" : "off"; }
+  std::string Stat(bool v) const { return v ? stat_on : stat_off; }
+  std::string Bounds() const { return ""; }
+};
+
+// A flag accepted for compatibility whose effect ssdcached does not provide: `K` parses it, and
+// giving it logs `note` once at start-up, unless its value is `quiet` (a value that asks for what
+// ssdcached does anyway, as -t 1 or -U 0).
+template <typename K>
+struct Noted {
+  K kind;
+  const char* note;
+  std::optional<uint64_t> quiet = std::nullopt;
+  static constexpr bool kTakesValue = K::kTakesValue;
+  template <typename T>
+  bool Parse(std::string_view text, T& out, std::string& why) const {
+    return kind.Parse(text, out, why);
+  }
+  template <typename T>
+  std::string Show(const T& v) const {
+    return kind.Show(v);
+  }
+  template <typename T>
+  std::string Stat(const T& v) const {
+    return kind.Stat(v);
+  }
+  std::string Bounds() const { return kind.Bounds(); }
+  template <typename T>
+  std::string Note(const T& v) const {
+    if constexpr (std::is_integral_v<T>) {
+      if (quiet && static_cast<uint64_t>(v) == *quiet) return "";
+    }
+    return note;
+  }
+};
+
+// A flag that ssdcached refuses (exit 2) because running without its effect would mislead the
+// operator (memcached's -S: authentication, -Z: TLS).
+struct Refused {
+  const char* why;
   static constexpr bool kTakesValue = false;
   std::string Show(bool v) const { return v ? "on" : "off"; }
   std::string Stat(bool v) const { return v ? "yes" : "no"; }
   std::string Bounds() const { return ""; }
+  std::string Refusal() const { return why; }
+};
+// The same for a flag that takes a value (memcached's -Y FILE).
+struct RefusedValue {
+  const char* why;
+  static constexpr bool kTakesValue = true;
+  bool Parse(std::string_view, std::string&, std::string& reason) const {
+    reason = why;
+    return false;
+  }
+  std::string Show(const std::string& v) const { return v.empty() ? "none" : v; }
+  std::string Stat(const std::string& v) const { return v; }
+  std::string Bounds() const { return ""; }
+  std::string Refusal() const { return why; }
 };
 
 // A flag counted by repetition (-vv).

@@ -160,6 +160,9 @@ bool Simulator::Store(const StoreReq& q) {
     case StoreResult::kTooLarge:
       Fail("kTooLarge for an item of " + std::to_string(q.size) + " value bytes");
       return true;
+    case StoreResult::kOutOfMemory:
+      Fail("kOutOfMemory without -M (disable_evictions)");
+      return true;
   }
   return true;
 }

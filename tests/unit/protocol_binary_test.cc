@@ -42,7 +42,15 @@ TEST(BinaryParser, SplitAtEveryByte) {
 
 TEST(BinaryParser, BadMagicAndLengthsAreInvalid) {
   BinaryRequest req;
-  EXPECT_EQ(ParseBinary("\x81", 1 << 20, req).status, BinaryStatus::kInvalid);
+  // As memcached, the magic is checked once a whole header is there: text on a binary-only (-B
+  // binary) connection waits for 24 bytes, then is refused.
+  EXPECT_EQ(ParseBinary("\x81", 1 << 20, req).status, BinaryStatus::kNeedMore);
+  EXPECT_EQ(ParseBinary("get k\r\n", 1 << 20, req).status, BinaryStatus::kNeedMore);
+  EXPECT_EQ(ParseBinary("get k\r\nget k\r\nget k\r\nget k\r\n", 1 << 20, req).status,
+            BinaryStatus::kInvalid);
+  std::string magic = Req(kGet, "", "key", "");
+  magic[0] = '\x81';
+  EXPECT_EQ(ParseBinary(magic, 1 << 20, req).status, BinaryStatus::kInvalid);
   std::string bad = Req(kGet, "", "key", "");
   bad[11] = 2;  // body shorter than the key
   EXPECT_EQ(ParseBinary(bad, 1 << 20, req).status, BinaryStatus::kInvalid);

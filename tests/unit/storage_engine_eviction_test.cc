@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "engine_fixture.h"
 #include "storage/engine.h"
@@ -129,6 +130,40 @@ TEST_F(EngineEvictionTest, AnIndexEvictionOfAVersionInDramKeepsTheOlderOneSupers
   ASSERT_TRUE(CleanRestart(err, o)) << err;
   Result r = Get("x");
   EXPECT_FALSE(r.hit && r.value == ValueFor("x", 1, 100)) << "version 1 came back";
+}
+
+// -M (disable_evictions): once every disk slab holds live items, a store that would need another
+// is refused (kOutOfMemory) instead of evicting; every acknowledged item stays. Slabs whose items
+// are all deleted are still reclaimed, so stores go on after deletes.
+TEST_F(EngineEvictionTest, DisableEvictionsRefusesRatherThanDropLiveItems) {
+  options_.disable_evictions = true;
+  std::string err;
+  ASSERT_TRUE(Reopen(err, options_, /*format=*/true)) << err;
+  std::vector<std::string> stored;
+  bool refused = false;
+  const int limit = 3 * static_cast<int>(engine_->disk_slabs_total() * (kSlab / 2000 + 1));
+  for (int i = 0; i < limit && !refused; ++i) {
+    const std::string k = "m" + std::to_string(i);
+    const StoreResult r = Set(k, ValueFor(k, 0, 2000));
+    if (r == StoreResult::kOutOfMemory) {
+      refused = true;
+    } else {
+      ASSERT_EQ(r, StoreResult::kStored) << k;
+      stored.push_back(k);
+    }
+    if (i % 16 == 0) Pump();
+  }
+  ASSERT_TRUE(refused) << stored.size() << " stores without a refusal";
+  Pump();
+  EXPECT_EQ(engine_->stats().slab_evictions, 0u);
+  EXPECT_EQ(engine_->stats().evictions, 0u);
+  for (const std::string& k : stored) {
+    Result r = Get(k);
+    ASSERT_TRUE(r.hit && r.value == ValueFor(k, 0, 2000)) << k << " lost";
+  }
+  for (const std::string& k : stored) engine_->Erase(k, util::HashKey(k));
+  Pump();
+  EXPECT_EQ(Set("after", ValueFor("after", 0, 2000)), StoreResult::kStored);
 }
 
 }  // namespace
