@@ -271,7 +271,7 @@ TEST_F(CommandsTest, AStoreThatTakesTheItemsBufferKeepsWhatItRead) {
     Run("set k00000 0 0 2\r\n10\r\n");  // the first chunk of its class's first slab
     // Fill that slab (same size: same class) until it is written and cached.
     for (int i = 1; i < 100000 && engine_->memory_slabs_cached() == 0; ++i) {
-      char key[8];
+      char key[16];
       std::snprintf(key, sizeof(key), "f%05d", i);
       ASSERT_EQ(Set(key, "10"), storage::StoreResult::kStored);
       Pump();
