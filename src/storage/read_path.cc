@@ -45,7 +45,7 @@ ReadOp* ReadPath::Start(uint64_t start, uint64_t end, uint32_t skip, uint32_t se
   r->attempts = 0;
   r->bump = true;
   r->nkey = static_cast<uint8_t>(key.size());
-  std::memcpy(r->key, key.data(), key.size());
+  if (!key.empty()) std::memcpy(r->key, key.data(), key.size());  // an undo read has no key
   r->io.handler = &handler_;
   r->io.buf = r->buf;
   r->io.len = end - start;
