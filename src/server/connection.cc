@@ -260,21 +260,8 @@ void Connection::Process() {
   }
   while (!closed()) {
     if (in_request_) {
-      if (wait_ != Wait::kNone) return;
-      if (!Execute()) return;
-      server_.stats().latency[static_cast<size_t>(KindOf(req_.cmd))].Record(util::NowNs() -
-                                                                            req_start_ns_);
-      in_request_ = false;
-      holding_ = false;
-      Consume(req_consumed_);
-      // --idle-timeout counts from the last command, as memcached's does: a client trickling
-      // bytes that never complete a request is idle, not busy.
-      last_active_ = server_.now();
-      if (!budget_.TakeRequest()) {
-        ++server_.stats().conn_yields;
-        server_.loop().Defer(this);
-        return;
-      }
+      if (wait_ != Wait::kNone || !Execute()) return;
+      if (!FinishRequest()) return;
       continue;
     }
     if (Paused()) return;  // includes close_after_flush_: no new requests
@@ -293,22 +280,7 @@ void Connection::Process() {
       input_exhausted_ = true;
       return;
     }
-    if (protocol_ == Protocol::kUnknown) {
-      // As memcached: the first byte decides the connection's protocol, 0x80 opening a binary
-      // request, unless -B forces one (then a binary request on an ASCII-only server is a line
-      // of text, and text on a binary-only one a bad magic that closes the connection).
-      switch (server_.config().protocol) {
-        case WireProtocol::kAscii:
-          protocol_ = Protocol::kAscii;
-          break;
-        case WireProtocol::kBinary:
-          protocol_ = Protocol::kBinary;
-          break;
-        case WireProtocol::kAuto:
-          protocol_ = rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
-          break;
-      }
-    }
+    if (protocol_ == Protocol::kUnknown) protocol_ = PickProtocol();
     const std::string_view input(rbuf_.data() + rstart_, avail);
     protocol::ParseOutcome outcome =
         protocol_ == Protocol::kBinary ? ParseBinary(input) : parser_.Parse(input, req_);
@@ -317,22 +289,7 @@ void Connection::Process() {
       return;
     }
     if (outcome.status == protocol::ParseStatus::kError) {
-      ++server_.stats().protocol_errors;
-      if (!outcome.reply.empty()) Reply(outcome.reply);
-      if (outcome.too_large && req_.cmd == Command::kSet && req_.keys.size() == 1) {
-        // A set refused as too large also drops the key's old value, as memcached does, so a
-        // client never reads back the value it meant to replace (noreply too: no reply tells).
-        commands_.DropRefused(req_.keys[0]);
-      }
-      Consume(outcome.consumed);
-      swallow_ = outcome.swallow;
-      if (outcome.close) close_after_flush_ = true;
-      // Errors use up the turn's budget too, or a client sending garbage starves the others.
-      if (!budget_.TakeRequest()) {
-        ++server_.stats().conn_yields;
-        server_.loop().Defer(this);
-        return;
-      }
+      if (!RefuseRequest(outcome)) return;
       continue;
     }
     // memcached 1.6.18's cmd_meta counts `me` only (mg, ms, md, ma count as get, set, ...).
@@ -342,6 +299,55 @@ void Connection::Process() {
     req_consumed_ = outcome.consumed;
     commands_.Begin();
   }
+}
+
+bool Connection::FinishRequest() {
+  server_.stats().latency[static_cast<size_t>(KindOf(req_.cmd))].Record(util::NowNs() -
+                                                                        req_start_ns_);
+  in_request_ = false;
+  holding_ = false;
+  Consume(req_consumed_);
+  // --idle-timeout counts from the last command, as memcached's does: a client trickling bytes
+  // that never complete a request is idle, not busy.
+  last_active_ = server_.now();
+  return TakeFromBudget();
+}
+
+bool Connection::TakeFromBudget() {
+  if (budget_.TakeRequest()) return true;
+  ++server_.stats().conn_yields;
+  server_.loop().Defer(this);
+  return false;
+}
+
+Connection::Protocol Connection::PickProtocol() const {
+  // As memcached: the first byte decides the connection's protocol, 0x80 opening a binary
+  // request, unless -B forces one (then a binary request on an ASCII-only server is a line of
+  // text, and text on a binary-only one a bad magic that closes the connection).
+  switch (server_.config().protocol) {
+    case WireProtocol::kAscii:
+      return Protocol::kAscii;
+    case WireProtocol::kBinary:
+      return Protocol::kBinary;
+    case WireProtocol::kAuto:
+      break;
+  }
+  return rbuf_[rstart_] == '\x80' ? Protocol::kBinary : Protocol::kAscii;
+}
+
+bool Connection::RefuseRequest(const protocol::ParseOutcome& outcome) {
+  ++server_.stats().protocol_errors;
+  if (!outcome.reply.empty()) Reply(outcome.reply);
+  if (outcome.too_large && req_.cmd == Command::kSet && req_.keys.size() == 1) {
+    // A set refused as too large also drops the key's old value, as memcached does, so a client
+    // never reads back the value it meant to replace (noreply too: no reply tells).
+    commands_.DropRefused(req_.keys[0]);
+  }
+  Consume(outcome.consumed);
+  swallow_ = outcome.swallow;
+  if (outcome.close) close_after_flush_ = true;
+  // Errors use up the turn's budget too, or a client sending garbage starves the others.
+  return TakeFromBudget();
 }
 
 protocol::ParseOutcome Connection::ParseBinary(std::string_view input) {

@@ -100,6 +100,16 @@ class Connection final : public net::EventHandler,
   bool ReadSocket();
   bool WriteSocket();
   void Process();
+  // The request in hand completed: records its latency, consumes it, and takes it from the
+  // turn's budget (false: the budget is spent, the connection was deferred to the next turn).
+  bool FinishRequest();
+  // Takes one request from the turn's budget; false: spent, the connection is deferred.
+  bool TakeFromBudget();
+  // The protocol of a new connection: -B, or memcached's rule of the first byte.
+  Protocol PickProtocol() const;
+  // A request the parser refused: its reply, memcached's side effects, the bytes to skip; false as
+  // TakeFromBudget.
+  bool RefuseRequest(const protocol::ParseOutcome& outcome);
   bool Paused() const;
   bool Execute();
   // Parses one binary request into req_ (errors are answered here, in the binary protocol).
