@@ -81,9 +81,8 @@ void Engine::FinishUndoRead(ReadOp* r, int64_t result) {
   const bool live = s.state == SlabState::kDisk && static_cast<uint32_t>(s.seq) == r->seq32;
   ItemView v;
   const ReadPath::Outcome outcome = ReadPath::Verify(*r, result, v);
-  if (outcome == ReadPath::Outcome::kOtherKey && util::HashKey(v.key) == hash) {
-    pending_tombstones_.push_back({std::string(v.key), wseq});
-  }
+  const bool found = outcome == ReadPath::Outcome::kOtherKey && util::HashKey(v.key) == hash;
+  if (found) pending_tombstones_.push_back({std::string(v.key), wseq});
   reads_.Put(r);
   if (outcome == ReadPath::Outcome::kIoError && live) {
     // Read again: a restart may well read it. (A corrupt record fails there too; a slab evicted
@@ -94,7 +93,8 @@ void Engine::FinishUndoRead(ReadOp* r, int64_t result) {
       spdlog::error("cannot read the record of an undone change; it may return after a restart");
     }
   }
-  DrainTombstones();
+  // Only when this read added one: those failed writes gave back wait for housekeeping (Store).
+  if (found) DrainTombstones();
 }
 
 void Engine::CommitJournal() {
