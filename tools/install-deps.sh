@@ -25,6 +25,7 @@ TEST_PACKAGES=(
   memcached        # differential tests' oracle; its memcached-tool script (tests/clients)
   netcat-openbsd   # `nc -q1` in the README and the tests
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
+  python3-prometheus-client  # tests/clients/test_metrics.py: Prometheus's own parser
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
   ruby ruby-dalli      # tests/clients/test_dalli.rb: a binary-protocol-only client

@@ -65,6 +65,11 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
     "dump_enabled", "refuse the key dump commands (stats cachedump, lru_crawler metadump)")        \
   X(enable_shutdown, bool, false, "-A,--enable-shutdown", "", util::Flag(), "shutdown_command",    \
     "allow the shutdown command (a clean stop, as SIGTERM)")                                       \
+  X(metrics_port, uint32_t, 0, "--metrics-port", "PORT", (util::Integer{0, 65535}),                \
+    "metrics_port",                                                                                \
+    "serve every stat in the Prometheus text format at http://ADDR:PORT/metrics; 0 = off")         \
+  X(metrics_addr, std::string, "127.0.0.1", "--metrics-addr", "ADDR", (util::Text{"127.0.0.1"}),   \
+    "metrics_addr", "address of the metrics endpoint (a host name: every address it has)")         \
   X(device_path, std::string, "./data/ssdcache.dat", "-D,--device", "PATH", (util::Text{"none"}),  \
     "device", "block device or file holding the disk slabs (a file is created if missing)")        \
   X(device_size, uint64_t, 1ULL << 30, "--device-size", "SIZE",                                    \

@@ -27,4 +27,8 @@ struct ListenSocket {
 bool OpenListenSockets(const Config& config, std::vector<ListenSocket>& out, uint16_t& tcp_port,
                        std::string& error);
 
+// The metrics endpoint's sockets: one per address --metrics-addr resolves to, on --metrics-port
+// (an ADDR:PORT of its own wins); none (and true) when neither gives a port.
+bool OpenMetricsSockets(const Config& config, std::vector<ListenSocket>& out, std::string& error);
+
 }  // namespace ssdcache::server

@@ -223,7 +223,7 @@ bool Server::Init(std::string& error) {
   // The largest value a client may declare: an item holds a 32-byte header and the key too.
   parser_limits_.max_value = engine_->max_item_size() - storage::kItemHeaderSize - 1;
 
-  if (!OpenListeners(error)) return false;
+  if (!OpenListeners(error) || !OpenMetrics(error)) return false;
 
   // Signals arrive through a signalfd, handled in the loop like any other event.
   sigset_t mask;
@@ -291,6 +291,20 @@ bool Server::OpenListeners(std::string& error) {
     }
   }
   return true;
+}
+
+bool Server::OpenMetrics(std::string& error) {
+  std::vector<ListenSocket> sockets;
+  if (!OpenMetricsSockets(config_, sockets, error)) return false;
+  if (sockets.empty()) return true;  // no --metrics-port
+  std::vector<util::UniqueFd> fds;
+  for (ListenSocket& socket : sockets) {
+    metrics_where_ += (metrics_where_.empty() ? "http://" : ", http://") + socket.name + "/metrics";
+    fds.push_back(std::move(socket.fd));
+  }
+  metrics_ = MetricsHttp::Create(
+      *loop_, std::move(fds), [this](std::string& body) { AppendMetricsPage(body); }, error);
+  return metrics_ != nullptr;
 }
 
 void Server::RequestShutdown() {
@@ -402,6 +416,7 @@ void Server::ReopenLog() {
 
 void Server::Tick() {
   engine_->Housekeeping();
+  if (metrics_) metrics_->Sweep(util::NowNs());
   if (shutting_down_) {
     if (open_connections_ == 0 || ++shutdown_ticks_ >= kShutdownGraceTicks) {
       for (auto& [ptr, conn] : connections_) conn->Close();
@@ -426,6 +441,7 @@ void Server::Tick() {
 void Server::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  if (metrics_) metrics_->StopAccepting();
   for (size_t i = 0; i < sockets_.size(); ++i) {
     loop_->Remove(sockets_[i].fd.get());
     loop_->Cancel(listeners_[i].get());
@@ -446,6 +462,7 @@ int Server::Run() {
       SSDCACHE_VERSION, where, device_->path(), device_->size() >> 20, engine_->disk_slabs_total(),
       config_.engine.slab_size >> 10, engine_->memory_slabs_total(), engine_->index().bytes() >> 20,
       engine_->index().capacity());
+  if (metrics_) spdlog::info("metrics on {}", metrics_where_);
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
   // A round whose writes all failed makes no progress (a failed slab's tombstones are written

@@ -22,6 +22,7 @@
 #include "server/config.h"
 #include "server/connection.h"
 #include "server/listeners.h"
+#include "server/metrics_http.h"
 #include "server/stats.h"
 #include "storage/device.h"
 #include "storage/engine.h"
@@ -54,6 +55,8 @@ class Server {
   void ScheduleFlush(int64_t delay_seconds);
   // The reply to `stats ARG` (server_stats.cc).
   void AppendStats(std::string_view arg, std::string& out);
+  // The metrics endpoint's page: every group above in the Prometheus format (server_stats.cc).
+  void AppendMetricsPage(std::string& out);
   void ResetStats();
   void SetVerbosity(uint32_t level);
   // How SIGHUP reopens the log file (set by main, which owns the logger).
@@ -72,6 +75,7 @@ class Server {
   // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so.
   storage::IoFactory MakeIoFactory() const;
   bool OpenListeners(std::string& error);
+  bool OpenMetrics(std::string& error);
   void Accept(const ListenSocket& socket);
   void Tick();
   void ReapConnections();
@@ -90,6 +94,8 @@ class Server {
   std::unique_ptr<storage::Engine> engine_;
   std::vector<ListenSocket> sockets_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // one per socket, same order
+  std::unique_ptr<MetricsHttp> metrics_;              // --metrics-port, or none
+  std::string metrics_where_;                         // its addresses, for the start-up line
   util::UniqueFd signal_fd_;
   std::unique_ptr<SignalHandler> signal_handler_;
   std::unique_ptr<AioHandler> aio_handler_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 
+#include "server/metrics_page.h"
 #include "server/server.h"
 
 namespace ssdcache::server {
@@ -208,6 +209,24 @@ void Server::AppendLatencyStats(std::string& out) const {
   emit("device_read", engine_->read_latency());
   emit("slab_write", engine_->write_latency());
   out.append("END\r\n");
+}
+
+void Server::AppendMetricsPage(std::string& out) {
+  std::string general, settings, slabs, items;
+  AppendStats("", general);
+  AppendStats("settings", settings);
+  AppendStats("slabs", slabs);
+  AppendStats("items", items);
+  std::vector<NamedHistogram> latency;
+  for (size_t k = 0; k < kLatencyKinds; ++k) {
+    latency.push_back(
+        {"ssdcached_request_latency_seconds", "request", kLatencyNames[k], &stats_.latency[k]});
+  }
+  constexpr std::string_view kDevice = "ssdcached_device_latency_seconds";
+  latency.push_back({kDevice, "op", "read_queue", &engine_->read_queue_latency()});
+  latency.push_back({kDevice, "op", "read", &engine_->read_latency()});
+  latency.push_back({kDevice, "op", "slab_write", &engine_->write_latency()});
+  ComposeMetricsPage(MetricsInput{general, settings, slabs, items, latency}, out);
 }
 
 std::vector<ConnRow> Server::ConnRows() const {

@@ -144,6 +144,10 @@ void AppendConnRows(const std::vector<ConnRow>& rows, std::string& out);
 
 // The `stats` lines, "STAT name value\r\n" each, in memcached's order then ssdcache's own.
 void AppendStatRows(const StatSources& sources, std::string& out);
+// Whether the `stats` row `name` only grows between resets (a Prometheus counter); else a gauge.
+bool StatIsTotal(std::string_view name);
+// The same for a field of `stats slabs` or `stats items` ("get_hits", "evicted").
+bool ClassStatIsTotal(std::string_view field);
 // Zeroes every server counter whose row says `stats reset` clears it, and the latencies.
 void ResetServerStats(ServerStats& stats);
 
