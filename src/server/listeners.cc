@@ -95,7 +95,7 @@ bool OpenEntry(const util::ListenAddress& entry, std::string_view flag, uint32_t
           ntohs(sa->sa_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port
                                           : reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
     }
-    out.push_back(ListenSocket{std::move(fd), AddressName(sa), true});
+    out.push_back(ListenSocket{std::move(fd), AddressName(sa), true, !entry.notls});
     ++bound;
   }
   if (bound == 0) {
@@ -138,7 +138,7 @@ bool OpenUnix(const Config& config, std::vector<ListenSocket>& out, std::string&
     error = "--unix-socket: cannot listen on " + path + ": " + std::strerror(rc != 0 ? err : errno);
     return false;
   }
-  out.push_back(ListenSocket{std::move(fd), "unix:" + path, false});
+  out.push_back(ListenSocket{std::move(fd), "unix:" + path, false, false});
   return true;
 }
 

@@ -20,6 +20,7 @@ struct ListenSocket {
   util::UniqueFd fd;
   std::string name;  // "127.0.0.1:11211", "[::1]:11211", "unix:/path"
   bool tcp = true;
+  bool tls = true;  // under -Z: false for a unix socket or a notls: address
 };
 
 // Opens every socket `config` asks for; `config.listen` must be non-empty or a unix socket set.

@@ -223,6 +223,11 @@ bool Server::Init(std::string& error) {
   // The largest value a client may declare: an item holds a 32-byte header and the key too.
   parser_limits_.max_value = engine_->max_item_size() - storage::kItemHeaderSize - 1;
 
+  if (config_.tls) {
+    tls_ = TlsContext::Create(config_, error);
+    if (!tls_) return false;
+    cert_refreshed_ = now_;
+  }
   if (!OpenListeners(error) || !OpenMetrics(error)) return false;
 
   // Signals arrive through a signalfd, handled in the loop like any other event.
@@ -338,13 +343,24 @@ void Server::Accept(const ListenSocket& socket) {
     }
     int one = 1;
     if (socket.tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!Adopt(std::move(conn_fd))) spdlog::warn("epoll_ctl(connection): {}", std::strerror(errno));
+    // -Z: TLS on TCP listeners but notls: ones, as memcached (the unix socket stays plain).
+    if (!Adopt(std::move(conn_fd), socket.tls && tls_ != nullptr)) {
+      spdlog::warn("connection not served: {}", std::strerror(errno));
+    }
   }
 }
 
-bool Server::Adopt(util::UniqueFd fd) {
+bool Server::Adopt(util::UniqueFd fd, bool tls) {
+  std::unique_ptr<Transport> transport =
+      tls ? tls_->NewTransport(fd.get(), stats_.ssl_handshake_errors)
+          : std::make_unique<PlainTransport>(fd.get());
+  return transport != nullptr && Adopt(std::move(fd), std::move(transport));
+}
+
+bool Server::Adopt(util::UniqueFd fd, std::unique_ptr<Transport> transport) {
   const int raw_fd = fd.get();
-  auto conn = std::make_unique<Connection>(*this, std::move(fd), next_conn_id_++);
+  auto conn =
+      std::make_unique<Connection>(*this, std::move(fd), next_conn_id_++, std::move(transport));
   Connection* raw = conn.get();
   if (!raw->Start()) return false;
   connections_.emplace(raw, std::move(conn));
@@ -401,6 +417,18 @@ void Server::ScheduleFlush(int64_t delay) {
     return;
   }
   flush_timer_->Arm(static_cast<uint64_t>(rel) * 1000, 0);
+}
+
+std::string Server::RefreshCerts() {
+  if (!tls_) return "Error TLS not enabled\r\n";  // memcached built with TLS, run without -Z
+  std::string error;
+  if (!tls_->Refresh(error)) {
+    spdlog::warn("refresh_certs: {}", error);
+    return error + "\r\n";
+  }
+  cert_refreshed_ = now_;
+  spdlog::info("refresh_certs: TLS certificates reloaded");
+  return "OK\r\n";
 }
 
 void Server::SetVerbosity(uint32_t level) {

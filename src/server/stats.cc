@@ -184,6 +184,15 @@ constexpr StatRow kStatRows[] = {
     Absent("log_watcher_skipped"),
     Absent("log_watcher_sent"),
     Absent("log_watchers"),
+    // Only with -Z, as memcached.
+    Value("ssl_handshake_errors", kClears,
+          [](const StatSources& s) {
+            return s.tls ? std::to_string(s.server.ssl_handshake_errors) : std::string();
+          }),
+    Value("time_since_server_cert_refresh", kKeeps,
+          [](const StatSources& s) {
+            return s.tls ? std::to_string(s.now - s.cert_refreshed) : std::string();
+          }),
     Absent("unexpected_napi_ids"),
     Absent("round_robin_fallback"),
     Counter("idle_kicks", &ServerStats::idle_kicks),
@@ -280,6 +289,7 @@ void ResetServerStats(ServerStats& stats) {
   }
   for (util::Histogram& h : stats.latency) h.Reset();
   stats.classes.fill(ClassCounts{});
+  stats.ssl_handshake_errors = 0;  // a Value row (shown only with -Z)
   stats.listen_disabled_us =
       0;  // time_in_listen_disabled_us (a Value row: it adds a running pause)
 }

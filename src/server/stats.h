@@ -91,9 +91,10 @@ struct ServerStats {
   uint64_t listen_disabled_us = 0;   // time accepting was paused (pauses that ended)
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
-  uint64_t conn_yields = 0;      // a connection used up its per-turn budget and was deferred
-  uint64_t idle_kicks = 0;       // connections closed by --idle-timeout
-  uint64_t protocol_errors = 0;  // requests answered with ERROR / CLIENT_ERROR
+  uint64_t conn_yields = 0;           // a connection used up its per-turn budget and was deferred
+  uint64_t idle_kicks = 0;            // connections closed by --idle-timeout
+  uint64_t protocol_errors = 0;       // requests answered with ERROR / CLIENT_ERROR
+  uint64_t ssl_handshake_errors = 0;  // TLS connections whose handshake failed
 };
 
 // What the connections hold, for memcached's read_buf_* and response_obj_* stats.
@@ -118,6 +119,8 @@ struct StatSources {
   bool accepting;             // the listener takes new connections
   uint64_t listen_paused_us;  // a pause of accepting still running, so far
   ConnMemory conn_memory;
+  bool tls;                 // -Z: memcached's ssl_* stats are shown
+  uint32_t cert_refreshed;  // when the TLS files were last loaded
 };
 
 // `stats slabs`, `stats items` and `stats sizes` (stats_classes.cc) read the engine's classes and
