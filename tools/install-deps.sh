@@ -18,6 +18,7 @@ SERVER_PACKAGES=(
   libcli11-dev
   libxxhash-dev
   libisal-dev
+  libssl-dev   # OpenSSL 3 for -Z (TLS); pulls in the libssl3 runtime
 )
 TEST_PACKAGES=(
   libgtest-dev
@@ -25,6 +26,8 @@ TEST_PACKAGES=(
   memcached        # differential tests' oracle; its memcached-tool script (tests/clients)
   netcat-openbsd   # `nc -q1` in the README and the tests
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
+  python3-prometheus-client  # tests/clients/test_metrics.py: Prometheus's own parser
+  openssl              # tests/clients/test_tls.py: throwaway certificates, openssl s_client
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
   ruby ruby-dalli      # tests/clients/test_dalli.rb: a binary-protocol-only client

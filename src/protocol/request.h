@@ -31,7 +31,8 @@ enum class Command : uint8_t {
   kVerbosity,
   kQuit,
   kStats,
-  kShutdown,  // stats_arg holds its mode ("", "graceful", ...)
+  kShutdown,      // stats_arg holds its mode ("", "graceful", ...)
+  kRefreshCerts,  // stats_arg holds the rest of the line ("noreply")
   // memcached 1.6 meta commands: mg ms md ma mn me.
   kMetaGet,
   kMetaSet,

@@ -94,6 +94,10 @@ std::string Validate(const std::deque<RawOption>& raw, Config& c, std::vector<st
     }
   });
   if (!error.empty()) return error;
+  if (c.tls && c.ssl_chain_cert.empty()) {
+    return "-Z/--enable-ssl: needs a certificate chain (--ssl-chain-cert PATH or -o "
+           "ssl_chain_cert=PATH)";
+  }
   return storage::CheckEngineOptions(c.engine);
 }
 

@@ -1,6 +1,6 @@
 // The commands a connection answers itself, because they act on the server rather than on items
-// (flush_all, version, verbosity, quit, shutdown, stats, mn), with memcached's replies, including
-// those of its protective flags (-F, -A, -X).
+// (flush_all, version, verbosity, quit, shutdown, refresh_certs, stats, mn), with memcached's
+// replies, including those of its protective flags (-F, -A, -X).
 #include <spdlog/spdlog.h>
 
 #include "server/connection.h"
@@ -50,6 +50,12 @@ void Connection::ExecuteAdmin() {
         server_.RequestShutdown();
       } else {
         Reply("CLIENT_ERROR invalid shutdown mode\r\n");
+      }
+      return;
+    case Command::kRefreshCerts:
+      // memcached's: OK, or the error line (also "Error TLS not enabled" without -Z).
+      if (const std::string reply = server_.RefreshCerts(); req_.stats_arg != "noreply") {
+        Reply(reply);
       }
       return;
     case Command::kStats:
