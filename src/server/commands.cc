@@ -192,6 +192,7 @@ std::optional<Progress> Commands::AfterStore(const storage::StoreOutcome& r, con
       return Progress::kWaitMemory;
     case StoreResult::kOutOfMemory:
       // -M: memcached's reply when it may not evict (the binary protocol maps it to its status).
+      ++stats_.store_no_memory;
       ReplyNoreply(req, sink, "SERVER_ERROR out of memory storing object\r\n");
       return Progress::kDone;
     case StoreResult::kConflict:

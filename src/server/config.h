@@ -104,7 +104,8 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
 
 // memcached's flags that have no effect here, accepted so that its command lines run; each one
 // given logs one line saying so (except a value that asks for what ssdcached does). -S and -Y are
-// refused: running without the authentication they ask for would mislead.
+// refused: running without the authentication they ask for would mislead. Last, the flags that
+// print something and exit (--license, --help-man).
 #define SSDCACHE_COMPAT_OPTIONS(X)                                                                 \
   X(threads, uint32_t, 1, "-t,--threads", "N",                                                     \
     (util::Noted<util::Integer>{{1, 1024}, "-t: one event loop serves every connection", 1}), "",  \
@@ -138,7 +139,9 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
     (util::RefusedValue{"ASCII authentication is not supported"}), "",                             \
     "refused: authentication is not supported")                                                    \
   X(license, bool, false, "--license", "", util::Flag(), "",                                       \
-    "print where the licenses are and exit (memcached's -i)")
+    "print where the licenses are and exit (memcached's -i)")                                      \
+  X(help_man, bool, false, "--help-man", "", util::Flag(), "",                                     \
+    "print this help as the ssdcached(1) man page (roff) and exit")
 
 // TLS as memcached's -Z and its -o ssl_* options (server/migration.h turns those into these
 // flags); stats names and values as memcached prints them. server/tls.h uses them.
@@ -186,9 +189,24 @@ void VisitOptions(C& c, V&& v) {
   }
 }
 
+// The text around the flags, in --help and in the man page (server/manpage.h).
+inline constexpr char kHelpDescription[] =
+    "ssdcached: a memcached-compatible cache server that keeps items on SSD.";
+inline constexpr char kHelpFooter[] =
+    "SIZE is bytes with an optional K, M, G or T suffix in binary units (1K = 1024). MiB flags "
+    "take a plain number of MiB.";
+
+// One flag's --help text: the row's help line, the kind's bounds and the default (`value`).
+template <typename Kind, typename T>
+std::string OptionHelp(const util::OptionInfo& info, const Kind& kind, const T& value) {
+  std::string help = info.help;
+  if (const std::string bounds = kind.Bounds(); !bounds.empty()) help += ", " + bounds;
+  return help + " (default: " + kind.Show(value) + ")";
+}
+
 enum class ParseResult {
   kRun,   // start the server with the parsed config
-  kExit,  // --help or --version was printed: exit 0
+  kExit,  // --help, --help-man or --version was printed: exit 0
   kError  // `error` holds a one-line message naming the flag: exit 2
 };
 

@@ -288,6 +288,7 @@ void Connection::Process() {
     }
     // memcached 1.6.18's cmd_meta counts `me` only (mg, ms, md, ma count as get, set, ...).
     if (req_.cmd == Command::kMetaDebug) ++server_.stats().cmd_meta;
+    if (spdlog::should_log(spdlog::level::trace)) TraceRequest(input);
     in_request_ = true;
     req_start_ns_ = util::NowNs();
     req_consumed_ = outcome.consumed;

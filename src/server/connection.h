@@ -121,6 +121,8 @@ class Connection final : public net::EventHandler,
   protocol::ParseOutcome ParseBinary(std::string_view input);
   // The commands the connection answers itself (they act on the server, not on items).
   void ExecuteAdmin();
+  // -vv (trace level): logs the request at the start of `input`, as memcached's -vv does.
+  void TraceRequest(std::string_view input) const;
 
   // ReplySink (see server/commands.h).
   void Send(const protocol::Response& reply) override { AppendTo(TailSlot(), reply); }

@@ -438,8 +438,12 @@ void Server::SetVerbosity(uint32_t level) {
 }
 
 void Server::ReopenLog() {
-  if (log_reopen_) log_reopen_();
-  spdlog::info("SIGHUP: log reopened");
+  const std::string why = log_reopen_ ? log_reopen_() : "";
+  if (why.empty()) {
+    spdlog::info("SIGHUP: log reopened");
+  } else {
+    spdlog::error("SIGHUP: cannot reopen the log file: {}; still logging to the previous one", why);
+  }
 }
 
 void Server::Tick() {

@@ -64,8 +64,9 @@ class Server {
   void AppendMetricsPage(std::string& out);
   void ResetStats();
   void SetVerbosity(uint32_t level);
-  // How SIGHUP reopens the log file (set by main, which owns the logger).
-  void set_log_reopen(std::function<void()> fn) { log_reopen_ = std::move(fn); }
+  // How SIGHUP reopens the log file (set by main, which owns the logger): "" when it did, else
+  // why not (the previous file is still in use).
+  void set_log_reopen(std::function<std::string()> fn) { log_reopen_ = std::move(fn); }
   void ReopenLog();
   const protocol::ParserLimits& parser_limits() const { return parser_limits_; }
 
@@ -113,7 +114,7 @@ class Server {
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> closed_;  // closed, freed once no lookup of theirs is in flight
   std::vector<Connection*> memory_waiters_;
-  std::function<void()> log_reopen_;
+  std::function<std::string()> log_reopen_;
   int shutdown_ticks_ = 0;
   uint64_t next_conn_id_ = 1;
   size_t open_connections_ = 0;

@@ -152,7 +152,7 @@ constexpr StatRow kStatRows[] = {
     Counter("touch_hits", &ServerStats::touch_hits),
     Counter("touch_misses", &ServerStats::touch_misses),
     Counter("store_too_large", &ServerStats::store_too_large),
-    Absent("store_no_memory"),  // a store waits for a free memory slab instead (memory_waits)
+    Counter("store_no_memory", &ServerStats::store_no_memory),
     Absent("auth_cmds"),
     Absent("auth_errors"),
     Counter("bytes_read", &ServerStats::bytes_read),

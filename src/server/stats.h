@@ -89,6 +89,7 @@ struct ServerStats {
   uint64_t touch_misses = 0;
   uint64_t cmd_meta = 0;             // me commands (as memcached 1.6.18 counts)
   uint64_t store_too_large = 0;      // stores refused: the item fits no slab class
+  uint64_t store_no_memory = 0;      // stores refused under -M (no slab may be evicted)
   uint64_t listen_disabled_num = 0;  // times accepting paused (out of descriptors)
   uint64_t listen_disabled_us = 0;   // time accepting was paused (pauses that ended)
   uint64_t bytes_read = 0;
