@@ -50,6 +50,7 @@ constexpr CommandName kCommands[] = {
     {"quit", Command::kQuit},
     {"stats", Command::kStats},
     {"shutdown", Command::kShutdown},
+    {"lru_crawler", Command::kLruCrawler},
 };
 
 std::optional<Command> LookupCommand(std::string_view name) {
@@ -491,6 +492,7 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
           return ParseVerbosity(line, t, req);
         case Command::kStats:
         case Command::kShutdown:
+        case Command::kLruCrawler:
           req.stats_arg = TrimSpaces(Slice(line.text, end, line.text.size()));
           return Ok(line.consumed);
         case Command::kVersion:

@@ -398,6 +398,7 @@ protocol::ParseOutcome Connection::ParseBinary(std::string_view input) {
 }
 
 bool Connection::Execute() {
+  if (IsDump(req_)) return ExecuteDump();
   if (!Commands::Serves(req_.cmd)) {
     ExecuteAdmin();
     return true;
@@ -590,6 +591,7 @@ void Connection::CloseNow() {
     server_.loop().Cancel(this);
   }
   fd_.Reset();
+  dump_.reset();  // closes its scan: the engine frees it once its reads completed
   server_.ConnectionClosed(this);
 }
 

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +35,7 @@
 #include "protocol/parser.h"
 #include "protocol/response.h"
 #include "server/commands.h"
+#include "server/key_dump.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
 
@@ -44,6 +46,7 @@ class Server;
 class Connection final : public net::EventHandler,
                          public storage::LookupWaiter,
                          public storage::CommitWaiter,
+                         public storage::ScanListener,
                          private ReplySink {
  public:
   // A connection's budget per loop turn (memcached's reqs_per_event is the requests').
@@ -60,6 +63,8 @@ class Connection final : public net::EventHandler,
   void OnCommitDone(uint64_t token, uint64_t ticket, bool ok) override;
   // A memory slab became free: a store that waited for one may go on.
   void OnMemoryAvailable();
+  // A device read of this connection's key listing completed.
+  void OnScanReady() override;
   // Closes the socket now.
   void Close();
   // Server shutdown: read no new request, answer those already read, then close.
@@ -116,6 +121,11 @@ class Connection final : public net::EventHandler,
   protocol::ParseOutcome ParseBinary(std::string_view input);
   // The commands the connection answers itself (they act on the server, not on items).
   void ExecuteAdmin();
+  // lru_crawler and stats cachedump (connection_dump.cc): starts or goes on with a key listing,
+  // streamed in bounded steps; false while it goes on (it waits for the device, for its output
+  // to drain, or for the next loop turn).
+  static bool IsDump(const protocol::Request& req);
+  bool ExecuteDump();
 
   // ReplySink (see server/commands.h).
   void Send(const protocol::Response& reply) override { AppendTo(TailSlot(), reply); }
@@ -149,7 +159,8 @@ class Connection final : public net::EventHandler,
   protocol::binary::BinaryRequest breq_;
   protocol::Request req_;
   Commands commands_;
-  std::string stats_text_;  // `stats` output, composed before it is queued (capacity reused)
+  std::string stats_text_;         // `stats` output, composed before it is queued (capacity reused)
+  std::unique_ptr<KeyDump> dump_;  // the key listing in progress (one at a time)
 
   std::vector<char> rbuf_;
   size_t rstart_ = 0;

@@ -91,9 +91,10 @@ struct ServerStats {
   uint64_t listen_disabled_us = 0;   // time accepting was paused (pauses that ended)
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
-  uint64_t conn_yields = 0;      // a connection used up its per-turn budget and was deferred
-  uint64_t idle_kicks = 0;       // connections closed by --idle-timeout
-  uint64_t protocol_errors = 0;  // requests answered with ERROR / CLIENT_ERROR
+  uint64_t conn_yields = 0;         // a connection used up its per-turn budget and was deferred
+  uint64_t idle_kicks = 0;          // connections closed by --idle-timeout
+  uint64_t protocol_errors = 0;     // requests answered with ERROR / CLIENT_ERROR
+  uint64_t lru_crawler_starts = 0;  // lru_crawler metadump listings started
 };
 
 // What the connections hold, for memcached's read_buf_* and response_obj_* stats.

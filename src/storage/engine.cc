@@ -139,7 +139,18 @@ uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& devic
 bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 
 char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
-  return MemSlab(s.mem) + kSlabHeaderSize + uint64_t{chunk} * classes_.chunk_size(s.cls);
+  return MemSlab(s.mem) + ChunkOffset(classes_.chunk_size(s.cls), chunk);
+}
+
+Engine::DeviceRange Engine::ChunkRange(const SlabInfo& s, uint32_t c0, uint32_t c1) const {
+  const uint32_t bs = device_.block_size();
+  const uint32_t cs = classes_.chunk_size(s.cls);
+  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
+  const uint64_t off = piece + ChunkOffset(cs, c0);
+  const uint64_t start = off / bs * bs;
+  const uint64_t end =
+      std::min((piece + ChunkOffset(cs, c1) + bs - 1) / bs * bs, piece + s.disk_len);
+  return {start, end, static_cast<uint32_t>(off - start)};
 }
 
 uint64_t Engine::DiskOffset(uint32_t disk) const {
@@ -205,14 +216,9 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
 ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
   // Only the aligned blocks that cover the chunk.
   const SlabInfo& s = table_[e.slab];
-  const uint32_t bs = device_.block_size();
-  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
-  uint64_t off = piece + kSlabHeaderSize + uint64_t{e.chunk} * classes_.chunk_size(s.cls);
-  uint64_t start = off / bs * bs;
-  uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
-  end = std::min(end, piece + s.disk_len);
-  return reads_.Start(start, end, static_cast<uint32_t>(off - start), static_cast<uint32_t>(s.seq),
-                      e, key, hash);
+  const DeviceRange range = ChunkRange(s, e.chunk, e.chunk + 1);
+  return reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq), e, key,
+                      hash);
 }
 
 bool Engine::HoldsOtherKey(const IndexEntry& e, std::string_view key) {
@@ -267,6 +273,12 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
   }
   if (r->kind == ReadOp::Kind::kUndo) {
     FinishUndoRead(r, result);
+    return;
+  }
+  if (r->kind == ReadOp::Kind::kScan) {
+    KeyScan* scan = r->scan;
+    scan->OnRead(r, result);  // gives the op back when the scan is closed
+    if (scan->closed()) ReapScans();
     return;
   }
   --reads_in_flight_;

@@ -119,6 +119,11 @@ static_assert(sizeof(Superblock) == 96, "Superblock is part of the on-device for
 inline constexpr uint32_t kItemHeaderSize = sizeof(ItemHeader);
 inline constexpr uint32_t kSlabHeaderSize = sizeof(SlabHeader);
 
+// Where chunk `chunk` of a slab of chunks of `chunk_size` bytes starts, from the slab's start.
+inline uint64_t ChunkOffset(uint32_t chunk_size, uint32_t chunk) {
+  return kSlabHeaderSize + uint64_t{chunk} * chunk_size;
+}
+
 inline uint32_t ItemSize(size_t nkey, size_t nvalue) {
   return static_cast<uint32_t>(kItemHeaderSize + nkey + nvalue);
 }

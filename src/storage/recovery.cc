@@ -269,7 +269,7 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   const uint32_t cs = e.classes_.chunk_size(p.cls);
   for (uint32_t c = 0; c < p.used; ++c) {
     ItemView v;
-    const char* rec = buf_.data() + kSlabHeaderSize + uint64_t{c} * cs;
+    const char* rec = buf_.data() + ChunkOffset(cs, c);
     if (!VerifyItem(rec, cs, static_cast<uint32_t>(p.seq), v)) {
       ++stats_.skipped;  // torn or never written
       continue;
