@@ -28,6 +28,7 @@ TEST_PACKAGES=(
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
   ruby ruby-dalli      # tests/clients/test_dalli.rb: a binary-protocol-only client
+  php-cli php-memcached  # tests/clients/test_getallkeys.sh: getAllKeys (stats cachedump)
   clang                # make fuzz / fuzz-ci: libFuzzer targets (tests/fuzz)
   libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes of clang 14
   clang-format         # make format-check, part of make test
