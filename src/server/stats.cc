@@ -18,7 +18,7 @@ namespace ssdcache::server {
 namespace {
 
 // What `stats reset` does to a row: kClears zeroes it (the server's counters here, the engine's
-// in Engine::ResetStats), kKeeps leaves it (a gauge, a setting or a count since start).
+// counters in Engine::ResetStats), kKeeps leaves it (a gauge, a setting or a count since start).
 enum class Reset : uint8_t { kClears, kKeeps };
 
 struct StatRow {
@@ -88,7 +88,7 @@ uint64_t ExpiredUnfetched(const StatSources& s) {
 }
 
 std::string IndexBytesPerItem(const StatSources& s) {
-  const uint64_t items = s.engine.stats().curr_items;
+  const uint64_t items = s.engine.gauges().curr_items;
   char buf[64];
   snprintf(buf, sizeof(buf), "%.2f",
            items ? static_cast<double>(s.engine.index().bytes()) / items : 0.0);
@@ -179,8 +179,8 @@ constexpr StatRow kStatRows[] = {
     Counter("idle_kicks", &ServerStats::idle_kicks),
     Counter("protocol_errors", &ServerStats::protocol_errors),
     Value("event_loop_turns", kKeeps, SSDCACHE_STAT(s.loop.turn())),
-    Value("bytes", kKeeps, SSDCACHE_ENGINE_STAT(bytes)),
-    Value("curr_items", kKeeps, SSDCACHE_ENGINE_STAT(curr_items)),
+    Value("bytes", kKeeps, SSDCACHE_STAT(s.engine.gauges().bytes)),
+    Value("curr_items", kKeeps, SSDCACHE_STAT(s.engine.gauges().curr_items)),
     Value("total_items", kClears, SSDCACHE_ENGINE_STAT(total_items)),
     Value("slab_global_page_pool", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_free())),
     Value("expired_unfetched", kClears, SSDCACHE_STAT(ExpiredUnfetched(s))),
@@ -255,6 +255,14 @@ void AppendStatRows(const StatSources& sources, std::string& out) {
     if (value.empty()) continue;
     out.append("STAT ").append(row.name).append(" ").append(value).append("\r\n");
   }
+}
+
+std::vector<std::string_view> StatsClearedByReset() {
+  std::vector<std::string_view> names;
+  for (const StatRow& row : kStatRows) {
+    if (row.reset == Reset::kClears) names.emplace_back(row.name);
+  }
+  return names;
 }
 
 void ResetServerStats(ServerStats& stats) {

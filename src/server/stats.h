@@ -3,7 +3,9 @@
 //
 // `stats` is one table (kStatRows in stats.cc): each row names a stat, where its value comes from
 // and whether `stats reset` clears it; the table drives both the output, in its order, and the
-// reset of the server's counters (the engine resets its own, Engine::ResetStats).
+// reset of the server's counters. The engine's rows read its counters (storage::EngineStats,
+// every one zeroed by Engine::ResetStats) or its gauges (storage::EngineGauges, never reset): a
+// test checks that every row the table says clears reads 0 after both resets.
 #pragma once
 
 #include <array>
@@ -147,5 +149,7 @@ void AppendConnRows(const std::vector<ConnRow>& rows, std::string& out);
 void AppendStatRows(const StatSources& sources, std::string& out);
 // Zeroes every server counter whose row says `stats reset` clears it, and the latencies.
 void ResetServerStats(ServerStats& stats);
+// The names of the rows `stats reset` clears (server counters and engine counters alike).
+std::vector<std::string_view> StatsClearedByReset();
 
 }  // namespace ssdcache::server

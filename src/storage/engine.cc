@@ -69,7 +69,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
     return nullptr;
   }
   auto engine = std::unique_ptr<Engine>(new Engine(options, device, aio, std::move(*classes)));
-  if (engine->memory_.empty()) {
+  if (!engine->buffers_.allocated()) {
     error = "cannot allocate " + std::to_string(options.max_memory >> 20) +
             " MiB for memory slabs (-m/--max-memory)";
     return nullptr;
@@ -91,6 +91,7 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       aio_(aio),
       classes_(std::move(classes)),
       slab_size_(options.slab_size),
+      buffers_(options.max_memory / options.slab_size, options.slab_size),
       policy_(EvictionPolicy::Create(options.eviction_order)),
       table_(device.size() / options.slab_size - ReservedSlabs(options, device),
              options.max_memory / options.slab_size, options.slab_size, *policy_),
@@ -101,12 +102,8 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
   }
   open_.assign(classes_.count(), -1);
   class_counters_.resize(classes_.count());
-  mem_count_ = options.max_memory / slab_size_;
-  // Huge-page aligned, hence block aligned, as O_DIRECT needs.
-  memory_ = util::HugeBuffer(mem_count_ * slab_size_);
-  write_ops_.resize(mem_count_);
-  write_start_ns_.resize(mem_count_);
-  for (size_t i = mem_count_; i-- > 0;) free_mem_.push_back(static_cast<uint32_t>(i));
+  write_ops_.resize(buffers_.count());
+  write_start_ns_.resize(buffers_.count());
   reserved_slabs_ = ReservedSlabs(options, device);
   index_ = std::make_unique<Index>(options.max_index_memory, this);
   sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
@@ -163,9 +160,9 @@ void Engine::DropEntry(const IndexEntry& e) {
   SlabInfo& s = table_[e.slab];
   if (s.state == SlabState::kFree) return;
   if (s.live > 0) --s.live;
-  if (stats_.curr_items > 0) --stats_.curr_items;
+  if (gauges_.curr_items > 0) --gauges_.curr_items;
   uint32_t cs = classes_.chunk_size(s.cls);
-  stats_.bytes = stats_.bytes >= cs ? stats_.bytes - cs : 0;
+  gauges_.bytes = gauges_.bytes >= cs ? gauges_.bytes - cs : 0;
 }
 
 LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
@@ -379,9 +376,9 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     if (table_.IsLive(outcome.old.slab)) ++class_counters_[table_[outcome.old.slab].cls].evicted;
   }
   ++s.live;
-  ++stats_.curr_items;
+  ++gauges_.curr_items;
   ++stats_.total_items;
-  stats_.bytes += classes_.chunk_size(s.cls);
+  gauges_.bytes += classes_.chunk_size(s.cls);
   if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
   // A loser's (MarkUnindexed). Not those failed writes gave back: on a failing device each store
   // would write them again, fail, and lose what shares their slabs; housekeeping retries them.
@@ -487,15 +484,15 @@ void Engine::DrainTombstones() {
 void Engine::FlushAll() {
   index_->Clear();
   for (SlabInfo& s : table_) s.live = 0;
-  stats_.curr_items = 0;
-  stats_.bytes = 0;
+  gauges_.curr_items = 0;
+  gauges_.bytes = 0;
   pending_tombstones_.clear();
   // Open memory slabs hold only flushed records now: recycle them unwritten, so that every record
   // written from here on lands in a slab whose seq is >= flush_seq_.
   for (int64_t& id : open_) {
     if (id < 0) continue;
     SlabInfo& s = table_[id];
-    free_mem_.push_back(s.mem);
+    buffers_.Free(s.mem);
     KillSlab(s, false);
     id = -1;
   }
@@ -528,10 +525,7 @@ void Engine::ResetStats() {
   if (journal_) journal_->ResetStats();
   reads_.ResetLatency();
   write_latency_.Reset();
-  EngineStats fresh;
-  fresh.curr_items = stats_.curr_items;
-  fresh.bytes = stats_.bytes;
-  stats_ = fresh;
+  stats_ = EngineStats{};
   class_counters_.assign(classes_.count(), ClassCounters{});
 }
 
@@ -563,22 +557,43 @@ std::vector<ClassStats> Engine::class_stats() const {
   return out;
 }
 
-bool Engine::ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error) {
-  int64_t n = aio_.ReadSync(buf, len, offset);
-  if (n != static_cast<int64_t>(len)) {
-    error = "device " + device_.path() + ": read at " +
-            std::to_string(offset + std::max<int64_t>(n, 0)) +
-            " failed: " + (n < 0 ? std::strerror(static_cast<int>(-n)) : "end of device");
-    return false;
-  }
+bool Engine::Recover(bool format, std::string& error) {
+  const RecoveryParts parts{.options = options_,
+                            .device = device_,
+                            .io = aio_,
+                            .classes = classes_,
+                            .chunks_per_slab = chunks_per_slab_,
+                            .slab_size = slab_size_,
+                            .disk_base = DiskOffset(0),
+                            .now = now_,
+                            .index = *index_,
+                            .table = table_,
+                            .policy = *policy_,
+                            .durable = durable_,
+                            .journal = journal_.get()};
+  std::optional<RecoveryResult> result = Recovery::Run(parts, format, error);
+  if (!result) return false;
+  recovery_ = result->stats;
+  if (!result->formatted) AdoptRecovered(*result);
   return true;
 }
 
-bool Engine::Recover(bool format, std::string& error) {
-  std::optional<RecoveryStats> stats = Recovery::Run(*this, format, error);
-  if (!stats) return false;
-  recovery_ = *stats;
-  return true;
+void Engine::AdoptRecovered(RecoveryResult& result) {
+  for (const SlabInfo& s : table_) {
+    if (s.state == SlabState::kFree) continue;
+    gauges_.curr_items += s.live;
+    gauges_.bytes += uint64_t{s.live} * classes_.chunk_size(s.cls);
+    unindexed_slabs_ += s.unindexed ? 1 : 0;
+  }
+  stats_.tag_collisions += result.stats.tag_collisions;
+  stats_.evictions += result.stats.tag_collisions;  // a collision's loser is evicted
+  stats_.index_evictions += result.stats.index_full;
+  next_seal_ = result.next_seal;
+  for (std::string& key : result.orphans) {
+    if (!TryWriteTombstone(key)) pending_tombstones_.push_back({std::move(key), 0});
+  }
+  // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
+  StartCheckpoint();
 }
 
 }  // namespace ssdcache::storage

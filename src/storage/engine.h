@@ -70,13 +70,13 @@
 #include "storage/item.h"
 #include "storage/journal.h"
 #include "storage/key_scan.h"
+#include "storage/memory_buffers.h"
 #include "storage/read_path.h"
 #include "storage/recovery.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
 #include "util/histogram.h"
-#include "util/huge_buffer.h"
 
 namespace ssdcache::storage {
 
@@ -181,9 +181,14 @@ struct ClassStats {
   ClassCounters counters;
 };
 
-struct EngineStats {
+// What the engine holds now: kept up to date as items come and go, never reset.
+struct EngineGauges {
   uint64_t curr_items = 0;
-  uint64_t bytes = 0;                // chunk bytes held by live items
+  uint64_t bytes = 0;  // chunk bytes held by live items
+};
+
+// Counters since the start or the last ResetStats, which zeroes all of them.
+struct EngineStats {
   uint64_t total_items = 0;          // items stored since start
   uint64_t evictions = 0;            // live items dropped with an evicted disk slab or index slot
   uint64_t slab_evictions = 0;       // disk slabs reclaimed by FIFO eviction
@@ -313,10 +318,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void OnJournalCommitted(uint64_t first_ticket, uint64_t last_ticket, bool ok) override;
 
   const EngineStats& stats() const { return stats_; }
+  const EngineGauges& gauges() const { return gauges_; }
   // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
   const util::Histogram& read_queue_latency() const { return reads_.queue_latency(); }
   const util::Histogram& read_latency() const { return reads_.latency(); }
   const util::Histogram& write_latency() const { return write_latency_; }
+  // `stats reset`: zeroes the counters (EngineStats, per class, the journal's) and the latency
+  // histograms; the gauges stay.
   void ResetStats();
   std::vector<ClassStats> class_stats() const;
   const SlabClasses& classes() const { return classes_; }
@@ -325,11 +333,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Disk slabs holding no live slab (some wait for the eviction frontier to be durable).
   uint32_t disk_slabs_free() const { return static_cast<uint32_t>(table_.disks_free()); }
   uint32_t disk_slabs_used() const;
-  uint32_t memory_slabs_total() const { return static_cast<uint32_t>(mem_count_); }
+  uint32_t memory_slabs_total() const { return static_cast<uint32_t>(buffers_.count()); }
   // Buffers a new slab can take: unused ones and those caching a slab already on the device.
-  uint32_t memory_slabs_free() const {
-    return static_cast<uint32_t>(free_mem_.size() + clean_mem_.size());
-  }
+  uint32_t memory_slabs_free() const { return static_cast<uint32_t>(buffers_.available()); }
   uint32_t memory_slabs_cached() const { return static_cast<uint32_t>(cached_); }
   uint32_t memory_slabs_flushing() const { return flushing_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
@@ -339,12 +345,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t slab_size() const { return slab_size_; }
 
  private:
-  friend class Recovery;  // rebuilds the parts below at start (recovery.h)
-  friend class KeyScan;   // reads the slabs, the index and the access table (key_scan.h)
+  friend class KeyScan;  // reads the slabs, the index and the access table (key_scan.h)
 
   Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
-  char* MemSlab(uint32_t mem) { return memory_.data() + uint64_t{mem} * slab_size_; }
+  char* MemSlab(uint32_t mem) { return buffers_.data(mem); }
   char* ChunkInMemory(const SlabInfo& s, uint32_t chunk);
   uint64_t DiskOffset(uint32_t disk) const;
   // The aligned device bytes [start, end) holding chunks [c0, c1) of slab `s` (placed on the
@@ -366,7 +371,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
                              const SlabClasses& classes);
   // Slab-sized regions before disk slab 0: the superblock and the journal.
   static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
-  bool HasBuffer() const { return !free_mem_.empty() || !clean_mem_.empty(); }
+  bool HasBuffer() const { return buffers_.Available(); }
+  // A buffer for a new slab; the slab whose copy it held (if still alive) is read from the
+  // device from now on.
   uint32_t TakeBuffer();
   void Seal(uint32_t id);
   // Places the sealed slab on a disk slab and queues its write; false while no disk slab can be
@@ -430,7 +437,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void StartUndoRead(const IndexEntry& at, uint64_t hash, uint64_t wseq, uint8_t attempts);
   void FinishUndoRead(ReadOp* r, int64_t result);
   static constexpr uint8_t kUndoReadAttempts = 8;
-  bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
+  // After Recovery rebuilt the parts: the item counts and unindexed slabs from the slab table,
+  // the orphans' tombstones, and the first checkpoint.
+  void AdoptRecovered(RecoveryResult& result);
 
   // Starts the device read of the record at `e` (of a slab on the device); null when no buffer.
   ReadOp* StartRead(const IndexEntry& e, std::string_view key, uint64_t hash);
@@ -454,13 +463,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::unique_ptr<Index> index_;
   AccessTable access_;  // recent accesses, for meta l / me la
 
-  util::HugeBuffer memory_;  // the memory slabs, in huge pages (one segment per slab write)
-  size_t mem_count_ = 0;
-  std::vector<uint32_t> free_mem_;
-  // Buffers whose slab was written to the device, oldest first: they keep serving that slab's
-  // reads from DRAM until a new slab needs the buffer (so -m is a write buffer and a read cache of
-  // the most recently written slabs). Entries name the slab by seq; a stale one is just a buffer.
-  std::deque<std::pair<uint32_t, uint64_t>> clean_mem_;
+  MemoryBuffers buffers_;  // the memory slabs (-m): write buffers, then read caches
+  // Slabs on the device whose copy a clean buffer still holds (SlabInfo::cached).
   size_t cached_ = 0;
   uint32_t unindexed_slabs_ = 0;  // live slabs with unindexed = true
   // Replace checks in flight by tag (folded): a key of such a tag may have lost its entry.
@@ -501,6 +505,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t reserved_slabs_ = 1;  // slab-sized regions before disk slab 0: superblock, journal
   uint32_t now_ = 0;
   EngineStats stats_;
+  EngineGauges gauges_;
   std::vector<ClassCounters> class_counters_;  // per class
   std::function<void()> memory_listener_;
 };

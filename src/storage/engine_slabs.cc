@@ -55,19 +55,15 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
 }
 
 uint32_t Engine::TakeBuffer() {
-  if (!free_mem_.empty()) {
-    uint32_t mem = free_mem_.back();
-    free_mem_.pop_back();
-    return mem;
+  const MemoryBuffers::Taken t = buffers_.Take();
+  if (t.cached_seq != 0) {
+    SlabInfo& s = table_[table_.IdOf(t.cached_seq)];
+    if (s.seq == t.cached_seq && s.cached) {
+      s.cached = false;
+      --cached_;
+    }
   }
-  auto [mem, seq] = clean_mem_.front();
-  clean_mem_.pop_front();
-  SlabInfo& s = table_[table_.IdOf(seq)];
-  if (s.seq == seq && s.cached) {  // its slab is read from the device from now on
-    s.cached = false;
-    --cached_;
-  }
-  return mem;
+  return t.mem;
 }
 
 bool Engine::AllocateSlabId(uint32_t& id) {
@@ -170,7 +166,7 @@ void Engine::ReleaseDisks() {
 }
 
 void Engine::KillSlab(SlabInfo& s, bool evicted) {
-  if (s.cached) {  // its buffer stays in clean_mem_, now as a plain free buffer
+  if (s.cached) {  // its buffer stays on the clean list, now as a plain free buffer
     s.cached = false;
     --cached_;
   }
@@ -179,9 +175,9 @@ void Engine::KillSlab(SlabInfo& s, bool evicted) {
     class_counters_[s.cls].evicted += s.live;
     class_counters_[s.cls].evicted_time = now_ - std::min(now_, s.opened_at);
   }
-  stats_.curr_items -= std::min<uint64_t>(stats_.curr_items, s.live);
+  gauges_.curr_items -= std::min<uint64_t>(gauges_.curr_items, s.live);
   uint64_t held = uint64_t{s.live} * classes_.chunk_size(s.cls);
-  stats_.bytes -= std::min(stats_.bytes, held);
+  gauges_.bytes -= std::min(gauges_.bytes, held);
   s.live = 0;
   if (s.unindexed) {
     s.unindexed = false;
@@ -286,9 +282,9 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
     s.state = SlabState::kDisk;
     s.cached = true;
     ++cached_;
-    clean_mem_.emplace_back(s.mem, s.seq);
+    buffers_.KeepClean(s.mem, s.seq);
   } else {
-    free_mem_.push_back(s.mem);
+    buffers_.Free(s.mem);
     // The items it was meant to hold are gone (counted as evictions). The disk slab takes no
     // more pieces, and is reused like any other once its other slabs are gone: retiring it for
     // good would, after enough failures, leave no disk slab to write to.

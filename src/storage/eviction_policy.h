@@ -17,9 +17,10 @@
 // disk slab is still open is evicted first, and a restart brings the packed slab's older records
 // back (the resurrection defect). A simulator must be able to catch it.
 //
-// Reinsertion (a policy that re-ranks a slab its reads still use) would rank on Touch(); admission
-// (a policy that declines to keep a slab) would answer on Track(). Neither is used yet: Touch() is
-// not called, so the FIFO costs nothing per request.
+// Reinsertion and admission (the SSD-host scale issue) are not slab ranks: an item read since it
+// was written is copied forward when its slab is evicted, an item seen once may never reach the
+// device. Both decide per item, from the index (its fetched bit), at eviction or at store, so
+// the policy keeps hearing slab events only and costs nothing per request.
 #pragma once
 
 #include <cstdint>
@@ -51,8 +52,6 @@ class EvictionPolicy {
   virtual void Track(const SlabRef& slab) = 0;
   // A disk slab takes no more pieces: `ids` are the slabs written into it.
   virtual void DiskClosed(std::span<const uint32_t> ids) = 0;
-  // A read used the slab (for a reinsertion policy; not called yet, see above).
-  virtual void Touch(const SlabRef& slab) = 0;
   // The slab to evict next (nullopt: none can be now), left in place until Evicted() or Skip().
   virtual std::optional<SlabRef> Candidate() const = 0;
   // The candidate was evicted: returns the new eviction frontier.
@@ -71,7 +70,6 @@ class SealOrderPolicy final : public EvictionPolicy {
  public:
   void Track(const SlabRef& slab) override { fifo_.push_back(slab); }
   void DiskClosed(std::span<const uint32_t>) override {}
-  void Touch(const SlabRef&) override {}
   std::optional<SlabRef> Candidate() const override;
   uint64_t Evicted() override;
   uint64_t Skip() override { return Evicted(); }
@@ -88,7 +86,6 @@ class DiskCloseOrderPolicy final : public EvictionPolicy {
  public:
   void Track(const SlabRef& slab) override;
   void DiskClosed(std::span<const uint32_t> ids) override;
-  void Touch(const SlabRef&) override {}
   std::optional<SlabRef> Candidate() const override;
   uint64_t Evicted() override;
   uint64_t Skip() override;

@@ -5,21 +5,21 @@
 #include <algorithm>
 #include <cstring>
 
-#include "storage/engine.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
 
-Recovery::Recovery(Engine& engine) : e_(engine) {}
+Recovery::Recovery(const RecoveryParts& parts) : p_(parts) {}
 
-std::optional<RecoveryStats> Recovery::Run(Engine& engine, bool format, std::string& error) {
-  Recovery r(engine);
+std::optional<RecoveryResult> Recovery::Run(const RecoveryParts& parts, bool format,
+                                            std::string& error) {
+  Recovery r(parts);
   r.start_ = r.last_log_ = std::chrono::steady_clock::now();
   switch (r.ReadSuperblock(format, error)) {
     case Start::kFailed:
       return std::nullopt;
     case Start::kFormatted:
-      return r.stats_;
+      return RecoveryResult{.stats = r.stats_, .formatted = true, .next_seal = 1, .orphans = {}};
     case Start::kWarm:
       break;
   }
@@ -27,10 +27,10 @@ std::optional<RecoveryStats> Recovery::Run(Engine& engine, bool format, std::str
   // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
   // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
   // expired records take part (they supersede older records) and are dropped at the end.
-  r.seen_.resize(engine.table_.size());
-  engine.policy_->Reset(engine.durable_.frontier());
-  r.max_seq_ = engine.durable_.flush_seq();
-  r.max_seal_ = engine.durable_.frontier() - 1;
+  r.seen_.resize(r.p_.table.size());
+  r.p_.policy.Reset(r.p_.durable.frontier());
+  r.max_seq_ = r.p_.durable.flush_seq();
+  r.max_seal_ = r.p_.durable.frontier() - 1;
   size_t done = 0;
   for (const Piece& p : r.pieces_) {
     r.max_seq_ = std::max(r.max_seq_, p.seq);
@@ -41,19 +41,21 @@ std::optional<RecoveryStats> Recovery::Run(Engine& engine, bool format, std::str
   }
   r.DropDead();
   if (!r.Finish(error)) return std::nullopt;
-  return r.stats_;
+  return RecoveryResult{.stats = r.stats_,
+                        .formatted = false,
+                        .next_seal = r.max_seal_ + 1,
+                        .orphans = r.TakeOrphans()};
 }
 
 Recovery::Start Recovery::ReadSuperblock(bool format, std::string& error) {
-  Engine& e = e_;
-  const uint32_t bs = e.device_.block_size();
-  buf_ = util::AlignedBuffer(e.slab_size_, bs);
-  if (!e.ReadBlock(e.device_.offset(), buf_.data(), bs, error)) return Start::kFailed;
+  const uint32_t bs = p_.device.block_size();
+  buf_ = util::AlignedBuffer(p_.slab_size, bs);
+  if (!ReadBlock(p_.device.offset(), buf_.data(), bs, error)) return Start::kFailed;
   Superblock found;
   std::memcpy(&found, buf_.data(), sizeof(found));
   bool blank = std::all_of(buf_.data(), buf_.data() + bs, [](char c) { return c == 0; });
   if (format || blank) {
-    const bool ok = e.durable_.Format(blank ? "blank, formatted" : "formatted (--format)", error);
+    const bool ok = p_.durable.Format(blank ? "blank, formatted" : "formatted (--format)", error);
     return ok ? Start::kFormatted : Start::kFailed;
   }
   uint32_t crc = found.crc;
@@ -61,13 +63,13 @@ Recovery::Start Recovery::ReadSuperblock(bool format, std::string& error) {
   bool valid = found.magic == kSuperMagic && util::Crc32c(&found, sizeof(found)) == crc;
   found.crc = crc;
   if (!valid) {
-    error = "device " + e.device_.path() +
+    error = "device " + p_.device.path() +
             " holds no valid ssdcache superblock (another format, or corrupt); start with "
             "--format to wipe it";
     return Start::kFailed;
   }
   if (std::string mismatch = Mismatch(found); !mismatch.empty()) {
-    error = "device " + e.device_.path() + " was formatted with " + mismatch +
+    error = "device " + p_.device.path() + " was formatted with " + mismatch +
             ", which does not match the flags; start with the same flags, or with --format to "
             "wipe it";
     return Start::kFailed;
@@ -77,24 +79,24 @@ Recovery::Start Recovery::ReadSuperblock(bool format, std::string& error) {
   // could come back. Misses are allowed, stale values are not: start empty. An unknown boot id
   // (either side 0) counts as another boot.
   if (static_cast<JournalSync>(found.journal_sync) == JournalSync::kProcess && found.clean == 0 &&
-      (found.boot_id == 0 || e.options_.boot_id == 0 || found.boot_id != e.options_.boot_id)) {
+      (found.boot_id == 0 || p_.options.boot_id == 0 || found.boot_id != p_.options.boot_id)) {
     spdlog::warn(
         "device {}: unclean shutdown across a reboot with --journal-sync process: journal entries "
         "may be lost; starting empty",
-        e.device_.path());
-    const bool ok = e.durable_.Format("formatted (unclean shutdown across a reboot)", error);
+        p_.device.path());
+    const bool ok = p_.durable.Format("formatted (unclean shutdown across a reboot)", error);
     return ok ? Start::kFormatted : Start::kFailed;
   }
   // No earlier run handed out a wseq at or above its ceiling: this run starts there (whatever
   // the journal says: an entry above it is corrupt) and reserves the next window before serving.
-  e.durable_.Restore(found);
+  p_.durable.Restore(found);
   // Before serving: a crash from here on is judged by this run's boot and journal mode.
-  return e.durable_.WriteSuperblockNow(error) ? Start::kWarm : Start::kFailed;
+  return p_.durable.WriteSuperblockNow(error) ? Start::kWarm : Start::kFailed;
 }
 
 std::string Recovery::Mismatch(const Superblock& found) const {
   Superblock expect;
-  e_.durable_.Fill(expect);
+  p_.durable.Fill(expect);
   if (found.version != kFormatVersion) return "format version " + std::to_string(found.version);
   if (found.slab_size != expect.slab_size)
     return "-I/--slab-size " + std::to_string(found.slab_size) + " bytes";
@@ -110,9 +112,9 @@ std::string Recovery::Mismatch(const Superblock& found) const {
 }
 
 bool Recovery::LoadJournal(std::string& error) {
-  Journal* journal = e_.journal_.get();
-  if (journal && !journal->Load(e_.durable_.epoch(), journal_, error)) return false;
-  const uint64_t ceiling = e_.durable_.next_wseq();
+  Journal* journal = p_.journal;
+  if (journal && !journal->Load(p_.durable.epoch(), journal_, error)) return false;
+  const uint64_t ceiling = p_.durable.next_wseq();
   std::erase_if(journal_, [&](const JournalEntry& e) {
     const bool corrupt = e.wseq >= ceiling;
     stats_.journal_rejected += corrupt ? 1 : 0;
@@ -120,7 +122,7 @@ bool Recovery::LoadJournal(std::string& error) {
   });
   if (stats_.journal_rejected > 0) {
     spdlog::warn("device {}: {} journal entries above the write sequence ceiling ignored (corrupt)",
-                 e_.device_.path(), stats_.journal_rejected);
+                 p_.device.path(), stats_.journal_rejected);
   }
   stats_.journal_entries = journal_.size();
   stats_.bytes_scanned += uint64_t{journal ? journal->blocks() : 0} * kJournalBlockSize;
@@ -141,20 +143,20 @@ uint64_t Recovery::SupersededBelow(uint64_t hash) const {
 }
 
 uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t fill_id) const {
-  const uint32_t bs = e_.device_.block_size();
-  const uint32_t slab_size = e_.slab_size_;
+  const uint32_t bs = p_.device.block_size();
+  const uint32_t slab_size = p_.slab_size;
   SlabHeader h = header;
   uint32_t hcrc = h.crc;
   h.crc = 0;
   if (h.magic != kSlabMagic || util::Crc32c(&h, sizeof(h)) != hcrc || h.version != kFormatVersion ||
-      h.device_epoch != e_.durable_.epoch() || h.slab_class >= e_.classes_.count() ||
-      h.chunk_size != e_.classes_.chunk_size(h.slab_class) ||
-      h.chunks_used > e_.chunks_per_slab_[h.slab_class] || h.seq == 0) {
+      h.device_epoch != p_.durable.epoch() || h.slab_class >= p_.classes.count() ||
+      h.chunk_size != p_.classes.chunk_size(h.slab_class) ||
+      h.chunks_used > p_.chunks_per_slab[h.slab_class] || h.seq == 0) {
     return 0;
   }
   if (h.fill_id != fill_id) return 0;  // left over from an earlier use of this disk slab
   uint32_t len =
-      h.chunks_used == e_.chunks_per_slab_[h.slab_class]
+      h.chunks_used == p_.chunks_per_slab[h.slab_class]
           ? slab_size
           : static_cast<uint32_t>(std::min<uint64_t>(
                 slab_size,
@@ -163,14 +165,14 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
 }
 
 bool Recovery::ScanHeaders(std::string& error) {
-  const uint32_t bs = e_.device_.block_size();
-  for (uint32_t disk = 0; disk < e_.table_.disk_count(); ++disk) {
+  const uint32_t bs = p_.device.block_size();
+  for (uint32_t disk = 0; disk < p_.table.disk_count(); ++disk) {
     // The pieces of a disk slab follow each other: each header gives the next one's offset.
     uint32_t off = 0;
     uint64_t fill_id = 0;
     size_t count = 0;
-    while (off + bs <= e_.slab_size_ && count < e_.table_.max_pieces()) {
-      if (!e_.ReadBlock(e_.DiskOffset(disk) + off, buf_.data(), bs, error)) return false;
+    while (off + bs <= p_.slab_size && count < p_.table.max_pieces()) {
+      if (!ReadBlock(DiskOffset(disk) + off, buf_.data(), bs, error)) return false;
       stats_.bytes_scanned += bs;
       SlabHeader h;
       std::memcpy(&h, buf_.data(), sizeof(h));
@@ -181,7 +183,7 @@ bool Recovery::ScanHeaders(std::string& error) {
       off += len;
       ++count;
     }
-    if (off + bs <= e_.slab_size_ && count < e_.table_.max_pieces() &&
+    if (off + bs <= p_.slab_size && count < p_.table.max_pieces() &&
         !ScanGap(disk, off, count == 0 ? 0 : fill_id, count, error)) {
       return false;
     }
@@ -202,9 +204,9 @@ bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t cou
   // fill id found, since a use's fill id is the seq of its first slab and seqs only grow). A
   // piece left from an earlier use that slips through is harmless: the disk slab was reused only
   // once the durable frontier passed it, so RebuildPiece skips it.
-  const uint32_t bs = e_.device_.block_size();
-  const uint32_t len = e_.slab_size_ - off;
-  if (!e_.ReadBlock(e_.DiskOffset(disk) + off, buf_.data(), len, error)) return false;
+  const uint32_t bs = p_.device.block_size();
+  const uint32_t len = p_.slab_size - off;
+  if (!ReadBlock(DiskOffset(disk) + off, buf_.data(), len, error)) return false;
   stats_.bytes_scanned += len;
   auto header_at = [&](uint32_t at) {
     SlabHeader h;
@@ -212,12 +214,12 @@ bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t cou
     return h;
   };
   if (fill_id == 0) {
-    for (uint32_t at = off; at + bs <= e_.slab_size_; at += bs) {
+    for (uint32_t at = off; at + bs <= p_.slab_size; at += bs) {
       const SlabHeader h = header_at(at);
       if (h.fill_id > fill_id && PieceLength(h, at, h.fill_id) != 0) fill_id = h.fill_id;
     }
   }
-  for (uint32_t at = off; at + bs <= e_.slab_size_ && count < e_.table_.max_pieces();) {
+  for (uint32_t at = off; at + bs <= p_.slab_size && count < p_.table.max_pieces();) {
     const SlabHeader h = header_at(at);
     const uint32_t piece = fill_id == 0 ? 0 : PieceLength(h, at, fill_id);
     if (piece == 0) {
@@ -233,21 +235,20 @@ bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t cou
 }
 
 bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
-  Engine& e = e_;
-  if (p.seq < e.durable_.flush_seq()) return true;  // flush_all came after it
+  if (p.seq < p_.durable.flush_seq()) return true;  // flush_all came after it
   // Evicted, though its disk slab still holds it: a newer version of one of its keys may have
   // been evicted and overwritten after it.
-  if (p.seal < e.durable_.frontier()) return true;
-  const uint32_t id = e.table_.IdOf(p.seq);
-  if (e.table_[id].state != SlabState::kFree) {
+  if (p.seal < p_.durable.frontier()) return true;
+  const uint32_t id = p_.table.IdOf(p.seq);
+  if (p_.table[id].state != SlabState::kFree) {
     spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
-                 e.table_[id].seq);
+                 p_.table[id].seq);
     return true;
   }
-  if (!e.ReadBlock(e.DiskOffset(p.disk) + p.off, buf_.data(), p.len, error)) return false;
+  if (!ReadBlock(DiskOffset(p.disk) + p.off, buf_.data(), p.len, error)) return false;
   stats_.bytes_scanned += p.len;
   ++stats_.slabs;
-  SlabInfo& s = e.table_[id];
+  SlabInfo& s = p_.table[id];
   s.seq = p.seq;
   s.state = SlabState::kDisk;
   s.cls = p.cls;
@@ -259,14 +260,14 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   s.opened_at = 0;
   s.seal = p.seal;
   s.placed = true;
-  e.policy_->Track({id, p.seq, p.seal});
-  DiskSlab& d = e.table_.disk(p.disk);
+  p_.policy.Track({id, p.seq, p.seal});
+  DiskSlab& d = p_.table.disk(p.disk);
   if (d.pieces.empty()) d.fill_id = p.seq;
   d.pieces.push_back(id);
   ++d.live_pieces;
   d.fill = std::max(d.fill, p.off + p.len);
   seen_[id].assign(p.used, Seen{0, 0});
-  const uint32_t cs = e.classes_.chunk_size(p.cls);
+  const uint32_t cs = p_.classes.chunk_size(p.cls);
   for (uint32_t c = 0; c < p.used; ++c) {
     ItemView v;
     const char* rec = buf_.data() + ChunkOffset(cs, c);
@@ -281,7 +282,6 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
 }
 
 void Recovery::IndexRecord(uint32_t id, uint32_t c, const ItemView& v) {
-  Engine& e = e_;
   max_wseq_ = std::max(max_wseq_, std::max(v.wseq, v.cas));
   uint64_t hash = util::HashKey(v.key);
   seen_[id][c] = Seen{v.wseq, hash};
@@ -295,37 +295,59 @@ void Recovery::IndexRecord(uint32_t id, uint32_t c, const ItemView& v) {
   // record that finds no room, or whose tag and bucket pair another key holds, stays
   // unindexed instead (a miss, counted; its slab is marked so that a new version of its key
   // is journaled).
-  const IndexEntry here{id, c, Index::CoarseExpiry(v.exptime, e.now_)};
-  std::optional<IndexEntry> cur = e.index_->Find(hash);
+  const IndexEntry here{id, c, Index::CoarseExpiry(v.exptime, p_.now)};
+  std::optional<IndexEntry> cur = p_.index.Find(hash);
   if (cur && seen_[cur->slab][cur->chunk].wseq > v.wseq) {
     if (seen_[cur->slab][cur->chunk].hash == hash) return;  // a newer one was seen
-    e.MarkUnindexed(here);  // the newer of two colliding keys keeps the entry, as when running
-    ++e.stats_.tag_collisions;
-    ++e.stats_.evictions;
+    MarkUnindexed(here);  // the newer of two colliding keys keeps the entry, as when running
+    ++stats_.tag_collisions;
     return;
   }
   if (cur && seen_[cur->slab][cur->chunk].hash != hash) {
-    e.MarkUnindexed(*cur);  // replaced below
-    ++e.stats_.tag_collisions;
-    ++e.stats_.evictions;
+    MarkUnindexed(*cur);  // replaced below
+    ++stats_.tag_collisions;
   }
-  Index::InsertOutcome out = e.index_->Upsert(hash, here, /*may_evict=*/false);
+  Index::InsertOutcome out = p_.index.Upsert(hash, here, /*may_evict=*/false);
   if (out.result == Index::InsertResult::kFull) {
-    e.MarkUnindexed(here);
-    ++e.stats_.index_evictions;
+    MarkUnindexed(here);
+    ++stats_.index_full;
     return;
   }
-  if (out.result != Index::InsertResult::kInserted) e.DropEntry(out.old);
-  ++e.table_[id].live;
-  ++e.stats_.curr_items;
-  e.stats_.bytes += e.classes_.chunk_size(e.table_[id].cls);
+  if (out.result != Index::InsertResult::kInserted) DropEntry(out.old);
+  ++p_.table[id].live;
+  ++indexed_;
   if (v.tombstone) {
     ++stats_.tombstones;
     dead_.push_back({hash, id, c});
-  } else if (v.exptime != 0 && v.exptime <= e.now_) {
+  } else if (v.exptime != 0 && v.exptime <= p_.now) {
     ++stats_.skipped;
     dead_.push_back({hash, id, c});
   }
+}
+
+std::vector<std::string> Recovery::TakeOrphans() {
+  std::vector<std::string> keys;
+  keys.reserve(orphans_.size());
+  for (auto& [hash, key] : orphans_) keys.push_back(std::move(key));
+  return keys;
+}
+
+bool Recovery::ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error) {
+  const int64_t n = p_.io.ReadSync(buf, len, offset);
+  if (n != static_cast<int64_t>(len)) {
+    error = "device " + p_.device.path() + ": read at " +
+            std::to_string(offset + std::max<int64_t>(n, 0)) +
+            " failed: " + (n < 0 ? std::strerror(static_cast<int>(-n)) : "end of device");
+    return false;
+  }
+  return true;
+}
+
+void Recovery::DropEntry(const IndexEntry& e) {
+  SlabInfo& s = p_.table[e.slab];
+  if (s.state == SlabState::kFree) return;
+  if (s.live > 0) --s.live;
+  if (indexed_ > 0) --indexed_;
 }
 
 void Recovery::LogProgress(size_t done) {
@@ -334,7 +356,7 @@ void Recovery::LogProgress(size_t done) {
   last_log_ = now;
   double secs = std::chrono::duration<double>(now - start_).count();
   spdlog::info("warm restart: {}% of {} slabs, {} items, {:.0f} MiB/s", done * 100 / pieces_.size(),
-               pieces_.size(), e_.stats_.curr_items,
+               pieces_.size(), indexed_,
                static_cast<double>(stats_.bytes_scanned) / (1 << 20) / secs);
 }
 
@@ -347,33 +369,26 @@ void Recovery::DropDead() {
   orphans_.erase(std::unique(orphans_.begin(), orphans_.end(),
                              [](const auto& a, const auto& b) { return a.first == b.first; }),
                  orphans_.end());
-  std::erase_if(orphans_, [this](const auto& o) { return e_.index_->Find(o.first).has_value(); });
+  std::erase_if(orphans_, [this](const auto& o) { return p_.index.Find(o.first).has_value(); });
   for (const Dead& d : dead_) {
-    std::optional<IndexEntry> cur = e_.index_->Find(d.hash);
+    std::optional<IndexEntry> cur = p_.index.Find(d.hash);
     if (cur && cur->slab == d.slab && cur->chunk == d.chunk) {
-      e_.DropEntry(*cur);
-      e_.index_->EraseIf(d.hash, d.slab, d.chunk);
+      DropEntry(*cur);
+      p_.index.EraseIf(d.hash, d.slab, d.chunk);
     }
   }
-  stats_.items = e_.stats_.curr_items;
+  stats_.items = indexed_;
 }
 
 bool Recovery::Finish(std::string& error) {
-  Engine& e = e_;
   // Disk slabs holding a live slab are in use and closed (the policy tracks their slabs); the
   // others are free.
-  e.table_.Recovered();
-  e.table_.set_next_seq(max_seq_ + 1);
-  e.next_seal_ = max_seal_ + 1;
+  p_.table.Recovered();
+  p_.table.set_next_seq(max_seq_ + 1);
   // A record (CRC-checked) above the ceiling: not written by a run that kept the ceiling, but
   // ours to stay above.
-  if (!e.durable_.RaiseWseqAbove(max_wseq_, error)) return false;
-  for (const auto& [hash, key] : orphans_) {
-    ++stats_.journal_tombstones;
-    if (!e.TryWriteTombstone(key)) e.pending_tombstones_.push_back({key, 0});
-  }
-  // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
-  e.StartCheckpoint();
+  if (!p_.durable.RaiseWseqAbove(max_wseq_, error)) return false;
+  stats_.journal_tombstones = orphans_.size();  // the engine writes them (Engine::Recover)
   stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   spdlog::info(
       "warm restart: {} items ({} tombstones, {} records skipped, {} superseded by {} journal "

@@ -23,13 +23,39 @@
 #include <utility>
 #include <vector>
 
+#include "storage/device.h"
+#include "storage/durability.h"
+#include "storage/engine_options.h"
+#include "storage/eviction_policy.h"
+#include "storage/index.h"
+#include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
+#include "storage/slab_class.h"
+#include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
 
 namespace ssdcache::storage {
 
-class Engine;
+// The engine's parts recovery rebuilds (index, slab table, eviction order, durability state) and
+// what it reads them with, lent for the call by Engine::Recover. Recovery sees nothing else of
+// the engine: the item counts, the orphans' tombstones and the first checkpoint are the
+// engine's, from the RecoveryResult.
+struct RecoveryParts {
+  const EngineOptions& options;
+  Device& device;
+  IoBackend& io;  // synchronous reads only (ReadSync): nothing else is running yet
+  const SlabClasses& classes;
+  const std::vector<uint32_t>& chunks_per_slab;
+  uint32_t slab_size;
+  uint64_t disk_base;  // device offset of disk slab 0 (after the superblock and the journal)
+  uint32_t now;        // for expiry
+  Index& index;
+  SlabTable& table;
+  EvictionPolicy& policy;
+  Durability& durable;
+  Journal* journal;  // null without one
+};
 
 struct RecoveryStats {
   uint64_t slabs = 0;  // slab pieces found valid
@@ -42,15 +68,27 @@ struct RecoveryStats {
   uint64_t journal_tombstones = 0;  // tombstones written for keys left without a newer record
   uint64_t journal_rejected = 0;    // entries at or above the wseq ceiling: corrupt, ignored
   uint64_t pieces_past_gap = 0;     // slab pieces found behind one whose write had failed
+  uint64_t tag_collisions = 0;      // records left unindexed: another key held their tag
+  uint64_t index_full = 0;          // records left unindexed: no room in their buckets
   double seconds = 0;
+};
+
+struct RecoveryResult {
+  RecoveryStats stats;
+  bool formatted = false;  // the device was formatted: nothing was rebuilt
+  uint64_t next_seal = 1;  // above every slab found
+  // Keys all of whose records a journal entry superseded, with no newer record on the device:
+  // each needs a tombstone before the journal slot may be reused (then a checkpoint).
+  std::vector<std::string> orphans;
 };
 
 class Recovery {
  public:
-  // Reads the superblock and rebuilds `engine` from the device (or formats it, see Engine::
-  // Recover). nullopt with a one-line `error` when the device holds another format or geometry
-  // or cannot be read.
-  static std::optional<RecoveryStats> Run(Engine& engine, bool format, std::string& error);
+  // Reads the superblock and rebuilds `parts` from the device (or formats it, see Engine::
+  // Recover). The slab table's live counts and unindexed marks are exact afterwards. nullopt
+  // with a one-line `error` when the device holds another format or geometry or cannot be read.
+  static std::optional<RecoveryResult> Run(const RecoveryParts& parts, bool format,
+                                           std::string& error);
 
  private:
   // A slab written into a disk slab, as its header says.
@@ -70,7 +108,15 @@ class Recovery {
   };
   enum class Start : uint8_t { kWarm, kFormatted, kFailed };
 
-  explicit Recovery(Engine& engine);
+  explicit Recovery(const RecoveryParts& parts);
+
+  bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
+  uint64_t DiskOffset(uint32_t disk) const { return p_.disk_base + uint64_t{disk} * p_.slab_size; }
+  // Drops the index's count of the record at `e` (its entry goes or is replaced).
+  void DropEntry(const IndexEntry& e);
+  // Marks the slab of a record left without an index entry (all slabs are on the device here).
+  void MarkUnindexed(const IndexEntry& e) { p_.table[e.slab].unindexed = true; }
+  std::vector<std::string> TakeOrphans();
 
   // Checks the superblock against the options; formats instead when it must.
   Start ReadSuperblock(bool format, std::string& error);
@@ -95,8 +141,9 @@ class Recovery {
   // Free disk slabs, the sequences, the orphans' tombstones.
   bool Finish(std::string& error);
 
-  Engine& e_;
+  const RecoveryParts& p_;
   RecoveryStats stats_;
+  uint64_t indexed_ = 0;  // index entries made (and not dropped)
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_log_;
   util::AlignedBuffer buf_;  // one slab, block aligned

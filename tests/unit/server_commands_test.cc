@@ -14,9 +14,11 @@
 
 #include "alloc_counter.h"
 #include "engine_fixture.h"
+#include "net/event_loop.h"
 #include "protocol/compose.h"
 #include "protocol/parser.h"
 #include "server/commands.h"
+#include "server/stats.h"
 
 namespace ssdcache::server {
 namespace {
@@ -353,6 +355,52 @@ TEST_F(CommandsTest, TooLargeValuesAreRefusedAndDropTheOldOne) {
   Run("set k 0 0 1\r\nv\r\n");
   commands_->DropRefused("k");
   EXPECT_EQ(Run("get k\r\n"), "END\r\n");
+}
+
+// `stats reset` is declared once, in the stats table: every row it says clears, server counter
+// or engine counter, reads 0 after the server's and the engine's resets (the engine zeroes all
+// of its counters and none of its gauges).
+TEST_F(CommandsTest, StatsResetZeroesEveryRowTheTableSaysItClears) {
+  Run("set k 0 0 3\r\nabc\r\n");
+  Run("get k nope\r\n");
+  Run("incr k 1\r\n");
+  Run("touch k 0\r\n");
+  Run("delete nope\r\n");
+  Run("set n 0 0 1\r\n5\r\n");
+  ToDevice("n");  // slab writes and device reads
+  Run("gets n\r\n");
+  std::string error;
+  std::unique_ptr<net::EventLoop> loop = net::EventLoop::Create(error);
+  ASSERT_TRUE(loop) << error;
+  auto rows = [&] {
+    std::string out;
+    AppendStatRows(StatSources{stats_, *engine_, *device_, *loop, 64, 1, 1, engine_->now(),
+                               engine_->now(), true, 0, ConnMemory{}},
+                   out);
+    std::map<std::string, std::string, std::less<>> by_name;
+    for (size_t at = 0; at < out.size();) {
+      const size_t end = out.find("\r\n", at);
+      const std::string line = out.substr(at + 5, end - at - 5);  // after "STAT "
+      by_name[line.substr(0, line.find(' '))] = line.substr(line.find(' ') + 1);
+      at = end + 2;
+    }
+    return by_name;
+  };
+  const auto before = rows();
+  EXPECT_NE(before.at("cmd_get"), "0");
+  EXPECT_NE(before.at("slab_writes"), "0");
+  EXPECT_NE(before.at("reads_device"), "0");
+  engine_->ResetStats();
+  ResetServerStats(stats_);
+  const auto after = rows();
+  for (std::string_view name : StatsClearedByReset()) {
+    auto it = after.find(name);
+    if (it != after.end()) {
+      EXPECT_EQ(it->second, "0") << name;
+    }
+  }
+  EXPECT_EQ(after.at("curr_items"), before.at("curr_items"));  // a gauge
+  EXPECT_EQ(after.at("bytes"), before.at("bytes"));
 }
 
 }  // namespace

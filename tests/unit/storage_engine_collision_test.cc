@@ -64,7 +64,7 @@ TEST_F(EngineCollisionTest, InDramTheOtherKeysLossIsCountedAtOnce) {
   EXPECT_FALSE(Get(a_).hit);
   EXPECT_EQ(engine_->stats().tag_collisions, 1u);
   EXPECT_EQ(engine_->stats().evictions, 1u);
-  EXPECT_EQ(engine_->stats().curr_items, 1u);
+  EXPECT_EQ(engine_->gauges().curr_items, 1u);
   EXPECT_EQ(engine_->stats().replace_checks, 0u) << "the key in DRAM decides, no read";
 }
 

@@ -97,7 +97,7 @@ TEST_F(EngineFaultsTest, FailedAndShortReadsAreCountedMissesAndTheItemsStay) {
   EXPECT_EQ(after.checksum_errors, 0u);
   EXPECT_GT(after.reads_device - before.reads_device, static_cast<uint64_t>(misses));
   // A failed read says nothing about the item: it is still there once the device behaves.
-  EXPECT_EQ(after.curr_items, static_cast<uint64_t>(kKeys));
+  EXPECT_EQ(engine_->gauges().curr_items, static_cast<uint64_t>(kKeys));
   Faults("");
   for (int i = 0; i < kKeys; ++i) {
     std::string k = "key" + std::to_string(i);
@@ -200,7 +200,7 @@ TEST_F(EngineFaultsTest, FailedSlabWritesDropTheirItemsCountedAndTheirDiskSlabsC
   }
   EXPECT_GT(hits, 0);
   EXPECT_LT(hits, kKeys);
-  EXPECT_EQ(engine_->stats().curr_items, static_cast<uint64_t>(hits));
+  EXPECT_EQ(engine_->gauges().curr_items, static_cast<uint64_t>(hits));
   EXPECT_EQ(engine_->stats().evictions, static_cast<uint64_t>(kKeys - hits));
   EXPECT_EQ(engine_->stats().reads_device, 0u);  // no index entry points at a dropped slab
 
@@ -235,7 +235,7 @@ TEST_F(EngineFaultsTest, FailedSlabWritesDropTheirItemsCountedAndTheirDiskSlabsC
     ASSERT_NO_FATAL_FAILURE(ExpectMissOrExact(r, k, 1, 1000));
     if (r.hit) ++first_hits;
   }
-  EXPECT_EQ(engine_->stats().curr_items, static_cast<uint64_t>(later_hits + first_hits));
+  EXPECT_EQ(engine_->gauges().curr_items, static_cast<uint64_t>(later_hits + first_hits));
 }
 
 TEST_F(EngineFaultsTest, FailedWriteOfAPartlyFilledSlabClosesItsDiskSlabForReuse) {
@@ -248,7 +248,7 @@ TEST_F(EngineFaultsTest, FailedWriteOfAPartlyFilledSlabClosesItsDiskSlabForReuse
   EXPECT_FALSE(engine_->ShutdownFlush());
   Pump();
   EXPECT_EQ(engine_->stats().write_errors, 1u);
-  EXPECT_EQ(engine_->stats().curr_items, 0u);
+  EXPECT_EQ(engine_->gauges().curr_items, 0u);
   EXPECT_EQ(engine_->stats().evictions, 2u);
   EXPECT_FALSE(Get("a").hit);
   EXPECT_EQ(engine_->disk_slabs_used(), 0u) << "closed and freed: it held nothing else";
@@ -353,7 +353,7 @@ TEST_F(EngineFaultsTest, RandomWriteAndReadFaultsNeverYieldAWrongValue) {
     if (r.hit) ++hits;
   }
   EXPECT_GT(hits, 0u);
-  EXPECT_EQ(engine_->stats().curr_items, hits);
+  EXPECT_EQ(engine_->gauges().curr_items, hits);
 }
 
 TEST_F(EngineFaultsTest, WithEveryWriteFailingTheEngineStillStoresAndServes) {

@@ -70,10 +70,10 @@ TEST_F(EngineTest, StoreAndLookupInMemory) {
   EXPECT_EQ(r.value, "one");
   EXPECT_EQ(r.flags, 7u);
   EXPECT_FALSE(Get("beta").hit);
-  EXPECT_EQ(engine_->stats().curr_items, 1u);
+  EXPECT_EQ(engine_->gauges().curr_items, 1u);
   ASSERT_EQ(Set("alpha", "two"), StoreResult::kStored);
   EXPECT_EQ(Get("alpha").value, "two");
-  EXPECT_EQ(engine_->stats().curr_items, 1u);
+  EXPECT_EQ(engine_->gauges().curr_items, 1u);
 }
 
 TEST_F(EngineTest, CasUniquesGrow) {
@@ -238,7 +238,7 @@ TEST_F(EngineTest, EraseAndFlushAll) {
   EXPECT_FALSE(engine_->Erase("a", util::HashKey("a")).erased);
   engine_->FlushAll();
   EXPECT_FALSE(Get("b").hit);
-  EXPECT_EQ(engine_->stats().curr_items, 0u);
+  EXPECT_EQ(engine_->gauges().curr_items, 0u);
 }
 
 TEST_F(EngineTest, TooLargeIsRefused) {
@@ -343,7 +343,7 @@ TEST_F(EngineTest, WarmRestartKeepsItemsAndDeletes) {
   std::string err;
   engine_->set_now(engine_->now() + 10);  // "sooner" expires while the server is down
   ASSERT_TRUE(Restart(err)) << err;
-  EXPECT_EQ(engine_->stats().curr_items, want.size());
+  EXPECT_EQ(engine_->gauges().curr_items, want.size());
   EXPECT_EQ(engine_->recovery().items, want.size());
   EXPECT_GT(engine_->recovery().tombstones, 0u);
   for (int i = 0; i < 300; ++i) {
@@ -374,7 +374,7 @@ TEST_F(EngineTest, FlushAllSurvivesRestart) {
   ASSERT_TRUE(Restart(err)) << err;
   EXPECT_FALSE(Get("a5").hit);
   EXPECT_EQ(Get("after").value, "1");
-  EXPECT_EQ(engine_->stats().curr_items, 1u);
+  EXPECT_EQ(engine_->gauges().curr_items, 1u);
 }
 
 TEST_F(EngineTest, RestartWithOtherGeometryIsRefusedUnlessFormatted) {
@@ -386,7 +386,7 @@ TEST_F(EngineTest, RestartWithOtherGeometryIsRefusedUnlessFormatted) {
   err.clear();
   ASSERT_TRUE(Restart(err, 96, /*format=*/true)) << err;
   EXPECT_FALSE(Get("k").hit);
-  EXPECT_EQ(engine_->stats().curr_items, 0u);
+  EXPECT_EQ(engine_->gauges().curr_items, 0u);
   // And the old records never come back, even with the old flags.
   ASSERT_TRUE(Restart(err, 96)) << err;
   EXPECT_FALSE(Get("k").hit);

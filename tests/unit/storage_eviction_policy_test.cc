@@ -36,13 +36,6 @@ TEST(SealOrderPolicyTest, EvictsInSealOrderWhateverClosedFirst) {
   EXPECT_FALSE(p.Candidate().has_value());
 }
 
-TEST(SealOrderPolicyTest, TouchDoesNotReorder) {
-  SealOrderPolicy p;
-  TrackBoth(p);
-  p.Touch(kPacked);
-  EXPECT_EQ(p.Candidate()->seq, kPacked.seq);
-}
-
 TEST(SealOrderPolicyTest, SkipMovesTheFrontierPastTheDeadSlab) {
   SealOrderPolicy p;
   TrackBoth(p);

@@ -997,7 +997,7 @@ TEST_F(EngineProcessJournalTest, AfterACrashOnAnotherBootTheDeviceStartsEmpty) {
   CrashAndRecover();
   EXPECT_EQ(Value("kept"), std::nullopt);
   EXPECT_EQ(Value("k"), std::nullopt);
-  EXPECT_EQ(engine_->stats().curr_items, 0u);
+  EXPECT_EQ(engine_->gauges().curr_items, 0u);
   // It serves, and a clean shutdown (slabs written, journal synced) is trusted across a reboot.
   ASSERT_EQ(Set("k", "v4"), StoreResult::kStored);
   WriteOut();

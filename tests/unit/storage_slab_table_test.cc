@@ -22,7 +22,6 @@ class ClosedLog final : public EvictionPolicy {
   void DiskClosed(std::span<const uint32_t> ids) override {
     closed.emplace_back(ids.begin(), ids.end());
   }
-  void Touch(const SlabRef&) override {}
   std::optional<SlabRef> Candidate() const override { return std::nullopt; }
   uint64_t Evicted() override { return 0; }
   uint64_t Skip() override { return 0; }
