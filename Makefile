@@ -100,7 +100,8 @@ cluster: deps
 	$(MAKE) --no-print-directory build
 	SSDCACHED_BIN=$(RELEASE_DIR)/src/ssdcached tools/cluster start 3
 
-# Installs the release build (cmake/install.cmake): binaries, the systemd unit and
-# /etc/default/ssdcached. DESTDIR=/tmp/stage stages it instead (docs/operations.md).
+# Installs the release build (cmake/install.cmake): binaries, the ssdcached(1) man page, the systemd
+# unit, /etc/default/ssdcached and the docs (README, design, protocol, operations, cluster).
+# DESTDIR=/tmp/stage stages it instead (docs/operations.md).
 install: build
 	cmake --install $(RELEASE_DIR)

@@ -34,5 +34,9 @@ install(CODE "
     file(INSTALL DESTINATION /etc/default TYPE FILE
          RENAME ssdcached FILES \"${PROJECT_SOURCE_DIR}/tools/ssdcached.default\")
   endif()")
-install(FILES ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/cluster.md
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/design.md
+              ${PROJECT_SOURCE_DIR}/docs/protocol.md ${PROJECT_SOURCE_DIR}/docs/operations.md
+              ${PROJECT_SOURCE_DIR}/docs/cluster.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The man page the build generated (src/CMakeLists.txt: ssdcached --help-man).
+install(FILES ${PROJECT_BINARY_DIR}/ssdcached.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

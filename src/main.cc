@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -47,6 +48,39 @@ std::string DropPrivileges(const std::string& user) {
     return "-u/--user: cannot switch to '" + user + "': " + std::strerror(errno);
   }
   if (setuid(0) == 0) return "-u/--user: root privileges could be regained; refusing to run";
+  return "";
+}
+
+// -d changes to / as memcached does (the daemon holds no directory busy); the paths given relative
+// to the directory it was started in are made absolute first: the device (the default one too),
+// the log and pid files, the unix socket. Returns "" or why not.
+std::string MakePathsAbsolute(ssdcache::server::Config& config) {
+  for (std::string* path :
+       {&config.device_path, &config.log_file, &config.pid_file, &config.unix_socket}) {
+    if (path->empty() || path->front() == '/') continue;
+    std::error_code ec;
+    const std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
+    if (ec) return "-d: cannot make the path '" + *path + "' absolute: " + ec.message();
+    *path = absolute.lexically_normal().string();
+  }
+  return "";
+}
+
+// SIGHUP: opens the log file again (after a rotation moved it). On failure the previous file stays
+// in use, and the reason goes to stderr too, since the log may be a file nobody reads any more.
+// Returns "" or the reason.
+std::string ReopenLog(const std::string& path) {
+  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> sink;
+  try {
+    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path);
+  } catch (const spdlog::spdlog_ex& e) {
+    std::fprintf(stderr, "ssdcached: SIGHUP: cannot reopen the log file: %s\n", e.what());
+    return e.what();
+  }
+  auto fresh = std::make_shared<spdlog::logger>("ssdcached", std::move(sink));
+  fresh->set_level(spdlog::default_logger()->level());  // as `verbosity` last set it
+  fresh->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(std::move(fresh));
   return "";
 }
 
@@ -91,6 +125,12 @@ int main(int argc, char** argv) {
       break;
   }
 
+  if (config.daemonize) {
+    if (std::string why = MakePathsAbsolute(config); !why.empty()) {
+      std::fprintf(stderr, "ssdcached: %s\n", why.c_str());
+      return 2;
+    }
+  }
   auto logger = MakeLogger(config, error);
   if (!logger) {
     std::fprintf(stderr, "ssdcached: %s\n", error.c_str());
@@ -135,6 +175,11 @@ int main(int argc, char** argv) {
     close(fds[0]);
     ready.Reset(fds[1]);
     setsid();
+    if (chdir("/") != 0) {
+      const std::string why = std::string("-d: chdir /: ") + std::strerror(errno);
+      (void)!write(ready.get(), why.data(), why.size());
+      return 2;
+    }
   }
   auto fail = [&](const std::string& why) {
     if (ready.valid())
@@ -152,17 +197,8 @@ int main(int argc, char** argv) {
     spdlog::info("running as user {}", config.user);
   }
   if (!config.log_file.empty()) {
-    // SIGHUP (log rotation): drop the old file sink and open the path again.
-    server->set_log_reopen([config] {
-      spdlog::drop("ssdcached");
-      try {
-        auto fresh = spdlog::basic_logger_mt("ssdcached", config.log_file);
-        spdlog::set_default_logger(fresh);
-      } catch (const spdlog::spdlog_ex&) {
-        spdlog::set_default_logger(spdlog::stderr_color_mt("ssdcached"));
-      }
-      SetLevel(config.verbosity);
-    });
+    // SIGHUP (log rotation): open the path again; if that fails, keep the file already open.
+    server->set_log_reopen([path = config.log_file] { return ReopenLog(path); });
   }
   if (!config.pid_file.empty()) {
     std::ofstream pid(config.pid_file);

@@ -18,6 +18,7 @@ SERVER_PACKAGES=(
   libcli11-dev
   libxxhash-dev
   libisal-dev
+  libssl-dev   # OpenSSL 3 for -Z (TLS); pulls in the libssl3 runtime
 )
 TEST_PACKAGES=(
   libgtest-dev
@@ -25,10 +26,16 @@ TEST_PACKAGES=(
   memcached        # differential tests' oracle; its memcached-tool script (tests/clients)
   netcat-openbsd   # `nc -q1` in the README and the tests
   python3-pymemcache   # tests/clients: pymemcache, run with Debian's /usr/bin/python3
+  python3-prometheus-client  # tests/clients/test_metrics.py: Prometheus's own parser
+  openssl              # tests/clients/test_tls.py: throwaway certificates, openssl s_client
   libmemcached-tools   # tests/clients: memccp, memcstat, memcslap, memccapable, ...
   nutcracker           # twemproxy: tools/cluster and tests/clients/test_twemproxy.sh
   ruby ruby-dalli      # tests/clients/test_dalli.rb: a binary-protocol-only client
-  php-cli php-memcached  # tests/clients/test_getallkeys.sh: getAllKeys (stats cachedump)
+  python3-pylibmc      # tests/clients/test_pylibmc.py: libmemcached from Python, ASCII and binary
+  libcache-memcached-fast-perl   # tests/clients/test_memcached_fast.pl
+  php-cli php-memcached          # tests/clients/test_php_memcached.php, test_php_sessions.sh,
+                                 # test_getallkeys.sh
+  golang-go golang-github-bradfitz-gomemcache-dev   # tests/clients/gomemcache (built offline)
   clang                # make fuzz / fuzz-ci: libFuzzer targets (tests/fuzz)
   libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes of clang 14
   clang-format         # make format-check, part of make test

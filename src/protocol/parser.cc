@@ -31,6 +31,7 @@ struct CommandName {
 };
 constexpr CommandName kCommands[] = {
     {"get", Command::kGet},
+    {"bget", Command::kGet},  // an old name memcached 1.6.18 still serves
     {"gets", Command::kGets},
     {"gat", Command::kGat},
     {"gats", Command::kGats},
@@ -51,6 +52,7 @@ constexpr CommandName kCommands[] = {
     {"stats", Command::kStats},
     {"shutdown", Command::kShutdown},
     {"lru_crawler", Command::kLruCrawler},
+    {"refresh_certs", Command::kRefreshCerts},
 };
 
 std::optional<Command> LookupCommand(std::string_view name) {
@@ -406,13 +408,13 @@ KeysResult ParseGetLine(const Line& line, size_t pos, const ParserLimits& limits
 
 // True when `input` starts with a get-family command followed by a space: the only commands whose
 // line may grow past max_line. As memcached, which takes such a line for a multi-get only when at
-// most 100 spaces precede "get " or "gets ".
+// most 100 spaces precede "get " or "gets " (so not "bget ", which it serves as a get otherwise).
 bool StartsGetFamily(std::string_view input) {
   constexpr size_t kMaxLeadingSpaces = 100;
   const size_t begin = SkipSpaces(input, 0);
   if (begin > kMaxLeadingSpaces) return false;
   const size_t end = TokenEnd(input, begin);
-  if (end == input.size()) return false;
+  if (end == input.size() || Slice(input, begin, end) == "bget") return false;
   const std::optional<Command> cmd = LookupCommand(Slice(input, begin, end));
   return cmd && IsGetFamily(*cmd);
 }
@@ -493,6 +495,7 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
         case Command::kStats:
         case Command::kShutdown:
         case Command::kLruCrawler:
+        case Command::kRefreshCerts:
           req.stats_arg = TrimSpaces(Slice(line.text, end, line.text.size()));
           return Ok(line.consumed);
         case Command::kVersion:

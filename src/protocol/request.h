@@ -31,8 +31,9 @@ enum class Command : uint8_t {
   kVerbosity,
   kQuit,
   kStats,
-  kShutdown,    // stats_arg holds its mode ("", "graceful", ...)
-  kLruCrawler,  // stats_arg holds its subcommand and arguments
+  kShutdown,      // stats_arg holds its mode ("", "graceful", ...)
+  kLruCrawler,    // stats_arg holds its subcommand and arguments
+  kRefreshCerts,  // stats_arg holds the rest of the line ("noreply")
   // memcached 1.6 meta commands: mg ms md ma mn me.
   kMetaGet,
   kMetaSet,

@@ -39,6 +39,7 @@ bool Commands::Serves(Command cmd) {
     case Command::kStats:
     case Command::kShutdown:
     case Command::kLruCrawler:
+    case Command::kRefreshCerts:
     case Command::kMetaNoop:
       return false;
     default:
@@ -192,6 +193,7 @@ std::optional<Progress> Commands::AfterStore(const storage::StoreOutcome& r, con
       return Progress::kWaitMemory;
     case StoreResult::kOutOfMemory:
       // -M: memcached's reply when it may not evict (the binary protocol maps it to its status).
+      ++stats_.store_no_memory;
       ReplyNoreply(req, sink, "SERVER_ERROR out of memory storing object\r\n");
       return Progress::kDone;
     case StoreResult::kConflict:

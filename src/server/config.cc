@@ -6,6 +6,8 @@
 #include <exception>
 #include <utility>
 
+#include "server/manpage.h"
+
 #ifndef SSDCACHE_VERSION
 #define SSDCACHE_VERSION "unknown"
 #endif
@@ -43,9 +45,7 @@ constexpr bool kRefuses = requires(const Kind& k) {
 void DefineOptions(CLI::App& app, const Config& defaults, std::deque<RawOption>& raw) {
   VisitOptions(defaults, [&](const auto& value, const util::OptionInfo& info, const auto& kind) {
     RawOption& r = raw.emplace_back();
-    std::string help = info.help;
-    if (const std::string bounds = kind.Bounds(); !bounds.empty()) help += ", " + bounds;
-    help += " (default: " + kind.Show(value) + ")";
+    const std::string help = OptionHelp(info, kind, value);
     using Kind = std::decay_t<decltype(kind)>;
     if constexpr (std::is_same_v<Kind, util::Count>) {
       r.option = app.add_flag(info.flags, r.count, help);
@@ -94,6 +94,10 @@ std::string Validate(const std::deque<RawOption>& raw, Config& c, std::vector<st
     }
   });
   if (!error.empty()) return error;
+  if (c.tls && c.ssl_chain_cert.empty()) {
+    return "-Z/--enable-ssl: needs a certificate chain (--ssl-chain-cert PATH or -o "
+           "ssl_chain_cert=PATH)";
+  }
   return storage::CheckEngineOptions(c.engine);
 }
 
@@ -113,12 +117,9 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, 
   if (notes != nullptr) notes->clear();
   // Any exception, CLI11's or bad_alloc, becomes an error line: the caller only ever sees a result.
   try {
-    CLI::App app("ssdcached: a memcached-compatible cache server that keeps items on SSD.",
-                 "ssdcached");
+    CLI::App app(kHelpDescription, "ssdcached");
     app.get_formatter()->column_width(36);
-    app.footer(
-        "SIZE is bytes with an optional K, M, G or T suffix in binary units (1K = 1024). MiB "
-        "flags take a plain number of MiB.");
+    app.footer(kHelpFooter);
     app.set_version_flag("-V,--version", std::string("ssdcached ") + SSDCACHE_VERSION,
                          "print the version and exit");
 
@@ -154,6 +155,10 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, Config& config, 
     std::vector<std::string> found = std::move(migrated.notes);
     error = Validate(raw, parsed, found);
     if (!error.empty()) return ParseResult::kError;
+    if (parsed.help_man) {
+      out = ManPage(config);
+      return ParseResult::kExit;
+    }
     if (parsed.license) {
       out = std::string("ssdcached ") + SSDCACHE_VERSION +
             ": the licenses of ssdcached and of the libraries it uses are listed in "

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/migration.h"
+#include "server/tls_options.h"
 #include "storage/engine_options.h"
 #include "util/option.h"
 
@@ -65,6 +66,11 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
     "dump_enabled", "refuse the key dump commands (stats cachedump, lru_crawler metadump)")        \
   X(enable_shutdown, bool, false, "-A,--enable-shutdown", "", util::Flag(), "shutdown_command",    \
     "allow the shutdown command (a clean stop, as SIGTERM)")                                       \
+  X(metrics_port, uint32_t, 0, "--metrics-port", "PORT", (util::Integer{0, 65535}),                \
+    "metrics_port",                                                                                \
+    "serve every stat in the Prometheus text format at http://ADDR:PORT/metrics; 0 = off")         \
+  X(metrics_addr, std::string, "127.0.0.1", "--metrics-addr", "ADDR", (util::Text{"127.0.0.1"}),   \
+    "metrics_addr", "address of the metrics endpoint (a host name: every address it has)")         \
   X(device_path, std::string, "./data/ssdcache.dat", "-D,--device", "PATH", (util::Text{"none"}),  \
     "device", "block device or file holding the disk slabs (a file is created if missing)")        \
   X(device_size, uint64_t, 1ULL << 30, "--device-size", "SIZE",                                    \
@@ -97,8 +103,9 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
     "lock all memory (mlockall); a warning if not permitted")
 
 // memcached's flags that have no effect here, accepted so that its command lines run; each one
-// given logs one line saying so (except a value that asks for what ssdcached does). -S, -Y and -Z
-// are refused: running without the authentication or encryption they ask for would mislead.
+// given logs one line saying so (except a value that asks for what ssdcached does). -S and -Y are
+// refused: running without the authentication they ask for would mislead. Last, the flags that
+// print something and exit (--license, --help-man).
 #define SSDCACHE_COMPAT_OPTIONS(X)                                                                 \
   X(threads, uint32_t, 1, "-t,--threads", "N",                                                     \
     (util::Noted<util::Integer>{{1, 1024}, "-t: one event loop serves every connection", 1}), "",  \
@@ -131,15 +138,37 @@ enum class WireProtocol : uint8_t { kAuto, kAscii, kBinary };
   X(auth_file, std::string, "", "-Y,--auth-file", "FILE",                                          \
     (util::RefusedValue{"ASCII authentication is not supported"}), "",                             \
     "refused: authentication is not supported")                                                    \
-  X(tls, bool, false, "-Z,--enable-ssl", "", (util::Refused{"TLS is not supported yet"}), "",      \
-    "refused: TLS is not supported yet")                                                           \
   X(license, bool, false, "--license", "", util::Flag(), "",                                       \
-    "print where the licenses are and exit (memcached's -i)")
+    "print where the licenses are and exit (memcached's -i)")                                      \
+  X(help_man, bool, false, "--help-man", "", util::Flag(), "",                                     \
+    "print this help as the ssdcached(1) man page (roff) and exit")
+
+// TLS as memcached's -Z and its -o ssl_* options (server/migration.h turns those into these
+// flags); stats names and values as memcached prints them. server/tls.h uses them.
+#define SSDCACHE_TLS_OPTIONS(X)                                                                 \
+  X(tls, bool, false, "-Z,--enable-ssl", "", util::Flag(), "ssl_enabled",                       \
+    "serve TLS on every TCP listener (not the unix socket); needs --ssl-chain-cert")            \
+  X(ssl_chain_cert, std::string, "", "--ssl-chain-cert", "PATH", (util::Text{"(null)"}),        \
+    "ssl_chain_cert", "certificate chain, PEM (memcached's -o ssl_chain_cert=)")                \
+  X(ssl_key, std::string, "", "--ssl-key", "PATH", (util::Text{"(null)"}), "ssl_key",           \
+    "private key; none: the one in the chain file (-o ssl_key=)")                               \
+  X(ssl_keyformat, uint32_t, 1, "--ssl-keyformat", "N", (util::Integer{1, 2}), "ssl_keyformat", \
+    "format of the key file: 1 PEM, 2 DER (-o ssl_keyformat=)")                                 \
+  X(ssl_verify_mode, uint32_t, 0, "--ssl-verify-mode", "N", TlsVerifyMode(), "ssl_verify_mode", \
+    "client certificates: 0 not asked, 1 asked, 2 required, 3 required once (-o "               \
+    "ssl_verify_mode=)")                                                                        \
+  X(ssl_ca_cert, std::string, "", "--ssl-ca-cert", "PATH", (util::Text{"NULL"}), "ssl_ca_cert", \
+    "CA certificates (PEM) that client certificates must chain to (-o ssl_ca_cert=)")           \
+  X(ssl_ciphers, std::string, "", "--ssl-ciphers", "LIST", (util::Text{"NULL"}), "ssl_ciphers", \
+    "OpenSSL cipher list for TLS 1.2 and older (-o ssl_ciphers=)")                              \
+  X(ssl_min_version, uint32_t, 2, "--ssl-min-version", "N", TlsMinVersion(), "ssl_min_version", \
+    "oldest TLS version accepted (-o ssl_min_version=)")
 
 struct Config {
   SSDCACHE_SERVER_OPTIONS(SSDCACHE_OPTION_MEMBER)
   storage::EngineOptions engine;
   SSDCACHE_PROCESS_OPTIONS(SSDCACHE_OPTION_MEMBER)
+  SSDCACHE_TLS_OPTIONS(SSDCACHE_OPTION_MEMBER)
   SSDCACHE_COMPAT_OPTIONS(SSDCACHE_OPTION_MEMBER)
 };
 
@@ -155,13 +184,29 @@ void VisitOptions(C& c, V&& v) {
   {
     auto& o = c;
     SSDCACHE_PROCESS_OPTIONS(SSDCACHE_OPTION_VISIT)
+    SSDCACHE_TLS_OPTIONS(SSDCACHE_OPTION_VISIT)
     SSDCACHE_COMPAT_OPTIONS(SSDCACHE_OPTION_VISIT)
   }
 }
 
+// The text around the flags, in --help and in the man page (server/manpage.h).
+inline constexpr char kHelpDescription[] =
+    "ssdcached: a memcached-compatible cache server that keeps items on SSD.";
+inline constexpr char kHelpFooter[] =
+    "SIZE is bytes with an optional K, M, G or T suffix in binary units (1K = 1024). MiB flags "
+    "take a plain number of MiB.";
+
+// One flag's --help text: the row's help line, the kind's bounds and the default (`value`).
+template <typename Kind, typename T>
+std::string OptionHelp(const util::OptionInfo& info, const Kind& kind, const T& value) {
+  std::string help = info.help;
+  if (const std::string bounds = kind.Bounds(); !bounds.empty()) help += ", " + bounds;
+  return help + " (default: " + kind.Show(value) + ")";
+}
+
 enum class ParseResult {
   kRun,   // start the server with the parsed config
-  kExit,  // --help or --version was printed: exit 0
+  kExit,  // --help, --help-man or --version was printed: exit 0
   kError  // `error` holds a one-line message naming the flag: exit 2
 };
 

@@ -1,11 +1,9 @@
 #include "server/connection.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "protocol/binary.h"
@@ -61,9 +59,11 @@ LatencyKind KindOf(Command cmd) {
 
 }  // namespace
 
-Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id)
+Connection::Connection(Server& server, util::UniqueFd fd, uint64_t id,
+                       std::unique_ptr<Transport> transport)
     : server_(server),
       fd_(std::move(fd)),
+      transport_(std::move(transport)),
       id_(id),
       parser_(server.parser_limits()),
       commands_(server.engine(), server.stats(), *this),
@@ -103,6 +103,8 @@ void Connection::OnEvent(uint32_t events) {
     CloseNow();
     return;
   }
+  // TLS: a read may wait for room to write a handshake record, a write for bytes to read.
+  if ((events & (EPOLLIN | EPOLLOUT)) && transport_->EdgesWakeBoth()) events |= EPOLLIN | EPOLLOUT;
   if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) can_read_ = true;
   // The peer's FIN raised no edge of its own once it is reported here: read on to the EOF.
   if (events & (EPOLLHUP | EPOLLRDHUP)) hup_seen_ = true;
@@ -172,23 +174,19 @@ bool Connection::ReadSocket() {
     }
     const size_t room = rbuf_.size() - rend_;
     budget_.TakeRecv();
-    ssize_t n = ::recv(fd_.get(), rbuf_.data() + rend_, room, 0);
-    if (n > 0) {
-      rend_ += static_cast<size_t>(n);
-      server_.stats().bytes_read += static_cast<uint64_t>(n);
+    const IoResult r = transport_->Read(rbuf_.data() + rend_, room);
+    if (r.status == IoStatus::kOk) {
+      rend_ += r.bytes;
+      server_.stats().bytes_read += r.bytes;
       got = true;
       // A short read drained the socket: bytes (or the EOF) arriving later raise a new edge, so
-      // the recv that would only say EAGAIN is skipped (one syscall less per request).
-      if (static_cast<size_t>(n) < room && !hup_seen_) can_read_ = false;
+      // the recv that would only say EAGAIN is skipped (one syscall less per request). Not so
+      // for TLS, whose reads stop at a record's end.
+      if (r.bytes < room && !hup_seen_ && transport_->ShortReadDrains()) can_read_ = false;
       continue;
     }
-    if (n == 0) {
-      peer_closed_ = true;
-      can_read_ = false;
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (r.status == IoStatus::kEof) peer_closed_ = true;
+    if (r.status != IoStatus::kError) {
       can_read_ = false;
       break;
     }
@@ -213,22 +211,18 @@ bool Connection::WriteSocket() {
       }
     }
     if (n == 0) break;
-    msghdr msg{};
-    msg.msg_iov = iov;
-    msg.msg_iovlen = static_cast<size_t>(n);
-    ssize_t w = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        can_write_ = false;
-        break;
-      }
+    const IoResult w = transport_->Write(iov, n);
+    if (w.status == IoStatus::kAgain) {
+      can_write_ = false;
+      break;
+    }
+    if (w.status != IoStatus::kOk) {
       CloseNow();
       return wrote;
     }
     wrote = true;
-    server_.stats().bytes_written += static_cast<uint64_t>(w);
-    size_t left = static_cast<size_t>(w);
+    server_.stats().bytes_written += w.bytes;
+    size_t left = w.bytes;
     unsent_bytes_ -= left;
     while (left > 0 && slot_count_ > 0) {
       Slot& s = slots_[slot_head_];
@@ -294,6 +288,7 @@ void Connection::Process() {
     }
     // memcached 1.6.18's cmd_meta counts `me` only (mg, ms, md, ma count as get, set, ...).
     if (req_.cmd == Command::kMetaDebug) ++server_.stats().cmd_meta;
+    if (spdlog::should_log(spdlog::level::trace)) TraceRequest(input);
     in_request_ = true;
     req_start_ns_ = util::NowNs();
     req_consumed_ = outcome.consumed;
@@ -590,6 +585,7 @@ void Connection::CloseNow() {
     server_.loop().Remove(fd_.get());
     server_.loop().Cancel(this);
   }
+  transport_->Shutdown();
   fd_.Reset();
   dump_.reset();  // closes its scan: the engine frees it once its reads completed
   server_.ConnectionClosed(this);

@@ -20,6 +20,8 @@
 //  - The object outlives its socket until every lookup it started has completed (Server frees it).
 //  - The connection's first byte decides its protocol for good, as in memcached: 0x80 (a binary
 //    request's magic) selects the binary protocol (protocol/binary.h), anything else ASCII.
+//  - Bytes cross the socket only through transport_ (plain or TLS): with TLS, reads go on until
+//    the transport says kAgain and any edge re-arms both directions (server/transport.h).
 #pragma once
 
 #include <cstdint>
@@ -36,6 +38,7 @@
 #include "protocol/response.h"
 #include "server/commands.h"
 #include "server/key_dump.h"
+#include "server/transport.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
 
@@ -53,7 +56,8 @@ class Connection final : public net::EventHandler,
   static constexpr int kRecvsPerTurn = 4;
   static constexpr int kRequestsPerTurn = 64;
 
-  Connection(Server& server, util::UniqueFd fd, uint64_t id);
+  // `transport` moves the bytes of `fd` (plain or TLS, server/transport.h).
+  Connection(Server& server, util::UniqueFd fd, uint64_t id, std::unique_ptr<Transport> transport);
   ~Connection();
 
   bool Start();
@@ -126,6 +130,8 @@ class Connection final : public net::EventHandler,
   // to drain, or for the next loop turn).
   static bool IsDump(const protocol::Request& req);
   bool ExecuteDump();
+  // -vv (trace level): logs the request at the start of `input`, as memcached's -vv does.
+  void TraceRequest(std::string_view input) const;
 
   // ReplySink (see server/commands.h).
   void Send(const protocol::Response& reply) override { AppendTo(TailSlot(), reply); }
@@ -154,6 +160,7 @@ class Connection final : public net::EventHandler,
 
   Server& server_;
   util::UniqueFd fd_;
+  std::unique_ptr<Transport> transport_;
   uint64_t id_;
   protocol::Parser parser_;
   protocol::binary::BinaryRequest breq_;

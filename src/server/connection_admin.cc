@@ -1,7 +1,10 @@
 // The commands a connection answers itself, because they act on the server rather than on items
-// (flush_all, version, verbosity, quit, shutdown, stats, mn), with memcached's replies, including
-// those of its protective flags (-F, -A, -X).
+// (flush_all, version, verbosity, quit, shutdown, refresh_certs, stats, mn), with memcached's
+// replies, including those of its protective flags (-F, -A, -X); and the trace of every request
+// (-vv).
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "server/connection.h"
 #include "server/server.h"
@@ -52,6 +55,12 @@ void Connection::ExecuteAdmin() {
         Reply("CLIENT_ERROR invalid shutdown mode\r\n");
       }
       return;
+    case Command::kRefreshCerts:
+      // memcached's: OK, or the error line (also "Error TLS not enabled" without -Z).
+      if (const std::string reply = server_.RefreshCerts(); req_.stats_arg != "noreply") {
+        Reply(reply);
+      }
+      return;
     case Command::kStats:
       if (server_.config().disable_dumping && IsCachedump(req_.stats_arg)) {
         Reply("CLIENT_ERROR stats cachedump not allowed\r\n");  // -X, binary stat too
@@ -69,6 +78,22 @@ void Connection::ExecuteAdmin() {
     default:
       return;
   }
+}
+
+void Connection::TraceRequest(std::string_view input) const {
+  // The command line without its data block (ASCII) or the opcode (binary); at most 200 bytes,
+  // control characters shown as '.', so a log line is one line whatever the client sent.
+  if (protocol_ == Protocol::kBinary) {
+    const unsigned opcode = input.size() > 1 ? static_cast<unsigned char>(input[1]) : 0;
+    spdlog::trace("connection {}: binary opcode 0x{:02x}", id_, opcode);
+    return;
+  }
+  std::string line(input.substr(0, std::min<size_t>(input.find('\n'), 200)));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::replace_if(
+      line.begin(), line.end(),
+      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }, '.');
+  spdlog::trace("connection {}: {}", id_, line);
 }
 
 }  // namespace ssdcache::server

@@ -49,8 +49,8 @@ util::UniqueFd BindTcp(const addrinfo* ai, uint32_t backlog, std::string& error)
 }
 
 // Every address of one -l entry (a name may resolve to several: localhost to 127.0.0.1 and ::1).
-bool OpenEntry(const util::ListenAddress& entry, const Config& config, uint16_t& shared_port,
-               std::vector<ListenSocket>& out, std::string& error) {
+bool OpenEntry(const util::ListenAddress& entry, std::string_view flag, uint32_t backlog,
+               uint16_t& shared_port, std::vector<ListenSocket>& out, std::string& error) {
   const int port = entry.port >= 0 ? entry.port : shared_port;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -60,7 +60,7 @@ bool OpenEntry(const util::ListenAddress& entry, const Config& config, uint16_t&
   const std::string service = std::to_string(port);
   const int rc = getaddrinfo(entry.host.c_str(), service.c_str(), &hints, &res);
   if (rc != 0) {
-    error = "-l/--listen: cannot resolve '" + entry.host + "': " + gai_strerror(rc);
+    error = std::string(flag) + ": cannot resolve '" + entry.host + "': " + gai_strerror(rc);
     return false;
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(res, &freeaddrinfo);
@@ -75,14 +75,15 @@ bool OpenEntry(const util::ListenAddress& entry, const Config& config, uint16_t&
       ++bound;
       continue;
     }
-    util::UniqueFd fd = BindTcp(ai, config.listen_backlog, why);
+    util::UniqueFd fd = BindTcp(ai, backlog, why);
     if (!fd.valid()) {
       // A name's other family may be missing on this machine (no IPv6): skip it, as memcached.
       if (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL) {
-        spdlog::warn("-l {}: cannot listen on {}: {}", entry.host, AddressName(ai->ai_addr), why);
+        spdlog::warn("{} {}: cannot listen on {}: {}", flag, entry.host, AddressName(ai->ai_addr),
+                     why);
         continue;
       }
-      error = "-l/--listen: cannot listen on " + AddressName(ai->ai_addr) + ": " + why;
+      error = std::string(flag) + ": cannot listen on " + AddressName(ai->ai_addr) + ": " + why;
       return false;
     }
     sockaddr_storage addr{};
@@ -94,11 +95,11 @@ bool OpenEntry(const util::ListenAddress& entry, const Config& config, uint16_t&
           ntohs(sa->sa_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port
                                           : reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
     }
-    out.push_back(ListenSocket{std::move(fd), AddressName(sa), true});
+    out.push_back(ListenSocket{std::move(fd), AddressName(sa), true, !entry.notls});
     ++bound;
   }
   if (bound == 0) {
-    error = "-l/--listen: no address of '" + entry.host + "' could be listened on: " + why;
+    error = std::string(flag) + ": no address of '" + entry.host + "' could be listened on: " + why;
     return false;
   }
   return true;
@@ -137,7 +138,7 @@ bool OpenUnix(const Config& config, std::vector<ListenSocket>& out, std::string&
     error = "--unix-socket: cannot listen on " + path + ": " + std::strerror(rc != 0 ? err : errno);
     return false;
   }
-  out.push_back(ListenSocket{std::move(fd), "unix:" + path, false});
+  out.push_back(ListenSocket{std::move(fd), "unix:" + path, false, false});
   return true;
 }
 
@@ -148,7 +149,7 @@ bool OpenListenSockets(const Config& config, std::vector<ListenSocket>& out, uin
   out.clear();
   uint16_t shared = config.port;
   for (const util::ListenAddress& entry : config.listen) {
-    if (!OpenEntry(entry, config, shared, out, error)) return false;
+    if (!OpenEntry(entry, "-l/--listen", config.listen_backlog, shared, out, error)) return false;
   }
   tcp_port = 0;
   if (!out.empty()) {  // the first TCP socket's port (stats tcpport, the start-up line)
@@ -161,6 +162,19 @@ bool OpenListenSockets(const Config& config, std::vector<ListenSocket>& out, uin
   }
   if (!config.unix_socket.empty() && !OpenUnix(config, out, error)) return false;
   return true;
+}
+
+bool OpenMetricsSockets(const Config& config, std::vector<ListenSocket>& out, std::string& error) {
+  out.clear();
+  util::ListenAddress entry;
+  std::string why;
+  if (!util::ParseListenAddress(config.metrics_addr, entry, why)) {
+    error = "--metrics-addr: " + why;
+    return false;
+  }
+  if (entry.port < 0 && config.metrics_port == 0) return true;  // off
+  uint16_t port = static_cast<uint16_t>(config.metrics_port);
+  return OpenEntry(entry, "--metrics-addr", 64, port, out, error);
 }
 
 }  // namespace ssdcache::server

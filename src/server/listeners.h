@@ -20,11 +20,16 @@ struct ListenSocket {
   util::UniqueFd fd;
   std::string name;  // "127.0.0.1:11211", "[::1]:11211", "unix:/path"
   bool tcp = true;
+  bool tls = true;  // under -Z: false for a unix socket or a notls: address
 };
 
 // Opens every socket `config` asks for; `config.listen` must be non-empty or a unix socket set.
 // False: `error` names the flag and the address that failed.
 bool OpenListenSockets(const Config& config, std::vector<ListenSocket>& out, uint16_t& tcp_port,
                        std::string& error);
+
+// The metrics endpoint's sockets: one per address --metrics-addr resolves to, on --metrics-port
+// (an ADDR:PORT of its own wins); none (and true) when neither gives a port.
+bool OpenMetricsSockets(const Config& config, std::vector<ListenSocket>& out, std::string& error);
 
 }  // namespace ssdcache::server

@@ -70,6 +70,14 @@ std::vector<std::string> ExpandExtended(std::string_view name, std::string_view 
   if (name == "hashpower") return {"--hash-power", std::string(value)};
   if (name == "modern" || name == "no_modern" || name == "maxconns_fast") return {};
   if (name == "hash_algorithm" && value == "xxh3") return {};
+  // -o ssl_chain_cert=PATH -> --ssl-chain-cert PATH, for the settings ssdcached implements.
+  for (std::string_view tls : {"ssl_chain_cert", "ssl_key", "ssl_keyformat", "ssl_verify_mode",
+                               "ssl_ca_cert", "ssl_ciphers", "ssl_min_version"}) {
+    if (name != tls) continue;
+    std::string flag = "--" + std::string(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return {flag, std::string(value)};
+  }
   return {"--extended", std::string(item)};
 }
 
@@ -106,6 +114,11 @@ class Migrator {
       if (a == "--max-item-size" || a.starts_with("--max-item-size=")) {
         std::optional<std::string_view> v = LongValue(a, "--max-item-size", i);
         if (v) ItemSize(a, *v, /*bytes=*/true);
+        continue;
+      }
+      if (a == "--extended" || a.starts_with("--extended=")) {  // memcached's long -o
+        std::optional<std::string_view> v = LongValue(a, "--extended", i);
+        if (v) Extended(*v, "--extended");
         continue;
       }
       if (a == "--slab-min-size" || a.starts_with("--slab-min-size=")) {
@@ -193,7 +206,7 @@ class Migrator {
     }
   }
 
-  void Extended(std::string_view v) {
+  void Extended(std::string_view v, std::string_view flag = "-o") {
     std::string_view rest = v;
     while (true) {
       const size_t comma = rest.find(',');
@@ -202,7 +215,7 @@ class Migrator {
       const std::string_view name = item.substr(0, eq);
       const std::string_view value = eq == std::string_view::npos ? "" : item.substr(eq + 1);
       if (!IsMemcachedExtendedOption(name)) {
-        out_.error = "-o: unknown extended option '" + std::string(name) +
+        out_.error = std::string(flag) + ": unknown extended option '" + std::string(name) +
                      "' (memcached's -o NAME[=VALUE],...; a log file named so: --log-file)";
         return;
       }

@@ -14,7 +14,8 @@
 //       size that is no power of two is rounded up to one (noted)
 //   -n  below 56: memcached's space for key + value (+ 48 bytes of header)  else the chunk size
 //
-// memcached's extended options are expanded: idle_timeout and hashpower become their flags;
+// memcached's extended options are expanded: idle_timeout, hashpower and the ssl_* settings of
+// -Z (ssl_chain_cert=PATH -> --ssl-chain-cert PATH, ...) become their flags;
 // modern, no_modern, maxconns_fast and hash_algorithm=xxh3 ask for what ssdcached does anyway and
 // are dropped; every other known name goes to --extended, which notes once that it has no
 // effect; an unknown name is an error, as in memcached.

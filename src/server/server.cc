@@ -223,7 +223,12 @@ bool Server::Init(std::string& error) {
   // The largest value a client may declare: an item holds a 32-byte header and the key too.
   parser_limits_.max_value = engine_->max_item_size() - storage::kItemHeaderSize - 1;
 
-  if (!OpenListeners(error)) return false;
+  if (config_.tls) {
+    tls_ = TlsContext::Create(config_, error);
+    if (!tls_) return false;
+    cert_refreshed_ = now_;
+  }
+  if (!OpenListeners(error) || !OpenMetrics(error)) return false;
 
   // Signals arrive through a signalfd, handled in the loop like any other event.
   sigset_t mask;
@@ -293,6 +298,20 @@ bool Server::OpenListeners(std::string& error) {
   return true;
 }
 
+bool Server::OpenMetrics(std::string& error) {
+  std::vector<ListenSocket> sockets;
+  if (!OpenMetricsSockets(config_, sockets, error)) return false;
+  if (sockets.empty()) return true;  // no --metrics-port
+  std::vector<util::UniqueFd> fds;
+  for (ListenSocket& socket : sockets) {
+    metrics_where_ += (metrics_where_.empty() ? "http://" : ", http://") + socket.name + "/metrics";
+    fds.push_back(std::move(socket.fd));
+  }
+  metrics_ = MetricsHttp::Create(
+      *loop_, std::move(fds), [this](std::string& body) { AppendMetricsPage(body); }, error);
+  return metrics_ != nullptr;
+}
+
 void Server::RequestShutdown() {
   // Not at once: the connection asking is in the middle of its turn.
   if (!shutting_down_) loop_->Defer(shutdown_request_.get());
@@ -324,13 +343,24 @@ void Server::Accept(const ListenSocket& socket) {
     }
     int one = 1;
     if (socket.tcp) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!Adopt(std::move(conn_fd))) spdlog::warn("epoll_ctl(connection): {}", std::strerror(errno));
+    // -Z: TLS on TCP listeners but notls: ones, as memcached (the unix socket stays plain).
+    if (!Adopt(std::move(conn_fd), socket.tls && tls_ != nullptr)) {
+      spdlog::warn("connection not served: {}", std::strerror(errno));
+    }
   }
 }
 
-bool Server::Adopt(util::UniqueFd fd) {
+bool Server::Adopt(util::UniqueFd fd, bool tls) {
+  std::unique_ptr<Transport> transport =
+      tls ? tls_->NewTransport(fd.get(), stats_.ssl_handshake_errors)
+          : std::make_unique<PlainTransport>(fd.get());
+  return transport != nullptr && Adopt(std::move(fd), std::move(transport));
+}
+
+bool Server::Adopt(util::UniqueFd fd, std::unique_ptr<Transport> transport) {
   const int raw_fd = fd.get();
-  auto conn = std::make_unique<Connection>(*this, std::move(fd), next_conn_id_++);
+  auto conn =
+      std::make_unique<Connection>(*this, std::move(fd), next_conn_id_++, std::move(transport));
   Connection* raw = conn.get();
   if (!raw->Start()) return false;
   connections_.emplace(raw, std::move(conn));
@@ -389,6 +419,18 @@ void Server::ScheduleFlush(int64_t delay) {
   flush_timer_->Arm(static_cast<uint64_t>(rel) * 1000, 0);
 }
 
+std::string Server::RefreshCerts() {
+  if (!tls_) return "Error TLS not enabled\r\n";  // memcached built with TLS, run without -Z
+  std::string error;
+  if (!tls_->Refresh(error)) {
+    spdlog::warn("refresh_certs: {}", error);
+    return error + "\r\n";
+  }
+  cert_refreshed_ = now_;
+  spdlog::info("refresh_certs: TLS certificates reloaded");
+  return "OK\r\n";
+}
+
 void Server::SetVerbosity(uint32_t level) {
   spdlog::set_level(level >= 2   ? spdlog::level::trace
                     : level == 1 ? spdlog::level::debug
@@ -396,12 +438,17 @@ void Server::SetVerbosity(uint32_t level) {
 }
 
 void Server::ReopenLog() {
-  if (log_reopen_) log_reopen_();
-  spdlog::info("SIGHUP: log reopened");
+  const std::string why = log_reopen_ ? log_reopen_() : "";
+  if (why.empty()) {
+    spdlog::info("SIGHUP: log reopened");
+  } else {
+    spdlog::error("SIGHUP: cannot reopen the log file: {}; still logging to the previous one", why);
+  }
 }
 
 void Server::Tick() {
   engine_->Housekeeping();
+  if (metrics_) metrics_->Sweep(util::NowNs());
   if (shutting_down_) {
     if (open_connections_ == 0 || ++shutdown_ticks_ >= kShutdownGraceTicks) {
       for (auto& [ptr, conn] : connections_) conn->Close();
@@ -426,6 +473,7 @@ void Server::Tick() {
 void Server::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
+  if (metrics_) metrics_->StopAccepting();
   for (size_t i = 0; i < sockets_.size(); ++i) {
     loop_->Remove(sockets_[i].fd.get());
     loop_->Cancel(listeners_[i].get());
@@ -446,6 +494,7 @@ int Server::Run() {
       SSDCACHE_VERSION, where, device_->path(), device_->size() >> 20, engine_->disk_slabs_total(),
       config_.engine.slab_size >> 10, engine_->memory_slabs_total(), engine_->index().bytes() >> 20,
       engine_->index().capacity());
+  if (metrics_) spdlog::info("metrics on {}", metrics_where_);
   loop_->Run();
   // Every acknowledged item that is only in DRAM goes to the device before we exit.
   // A round whose writes all failed makes no progress (a failed slab's tombstones are written

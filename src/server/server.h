@@ -22,7 +22,9 @@
 #include "server/config.h"
 #include "server/connection.h"
 #include "server/listeners.h"
+#include "server/metrics_http.h"
 #include "server/stats.h"
+#include "server/tls.h"
 #include "storage/device.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
@@ -47,17 +49,24 @@ class Server {
   void ConnectionClosed(Connection* conn);
   // Serves a connected, non-blocking socket (what Accept does with each one; tests hand it one end
   // of a socketpair). False: it could not be added to the event loop.
-  bool Adopt(util::UniqueFd fd);
+  bool Adopt(util::UniqueFd fd, bool tls = false);
+  // The same with a transport of the caller's (tests: one that behaves as TLS does).
+  bool Adopt(util::UniqueFd fd, std::unique_ptr<Transport> transport);
+  // refresh_certs: reloads the TLS files; memcached's reply line ("OK\r\n" or the error).
+  std::string RefreshCerts();
   void WaitForMemory(Connection* conn);
   // The shutdown command (-A): stops as SIGTERM does, once the current loop turn is over.
   void RequestShutdown();
   void ScheduleFlush(int64_t delay_seconds);
   // The reply to `stats ARG` (server_stats.cc).
   void AppendStats(std::string_view arg, std::string& out);
+  // The metrics endpoint's page: every group above in the Prometheus format (server_stats.cc).
+  void AppendMetricsPage(std::string& out);
   void ResetStats();
   void SetVerbosity(uint32_t level);
-  // How SIGHUP reopens the log file (set by main, which owns the logger).
-  void set_log_reopen(std::function<void()> fn) { log_reopen_ = std::move(fn); }
+  // How SIGHUP reopens the log file (set by main, which owns the logger): "" when it did, else
+  // why not (the previous file is still in use).
+  void set_log_reopen(std::function<std::string()> fn) { log_reopen_ = std::move(fn); }
   void ReopenLog();
   const protocol::ParserLimits& parser_limits() const { return parser_limits_; }
   // What lru_crawler enable/disable/sleep/tocrawl set (server/key_dump.h).
@@ -74,6 +83,7 @@ class Server {
   // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so.
   storage::IoFactory MakeIoFactory() const;
   bool OpenListeners(std::string& error);
+  bool OpenMetrics(std::string& error);
   void Accept(const ListenSocket& socket);
   void Tick();
   void ReapConnections();
@@ -92,6 +102,10 @@ class Server {
   std::unique_ptr<storage::Engine> engine_;
   std::vector<ListenSocket> sockets_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // one per socket, same order
+  std::unique_ptr<TlsContext> tls_;                   // -Z, or none
+  uint32_t cert_refreshed_ = 0;                       // when tls_ last loaded its files
+  std::unique_ptr<MetricsHttp> metrics_;              // --metrics-port, or none
+  std::string metrics_where_;                         // its addresses, for the start-up line
   util::UniqueFd signal_fd_;
   std::unique_ptr<SignalHandler> signal_handler_;
   std::unique_ptr<AioHandler> aio_handler_;
@@ -102,7 +116,7 @@ class Server {
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> closed_;  // closed, freed once no lookup of theirs is in flight
   std::vector<Connection*> memory_waiters_;
-  std::function<void()> log_reopen_;
+  std::function<std::string()> log_reopen_;
   int shutdown_ticks_ = 0;
   uint64_t next_conn_id_ = 1;
   size_t open_connections_ = 0;

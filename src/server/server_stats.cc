@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 
+#include "server/metrics_page.h"
 #include "server/server.h"
 
 namespace ssdcache::server {
@@ -102,17 +103,9 @@ constexpr FixedSetting kFixedSettings[] = {
     {"ext_max_frag", "0.00"},
     {"slab_automove_freeratio", "0.000"},
     {"ext_drop_unread", "no"},
-    {"ssl_enabled", "no"},
-    {"ssl_chain_cert", "(null)"},
-    {"ssl_key", "(null)"},
-    {"ssl_verify_mode", "0"},
-    {"ssl_keyformat", "1"},
-    {"ssl_ciphers", "NULL"},
-    {"ssl_ca_cert", "NULL"},
     {"ssl_wbuf_size", "16384"},
     {"ssl_session_cache", "no"},
     {"ssl_kernel_tls", "no"},
-    {"ssl_min_version", "tlsv1.2"},
     {"num_napi_ids", "(null)"},
     {"memory_file", "(null)"},
 };
@@ -163,10 +156,11 @@ void Server::AppendGeneralStats(std::string& out) const {
   }
   const uint64_t paused_us =
       accept_blocked_ ? (util::NowNs() - accept_blocked_since_ns_) / 1000 : 0;
-  AppendStatRows(StatSources{stats_, *engine_, *device_, *loop_, config_.max_connections,
-                             open_connections_, connections_.size(), now_, started_,
-                             !accept_blocked_ && !shutting_down_, paused_us, memory},
-                 out);
+  AppendStatRows(
+      StatSources{stats_, *engine_, *device_, *loop_, config_.max_connections, open_connections_,
+                  connections_.size(), now_, started_, !accept_blocked_ && !shutting_down_,
+                  paused_us, memory, tls_ != nullptr, cert_refreshed_},
+      out);
   out.append("END\r\n");
 }
 
@@ -208,6 +202,24 @@ void Server::AppendLatencyStats(std::string& out) const {
   emit("device_read", engine_->read_latency());
   emit("slab_write", engine_->write_latency());
   out.append("END\r\n");
+}
+
+void Server::AppendMetricsPage(std::string& out) {
+  std::string general, settings, slabs, items;
+  AppendStats("", general);
+  AppendStats("settings", settings);
+  AppendStats("slabs", slabs);
+  AppendStats("items", items);
+  std::vector<NamedHistogram> latency;
+  for (size_t k = 0; k < kLatencyKinds; ++k) {
+    latency.push_back(
+        {"ssdcached_request_latency_seconds", "request", kLatencyNames[k], &stats_.latency[k]});
+  }
+  constexpr std::string_view kDevice = "ssdcached_device_latency_seconds";
+  latency.push_back({kDevice, "op", "read_queue", &engine_->read_queue_latency()});
+  latency.push_back({kDevice, "op", "read", &engine_->read_latency()});
+  latency.push_back({kDevice, "op", "slab_write", &engine_->write_latency()});
+  ComposeMetricsPage(MetricsInput{general, settings, slabs, items, latency}, out);
 }
 
 std::vector<ConnRow> Server::ConnRows() const {

@@ -26,18 +26,29 @@ struct StatRow {
   Reset reset;
   uint64_t ServerStats::*counter;            // one of the server's counters, or
   std::string (*value)(const StatSources&);  // anything else ("" leaves the line out)
+  // It only grows between resets (a Prometheus counter, `_total`); else a gauge.
+  bool total;
 };
 
 constexpr StatRow Counter(const char* name, uint64_t ServerStats::*counter) {
-  return {name, Reset::kClears, counter, nullptr};
+  return {name, Reset::kClears, counter, nullptr, true};
 }
+// A value that `stats reset` clears is a count since then; one it keeps is a gauge.
 constexpr StatRow Value(const char* name, Reset reset, std::string (*value)(const StatSources&)) {
-  return {name, reset, nullptr, value};
+  return {name, reset, nullptr, value, reset == Reset::kClears};
+}
+// A count that `stats reset` does not clear (CPU time, IOs since start).
+constexpr StatRow Total(const char* name, std::string (*value)(const StatSources&)) {
+  return {name, Reset::kKeeps, nullptr, value, true};
+}
+// The highest value seen since a reset: cleared by it, but no count.
+constexpr StatRow Peak(const char* name, std::string (*value)(const StatSources&)) {
+  return {name, Reset::kClears, nullptr, value, false};
 }
 // A memcached stat of a mechanism ssdcached does not have (no LRU, SASL, slab mover, logger
 // watchers, ...): always 0, so that tools reading it find it (docs/protocol.md, "Stats").
 constexpr StatRow Absent(const char* name) {
-  return {name, Reset::kKeeps, nullptr, [](const StatSources&) { return std::string("0"); }};
+  return {name, Reset::kKeeps, nullptr, [](const StatSources&) { return std::string("0"); }, false};
 }
 
 // A row's value from an expression over `s`, the StatSources.
@@ -105,8 +116,8 @@ constexpr StatRow kStatRows[] = {
     Value("time", kKeeps, SSDCACHE_STAT(s.now)),
     Value("version", kKeeps, [](const StatSources&) { return std::string(SSDCACHE_VERSION); }),
     Value("pointer_size", kKeeps, SSDCACHE_STAT(sizeof(void*) * 8)),
-    Value("rusage_user", kKeeps, [](const StatSources&) { return Seconds(Usage().ru_utime); }),
-    Value("rusage_system", kKeeps, [](const StatSources&) { return Seconds(Usage().ru_stime); }),
+    Total("rusage_user", [](const StatSources&) { return Seconds(Usage().ru_utime); }),
+    Total("rusage_system", [](const StatSources&) { return Seconds(Usage().ru_stime); }),
     Value("max_connections", kKeeps, SSDCACHE_STAT(s.max_connections)),
     Value("curr_connections", kKeeps, SSDCACHE_STAT(s.curr_connections)),
     Counter("total_connections", &ServerStats::total_connections),
@@ -141,7 +152,7 @@ constexpr StatRow kStatRows[] = {
     Counter("touch_hits", &ServerStats::touch_hits),
     Counter("touch_misses", &ServerStats::touch_misses),
     Counter("store_too_large", &ServerStats::store_too_large),
-    Absent("store_no_memory"),  // a store waits for a free memory slab instead (memory_waits)
+    Counter("store_no_memory", &ServerStats::store_no_memory),
     Absent("auth_cmds"),
     Absent("auth_errors"),
     Counter("bytes_read", &ServerStats::bytes_read),
@@ -174,11 +185,20 @@ constexpr StatRow kStatRows[] = {
     Absent("log_watcher_skipped"),
     Absent("log_watcher_sent"),
     Absent("log_watchers"),
+    // Only with -Z, as memcached.
+    Value("ssl_handshake_errors", kClears,
+          [](const StatSources& s) {
+            return s.tls ? std::to_string(s.server.ssl_handshake_errors) : std::string();
+          }),
+    Value("time_since_server_cert_refresh", kKeeps,
+          [](const StatSources& s) {
+            return s.tls ? std::to_string(s.now - s.cert_refreshed) : std::string();
+          }),
     Absent("unexpected_napi_ids"),
     Absent("round_robin_fallback"),
     Counter("idle_kicks", &ServerStats::idle_kicks),
     Counter("protocol_errors", &ServerStats::protocol_errors),
-    Value("event_loop_turns", kKeeps, SSDCACHE_STAT(s.loop.turn())),
+    Total("event_loop_turns", SSDCACHE_STAT(s.loop.turn())),
     Value("bytes", kKeeps, SSDCACHE_STAT(s.engine.gauges().bytes)),
     Value("curr_items", kKeeps, SSDCACHE_STAT(s.engine.gauges().curr_items)),
     Value("total_items", kClears, SSDCACHE_ENGINE_STAT(total_items)),
@@ -213,7 +233,7 @@ constexpr StatRow kStatRows[] = {
     Value("index_evictions", kClears, SSDCACHE_ENGINE_STAT(index_evictions)),
     Value("reads_memory", kClears, SSDCACHE_ENGINE_STAT(reads_memory)),
     Value("reads_device", kClears, SSDCACHE_ENGINE_STAT(reads_device)),
-    Value("reads_in_flight_max", kClears, SSDCACHE_ENGINE_STAT(reads_in_flight_max)),
+    Peak("reads_in_flight_max", SSDCACHE_ENGINE_STAT(reads_in_flight_max)),
     Value("read_errors", kClears, SSDCACHE_ENGINE_STAT(read_errors)),
     Value("checksum_errors", kClears, SSDCACHE_ENGINE_STAT(checksum_errors)),
     Value("key_mismatches", kClears, SSDCACHE_ENGINE_STAT(key_mismatches)),
@@ -228,18 +248,18 @@ constexpr StatRow kStatRows[] = {
     Value("journal_errors", kClears, SSDCACHE_JOURNAL_STAT(stats().errors)),
     Value("journal_full_waits", kClears, SSDCACHE_JOURNAL_STAT(stats().full_waits)),
     Value("journal_blocks_used", kKeeps, SSDCACHE_JOURNAL_STAT(used_blocks())),
-    Value("journal_in_flight_max", kClears, SSDCACHE_JOURNAL_STAT(stats().in_flight_max)),
+    Peak("journal_in_flight_max", SSDCACHE_JOURNAL_STAT(stats().in_flight_max)),
     Value("journal_waits", kClears, SSDCACHE_ENGINE_STAT(journal_waits)),
     Value("journal_undone", kClears, SSDCACHE_ENGINE_STAT(journal_undone)),
     Value("journal_checkpoints", kClears, SSDCACHE_ENGINE_STAT(journal_checkpoints)),
     Value("records_voided", kClears, SSDCACHE_ENGINE_STAT(records_voided)),
     Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.engine.io_in_flight())),
     Value("aio_queued", kKeeps, SSDCACHE_STAT(s.engine.io_queued())),
-    Value("aio_reads", kKeeps, SSDCACHE_STAT(s.engine.io_stats().reads)),
-    Value("aio_writes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().writes)),
-    Value("aio_read_bytes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().read_bytes)),
-    Value("aio_write_bytes", kKeeps, SSDCACHE_STAT(s.engine.io_stats().write_bytes)),
-    Value("aio_errors", kKeeps, SSDCACHE_STAT(s.engine.io_stats().errors)),
+    Total("aio_reads", SSDCACHE_STAT(s.engine.io_stats().reads)),
+    Total("aio_writes", SSDCACHE_STAT(s.engine.io_stats().writes)),
+    Total("aio_read_bytes", SSDCACHE_STAT(s.engine.io_stats().read_bytes)),
+    Total("aio_write_bytes", SSDCACHE_STAT(s.engine.io_stats().write_bytes)),
+    Total("aio_errors", SSDCACHE_STAT(s.engine.io_stats().errors)),
 };
 
 #undef SSDCACHE_JOURNAL_STAT
@@ -257,6 +277,13 @@ void AppendStatRows(const StatSources& sources, std::string& out) {
   }
 }
 
+bool StatIsTotal(std::string_view name) {
+  for (const StatRow& row : kStatRows) {
+    if (name == row.name) return row.total;
+  }
+  return false;
+}
+
 std::vector<std::string_view> StatsClearedByReset() {
   std::vector<std::string_view> names;
   for (const StatRow& row : kStatRows) {
@@ -271,6 +298,7 @@ void ResetServerStats(ServerStats& stats) {
   }
   for (util::Histogram& h : stats.latency) h.Reset();
   stats.classes.fill(ClassCounts{});
+  stats.ssl_handshake_errors = 0;  // a Value row (shown only with -Z)
   stats.listen_disabled_us =
       0;  // time_in_listen_disabled_us (a Value row: it adds a running pause)
 }

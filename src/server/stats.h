@@ -89,14 +89,16 @@ struct ServerStats {
   uint64_t touch_misses = 0;
   uint64_t cmd_meta = 0;             // me commands (as memcached 1.6.18 counts)
   uint64_t store_too_large = 0;      // stores refused: the item fits no slab class
+  uint64_t store_no_memory = 0;      // stores refused under -M (no slab may be evicted)
   uint64_t listen_disabled_num = 0;  // times accepting paused (out of descriptors)
   uint64_t listen_disabled_us = 0;   // time accepting was paused (pauses that ended)
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
-  uint64_t conn_yields = 0;         // a connection used up its per-turn budget and was deferred
-  uint64_t idle_kicks = 0;          // connections closed by --idle-timeout
-  uint64_t protocol_errors = 0;     // requests answered with ERROR / CLIENT_ERROR
-  uint64_t lru_crawler_starts = 0;  // lru_crawler metadump listings started
+  uint64_t conn_yields = 0;           // a connection used up its per-turn budget and was deferred
+  uint64_t idle_kicks = 0;            // connections closed by --idle-timeout
+  uint64_t protocol_errors = 0;       // requests answered with ERROR / CLIENT_ERROR
+  uint64_t ssl_handshake_errors = 0;  // TLS connections whose handshake failed
+  uint64_t lru_crawler_starts = 0;    // lru_crawler metadump listings started
 };
 
 // What the connections hold, for memcached's read_buf_* and response_obj_* stats.
@@ -121,6 +123,8 @@ struct StatSources {
   bool accepting;             // the listener takes new connections
   uint64_t listen_paused_us;  // a pause of accepting still running, so far
   ConnMemory conn_memory;
+  bool tls;                 // -Z: memcached's ssl_* stats are shown
+  uint32_t cert_refreshed;  // when the TLS files were last loaded
 };
 
 // `stats slabs`, `stats items` and `stats sizes` (stats_classes.cc) read the engine's classes and
@@ -147,6 +151,10 @@ void AppendConnRows(const std::vector<ConnRow>& rows, std::string& out);
 
 // The `stats` lines, "STAT name value\r\n" each, in memcached's order then ssdcache's own.
 void AppendStatRows(const StatSources& sources, std::string& out);
+// Whether the `stats` row `name` only grows between resets (a Prometheus counter); else a gauge.
+bool StatIsTotal(std::string_view name);
+// The same for a field of `stats slabs` or `stats items` ("get_hits", "evicted").
+bool ClassStatIsTotal(std::string_view field);
 // Zeroes every server counter whose row says `stats reset` clears it, and the latencies.
 void ResetServerStats(ServerStats& stats);
 // The names of the rows `stats reset` clears (server counters and engine counters alike).

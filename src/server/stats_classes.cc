@@ -22,6 +22,7 @@ struct ClassView {
 struct ClassRow {
   const char* name;
   uint64_t (*value)(const ClassView&);
+  bool total = false;  // only grows between resets (a Prometheus counter); else a gauge
 };
 
 // A row's value from an expression over `v`, the ClassView.
@@ -44,14 +45,14 @@ constexpr ClassRow kSlabRows[] = {
     // when their slab is evicted; free_chunks_end is what a store can take now.
     {"free_chunks", SSDCACHE_CLASS_STAT(Chunks(v) - std::min(Chunks(v), v.c.items))},
     {"free_chunks_end", SSDCACHE_CLASS_STAT(v.c.open_chunks_free)},
-    {"get_hits", SSDCACHE_CLASS_STAT(v.n.get_hits)},
-    {"cmd_set", SSDCACHE_CLASS_STAT(v.n.cmd_set)},
-    {"delete_hits", SSDCACHE_CLASS_STAT(v.n.delete_hits)},
-    {"incr_hits", SSDCACHE_CLASS_STAT(v.n.incr_hits)},
-    {"decr_hits", SSDCACHE_CLASS_STAT(v.n.decr_hits)},
-    {"cas_hits", SSDCACHE_CLASS_STAT(v.n.cas_hits)},
-    {"cas_badval", SSDCACHE_CLASS_STAT(v.n.cas_badval)},
-    {"touch_hits", SSDCACHE_CLASS_STAT(v.n.touch_hits)},
+    {"get_hits", SSDCACHE_CLASS_STAT(v.n.get_hits), true},
+    {"cmd_set", SSDCACHE_CLASS_STAT(v.n.cmd_set), true},
+    {"delete_hits", SSDCACHE_CLASS_STAT(v.n.delete_hits), true},
+    {"incr_hits", SSDCACHE_CLASS_STAT(v.n.incr_hits), true},
+    {"decr_hits", SSDCACHE_CLASS_STAT(v.n.decr_hits), true},
+    {"cas_hits", SSDCACHE_CLASS_STAT(v.n.cas_hits), true},
+    {"cas_badval", SSDCACHE_CLASS_STAT(v.n.cas_badval), true},
+    {"touch_hits", SSDCACHE_CLASS_STAT(v.n.touch_hits), true},
     {"mem_requested", SSDCACHE_CLASS_STAT(v.c.items* v.c.chunk_size)},
     {"memory_pages", SSDCACHE_CLASS_STAT(v.c.memory_slabs)},
     {"disk_pages", SSDCACHE_CLASS_STAT(v.c.disk_slabs)},
@@ -69,26 +70,26 @@ constexpr ClassRow kItemRows[] = {
     {"age_warm", SSDCACHE_CLASS_STAT(0)},
     {"age", SSDCACHE_CLASS_STAT(Since(v.now, v.c.oldest_opened))},
     {"mem_requested", SSDCACHE_CLASS_STAT(v.c.items* v.c.chunk_size)},
-    {"evicted", SSDCACHE_CLASS_STAT(v.c.counters.evicted)},
-    {"evicted_nonzero", SSDCACHE_CLASS_STAT(0)},
+    {"evicted", SSDCACHE_CLASS_STAT(v.c.counters.evicted), true},
+    {"evicted_nonzero", SSDCACHE_CLASS_STAT(0), true},
     {"evicted_time", SSDCACHE_CLASS_STAT(v.c.counters.evicted_time)},
-    {"outofmemory", SSDCACHE_CLASS_STAT(0)},
-    {"tailrepairs", SSDCACHE_CLASS_STAT(0)},
-    {"reclaimed", SSDCACHE_CLASS_STAT(0)},
-    {"expired_unfetched", SSDCACHE_CLASS_STAT(v.c.counters.expired_unfetched)},
-    {"evicted_unfetched", SSDCACHE_CLASS_STAT(0)},
-    {"evicted_active", SSDCACHE_CLASS_STAT(0)},
-    {"crawler_reclaimed", SSDCACHE_CLASS_STAT(0)},
-    {"crawler_items_checked", SSDCACHE_CLASS_STAT(0)},
-    {"lrutail_reflocked", SSDCACHE_CLASS_STAT(0)},
-    {"moves_to_cold", SSDCACHE_CLASS_STAT(0)},
-    {"moves_to_warm", SSDCACHE_CLASS_STAT(0)},
-    {"moves_within_lru", SSDCACHE_CLASS_STAT(0)},
-    {"direct_reclaims", SSDCACHE_CLASS_STAT(0)},
-    {"hits_to_hot", SSDCACHE_CLASS_STAT(v.n.hits_to_hot)},
-    {"hits_to_warm", SSDCACHE_CLASS_STAT(0)},
-    {"hits_to_cold", SSDCACHE_CLASS_STAT(v.n.hits_to_cold)},
-    {"hits_to_temp", SSDCACHE_CLASS_STAT(0)},
+    {"outofmemory", SSDCACHE_CLASS_STAT(0), true},
+    {"tailrepairs", SSDCACHE_CLASS_STAT(0), true},
+    {"reclaimed", SSDCACHE_CLASS_STAT(0), true},
+    {"expired_unfetched", SSDCACHE_CLASS_STAT(v.c.counters.expired_unfetched), true},
+    {"evicted_unfetched", SSDCACHE_CLASS_STAT(0), true},
+    {"evicted_active", SSDCACHE_CLASS_STAT(0), true},
+    {"crawler_reclaimed", SSDCACHE_CLASS_STAT(0), true},
+    {"crawler_items_checked", SSDCACHE_CLASS_STAT(0), true},
+    {"lrutail_reflocked", SSDCACHE_CLASS_STAT(0), true},
+    {"moves_to_cold", SSDCACHE_CLASS_STAT(0), true},
+    {"moves_to_warm", SSDCACHE_CLASS_STAT(0), true},
+    {"moves_within_lru", SSDCACHE_CLASS_STAT(0), true},
+    {"direct_reclaims", SSDCACHE_CLASS_STAT(0), true},
+    {"hits_to_hot", SSDCACHE_CLASS_STAT(v.n.hits_to_hot), true},
+    {"hits_to_warm", SSDCACHE_CLASS_STAT(0), true},
+    {"hits_to_cold", SSDCACHE_CLASS_STAT(v.n.hits_to_cold), true},
+    {"hits_to_temp", SSDCACHE_CLASS_STAT(0), true},
 };
 
 #undef SSDCACHE_CLASS_STAT
@@ -111,6 +112,16 @@ void AppendClasses(const ClassSources& s, const ClassRow (&rows)[N], std::string
 }
 
 }  // namespace
+
+bool ClassStatIsTotal(std::string_view field) {
+  for (const ClassRow& row : kSlabRows) {
+    if (field == row.name) return row.total;
+  }
+  for (const ClassRow& row : kItemRows) {
+    if (field == row.name) return row.total;
+  }
+  return false;
+}
 
 void AppendSlabRows(const ClassSources& s, std::string& out) {
   // As memcached: the classes that hold pages.

@@ -28,6 +28,8 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
           ? SlabClasses::Geometric(min_item, options.factor, max_chunk, error)
           : SlabClasses::FromProfile(options.slab_profile, max_chunk, error);
   if (!classes) return nullptr;
+  // A get of an item that fits in a device block reads that block alone (ChunkLayout).
+  if (options.slab_profile.empty()) classes = classes->FitToBlocks(device.block_size());
   if (options.slab_size / classes->chunk_size(0) >= (1U << Index::kChunkBits)) {
     error = "-n/--min-item-size is too small for -I/--slab-size: at most 2^20 chunks per slab";
     return nullptr;
@@ -98,7 +100,7 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       reads_(device, aio, *this, options.slab_size),
       durable_(device, aio, *this, Geometry(options, device, classes_)) {
   for (size_t c = 0; c < classes_.count(); ++c) {
-    chunks_per_slab_.push_back((slab_size_ - kSlabHeaderSize) / classes_.chunk_size(c));
+    layouts_.emplace_back(classes_.chunk_size(c), slab_size_, device.block_size());
   }
   open_.assign(classes_.count(), -1);
   class_counters_.resize(classes_.count());
@@ -118,6 +120,7 @@ Superblock Engine::Geometry(const EngineOptions& options, const Device& device,
   sb.version = kFormatVersion;
   sb.device_size = device.size();
   sb.slab_size = options.slab_size;
+  sb.chunk_block = static_cast<uint16_t>(device.block_size());
   sb.classes = static_cast<uint32_t>(classes.count());
   std::vector<uint32_t> sizes;
   for (size_t c = 0; c < classes.count(); ++c) sizes.push_back(classes.chunk_size(c));
@@ -136,17 +139,16 @@ uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& devic
 bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 
 char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
-  return MemSlab(s.mem) + ChunkOffset(classes_.chunk_size(s.cls), chunk);
+  return MemSlab(s.mem) + layouts_[s.cls].offset(chunk);
 }
 
 Engine::DeviceRange Engine::ChunkRange(const SlabInfo& s, uint32_t c0, uint32_t c1) const {
   const uint32_t bs = device_.block_size();
-  const uint32_t cs = classes_.chunk_size(s.cls);
   const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
-  const uint64_t off = piece + ChunkOffset(cs, c0);
+  const uint64_t off = piece + layouts_[s.cls].offset(c0);
   const uint64_t start = off / bs * bs;
   const uint64_t end =
-      std::min((piece + ChunkOffset(cs, c1) + bs - 1) / bs * bs, piece + s.disk_len);
+      std::min((piece + layouts_[s.cls].end(c1) + bs - 1) / bs * bs, piece + s.disk_len);
   return {start, end, static_cast<uint32_t>(off - start)};
 }
 
@@ -211,7 +213,7 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
 }
 
 ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
-  // Only the aligned blocks that cover the chunk.
+  // Only the aligned blocks that cover the chunk: one when it is no larger than a block.
   const SlabInfo& s = table_[e.slab];
   const DeviceRange range = ChunkRange(s, e.chunk, e.chunk + 1);
   return reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq), e, key,
@@ -328,7 +330,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   }
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
   if (options_.disable_evictions &&
-      (open_[cls] < 0 || table_[open_[cls]].used == chunks_per_slab_[cls]) && WouldNeedEviction()) {
+      (open_[cls] < 0 || table_[open_[cls]].used == layouts_[cls].count()) && WouldNeedEviction()) {
     return {StoreResult::kOutOfMemory};
   }
   int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
@@ -379,7 +381,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   ++gauges_.curr_items;
   ++stats_.total_items;
   gauges_.bytes += classes_.chunk_size(s.cls);
-  if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
+  if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
   // A loser's (MarkUnindexed). Not those failed writes gave back: on a failing device each store
   // would write them again, fail, and lose what shares their slabs; housekeeping retries them.
   if (pending_tombstones_.size() > pending_before) DrainTombstones();
@@ -467,7 +469,7 @@ bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
   uint32_t chunk = s.used++;
   WriteItem(ChunkInMemory(s, chunk), key, {}, {}, 0, 0, 0, static_cast<uint32_t>(s.seq),
             wseq != 0 ? wseq : TakeWseq(), kKindTombstone);
-  if (s.used == chunks_per_slab_[s.cls]) Seal(static_cast<uint32_t>(id));
+  if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
   return true;
 }
 
@@ -533,10 +535,10 @@ std::vector<ClassStats> Engine::class_stats() const {
   std::vector<ClassStats> out(classes_.count());
   for (size_t c = 0; c < out.size(); ++c) {
     out[c].chunk_size = classes_.chunk_size(c);
-    out[c].chunks_per_slab = chunks_per_slab_[c];
+    out[c].chunks_per_slab = layouts_[c].count();
     out[c].counters = class_counters_[c];
     if (open_[c] >= 0 && table_[open_[c]].state == SlabState::kMemory) {
-      out[c].open_chunks_free = chunks_per_slab_[c] - table_[open_[c]].used;
+      out[c].open_chunks_free = layouts_[c].count() - table_[open_[c]].used;
     }
   }
   auto older = [](uint32_t& oldest, uint32_t t) {
@@ -562,7 +564,7 @@ bool Engine::Recover(bool format, std::string& error) {
                             .device = device_,
                             .io = aio_,
                             .classes = classes_,
-                            .chunks_per_slab = chunks_per_slab_,
+                            .layouts = layouts_,
                             .slab_size = slab_size_,
                             .disk_base = DiskOffset(0),
                             .now = now_,

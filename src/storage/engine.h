@@ -459,7 +459,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   IoBackend& aio_;
   SlabClasses classes_;
   uint32_t slab_size_;
-  std::vector<uint32_t> chunks_per_slab_;
+  std::vector<ChunkLayout> layouts_;  // per class: where its chunks lie in a slab
   std::unique_ptr<Index> index_;
   AccessTable access_;  // recent accesses, for meta l / me la
 

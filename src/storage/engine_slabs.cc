@@ -22,7 +22,7 @@ constexpr uint64_t kWriteTag = 1ULL << 63;
 int64_t Engine::OpenSlabFor(uint8_t cls) {
   if (open_[cls] >= 0) {
     SlabInfo& s = table_[open_[cls]];
-    if (s.used < chunks_per_slab_[cls]) return open_[cls];
+    if (s.used < layouts_[cls].count()) return open_[cls];
     Seal(static_cast<uint32_t>(open_[cls]));
   }
   if (!HasBuffer()) {
@@ -216,12 +216,9 @@ void Engine::PlaceAwaiting() {
 bool Engine::StartWrite(uint32_t id) {
   SlabInfo& s = table_[id];
   const uint32_t bs = device_.block_size();
-  uint32_t len =
-      s.used == chunks_per_slab_[s.cls]
-          ? slab_size_
-          : static_cast<uint32_t>(
-                (kSlabHeaderSize + uint64_t{s.used} * classes_.chunk_size(s.cls) + bs - 1) / bs *
-                bs);
+  uint32_t len = s.used == layouts_[s.cls].count()
+                     ? slab_size_
+                     : static_cast<uint32_t>((layouts_[s.cls].end(s.used) + bs - 1) / bs * bs);
   len = std::min(len, slab_size_);
   uint32_t disk, off;
   if (!PlaceOnDisk(id, len, disk, off)) return false;

@@ -27,7 +27,10 @@ inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 //    cleanly (--journal-sync process); journal blocks may be in-place blocks (journal.h).
 // 5: slab headers carry the seal sequence (eviction order) and the superblock the eviction
 //    frontier (slabs sealed before it are evicted) and the write-sequence ceiling.
-inline constexpr uint16_t kFormatVersion = 5;
+// 6: chunks no larger than a device block never straddle a block boundary (ChunkLayout), and
+//    geometric classes are fitted to the block (SlabClasses::FitToBlocks); the superblock records
+//    the block size the layout was made for.
+inline constexpr uint16_t kFormatVersion = 6;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
@@ -92,7 +95,7 @@ inline constexpr uint32_t kSuperMagic = 0x53534342;  // "SSCB"
 struct Superblock {
   uint32_t magic;
   uint16_t version;
-  uint16_t reserved0;
+  uint16_t chunk_block;  // the device block size the chunk layout was made for (ChunkLayout)
   uint64_t device_size;  // bytes of the slice
   uint32_t slab_size;
   uint32_t classes;      // number of slab classes
@@ -118,11 +121,6 @@ static_assert(sizeof(Superblock) == 96, "Superblock is part of the on-device for
 
 inline constexpr uint32_t kItemHeaderSize = sizeof(ItemHeader);
 inline constexpr uint32_t kSlabHeaderSize = sizeof(SlabHeader);
-
-// Where chunk `chunk` of a slab of chunks of `chunk_size` bytes starts, from the slab's start.
-inline uint64_t ChunkOffset(uint32_t chunk_size, uint32_t chunk) {
-  return kSlabHeaderSize + uint64_t{chunk} * chunk_size;
-}
 
 inline uint32_t ItemSize(size_t nkey, size_t nvalue) {
   return static_cast<uint32_t>(kItemHeaderSize + nkey + nvalue);

@@ -155,10 +155,10 @@ bool KeyScan::DrainWindow(Window& w, ScanSink& sink, size_t& budget) {
     w.next = w.c1;
     return true;
   }
-  const uint32_t cs = e_.classes_.chunk_size(s.cls);
+  const ChunkLayout& layout = e_.layouts_[s.cls];
   const size_t avail = r.io.len - r.skip;
   for (; w.next < w.c1; ++w.next) {
-    const uint64_t at = uint64_t{w.next - w.c0} * cs;
+    const uint64_t at = layout.offset(w.next) - layout.offset(w.c0);
     if (at >= avail) break;
     if (budget == 0) return false;
     --budget;

@@ -98,6 +98,8 @@ std::string Recovery::Mismatch(const Superblock& found) const {
   Superblock expect;
   p_.durable.Fill(expect);
   if (found.version != kFormatVersion) return "format version " + std::to_string(found.version);
+  if (found.chunk_block != expect.chunk_block)
+    return "chunks laid out for " + std::to_string(found.chunk_block) + "-byte blocks";
   if (found.slab_size != expect.slab_size)
     return "-I/--slab-size " + std::to_string(found.slab_size) + " bytes";
   if (found.device_size != expect.device_size)
@@ -151,16 +153,15 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
   if (h.magic != kSlabMagic || util::Crc32c(&h, sizeof(h)) != hcrc || h.version != kFormatVersion ||
       h.device_epoch != p_.durable.epoch() || h.slab_class >= p_.classes.count() ||
       h.chunk_size != p_.classes.chunk_size(h.slab_class) ||
-      h.chunks_used > p_.chunks_per_slab[h.slab_class] || h.seq == 0) {
+      h.chunks_used > p_.layouts[h.slab_class].count() || h.seq == 0) {
     return 0;
   }
   if (h.fill_id != fill_id) return 0;  // left over from an earlier use of this disk slab
-  uint32_t len =
-      h.chunks_used == p_.chunks_per_slab[h.slab_class]
-          ? slab_size
-          : static_cast<uint32_t>(std::min<uint64_t>(
-                slab_size,
-                (kSlabHeaderSize + uint64_t{h.chunks_used} * h.chunk_size + bs - 1) / bs * bs));
+  const ChunkLayout& layout = p_.layouts[h.slab_class];
+  uint32_t len = h.chunks_used == layout.count()
+                     ? slab_size
+                     : static_cast<uint32_t>(std::min<uint64_t>(
+                           slab_size, (layout.end(h.chunks_used) + bs - 1) / bs * bs));
   return off + len > slab_size ? 0 : len;
 }
 
@@ -270,7 +271,7 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   const uint32_t cs = p_.classes.chunk_size(p.cls);
   for (uint32_t c = 0; c < p.used; ++c) {
     ItemView v;
-    const char* rec = buf_.data() + ChunkOffset(cs, c);
+    const char* rec = buf_.data() + p_.layouts[p.cls].offset(c);
     if (!VerifyItem(rec, cs, static_cast<uint32_t>(p.seq), v)) {
       ++stats_.skipped;  // torn or never written
       continue;

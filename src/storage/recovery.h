@@ -46,7 +46,7 @@ struct RecoveryParts {
   Device& device;
   IoBackend& io;  // synchronous reads only (ReadSync): nothing else is running yet
   const SlabClasses& classes;
-  const std::vector<uint32_t>& chunks_per_slab;
+  const std::vector<ChunkLayout>& layouts;  // per class
   uint32_t slab_size;
   uint64_t disk_base;  // device offset of disk slab 0 (after the superblock and the journal)
   uint32_t now;        // for expiry

@@ -95,6 +95,27 @@ std::optional<SlabClasses> SlabClasses::FromProfile(const std::vector<uint32_t>&
   return classes;
 }
 
+SlabClasses SlabClasses::FitToBlocks(uint32_t block) const {
+  SlabClasses fitted;
+  for (uint32_t size : sizes_) {
+    if (size <= block)
+      size = block / (block / size) & ~uint32_t{7};  // still >= size (a multiple of 8)
+    if (fitted.sizes_.empty() || size > fitted.sizes_.back()) fitted.sizes_.push_back(size);
+  }
+  return fitted;
+}
+
+ChunkLayout::ChunkLayout(uint32_t chunk_size, uint32_t slab_size, uint32_t block)
+    : chunk_size_(chunk_size), block_(block) {
+  if (chunk_size > block || block <= kSlabHeaderSize || slab_size % block != 0) {
+    count_ = (slab_size - kSlabHeaderSize) / chunk_size;
+    return;
+  }
+  per_block_ = block / chunk_size;
+  first_ = (block - kSlabHeaderSize) / chunk_size;
+  count_ = first_ + (slab_size / block - 1) * per_block_;
+}
+
 int SlabClasses::ClassFor(uint32_t item_size) const {
   const auto it = std::lower_bound(sizes_.begin(), sizes_.end(), item_size);
   if (it == sizes_.end()) return -1;

@@ -5,6 +5,9 @@
 // Invariants: at least one class; chunk sizes are multiples of 8, strictly increasing, the first
 // >= the minimum item size and the last equal to the largest chunk (the slab payload size rounded
 // down to 8), so every item up to max_item() has a class; at most kMaxClasses classes.
+//
+// ChunkLayout says where a class's chunks lie in a slab: a chunk no larger than the device block
+// never straddles a block boundary, so a get of an item that fits in a block reads one block.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,14 @@ class SlabClasses {
   static std::optional<SlabClasses> FromProfile(const std::vector<uint32_t>& sizes,
                                                 uint32_t max_chunk, std::string& error);
 
+  // The classes fitted to device blocks of `block` bytes: each chunk size up to the block becomes
+  // the largest multiple of 8 that still puts as many chunks in a block (block / k for k chunks
+  // per block), and equal sizes merge. Every item up to the block then finds a class whose chunks
+  // fit in a block (the largest such is the block itself), and no device space is given to a
+  // class that a larger chunk of the same count per block would not also use. Geometric classes
+  // are fitted (Engine::Create); an explicit -z profile is kept as given.
+  SlabClasses FitToBlocks(uint32_t block) const;
+
   size_t count() const { return sizes_.size(); }
   uint32_t chunk_size(size_t cls) const { return sizes_[cls]; }
   uint32_t max_item() const { return sizes_.back(); }
@@ -42,6 +53,36 @@ class SlabClasses {
 
  private:
   std::vector<uint32_t> sizes_;
+};
+
+// Where the chunks of one class lie in a slab (the same in a memory buffer and on the device: a
+// slab's pieces start on block boundaries). The slab header comes first. Chunks no larger than a
+// block are packed block by block (the first block after the header), each block's tail left
+// unused, so none straddles a block boundary; larger chunks follow each other from the header on.
+class ChunkLayout {
+ public:
+  ChunkLayout(uint32_t chunk_size, uint32_t slab_size, uint32_t block);
+
+  uint32_t chunk_size() const { return chunk_size_; }
+  uint32_t count() const { return count_; }  // chunks per slab
+  // Byte offset of chunk `c` (< count()) from the start of the slab.
+  uint64_t offset(uint32_t c) const {
+    if (per_block_ == 0 || c < first_) return kSlabHeaderSize + uint64_t{c} * chunk_size_;
+    const uint32_t rest = c - first_;
+    return uint64_t{block_} * (1 + rest / per_block_) + uint64_t{rest % per_block_} * chunk_size_;
+  }
+  // Bytes from the start of the slab to the end of its first `used` chunks (the header alone
+  // when none): what a partly filled slab's write must cover.
+  uint64_t end(uint32_t used) const {
+    return used == 0 ? kSlabHeaderSize : offset(used - 1) + chunk_size_;
+  }
+
+ private:
+  uint32_t chunk_size_;
+  uint32_t block_;
+  uint32_t per_block_ = 0;  // chunks per block after the first (0: chunks larger than a block)
+  uint32_t first_ = 0;      // chunks in the first block, behind the header
+  uint32_t count_ = 0;
 };
 
 }  // namespace ssdcache::storage

@@ -17,12 +17,22 @@ class Histogram {
   void Record(uint64_t v) {
     ++counts_[Index(v)];
     ++count_;
+    sum_ += v;
     if (v > max_) max_ = v;
   }
   void Reset() { *this = Histogram(); }
 
   uint64_t count() const { return count_; }
   uint64_t max() const { return max_; }
+  uint64_t sum() const { return sum_; }
+
+  // How many values were below `bound`: exact when `bound` is a power of two (a bucket edge), as
+  // the Prometheus page's buckets are.
+  uint64_t CountBelow(uint64_t bound) const {
+    uint64_t n = 0;
+    for (int i = 0, end = bound == 0 ? 0 : Index(bound); i < end; ++i) n += counts_[i];
+    return n;
+  }
 
   // The smallest bucket upper bound below which `q` (0..1) of the values lie; 0 when empty.
   uint64_t Percentile(double q) const {
@@ -56,6 +66,7 @@ class Histogram {
 
   std::array<uint64_t, kBuckets> counts_{};
   uint64_t count_ = 0;
+  uint64_t sum_ = 0;
   uint64_t max_ = 0;
 };
 

@@ -137,6 +137,12 @@ bool Text::Parse(std::string_view text, std::string& out, std::string& why) cons
 }
 
 bool ParseListenAddress(std::string_view text, ListenAddress& out, std::string& why) {
+  if (text.starts_with("notls:")) {
+    if (!ParseListenAddress(text.substr(6), out, why)) return false;
+    out.notls = true;
+    return true;
+  }
+  out.notls = false;
   const std::string s(text);
   std::string_view host = text, port;
   if (text.starts_with('[')) {
@@ -183,7 +189,7 @@ bool ParseListenAddress(std::string_view text, ListenAddress& out, std::string& 
 
 std::string FormatListenAddress(const ListenAddress& a) {
   const bool v6 = a.host.find(':') != std::string::npos;
-  std::string s;
+  std::string s = a.notls ? "notls:" : "";
   if (v6 && a.port >= 0) s.push_back('[');
   s.append(a.host);
   if (v6 && a.port >= 0) s.push_back(']');

@@ -161,10 +161,11 @@ struct Text {
 
 // Where to listen: a host (numeric IPv4, IPv6 bare or in brackets, or a name resolved at start)
 // and an optional port of its own, as memcached's -l takes them: "127.0.0.1", "::1", "[::1]:11311",
-// "localhost:11311".
+// "localhost:11311", and memcached's "notls:" prefix for a plain listener under -Z.
 struct ListenAddress {
   std::string host;
-  int port = -1;  // -1: the -p port
+  int port = -1;       // -1: the -p port
+  bool notls = false;  // "notls:ADDR": plain even under -Z (memcached's prefix)
   bool operator==(const ListenAddress&) const = default;
 };
 // Parses one entry; false (with `why`) for an empty host, a bad port or a stray bracket.

@@ -107,3 +107,10 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
+
+# True when this machine can listen on the IPv6 loopback (a container may have no ::1).
+has_ipv6_loopback() {
+  /usr/bin/python3 -c 'import socket
+s = socket.socket(socket.AF_INET6)
+s.bind(("::1", 0))' 2>/dev/null
+}

@@ -3,7 +3,7 @@
 # shellcheck disable=SC2016 source-path=SCRIPTDIR
 # Drives ssdcached with Debian's libmemcached-tools (libmemcached 1.1), clients nobody on the team
 # wrote: memccp, memccat, memcrm, memcexist, memctouch, memcflush, memcstat, memcslap and the ASCII
-# conformance checker memccapable -a.
+# conformance checker memccapable -a; then the same tools with --binary and memccapable -b.
 #
 #   tests/clients/test_libmemcached_tools.sh [path/to/ssdcached]     (or SSDCACHED_BIN=...)
 #
@@ -162,6 +162,57 @@ for name in "${ALL_ASCII_CHECKS[@]}"; do
   check "memccapable: $name" test "$(status_in "$direct" "$name")" = pass
 done
 check "memccapable: All tests passed" grep -q "All tests passed" "$WORK/memccapable.out"
+
+# --- the same tools in binary mode (--binary), and memccapable -b ---------------------------------
+B=(--binary "$S")
+check "binary: memccp stores two files" memccp "${B[@]}" "$FILES/text.txt" "$FILES/random.bin"
+rm -f "$WORK/out/text.txt" "$WORK/out/random.bin"
+check "binary: memccat text.txt" memccat "${B[@]}" --file="$WORK/out/text.txt" text.txt
+check "binary: text.txt is intact" cmp -s "$FILES/text.txt" "$WORK/out/text.txt"
+check "binary: memccat random.bin" memccat "${B[@]}" --file="$WORK/out/random.bin" random.bin
+check "binary: random.bin is intact" cmp -s "$FILES/random.bin" "$WORK/out/random.bin"
+check "binary: memccp --flags" memccp "${B[@]}" --flags=4321 "$FILES/flagged.txt"
+flags_line=$(memccat "${B[@]}" --flags flagged.txt 2>&1 | head -n1 || true)
+check "binary: memccat --flags shows 4321 (got '$flags_line')" test "${flags_line#*4321}" != "$flags_line"
+check "binary: memcexist finds text.txt" memcexist "${B[@]}" text.txt
+check "binary: memcexist misses a missing key" bash -c '! memcexist --binary "$1" no-such-key' _ "$S"
+check "binary: memctouch" memctouch "${B[@]}" --expire=300 text.txt
+check "binary: memctouch fails on a missing key" \
+  bash -c '! memctouch --binary "$1" --expire=300 no-such-key' _ "$S"
+check "binary: memccp --add refuses an existing key" \
+  bash -c '! memccp --binary "$1" --add "$2" 2>/dev/null' _ "$S" "$FILES/text.txt"
+check "binary: memcrm" memcrm "${B[@]}" text.txt
+check "binary: text.txt is gone" bash -c '! memccat --binary "$1" text.txt >/dev/null 2>&1' _ "$S"
+if memcstat "${B[@]}" >"$WORK/memcstat-binary.out" 2>"$WORK/memcstat-binary.err"; then
+  check "binary: memcstat shows the standard fields" check_memcstat_output "$WORK/memcstat-binary.out"
+else
+  fail "binary: memcstat failed: $(cat "$WORK/memcstat-binary.err")"
+fi
+sets0=$(stat_of "$PORT" cmd_set)
+check "binary: memcslap --test=set" \
+  timeout 120 memcslap "${B[@]}" --concurrency=2 --execute-number=500 --test=set
+sets1=$(stat_of "$PORT" cmd_set)
+check "binary: memcslap set: cmd_set grew by 1000 (got $((sets1 - sets0)))" \
+  test $((sets1 - sets0)) -eq 1000
+hits0=$(stat_of "$PORT" get_hits)
+check "binary: memcslap --test=get" \
+  timeout 120 memcslap "${B[@]}" --concurrency=2 --execute-number=500 --test=get
+hits1=$(stat_of "$PORT" get_hits)
+check "binary: memcslap get: 1000 hits (got $((hits1 - hits0)))" test $((hits1 - hits0)) -eq 1000
+check "binary: memcflush" memcflush "${B[@]}"
+check "binary: nothing left after memcflush" \
+  bash -c '! memccat --binary "$1" random.bin >/dev/null 2>&1' _ "$S"
+
+# memccapable -b: every binary check it has must pass (it flushes the server).
+stdbuf -o0 -e0 timeout 120 memccapable -b -t 10 -h 127.0.0.1 -p "$PORT" \
+  >"$WORK/memccapable-b.out" 2>&1 || true
+binary_results=$(sed -nE 's/^(binary [a-z_ ]*[a-z])[[:space:]]+\[(pass|FAIL)\].*/\1|\2/p' \
+  "$WORK/memccapable-b.out")
+log "memccapable -b:"$'\n'"$binary_results"
+check "memccapable -b ran all 27 checks ($(grep -c . <<<"$binary_results"))" \
+  test "$(grep -c "|pass$" <<<"$binary_results")" -ge 27
+check "memccapable -b: no FAIL" bash -c '! grep -q "|FAIL$" <<<"$1"' _ "$binary_results"
+check "memccapable -b: All tests passed" grep -q "All tests passed" "$WORK/memccapable-b.out"
 
 # --- the server is still healthy and stops cleanly ------------------------------------------------
 reply=$(raw_cmd "$PORT" 'set after 0 0 2\r\nok\r\nget after\r\n' | tr -d '\r' | tr '\n' ' ')

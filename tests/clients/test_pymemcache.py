@@ -109,6 +109,13 @@ class ServerProcess:
             self.kill()
             return None
 
+    def stop_or_fail(self):
+        """stop(), raising AssertionError with the log's tail unless the exit status is 0."""
+        status = self.stop()
+        if status != 0:
+            raise AssertionError(f"ssdcached {self.name} exited with {status}: "
+                                 f"{self.log()[-2000:]}")
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -520,7 +527,9 @@ class ShutdownTest(unittest.TestCase):
             s.kill()
 
 
-def main():
+def run_cases(cases, title=""):
+    """Runs the unittest cases against argv[1] or $SSDCACHED_BIN; prints "N passed, M failed"
+    last; the exit status. Shared by the client tests written in Python."""
     global SERVER_BIN
     SERVER_BIN = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SSDCACHED_BIN")
     if not SERVER_BIN or not os.access(SERVER_BIN, os.X_OK):
@@ -529,11 +538,10 @@ def main():
         print("0 passed, 1 failed")
         return 1
     SERVER_BIN = os.path.abspath(SERVER_BIN)
-    print(f"pymemcache {pymemcache.__version__}, python {sys.version.split()[0]}, "
-          f"server {SERVER_BIN}", file=sys.stderr)
+    print(f"{title}python {sys.version.split()[0]}, server {SERVER_BIN}", file=sys.stderr)
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
-    for case in (SingleServerTest, HashClientTest, ShutdownTest):
+    for case in cases:
         suite.addTests(loader.loadTestsFromTestCase(case))
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
     # A failing setUpClass/tearDownClass is an error that belongs to no test that ran.
@@ -548,6 +556,11 @@ def main():
         line += f", {skipped} skipped"
     print(line)
     return 0 if failed == 0 and result.testsRun > 0 else 1
+
+
+def main():
+    return run_cases((SingleServerTest, HashClientTest, ShutdownTest),
+                     f"pymemcache {pymemcache.__version__}, ")
 
 
 if __name__ == "__main__":

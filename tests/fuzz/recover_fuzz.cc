@@ -314,9 +314,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t flush_seq = (setup & 1) != 0 ? in.U8() : 0;
   const uint32_t now = kNows[(setup >> 1) & 3];
   const auto nclasses = static_cast<uint32_t>(env->chunk_sizes.size());
-  auto chunks_per_slab = [&](uint32_t cls) {
-    return (kSlabSize - st::kSlabHeaderSize) / env->chunk_sizes[cls];
+  auto layout = [&](uint32_t cls) {
+    return st::ChunkLayout(env->chunk_sizes[cls], kSlabSize, kBlock);
   };
+  auto chunks_per_slab = [&](uint32_t cls) { return layout(cls).count(); };
 
   // Build the slab area in `image`.
   Oracle oracle;
@@ -400,7 +401,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const Header& hd = headers[which % headers.size()];
         const uint32_t cls = hd.cls < nclasses ? hd.cls : 0;
         const uint32_t cs = env->chunk_sizes[cls];
-        const uint64_t at = uint64_t{hd.off} + st::kSlabHeaderSize + uint64_t{chunk % 64U} * cs;
+        const uint64_t at =
+            uint64_t{hd.off} + layout(cls).offset(std::min(chunk % 64U, layout(cls).count() - 1));
         if (at + cs > kSlabSize || st::kItemHeaderSize + key.size() > cs) break;
         const bool tombstone = (mode & 1) != 0;
         const size_t room = cs - st::kItemHeaderSize - key.size();

@@ -315,10 +315,12 @@ TEST(Cli, DisableEvictionsRefusesInsteadOfEvicting) {
     if (!disable) {
       EXPECT_FALSE(refused);  // without -M the oldest slabs are evicted
       EXPECT_NE(stats.at("evictions"), "0");
+      EXPECT_EQ(stats.at("store_no_memory"), "0");
       continue;
     }
     ASSERT_TRUE(refused) << "stored " << stored << " without a refusal";
     EXPECT_EQ(stats.at("evictions"), "0");
+    EXPECT_NE(stats.at("store_no_memory"), "0");  // memcached counts its refusals there too
     EXPECT_EQ(c.Stats("settings").at("evictions"), "off");
     // Every acknowledged item is still there.
     for (int first = 0; first < stored; first += 100) {

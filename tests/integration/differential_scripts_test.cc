@@ -295,6 +295,13 @@ TEST(Differential, TooLargeSetDropsTheOldValueLikeMemcached) {
   ExpectScriptMatchesMemcached(script);
 }
 
+// memcached 1.6.18 still serves `bget`, an old name of `get`.
+TEST(Differential, BgetIsGetLikeMemcached) {
+  if (::access("/usr/bin/memcached", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/memcached";
+  ExpectScriptMatchesMemcached(
+      {"set b 5 0 3\r\nabc\r\n", "bget b\r\n", "bget b nokey b\r\n", "bget\r\n", "bgets b\r\n"});
+}
+
 // memcached closes, without a reply, a connection that sends an unknown command whose last token
 // begins with "HTTP/" (browsers, HTTP probes), but answers ERROR where its dispatch has an earlier
 // branch for the command's name, and only looks at the first 23 tokens.

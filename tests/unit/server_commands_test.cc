@@ -375,7 +375,7 @@ TEST_F(CommandsTest, StatsResetZeroesEveryRowTheTableSaysItClears) {
   auto rows = [&] {
     std::string out;
     AppendStatRows(StatSources{stats_, *engine_, *device_, *loop, 64, 1, 1, engine_->now(),
-                               engine_->now(), true, 0, ConnMemory{}},
+                               engine_->now(), true, 0, ConnMemory{}, false, 0},
                    out);
     std::map<std::string, std::string, std::less<>> by_name;
     for (size_t at = 0; at < out.size();) {

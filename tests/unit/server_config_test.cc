@@ -341,6 +341,9 @@ TEST(ServerConfig, ValidationErrorsNameTheFlag) {
       {{"-t", "0"}, "--threads"},
       {{"-S"}, "--enable-sasl"},
       {{"-Z"}, "--enable-ssl"},
+      {{"--ssl-verify-mode", "4"}, "--ssl-verify-mode"},
+      {{"--ssl-min-version", "tlsv2"}, "--ssl-min-version"},
+      {{"--ssl-keyformat", "3"}, "--ssl-keyformat"},
       {{"-Y", "/etc/auth"}, "--auth-file"},
       {{"--extended", "bogus"}, "--extended"},
       {{"-c", "0"}, "--max-connections"},
@@ -517,7 +520,7 @@ TEST(ServerConfig, EveryTableRowIsAFlagWhoseDefaultParses) {
       EXPECT_EQ(kind.Show(copy), kind.Show(value)) << first;
     }
   });
-  EXPECT_EQ(rows, 47);
+  EXPECT_EQ(rows, 57);
 }
 
 // `stats settings` comes from the same rows, with raw values (bytes, not MiB), each name once.
@@ -535,7 +538,7 @@ TEST(ServerConfig, SettingsPrintEveryRowWithAStatName) {
     const std::string name = "STAT " + line.substr(0, line.find(' ')) + " ";
     EXPECT_EQ(out.find(name, out.find(name) + 1), std::string::npos) << name << "twice";
   }
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 25);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 35);
   Config c = Ok({"-f", "1.5", "--journal-sync", "device", "-s", "1/3"});
   out.clear();
   AppendSettings(c, out);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -173,6 +174,47 @@ TEST_F(ConnectionTest, StatsAndMetaRepliesGoThroughTheSameQueue) {
   ASSERT_TRUE(got.starts_with("HD c")) << got;
   EXPECT_NE(got.find("STAT cmd_set 1\r\n"), std::string::npos);
   EXPECT_TRUE(got.ends_with("END\r\nVA 1\r\nx\r\n")) << got;
+}
+
+// Reads as TLS does: whatever the socket holds moves into the transport's own buffer at once (as
+// OpenSSL takes whole records), and each read hands out a few bytes of it, so the socket is empty
+// while requests are still to be read: no edge will announce them.
+class RecordLikeTransport final : public Transport {
+ public:
+  explicit RecordLikeTransport(int fd) : plain_(fd) {}
+  IoResult Read(char* buf, size_t len) override {
+    char chunk[65536];
+    IoResult r;
+    while ((r = plain_.Read(chunk, sizeof(chunk))).status == IoStatus::kOk) {
+      held_.append(chunk, r.bytes);
+    }
+    if (held_.empty()) return r;
+    const size_t n = std::min({len, size_t{7}, held_.size()});
+    held_.copy(buf, n);
+    held_.erase(0, n);
+    return {IoStatus::kOk, n};
+  }
+  IoResult Write(const iovec* iov, int count) override { return plain_.Write(iov, count); }
+  bool ShortReadDrains() const override { return false; }
+  bool EdgesWakeBoth() const override { return true; }
+
+ private:
+  PlainTransport plain_;
+  std::string held_;
+};
+
+TEST_F(ConnectionTest, BytesHeldByTheTransportAreReadWithoutAnEdge) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  client_.Reset(fds[0]);
+  ASSERT_TRUE(
+      server_->Adopt(util::UniqueFd(fds[1]), std::make_unique<RecordLikeTransport>(fds[1])));
+  std::string request, want;
+  for (int i = 0; i < 40; ++i) {
+    request += "set k" + std::to_string(i) + " 0 0 1\r\nx\r\n";
+    want += "STORED\r\n";
+  }
+  EXPECT_EQ(Ask(request + "mn\r\n", want + "MN\r\n"), want + "MN\r\n");
 }
 
 }  // namespace

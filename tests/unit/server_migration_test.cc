@@ -253,12 +253,50 @@ TEST(Migration, EveryMemcachedLongFlagIsKnown) {
   EXPECT_EQ(Parse({"--license"}).result, ParseResult::kExit);
 }
 
-TEST(Migration, AuthenticationAndTlsAreRefusedNotIgnored) {
-  for (const auto& args : {std::vector<std::string>{"-S"}, {"-Z"}, {"-Y", "/etc/auth"}}) {
+TEST(Migration, AuthenticationIsRefusedNotIgnored) {
+  for (const auto& args : {std::vector<std::string>{"-S"}, {"-Y", "/etc/auth"}}) {
     Parsed p = Parse(args);
     EXPECT_EQ(p.result, ParseResult::kError) << Join(args);
     EXPECT_NE(p.error.find("not supported"), std::string::npos) << p.error;
   }
+}
+
+TEST(Migration, TlsTakesMemcachedsSslOptions) {
+  // -Z without a certificate is refused at once, not at the first connection.
+  Parsed p = Parse({"-Z"});
+  EXPECT_EQ(p.result, ParseResult::kError);
+  EXPECT_NE(p.error.find("certificate chain"), std::string::npos) << p.error;
+  p = Ok({"-Z", "-o",
+          "ssl_chain_cert=/c.pem,ssl_key=/k.pem,ssl_verify_mode=2,ssl_min_version=3,ssl_ca_cert=/"
+          "ca.pem,ssl_ciphers=HIGH:!aNULL,ssl_keyformat=1,ssl_session_cache"});
+  EXPECT_TRUE(p.config.tls);
+  EXPECT_EQ(p.config.ssl_chain_cert, "/c.pem");
+  EXPECT_EQ(p.config.ssl_key, "/k.pem");
+  EXPECT_EQ(p.config.ssl_verify_mode, 2u);
+  EXPECT_EQ(p.config.ssl_min_version, 3u);
+  EXPECT_EQ(p.config.ssl_ca_cert, "/ca.pem");
+  EXPECT_EQ(p.config.ssl_ciphers, "HIGH:!aNULL");
+  // What ssdcached does not do is accepted and noted, as the other extended options.
+  EXPECT_EQ(p.config.extended, std::vector<std::string>{"ssl_session_cache"});
+  // `stats settings` shows them as memcached does.
+  std::string settings;
+  AppendSettings(p.config, settings);
+  EXPECT_NE(settings.find("STAT ssl_enabled yes\r\n"), std::string::npos) << settings;
+  EXPECT_NE(settings.find("STAT ssl_verify_mode 3\r\n"), std::string::npos) << settings;
+  EXPECT_NE(settings.find("STAT ssl_min_version tlsv1.3\r\n"), std::string::npos) << settings;
+  EXPECT_NE(settings.find("STAT ssl_chain_cert /c.pem\r\n"), std::string::npos) << settings;
+  EXPECT_EQ(Parse({"-o", "ssl_verify_mode=4"}).result, ParseResult::kError);
+  // memcached's notls: prefix keeps a listener plain.
+  p = Ok({"-Z", "-o", "ssl_chain_cert=/c.pem", "-l", "127.0.0.1,notls:[::1]:11212"});
+  ASSERT_EQ(p.config.listen.size(), 2u);
+  EXPECT_FALSE(p.config.listen[0].notls);
+  EXPECT_TRUE(p.config.listen[1].notls);
+  EXPECT_EQ(p.config.listen[1].host, "::1");
+  EXPECT_EQ(p.config.listen[1].port, 11212);
+  // memcached's long name for -o works the same.
+  p = Ok({"--enable-ssl", "--extended=ssl_chain_cert=/c.pem,idle_timeout=5"});
+  EXPECT_EQ(p.config.ssl_chain_cert, "/c.pem");
+  EXPECT_EQ(p.config.idle_timeout_s, 5u);
 }
 
 TEST(Migration, WholeMemcachedAndFatcacheCommandLines) {

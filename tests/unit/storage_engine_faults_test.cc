@@ -288,8 +288,8 @@ TEST_F(EngineFaultsTest, APieceWrittenBehindAFailedOneIsFoundByARestart) {
       std::memcpy(&h, bytes.data() + off, sizeof(h));
       if (h.magic != kSlabMagic) break;
       pieces.push_back(uint64_t{d + 1} * kSlab + off);
-      off += static_cast<uint32_t>(
-          (kSlabHeaderSize + uint64_t{h.chunks_used} * h.chunk_size + 4095) / 4096 * 4096);
+      const ChunkLayout layout(h.chunk_size, kSlab, 4096);
+      off += static_cast<uint32_t>((layout.end(h.chunks_used) + 4095) / 4096 * 4096);
     }
   }
   ASSERT_EQ(pieces.size(), 3u);

@@ -214,5 +214,70 @@ TEST(SlabClassesTest, ProfileErrors) {
   EXPECT_EQ(error.rfind("-z/--slab-profile", 0), 0u) << error;
 }
 
+// Fitted to 4 KiB blocks, the classes up to the block are block / k (rounded down to 8): as many
+// chunks per block as before, none smaller, and the block itself is a class.
+TEST(SlabClassesTest, FitToBlocksGivesEachCountPerBlockItsLargestChunk) {
+  std::string error;
+  auto c = SlabClasses::Geometric(48, 1.25, 1048512, error);
+  ASSERT_TRUE(c.has_value()) << error;
+  const SlabClasses f = c->FitToBlocks(4096);
+  EXPECT_LE(f.count(), c->count());
+  EXPECT_NE(f.ClassFor(4096), -1);
+  EXPECT_EQ(f.chunk_size(f.ClassFor(4096)), 4096u);
+  EXPECT_EQ(f.chunk_size(f.ClassFor(4000)), 4096u);  // was 4,232 bytes: two blocks
+  EXPECT_EQ(f.chunk_size(f.ClassFor(2049)), 4096u);
+  EXPECT_EQ(f.chunk_size(f.ClassFor(2048)), 2048u);
+  EXPECT_EQ(f.chunk_size(f.ClassFor(1300)), 1360u);  // three per block
+  for (size_t i = 0; i < f.count(); ++i) {
+    const uint32_t size = f.chunk_size(i);
+    EXPECT_EQ(size % 8, 0u);
+    if (i > 0) {
+      EXPECT_GT(size, f.chunk_size(i - 1));
+    }
+    if (size <= 4096) {
+      EXPECT_EQ(size, 4096 / (4096 / size) / 8 * 8) << size;
+    }
+  }
+  EXPECT_EQ(f.max_item(), c->max_item());
+  // Every item keeps a class; one that fits in a block gets a chunk that does too.
+  for (uint32_t n = 1; n <= 70000; ++n) {
+    ASSERT_NE(f.ClassFor(n), -1) << n;
+    ASSERT_GE(f.chunk_size(f.ClassFor(n)), n);
+    if (n <= 4096) {
+      ASSERT_LE(f.chunk_size(f.ClassFor(n)), 4096u) << n;
+    }
+  }
+}
+
+// No chunk up to a block straddles a block boundary; chunks never overlap each other or the
+// header and stay inside the slab; larger chunks follow each other from the header.
+TEST(ChunkLayoutTest, ChunksUpToABlockStayInsideOneBlock) {
+  constexpr uint32_t kSlabSize = 1 << 20, kBlock = 4096;
+  for (uint32_t size : {56u, 64u, 96u, 1000u, 1360u, 2048u, 2056u, 4000u, 4096u, 4232u, 9000u}) {
+    const ChunkLayout l(size, kSlabSize, kBlock);
+    ASSERT_GT(l.count(), 0u) << size;
+    uint64_t prev_end = kSlabHeaderSize;
+    for (uint32_t c = 0; c < l.count(); ++c) {
+      const uint64_t at = l.offset(c);
+      ASSERT_GE(at, prev_end) << size << " chunk " << c;
+      ASSERT_LE(at + size, kSlabSize) << size << " chunk " << c;
+      if (size <= kBlock) {
+        ASSERT_EQ(at / kBlock, (at + size - 1) / kBlock) << size << " " << c;
+      }
+      prev_end = at + size;
+      ASSERT_EQ(l.end(c + 1), prev_end);
+    }
+    EXPECT_EQ(l.end(0), kSlabHeaderSize);
+    if (size <= kBlock) {
+      // Every block after the first holds block / size chunks: no room is lost but the tails.
+      EXPECT_EQ(l.count(),
+                (kBlock - kSlabHeaderSize) / size + (kSlabSize / kBlock - 1) * (kBlock / size));
+    } else {
+      EXPECT_EQ(l.count(), (kSlabSize - kSlabHeaderSize) / size);
+      EXPECT_EQ(l.offset(1), kSlabHeaderSize + size);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ssdcache::storage

@@ -52,5 +52,23 @@ TEST(Histogram, HugeValuesFit) {
   EXPECT_EQ(h.count(), 2u);
 }
 
+// The Prometheus page's buckets: counts below powers of two are exact, and the sum is kept.
+TEST(Histogram, CountBelowPowersOfTwoIsExact) {
+  Histogram h;
+  const uint64_t values[] = {0, 3, 7, 8, 1023, 1024, 1025, 5000, 1 << 20};
+  uint64_t sum = 0;
+  for (uint64_t v : values) {
+    h.Record(v);
+    sum += v;
+  }
+  EXPECT_EQ(h.sum(), sum);
+  EXPECT_EQ(h.CountBelow(0), 0u);
+  EXPECT_EQ(h.CountBelow(8), 3u);
+  EXPECT_EQ(h.CountBelow(1024), 5u);
+  EXPECT_EQ(h.CountBelow(2048), 7u);
+  EXPECT_EQ(h.CountBelow(1 << 20), 8u);
+  EXPECT_EQ(h.CountBelow(1ULL << 40), 9u);
+}
+
 }  // namespace
 }  // namespace ssdcache::util

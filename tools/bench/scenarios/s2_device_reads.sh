@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Scenario 2: gets of 4 KiB values from a working set many times the memory-slab DRAM, so that they
-# come from the device. ssdcached vs memcached + extstore (same DRAM) vs fio 4 KiB random reads
+# Scenario 2: gets of 4,000-byte values (with header and key, an item that fits in one 4 KiB block)
+# from a working set many times the memory-slab DRAM, so that they come from the device. ssdcached vs memcached + extstore (same DRAM) vs fio 4 KiB random reads
 # (libaio, O_DIRECT, iodepth = outstanding requests) as the physical limit. Pipeline 1, so the
 # number of connections is the number of outstanding requests. Results: $OUT_DIR/s2.jsonl.
 # shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
@@ -11,7 +11,9 @@ if quick; then
   : "${S2_DURATION:=1}" "${S2_WARMUP:=0.3}" "${S2_FIO_RUNTIME:=1}" "${S2_FIO_RAMP:=0}"
 fi
 S2_DEVICE=${S2_DEVICE:-4G}      # device file (ssdcached), extstore file and fio file size
-S2_VALUE=${S2_VALUE:-4096}
+# 4,000 (not 4,096): each get is then one block, as fio's reads are (items up to a block never
+# straddle one; a 4,096-byte value with its header and key needs two).
+S2_VALUE=${S2_VALUE:-4000}
 S2_KEYS=${S2_KEYS:-262144}      # 1 GiB of values by default: 16x the memory slabs
 S2_CONNS=${S2_CONNS:-32 64 128 256}
 S2_DURATION=${S2_DURATION:-4}
