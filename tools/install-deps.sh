@@ -33,7 +33,8 @@ TEST_PACKAGES=(
   ruby ruby-dalli      # tests/clients/test_dalli.rb: a binary-protocol-only client
   python3-pylibmc      # tests/clients/test_pylibmc.py: libmemcached from Python, ASCII and binary
   libcache-memcached-fast-perl   # tests/clients/test_memcached_fast.pl
-  php-cli php-memcached          # tests/clients/test_php_memcached.php, test_php_sessions.sh
+  php-cli php-memcached          # tests/clients/test_php_memcached.php, test_php_sessions.sh,
+                                 # test_getallkeys.sh
   golang-go golang-github-bradfitz-gomemcache-dev   # tests/clients/gomemcache (built offline)
   clang                # make fuzz / fuzz-ci: libFuzzer targets (tests/fuzz)
   libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes of clang 14

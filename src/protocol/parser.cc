@@ -51,6 +51,7 @@ constexpr CommandName kCommands[] = {
     {"quit", Command::kQuit},
     {"stats", Command::kStats},
     {"shutdown", Command::kShutdown},
+    {"lru_crawler", Command::kLruCrawler},
     {"refresh_certs", Command::kRefreshCerts},
 };
 
@@ -493,6 +494,7 @@ ParseOutcome Parser::Parse(std::string_view input, Request& req) {
           return ParseVerbosity(line, t, req);
         case Command::kStats:
         case Command::kShutdown:
+        case Command::kLruCrawler:
         case Command::kRefreshCerts:
           req.stats_arg = TrimSpaces(Slice(line.text, end, line.text.size()));
           return Ok(line.consumed);

@@ -32,6 +32,7 @@ enum class Command : uint8_t {
   kQuit,
   kStats,
   kShutdown,      // stats_arg holds its mode ("", "graceful", ...)
+  kLruCrawler,    // stats_arg holds its subcommand and arguments
   kRefreshCerts,  // stats_arg holds the rest of the line ("noreply")
   // memcached 1.6 meta commands: mg ms md ma mn me.
   kMetaGet,
@@ -119,7 +120,7 @@ struct Request {
   uint32_t verbosity = 0;   // verbosity: the level
   bool noreply = false;     // the trailing "noreply" token was present
   std::string_view data;    // storage commands: the data block without its trailing "\r\n"
-  std::string_view stats_arg;  // stats, shutdown: the rest of the line ("" for none)
+  std::string_view stats_arg;  // stats, shutdown, lru_crawler: the rest of the line ("" for none)
   // get family only: true when this chunk ends before the line does (a multi-get longer than the
   // line limit is served as its keys arrive); the final chunk of the line has more_keys == false.
   bool more_keys = false;

@@ -38,6 +38,7 @@ bool Commands::Serves(Command cmd) {
     case Command::kQuit:
     case Command::kStats:
     case Command::kShutdown:
+    case Command::kLruCrawler:
     case Command::kRefreshCerts:
     case Command::kMetaNoop:
       return false;

@@ -393,6 +393,7 @@ protocol::ParseOutcome Connection::ParseBinary(std::string_view input) {
 }
 
 bool Connection::Execute() {
+  if (IsDump(req_)) return ExecuteDump();
   if (!Commands::Serves(req_.cmd)) {
     ExecuteAdmin();
     return true;
@@ -586,6 +587,7 @@ void Connection::CloseNow() {
   }
   transport_->Shutdown();
   fd_.Reset();
+  dump_.reset();  // closes its scan: the engine frees it once its reads completed
   server_.ConnectionClosed(this);
 }
 

@@ -37,6 +37,7 @@
 #include "protocol/parser.h"
 #include "protocol/response.h"
 #include "server/commands.h"
+#include "server/key_dump.h"
 #include "server/transport.h"
 #include "storage/engine.h"
 #include "util/unique_fd.h"
@@ -48,6 +49,7 @@ class Server;
 class Connection final : public net::EventHandler,
                          public storage::LookupWaiter,
                          public storage::CommitWaiter,
+                         public storage::ScanListener,
                          private ReplySink {
  public:
   // A connection's budget per loop turn (memcached's reqs_per_event is the requests').
@@ -65,6 +67,8 @@ class Connection final : public net::EventHandler,
   void OnCommitDone(uint64_t token, uint64_t ticket, bool ok) override;
   // A memory slab became free: a store that waited for one may go on.
   void OnMemoryAvailable();
+  // A device read of this connection's key listing completed.
+  void OnScanReady() override;
   // Closes the socket now.
   void Close();
   // Server shutdown: read no new request, answer those already read, then close.
@@ -121,6 +125,11 @@ class Connection final : public net::EventHandler,
   protocol::ParseOutcome ParseBinary(std::string_view input);
   // The commands the connection answers itself (they act on the server, not on items).
   void ExecuteAdmin();
+  // lru_crawler and stats cachedump (connection_dump.cc): starts or goes on with a key listing,
+  // streamed in bounded steps; false while it goes on (it waits for the device, for its output
+  // to drain, or for the next loop turn).
+  static bool IsDump(const protocol::Request& req);
+  bool ExecuteDump();
   // -vv (trace level): logs the request at the start of `input`, as memcached's -vv does.
   void TraceRequest(std::string_view input) const;
 
@@ -157,7 +166,8 @@ class Connection final : public net::EventHandler,
   protocol::binary::BinaryRequest breq_;
   protocol::Request req_;
   Commands commands_;
-  std::string stats_text_;  // `stats` output, composed before it is queued (capacity reused)
+  std::string stats_text_;         // `stats` output, composed before it is queued (capacity reused)
+  std::unique_ptr<KeyDump> dump_;  // the key listing in progress (one at a time)
 
   std::vector<char> rbuf_;
   size_t rstart_ = 0;

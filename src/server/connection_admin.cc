@@ -62,8 +62,8 @@ void Connection::ExecuteAdmin() {
       }
       return;
     case Command::kStats:
-      if (server_.config().disable_dumping && req_.stats_arg.starts_with("cachedump")) {
-        Reply("CLIENT_ERROR stats cachedump not allowed\r\n");  // -X, as memcached
+      if (server_.config().disable_dumping && IsCachedump(req_.stats_arg)) {
+        Reply("CLIENT_ERROR stats cachedump not allowed\r\n");  // -X, binary stat too
         return;
       }
       if (req_.stats_arg == "reset") {

@@ -69,6 +69,8 @@ class Server {
   void set_log_reopen(std::function<std::string()> fn) { log_reopen_ = std::move(fn); }
   void ReopenLog();
   const protocol::ParserLimits& parser_limits() const { return parser_limits_; }
+  // What lru_crawler enable/disable/sleep/tocrawl set (server/key_dump.h).
+  CrawlerSettings& crawler() { return crawler_; }
 
  private:
   class Listener;
@@ -126,6 +128,7 @@ class Server {
   uint32_t now_ = 0;
   uint32_t started_ = 0;
   ServerStats stats_;
+  CrawlerSettings crawler_;
 };
 
 }  // namespace ssdcache::server

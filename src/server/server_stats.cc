@@ -79,12 +79,8 @@ constexpr FixedSetting kFixedSettings[] = {
     {"slab_automove", "0"},
     {"slab_automove_ratio", "0.00"},
     {"slab_automove_window", "0"},
-    {"lru_crawler", "no"},
-    {"lru_crawler_sleep", "0"},
-    {"lru_crawler_tocrawl", "0"},
     {"tail_repair_time", "0"},
     {"flush_enabled", "yes"},
-    {"dump_enabled", "no"},  // no lru_crawler metadump or stats cachedump yet
     {"lru_maintainer_thread", "no"},
     {"lru_segmented", "no"},
     {"hot_lru_pct", "0"},
@@ -177,6 +173,10 @@ void Server::AppendSettingsStats(std::string& out) const {
   Stat(out, "num_threads", uint64_t{1});
   Stat(out, "hash_algorithm", "xxh3");
   Stat(out, "track_sizes", sizes_enabled_ ? "yes" : "no");
+  // No crawler thread: enabled means lru_crawler metadump and crawl are served.
+  Stat(out, "lru_crawler", crawler_.enabled ? "yes" : "no");
+  Stat(out, "lru_crawler_sleep", uint64_t{crawler_.sleep_us});
+  Stat(out, "lru_crawler_tocrawl", uint64_t{crawler_.tocrawl});
   // memcached's names of settings this server has under other names, or none.
   StatOnce(out, "reqs_per_event", uint64_t{Connection::kRequestsPerTurn});
   StatOnce(out, "hashpower_init", uint64_t{config_.hash_power});

@@ -175,8 +175,9 @@ constexpr StatRow kStatRows[] = {
     Absent("slab_reassign_busy_deletes"),
     Absent("slab_reassign_running"),
     Absent("slabs_moved"),
-    Absent("lru_crawler_running"),
-    Absent("lru_crawler_starts"),
+    // A key listing (lru_crawler metadump or stats cachedump) is running.
+    Value("lru_crawler_running", kKeeps, SSDCACHE_STAT(s.engine.scans_open() > 0 ? 1 : 0)),
+    Counter("lru_crawler_starts", &ServerStats::lru_crawler_starts),
     Absent("lru_maintainer_juggles"),
     Absent("malloc_fails"),
     Absent("log_worker_dropped"),

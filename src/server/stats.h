@@ -98,6 +98,7 @@ struct ServerStats {
   uint64_t idle_kicks = 0;            // connections closed by --idle-timeout
   uint64_t protocol_errors = 0;       // requests answered with ERROR / CLIENT_ERROR
   uint64_t ssl_handshake_errors = 0;  // TLS connections whose handshake failed
+  uint64_t lru_crawler_starts = 0;    // lru_crawler metadump listings started
 };
 
 // What the connections hold, for memcached's read_buf_* and response_obj_* stats.

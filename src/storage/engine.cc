@@ -142,6 +142,16 @@ char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
   return MemSlab(s.mem) + layouts_[s.cls].offset(chunk);
 }
 
+Engine::DeviceRange Engine::ChunkRange(const SlabInfo& s, uint32_t c0, uint32_t c1) const {
+  const uint32_t bs = device_.block_size();
+  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
+  const uint64_t off = piece + layouts_[s.cls].offset(c0);
+  const uint64_t start = off / bs * bs;
+  const uint64_t end =
+      std::min((piece + layouts_[s.cls].end(c1) + bs - 1) / bs * bs, piece + s.disk_len);
+  return {start, end, static_cast<uint32_t>(off - start)};
+}
+
 uint64_t Engine::DiskOffset(uint32_t disk) const {
   return device_.offset() + (uint64_t{disk} + reserved_slabs_) * slab_size_;
 }
@@ -205,14 +215,9 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
 ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
   // Only the aligned blocks that cover the chunk: one when it is no larger than a block.
   const SlabInfo& s = table_[e.slab];
-  const uint32_t bs = device_.block_size();
-  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
-  uint64_t off = piece + layouts_[s.cls].offset(e.chunk);
-  uint64_t start = off / bs * bs;
-  uint64_t end = (off + classes_.chunk_size(s.cls) + bs - 1) / bs * bs;
-  end = std::min(end, piece + s.disk_len);
-  return reads_.Start(start, end, static_cast<uint32_t>(off - start), static_cast<uint32_t>(s.seq),
-                      e, key, hash);
+  const DeviceRange range = ChunkRange(s, e.chunk, e.chunk + 1);
+  return reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq), e, key,
+                      hash);
 }
 
 bool Engine::HoldsOtherKey(const IndexEntry& e, std::string_view key) {
@@ -267,6 +272,12 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
   }
   if (r->kind == ReadOp::Kind::kUndo) {
     FinishUndoRead(r, result);
+    return;
+  }
+  if (r->kind == ReadOp::Kind::kScan) {
+    KeyScan* scan = r->scan;
+    scan->OnRead(r, result);  // gives the op back when the scan is closed
+    if (scan->closed()) ReapScans();
     return;
   }
   --reads_in_flight_;

@@ -69,6 +69,7 @@
 #include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
+#include "storage/key_scan.h"
 #include "storage/memory_buffers.h"
 #include "storage/read_path.h"
 #include "storage/recovery.h"
@@ -280,6 +281,15 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   size_t io_queued() const { return aio_.queued(); }
   IoStats io_stats() const { return aio_.stats(); }
 
+  // Key listings (lru_crawler metadump, stats cachedump): a scan of the slabs (key_scan.h) of the
+  // listed classes (0-based; empty: all), which tells `listener` when its reads complete. nullptr
+  // when kMaxScans are open. CloseScan() may come with reads in flight: the scan is freed when
+  // the last one completes, and calls nobody meanwhile.
+  static constexpr size_t kMaxScans = 8;
+  KeyScan* OpenScan(std::vector<bool> classes, ScanListener* listener);
+  void CloseScan(KeyScan* scan);
+  size_t scans_open() const;
+
   // Reads the superblock and rebuilds the index from the slabs on the device (warm restart), or
   // formats a blank device (or any device when `format`, or one whose process-mode journal may
   // have been lost: an unclean shutdown on another boot). Then records this run (boot id, journal
@@ -335,11 +345,22 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t slab_size() const { return slab_size_; }
 
  private:
+  friend class KeyScan;  // reads the slabs, the index and the access table (key_scan.h)
+
   Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
   char* MemSlab(uint32_t mem) { return buffers_.data(mem); }
   char* ChunkInMemory(const SlabInfo& s, uint32_t chunk);
   uint64_t DiskOffset(uint32_t disk) const;
+  // The aligned device bytes [start, end) holding chunks [c0, c1) of slab `s` (placed on the
+  // device), chunk c0 `skip` bytes in.
+  struct DeviceRange {
+    uint64_t start, end;
+    uint32_t skip;
+  };
+  DeviceRange ChunkRange(const SlabInfo& s, uint32_t c0, uint32_t c1) const;
+  // Frees the closed scans whose reads all completed.
+  void ReapScans();
 
   // Returns the logical id of an open memory slab of class `cls` with a free chunk, or -1 when no
   // memory buffer is free (a flush was started where possible).
@@ -466,6 +487,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
   size_t reads_in_flight_ = 0;
   size_t undo_reads_ = 0;  // reads for the key of an undone change (block checkpoints)
+  std::vector<std::unique_ptr<KeyScan>> scans_;  // key listings, open or closed with reads
 
   // The superblock, the write sequence, journal tickets and checkpoints.
   Durability durable_;

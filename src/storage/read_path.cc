@@ -40,6 +40,7 @@ ReadOp* ReadPath::Start(uint64_t start, uint64_t end, uint32_t skip, uint32_t se
   r->where = where;
   r->hash = hash;
   r->waiter = nullptr;
+  r->scan = nullptr;
   r->token = 0;
   r->kind = ReadOp::Kind::kLookup;
   r->attempts = 0;

@@ -28,6 +28,7 @@
 namespace ssdcache::storage {
 
 class LookupWaiter;
+class KeyScan;
 
 // A device read in flight; owns its aligned buffer until it completes.
 struct ReadOp {
@@ -41,11 +42,12 @@ struct ReadOp {
   LookupWaiter* waiter = nullptr;
   uint64_t token = 0;  // the waiter's; kUndo: the wseq reserved for the tombstone
   uint8_t nkey = 0;
-  // Why the engine reads: a lookup, a replace check (Engine::CheckReplaced) or the key of an
-  // undone change (Engine::UndoChange), for its tombstone.
-  enum class Kind : uint8_t { kLookup, kCheck, kUndo } kind = Kind::kLookup;
-  uint8_t attempts = 0;  // kUndo: reads of it that failed
-  bool bump = true;      // the hit records an access and sets the fetched bit (see Engine::Lookup)
+  // Why the engine reads: a lookup, a replace check (Engine::CheckReplaced), the key of an
+  // undone change (Engine::UndoChange), for its tombstone, or a window of a key listing (`scan`).
+  enum class Kind : uint8_t { kLookup, kCheck, kUndo, kScan } kind = Kind::kLookup;
+  KeyScan* scan = nullptr;  // kScan: the scan it belongs to
+  uint8_t attempts = 0;     // kUndo: reads of it that failed
+  bool bump = true;  // the hit records an access and sets the fetched bit (see Engine::Lookup)
   uint64_t start_ns = 0;
   char key[256];
 };

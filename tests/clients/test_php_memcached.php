@@ -3,8 +3,8 @@
 // Memcached::OPT_BINARY_PROTOCOL, over TCP, the IPv6 loopback and the unix socket: set/get,
 // getMulti/setMulti/deleteMulti, add/replace/append/prepend, delete, increment/decrement (with an
 // initial value in binary), get with GET_EXTENDED and cas, touch, a value of about 500 KB, PHP
-// arrays (the php serializer), getVersion, getStats, flush. getAllKeys needs `stats cachedump`
-// and is not exercised here. Run by run_client.sh, which names the server in the environment
+// arrays (the php serializer), getVersion, getStats, flush. getAllKeys (`stats cachedump`) has
+// its own test, test_getallkeys.sh. Run by run_client.sh, which names the server in the environment
 // (SSDC_HOST, SSDC_PORT, SSDC_IPV6, SSDC_SOCKET).
 
 $failed = [];

@@ -308,8 +308,11 @@ const std::vector<std::string> kExporterSlabs = {
     "cas_hits",    "touch_hits",      "cas_badval",      "cmd_set",
     "chunk_size",  "chunks_per_page", "total_pages",     "total_chunks",
     "used_chunks", "free_chunks",     "free_chunks_end", "mem_requested"};
-// Read only when lru_crawler is "yes" (ssdcached says no); maxconns always.
-const std::vector<std::string> kExporterSettings = {"maxconns"};
+// maxconns always; the others (and the booleans lru_crawler, lru_maintainer_thread) when
+// lru_crawler is "yes", as on both here: a missing one fails the scrape.
+const std::vector<std::string> kExporterSettings = {
+    "maxconns",     "lru_crawler_sleep", "lru_crawler_tocrawl", "hot_lru_pct",
+    "warm_lru_pct", "hot_max_factor",    "warm_max_factor"};
 
 TEST(StatsSurface, HasWhatTheMemcachedExporterParses) {
   OnBothAfterKnownCommands([](Target target, Client& c) {
@@ -336,6 +339,9 @@ TEST(StatsSurface, HasWhatTheMemcachedExporterParses) {
       check(slabs, cls + ":" + n);
     }
     for (const std::string& n : kExporterSettings) check(settings, n);
+    EXPECT_EQ(settings.at("lru_crawler"), "yes");
+    EXPECT_TRUE(settings.at("lru_maintainer_thread") == "yes" ||
+                settings.at("lru_maintainer_thread") == "no");
     for (const char* n : {"rusage_user", "rusage_system"}) {
       EXPECT_TRUE(std::regex_match(general[n], std::regex("[0-9]+\\.[0-9]+"))) << n;
     }

@@ -1,0 +1,229 @@
+#include "storage/key_scan.h"
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "storage/engine.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+
+KeyScan::KeyScan(Engine& engine, std::vector<bool> classes, ScanListener* listener)
+    : e_(engine), classes_(std::move(classes)), listener_(listener) {
+  hi_ = e_.table_.next_seq();
+  Snapshot();
+}
+
+void KeyScan::Snapshot() {
+  // Disk slabs in device order (a sequential read of the device), then the slabs not placed yet.
+  struct Target {
+    uint64_t where;
+    uint32_t id;
+  };
+  std::vector<Target> found;
+  for (uint32_t id = 0; id < e_.table_.size(); ++id) {
+    const SlabInfo& s = e_.table_[id];
+    if (s.state == SlabState::kFree || s.seq < lo_ || s.seq >= hi_) continue;
+    if (!classes_.empty() && (s.cls >= classes_.size() || !classes_[s.cls])) continue;
+    const bool placed =
+        s.state == SlabState::kDisk || (s.state == SlabState::kFlushing && s.placed);
+    found.push_back(
+        {placed ? uint64_t{s.disk} << 32 | s.disk_off : std::numeric_limits<uint64_t>::max(), id});
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Target& a, const Target& b) { return a.where < b.where; });
+  targets_.clear();
+  targets_.reserve(found.size());
+  for (const Target& t : found) targets_.push_back(t.id);
+  cursor_ = 0;
+  next_chunk_ = 0;
+}
+
+bool KeyScan::Still(uint32_t id) const {
+  // Seqs are unique and those below hi_ were all handed out when the snapshot was taken: a live
+  // slab of this id in [lo_, hi_) is the one the snapshot saw (a reused id has a larger seq).
+  const SlabInfo& s = e_.table_[id];
+  return s.state != SlabState::kFree && s.seq >= lo_ && s.seq < hi_;
+}
+
+void KeyScan::Advance() {
+  ++cursor_;
+  next_chunk_ = 0;
+}
+
+KeyScan::Step KeyScan::Pump(ScanSink& sink) {
+  size_t budget = kChunksPerPump;
+  for (Window& w : windows_) {
+    if (w.done && !DrainWindow(w, sink, budget)) return Step::kMore;
+  }
+  std::erase_if(windows_, [this](Window& w) {
+    if (!w.done) return false;
+    Release(w);
+    return true;
+  });
+  while (budget > 0) {
+    if (cursor_ == targets_.size()) {
+      if (!windows_.empty()) return Step::kWaiting;
+      if (phase_ == 1) return Step::kDone;
+      // The slabs opened while phase 0 ran: a key overwritten meanwhile is listed from there.
+      phase_ = 1;
+      lo_ = hi_;
+      hi_ = e_.table_.next_seq();
+      Snapshot();
+      continue;
+    }
+    const uint32_t id = targets_[cursor_];
+    if (!Still(id)) {
+      Advance();
+      continue;
+    }
+    if (Engine::InDram(e_.table_[id])) {
+      if (!VisitDram(id, sink, budget)) return Step::kMore;
+      Advance();
+      continue;
+    }
+    if (windows_.size() >= kMaxReads || (!windows_.empty() && bytes_in_flight_ >= kMaxReadBytes)) {
+      return Step::kWaiting;
+    }
+    if (!StartWindow(id)) Advance();  // no read buffer: the rest of the slab is skipped
+  }
+  return Step::kMore;
+}
+
+bool KeyScan::VisitDram(uint32_t id, ScanSink& sink, size_t& budget) {
+  const SlabInfo& s = e_.table_[id];
+  for (; next_chunk_ < s.used; ++next_chunk_) {
+    if (budget == 0) return false;
+    --budget;
+    ItemView v;
+    if (!DecodeItemTrusted(e_.ChunkInMemory(s, next_chunk_), v)) continue;  // voided
+    if (!Offer(id, next_chunk_, s.cls, v, sink)) return false;
+  }
+  return true;
+}
+
+bool KeyScan::StartWindow(uint32_t id) {
+  const SlabInfo& s = e_.table_[id];
+  const uint32_t per_window = std::max<uint32_t>(1, kWindowBytes / e_.classes_.chunk_size(s.cls));
+  const uint32_t c0 = next_chunk_;
+  const uint32_t c1 = std::min(s.used, c0 + per_window);
+  if (c0 >= c1) return false;  // nothing (left) in it
+  const Engine::DeviceRange range = e_.ChunkRange(s, c0, c1);
+  ReadOp* r = e_.reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq),
+                              IndexEntry{id, c0}, {}, 0);
+  if (r == nullptr) {
+    ++read_errors_;
+    return false;
+  }
+  r->kind = ReadOp::Kind::kScan;
+  r->scan = this;
+  windows_.push_back({r, id, s.seq, c0, c1, c0, 0, false});
+  bytes_in_flight_ += r->io.len;
+  next_chunk_ = c1;
+  if (next_chunk_ >= s.used) Advance();
+  return true;
+}
+
+void KeyScan::OnRead(ReadOp* r, int64_t result) {
+  auto it =
+      std::find_if(windows_.begin(), windows_.end(), [r](const Window& w) { return w.op == r; });
+  if (it == windows_.end()) return;  // not ours: cannot happen
+  it->done = true;
+  it->result = result;
+  bytes_in_flight_ -= std::min(bytes_in_flight_, r->io.len);
+  if (closed_) {
+    Release(*it);
+    windows_.erase(it);
+    return;
+  }
+  if (listener_ != nullptr) listener_->OnScanReady();
+}
+
+bool KeyScan::DrainWindow(Window& w, ScanSink& sink, size_t& budget) {
+  const SlabInfo& s = e_.table_[w.id];
+  const ReadOp& r = *w.op;
+  if (w.result < 0 || static_cast<uint64_t>(w.result) != r.io.len) {
+    if (w.next == w.c0) ++read_errors_;
+    w.next = w.c1;
+    return true;
+  }
+  // Evicted since (its disk slab may be rewritten already): none of its records is current.
+  if (s.state == SlabState::kFree || s.seq != w.seq) {
+    w.next = w.c1;
+    return true;
+  }
+  const ChunkLayout& layout = e_.layouts_[s.cls];
+  const size_t avail = r.io.len - r.skip;
+  for (; w.next < w.c1; ++w.next) {
+    const uint64_t at = layout.offset(w.next) - layout.offset(w.c0);
+    if (at >= avail) break;
+    if (budget == 0) return false;
+    --budget;
+    ItemView v;
+    if (!VerifyItem(r.buf + r.skip + at, avail - at, static_cast<uint32_t>(w.seq), v)) continue;
+    if (!Offer(w.id, w.next, s.cls, v, sink)) return false;
+  }
+  w.next = w.c1;
+  return true;
+}
+
+bool KeyScan::Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v, ScanSink& sink) {
+  if (v.tombstone || (v.exptime != 0 && v.exptime <= e_.now_)) return true;
+  const uint64_t hash = util::HashKey(v.key);
+  const std::optional<IndexEntry> at = e_.index_->Find(hash);
+  if (!at || at->slab != id || at->chunk != chunk) return true;  // an older version, or deleted
+  ScanRecord rec;
+  rec.key = v.key;
+  rec.exptime = v.exptime;
+  const uint32_t accessed = e_.access_.Get(hash);
+  rec.last_access = accessed != 0 ? accessed : v.stored_at;
+  rec.cas = v.cas;
+  rec.nvalue = static_cast<uint32_t>(v.value.size());
+  rec.size = ItemSize(v.key.size(), v.value.size());
+  rec.cls = cls;
+  rec.fetched = at->fetched;
+  return sink.Take(rec);
+}
+
+void KeyScan::Release(Window& w) {
+  e_.reads_.Put(w.op);
+  w.op = nullptr;
+}
+
+void KeyScan::Close() {
+  closed_ = true;
+  listener_ = nullptr;
+  std::erase_if(windows_, [this](Window& w) {
+    if (!w.done) return false;
+    Release(w);
+    return true;
+  });
+  targets_ = {};
+}
+
+// The engine's side: it owns the scans and frees a closed one once its reads completed.
+KeyScan* Engine::OpenScan(std::vector<bool> classes, ScanListener* listener) {
+  ReapScans();
+  if (scans_open() >= kMaxScans) return nullptr;
+  scans_.push_back(std::make_unique<KeyScan>(*this, std::move(classes), listener));
+  return scans_.back().get();
+}
+
+void Engine::CloseScan(KeyScan* scan) {
+  scan->Close();
+  ReapScans();
+}
+
+size_t Engine::scans_open() const {
+  return static_cast<size_t>(
+      std::count_if(scans_.begin(), scans_.end(), [](const auto& s) { return !s->closed(); }));
+}
+
+void Engine::ReapScans() {
+  std::erase_if(scans_, [](const auto& s) { return s->closed() && s->idle(); });
+}
+
+}  // namespace ssdcache::storage
