@@ -56,7 +56,8 @@ std::string DropPrivileges(const std::string& user) {
 // the log and pid files, the unix socket. Returns "" or why not.
 std::string MakePathsAbsolute(ssdcache::server::Config& config) {
   for (std::string* path :
-       {&config.device_path, &config.log_file, &config.pid_file, &config.unix_socket}) {
+       {&config.device_path, &config.log_file, &config.pid_file, &config.unix_socket,
+        &config.ssl_chain_cert, &config.ssl_key, &config.ssl_ca_cert}) {
     if (path->empty() || path->front() == '/') continue;
     std::error_code ec;
     const std::filesystem::path absolute = std::filesystem::absolute(*path, ec);
@@ -108,6 +109,58 @@ void ApplyProcessLimits(const ssdcache::server::Config& config) {
   }
 }
 
+// -d: forks before the epoll, aio and signal fds exist (an aio context does not survive a fork);
+// the parent waits on a pipe until the child is serving, so start-up errors still reach the
+// terminal and the exit status. Returns the status the process exits with (the parent, or an
+// error), or -1 in the child, which goes on with `ready` (the pipe's write end) in a new session
+// with / as its directory.
+int Daemonize(ssdcache::util::UniqueFd& ready) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("ssdcached: pipe");
+    return 1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::perror("ssdcached: fork");
+    return 1;
+  }
+  if (pid > 0) {
+    close(fds[1]);
+    std::string msg;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
+    if (msg == "OK") return 0;
+    std::fprintf(stderr, "ssdcached: %s\n",
+                 msg.empty() ? "the daemon exited during start-up" : msg.c_str());
+    return 2;
+  }
+  close(fds[0]);
+  ready.Reset(fds[1]);
+  setsid();
+  if (chdir("/") != 0) {
+    const std::string why = std::string("-d: chdir /: ") + std::strerror(errno);
+    (void)!write(ready.get(), why.data(), why.size());
+    return 2;
+  }
+  return -1;
+}
+
+// The daemon serves: releases the parent and leaves the terminal (the log goes to -o, or nowhere;
+// stderr stays when there is no log file, for a last word at exit).
+void Detach(ssdcache::util::UniqueFd& ready, bool has_log_file) {
+  (void)!write(ready.get(), "OK", 2);
+  ready.Reset();
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    if (has_log_file) dup2(null, STDERR_FILENO);
+    if (null > STDERR_FILENO) close(null);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,40 +199,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ssdcached: -u/--user: no such user '%s'\n", config.user.c_str());
     return 2;
   }
-  // -d: fork before the epoll, aio and signal fds exist (an aio context does not survive a fork);
-  // the parent waits on a pipe until the child is serving, so start-up errors still reach the
-  // terminal and the exit status.
   ssdcache::util::UniqueFd ready;
   if (config.daemonize) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      std::perror("ssdcached: pipe");
-      return 1;
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-      std::perror("ssdcached: fork");
-      return 1;
-    }
-    if (pid > 0) {
-      close(fds[1]);
-      std::string msg;
-      char buf[512];
-      ssize_t n;
-      while ((n = read(fds[0], buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
-      if (msg == "OK") return 0;
-      std::fprintf(stderr, "ssdcached: %s\n",
-                   msg.empty() ? "the daemon exited during start-up" : msg.c_str());
-      return 2;
-    }
-    close(fds[0]);
-    ready.Reset(fds[1]);
-    setsid();
-    if (chdir("/") != 0) {
-      const std::string why = std::string("-d: chdir /: ") + std::strerror(errno);
-      (void)!write(ready.get(), why.data(), why.size());
-      return 2;
-    }
+    if (const int status = Daemonize(ready); status >= 0) return status;
   }
   auto fail = [&](const std::string& why) {
     if (ready.valid())
@@ -205,18 +227,7 @@ int main(int argc, char** argv) {
     pid << getpid() << "\n";
     if (!pid) return fail("-P/--pid-file: cannot write " + config.pid_file);
   }
-  if (ready.valid()) {
-    // Serving: release the parent, and leave the terminal (the log goes to -o, or nowhere).
-    (void)!write(ready.get(), "OK", 2);
-    ready.Reset();
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-      dup2(null, STDIN_FILENO);
-      dup2(null, STDOUT_FILENO);
-      if (!config.log_file.empty()) dup2(null, STDERR_FILENO);
-      if (null > STDERR_FILENO) close(null);
-    }
-  }
+  if (ready.valid()) Detach(ready, !config.log_file.empty());
   int status = server->Run();
   if (!config.pid_file.empty()) unlink(config.pid_file.c_str());
   return status;

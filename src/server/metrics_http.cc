@@ -107,12 +107,15 @@ class MetricsHttp::Client final : public net::EventHandler {
 
  private:
   // Reads until EAGAIN; once the head is complete (or too long) the reply is composed. Bytes
-  // after the head are read and dropped, so that closing does not reset the connection.
+  // after the head are read and dropped (at most 16 reads, so that a client that never stops
+  // sending cannot hold the loop here), so that closing seldom resets the connection.
   void Read() {
     char buf[4096];
-    while (fd_.valid()) {
+    int dropped = 0;
+    while (fd_.valid() && dropped < 16) {
       const ssize_t n = ::recv(fd_.get(), buf, sizeof(buf), 0);
       if (n > 0) {
+        if (responded_) ++dropped;
         if (!responded_) in_.append(buf, static_cast<size_t>(n));
         if (!responded_ && (HeadEnd(in_) != std::string::npos || in_.size() > kMaxRequest)) {
           Respond();

@@ -152,8 +152,22 @@ storage::IoFactory Server::MakeIoFactory() const {
 
 bool Server::Init(std::string& error) {
   UpdateClock();
-  // Every connection is a descriptor: raise the soft limit to what -c needs (plus the device, the
-  // aio eventfd, epoll, timers and the listener), within the hard limit.
+  RaiseFdLimit();
+  started_ = now_;
+  loop_ = net::EventLoop::Create(error);
+  if (!loop_ || !OpenStorage(error)) return false;
+  if (config_.tls) {
+    tls_ = TlsContext::Create(config_, error);
+    if (!tls_) return false;
+    cert_refreshed_ = now_;
+  }
+  if (!OpenListeners(error) || !OpenMetrics(error)) return false;
+  return StartEvents(error);
+}
+
+// Every connection is a descriptor: raises the soft limit to what -c needs (plus the device, the
+// aio eventfd, epoll, timers and the listener), within the hard limit.
+void Server::RaiseFdLimit() {
   rlimit nofile{};
   const rlim_t wanted = rlim_t{config_.max_connections} + 64;
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < wanted) {
@@ -166,10 +180,10 @@ bool Server::Init(std::string& error) {
           config_.max_connections, nofile.rlim_max);
     }
   }
-  started_ = now_;
-  loop_ = net::EventLoop::Create(error);
-  if (!loop_) return false;
+}
 
+// The device and the engine on it (warm restart included), and the parser's value limit.
+bool Server::OpenStorage(std::string& error) {
   // Device: create the parent folder of a device file (the default lives under ./data).
   std::filesystem::path dev(config_.device_path);
   if (!dev.parent_path().empty() && !std::filesystem::exists(config_.device_path)) {
@@ -223,13 +237,11 @@ bool Server::Init(std::string& error) {
   // The largest value a client may declare: an item holds a 32-byte header and the key too.
   parser_limits_.max_value = engine_->max_item_size() - storage::kItemHeaderSize - 1;
 
-  if (config_.tls) {
-    tls_ = TlsContext::Create(config_, error);
-    if (!tls_) return false;
-    cert_refreshed_ = now_;
-  }
-  if (!OpenListeners(error) || !OpenMetrics(error)) return false;
+  return true;
+}
 
+// Signals, the aio eventfd, the timers and the loop's per-turn hooks.
+bool Server::StartEvents(std::string& error) {
   // Signals arrive through a signalfd, handled in the loop like any other event.
   sigset_t mask;
   sigemptyset(&mask);

@@ -82,6 +82,9 @@ class Server {
   bool Init(std::string& error);
   // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so.
   storage::IoFactory MakeIoFactory() const;
+  void RaiseFdLimit();
+  bool OpenStorage(std::string& error);
+  bool StartEvents(std::string& error);
   bool OpenListeners(std::string& error);
   bool OpenMetrics(std::string& error);
   void Accept(const ListenSocket& socket);

@@ -42,6 +42,8 @@ class TlsTransport final : public Transport {
   TlsTransport(SSL* ssl, uint64_t& handshake_errors)
       : ssl_(ssl), handshake_errors_(handshake_errors) {}
   ~TlsTransport() override { SSL_free(ssl_); }
+  TlsTransport(const TlsTransport&) = delete;  // owns ssl_
+  TlsTransport& operator=(const TlsTransport&) = delete;
 
   IoResult Read(char* buf, size_t len) override {
     ERR_clear_error();
@@ -69,7 +71,8 @@ class TlsTransport final : public Transport {
   }
 
   void Shutdown() override {
-    if (SSL_is_init_finished(ssl_)) {
+    // Never after a fatal error: OpenSSL forbids SSL_shutdown then.
+    if (!fatal_ && SSL_is_init_finished(ssl_)) {
       ERR_clear_error();
       SSL_shutdown(ssl_);  // close_notify, if the socket takes it now; no wait for the peer's
       ERR_clear_error();
@@ -87,6 +90,7 @@ class TlsTransport final : public Transport {
       case SSL_ERROR_ZERO_RETURN:  // close_notify, or an EOF (SSL_OP_IGNORE_UNEXPECTED_EOF)
         return {IoStatus::kEof};
       default:  // SSL_ERROR_SSL (a bad record, a failed handshake), SSL_ERROR_SYSCALL
+        fatal_ = true;
         if (!SSL_is_init_finished(ssl_)) {
           ++handshake_errors_;
           spdlog::debug("TLS handshake failed: {}", SslError());
@@ -99,6 +103,7 @@ class TlsTransport final : public Transport {
   }
 
   SSL* ssl_;
+  bool fatal_ = false;  // SSL_ERROR_SSL or SSL_ERROR_SYSCALL: the connection is done
   uint64_t& handshake_errors_;
   std::vector<char> wbuf_;  // the bytes of a write being retried (pending_ of them)
   size_t pending_ = 0;

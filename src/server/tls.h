@@ -34,6 +34,8 @@ class TlsContext {
   // verify mode and the minimum version of `config`. nullptr with memcached's message in `error`.
   static std::unique_ptr<TlsContext> Create(const Config& config, std::string& error);
   ~TlsContext();
+  TlsContext(const TlsContext&) = delete;  // owns ctx_
+  TlsContext& operator=(const TlsContext&) = delete;
 
   // Loads everything again (refresh_certs); false with the reason, the old context kept.
   bool Refresh(std::string& error);

@@ -12,7 +12,9 @@ ServerProcess; memcached on a free port). The last line is "N passed, M failed".
 """
 
 import os
+import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -298,6 +300,35 @@ class StartupTest(unittest.TestCase):
         r = self.run_server("-Z", "-o", "ssl_chain_cert=/nonexistent.pem")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(b"Error loading the certificate chain: /nonexistent.pem", r.stderr)
+
+    def test_daemon_reads_relative_certificate_paths(self):
+        # -d changes to / after making relative paths absolute: the certificate files too.
+        d = tempfile.mkdtemp(prefix="ssdc-tls-daemon-", dir="/var/tmp")
+        base._tmpdirs.append(d)
+        make_cert(d, "server")
+        r = subprocess.run([base.SERVER_BIN, "-d", "-p", "0", "-l", base.HOST, "-D", "dev.dat",
+                            "--device-size", "64M", "-m", "8", "-P", "ssd.pid", "-o", "ssd.log",
+                            "-Z", "-o", "ssl_chain_cert=server.crt,ssl_key=server.key"],
+                           cwd=d, capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = int(open(os.path.join(d, "ssd.pid")).read())
+        try:
+            deadline = time.monotonic() + 15
+            port = None
+            while port is None and time.monotonic() < deadline:
+                m = re.search(r"listening on 127\.0\.0\.1:(\d+)",
+                              open(os.path.join(d, "ssd.log")).read())
+                port = int(m.group(1)) if m else time.sleep(0.05)
+            self.assertIsNotNone(port)
+            with tls_connect(port, os.path.join(d, "server.crt")) as c:
+                self.assertEqual(exchange(c, b"set k 0 0 1\r\nv\r\n", b"\r\n"), b"STORED\r\n")
+                self.assertEqual(exchange(c, b"refresh_certs\r\n", b"\r\n"), b"OK\r\n")
+        finally:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(1000):
+                if not os.path.exists(f"/proc/{pid}"):
+                    break
+                time.sleep(0.01)
 
     def test_refresh_certs_without_tls(self):
         s = base.ServerProcess("notls")

@@ -395,9 +395,12 @@ TEST_F(CommandsTest, StatsResetZeroesEveryRowTheTableSaysItClears) {
   const auto after = rows();
   for (std::string_view name : StatsClearedByReset()) {
     auto it = after.find(name);
-    if (it != after.end()) {
-      EXPECT_EQ(it->second, "0") << name;
+    if (it == after.end()) {
+      // Rows that print nothing here: the journal's (no journal in this engine) and TLS's (no -Z).
+      EXPECT_TRUE(name.starts_with("journal_") || name.starts_with("ssl_")) << name;
+      continue;
     }
+    EXPECT_EQ(it->second, "0") << name;
   }
   EXPECT_EQ(after.at("curr_items"), before.at("curr_items"));  // a gauge
   EXPECT_EQ(after.at("bytes"), before.at("bytes"));
