@@ -146,6 +146,9 @@ std::optional<IndexEntry> Index::Find(uint64_t hash) const {
   return std::nullopt;
 }
 
+// Longer than ~80 lines on purpose: the cases of a two-bucket insert (the key's own slot, a free
+// slot, a cuckoo path of displacements, eviction or kFull) are one decision read top to bottom;
+// split, each piece would need the whole bucket pair's state passed in.
 Index::InsertOutcome Index::Upsert(uint64_t hash, const IndexEntry& entry, bool may_evict) {
   const uint16_t tag = TagOf(hash);
   const uint64_t new_slot = EncodeSlot(tag, entry);
