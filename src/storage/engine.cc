@@ -107,6 +107,9 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
   write_ops_.resize(buffers_.count());
   write_start_ns_.resize(buffers_.count());
   reserved_slabs_ = ReservedSlabs(options, device);
+  placement_ = {.base = device.offset() + uint64_t{reserved_slabs_} * slab_size_,
+                .slab_size = slab_size_,
+                .block = device.block_size()};
   index_ = std::make_unique<Index>(options.max_index_memory, this);
   sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
 }
@@ -140,20 +143,6 @@ bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 
 char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
   return MemSlab(s.mem) + layouts_[s.cls].offset(chunk);
-}
-
-Engine::DeviceRange Engine::ChunkRange(const SlabInfo& s, uint32_t c0, uint32_t c1) const {
-  const uint32_t bs = device_.block_size();
-  const uint64_t piece = DiskOffset(s.disk) + s.disk_off;
-  const uint64_t off = piece + layouts_[s.cls].offset(c0);
-  const uint64_t start = off / bs * bs;
-  const uint64_t end =
-      std::min((piece + layouts_[s.cls].end(c1) + bs - 1) / bs * bs, piece + s.disk_len);
-  return {start, end, static_cast<uint32_t>(off - start)};
-}
-
-uint64_t Engine::DiskOffset(uint32_t disk) const {
-  return device_.offset() + (uint64_t{disk} + reserved_slabs_) * slab_size_;
 }
 
 std::optional<IndexEntry> Engine::Locate(uint64_t hash) const { return index_->Find(hash); }
@@ -215,7 +204,8 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
 ReadOp* Engine::StartRead(const IndexEntry& e, std::string_view key, uint64_t hash) {
   // Only the aligned blocks that cover the chunk: one when it is no larger than a block.
   const SlabInfo& s = table_[e.slab];
-  const DeviceRange range = ChunkRange(s, e.chunk, e.chunk + 1);
+  const DiskPlacement::Range range =
+      placement_.ChunkRange(s, layouts_[s.cls], e.chunk, e.chunk + 1);
   return reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq), e, key,
                       hash);
 }

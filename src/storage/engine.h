@@ -345,20 +345,11 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t slab_size() const { return slab_size_; }
 
  private:
-  friend class KeyScan;  // reads the slabs, the index and the access table (key_scan.h)
-
   Engine(const EngineOptions& options, Device& device, IoBackend& aio, SlabClasses classes);
 
   char* MemSlab(uint32_t mem) { return buffers_.data(mem); }
   char* ChunkInMemory(const SlabInfo& s, uint32_t chunk);
-  uint64_t DiskOffset(uint32_t disk) const;
-  // The aligned device bytes [start, end) holding chunks [c0, c1) of slab `s` (placed on the
-  // device), chunk c0 `skip` bytes in.
-  struct DeviceRange {
-    uint64_t start, end;
-    uint32_t skip;
-  };
-  DeviceRange ChunkRange(const SlabInfo& s, uint32_t c0, uint32_t c1) const;
+  uint64_t DiskOffset(uint32_t disk) const { return placement_.Offset(disk); }
   // Frees the closed scans whose reads all completed.
   void ReapScans();
 
@@ -415,11 +406,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // over a newer, DRAM-only version of its key.
   void MarkUnindexed(const IndexEntry& dropped);
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
-  // Whether the slab's records can be read from its memory buffer (not yet written, being
-  // written, or written and still cached).
-  static bool InDram(const SlabInfo& s) {
-    return s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached;
-  }
   // A hit of `hash` at `at`, wherever it was read: reports the key's previous access into `v`
   // when the access table still holds it and, if `bump`, records this one and sets the entry's
   // fetched bit.
@@ -503,6 +489,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // The crash journal (null without one); durable_ holds the requests waiting on it.
   std::unique_ptr<Journal> journal_;
   uint32_t reserved_slabs_ = 1;  // slab-sized regions before disk slab 0: superblock, journal
+  DiskPlacement placement_;      // where disk slab 0 starts, behind the reserved slabs
   uint32_t now_ = 0;
   EngineStats stats_;
   EngineGauges gauges_;

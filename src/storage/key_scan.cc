@@ -11,9 +11,9 @@
 
 namespace ssdcache::storage {
 
-KeyScan::KeyScan(Engine& engine, std::vector<bool> classes, ScanListener* listener)
-    : e_(engine), classes_(std::move(classes)), listener_(listener) {
-  hi_ = e_.table_.next_seq();
+KeyScan::KeyScan(const ScanParts& parts, std::vector<bool> classes, ScanListener* listener)
+    : p_(parts), classes_(std::move(classes)), listener_(listener) {
+  hi_ = p_.table.next_seq();
   Snapshot();
 }
 
@@ -24,8 +24,8 @@ void KeyScan::Snapshot() {
     uint32_t id;
   };
   std::vector<Target> found;
-  for (uint32_t id = 0; id < e_.table_.size(); ++id) {
-    const SlabInfo& s = e_.table_[id];
+  for (uint32_t id = 0; id < p_.table.size(); ++id) {
+    const SlabInfo& s = p_.table[id];
     if (s.state == SlabState::kFree || s.seq < lo_ || s.seq >= hi_) continue;
     if (!classes_.empty() && (s.cls >= classes_.size() || !classes_[s.cls])) continue;
     const bool placed =
@@ -45,7 +45,7 @@ void KeyScan::Snapshot() {
 bool KeyScan::Still(uint32_t id) const {
   // Seqs are unique and those below hi_ were all handed out when the snapshot was taken: a live
   // slab of this id in [lo_, hi_) is the one the snapshot saw (a reused id has a larger seq).
-  const SlabInfo& s = e_.table_[id];
+  const SlabInfo& s = p_.table[id];
   return s.state != SlabState::kFree && s.seq >= lo_ && s.seq < hi_;
 }
 
@@ -71,7 +71,7 @@ KeyScan::Step KeyScan::Pump(ScanSink& sink) {
       // The slabs opened while phase 0 ran: a key overwritten meanwhile is listed from there.
       phase_ = 1;
       lo_ = hi_;
-      hi_ = e_.table_.next_seq();
+      hi_ = p_.table.next_seq();
       Snapshot();
       continue;
     }
@@ -80,7 +80,7 @@ KeyScan::Step KeyScan::Pump(ScanSink& sink) {
       Advance();
       continue;
     }
-    if (Engine::InDram(e_.table_[id])) {
+    if (InDram(p_.table[id])) {
       if (!VisitDram(id, sink, budget)) return Step::kMore;
       Advance();
       continue;
@@ -94,26 +94,27 @@ KeyScan::Step KeyScan::Pump(ScanSink& sink) {
 }
 
 bool KeyScan::VisitDram(uint32_t id, ScanSink& sink, size_t& budget) {
-  const SlabInfo& s = e_.table_[id];
+  const SlabInfo& s = p_.table[id];
   for (; next_chunk_ < s.used; ++next_chunk_) {
     if (budget == 0) return false;
     --budget;
     ItemView v;
-    if (!DecodeItemTrusted(e_.ChunkInMemory(s, next_chunk_), v)) continue;  // voided
+    const char* chunk = p_.buffers.data(s.mem) + p_.layouts[s.cls].offset(next_chunk_);
+    if (!DecodeItemTrusted(chunk, v)) continue;  // voided
     if (!Offer(id, next_chunk_, s.cls, v, sink)) return false;
   }
   return true;
 }
 
 bool KeyScan::StartWindow(uint32_t id) {
-  const SlabInfo& s = e_.table_[id];
-  const uint32_t per_window = std::max<uint32_t>(1, kWindowBytes / e_.classes_.chunk_size(s.cls));
+  const SlabInfo& s = p_.table[id];
+  const uint32_t per_window = std::max<uint32_t>(1, kWindowBytes / p_.classes.chunk_size(s.cls));
   const uint32_t c0 = next_chunk_;
   const uint32_t c1 = std::min(s.used, c0 + per_window);
   if (c0 >= c1) return false;  // nothing (left) in it
-  const Engine::DeviceRange range = e_.ChunkRange(s, c0, c1);
-  ReadOp* r = e_.reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq),
-                              IndexEntry{id, c0}, {}, 0);
+  const DiskPlacement::Range range = p_.placement.ChunkRange(s, p_.layouts[s.cls], c0, c1);
+  ReadOp* r = p_.reads.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq),
+                             IndexEntry{id, c0}, {}, 0);
   if (r == nullptr) {
     ++read_errors_;
     return false;
@@ -143,7 +144,7 @@ void KeyScan::OnRead(ReadOp* r, int64_t result) {
 }
 
 bool KeyScan::DrainWindow(Window& w, ScanSink& sink, size_t& budget) {
-  const SlabInfo& s = e_.table_[w.id];
+  const SlabInfo& s = p_.table[w.id];
   const ReadOp& r = *w.op;
   if (w.result < 0 || static_cast<uint64_t>(w.result) != r.io.len) {
     if (w.next == w.c0) ++read_errors_;
@@ -155,7 +156,7 @@ bool KeyScan::DrainWindow(Window& w, ScanSink& sink, size_t& budget) {
     w.next = w.c1;
     return true;
   }
-  const ChunkLayout& layout = e_.layouts_[s.cls];
+  const ChunkLayout& layout = p_.layouts[s.cls];
   const size_t avail = r.io.len - r.skip;
   for (; w.next < w.c1; ++w.next) {
     const uint64_t at = layout.offset(w.next) - layout.offset(w.c0);
@@ -171,14 +172,14 @@ bool KeyScan::DrainWindow(Window& w, ScanSink& sink, size_t& budget) {
 }
 
 bool KeyScan::Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v, ScanSink& sink) {
-  if (v.tombstone || (v.exptime != 0 && v.exptime <= e_.now_)) return true;
+  if (v.tombstone || (v.exptime != 0 && v.exptime <= p_.now)) return true;
   const uint64_t hash = util::HashKey(v.key);
-  const std::optional<IndexEntry> at = e_.index_->Find(hash);
+  const std::optional<IndexEntry> at = p_.index.Find(hash);
   if (!at || at->slab != id || at->chunk != chunk) return true;  // an older version, or deleted
   ScanRecord rec;
   rec.key = v.key;
   rec.exptime = v.exptime;
-  const uint32_t accessed = e_.access_.Get(hash);
+  const uint32_t accessed = p_.access.Get(hash);
   rec.last_access = accessed != 0 ? accessed : v.stored_at;
   rec.cas = v.cas;
   rec.nvalue = static_cast<uint32_t>(v.value.size());
@@ -189,7 +190,7 @@ bool KeyScan::Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v,
 }
 
 void KeyScan::Release(Window& w) {
-  e_.reads_.Put(w.op);
+  p_.reads.Put(w.op);
   w.op = nullptr;
 }
 
@@ -208,7 +209,16 @@ void KeyScan::Close() {
 KeyScan* Engine::OpenScan(std::vector<bool> classes, ScanListener* listener) {
   ReapScans();
   if (scans_open() >= kMaxScans) return nullptr;
-  scans_.push_back(std::make_unique<KeyScan>(*this, std::move(classes), listener));
+  const ScanParts parts{.table = table_,
+                        .classes = classes_,
+                        .layouts = layouts_,
+                        .buffers = buffers_,
+                        .index = *index_,
+                        .access = access_,
+                        .placement = placement_,
+                        .now = now_,
+                        .reads = reads_};
+  scans_.push_back(std::make_unique<KeyScan>(parts, std::move(classes), listener));
   return scans_.back().get();
 }
 

@@ -30,13 +30,30 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/access_table.h"
+#include "storage/index.h"
 #include "storage/item.h"
+#include "storage/memory_buffers.h"
+#include "storage/read_path.h"
+#include "storage/slab_class.h"
 #include "storage/slab_table.h"
 
 namespace ssdcache::storage {
 
-class Engine;
-struct ReadOp;
+// What a scan reads, lent by the engine that owns it for the scan's life (the engine outlives
+// its scans): every part read-only but the read path, which the scan starts reads through and
+// gives its ops back to.
+struct ScanParts {
+  const SlabTable& table;
+  const SlabClasses& classes;
+  const std::vector<ChunkLayout>& layouts;  // per class
+  const MemoryBuffers& buffers;
+  const Index& index;
+  const AccessTable& access;
+  const DiskPlacement& placement;
+  const uint32_t& now;  // the engine's clock, read at each record
+  ReadPath& reads;
+};
 
 // One listed record. Views point into the engine's DRAM or a read buffer, valid during Take().
 struct ScanRecord {
@@ -76,7 +93,7 @@ class KeyScan {
   static constexpr size_t kChunksPerPump = 4096;
 
   // `classes`: which classes to list (by 0-based class; empty: all).
-  KeyScan(Engine& engine, std::vector<bool> classes, ScanListener* listener);
+  KeyScan(const ScanParts& parts, std::vector<bool> classes, ScanListener* listener);
   KeyScan(const KeyScan&) = delete;
   KeyScan& operator=(const KeyScan&) = delete;
 
@@ -124,7 +141,7 @@ class KeyScan {
   bool Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v, ScanSink& sink);
   void Release(Window& w);
 
-  Engine& e_;
+  ScanParts p_;
   std::vector<bool> classes_;
   ScanListener* listener_;
   std::vector<uint32_t> targets_;  // slab ids, in visiting order

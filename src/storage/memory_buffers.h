@@ -32,6 +32,7 @@ class MemoryBuffers {
   bool allocated() const { return count_ == 0 || !memory_.empty(); }
   size_t count() const { return count_; }
   char* data(uint32_t mem) { return memory_.data() + uint64_t{mem} * slab_size_; }
+  const char* data(uint32_t mem) const { return memory_.data() + uint64_t{mem} * slab_size_; }
 
   // Buffers a new slab can take: the free ones and the clean ones.
   size_t available() const { return free_.size() + clean_.size(); }

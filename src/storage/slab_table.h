@@ -20,12 +20,14 @@
 //    are gone, so that failed writes can never leave the engine without a disk slab.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>
 
 #include "storage/eviction_policy.h"
+#include "storage/slab_class.h"
 
 namespace ssdcache::storage {
 
@@ -51,6 +53,36 @@ struct SlabInfo {
   // Unix seconds when its first record was written (after a restart: its oldest record's store
   // time): no live record here is older (`stats items` age).
   uint32_t opened_at = 0;
+};
+
+// Whether the slab's records can be read from its memory buffer (not yet written, being written,
+// or written and still cached).
+inline bool InDram(const SlabInfo& s) {
+  return s.state == SlabState::kMemory || s.state == SlabState::kFlushing || s.cached;
+}
+
+// Where the disk slabs lie on the device: disk slab d starts at base + d * slab_size (after the
+// superblock and the journal), and its pieces start on block boundaries.
+struct DiskPlacement {
+  uint64_t base = 0;
+  uint32_t slab_size = 0;
+  uint32_t block = 0;
+
+  uint64_t Offset(uint32_t disk) const { return base + uint64_t{disk} * slab_size; }
+  // The aligned device bytes [start, end) holding chunks [c0, c1) of slab `s` (placed on the
+  // device, laid out by `layout`), chunk c0 `skip` bytes in.
+  struct Range {
+    uint64_t start, end;
+    uint32_t skip;
+  };
+  Range ChunkRange(const SlabInfo& s, const ChunkLayout& layout, uint32_t c0, uint32_t c1) const {
+    const uint64_t piece = Offset(s.disk) + s.disk_off;
+    const uint64_t off = piece + layout.offset(c0);
+    const uint64_t start = off / block * block;
+    const uint64_t end =
+        std::min((piece + layout.end(c1) + block - 1) / block * block, piece + s.disk_len);
+    return {start, end, static_cast<uint32_t>(off - start)};
+  }
 };
 
 struct DiskSlab {
