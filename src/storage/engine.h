@@ -369,8 +369,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // The superblock's fixed fields.
   static Superblock Geometry(const EngineOptions& options, const Device& device,
                              const SlabClasses& classes);
-  // Slab-sized regions before disk slab 0: the superblock and the journal.
+  // Slab-sized regions before disk slab 0: the superblock, the journal and the snapshot.
   static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
+  // The snapshot region (snapshot.h): its size, and where it starts (behind the journal).
+  static uint64_t SnapshotBytes(const EngineOptions& options, const Device& device);
+  uint64_t SnapshotOffset() const {
+    return device_.offset() + device_.block_size() + options_.journal_size;
+  }
   bool HasBuffer() const { return buffers_.Available(); }
   // A buffer for a new slab; the slab whose copy it held (if still alive) is read from the
   // device from now on.

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace ssdcache::storage {
 
@@ -89,6 +90,19 @@ class Index {
   void MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk);
   // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk).
   void MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);
+
+  // A live entry where it sits: what a snapshot keeps of it (the index holds no full hash; the
+  // bucket gives its low bits).
+  struct Slot {
+    uint64_t bucket = 0;
+    uint16_t tag = 0;
+    IndexEntry entry;
+  };
+  // Appends every live entry, bucket by bucket.
+  void LiveSlots(std::vector<Slot>& out) const;
+  // Puts an entry of `tag` into `bucket` (of this index's size) as a snapshot recorded it: false
+  // when the bucket is full (insert it with Upsert instead).
+  bool PlaceInBucket(uint64_t bucket, uint16_t tag, const IndexEntry& entry);
 
   // Visits the next `buckets` buckets (wrapping) and frees the slots of dead entries. Returns the
   // number of slots freed.
