@@ -101,9 +101,9 @@ struct LookupOutcome {
 };
 
 // Meta-protocol state a store gives the new version: `stale` is written into the record (it
-// survives a restart), `token_sent` and `fetched` into the index entry (volatile: after a restart
-// the first reader of a stale item wins again). A touch carries them over, as memcached changes
-// such an item in place.
+// survives a restart), `token_sent` and `fetched` into the index entry (after a restart the first
+// reader of a stale item wins again; `fetched` survives a snapshot restart only). A touch carries
+// them over, as memcached changes such an item in place.
 struct ItemMarks {
   bool stale = false;
   bool token_sent = false;

@@ -8,9 +8,10 @@
 //   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) |
 //                   2 unused | 1 token sent | 0 fetched
 //
-// The two flag bits are volatile (a restart rebuilds the entries with both clear): "fetched" is
-// mg's h, "token sent" records that a client was given the meta protocol's win token (W) for the
-// current version, so later readers get Z.
+// The two flag bits are not in the record (a scan restart rebuilds the entries with both clear; a
+// snapshot restart keeps "fetched", never "token sent"): "fetched" is mg's h, "token sent" records
+// that a client was given the meta protocol's win token (W) for the current version, so later
+// readers get Z.
 //
 // Hash use: bucket b1 = hash & mask; tag = hash >> 48; the alternate bucket b2 = b1 ^ (mix(tag) &
 // mask), so an entry can move between its two buckets knowing only its tag (partial-key cuckoo).

@@ -171,9 +171,9 @@ TEST(WarmRestart, ASnapshotRestartThenASigkillNeverBringsAnOldValueBack) {
   ASSERT_NO_FATAL_FAILURE(ExpectVersions(c, kKeys, version, true));
 }
 
-// The meta protocol's stale mark is part of the record; the win token and the access table are
-// DRAM only, so after a restart the next reader of a stale item wins again and l counts from the
-// item's store time.
+// The meta protocol's stale mark is part of the record; the win token is DRAM only, so after a
+// restart the next reader of a stale item wins again, and l of an item not read since its store
+// counts from the store time (the access table, kept by a snapshot restart, does not hold it).
 TEST(WarmRestart, StaleMarkAndStoreTimeSurvive) {
   SKIP_UNLESS_SSDCACHED();
   ServerProcess server(RestartOptions());
