@@ -24,4 +24,12 @@ AccessTable::AccessTable() {
 
 AccessTable::~AccessTable() { munmap(slots_, kBytes); }
 
+void AccessTable::Load(std::span<const uint64_t> slots) {
+  if (slots.size() != kEntries) return;
+  // Empty slots are left untouched: they cost no RSS until written.
+  for (size_t i = 0; i < kEntries; ++i) {
+    if (slots[i] != 0) slots_[i] = slots[i];
+  }
+}
+
 }  // namespace ssdcache::storage

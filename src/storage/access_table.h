@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace ssdcache::storage {
 
@@ -39,6 +40,9 @@ class AccessTable {
     slot = uint64_t{Tag(hash)} << 32 | now;
     return static_cast<uint32_t>(before >> 32) == Tag(hash) ? static_cast<uint32_t>(before) : 0;
   }
+  // Every slot, for a snapshot; Load() puts them back (a table of another size is ignored).
+  std::span<const uint64_t> slots() const { return {slots_, kEntries}; }
+  void Load(std::span<const uint64_t> slots);
   // The last access recorded for `hash`, or 0 when the table does not hold it.
   uint32_t Get(uint64_t hash) const {
     const uint64_t slot = slots_[SlotOf(hash)];

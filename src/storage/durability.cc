@@ -142,6 +142,7 @@ bool Durability::Format(const char* why, std::string& error) {
 void Durability::Restore(const Superblock& found) {
   epoch_ = found.epoch;
   flush_seq_ = found.flush_seq;
+  last_run_clean_ = found.clean != 0;
   evicted_below_ = durable_evicted_below_ = std::max<uint64_t>(found.evicted_below, 1);
   // No earlier run handed out a wseq at or above its ceiling: this run starts there (whatever
   // the journal says: an entry above it is corrupt) and reserves the next window before serving.

@@ -74,8 +74,8 @@ class Durability {
 
   // A new epoch (every record on the device is void), logged with `why`.
   bool Format(const char* why, std::string& error);
-  // Takes over a valid superblock found at start: its epoch, flush_all, frontier, and a write
-  // sequence from its ceiling on.
+  // Takes over a valid superblock found at start: its epoch, flush_all, frontier, whether that
+  // run stopped cleanly, and a write sequence from its ceiling on.
   void Restore(const Superblock& found);
   // A record at `max_wseq` was found: the sequence continues above it (written synchronously).
   bool RaiseWseqAbove(uint64_t max_wseq, std::string& error);
@@ -83,6 +83,10 @@ class Durability {
   bool FinishShutdown(std::string& error);
 
   uint64_t epoch() const { return epoch_; }
+  // The superblock found at start said the run before stopped cleanly (see Restore).
+  bool last_run_clean() const { return last_run_clean_; }
+  // The ceiling the next superblock write records (see TakeWseq).
+  uint64_t wseq_ceiling() const { return wseq_ceiling_; }
   uint64_t flush_seq() const { return flush_seq_; }
   // flush_all: every slab below `seq` is void.
   void set_flush_seq(uint64_t seq) { flush_seq_ = seq; }
@@ -133,7 +137,8 @@ class Durability {
 
   uint64_t epoch_ = 0;
   uint64_t flush_seq_ = 0;
-  bool clean_ = false;  // FinishShutdown() ran: the superblock says so
+  bool clean_ = false;           // FinishShutdown() ran: the superblock says so
+  bool last_run_clean_ = false;  // the superblock Restore() took over said clean
   util::AlignedBuffer super_buf_;
   IoOp super_op_;
   bool super_in_flight_ = false;

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "storage/snapshot.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -49,9 +50,8 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             std::to_string(device.block_size()) + "); use --journal-size 0";
     return nullptr;
   }
-  // The first slab-sized regions of the slice hold the superblock and the journal.
-  uint64_t reserved =
-      (device.block_size() + options.journal_size + options.slab_size - 1) / options.slab_size;
+  // The first slab-sized regions of the slice hold the superblock, the journal and the snapshot.
+  uint64_t reserved = ReservedSlabs(options, device);
   uint64_t disk_slabs = device.size() / options.slab_size;
   disk_slabs = disk_slabs > reserved ? disk_slabs - reserved : 0;
   if (disk_slabs < mem_slabs + 2) {
@@ -131,12 +131,18 @@ Superblock Engine::Geometry(const EngineOptions& options, const Device& device,
   sb.instance = options.instance;
   sb.instances = options.instances;
   sb.boot_id = options.boot_id;
+  sb.snapshot_blocks = static_cast<uint32_t>(SnapshotBytes(options, device) / kJournalBlockSize);
   return sb;
 }
 
 uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
-  return static_cast<uint32_t>(
-      (device.block_size() + options.journal_size + options.slab_size - 1) / options.slab_size);
+  return static_cast<uint32_t>((device.block_size() + options.journal_size +
+                                SnapshotBytes(options, device) + options.slab_size - 1) /
+                               options.slab_size);
+}
+
+uint64_t Engine::SnapshotBytes(const EngineOptions& options, const Device& device) {
+  return Snapshot::RegionBytes(options.snapshot_size, device.size(), device.block_size());
 }
 
 bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
@@ -493,22 +499,11 @@ void Engine::FlushAll() {
   if (memory_listener_) memory_listener_();
 }
 
-bool Engine::FinishShutdown(std::string& error) { return durable_.FinishShutdown(error); }
-
 void Engine::Housekeeping() {
   durable_.Retry();
   DrainTombstones();  // those a failed write gave back, when no request came since
   // A full pass over the index about once a minute at one call per second.
   SweepSome(index_->num_buckets() / 60 + 1);
-}
-
-bool Engine::ShutdownFlush() {
-  durable_.Retry();  // each shutdown round tries a failed superblock write again
-  DrainTombstones();
-  for (int64_t id : open_) {
-    if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
-  }
-  return !pending_tombstones_.empty() || durable_.superblock_dirty() || !awaiting_disk_.empty();
 }
 
 uint32_t Engine::disk_slabs_used() const { return static_cast<uint32_t>(table_.disks_in_use()); }
@@ -562,7 +557,10 @@ bool Engine::Recover(bool format, std::string& error) {
                             .table = table_,
                             .policy = *policy_,
                             .durable = durable_,
-                            .journal = journal_.get()};
+                            .journal = journal_.get(),
+                            .access = access_,
+                            .snapshot_offset = SnapshotOffset(),
+                            .snapshot_bytes = SnapshotBytes(options_, device_)};
   std::optional<RecoveryResult> result = Recovery::Run(parts, format, error);
   if (!result) return false;
   recovery_ = result->stats;

@@ -101,9 +101,9 @@ struct LookupOutcome {
 };
 
 // Meta-protocol state a store gives the new version: `stale` is written into the record (it
-// survives a restart), `token_sent` and `fetched` into the index entry (volatile: after a restart
-// the first reader of a stale item wins again). A touch carries them over, as memcached changes
-// such an item in place.
+// survives a restart), `token_sent` and `fetched` into the index entry (after a restart the first
+// reader of a stale item wins again; `fetched` survives a snapshot restart only). A touch carries
+// them over, as memcached changes such an item in place.
 struct ItemMarks {
   bool stale = false;
   bool token_sent = false;
@@ -360,8 +360,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // The superblock's fixed fields.
   static Superblock Geometry(const EngineOptions& options, const Device& device,
                              const SlabClasses& classes);
-  // Slab-sized regions before disk slab 0: the superblock and the journal.
+  // Slab-sized regions before disk slab 0: the superblock, the journal and the snapshot.
   static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
+  // The snapshot region (snapshot.h): its size, and where it starts (behind the journal).
+  static uint64_t SnapshotBytes(const EngineOptions& options, const Device& device);
+  uint64_t SnapshotOffset() const {
+    return device_.offset() + device_.block_size() + options_.journal_size;
+  }
   bool HasBuffer() const { return buffers_.Available(); }
   // A buffer for a new slab; the slab whose copy it held (if still alive) is read from the
   // device from now on.

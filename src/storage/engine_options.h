@@ -31,6 +31,9 @@ inline constexpr uint64_t kMaxIndexMemoryMiB = 1ULL << 20;    // 1 TiB
 inline constexpr uint64_t kMinJournalSize = 64 * util::kKiB;  // 16 blocks: room for a checkpoint
 inline constexpr uint64_t kMaxJournalSize = 1 * util::kGiB;
 inline constexpr uint64_t kJournalBlock = 4 * util::kKiB;
+// A header block and a few 64 KiB pages (snapshot.h).
+inline constexpr uint64_t kMinSnapshotSize = 260 * util::kKiB;
+inline constexpr uint64_t kMaxSnapshotSize = 64 * util::kGiB;
 // -z lists the classes below the largest chunk; SlabClasses::FromProfile appends that one.
 inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
 
@@ -63,6 +66,10 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
     (util::BlocksOrOff{kJournalBlock, kMinJournalSize, kMaxJournalSize}), "journal_size",       \
     "crash journal on the device (K/M/G suffix); 0 = none: after a crash a key may come back "  \
     "with an older value")                                                                      \
+  X(snapshot_size, uint64_t, util::BlocksOrAuto::kAuto, "--snapshot-size", "auto|SIZE",         \
+    (util::BlocksOrAuto{kJournalBlock, kMinSnapshotSize, kMaxSnapshotSize}), "snapshot_size",   \
+    "device region for the index snapshot a clean stop writes and a clean restart loads "       \
+    "instead of scanning (auto = 1/128 of the slice; 0 = none: every restart scans)")           \
   X(journal_sync, JournalSync, JournalSync::kProcess, "--journal-sync", "process|device",       \
     (util::Choice<JournalSync>{{"process", JournalSync::kProcess},                              \
                                {"device", JournalSync::kDevice}}),                              \

@@ -1,6 +1,7 @@
 // Engine, part two: the memory slab lifecycle. Opening a slab of a class in a memory buffer,
 // sealing it, placing it on a disk slab (evicting in the policy's order to free one), writing it,
-// and what a completed write (or any other completion) does. The request paths are in engine.cc.
+// and what a completed write (or any other completion) does, and the clean stop (the last
+// writes, the snapshot). The request paths are in engine.cc.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "storage/engine.h"
+#include "storage/snapshot.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -323,6 +325,37 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   // of housekeeping or shutdown writes them.
   if (written_ok) DrainTombstones();
   if (memory_listener_) memory_listener_();
+}
+
+bool Engine::ShutdownFlush() {
+  durable_.Retry();  // each shutdown round tries a failed superblock write again
+  DrainTombstones();
+  for (int64_t id : open_) {
+    if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
+  }
+  return !pending_tombstones_.empty() || durable_.superblock_dirty() || !awaiting_disk_.empty();
+}
+
+bool Engine::FinishShutdown(std::string& error) {
+  // The device is idle and every memory slab written: what a restart would rebuild is final.
+  const SnapshotWritten snap = Snapshot::Write({.device = device_,
+                                                .io = aio_,
+                                                .offset = SnapshotOffset(),
+                                                .bytes = SnapshotBytes(options_, device_),
+                                                .index = *index_,
+                                                .table = table_,
+                                                .access = access_,
+                                                .durable = durable_,
+                                                .slab_size = slab_size_,
+                                                .classes = static_cast<uint32_t>(classes_.count()),
+                                                .next_seal = next_seal_});
+  if (snap.ok) {
+    spdlog::info("clean stop: snapshot of {} items in {} slabs ({} KiB) written in {:.3f} s",
+                 snap.entries, snap.slabs, snap.bytes >> 10, snap.seconds);
+  } else {
+    spdlog::warn("clean stop: no snapshot ({}): the next start scans the device", snap.why);
+  }
+  return durable_.FinishShutdown(error);
 }
 
 }  // namespace ssdcache::storage

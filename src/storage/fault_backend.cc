@@ -123,4 +123,19 @@ IoStats FaultBackend::stats() const {
   return s;
 }
 
+int64_t FaultBackend::WriteSync(const void* buf, size_t len, uint64_t offset) {
+  if (!die_armed_) return inner_->WriteSync(buf, len, offset);
+  if (die_after_ > 0) {
+    --die_after_;
+    return inner_->WriteSync(buf, len, offset);
+  }
+  constexpr size_t kLostHead = 512;
+  if (!died_ && die_tear_ && len > kLostHead) {
+    inner_->WriteSync(static_cast<const char*>(buf) + kLostHead, len - kLostHead,
+                      offset + kLostHead);
+  }
+  died_ = true;
+  return static_cast<int64_t>(len);
+}
+
 }  // namespace ssdcache::storage

@@ -12,7 +12,8 @@
 //    injector's waker signals the inner eventfd) or from Drain(), which does not wait for stalls.
 //  - stats() are the inner backend's, corrected so that injected errors count as errors and
 //    injected short counts as the bytes reported.
-//  - Synchronous IO and mappings pass through untouched.
+//  - Synchronous IO and mappings pass through untouched, unless DieAfterSyncWrites() was called:
+//    then the process "dies" at a synchronous write (a crash inside a clean stop's snapshot).
 #pragma once
 
 #include <cstdint>
@@ -54,10 +55,21 @@ class FaultBackend final : public IoBackend, private IoHandler {
   int64_t ReadSync(void* buf, size_t len, uint64_t offset) override {
     return inner_->ReadSync(buf, len, offset);
   }
-  int64_t WriteSync(const void* buf, size_t len, uint64_t offset) override {
-    return inner_->WriteSync(buf, len, offset);
+  int64_t WriteSync(const void* buf, size_t len, uint64_t offset) override;
+  int Flush() override { return died_ ? 0 : inner_->Flush(); }
+
+  // The process dies after `writes` more synchronous writes: the next one loses its first 512
+  // bytes when `tear` (the rest lands) or all of them, and no later synchronous write reaches
+  // the device (each reports success: a dead process learns nothing). For simulated crashes at
+  // every step of a clean stop; the caller then crashes the backend and starts over.
+  void DieAfterSyncWrites(uint64_t writes, bool tear) {
+    die_armed_ = true;
+    die_after_ = writes;
+    die_tear_ = tear;
   }
-  int Flush() override { return inner_->Flush(); }
+  bool died() const { return died_; }
+  // Disarms DieAfterSyncWrites() when the process outlived it.
+  void StayAlive() { die_armed_ = false; }
   IoMapping MapShared(uint64_t offset, size_t len, bool populate, int& err) override {
     return inner_->MapShared(offset, len, populate, err);
   }
@@ -83,6 +95,10 @@ class FaultBackend final : public IoBackend, private IoHandler {
   uint64_t injected_errors_ = 0;
   uint64_t lost_read_bytes_ = 0;
   uint64_t lost_write_bytes_ = 0;
+  bool die_armed_ = false;
+  bool die_tear_ = false;
+  bool died_ = false;
+  uint64_t die_after_ = 0;
 };
 
 }  // namespace ssdcache::storage

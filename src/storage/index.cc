@@ -384,4 +384,25 @@ bool Index::DefinitelyExpired(uint16_t code, uint32_t now) {
   return static_cast<int16_t>(static_cast<uint16_t>(now_unit - expiry_unit)) >= 1;
 }
 
+void Index::LiveSlots(std::vector<Slot>& out) const {
+  for (size_t b = 0; b < num_buckets_; ++b) {
+    const Bucket& bucket = buckets_[b];
+    for (unsigned i = 0; i < kSlots; ++i) {
+      const uint64_t slot = bucket.slots[i];
+      if ((slot & kOccupied) == 0 || !liveness_->IsSlabLive(SlotSlab(slot))) continue;
+      out.push_back({b, SlotTag(slot), DecodeSlot(slot, bucket.expiry[i])});
+    }
+  }
+}
+
+bool Index::PlaceInBucket(uint64_t bucket, uint16_t tag, const IndexEntry& entry) {
+  Bucket& b = buckets_[bucket & mask_];
+  const int i = FirstFree(b.slots);
+  if (i < 0) return false;
+  b.slots[i] = EncodeSlot(tag, entry);
+  b.expiry[i] = entry.expiry;
+  ++size_;
+  return true;
+}
+
 }  // namespace ssdcache::storage

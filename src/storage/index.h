@@ -8,9 +8,10 @@
 //   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) |
 //                   2 unused | 1 token sent | 0 fetched
 //
-// The two flag bits are volatile (a restart rebuilds the entries with both clear): "fetched" is
-// mg's h, "token sent" records that a client was given the meta protocol's win token (W) for the
-// current version, so later readers get Z.
+// The two flag bits are not in the record (a scan restart rebuilds the entries with both clear; a
+// snapshot restart keeps "fetched", never "token sent"): "fetched" is mg's h, "token sent" records
+// that a client was given the meta protocol's win token (W) for the current version, so later
+// readers get Z.
 //
 // Hash use: bucket b1 = hash & mask; tag = hash >> 48; the alternate bucket b2 = b1 ^ (mix(tag) &
 // mask), so an entry can move between its two buckets knowing only its tag (partial-key cuckoo).
@@ -28,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace ssdcache::storage {
 
@@ -89,6 +91,19 @@ class Index {
   void MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk);
   // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk).
   void MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);
+
+  // A live entry where it sits: what a snapshot keeps of it (the index holds no full hash; the
+  // bucket gives its low bits).
+  struct Slot {
+    uint64_t bucket = 0;
+    uint16_t tag = 0;
+    IndexEntry entry;
+  };
+  // Appends every live entry, bucket by bucket.
+  void LiveSlots(std::vector<Slot>& out) const;
+  // Puts an entry of `tag` into `bucket` (of this index's size) as a snapshot recorded it: false
+  // when the bucket is full (insert it with Upsert instead).
+  bool PlaceInBucket(uint64_t bucket, uint16_t tag, const IndexEntry& entry);
 
   // Visits the next `buckets` buckets (wrapping) and frees the slots of dead entries. Returns the
   // number of slots freed.

@@ -30,7 +30,9 @@ inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 // 6: chunks no larger than a device block never straddle a block boundary (ChunkLayout), and
 //    geometric classes are fitted to the block (SlabClasses::FitToBlocks); the superblock records
 //    the block size the layout was made for.
-inline constexpr uint16_t kFormatVersion = 6;
+// 7: a snapshot region follows the journal (snapshot.h) and the superblock records its size: a
+//    clean stop writes the index and slab table there, and a clean restart loads them.
+inline constexpr uint16_t kFormatVersion = 7;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
@@ -115,7 +117,8 @@ struct Superblock {
   // and the next run starts its sequence here. Raised before the running sequence reaches it.
   uint64_t wseq_ceiling;
   uint32_t crc;  // CRC32C of this struct with crc = 0
-  uint32_t reserved2;
+  // 4 KiB blocks of the snapshot region after the journal (--snapshot-size; 0: none).
+  uint32_t snapshot_blocks;
 };
 static_assert(sizeof(Superblock) == 96, "Superblock is part of the on-device format");
 

@@ -1,6 +1,7 @@
 // Recovery: the warm restart. Rebuilds an engine's slab table, disk slabs, eviction order and
-// index from the device at start, or formats the device when it is blank, when asked to, or when
-// its process-mode journal may have been lost. Runs once, synchronously, before serving.
+// index from the device at start (or loads them from the snapshot a clean stop wrote, when it
+// matches the superblock: snapshot.h), or formats the device when it is blank, when asked to,
+// or when its process-mode journal may have been lost. Runs once, synchronously, before serving.
 //
 //   superblock --check--> journal --load, reject, dedup--> slab headers (pass 1, across the gap
 //   a failed write left) --seal order-->
@@ -23,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/access_table.h"
 #include "storage/device.h"
 #include "storage/durability.h"
 #include "storage/engine_options.h"
@@ -55,6 +57,9 @@ struct RecoveryParts {
   EvictionPolicy& policy;
   Durability& durable;
   Journal* journal;  // null without one
+  AccessTable& access;
+  uint64_t snapshot_offset;  // the snapshot region (snapshot.h); 0 bytes: none
+  uint64_t snapshot_bytes;
 };
 
 struct RecoveryStats {
@@ -70,6 +75,7 @@ struct RecoveryStats {
   uint64_t pieces_past_gap = 0;     // slab pieces found behind one whose write had failed
   uint64_t tag_collisions = 0;      // records left unindexed: another key held their tag
   uint64_t index_full = 0;          // records left unindexed: no room in their buckets
+  bool snapshot = false;            // loaded from the snapshot a clean stop wrote (no scan)
   double seconds = 0;
 };
 
@@ -118,6 +124,8 @@ class Recovery {
   void MarkUnindexed(const IndexEntry& e) { p_.table[e.slab].unindexed = true; }
   std::vector<std::string> TakeOrphans();
 
+  // The snapshot a clean stop wrote, instead of the scan (nullopt: scan, snapshot_why_ says why).
+  std::optional<RecoveryResult> LoadSnapshot();
   // Checks the superblock against the options; formats instead when it must.
   Start ReadSuperblock(bool format, std::string& error);
   // The mismatch between the found superblock and this run's geometry ("" when none).
@@ -157,6 +165,7 @@ class Recovery {
   uint64_t max_seq_ = 0;
   uint64_t max_seal_ = 0;
   uint64_t max_wseq_ = 0;
+  std::string snapshot_why_;  // why no snapshot was loaded
 };
 
 }  // namespace ssdcache::storage

@@ -101,6 +101,18 @@ bool BlocksOrOff::Parse(std::string_view text, uint64_t& out, std::string& why) 
   return true;
 }
 
+bool BlocksOrAuto::Parse(std::string_view text, uint64_t& out, std::string& why) const {
+  if (text == "auto") {
+    out = kAuto;
+    return true;
+  }
+  if (!BlocksOrOff{block, lo, hi}.Parse(text, out, why)) {
+    why = "invalid size '" + std::string(text) + "' (expected " + Bounds() + ")";
+    return false;
+  }
+  return true;
+}
+
 bool Factor::Parse(std::string_view text, double& out, std::string& why) const {
   double f = 0;
   // from_chars is locale-independent; a leading sign or blank is refused like for integers.

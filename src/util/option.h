@@ -139,6 +139,18 @@ struct BlocksOrOff {
   }
 };
 
+// "auto" (kAuto: the consumer derives the size), 0 (off), or a multiple of `block` bytes in
+// [lo, hi] with an optional K/M/G suffix.
+struct BlocksOrAuto {
+  static constexpr uint64_t kAuto = ~uint64_t{0};
+  uint64_t block, lo, hi;
+  static constexpr bool kTakesValue = true;
+  bool Parse(std::string_view text, uint64_t& out, std::string& why) const;
+  std::string Show(uint64_t v) const { return v == kAuto ? "auto" : FormatSize(v); }
+  std::string Stat(uint64_t v) const { return v == kAuto ? "auto" : std::to_string(v); }
+  std::string Bounds() const { return "auto, " + BlocksOrOff{block, lo, hi}.Bounds(); }
+};
+
 // A ratio > 1 and <= hi.
 struct Factor {
   double hi;

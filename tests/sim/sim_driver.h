@@ -24,6 +24,10 @@ using storage::LookupResult;
 using storage::StoreResult;
 
 constexpr uint32_t kSlab = 64 * 1024;
+// The snapshot region (--snapshot-size): a header and six pages, room for the largest index.
+constexpr uint64_t kSnapshotBytes = 4096 + 6 * 64 * 1024;
+// Synchronous writes of a clean stop's end: the snapshot's pages, its header, the superblock.
+constexpr uint64_t kStopWrites = 3;
 constexpr uint32_t kStartTime = 1000000;
 // Per turn (1 to 12 requests): how often a clean restart, a crash, a scan happen.
 constexpr uint64_t kRestartOneIn = 1500;
@@ -103,6 +107,9 @@ class Simulator final : public storage::LookupWaiter, public storage::CommitWait
   void Settle();
   void Scan();
   void CleanRestart();
+  // After the start that followed a clean stop: a snapshot loaded only when the stop lived, and
+  // always then, when that life had no IO errors.
+  void CheckSnapshotUse(bool died, bool faulty);
   void Crash();
 
   SimOptions opts_;

@@ -37,6 +37,11 @@ class SimIo {
 
   // A clean stop left no IO outstanding: the engine goes, the device stays.
   void Stop(std::unique_ptr<storage::Engine>& engine);
+  // The next clean stop dies after `writes` synchronous writes (FaultBackend::
+  // DieAfterSyncWrites); died() says whether it did, StayAlive() disarms it.
+  void DieDuringStop(uint64_t writes, bool tear) { faults_->DieAfterSyncWrites(writes, tear); }
+  bool died() const { return faults_ != nullptr && faults_->died(); }
+  void StayAlive() { faults_->StayAlive(); }
   // The process dies (`reboot`: the machine too, losing the mapped journal's unsynced stores):
   // see the header comment. The engine is destroyed without a shutdown.
   void Crash(std::unique_ptr<storage::Engine>& engine, uint64_t seed, bool reboot);

@@ -68,6 +68,7 @@ bool Simulator::StartEngine() {
   e.journal_sync = geo_.journal == JournalMode::kProcess ? storage::JournalSync::kProcess
                                                          : storage::JournalSync::kDevice;
   e.boot_id = geo_.boot_id;
+  e.snapshot_size = kSnapshotBytes;
   if (opts_.old_eviction_order) e.eviction_order = storage::EvictionOrder::kDiskCloseForTests;
   std::string error;
   engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
@@ -171,9 +172,14 @@ void Simulator::CleanRestart() {
     Settle();
     flushed = !more && commits_.empty();
   }
+  // A third of the stops die at one of their last writes (the snapshot's pages, its header, the
+  // clean superblock), whole or torn: the next start must scan, and find what a clean one would.
+  if (rng_.OneIn(3)) io_->DieDuringStop(rng_.Below(kStopWrites), rng_.OneIn(2));
   std::string error;
   if (!flushed) error = "memory slabs or journal commits left after 100 shutdown rounds";
   if (flushed && !engine_->FinishShutdown(error)) flushed = false;
+  const bool died = io_->died();
+  io_->StayAlive();
   if (!flushed) {
     // A write that kept failing may leave a slab unwritten; without faults it is a defect.
     if (!faults_on_) {
@@ -192,13 +198,30 @@ void Simulator::CleanRestart() {
   parked_.clear();
   touches_.clear();
   Retire();
-  io_->Stop(engine_);
+  const bool faulty = faults_on_;
+  if (died) {
+    io_->Crash(engine_, rng_.Next(), /*reboot=*/false);
+    ++result_.stop_deaths;
+  } else {
+    io_->Stop(engine_);
+  }
   ++result_.clean_restarts;
   if (opts_.verbose || trace_key_ >= 0) {
-    std::fprintf(stderr, "sim: turn %llu clean restart\n", static_cast<unsigned long long>(turn_));
+    std::fprintf(stderr, "sim: turn %llu clean restart%s\n", static_cast<unsigned long long>(turn_),
+                 died ? " (died in the stop's last writes)" : "");
   }
   if (!StartEngine()) return;
+  CheckSnapshotUse(died, faulty);
   Scan();
+}
+
+void Simulator::CheckSnapshotUse(bool died, bool faulty) {
+  if (engine_->recovery().snapshot) {
+    ++result_.snapshot_loads;
+    if (died) Fail("a snapshot was loaded after a stop that died before it was marked clean");
+  } else if (!died && !faulty) {
+    Fail("a clean stop without IO errors left no snapshot for the restart");
+  }
 }
 
 void Simulator::Crash() {
@@ -229,8 +252,9 @@ void Simulator::Crash() {
 }
 
 SimResult Simulator::Run() {
-  const uint64_t reserved =
-      (4096 + uint64_t{geo_.journal_blocks} * storage::kJournalBlockSize + kSlab - 1) / kSlab;
+  const uint64_t reserved = (4096 + uint64_t{geo_.journal_blocks} * storage::kJournalBlockSize +
+                             kSnapshotBytes + kSlab - 1) /
+                            kSlab;
   std::string error;
   io_ = SimIo::Create((reserved + geo_.disk_slabs) * kSlab, error);
   if (!io_) {

@@ -34,17 +34,19 @@ std::string SimResult::Summary() const {
   std::snprintf(
       buf, sizeof(buf),
       "journal %s: %llu ops (%llu hits, %llu misses, %llu device reads, %llu sets, "
-      "%llu deletes, %llu flushes), %llu clean restarts, %llu crashes (%llu wiped), "
+      "%llu deletes, %llu flushes), %llu clean restarts (%llu from a snapshot, %llu died "
+      "stopping), %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
       "commits, %llu write errors",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
       static_cast<unsigned long long>(deletes), static_cast<unsigned long long>(flushes),
-      static_cast<unsigned long long>(clean_restarts), static_cast<unsigned long long>(crashes),
-      static_cast<unsigned long long>(wipes), static_cast<unsigned long long>(scans),
-      static_cast<unsigned long long>(keys_verified), static_cast<unsigned long long>(evictions),
-      static_cast<unsigned long long>(journal_waits),
+      static_cast<unsigned long long>(clean_restarts),
+      static_cast<unsigned long long>(snapshot_loads), static_cast<unsigned long long>(stop_deaths),
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(wipes),
+      static_cast<unsigned long long>(scans), static_cast<unsigned long long>(keys_verified),
+      static_cast<unsigned long long>(evictions), static_cast<unsigned long long>(journal_waits),
       static_cast<unsigned long long>(commit_failures),
       static_cast<unsigned long long>(write_errors));
   return buf;

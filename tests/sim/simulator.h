@@ -62,6 +62,8 @@ struct SimResult {
   uint64_t deletes = 0;
   uint64_t flushes = 0;
   uint64_t clean_restarts = 0;
+  uint64_t snapshot_loads = 0;  // clean restarts that loaded the stop's snapshot
+  uint64_t stop_deaths = 0;     // clean stops that died in their last writes (snapshot, superblock)
   uint64_t crashes = 0;
   uint64_t wipes = 0;  // process-mode crashes "across a reboot": the device starts empty
   uint64_t scans = 0;

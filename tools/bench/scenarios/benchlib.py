@@ -210,6 +210,38 @@ def run(cmd, strip=True):
         return ""
 
 
+def cmd_getall(a):
+    """Gets every key prefix + id (0..count-1, zero-padded as ssdcache-bench writes them) once,
+    in pipelined multi-gets, and prints "hits misses wrong_size"."""
+    width = len(str(max(a.count - 1, 0)))
+    hits = misses = wrong = 0
+    with socket.create_connection(("127.0.0.1", a.port), timeout=30) as sock:
+        f = sock.makefile("rb")
+        batch, depth = 100, 8
+        ids = list(range(a.count))
+        chunks = [ids[i:i + batch] for i in range(0, len(ids), batch)]
+        for i in range(len(chunks) + depth):
+            if i < len(chunks):
+                keys = " ".join("%s%0*d" % (a.prefix, width, k) for k in chunks[i])
+                sock.sendall(("get %s\r\n" % keys).encode())
+            if i < depth:
+                continue
+            want = len(chunks[i - depth])
+            got = 0
+            while True:
+                line = f.readline()
+                if not line or line == b"END\r\n":
+                    break
+                size = int(line.split()[3])
+                f.read(size + 2)
+                got += 1
+                if a.size and size != a.size:
+                    wrong += 1
+            hits += got
+            misses += want - got
+    print(hits, misses, wrong)
+
+
 def cmd_time(a):
     """Runs a command and writes its wall and CPU time (the load tool's CPU share)."""
     import resource
@@ -289,6 +321,11 @@ def main():
         if name == "note":
             s.add_argument("--json-file")
         s.add_argument("kv", nargs="*")
+    s = sub.add_parser("getall")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--prefix", required=True)
+    s.add_argument("--count", type=int, required=True)
+    s.add_argument("--size", type=int, default=0)
     s = sub.add_parser("time")
     s.add_argument("--out", required=True)
     s.add_argument("argv", nargs=argparse.REMAINDER)
@@ -298,7 +335,7 @@ def main():
     s.add_argument("--tmp", required=True)
     a = p.parse_args()
     return {"snapshot": cmd_snapshot, "sample": cmd_sample, "record": cmd_record, "fio": cmd_fio,
-     "note": cmd_note, "machine": cmd_machine, "time": cmd_time}[a.cmd](a)
+     "note": cmd_note, "machine": cmd_machine, "time": cmd_time, "getall": cmd_getall}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -1,50 +1,162 @@
 #!/usr/bin/env bash
-# Scenario 6: warm-restart rebuild rate. Fill a device file with ~85 % of its size in 4,000-byte
-# values, stop ssdcached with SIGTERM (it writes its memory slabs), start it again on the same file
-# and read the "warm restart: ... scanned X MiB in T s (R GiB/s)" log line; twice, so a slow first
-# start (cold file system metadata) shows. Reports GiB/s of device scanned and items/s.
+# Scenario 6: restarts. Fill a device file with 4,000-byte values, stop ssdcached with SIGTERM (it
+# writes its memory slabs, then the index snapshot), start it again on the same file and time it
+# from exec until the port opens, then get every item once. Clean restarts load the snapshot; the
+# same device with its snapshot header wiped shows the scan the snapshot replaces. Two tables:
+# restart time against the item count at a fixed device size (S6_COUNT_PCTS, % of the device),
+# and against the device size at a fixed item count (S6_SIZES_MIB), each with the stop time and
+# the snapshot write it contains. Reads the "warm restart: ..." and "clean stop: ..." log lines.
 # Results: $OUT_DIR/s6.jsonl.
 # shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if quick; then
   : "${S6_DEVICE_MIB:=256}"
+  : "${S6_COUNT_PCTS:=20 85}"
+  : "${S6_SIZES_MIB:=256 1024}"
 fi
-S6_DEVICE_MIB=${S6_DEVICE_MIB:-2048}
+S6_DEVICE_MIB=${S6_DEVICE_MIB:-4096}
 S6_VALUE=${S6_VALUE:-4000}
 S6_MEM=${S6_MEM:-64}
 S6_RESTARTS=${S6_RESTARTS:-2}
-# Items of ~4 KiB chunks (header + key + value rounded up to its class) filling ~85 % of the device.
-S6_ITEMS=${S6_ITEMS:-$((S6_DEVICE_MIB * 1024 * 1024 * 85 / 100 / 4096))}
+S6_COUNT_PCTS=${S6_COUNT_PCTS:-10 40 85}
+S6_SIZES_MIB=${S6_SIZES_MIB:-1024 4096 16384}
+# Items of ~4 KiB chunks (header + key + value rounded up to its class) filling PCT % of MIB.
+items_for() { echo $(($1 * 1024 * 1024 * $2 / 100 / 4096)); }
+S6_ITEMS=${S6_ITEMS:-$(items_for "$S6_DEVICE_MIB" 85)}
+# The size table's item count: 85 % of its smallest device.
+S6_FIXED_ITEMS=${S6_FIXED_ITEMS:-$(items_for "$(tr ' ' '\n' <<<"$S6_SIZES_MIB" | sort -n | head -1)" 85)}
 S6_LOAD_ARGS=${S6_LOAD_ARGS:---num-conns 4 --pipeline 16}
+S6_JOURNAL=${S6_JOURNAL:-4194304}  # --journal-size (default 4M): the snapshot region follows it
 
 bench_init s6
 "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label config --server "" \
-  device_mib="$S6_DEVICE_MIB" value="$S6_VALUE" items="$S6_ITEMS" ssd_mem="$S6_MEM"
+  device_mib="$S6_DEVICE_MIB" value="$S6_VALUE" items="$S6_ITEMS" ssd_mem="$S6_MEM" \
+  count_pcts="$S6_COUNT_PCTS" sizes_mib="$S6_SIZES_MIB" fixed_items="$S6_FIXED_ITEMS"
 
-DEV=$WORK/ssd.dat
-ARGS=(--device-size "${S6_DEVICE_MIB}M" -m "$S6_MEM")
-start_ssdcached ssdcached-fill "$DEV" "${ARGS[@]}"
-log "filling: $S6_ITEMS items of $S6_VALUE bytes"
-# shellcheck disable=SC2086
-run_load fill "$PORT" --method set --preload --num-calls 1 $S6_LOAD_ARGS --sizes "d$S6_VALUE" \
-  --key-space "$S6_ITEMS" --key-prefix k --timeout 5000
-stop_server "$PID"
+now_s() { date +%s.%N; }
+elapsed() { "$PYTHON" -c "print(round($(now_s) - $1, 3))"; }
 
-for run in $(seq 1 "$S6_RESTARTS"); do
-  # Not start_ssdcached: that one starts from a fresh file.
-  start_server "ssdcached-restart$run" "$SSDCACHED" -l 127.0.0.1 -p @PORT@ -D "$DEV" "${ARGS[@]}"
-  line=$(grep -m1 'warm restart: .* scanned' "$WORK/ssdcached-restart$run.log" || true)
-  [[ -n $line ]] || die "no warm-restart line in $WORK/ssdcached-restart$run.log"
-  log "restart $run: ${line#*] }"
-  # "... N items (...) from S slabs; scanned M MiB in T s (R GiB/s)"
-  read -r items slabs mib secs < <(sed -E \
-    's/.*warm restart: ([0-9]+) items .* from ([0-9]+) slabs; scanned ([0-9]+) MiB in ([0-9.]+) s.*/\1 \2 \3 \4/' \
-    <<<"$line")
-  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "restart$run" --server ssdcached \
-    items="$items" slabs="$slabs" mib="$mib" seconds="$secs" \
-    gib_s="$("$PYTHON" -c "print(round($mib / 1024 / max($secs, 1e-6), 3))")" \
-    items_s="$("$PYTHON" -c "print(round($items / max($secs, 1e-6)))")" line="${line#*] }"
+# s6_fill NAME DEV MIB ITEMS: a fresh device file of MIB filled with ITEMS values; the server
+# stays up (PORT, PID).
+s6_fill() {
+  local name=$1 dev=$2 mib=$3 items=$4
+  start_ssdcached "$name" "$dev" --device-size "${mib}M" -m "$S6_MEM"
+  log "$name: filling $mib MiB with $items items of $S6_VALUE bytes"
+  # shellcheck disable=SC2086
+  run_load "$name" "$PORT" --method set --preload --num-calls 1 $S6_LOAD_ARGS \
+    --sizes "d$S6_VALUE" --key-space "$items" --key-prefix k --timeout 5000
+}
+
+# s6_stop NAME: SIGTERM, waits for the exit; STOP_S (seconds) and SNAP_S (the snapshot write the
+# server logged, "-" when it wrote none).
+s6_stop() {
+  local name=$1 t0 line
+  t0=$(now_s)
+  kill -TERM "$PID"
+  for _ in $(seq 1 6000); do kill -0 "$PID" 2>/dev/null || break; sleep 0.01; done
+  STOP_S=$(elapsed "$t0")
   stop_server "$PID"
-done
+  line=$(grep -m1 'clean stop: snapshot of' "$WORK/$name.log" || true)
+  SNAP_S=$(sed -nE 's/.* written in ([0-9.]+) s.*/\1/p' <<<"$line")
+  SNAP_S=${SNAP_S:--}
+  log "$name: stopped in $STOP_S s (snapshot written in $SNAP_S s)"
+}
+
+# s6_start NAME DEV MIB: starts on the existing file; RESTART_S from exec until the port opens,
+# and the warm-restart line's figures (ITEMS SLABS MIB_READ SECS, SNAPSHOT 1/0, LINE).
+s6_start() {
+  local name=$1 dev=$2 mib=$3 port t0 args
+  port=$((30000 + RANDOM % 30000))
+  args=("$SSDCACHED" -l 127.0.0.1 -p "$port" -D "$dev" --device-size "${mib}M" -m "$S6_MEM")
+  if [[ $BENCH_PIN == 1 ]]; then args=(taskset -c "$BENCH_SERVER_CPU" "${args[@]}"); fi
+  t0=$(now_s)
+  "${args[@]}" >"$WORK/$name.log" 2>&1 &
+  PID=$!
+  SERVER_PIDS+=("$PID")
+  for _ in $(seq 1 60000); do
+    listening "$port" && break
+    kill -0 "$PID" 2>/dev/null || die "$name exited: $(tail -3 "$WORK/$name.log")"
+    sleep 0.005
+  done
+  RESTART_S=$(elapsed "$t0")
+  PORT=$port
+  LINE=$(grep -m1 'warm restart: .* scanned' "$WORK/$name.log" || true)
+  [[ -n $LINE ]] || die "no warm-restart line in $WORK/$name.log"
+  LINE=${LINE#*] }
+  # "... N items (...) from S slabs; scanned M MiB in T s (R GiB/s); snapshot loaded ..."
+  read -r ITEMS SLABS MIB_READ SECS < <(sed -E \
+    's/.*warm restart: ([0-9]+) items .* from ([0-9]+) slabs; scanned ([0-9]+) MiB in ([0-9.]+) s.*/\1 \2 \3 \4/' \
+    <<<"$LINE")
+  SNAPSHOT=0
+  if [[ $LINE == *"snapshot loaded"* ]]; then SNAPSHOT=1; fi
+  log "$name: port open after $RESTART_S s: $LINE"
+}
+
+# s6_restart LABEL DEV MIB EXPECT: a timed start, a get of every item, a timed stop; one record.
+s6_restart() {
+  local label=$1 dev=$2 mib=$3 expect=$4 hits misses wrong
+  s6_start "ssdcached-$label" "$dev" "$mib"
+  read -r hits misses wrong < <("${HELPER[@]}" getall --port "$PORT" --prefix k --count "$expect" \
+    --size "$S6_VALUE")
+  log "$label: $hits of $expect items back ($misses misses, $wrong of another size)"
+  s6_stop "ssdcached-$label"
+  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "$label" --server ssdcached \
+    device_mib="$mib" items="$ITEMS" slabs="$SLABS" mib="$MIB_READ" seconds="$SECS" \
+    restart_s="$RESTART_S" snapshot="$SNAPSHOT" expected="$expect" hits="$hits" misses="$misses" \
+    stop_s="$STOP_S" snapshot_write_s="$SNAP_S" \
+    gib_s="$("$PYTHON" -c "print(round($MIB_READ / 1024 / max($SECS, 1e-6), 3))")" \
+    items_s="$("$PYTHON" -c "print(round($ITEMS / max($SECS, 1e-6)))")" line="$LINE"
+}
+
+# s6_wipe_snapshot DEV: zeroes the snapshot header (behind the superblock and the journal), so
+# that the next start scans the same device.
+s6_wipe_snapshot() {
+  dd if=/dev/zero of="$1" bs=4096 count=1 seek=$((1 + S6_JOURNAL / 4096)) conv=notrunc \
+    status=none
+}
+
+# The clean restarts of a full device: S6_RESTARTS with the snapshot, then one scan.
+s6_clean_restarts() {
+  local dev=$WORK/ssd.dat
+  s6_fill ssdcached-fill "$dev" "$S6_DEVICE_MIB" "$S6_ITEMS"
+  s6_stop ssdcached-fill
+  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label stop-fill --server ssdcached \
+    device_mib="$S6_DEVICE_MIB" items="$S6_ITEMS" stop_s="$STOP_S" snapshot_write_s="$SNAP_S"
+  for run in $(seq 1 "$S6_RESTARTS"); do
+    s6_restart "restart$run" "$dev" "$S6_DEVICE_MIB" "$S6_ITEMS"
+  done
+  s6_wipe_snapshot "$dev"
+  s6_restart scan "$dev" "$S6_DEVICE_MIB" "$S6_ITEMS"
+  rm -f "$dev"
+}
+
+# Restart time against the item count, at S6_DEVICE_MIB.
+s6_count_table() {
+  local dev=$WORK/count.dat pct items
+  for pct in $S6_COUNT_PCTS; do
+    items=$(items_for "$S6_DEVICE_MIB" "$pct")
+    s6_fill "ssdcached-fill-count-$pct" "$dev" "$S6_DEVICE_MIB" "$items"
+    s6_stop "ssdcached-fill-count-$pct"
+    s6_restart "count-$pct" "$dev" "$S6_DEVICE_MIB" "$items"
+    rm -f "$dev"
+  done
+}
+
+# Restart time against the device size, at S6_FIXED_ITEMS items; the scan beside it.
+s6_size_table() {
+  local dev=$WORK/size.dat mib
+  for mib in $S6_SIZES_MIB; do
+    s6_fill "ssdcached-fill-size-$mib" "$dev" "$mib" "$S6_FIXED_ITEMS"
+    s6_stop "ssdcached-fill-size-$mib"
+    s6_restart "size-$mib" "$dev" "$mib" "$S6_FIXED_ITEMS"
+    s6_wipe_snapshot "$dev"
+    s6_restart "size-$mib-scan" "$dev" "$mib" "$S6_FIXED_ITEMS"
+    rm -f "$dev"
+  done
+}
+
+s6_clean_restarts
+s6_count_table
+s6_size_table
 log "done"
