@@ -17,6 +17,10 @@ S6_RESTARTS=${S6_RESTARTS:-2}
 # Items of ~4 KiB chunks (header + key + value rounded up to its class) filling ~85 % of the device.
 S6_ITEMS=${S6_ITEMS:-$((S6_DEVICE_MIB * 1024 * 1024 * 85 / 100 / 4096))}
 S6_LOAD_ARGS=${S6_LOAD_ARGS:---num-conns 4 --pipeline 16}
+S6_KILLS=${S6_KILLS:-2}
+# Overwritten before each SIGKILL (5 %): memory slabs and journal entries the crash leaves behind.
+S6_KILL_ITEMS=${S6_KILL_ITEMS:-$((S6_ITEMS / 20))}
+S6_FIO_DEPTHS=${S6_FIO_DEPTHS:-1 16}
 
 bench_init s6
 "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label config --server "" \
@@ -46,5 +50,73 @@ for run in $(seq 1 "$S6_RESTARTS"); do
     gib_s="$("$PYTHON" -c "print(round($mib / 1024 / max($secs, 1e-6), 3))")" \
     items_s="$("$PYTHON" -c "print(round($items / max($secs, 1e-6)))")" line="${line#*] }"
   stop_server "$PID"
+done
+
+# s6_scan_note LABEL LOG: records the "warm restart: ... scanned" line of LOG under LABEL; sets
+# SCAN_GIB_S.
+s6_scan_note() {
+  local label=$1 logf=$2 line items slabs mib secs
+  line=$(grep -m1 'warm restart: .* scanned' "$logf" || true)
+  [[ -n $line ]] || die "no warm-restart line in $logf"
+  log "$label: ${line#*] }"
+  read -r items slabs mib secs < <(sed -E \
+    's/.*warm restart: ([0-9]+) items .* from ([0-9]+) slabs; scanned ([0-9]+) MiB in ([0-9.]+) s.*/\1 \2 \3 \4/' \
+    <<<"$line")
+  SCAN_GIB_S=$("$PYTHON" -c "print(round($mib / 1024 / max($secs, 1e-6), 3))")
+  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "$label" --server ssdcached \
+    items="$items" slabs="$slabs" mib="$mib" seconds="$secs" gib_s="$SCAN_GIB_S" \
+    items_s="$("$PYTHON" -c "print(round($items / max($secs, 1e-6)))")" line="${line#*] }"
+}
+
+# s6_kill_restart RUN: a crash restart. Starts on the filled file, overwrites S6_KILL_ITEMS keys,
+# kills the server with SIGKILL (what only its memory slabs held is lost, the journal keeps the
+# overwrites' order), starts it again and records the scan as killRUN.
+s6_kill_restart() {
+  local run=$1
+  start_server "ssdcached-prekill$run" "$SSDCACHED" -l 127.0.0.1 -p @PORT@ -D "$DEV" "${ARGS[@]}"
+  # shellcheck disable=SC2086
+  run_load "overwrite$run" "$PORT" --method set --preload --num-calls 1 $S6_LOAD_ARGS \
+    --sizes "d$S6_VALUE" --key-space "$S6_KILL_ITEMS" --key-prefix k --timeout 5000
+  kill -KILL "$PID" 2>/dev/null || true
+  stop_server "$PID"
+  start_server "ssdcached-kill$run" "$SSDCACHED" -l 127.0.0.1 -p @PORT@ -D "$DEV" "${ARGS[@]}"
+  s6_scan_note "kill$run" "$WORK/ssdcached-kill$run.log"
+  KILL_GIB_S=$SCAN_GIB_S
+  stop_server "$PID"
+}
+
+# s6_fio_seqread DEPTH: fio's 1 MiB O_DIRECT sequential read of the whole device file (read-only,
+# libaio), on the server's core, recorded as fio-seq-qdDEPTH; sets FIO_GIB_S.
+s6_fio_seqread() {
+  local depth=$1 label="fio-seq-qd$1" rc=0
+  pin_server "$FIO" --name=seqread --filename="$DEV" --size="${S6_DEVICE_MIB}M" --readonly \
+    --rw=read --bs=1M --ioengine=libaio --direct=1 --iodepth="$depth" --output-format=json \
+    --output="$RAW/$label.fio.json" >/dev/null 2>&1 || rc=$?
+  "${HELPER[@]}" fio --out "$RESULTS" --scenario s6 --label "$label" --rc "$rc" \
+    --fio-json "$RAW/$label.fio.json" iodepth="$depth"
+  FIO_GIB_S=$("$PYTHON" -c "import json; j = json.load(open('$RAW/$label.fio.json'))['jobs'][0]
+print(round(j['read']['bw_bytes'] / 2**30, 3))" 2>/dev/null || echo 0)
+  log "$label: $FIO_GIB_S GiB/s"
+}
+
+# Crash restarts and fio alternate, so that both see the same state of the machine; the ratio is
+# each crash restart's scan rate over the best fio rate of the run.
+"${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label crash-config --server "" \
+  kill_items="$S6_KILL_ITEMS" kills="$S6_KILLS" fio_depths="$S6_FIO_DEPTHS"
+best_fio=0
+kill_rates=()
+for run in $(seq 1 "$S6_KILLS"); do
+  s6_kill_restart "$run"
+  kill_rates+=("$KILL_GIB_S")
+  for depth in $S6_FIO_DEPTHS; do
+    s6_fio_seqread "$depth"
+    best_fio=$("$PYTHON" -c "print(max($best_fio, $FIO_GIB_S))")
+  done
+done
+for run in $(seq 1 "$S6_KILLS"); do
+  ratio=$("$PYTHON" -c "print(round(${kill_rates[run - 1]} / max($best_fio, 1e-9), 3))")
+  log "kill$run: scan ${kill_rates[run - 1]} GiB/s = ${ratio}x fio's best sequential read ($best_fio GiB/s)"
+  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "ratio$run" --server ssdcached \
+    scan_gib_s="${kill_rates[run - 1]}" fio_gib_s="$best_fio" ratio="$ratio"
 done
 log "done"
