@@ -634,7 +634,7 @@ def render_s6_crash(s6):
     if not kills:
         return
     w("Crash restarts: %s keys overwritten, then SIGKILL and a restart on the same file; fio reads "
-      "the same file sequentially (1 MiB, O_DIRECT, libaio) between them." % fmt(
+      "the same file sequentially (1 MiB, O_DIRECT, libaio) after each." % fmt(
           (one(s6, "crash-config") or {}).get("kill_items")))
     w()
     rows = []
@@ -646,7 +646,7 @@ def render_s6_crash(s6):
     for r in fios:
         rows.append([r["label"], "", "", "%.2f" % float(r.get("duration_s", 0)),
                      "%.2f" % (float(r.get("bw_bytes_per_s", 0)) / 2**30), ""])
-    table(["run", "items", "MiB scanned", "seconds", "GiB/s", "x fio's best"], rows)
+    table(["run", "items", "MiB scanned", "seconds", "GiB/s", "x fio (same round)"], rows)
 
 
 s6 = load("s6")

@@ -99,24 +99,20 @@ print(round(j['read']['bw_bytes'] / 2**30, 3))" 2>/dev/null || echo 0)
   log "$label: $FIO_GIB_S GiB/s"
 }
 
-# Crash restarts and fio alternate, so that both see the same state of the machine; the ratio is
-# each crash restart's scan rate over the best fio rate of the run.
+# Crash restarts and fio alternate, so that both see the same state of the machine; each crash
+# restart's scan rate is compared with the best fio rate of its round (fio right after it).
 "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label crash-config --server "" \
   kill_items="$S6_KILL_ITEMS" kills="$S6_KILLS" fio_depths="$S6_FIO_DEPTHS"
-best_fio=0
-kill_rates=()
 for run in $(seq 1 "$S6_KILLS"); do
   s6_kill_restart "$run"
-  kill_rates+=("$KILL_GIB_S")
+  best_fio=0
   for depth in $S6_FIO_DEPTHS; do
     s6_fio_seqread "$depth"
     best_fio=$("$PYTHON" -c "print(max($best_fio, $FIO_GIB_S))")
   done
-done
-for run in $(seq 1 "$S6_KILLS"); do
-  ratio=$("$PYTHON" -c "print(round(${kill_rates[run - 1]} / max($best_fio, 1e-9), 3))")
-  log "kill$run: scan ${kill_rates[run - 1]} GiB/s = ${ratio}x fio's best sequential read ($best_fio GiB/s)"
+  ratio=$("$PYTHON" -c "print(round($KILL_GIB_S / max($best_fio, 1e-9), 3))")
+  log "kill$run: scan $KILL_GIB_S GiB/s = ${ratio}x fio's sequential read ($best_fio GiB/s)"
   "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "ratio$run" --server ssdcached \
-    scan_gib_s="${kill_rates[run - 1]}" fio_gib_s="$best_fio" ratio="$ratio"
+    scan_gib_s="$KILL_GIB_S" fio_gib_s="$best_fio" ratio="$ratio"
 done
 log "done"
