@@ -128,9 +128,9 @@ std::unique_ptr<Server> Server::Create(const Config& config, std::string& error)
 
 void Server::UpdateClock() { now_ = static_cast<uint32_t>(::time(nullptr)); }
 
-storage::IoFactory Server::MakeIoFactory() const {
-  return [max_aio = config_.max_aio](int fd,
-                                     std::string& error) -> std::unique_ptr<storage::IoBackend> {
+storage::IoFactory Server::MakeIoFactory() {
+  return [this, max_aio = config_.max_aio](
+             int fd, std::string& error) -> std::unique_ptr<storage::IoBackend> {
     std::unique_ptr<storage::IoBackend> io = storage::LibaioBackend::Create(fd, max_aio, error);
     if (!io) return nullptr;
     // IO fault injection, for tests only: SSDCACHE_FAULTS holds a spec (storage/fault.h), e.g.
@@ -142,11 +142,12 @@ storage::IoFactory Server::MakeIoFactory() const {
       error = "SSDCACHE_FAULTS: " + error;
       return nullptr;
     }
-    if (spec->active()) {
-      spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
-                   spec->ToString());
-    }
-    return storage::FaultBackend::Wrap(std::move(io), *spec);
+    if (!spec->active()) return io;
+    spdlog::warn("SSDCACHE_FAULTS: injecting IO faults ({}); never use this in production",
+                 spec->ToString());
+    // The warm restart reads the device as it is: faults start with serving (OpenStorage).
+    faults_ = *spec;
+    return std::make_unique<storage::FaultBackend>(std::move(io));
   };
 }
 
@@ -214,6 +215,10 @@ bool Server::OpenStorage(std::string& error) {
   if (!engine_) return false;
   engine_->set_now(now_);
   if (!engine_->Recover(config_.format, error)) return false;
+  if (faults_) {
+    static_cast<storage::FaultBackend&>(device_->io())
+        .set_injector(std::make_unique<storage::FaultInjector>(*faults_));
+  }
   if (config_.engine.journal_size == 0) {
     spdlog::warn(
         "--journal-size 0: no crash journal; after a crash (SIGKILL, power loss) a key may come "

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,6 +28,7 @@
 #include "server/tls.h"
 #include "storage/device.h"
 #include "storage/engine.h"
+#include "storage/fault.h"
 #include "util/unique_fd.h"
 
 namespace ssdcache::server {
@@ -80,8 +82,9 @@ class Server {
 
   explicit Server(const Config& config);
   bool Init(std::string& error);
-  // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so.
-  storage::IoFactory MakeIoFactory() const;
+  // Makes the device's backend: libaio, wrapped in fault injection when SSDCACHE_FAULTS says so
+  // (the spec goes to faults_; its injector is installed once the warm restart is done).
+  storage::IoFactory MakeIoFactory();
   void RaiseFdLimit();
   bool OpenStorage(std::string& error);
   bool StartEvents(std::string& error);
@@ -103,6 +106,7 @@ class Server {
   std::unique_ptr<net::EventLoop> loop_;
   std::unique_ptr<storage::Device> device_;
   std::unique_ptr<storage::Engine> engine_;
+  std::optional<storage::FaultSpec> faults_;  // SSDCACHE_FAULTS, when it injects something
   std::vector<ListenSocket> sockets_;
   std::vector<std::unique_ptr<Listener>> listeners_;  // one per socket, same order
   std::unique_ptr<TlsContext> tls_;                   // -Z, or none

@@ -1,6 +1,7 @@
 #include "storage/recovery.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,6 +10,19 @@
 #include "util/hash.h"
 
 namespace ssdcache::storage {
+namespace {
+
+constexpr uint32_t kNoExtent = UINT32_MAX;
+
+// User + system time of the calling thread (the scan's CPU cost, apart from other threads').
+double ThreadCpuSeconds() {
+  rusage u{};
+  if (::getrusage(RUSAGE_THREAD, &u) != 0) return 0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+}  // namespace
 
 Recovery::Recovery(const RecoveryParts& parts) : p_(parts) {}
 
@@ -16,6 +30,7 @@ std::optional<RecoveryResult> Recovery::Run(const RecoveryParts& parts, bool for
                                             std::string& error) {
   Recovery r(parts);
   r.start_ = r.last_log_ = std::chrono::steady_clock::now();
+  r.cpu_start_ = ThreadCpuSeconds();
   switch (r.ReadSuperblock(format, error)) {
     case Start::kFailed:
       return std::nullopt;
@@ -27,28 +42,58 @@ std::optional<RecoveryResult> Recovery::Run(const RecoveryParts& parts, bool for
   if (!r.LoadJournal(error)) return std::nullopt;
   // A clean stop left a snapshot of what the scan would rebuild: loaded instead when it matches.
   if (std::optional<RecoveryResult> loaded = r.LoadSnapshot()) return loaded;
-  if (!r.ScanHeaders(error)) return std::nullopt;
-  // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
-  // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
-  // expired records take part (they supersede older records) and are dropped at the end.
-  r.seen_.resize(r.p_.table.size());
-  r.p_.policy.Reset(r.p_.durable.frontier());
-  r.max_seq_ = r.p_.durable.flush_seq();
-  r.max_seal_ = r.p_.durable.frontier() - 1;
-  size_t done = 0;
-  for (const Piece& p : r.pieces_) {
-    r.max_seq_ = std::max(r.max_seq_, p.seq);
-    r.max_seal_ = std::max(r.max_seal_, p.seal);
-    ++done;
-    if (!r.RebuildPiece(p, error)) return std::nullopt;
-    r.LogProgress(done);
-  }
+  if (!r.ScanHeaders(error) || !r.IndexPieces(error)) return std::nullopt;
   r.DropDead();
   if (!r.Finish(error)) return std::nullopt;
   return RecoveryResult{.stats = r.stats_,
                         .formatted = false,
                         .next_seal = r.max_seal_ + 1,
                         .orphans = r.TakeOrphans()};
+}
+
+bool Recovery::IndexPieces(std::string& error) {
+  // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
+  // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
+  // expired records take part (they supersede older records) and are dropped at the end.
+  seen_.resize(p_.table.size());
+  p_.policy.Reset(p_.durable.frontier());
+  max_seq_ = p_.durable.flush_seq();
+  max_seal_ = p_.durable.frontier() - 1;
+  const std::vector<ScanReader::Range> extents = Extents();
+  ScanReader reader(p_.io, kScanDepth, std::max(kScanReadBytes, p_.slab_size),
+                    p_.device.block_size());
+  reader.Start(extents);
+  bool ok = true;
+  for (size_t k = 0; k < pieces_.size() && ok; ++k) {
+    max_seq_ = std::max(max_seq_, pieces_[k].seq);
+    max_seal_ = std::max(max_seal_, pieces_[k].seal);
+    ok = RebuildPiece(k, reader, error);
+    LogProgress(k + 1);
+  }
+  view_ = {};  // the reader's buffers go with it
+  stats_.wait_seconds += reader.stats().blocked_seconds;
+  return ok;
+}
+
+std::vector<ScanReader::Range> Recovery::Extents() {
+  // In seal order, the order RebuildPiece takes them in: after a wrap-around that is mostly the
+  // device's order, so most pieces extend the read before them.
+  const uint32_t max_read = std::max(kScanReadBytes, p_.slab_size);
+  std::vector<ScanReader::Range> extents;
+  extent_of_.assign(pieces_.size(), kNoExtent);
+  for (size_t k = 0; k < pieces_.size(); ++k) {
+    const Piece& p = pieces_[k];
+    if (Void(p)) continue;
+    const uint64_t at = DiskOffset(p.disk) + p.off;
+    if (!extents.empty() && extents.back().offset + extents.back().len == at &&
+        extents.back().len + p.len <= max_read) {
+      extents.back().len += p.len;
+    } else {
+      extents.push_back({at, p.len});
+    }
+    extent_of_[k] = static_cast<uint32_t>(extents.size() - 1);
+  }
+  return extents;
 }
 
 Recovery::Start Recovery::ReadSuperblock(bool format, std::string& error) {
@@ -195,16 +240,23 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
 
 bool Recovery::ScanHeaders(std::string& error) {
   const uint32_t bs = p_.device.block_size();
+  std::vector<ScanReader::Range> heads(p_.table.disk_count());
+  for (uint32_t disk = 0; disk < heads.size(); ++disk) heads[disk] = {DiskOffset(disk), bs};
+  ScanReader reader(p_.io, kScanDepth, bs, bs);
+  reader.Start(heads);
   for (uint32_t disk = 0; disk < p_.table.disk_count(); ++disk) {
+    reader.Next(view_);  // the disk slab's first block
     // The pieces of a disk slab follow each other: each header gives the next one's offset.
     uint32_t off = 0;
     uint64_t fill_id = 0;
     size_t count = 0;
     while (off + bs <= p_.slab_size && count < p_.table.max_pieces()) {
-      if (!ReadBlock(DiskOffset(disk) + off, buf_.data(), bs, error)) return false;
+      if (off > 0 && !view_.Covers(DiskOffset(disk) + off, bs)) ReadRest(reader, disk, off);
+      const char* block = Fetch(DiskOffset(disk) + off, bs, error);
+      if (block == nullptr) return false;
       stats_.bytes_scanned += bs;
       SlabHeader h;
-      std::memcpy(&h, buf_.data(), sizeof(h));
+      std::memcpy(&h, block, sizeof(h));
       if (off == 0) fill_id = h.fill_id;
       const uint32_t len = PieceLength(h, off, fill_id);
       if (len == 0) break;
@@ -212,15 +264,32 @@ bool Recovery::ScanHeaders(std::string& error) {
       off += len;
       ++count;
     }
-    if (off + bs <= p_.slab_size && count < p_.table.max_pieces() &&
-        !ScanGap(disk, off, count == 0 ? 0 : fill_id, count, error)) {
-      return false;
+    if (off + bs <= p_.slab_size && count < p_.table.max_pieces()) {
+      if (!view_.Covers(DiskOffset(disk) + off, p_.slab_size - off)) ReadRest(reader, disk, off);
+      if (!ScanGap(disk, off, count == 0 ? 0 : fill_id, count, error)) return false;
     }
   }
+  view_ = {};  // the reader's buffers go with it
+  stats_.wait_seconds += reader.stats().blocked_seconds;
   // In seal order, the order they are evicted in.
   std::sort(pieces_.begin(), pieces_.end(),
             [](const Piece& a, const Piece& b) { return a.seal < b.seal; });
   return true;
+}
+
+void Recovery::ReadRest(ScanReader& reader, uint32_t disk, uint32_t off) {
+  // A chain that goes on (partly filled slabs packed together) or breaks: the rest of the disk
+  // slab in one read rather than a block per header. A failed read leaves view_ empty.
+  const uint64_t at = DiskOffset(disk) + off;
+  const uint32_t len = p_.slab_size - off;
+  view_ = {.data = buf_.data(), .offset = at, .len = len, .result = 0};
+  view_.result = reader.ReadNow(buf_.data(), len, at);
+}
+
+const char* Recovery::Fetch(uint64_t offset, uint32_t len, std::string& error) {
+  if (view_.Covers(offset, len)) return view_.data + (offset - view_.offset);
+  if (view_.data == buf_.data()) view_ = {};  // overwritten below
+  return ReadBlock(offset, buf_.data(), len, error) ? buf_.data() : nullptr;
 }
 
 bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t count,
@@ -235,11 +304,12 @@ bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t cou
   // once the durable frontier passed it, so RebuildPiece skips it.
   const uint32_t bs = p_.device.block_size();
   const uint32_t len = p_.slab_size - off;
-  if (!ReadBlock(DiskOffset(disk) + off, buf_.data(), len, error)) return false;
+  const char* rest = Fetch(DiskOffset(disk) + off, len, error);
+  if (rest == nullptr) return false;
   stats_.bytes_scanned += len;
   auto header_at = [&](uint32_t at) {
     SlabHeader h;
-    std::memcpy(&h, buf_.data() + (at - off), sizeof(h));
+    std::memcpy(&h, rest + (at - off), sizeof(h));
     return h;
   };
   if (fill_id == 0) {
@@ -263,18 +333,21 @@ bool Recovery::ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t cou
   return true;
 }
 
-bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
-  if (p.seq < p_.durable.flush_seq()) return true;  // flush_all came after it
-  // Evicted, though its disk slab still holds it: a newer version of one of its keys may have
-  // been evicted and overwritten after it.
-  if (p.seal < p_.durable.frontier()) return true;
+bool Recovery::RebuildPiece(size_t k, ScanReader& reader, std::string& error) {
+  const Piece& p = pieces_[k];
+  // Void: flush_all came after it, or evicted, though its disk slab still holds it (a newer
+  // version of one of its keys may have been evicted and overwritten after it).
+  if (Void(p)) return true;
+  // Its read is the reader's next one, or the one it returned last.
+  while (extents_read_ <= extent_of_[k] && reader.Next(view_)) ++extents_read_;
   const uint32_t id = p_.table.IdOf(p.seq);
   if (p_.table[id].state != SlabState::kFree) {
     spdlog::warn("slab seq {} collides with seq {} in the slab table; skipped", p.seq,
                  p_.table[id].seq);
     return true;
   }
-  if (!ReadBlock(DiskOffset(p.disk) + p.off, buf_.data(), p.len, error)) return false;
+  const char* data = Fetch(DiskOffset(p.disk) + p.off, p.len, error);
+  if (data == nullptr) return false;
   stats_.bytes_scanned += p.len;
   ++stats_.slabs;
   SlabInfo& s = p_.table[id];
@@ -299,7 +372,7 @@ bool Recovery::RebuildPiece(const Piece& p, std::string& error) {
   const uint32_t cs = p_.classes.chunk_size(p.cls);
   for (uint32_t c = 0; c < p.used; ++c) {
     ItemView v;
-    const char* rec = buf_.data() + p_.layouts[p.cls].offset(c);
+    const char* rec = data + p_.layouts[p.cls].offset(c);
     if (!VerifyItem(rec, cs, static_cast<uint32_t>(p.seq), v)) {
       ++stats_.skipped;  // torn or never written
       continue;
@@ -419,14 +492,16 @@ bool Recovery::Finish(std::string& error) {
   if (!p_.durable.RaiseWseqAbove(max_wseq_, error)) return false;
   stats_.journal_tombstones = orphans_.size();  // the engine writes them (Engine::Recover)
   stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  stats_.cpu_seconds = ThreadCpuSeconds() - cpu_start_;
   spdlog::info(
       "warm restart: {} items ({} tombstones, {} records skipped, {} superseded by {} journal "
-      "entries) from {} slabs; scanned {} MiB in {:.2f} s ({:.2f} GiB/s); no snapshot: {}",
+      "entries) from {} slabs; scanned {} MiB in {:.2f} s ({:.2f} GiB/s; cpu {:.2f} s, waited "
+      "{:.2f} s for the device); no snapshot: {}",
       stats_.items, stats_.tombstones, stats_.skipped, stats_.superseded, stats_.journal_entries,
       stats_.slabs, stats_.bytes_scanned >> 20, stats_.seconds,
       stats_.seconds > 0 ? static_cast<double>(stats_.bytes_scanned) / (1 << 30) / stats_.seconds
                          : 0.0,
-      snapshot_why_);
+      stats_.cpu_seconds, stats_.wait_seconds, snapshot_why_);
   if (stats_.pieces_past_gap > 0) {
     spdlog::warn("warm restart: {} slab pieces found behind a failed write (pieces_past_gap)",
                  stats_.pieces_past_gap);

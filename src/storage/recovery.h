@@ -7,6 +7,13 @@
 //   a failed write left) --seal order-->
 //   records (pass 2: index by wseq) --> dead entries, orphans --> free disk slabs, sequences
 //
+// Both passes read through a ScanReader (scan_reader.h): several large reads in flight on the
+// backend's asynchronous path while the last one is parsed. Pass 1 reads the first header block of
+// every disk slab in disk order, and the rest of a disk slab in one read when its chain goes on
+// or breaks; pass 2 reads the pieces in seal order, adjacent ones coalesced into reads of up to
+// kScanReadBytes. A range the reader failed to read is read synchronously (ReadSync), as the scan
+// always did, so the result (index, stats, order of decisions) is that of a synchronous scan.
+//
 // Invariants it restores (see docs/design.md "Warm restart"):
 //  - Nothing sealed below the durable eviction frontier, or written before the last flush_all,
 //    is indexed: its slab may hold an older record whose newer record was evicted.
@@ -33,6 +40,7 @@
 #include "storage/io_backend.h"
 #include "storage/item.h"
 #include "storage/journal.h"
+#include "storage/scan_reader.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
@@ -46,7 +54,7 @@ namespace ssdcache::storage {
 struct RecoveryParts {
   const EngineOptions& options;
   Device& device;
-  IoBackend& io;  // synchronous reads only (ReadSync): nothing else is running yet
+  IoBackend& io;  // the scan's reads only: nothing else is running yet
   const SlabClasses& classes;
   const std::vector<ChunkLayout>& layouts;  // per class
   uint32_t slab_size;
@@ -77,6 +85,8 @@ struct RecoveryStats {
   uint64_t index_full = 0;          // records left unindexed: no room in their buckets
   bool snapshot = false;            // loaded from the snapshot a clean stop wrote (no scan)
   double seconds = 0;
+  double cpu_seconds = 0;   // the thread's CPU time (user + system) in the whole restart
+  double wait_seconds = 0;  // the scan's time waiting for the device (all else is CPU)
 };
 
 struct RecoveryResult {
@@ -90,6 +100,13 @@ struct RecoveryResult {
 
 class Recovery {
  public:
+  // The scan's reads: how many are in flight at once, and how large pass 2's may grow when
+  // pieces are adjacent on the device (at least one slab). Measured in docs/benchmarks.md
+  // ("Crash restarts"): at 8 the scan no longer waits for the device; larger reads only cost
+  // buffer memory (depth + 1 of them).
+  static constexpr size_t kScanDepth = 8;
+  static constexpr uint32_t kScanReadBytes = 1 << 20;
+
   // Reads the superblock and rebuilds `parts` from the device (or formats it, see Engine::
   // Recover). The slab table's live counts and unindexed marks are exact afterwards. nullopt
   // with a one-line `error` when the device holds another format or geometry or cannot be read.
@@ -117,6 +134,11 @@ class Recovery {
   explicit Recovery(const RecoveryParts& parts);
 
   bool ReadBlock(uint64_t offset, char* buf, size_t len, std::string& error);
+  // The device's bytes at [offset, offset + len): in view_ when the scan reader read them, else
+  // read synchronously into buf_ (nullptr and `error` when that fails).
+  const char* Fetch(uint64_t offset, uint32_t len, std::string& error);
+  // Pass 1: reads the rest of `disk` from `off` in one read into buf_, as view_.
+  void ReadRest(ScanReader& reader, uint32_t disk, uint32_t off);
   uint64_t DiskOffset(uint32_t disk) const { return p_.disk_base + uint64_t{disk} * p_.slab_size; }
   // Drops the index's count of the record at `e` (its entry goes or is replaced).
   void DropEntry(const IndexEntry& e);
@@ -140,8 +162,16 @@ class Recovery {
   bool ScanGap(uint32_t disk, uint32_t off, uint64_t fill_id, size_t count, std::string& error);
   // The length of the slab at `off` of `disk` whose header is in buf_ (0: none valid there).
   uint32_t PieceLength(const SlabHeader& h, uint32_t off, uint64_t fill_id) const;
-  // Pass 2: enters the piece into the slab table and indexes its records.
-  bool RebuildPiece(const Piece& p, std::string& error);
+  // Flushed or evicted: pass 2 neither reads nor indexes it.
+  bool Void(const Piece& p) const {
+    return p.seq < p_.durable.flush_seq() || p.seal < p_.durable.frontier();
+  }
+  // Pass 2: every piece in seal order, read ahead by a ScanReader.
+  bool IndexPieces(std::string& error);
+  // Pass 2's reads: the pieces RebuildPiece will read, adjacent ones coalesced; sets extent_of_.
+  std::vector<ScanReader::Range> Extents();
+  // Pass 2: enters piece `k` into the slab table and indexes its records.
+  bool RebuildPiece(size_t k, ScanReader& reader, std::string& error);
   void IndexRecord(uint32_t id, uint32_t chunk, const ItemView& v);
   void LogProgress(size_t done);
   // Drops dead entries, keeps the orphans that need a tombstone.
@@ -154,7 +184,11 @@ class Recovery {
   uint64_t indexed_ = 0;  // index entries made (and not dropped)
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_log_;
-  util::AlignedBuffer buf_;  // one slab, block aligned
+  double cpu_start_ = 0;
+  util::AlignedBuffer buf_;          // one slab, block aligned
+  ScanReader::Chunk view_;           // what the scan reader read last (its buffer, or buf_)
+  size_t extents_read_ = 0;          // pass 2: extents the reader returned
+  std::vector<uint32_t> extent_of_;  // per piece, its read in Extents() (kNoExtent: not read)
   std::vector<JournalEntry> journal_;
   // Keys whose records were all superseded by versions lost with DRAM: they get a tombstone, so
   // the journal entries can be dropped later without those records coming back.

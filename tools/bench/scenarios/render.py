@@ -626,6 +626,29 @@ else:
 
 # --- scenario 6 ---------------------------------------------------------------------------------
 
+def render_s6_crash(s6):
+    """Crash restarts (SIGKILL) and fio's sequential read of the same file, in the same run."""
+    kills = [r for r in s6 if r.get("label", "").startswith("kill")]
+    fios = [r for r in s6 if r.get("label", "").startswith("fio-seq")]
+    ratios = {r["label"][len("ratio"):]: r for r in s6 if r.get("label", "").startswith("ratio")}
+    if not kills:
+        return
+    w("Crash restarts: %s keys overwritten, then SIGKILL and a restart on the same file; fio reads "
+      "the same file sequentially (1 MiB, O_DIRECT, libaio) after each." % fmt(
+          (one(s6, "crash-config") or {}).get("kill_items")))
+    w()
+    rows = []
+    for r in kills:
+        ratio = ratios.get(r["label"][len("kill"):], {})
+        rows.append([r["label"], fmt(r.get("items")), fmt(r.get("mib")),
+                     "%.2f" % float(r.get("seconds", 0)), "**%.2f**" % float(r.get("gib_s", 0)),
+                     "%.2f" % float(ratio.get("ratio", 0))])
+    for r in fios:
+        rows.append([r["label"], "", "", "%.2f" % float(r.get("duration_s", 0)),
+                     "%.2f" % (float(r.get("bw_bytes_per_s", 0)) / 2**30), ""])
+    table(["run", "items", "MiB scanned", "seconds", "GiB/s", "x fio (same round)"], rows)
+
+
 s6 = load("s6")
 w("## 6. Warm restart")
 w()
@@ -677,6 +700,7 @@ else:
                       c.get("device_mib"), "%.2f s, %s" % (worst, "every item" if every else
                                                            "**items missing**"),
                       worst <= 1.0 and every))
+    render_s6_crash(s6)
 
 # --- goals --------------------------------------------------------------------------------------
 

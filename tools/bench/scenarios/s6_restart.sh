@@ -28,6 +28,10 @@ S6_ITEMS=${S6_ITEMS:-$(items_for "$S6_DEVICE_MIB" 85)}
 S6_FIXED_ITEMS=${S6_FIXED_ITEMS:-$(items_for "$(tr ' ' '\n' <<<"$S6_SIZES_MIB" | sort -n | head -1)" 85)}
 S6_LOAD_ARGS=${S6_LOAD_ARGS:---num-conns 4 --pipeline 16}
 S6_JOURNAL=${S6_JOURNAL:-4194304}  # --journal-size (default 4M): the snapshot region follows it
+S6_KILLS=${S6_KILLS:-2}
+# Overwritten before each SIGKILL (5 %): memory slabs and journal entries the crash leaves behind.
+S6_KILL_ITEMS=${S6_KILL_ITEMS:-$((S6_ITEMS / 20))}
+S6_FIO_DEPTHS=${S6_FIO_DEPTHS:-1 16}
 
 bench_init s6
 "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label config --server "" \
@@ -156,7 +160,66 @@ s6_size_table() {
   done
 }
 
+
+# s6_kill_restart RUN DEV: a crash restart. Starts on the filled file, overwrites S6_KILL_ITEMS
+# keys, kills the server with SIGKILL (what only its memory slabs held is lost, the journal keeps
+# the overwrites' order), starts it again (a scan: the snapshot is never trusted after an unclean
+# stop) and records it as killRUN; sets KILL_GIB_S.
+s6_kill_restart() {
+  local run=$1 dev=$2
+  s6_start "ssdcached-prekill$run" "$dev" "$S6_DEVICE_MIB"
+  # shellcheck disable=SC2086
+  run_load "overwrite$run" "$PORT" --method set --preload --num-calls 1 $S6_LOAD_ARGS \
+    --sizes "d$S6_VALUE" --key-space "$S6_KILL_ITEMS" --key-prefix k --timeout 5000
+  kill -KILL "$PID" 2>/dev/null || true
+  stop_server "$PID"
+  s6_start "ssdcached-kill$run" "$dev" "$S6_DEVICE_MIB"
+  KILL_GIB_S=$("$PYTHON" -c "print(round($MIB_READ / 1024 / max($SECS, 1e-6), 3))")
+  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "kill$run" --server ssdcached \
+    device_mib="$S6_DEVICE_MIB" items="$ITEMS" slabs="$SLABS" mib="$MIB_READ" seconds="$SECS" \
+    restart_s="$RESTART_S" snapshot="$SNAPSHOT" gib_s="$KILL_GIB_S" line="$LINE"
+  s6_stop "ssdcached-kill$run"
+}
+
+# s6_fio_seqread DEPTH DEV: fio's 1 MiB O_DIRECT sequential read of the whole device file
+# (read-only, libaio), on the server's core, recorded as fio-seq-qdDEPTH; sets FIO_GIB_S.
+s6_fio_seqread() {
+  local depth=$1 dev=$2 label="fio-seq-qd$1" rc=0
+  pin_server "$FIO" --name=seqread --filename="$dev" --size="${S6_DEVICE_MIB}M" --readonly \
+    --rw=read --bs=1M --ioengine=libaio --direct=1 --iodepth="$depth" --output-format=json \
+    --output="$RAW/$label.fio.json" >/dev/null 2>&1 || rc=$?
+  "${HELPER[@]}" fio --out "$RESULTS" --scenario s6 --label "$label" --rc "$rc" \
+    --fio-json "$RAW/$label.fio.json" iodepth="$depth"
+  FIO_GIB_S=$("$PYTHON" -c "import json; j = json.load(open('$RAW/$label.fio.json'))['jobs'][0]
+print(round(j['read']['bw_bytes'] / 2**30, 3))" 2>/dev/null || echo 0)
+  log "$label: $FIO_GIB_S GiB/s"
+}
+
+# Crash restarts and fio alternate, so that both see the same state of the machine; each crash
+# restart's scan rate is compared with the best fio rate of its round (fio right after it).
+s6_crash_restarts() {
+  local dev=$WORK/kill.dat run depth best_fio ratio
+  "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label crash-config --server "" \
+    kill_items="$S6_KILL_ITEMS" kills="$S6_KILLS" fio_depths="$S6_FIO_DEPTHS"
+  s6_fill ssdcached-fill-kill "$dev" "$S6_DEVICE_MIB" "$S6_ITEMS"
+  s6_stop ssdcached-fill-kill
+  for run in $(seq 1 "$S6_KILLS"); do
+    s6_kill_restart "$run" "$dev"
+    best_fio=0
+    for depth in $S6_FIO_DEPTHS; do
+      s6_fio_seqread "$depth" "$dev"
+      best_fio=$("$PYTHON" -c "print(max($best_fio, $FIO_GIB_S))")
+    done
+    ratio=$("$PYTHON" -c "print(round($KILL_GIB_S / max($best_fio, 1e-9), 3))")
+    log "kill$run: scan $KILL_GIB_S GiB/s = ${ratio}x fio's sequential read ($best_fio GiB/s)"
+    "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "ratio$run" --server ssdcached \
+      scan_gib_s="$KILL_GIB_S" fio_gib_s="$best_fio" ratio="$ratio"
+  done
+  rm -f "$dev"
+}
+
 s6_clean_restarts
+s6_crash_restarts
 s6_count_table
 s6_size_table
 log "done"
