@@ -36,7 +36,7 @@ std::string SimResult::Summary() const {
       "journal %s: %llu ops (%llu hits, %llu misses, %llu device reads, %llu sets, "
       "%llu deletes, %llu flushes), %llu clean restarts, %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
-      "commits, %llu write errors",
+      "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
@@ -46,7 +46,9 @@ std::string SimResult::Summary() const {
       static_cast<unsigned long long>(keys_verified), static_cast<unsigned long long>(evictions),
       static_cast<unsigned long long>(journal_waits),
       static_cast<unsigned long long>(commit_failures),
-      static_cast<unsigned long long>(write_errors));
+      static_cast<unsigned long long>(write_errors), reinsert_share,
+      static_cast<unsigned long long>(reinserted),
+      static_cast<unsigned long long>(reinsert_crashes));
   return buf;
 }
 
@@ -57,6 +59,7 @@ std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
   if (!o.faults) cmd += " --no-faults";
   if (!o.restarts) cmd += " --no-restarts";
   if (o.old_eviction_order) cmd += " --old-eviction-order";
+  if (o.reinsert) cmd += " --reinsert " + std::to_string(*o.reinsert);
   return cmd;
 }
 
