@@ -219,11 +219,7 @@ void Engine::PlaceAwaiting() {
 
 bool Engine::StartWrite(uint32_t id) {
   SlabInfo& s = table_[id];
-  const uint32_t bs = device_.block_size();
-  uint32_t len = s.used == layouts_[s.cls].count()
-                     ? slab_size_
-                     : static_cast<uint32_t>((layouts_[s.cls].end(s.used) + bs - 1) / bs * bs);
-  len = std::min(len, slab_size_);
+  const uint32_t len = layouts_[s.cls].piece_bytes(s.used);
   uint32_t disk, off;
   if (!PlaceOnDisk(id, len, disk, off)) return false;
   s.placed = true;

@@ -145,7 +145,6 @@ uint64_t Recovery::SupersededBelow(uint64_t hash) const {
 }
 
 uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t fill_id) const {
-  const uint32_t bs = p_.device.block_size();
   const uint32_t slab_size = p_.slab_size;
   SlabHeader h = header;
   uint32_t hcrc = h.crc;
@@ -157,11 +156,7 @@ uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t 
     return 0;
   }
   if (h.fill_id != fill_id) return 0;  // left over from an earlier use of this disk slab
-  const ChunkLayout& layout = p_.layouts[h.slab_class];
-  uint32_t len = h.chunks_used == layout.count()
-                     ? slab_size
-                     : static_cast<uint32_t>(std::min<uint64_t>(
-                           slab_size, (layout.end(h.chunks_used) + bs - 1) / bs * bs));
+  const uint32_t len = p_.layouts[h.slab_class].piece_bytes(h.chunks_used);
   return off + len > slab_size ? 0 : len;
 }
 

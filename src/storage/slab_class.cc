@@ -106,7 +106,7 @@ SlabClasses SlabClasses::FitToBlocks(uint32_t block) const {
 }
 
 ChunkLayout::ChunkLayout(uint32_t chunk_size, uint32_t slab_size, uint32_t block)
-    : chunk_size_(chunk_size), block_(block) {
+    : chunk_size_(chunk_size), slab_size_(slab_size), block_(block) {
   if (chunk_size > block || block <= kSlabHeaderSize || slab_size % block != 0) {
     count_ = (slab_size - kSlabHeaderSize) / chunk_size;
     return;

@@ -10,6 +10,7 @@
 // never straddles a block boundary, so a get of an item that fits in a block reads one block.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -76,9 +77,17 @@ class ChunkLayout {
   uint64_t end(uint32_t used) const {
     return used == 0 ? kSlabHeaderSize : offset(used - 1) + chunk_size_;
   }
+  // Bytes a slab of `used` chunks takes on the device (its piece): the whole slab when full,
+  // else end(used) rounded up to the block, so the next piece of its disk slab starts on one.
+  uint32_t piece_bytes(uint32_t used) const {
+    if (used >= count_) return slab_size_;
+    const uint64_t len = (end(used) + block_ - 1) / block_ * block_;
+    return static_cast<uint32_t>(std::min<uint64_t>(len, slab_size_));
+  }
 
  private:
   uint32_t chunk_size_;
+  uint32_t slab_size_;
   uint32_t block_;
   uint32_t per_block_ = 0;  // chunks per block after the first (0: chunks larger than a block)
   uint32_t first_ = 0;      // chunks in the first block, behind the header

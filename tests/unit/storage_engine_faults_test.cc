@@ -289,7 +289,7 @@ TEST_F(EngineFaultsTest, APieceWrittenBehindAFailedOneIsFoundByARestart) {
       if (h.magic != kSlabMagic) break;
       pieces.push_back(uint64_t{d + 1} * kSlab + off);
       const ChunkLayout layout(h.chunk_size, kSlab, 4096);
-      off += static_cast<uint32_t>((layout.end(h.chunks_used) + 4095) / 4096 * 4096);
+      off += layout.piece_bytes(h.chunks_used);
     }
   }
   ASSERT_EQ(pieces.size(), 3u);

@@ -279,5 +279,23 @@ TEST(ChunkLayoutTest, ChunksUpToABlockStayInsideOneBlock) {
   }
 }
 
+// A partly filled slab's piece ends on the block after its last chunk; a full one is the slab.
+TEST(ChunkLayoutTest, PieceBytesCoverTheUsedChunksInWholeBlocks) {
+  constexpr uint32_t kSlab = 1 << 20, kBlock = 4096;
+  const ChunkLayout small(1024, kSlab, kBlock);  // 3 chunks behind the header, then 4 per block
+  EXPECT_EQ(small.piece_bytes(0), kBlock);       // the header alone
+  EXPECT_EQ(small.piece_bytes(3), kBlock);
+  EXPECT_EQ(small.piece_bytes(4), 2 * kBlock);
+  EXPECT_EQ(small.piece_bytes(small.count() - 1), kSlab);
+  EXPECT_EQ(small.piece_bytes(small.count()), kSlab);
+  const ChunkLayout large(6000, kSlab, kBlock);  // larger than a block: packed from the header
+  EXPECT_EQ(large.piece_bytes(1), 2 * kBlock);   // 64 + 6000 bytes
+  EXPECT_EQ(large.piece_bytes(large.count()), kSlab);
+  for (uint32_t used = 0; used <= large.count(); ++used) {
+    EXPECT_GE(large.piece_bytes(used), large.end(used));
+    EXPECT_EQ(large.piece_bytes(used) % kBlock, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
