@@ -98,7 +98,9 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       table_(device.size() / options.slab_size - ReservedSlabs(options, device),
              options.max_memory / options.slab_size, options.slab_size, *policy_),
       reads_(device, aio, *this, options.slab_size),
-      reinsert_(options.reinsert ? options.reinsert_share : 0, options.slab_size),
+      // Not under -M: a slab holding live items is never evicted there.
+      reinsert_(options.reinsert && !options.disable_evictions ? options.reinsert_share : 0,
+                options.slab_size),
       durable_(device, aio, *this, Geometry(options, device, classes_)) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     layouts_.emplace_back(classes_.chunk_size(c), slab_size_, device.block_size());
@@ -527,6 +529,7 @@ void Engine::Housekeeping() {
 }
 
 bool Engine::ShutdownFlush() {
+  reinsert_.Stop();  // what it would copy now could not be written before the stop
   durable_.Retry();  // each shutdown round tries a failed superblock write again
   DrainTombstones();
   for (int64_t id : open_) {

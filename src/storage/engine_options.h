@@ -70,7 +70,7 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
     "when a journal entry counts as committed: process = stored in the page cache (survives "   \
     "SIGKILL, no reply waits), device = written to the device first (survives power loss, an "  \
     "overwrite of an on-device key waits for a 4K write)")                                      \
-  X(reinsert, bool, false, "--reinsert", "on|off",                                              \
+  X(reinsert, bool, true, "--reinsert", "on|off",                                               \
     (util::Choice<bool>{{"on", true}, {"off", false}}), "reinsert",                             \
     "reinsertion at eviction: items read since written are copied forward instead of dropped "  \
     "when their slab is evicted, within --reinsert-share")                                      \

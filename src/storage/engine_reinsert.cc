@@ -35,7 +35,7 @@ void Engine::FinishReinsertRead(ReadOp* r, int64_t result) {
   const uint64_t seq = r->token;
   const bool victim = reinsert_.Landed(seq);
   const SlabInfo& s = table_[id];
-  if (victim && s.seq == seq && s.state == SlabState::kDisk) {
+  if (victim && reinsert_.enabled() && s.seq == seq && s.state == SlabState::kDisk) {
     if (result == static_cast<int64_t>(r->io.len)) {
       CopyForward(id, *r);
     } else {

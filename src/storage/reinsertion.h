@@ -84,12 +84,9 @@ class Reinsertion {
   }
   bool reading() const { return reading_; }
   uint64_t victim_seq() const { return last_seq_; }  // the slab read last, or being read
-  // Restart: no read in flight, no credit.
-  void Reset() {
-    reading_ = false;
-    last_seq_ = late_seq_ = 0;
-    credit_ = 0;
-  }
+  // Shutdown: no more reads or copies (a copy made after the last memory slabs were written
+  // would be lost by a clean stop). A read in flight lands and is ignored.
+  void Stop() { share_ = 0; }
   uint64_t credit_bytes() const { return credit_ / 100; }
 
  private:

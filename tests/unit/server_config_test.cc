@@ -531,7 +531,7 @@ TEST(ServerConfig, SettingsPrintEveryRowWithAStatName) {
        {"maxbytes 67108864", "maxconns 1024", "inter NULL", "growth_factor 1.25", "chunk_size 56",
         "slab_page_size 1048576", "idle_timeout 0", "device ./data/ssdcache.dat", "server_id 0/1",
         "index_max_bytes 67108864", "max_aio 1024", "journal_size 4194304", "journal_sync process",
-        "verbosity 0", "reinsert off", "reinsert_share 20"}) {
+        "verbosity 0", "reinsert on", "reinsert_share 20"}) {
     const std::string stat = "STAT " + line + "\r\n";
     const size_t at = out.find(stat);
     EXPECT_NE(at, std::string::npos) << stat << " missing from:\n" << out;

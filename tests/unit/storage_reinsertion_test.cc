@@ -66,5 +66,12 @@ TEST(ReinsertionTest, AVictimEvictedBeforeItsReadLandedIsLate) {
   EXPECT_FALSE(r.reading());
 }
 
+TEST(ReinsertionTest, StoppedAtShutdown) {
+  Reinsertion r(10, 1 << 20);
+  r.Stop();
+  EXPECT_FALSE(r.enabled());
+  EXPECT_FALSE(r.Want(SlabRef{1, 5, 1}));
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
