@@ -199,6 +199,9 @@ TEST_P(EngineReinsertRaceTest, AChangeDuringTheVictimReadWins) {
   ASSERT_TRUE(FillUntil([&] { return engine_->reinsert_victim() == slab; }));
   if (overwrite) {
     ASSERT_EQ(Set("hot", ValueFor("hot", 2, 100)), StoreResult::kStored);
+    // Read, so that the new version's entry is "hit" too: only its location tells the versions
+    // apart when the read lands.
+    ASSERT_TRUE(Read("hot").hit);
   } else {
     ASSERT_TRUE(engine_->Erase("hot", util::HashKey("hot")).erased);
   }
