@@ -466,7 +466,9 @@ void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump
     return;
   }
   if (const uint32_t t = access_.Exchange(hash, now_); t != 0) v.last_access = t;
-  if (!at.fetched || !at.hit) index_->MarkFetched(hash, at.slab, at.chunk);
+  if (at.fetched && at.hit) return;
+  index_->MarkFetched(hash, at.slab, at.chunk);
+  if (!at.hit && table_.IsLive(at.slab)) ++table_[at.slab].hits;
 }
 
 void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {

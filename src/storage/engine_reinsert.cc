@@ -18,8 +18,11 @@ void Engine::PumpReinsertion() {
   const std::optional<SlabRef> c = policy_->Candidate();
   if (!c || !reinsert_.Want(*c)) return;
   const SlabInfo& s = table_[c->id];
-  // Still being written (a completion pumps again), died, or nothing left to save.
-  if (s.seq != c->seq || s.state != SlabState::kDisk || s.live == 0 || s.used == 0) return;
+  // Still being written (a completion pumps again), died, or nothing read there to save (a
+  // write stream reads nothing back).
+  if (s.seq != c->seq || s.state != SlabState::kDisk || s.live == 0 || s.used == 0 || s.hits == 0) {
+    return;
+  }
   const DeviceRange range = ChunkRange(s, 0, s.used);
   ReadOp* r = reads_.Start(range.start, range.end, range.skip, static_cast<uint32_t>(s.seq),
                            IndexEntry{c->id, 0, 0}, {}, 0);

@@ -50,6 +50,7 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
   s.mem = mem;
   s.used = 0;
   s.live = 0;
+  s.hits = 0;
   s.opened_at = now_;
   open_[cls] = id;
   return id;

@@ -166,6 +166,8 @@ TEST_F(EngineReinsertTest, AnUnreadItemIsEvictedAndCounted) {
   EXPECT_FALSE(Read("hot").hit);
   EXPECT_EQ(engine_->stats().reinserted_items, 0u);
   EXPECT_GE(engine_->stats().evictions, 2u);
+  // Nothing was read, so no slab was read back before its eviction.
+  EXPECT_EQ(engine_->stats().reinsert_reads, 0u);
 }
 
 TEST_F(EngineReinsertTest, TheBudgetBoundsTheCopies) {
