@@ -433,9 +433,12 @@ void Engine::MarkUnindexed(const IndexEntry& dropped) {
       if (v.reinserted) JournalLost(util::HashKey(v.key), wseq);
     }
     VoidRecord(o, dropped.chunk);
-  } else if (!o.unindexed) {
-    o.unindexed = true;
-    ++unindexed_slabs_;
+  } else {
+    if (!o.unindexed) {
+      o.unindexed = true;
+      ++unindexed_slabs_;
+    }
+    TombstoneIfUndoable(o, dropped.chunk);
   }
 }
 

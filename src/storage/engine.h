@@ -429,6 +429,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // over a newer, DRAM-only version of its key.
   void MarkUnindexed(const IndexEntry& dropped);
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
+  // The index dropped the entry of the record at `chunk` of `s` (written or being written): if
+  // its change may still be undone (journal commit pending), writes and journals a tombstone.
+  void TombstoneIfUndoable(const SlabInfo& s, uint32_t chunk);
   // Whether the slab's records can be read from its memory buffer (not yet written, being
   // written, or written and still cached).
   static bool InDram(const SlabInfo& s) {

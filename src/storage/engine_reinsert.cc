@@ -69,6 +69,9 @@ void Engine::CopyForward(uint32_t id, const ReadOp& r) {
     // in flight moved or removed the entry, and wins.
     const std::optional<IndexEntry> cur = index_->Find(hash);
     if (!cur || cur->slab != id || cur->chunk != c) continue;
+    // A change still waiting for its journal commit may be undone, and the undo finds it by its
+    // location: it is not moved.
+    if (journal_ != nullptr && journal_->Uncommitted(hash)) continue;
     const Reinsertion::Verdict verdict = reinsert_.Judge(cur->hit, chunk_size);
     if (verdict == Reinsertion::Verdict::kCold) continue;
     if (verdict == Reinsertion::Verdict::kBudget) {
