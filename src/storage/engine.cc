@@ -98,6 +98,9 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       table_(device.size() / options.slab_size - ReservedSlabs(options, device),
              options.max_memory / options.slab_size, options.slab_size, *policy_),
       reads_(device, aio, *this, options.slab_size),
+      // Not under -M: a slab holding live items is never evicted there.
+      reinsert_(options.reinsert && !options.disable_evictions ? options.reinsert_share : 0,
+                options.slab_size),
       durable_(device, aio, *this, Geometry(options, device, classes_)) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     layouts_.emplace_back(classes_.chunk_size(c), slab_size_, device.block_size());
@@ -270,6 +273,10 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
     FinishUndoRead(r, result);
     return;
   }
+  if (r->kind == ReadOp::Kind::kReinsert) {
+    FinishReinsertRead(r, result);
+    return;
+  }
   if (r->kind == ReadOp::Kind::kScan) {
     KeyScan* scan = r->scan;
     scan->OnRead(r, result);  // gives the op back when the scan is closed
@@ -377,6 +384,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   ++gauges_.curr_items;
   ++stats_.total_items;
   gauges_.bytes += classes_.chunk_size(s.cls);
+  reinsert_.Earn(classes_.chunk_size(s.cls));
   if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
   // A loser's (MarkUnindexed). Not those failed writes gave back: on a failing device each store
   // would write them again, fail, and lose what shares their slabs; housekeeping retries them.
@@ -414,12 +422,19 @@ void Engine::MarkUnindexed(const IndexEntry& dropped) {
     // when the caller is done (DrainTombstones), and a checkpoint waits for it.
     ItemView v;
     if (DecodeItemTrusted(ChunkInMemory(o, dropped.chunk), v) && !v.tombstone) {
-      pending_tombstones_.push_back({std::string(v.key), TakeWseq()});
+      const uint64_t wseq = TakeWseq();
+      pending_tombstones_.push_back({std::string(v.key), wseq});
+      // A reinserted copy's original (the same version) may still be found on the device, and
+      // no journal entry names a version above it: this one does, until the tombstone is written.
+      if (v.reinserted) JournalLost(util::HashKey(v.key), wseq);
     }
     VoidRecord(o, dropped.chunk);
-  } else if (!o.unindexed) {
-    o.unindexed = true;
-    ++unindexed_slabs_;
+  } else {
+    if (!o.unindexed) {
+      o.unindexed = true;
+      ++unindexed_slabs_;
+    }
+    TombstoneIfUndoable(o, dropped.chunk);
   }
 }
 
@@ -430,8 +445,12 @@ uint64_t Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
     const SlabInfo& o = table_[old->slab];
     on_device = o.state == SlabState::kFlushing || o.state == SlabState::kDisk;
     // Not written yet: drop the old version from the buffer, so a crash can never find it on the
-    // device after the slab's write while the newer version was still only in DRAM.
-    if (o.state == SlabState::kMemory) VoidRecord(o, old->chunk);
+    // device after the slab's write while the newer version was still only in DRAM. A
+    // reinserted copy's original may still be on the device: journaled as if it were there.
+    if (o.state == SlabState::kMemory) {
+      on_device = IsReinsertedCopy(o, old->chunk);
+      VoidRecord(o, old->chunk);
+    }
   }
   if (journal_ == nullptr || (!on_device && !force && !journal_->Uncommitted(hash))) return 0;
   // Ticket 0: committed already (process mode), the reply need not wait.
@@ -446,7 +465,9 @@ void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump
     return;
   }
   if (const uint32_t t = access_.Exchange(hash, now_); t != 0) v.last_access = t;
-  if (!at.fetched) index_->MarkFetched(hash, at.slab, at.chunk);
+  if (at.fetched && at.hit) return;
+  index_->MarkFetched(hash, at.slab, at.chunk);
+  if (!at.hit && table_.IsLive(at.slab)) ++table_[at.slab].hits;
 }
 
 void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
@@ -514,34 +535,6 @@ void Engine::ResetStats() {
   write_latency_.Reset();
   stats_ = EngineStats{};
   class_counters_.assign(classes_.count(), ClassCounters{});
-}
-
-std::vector<ClassStats> Engine::class_stats() const {
-  std::vector<ClassStats> out(classes_.count());
-  for (size_t c = 0; c < out.size(); ++c) {
-    out[c].chunk_size = classes_.chunk_size(c);
-    out[c].chunks_per_slab = layouts_[c].count();
-    out[c].counters = class_counters_[c];
-    if (open_[c] >= 0 && table_[open_[c]].state == SlabState::kMemory) {
-      out[c].open_chunks_free = layouts_[c].count() - table_[open_[c]].used;
-    }
-  }
-  auto older = [](uint32_t& oldest, uint32_t t) {
-    if (oldest == 0 || t < oldest) oldest = t;
-  };
-  for (const SlabInfo& s : table_) {
-    if (s.state == SlabState::kFree) continue;
-    ClassStats& cs = out[s.cls];
-    const bool on_device = s.state == SlabState::kDisk;
-    ++(on_device ? cs.disk_slabs : cs.memory_slabs);
-    cs.items += s.live;
-    if (s.live == 0) continue;
-    older(cs.oldest_opened, s.opened_at);
-    if (on_device) continue;
-    cs.memory_items += s.live;
-    older(cs.oldest_memory_opened, s.opened_at);
-  }
-  return out;
 }
 
 bool Engine::Recover(bool format, std::string& error) {

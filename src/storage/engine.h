@@ -73,6 +73,7 @@
 #include "storage/memory_buffers.h"
 #include "storage/read_path.h"
 #include "storage/recovery.h"
+#include "storage/reinsertion.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
@@ -209,6 +210,15 @@ struct EngineStats {
   uint64_t journal_undone = 0;     // changes undone because their journal write failed
   uint64_t journal_checkpoints = 0;  // checkpoints that freed journal slots
   uint64_t records_voided = 0;       // superseded records dropped from memory slabs before a write
+  // Reinsertion at eviction (reinsertion.h): items copied forward and their chunk bytes; reads of
+  // slabs to be evicted; items read since placed but dropped for the budget or for lack of a
+  // memory slab; slabs evicted before their read landed (their items dropped).
+  uint64_t reinserted_items = 0;
+  uint64_t reinserted_bytes = 0;
+  uint64_t reinsert_reads = 0;
+  uint64_t reinsert_skipped_budget = 0;
+  uint64_t reinsert_skipped_memory = 0;
+  uint64_t reinsert_late = 0;
 };
 
 class Engine final : public SlabLiveness, public IoHandler, public JournalListener {
@@ -339,6 +349,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t memory_slabs_cached() const { return static_cast<uint32_t>(cached_); }
   uint32_t memory_slabs_flushing() const { return flushing_; }
   size_t reads_in_flight() const { return reads_in_flight_; }
+  // The logical slab whose reinsertion read is in flight (nullopt: none), and the key hash of the
+  // last item copied forward (0: none yet): what a simulator needs to aim at a reinsertion.
+  std::optional<uint32_t> reinsert_victim() const;
+  uint64_t last_reinserted_hash() const { return last_reinserted_hash_; }
   uint64_t next_cas() const { return durable_.next_wseq(); }
   // -C: every item's cas unique is 0.
   bool cas_enabled() const { return !options_.disable_cas; }
@@ -411,6 +425,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // over a newer, DRAM-only version of its key.
   void MarkUnindexed(const IndexEntry& dropped);
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
+  // The index dropped the entry of the record at `chunk` of `s` (written or being written): if
+  // its change may still be undone (journal commit pending), writes and journals a tombstone.
+  void TombstoneIfUndoable(const SlabInfo& s, uint32_t chunk);
   // A hit of `hash` at `at`, wherever it was read: reports the key's previous access into `v`
   // when the access table still holds it and, if `bump`, records this one and sets the entry's
   // fetched bit.
@@ -445,6 +462,17 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   bool Suspect(uint64_t hash) const { return suspects_[SuspectSlot(hash)] != 0; }
   void CompleteRead(ReadOp* r, int64_t result);
 
+  // Reinsertion (engine_reinsert.cc): starts the read of the next slab to be evicted when it is on
+  // the device and not read yet; copies what it holds forward when it lands.
+  void PumpReinsertion();
+  void FinishReinsertRead(ReadOp* r, int64_t result);
+  void CopyForward(uint32_t id, const ReadOp& r);
+  // Copies the record `v` the index entry `at` of `hash` points at into a memory slab and points
+  // the entry there; false when no memory slab can take it without a wait (or the victim died).
+  bool Reinsert(uint64_t hash, const IndexEntry& at, const ItemView& v);
+  // Whether the record at `chunk` of a memory slab is a reinserted copy (kMarkReinserted).
+  bool IsReinsertedCopy(const SlabInfo& s, uint32_t chunk);
+
   EngineOptions options_;
   Device& device_;
   IoBackend& aio_;
@@ -475,7 +503,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint64_t swept_buckets_ = 0;
   size_t sweep_per_alloc_ = 1;
 
-  ReadPath reads_;  // lookups' and replace checks' device reads, and their buffers
+  ReadPath reads_;        // lookups' and replace checks' device reads, and their buffers
+  Reinsertion reinsert_;  // what to copy forward at eviction, within its budget
+  uint64_t last_reinserted_hash_ = 0;
   size_t reads_in_flight_ = 0;
   size_t undo_reads_ = 0;  // reads for the key of an undone change (block checkpoints)
   std::vector<std::unique_ptr<KeyScan>> scans_;  // key listings, open or closed with reads

@@ -22,6 +22,20 @@ void Engine::JournalLost(uint64_t hash, uint64_t wseq) {
   }
 }
 
+void Engine::TombstoneIfUndoable(const SlabInfo& s, uint32_t chunk) {
+  // A change still waiting for its journal commit is undone through its index entry, which is
+  // gone now: if the commit fails, its record (being written, or on the device) would come back
+  // at a restart. A journaled tombstone keeps it out either way (the key was evicted: a miss).
+  if (journal_ == nullptr || !InDram(s)) return;
+  ItemView v;
+  if (!DecodeItemTrusted(ChunkInMemory(s, chunk), v) || v.tombstone) return;
+  const uint64_t hash = util::HashKey(v.key);
+  if (!journal_->Uncommitted(hash)) return;
+  const uint64_t wseq = TakeWseq();
+  pending_tombstones_.push_back({std::string(v.key), wseq});
+  JournalLost(hash, wseq);
+}
+
 void Engine::AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token) {
   ++stats_.journal_waits;
   durable_.AwaitCommit(ticket, waiter, token);

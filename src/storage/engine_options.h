@@ -76,7 +76,14 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
     "journal_sync",                                                                             \
     "when a journal entry counts as committed: process = stored in the page cache (survives "   \
     "SIGKILL, no reply waits), device = written to the device first (survives power loss, an "  \
-    "overwrite of an on-device key waits for a 4K write)")
+    "overwrite of an on-device key waits for a 4K write)")                                      \
+  X(reinsert, bool, true, "--reinsert", "on|off",                                               \
+    (util::Choice<bool>{{"on", true}, {"off", false}}), "reinsert",                             \
+    "reinsertion at eviction: items read since written are copied forward instead of dropped "  \
+    "when their slab is evicted, within --reinsert-share")                                      \
+  X(reinsert_share, uint32_t, 20, "--reinsert-share", "PERCENT", (util::Integer{1, 100}),       \
+    "reinsert_share",                                                                           \
+    "reinsertion's budget: bytes copied forward at most this percentage of the bytes stored")
 
 struct EngineOptions {
   SSDCACHE_ENGINE_OPTIONS(SSDCACHE_OPTION_MEMBER)

@@ -1,7 +1,8 @@
 // Engine, part two: the memory slab lifecycle. Opening a slab of a class in a memory buffer,
 // sealing it, placing it on a disk slab (evicting in the policy's order to free one), writing it,
-// and what a completed write (or any other completion) does, and the clean stop (the last
-// writes, the snapshot). The request paths are in engine.cc.
+// what a completed write (or any other completion) does, the per-class view of the slabs
+// (`stats slabs` / `stats items`), and the clean stop (the last writes, the snapshot). The request
+// paths are in engine.cc.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -51,6 +52,7 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
   s.mem = mem;
   s.used = 0;
   s.live = 0;
+  s.hits = 0;
   s.opened_at = now_;
   open_[cls] = id;
   return id;
@@ -113,12 +115,15 @@ bool Engine::EvictOldest() {
     // even if the older one is still being written.
     if (s.state != SlabState::kDisk) return false;
     if (options_.disable_evictions && s.live > 0) return false;  // -M: never drop live items
+    // Its reinsertion read still in flight: nothing waits for it, its items are dropped.
+    if (reinsert_.Late(s.seq)) ++stats_.reinsert_late;
     AdvanceFrontier(policy_->Evicted());
     const uint32_t disk = s.disk;
     KillSlab(s, /*evicted=*/true);
     DiskSlab& d = table_.disk(disk);
     if (d.live_pieces > 0) --d.live_pieces;
     if (d.closed && d.pending == 0) FinishDiskSlab(disk);
+    PumpReinsertion();  // the next victim's read gets a slab fill's time to land
     return true;
   }
   return false;
@@ -249,6 +254,34 @@ bool Engine::StartWrite(uint32_t id) {
   return true;
 }
 
+std::vector<ClassStats> Engine::class_stats() const {
+  std::vector<ClassStats> out(classes_.count());
+  for (size_t c = 0; c < out.size(); ++c) {
+    out[c].chunk_size = classes_.chunk_size(c);
+    out[c].chunks_per_slab = layouts_[c].count();
+    out[c].counters = class_counters_[c];
+    if (open_[c] >= 0 && table_[open_[c]].state == SlabState::kMemory) {
+      out[c].open_chunks_free = layouts_[c].count() - table_[open_[c]].used;
+    }
+  }
+  auto older = [](uint32_t& oldest, uint32_t t) {
+    if (oldest == 0 || t < oldest) oldest = t;
+  };
+  for (const SlabInfo& s : table_) {
+    if (s.state == SlabState::kFree) continue;
+    ClassStats& cs = out[s.cls];
+    const bool on_device = s.state == SlabState::kDisk;
+    ++(on_device ? cs.disk_slabs : cs.memory_slabs);
+    cs.items += s.live;
+    if (s.live == 0) continue;
+    older(cs.oldest_opened, s.opened_at);
+    if (on_device) continue;
+    cs.memory_items += s.live;
+    older(cs.oldest_memory_opened, s.opened_at);
+  }
+  return out;
+}
+
 void Engine::OnIoComplete(IoOp& op, int64_t result) {
   if (durable_.IsSuperblockOp(op)) {
     if (!durable_.SuperblockWritten(result)) {
@@ -324,10 +357,12 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
   // failing device, and so on without end inside one drain of the IO. The next request, round
   // of housekeeping or shutdown writes them.
   if (written_ok) DrainTombstones();
+  PumpReinsertion();  // the next victim may have become a slab on the device
   if (memory_listener_) memory_listener_();
 }
 
 bool Engine::ShutdownFlush() {
+  reinsert_.Stop();  // what it would copy now could not be written before the stop
   durable_.Retry();  // each shutdown round tries a failed superblock write again
   DrainTombstones();
   for (int64_t id : open_) {

@@ -17,10 +17,10 @@
 // disk slab is still open is evicted first, and a restart brings the packed slab's older records
 // back (the resurrection defect). A simulator must be able to catch it.
 //
-// Reinsertion and admission (the SSD-host scale issue) are not slab ranks: an item read since it
-// was written is copied forward when its slab is evicted, an item seen once may never reach the
-// device. Both decide per item, from the index (its fetched bit), at eviction or at store, so
-// the policy keeps hearing slab events only and costs nothing per request.
+// Reinsertion (reinsertion.h) is not a slab rank: an item read since it was placed is copied
+// forward when its slab is evicted, decided per item from the index (its hit bit) when the
+// victim's read lands, so the policy keeps hearing slab events only and costs nothing per
+// request.
 #pragma once
 
 #include <cstdint>

@@ -28,6 +28,7 @@ constexpr uint64_t kSlabMask = (1ULL << Index::kSlabBits) - 1;
 constexpr uint64_t kChunkMask = (1ULL << Index::kChunkBits) - 1;
 constexpr uint64_t kFetched = 1;
 constexpr uint64_t kTokenSent = 2;
+constexpr uint64_t kHit = 4;
 // Bits 63..47 of an occupied slot holding `tag`: one compare checks occupancy and tag together.
 constexpr uint64_t kOccupiedTagBase = 1ULL << Index::kTagBits;
 
@@ -53,14 +54,18 @@ uint64_t EncodeSlot(uint16_t tag, const IndexEntry& e) {
   assert(e.chunk <= kChunkMask);
   return kOccupied | (uint64_t{tag} << kTagShift) | ((uint64_t{e.slab} & kSlabMask) << kSlabShift) |
          ((uint64_t{e.chunk} & kChunkMask) << kChunkShift) | (e.token_sent ? kTokenSent : 0) |
-         (e.fetched ? kFetched : 0);
+         (e.fetched ? kFetched : 0) | (e.hit ? kHit : 0);
 }
 
 uint32_t SlotSlab(uint64_t slot) { return static_cast<uint32_t>((slot >> kSlabShift) & kSlabMask); }
 
 IndexEntry DecodeSlot(uint64_t slot, uint16_t expiry) {
-  return IndexEntry{SlotSlab(slot), static_cast<uint32_t>((slot >> kChunkShift) & kChunkMask),
-                    expiry, (slot & kFetched) != 0, (slot & kTokenSent) != 0};
+  return IndexEntry{SlotSlab(slot),
+                    static_cast<uint32_t>((slot >> kChunkShift) & kChunkMask),
+                    expiry,
+                    (slot & kFetched) != 0,
+                    (slot & kTokenSent) != 0,
+                    (slot & kHit) != 0};
 }
 
 // Spreads the 16 tag bits over all 64 so that the alternate bucket offset is uniform for any
@@ -325,7 +330,7 @@ size_t Index::Sweep(size_t buckets) {
 }
 
 void Index::MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk) {
-  SetBits(hash, slab, chunk, kFetched);
+  SetBits(hash, slab, chunk, kFetched | kHit);
 }
 
 void Index::MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk) {

@@ -6,12 +6,14 @@
 //
 //   bucket (64 B):  | entry0 .. entry5 (6 x u64) | expiry0 .. expiry5 (6 x u16) | spare (4 B) |
 //   entry (u64):    bit 63 occupied | 62..47 tag (16) | 46..23 slab (24) | 22..3 chunk (20) |
-//                   2 unused | 1 token sent | 0 fetched
+//                   2 hit | 1 token sent | 0 fetched
 //
-// The two flag bits are not in the record (a scan restart rebuilds the entries with both clear; a
-// snapshot restart keeps "fetched", never "token sent"): "fetched" is mg's h, "token sent" records
-// that a client was given the meta protocol's win token (W) for the current version, so later
-// readers get Z.
+// The three flag bits are not in the record (a scan restart rebuilds the entries with all clear;
+// a snapshot restart keeps "fetched", never "token sent" or "hit"): "fetched" is mg's h, "token
+// sent" records that a client was given the meta protocol's win token (W) for the current
+// version, so later readers get Z. "hit" is set with fetched, but a copy made by reinsertion
+// starts with it clear (while it keeps fetched, which the protocol reports): it says the record at
+// this location was read since it was placed there, which is what reinsertion asks.
 //
 // Hash use: bucket b1 = hash & mask; tag = hash >> 48; the alternate bucket b2 = b1 ^ (mix(tag) &
 // mask), so an entry can move between its two buckets knowing only its tag (partial-key cuckoo).
@@ -48,6 +50,7 @@ struct IndexEntry {
   // Both flags are stored by Upsert as given (a new version normally starts with both clear).
   bool fetched = false;     // read since written
   bool token_sent = false;  // a win token (W) was handed out for this version
+  bool hit = false;         // read since placed at this location (reinsertion's test)
   bool operator==(const IndexEntry&) const = default;
 };
 
@@ -87,7 +90,7 @@ class Index {
   bool Erase(uint64_t hash);
   // Removes the entry of `hash` only if it still points at (slab, chunk).
   bool EraseIf(uint64_t hash, uint32_t slab, uint32_t chunk);
-  // Sets the fetched bit of the entry of `hash` if it still points at (slab, chunk).
+  // Sets the fetched and hit bits of the entry of `hash` if it still points at (slab, chunk).
   void MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk);
   // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk).
   void MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);

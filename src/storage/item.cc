@@ -49,6 +49,7 @@ bool DecodeItemTrusted(const char* chunk, ItemView& out) {
   out.last_access = h.stored_at;
   out.tombstone = h.kind == kKindTombstone;
   out.stale = (h.marks & kMarkStale) != 0;
+  out.reinserted = (h.marks & kMarkReinserted) != 0;
   return true;
 }
 

@@ -39,6 +39,11 @@ inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a
 
 // ItemHeader::marks bits.
 inline constexpr uint8_t kMarkStale = 1;  // meta md/ms I: served with X until replaced
+// A copy made when its slab was evicted (reinsertion): the same version (wseq, cas) as the record
+// it copies, which may still be found on the device until the eviction frontier past it is
+// durable. So superseding it is journaled even while it is in an open memory slab (no format
+// change: readers that do not know the bit ignore it).
+inline constexpr uint8_t kMarkReinserted = 2;
 
 struct ItemHeader {
   uint32_t crc;
@@ -56,7 +61,7 @@ struct ItemHeader {
   uint64_t wseq;
   // Unix seconds of this write: what mg's l reports for a key the access table no longer holds.
   uint32_t stored_at;
-  uint8_t marks;  // kMarkStale
+  uint8_t marks;  // kMarkStale, kMarkReinserted
   uint8_t reserved[3];
 };
 static_assert(sizeof(ItemHeader) == 48, "ItemHeader is part of the on-device format");
@@ -143,6 +148,7 @@ struct ItemView {
   uint32_t last_access = 0;
   bool tombstone = false;
   bool stale = false;
+  bool reinserted = false;  // kMarkReinserted
 };
 
 // Writes header, key and value into `chunk` (which must hold ItemSize bytes) and seals the CRC.

@@ -43,8 +43,9 @@ struct ReadOp {
   uint64_t token = 0;  // the waiter's; kUndo: the wseq reserved for the tombstone
   uint8_t nkey = 0;
   // Why the engine reads: a lookup, a replace check (Engine::CheckReplaced), the key of an
-  // undone change (Engine::UndoChange), for its tombstone, or a window of a key listing (`scan`).
-  enum class Kind : uint8_t { kLookup, kCheck, kUndo, kScan } kind = Kind::kLookup;
+  // undone change (Engine::UndoChange), for its tombstone, a window of a key listing (`scan`), or
+  // the slab to be evicted next, for reinsertion (token: its seq).
+  enum class Kind : uint8_t { kLookup, kCheck, kUndo, kScan, kReinsert } kind = Kind::kLookup;
   KeyScan* scan = nullptr;  // kScan: the scan it belongs to
   uint8_t attempts = 0;     // kUndo: reads of it that failed
   bool bump = true;  // the hit records an access and sets the fetched bit (see Engine::Lookup)

@@ -50,6 +50,9 @@ struct SlabInfo {
   uint64_t seal = 0;    // seal sequence (eviction order), once sealed
   uint32_t used = 0;    // chunks written
   uint32_t live = 0;    // index entries pointing here
+  // Reads that set an entry's hit bit here (an upper bound of the entries read since placed):
+  // reinsertion reads the slab before its eviction only when it is not 0.
+  uint32_t hits = 0;
   // Unix seconds when its first record was written (after a restart: its oldest record's store
   // time): no live record here is older (`stats items` age).
   uint32_t opened_at = 0;

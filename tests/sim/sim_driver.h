@@ -47,7 +47,12 @@ struct Geometry {
   uint32_t keys = 0;
   uint32_t class_span = 100;  // percent of the slab classes the sizes spread over
   uint64_t boot_id = 0;
+  uint32_t reinsert_share = 0;  // 0: off
 };
+// Turns between a reinsertion's copies and the crash of its third step.
+constexpr uint64_t kReinsertCrashDelay = 3;
+// At a reinsertion step that is the one targeted, a crash with probability 1 in this.
+constexpr uint64_t kReinsertCrashOneIn = 4;
 
 // Draws the geometry and journal mode of a seed (the first numbers of its stream).
 Geometry Draw(Random& rng, const SimOptions& o);
@@ -111,6 +116,8 @@ class Simulator final : public storage::LookupWaiter, public storage::CommitWait
   // always then, when that life had no IO errors.
   void CheckSnapshotUse(bool died, bool faulty);
   void Crash();
+  // With reinsertion: crashes at the targeted step of a reinsertion (true when it crashed).
+  bool CrashInReinsertion();
 
   SimOptions opts_;
   Random rng_;
@@ -118,6 +125,7 @@ class Simulator final : public storage::LookupWaiter, public storage::CommitWait
   Model model_;
   std::vector<std::string> names_;
   std::vector<uint64_t> hashes_;
+  std::unordered_map<uint64_t, uint32_t> key_of_;  // hash -> key id
   std::unique_ptr<SimIo> io_;
   std::unique_ptr<storage::Engine> engine_;
   uint32_t now_ = kStartTime;
@@ -140,6 +148,12 @@ class Simulator final : public storage::LookupWaiter, public storage::CommitWait
   uint64_t base_allowance_ = 0;  // losses counted by engines gone (and by rebuilds)
   uint64_t scan_allowance_ = 0;  // Allowance() at the end of the last scan
   bool faulty_since_scan_ = false;
+  // Reinsertion steps: the engine's reinserted count at the last turn, the turn of the last
+  // copies, the step the next reinsertion crash aims at (1 read in flight, 2 copies just made,
+  // 3 a copy just made deleted, 4 kReinsertCrashDelay turns after them).
+  uint64_t reinserted_seen_ = 0;
+  uint64_t copied_turn_ = 0;
+  int crash_step_ = 1;
 
   SimResult result_;
   // SSDCACHE_SIM_TRACE=<key id>: every request and answer of that key on stderr.

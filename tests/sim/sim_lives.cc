@@ -70,6 +70,8 @@ bool Simulator::StartEngine() {
   e.boot_id = geo_.boot_id;
   e.snapshot_size = kSnapshotBytes;
   if (opts_.old_eviction_order) e.eviction_order = storage::EvictionOrder::kDiskCloseForTests;
+  e.reinsert = geo_.reinsert_share > 0;
+  if (e.reinsert) e.reinsert_share = geo_.reinsert_share;
   std::string error;
   engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
   if (!engine_) {
@@ -87,6 +89,8 @@ bool Simulator::StartEngine() {
   const size_t classes = engine_->classes().count();
   top_class_ = std::max<size_t>(1, classes * geo_.class_span / 100) - 1;
   ++lives_;
+  reinserted_seen_ = 0;
+  copied_turn_ = 0;
   return true;
 }
 
@@ -96,12 +100,41 @@ void Simulator::Retire() {
   result_.evictions += s.evictions;
   result_.journal_waits += s.journal_waits;
   result_.write_errors += s.write_errors;
+  result_.reinserted += s.reinserted_items;
 }
+
+bool Simulator::CrashInReinsertion() {
+  if (geo_.reinsert_share == 0) return false;
+  const uint64_t copied = engine_->stats().reinserted_items;
+  int step = 0;
+  if (engine_->reinsert_victim()) {
+    step = 1;  // the victim's read in flight
+  } else if (copied > reinserted_seen_) {
+    // Copies just made, in an open memory slab: crash as they are (2), or after a delete of
+    // the last one (3), which must stay deleted although its original is still on the device.
+    step = crash_step_ == 3 ? 3 : 2;
+    copied_turn_ = turn_;
+  } else if (copied_turn_ != 0 && turn_ == copied_turn_ + kReinsertCrashDelay) {
+    step = 4;
+  }
+  reinserted_seen_ = copied;
+  if (step == 0 || step != crash_step_ || !rng_.OneIn(kReinsertCrashOneIn)) return false;
+  if (step == 3) {
+    const auto it = key_of_.find(engine_->last_reinserted_hash());
+    if (it != key_of_.end()) Delete(it->second);
+  }
+  crash_step_ = crash_step_ % 4 + 1;
+  ++result_.reinsert_crashes;
+  Crash();
+  return true;
+}
+
 void Simulator::Events() {
   if (!opts_.restarts) {
     if (turn_ % kScanEvery == 0) Scan();
     return;
   }
+  if (CrashInReinsertion()) return;
   if (rng_.OneIn(kRestartOneIn)) {
     CleanRestart();
   } else if (rng_.OneIn(kCrashOneIn)) {

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "simulator.h"
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-restarts", no_restarts, "no clean restarts and no crashes");
   app.add_flag("--old-eviction-order", o.old_eviction_order,
                "the engine's old, defective eviction order (tests only)");
+  std::string reinsert = "seed";
+  app.add_option("--reinsert", reinsert,
+                 "reinsertion share in percent (0 off, 1-100), or seed (the seed chooses)");
   app.add_flag("-v,--verbose", o.verbose, "a line per scan, restart and crash");
   CLI11_PARSE(app, argc, argv);
   // The engine logs what it meets (injected write errors, warm restarts): only with -v, since a
@@ -43,6 +47,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     o.journal = mode;
+  }
+  if (reinsert != "seed") {
+    char* end = nullptr;
+    const unsigned long share = std::strtoul(reinsert.c_str(), &end, 10);
+    if (reinsert.empty() || *end != '\0' || share > 100) {
+      std::fprintf(stderr, "--reinsert: 0 to 100 or seed, not %s\n", reinsert.c_str());
+      return 2;
+    }
+    o.reinsert = static_cast<uint32_t>(share);
   }
   o.faults = !no_faults;
   o.restarts = !no_restarts;

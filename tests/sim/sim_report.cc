@@ -37,7 +37,7 @@ std::string SimResult::Summary() const {
       "%llu deletes, %llu flushes), %llu clean restarts (%llu from a snapshot, %llu died "
       "stopping), %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
-      "commits, %llu write errors",
+      "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
@@ -48,7 +48,9 @@ std::string SimResult::Summary() const {
       static_cast<unsigned long long>(scans), static_cast<unsigned long long>(keys_verified),
       static_cast<unsigned long long>(evictions), static_cast<unsigned long long>(journal_waits),
       static_cast<unsigned long long>(commit_failures),
-      static_cast<unsigned long long>(write_errors));
+      static_cast<unsigned long long>(write_errors), reinsert_share,
+      static_cast<unsigned long long>(reinserted),
+      static_cast<unsigned long long>(reinsert_crashes));
   return buf;
 }
 
@@ -59,6 +61,7 @@ std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
   if (!o.faults) cmd += " --no-faults";
   if (!o.restarts) cmd += " --no-restarts";
   if (o.old_eviction_order) cmd += " --old-eviction-order";
+  if (o.reinsert) cmd += " --reinsert " + std::to_string(*o.reinsert);
   return cmd;
 }
 

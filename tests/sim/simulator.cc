@@ -20,6 +20,10 @@ Geometry Draw(Random& rng, const SimOptions& o) {
   g.keys = 1U << rng.Between(6, 12);
   g.class_span = static_cast<uint32_t>(rng.Between(10, 100));
   g.boot_id = rng.Next() | 1;
+  // Apart from `rng`, so that every seed's workload stays what it was before reinsertion.
+  Random side(o.seed * 0x9E3779B97F4A7C15ULL + 0x5EED);
+  const uint32_t shares[] = {0, 20, 100};
+  g.reinsert_share = o.reinsert ? *o.reinsert : shares[side.Below(3)];
   return g;
 }
 
@@ -28,8 +32,10 @@ Simulator::Simulator(const SimOptions& o)
   for (uint32_t k = 0; k < geo_.keys; ++k) {
     names_.push_back("sim:" + std::to_string(k));
     hashes_.push_back(util::HashKey(names_.back()));
+    key_of_.emplace(hashes_.back(), k);
   }
   result_.journal = geo_.journal;
+  result_.reinsert_share = geo_.reinsert_share;
   if (const char* t = std::getenv("SSDCACHE_SIM_TRACE"); t != nullptr && *t != '\0') {
     trace_key_ = std::strtoll(t, nullptr, 10);
   }

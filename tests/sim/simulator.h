@@ -48,6 +48,12 @@ struct SimOptions {
   // The engine's old, defective eviction order (EvictionOrder::kDiskCloseForTests), which could
   // bring an older version back after a restart: the simulator must catch it.
   bool old_eviction_order = false;
+  // Reinsertion at eviction (--reinsert-share): 0 off, else the share in percent; nullopt: the
+  // seed chooses (off, 20 or 100; drawn apart from the workload's stream). With it on, the run
+  // also crashes at each step of a reinsertion in turn: while a victim's read is in flight, just
+  // after copies were made (in an open memory slab), just after the last copy was deleted, and
+  // a few turns later.
+  std::optional<uint32_t> reinsert;
 };
 
 struct SimResult {
@@ -72,6 +78,9 @@ struct SimResult {
   uint64_t journal_waits = 0;
   uint64_t commit_failures = 0;
   uint64_t write_errors = 0;
+  uint32_t reinsert_share = 0;    // 0: reinsertion off
+  uint64_t reinserted = 0;        // items copied forward at eviction
+  uint64_t reinsert_crashes = 0;  // crashes at a step of a reinsertion (also in crashes)
   // One line: the counters above.
   std::string Summary() const;
 };

@@ -105,10 +105,11 @@ TEST(IndexTest, FlagBitsBelongToOneVersion) {
   index.MarkFetched(h, 5, 8);
   index.MarkTokenSent(h, 6, 9);
   EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, false, false}));
+  // A read sets fetched and hit (reinsertion's "read since placed here") together.
   index.MarkFetched(h, 5, 9);
-  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, false}));
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, false, true}));
   index.MarkTokenSent(h, 5, 9);
-  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, true}));
+  EXPECT_EQ(*index.Find(h), (IndexEntry{5, 9, 0, true, true, true}));
   // A new version gets the flags the writer gives it.
   index.Upsert(h, IndexEntry{5, 10, 0});
   EXPECT_EQ(*index.Find(h), (IndexEntry{5, 10, 0, false, false}));
