@@ -316,6 +316,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // Shutdown (SIGTERM): writes pending tombstones, seals every memory slab holding records and
   // submits the writes. Returns true while work remains: drain the IO and call again.
   bool ShutdownFlush();
+  // Whether the stop has nothing left to write, after the IO drained: a slab write that failed
+  // during the drain puts its tombstones back, and another ShutdownFlush() round must run.
+  // Starts nothing (unlike ShutdownFlush(), which may submit writes).
+  bool ShutdownWritten() const;
   // After ShutdownFlush() is done and the IO drained: writes the journal mapping back (process
   // mode) and marks the superblock clean, synchronously. Nothing may be stored afterwards.
   bool FinishShutdown(std::string& error);

@@ -371,7 +371,28 @@ bool Engine::ShutdownFlush() {
   return !pending_tombstones_.empty() || durable_.superblock_dirty() || !awaiting_disk_.empty();
 }
 
+bool Engine::ShutdownWritten() const {
+  for (int64_t id : open_) {
+    if (id >= 0 && table_[id].used > 0) return false;
+  }
+  return pending_tombstones_.empty() && !durable_.superblock_dirty() && awaiting_disk_.empty();
+}
+
 bool Engine::FinishShutdown(std::string& error) {
+  // The snapshot must be what a scan would rebuild. Tombstones still to write (a slab write that
+  // failed in the last round puts them back), an undo read out or journal entries not yet on the
+  // device are the scan's orphans: a snapshot would lose them, and the first checkpoint after
+  // loading it would free their journal entries. The next start scans instead (this run's
+  // superblock already made every older snapshot stale).
+  const char* unfinished = !pending_tombstones_.empty() ? "tombstones still to write"
+                           : undo_reads_ > 0            ? "undo reads in flight"
+                           : journal_ != nullptr && !journal_->idle()
+                               ? "journal entries not on the device"
+                               : nullptr;
+  if (unfinished != nullptr) {
+    spdlog::warn("clean stop: no snapshot ({}): the next start scans the device", unfinished);
+    return durable_.FinishShutdown(error);
+  }
   // The device is idle and every memory slab written: what a restart would rebuild is final.
   const SnapshotWritten snap = Snapshot::Write({.device = device_,
                                                 .io = aio_,

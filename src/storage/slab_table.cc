@@ -135,6 +135,15 @@ bool SlabTable::Release(uint64_t durable_frontier) {
   return !freeing_.empty();
 }
 
+void SlabTable::EnterRecovered(uint32_t id, const SlabInfo& s) {
+  slabs_[id] = s;
+  DiskSlab& d = disk(s.disk);
+  if (d.pieces.empty()) d.fill_id = s.seq;
+  d.pieces.push_back(id);
+  ++d.live_pieces;
+  d.fill = std::max(d.fill, s.disk_off + s.disk_len);
+}
+
 void SlabTable::Recovered() {
   // The durable frontier already voids whatever evicted slabs the free ones still hold.
   free_.clear();

@@ -158,6 +158,9 @@ class SlabTable {
   Finished Finish(uint32_t disk, uint64_t frontier);
   // Frees the freeing disk slabs `durable_frontier` covers; true while some still wait.
   bool Release(uint64_t durable_frontier);
+  // A restart found slab `s` (state kDisk, placed) on the device: it becomes entry `id` (free
+  // until now) and the next piece of its disk slab, the first naming the disk slab's fill_id.
+  void EnterRecovered(uint32_t id, const SlabInfo& s);
   // After a restart entered every slab found: the disk slabs without one are free, the others in
   // use and closed (the policy hears of them in disk order).
   void Recovered();

@@ -398,8 +398,7 @@ bool Validate(const RecoveryParts& p, const Decoded& d, std::string& why) {
 
 // As the scan enters a slab it found (Recovery::RebuildPiece), in seal order.
 void EnterSlab(const RecoveryParts& p, uint32_t id, const SnapSlab& r) {
-  SlabInfo& s = p.table[id];
-  s = SlabInfo{};
+  SlabInfo s;
   s.seq = r.seq;
   s.state = SlabState::kDisk;
   s.cls = r.cls;
@@ -411,12 +410,8 @@ void EnterSlab(const RecoveryParts& p, uint32_t id, const SnapSlab& r) {
   s.seal = r.seal;
   s.placed = true;
   s.unindexed = r.unindexed != 0;
+  p.table.EnterRecovered(id, s);
   p.policy.Track({id, r.seq, r.seal});
-  DiskSlab& d = p.table.disk(r.disk);
-  if (d.pieces.empty()) d.fill_id = r.seq;
-  d.pieces.push_back(id);
-  ++d.live_pieces;
-  d.fill = std::max(d.fill, r.disk_off + r.disk_len);
 }
 
 // Back into the bucket it sat in (the same -i), else into the pair its hash picks in this
