@@ -94,6 +94,12 @@ std::string Validate(const std::deque<RawOption>& raw, Config& c, std::vector<st
     }
   });
   if (!error.empty()) return error;
+  // Refused before anything is opened (the device would be formatted first otherwise).
+  if (util::ListenAddress metrics; c.metrics_port != 0) {
+    if (std::string why; !util::ParseListenAddress(c.metrics_addr, metrics, why)) {
+      return "--metrics-addr: " + why;
+    }
+  }
   if (c.tls && c.ssl_chain_cert.empty()) {
     return "-Z/--enable-ssl: needs a certificate chain (--ssl-chain-cert PATH or -o "
            "ssl_chain_cert=PATH)";

@@ -579,5 +579,15 @@ TEST(ServerConfig, Version) {
   }
 }
 
+// A metrics address that cannot be parsed is refused with the options, before the server opens
+// (and would format) its device; without --metrics-port it is not used and not judged.
+TEST(ServerConfig, ABadMetricsAddressIsRefusedWithTheOptions) {
+  Parsed p = Parse({"--metrics-port", "9150", "--metrics-addr", "[::1"});
+  EXPECT_EQ(p.result, ParseResult::kError);
+  EXPECT_NE(p.error.find("--metrics-addr"), std::string::npos) << p.error;
+  Ok({"--metrics-port", "9150", "--metrics-addr", "[::1]"});
+  Ok({"--metrics-addr", "[::1"});
+}
+
 }  // namespace
 }  // namespace ssdcache::server
