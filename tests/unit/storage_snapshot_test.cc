@@ -60,8 +60,9 @@ class SnapshotTest : public testing::EngineFixture {
       for (int i = 0; i < kKeys; ++i) {
         const std::string k = Key(i);
         const size_t size = 50 + (i * 37 + round * 11) % 4000;
-        const uint32_t exp = i % 13 == 0 ? kNow + 30 : 0;  // expires before the checks
-        StoreRequest put(k, util::HashKey(k), ValueFor(k, round, size));
+        const uint32_t exp = i % 13 == 0 ? kNow + 30 : 0;    // expires before the checks
+        const std::string value = ValueFor(k, round, size);  // the request only views it
+        StoreRequest put(k, util::HashKey(k), value);
         put.flags = static_cast<uint32_t>(i);
         put.exptime = exp;
         put.marks.stale = i % 17 == 0;
