@@ -65,8 +65,9 @@ fuzz-ci:
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_RUN_FLAGS=--parallel
 
 # Scenarios side by side with memcached, extstore and fio; writes build/bench/ and
-# docs/benchmarks.md + docs/img/. About 9 minutes on 2 cores, s6 (warm restart) included: about 15 s
-# of it (BENCH_QUICK=1: about 2).
+# docs/benchmarks.md + docs/img/. s1-s6 about 13 minutes on 2 cores (s6, warm restarts: about 1.5);
+# s7 (how cost grows, up to 50M items) took 10 more at load 4-7, most of it the 50M count
+# (S7_COUNTS="1000000 10000000" drops it). BENCH_QUICK=1: about 3 minutes in all.
 # Never part of `test`.
 bench: deps
 	tools/bench/install-bench-deps.sh

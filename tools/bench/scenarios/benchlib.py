@@ -6,6 +6,7 @@
   record --out RESULTS ... key=value ...     one JSON line from a load run and its snapshots
   fio --out RESULTS ... --fio-json FILE      one JSON line from a fio run
   note --out RESULTS ... key=value ...       one JSON line of plain values
+  stat --port P --name NAME                  prints one `stats` value ("" when absent)
   machine --out FILE --repo DIR --tmp DIR    the machine, the date and the commit
 """
 
@@ -85,6 +86,10 @@ def cmd_snapshot(a):
         snap["slabs"] = server_stats(a.port, "slabs")
     with open(a.out, "w") as f:
         json.dump(snap, f)
+
+
+def cmd_stat(a):
+    print(server_stats(a.port).get(a.name, ""))
 
 
 def cmd_sample(a):
@@ -302,6 +307,9 @@ def main():
     s.add_argument("--pid", type=int, required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--slabs", action="store_true")
+    s = sub.add_parser("stat")
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--name", required=True)
     s = sub.add_parser("sample")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--seconds", type=float, required=True)
@@ -335,7 +343,8 @@ def main():
     s.add_argument("--tmp", required=True)
     a = p.parse_args()
     return {"snapshot": cmd_snapshot, "sample": cmd_sample, "record": cmd_record, "fio": cmd_fio,
-     "note": cmd_note, "machine": cmd_machine, "time": cmd_time, "getall": cmd_getall}[a.cmd](a)
+     "note": cmd_note, "stat": cmd_stat, "machine": cmd_machine, "time": cmd_time,
+     "getall": cmd_getall}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,9 @@ start_memcached() {
 # snapshot PORT PID FILE: server stats + /proc (RSS, CPU ticks, IO bytes) as JSON.
 snapshot() { "${HELPER[@]}" snapshot --port "$1" --pid "$2" --out "$3"; }
 
+# rss_kb PID: VmRSS of a process, in KiB.
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
 drop_caches() {
   sync
   if echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then echo yes; else echo no; fi

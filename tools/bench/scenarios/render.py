@@ -3,7 +3,7 @@
 
 usage: render.py OUT_DIR DOC_PATH IMG_DIR [ANALYSIS_MD]
 
-OUT_DIR holds machine.json and s1.jsonl .. s6.jsonl (a missing scenario is reported as not run),
+OUT_DIR holds machine.json and s1.jsonl .. s7.jsonl (a missing scenario is reported as not run),
 and raw/*/ *.perf.txt profiles. gnuplot draws the plots when it is installed.
 """
 
@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+
+import render_s7
 
 OUT, DOC, IMG = sys.argv[1], sys.argv[2], sys.argv[3]
 ANALYSIS = sys.argv[4] if len(sys.argv) > 4 else ""
@@ -701,6 +703,8 @@ else:
                                                            "**items missing**"),
                       worst <= 1.0 and every))
     render_s6_crash(s6)
+
+render_s7.render(load("s7"), w, table, fmt, us)
 
 # --- goals --------------------------------------------------------------------------------------
 

@@ -28,8 +28,6 @@ bench_init s4
   items="$S4_ITEMS" value="$S4_VALUE" ssd_index="$S4_SSD_INDEX" ssd_mem="$S4_SSD_MEM" \
   device="$S4_DEVICE" mc_mem="$S4_MC_MEM" ext_opts="$S4_EXT_OPTS"
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
 # load_and_measure NAME PORT PID EMPTY_RSS_KB [key=value...]
 load_and_measure() {
   local name=$1 port=$2 pid=$3 empty=$4

@@ -9,6 +9,8 @@
 # Results: $OUT_DIR/s6.jsonl.
 # shellcheck source=common.sh disable=SC2153  # PORT and PID are set by start_server
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=s6lib.sh
+source "$SCEN_DIR/s6lib.sh"
 
 if quick; then
   : "${S6_DEVICE_MIB:=256}"
@@ -38,9 +40,6 @@ bench_init s6
   device_mib="$S6_DEVICE_MIB" value="$S6_VALUE" items="$S6_ITEMS" ssd_mem="$S6_MEM" \
   count_pcts="$S6_COUNT_PCTS" sizes_mib="$S6_SIZES_MIB" fixed_items="$S6_FIXED_ITEMS"
 
-now_s() { date +%s.%N; }
-elapsed() { "$PYTHON" -c "print(round($(now_s) - $1, 3))"; }
-
 # s6_fill NAME DEV MIB ITEMS: a fresh device file of MIB filled with ITEMS values; the server
 # stays up (PORT, PID).
 s6_fill() {
@@ -52,55 +51,10 @@ s6_fill() {
     --sizes "d$S6_VALUE" --key-space "$items" --key-prefix k --timeout 5000
 }
 
-# s6_stop NAME: SIGTERM, waits for the exit; STOP_S (seconds) and SNAP_S (the snapshot write the
-# server logged, "-" when it wrote none).
-s6_stop() {
-  local name=$1 t0 line
-  t0=$(now_s)
-  kill -TERM "$PID"
-  for _ in $(seq 1 6000); do kill -0 "$PID" 2>/dev/null || break; sleep 0.01; done
-  STOP_S=$(elapsed "$t0")
-  stop_server "$PID"
-  line=$(grep -m1 'clean stop: snapshot of' "$WORK/$name.log" || true)
-  SNAP_S=$(sed -nE 's/.* written in ([0-9.]+) s.*/\1/p' <<<"$line")
-  SNAP_S=${SNAP_S:--}
-  log "$name: stopped in $STOP_S s (snapshot written in $SNAP_S s)"
-}
-
-# s6_start NAME DEV MIB: starts on the existing file; RESTART_S from exec until the port opens,
-# and the warm-restart line's figures (ITEMS SLABS MIB_READ SECS, SNAPSHOT 1/0, LINE).
-s6_start() {
-  local name=$1 dev=$2 mib=$3 port t0 args
-  port=$((30000 + RANDOM % 30000))
-  args=("$SSDCACHED" -l 127.0.0.1 -p "$port" -D "$dev" --device-size "${mib}M" -m "$S6_MEM")
-  if [[ $BENCH_PIN == 1 ]]; then args=(taskset -c "$BENCH_SERVER_CPU" "${args[@]}"); fi
-  t0=$(now_s)
-  "${args[@]}" >"$WORK/$name.log" 2>&1 &
-  PID=$!
-  SERVER_PIDS+=("$PID")
-  for _ in $(seq 1 60000); do
-    listening "$port" && break
-    kill -0 "$PID" 2>/dev/null || die "$name exited: $(tail -3 "$WORK/$name.log")"
-    sleep 0.005
-  done
-  RESTART_S=$(elapsed "$t0")
-  PORT=$port
-  LINE=$(grep -m1 'warm restart: .* scanned' "$WORK/$name.log" || true)
-  [[ -n $LINE ]] || die "no warm-restart line in $WORK/$name.log"
-  LINE=${LINE#*] }
-  # "... N items (...) from S slabs; scanned M MiB in T s (R GiB/s); snapshot loaded ..."
-  read -r ITEMS SLABS MIB_READ SECS < <(sed -E \
-    's/.*warm restart: ([0-9]+) items .* from ([0-9]+) slabs; scanned ([0-9]+) MiB in ([0-9.]+) s.*/\1 \2 \3 \4/' \
-    <<<"$LINE")
-  SNAPSHOT=0
-  if [[ $LINE == *"snapshot loaded"* ]]; then SNAPSHOT=1; fi
-  log "$name: port open after $RESTART_S s: $LINE"
-}
-
 # s6_restart LABEL DEV MIB EXPECT: a timed start, a get of every item, a timed stop; one record.
 s6_restart() {
   local label=$1 dev=$2 mib=$3 expect=$4 hits misses wrong
-  s6_start "ssdcached-$label" "$dev" "$mib"
+  s6_start "ssdcached-$label" "$dev" "$mib" -m "$S6_MEM"
   read -r hits misses wrong < <("${HELPER[@]}" getall --port "$PORT" --prefix k --count "$expect" \
     --size "$S6_VALUE")
   log "$label: $hits of $expect items back ($misses misses, $wrong of another size)"
@@ -167,13 +121,13 @@ s6_size_table() {
 # stop) and records it as killRUN; sets KILL_GIB_S.
 s6_kill_restart() {
   local run=$1 dev=$2
-  s6_start "ssdcached-prekill$run" "$dev" "$S6_DEVICE_MIB"
+  s6_start "ssdcached-prekill$run" "$dev" "$S6_DEVICE_MIB" -m "$S6_MEM"
   # shellcheck disable=SC2086
   run_load "overwrite$run" "$PORT" --method set --preload --num-calls 1 $S6_LOAD_ARGS \
     --sizes "d$S6_VALUE" --key-space "$S6_KILL_ITEMS" --key-prefix k --timeout 5000
   kill -KILL "$PID" 2>/dev/null || true
   stop_server "$PID"
-  s6_start "ssdcached-kill$run" "$dev" "$S6_DEVICE_MIB"
+  s6_start "ssdcached-kill$run" "$dev" "$S6_DEVICE_MIB" -m "$S6_MEM"
   KILL_GIB_S=$("$PYTHON" -c "print(round($MIB_READ / 1024 / max($SECS, 1e-6), 3))")
   "${HELPER[@]}" note --out "$RESULTS" --scenario s6 --label "kill$run" --server ssdcached \
     device_mib="$S6_DEVICE_MIB" items="$ITEMS" slabs="$SLABS" mib="$MIB_READ" seconds="$SECS" \
