@@ -10,7 +10,7 @@ def render(s7, w, table, fmt, us):
         w()
         return
     c = next((r for r in s7 if r.get("label") == "config"), {})
-    w("For each item count, a fresh ssdcached (`-m %s`, `-i` the smallest power-of-two index "
+    w("For each item count, a fresh ssdcached (`%s`, `-i` the smallest power-of-two index "
       "whose load stays ≤ %s%%, `--device-size` %s bytes per item plus the snapshot region, "
       "`--snapshot-size` 13 bytes per item) is loaded by a preload (`%s`, values `--sizes %s`, "
       "keys `k` + zero-padded id); then gets only over the loaded keys (`%s`, %s s after %s s "
@@ -18,8 +18,10 @@ def render(s7, w, table, fmt, us):
       "(memory slabs, then the index snapshot) and a start on the same file, timed from exec "
       "until the port opens with the index complete (*back*: `curr_items` after it / before the "
       "stop)." % (
-          c.get("ssd_mem"), c.get("max_load_pct"), c.get("item_bytes"), c.get("load_args"),
-          c.get("sizes"), c.get("get_args"), c.get("duration"), c.get("warmup")))
+          " ".join(filter(None, ["-m %s" % c.get("ssd_mem"), c.get("server_args")])),
+          c.get("max_load_pct"), c.get("item_bytes"),
+          c.get("load_args"), c.get("sizes"), c.get("get_args"), c.get("duration"),
+          c.get("warmup")))
     w()
     gets = {r.get("items"): r for r in s7 if r.get("label", "").startswith("get-")}
     rows = []
