@@ -6,13 +6,14 @@
 now_s() { date +%s.%N; }
 elapsed() { "$PYTHON" -c "print(round($(now_s) - $1, 3))"; }
 
-# s6_stop NAME: SIGTERM, waits for the exit; STOP_S (seconds) and SNAP_S (the snapshot write the
-# server logged, "-" when it wrote none).
+# s6_stop NAME: SIGTERM, waits for the exit (up to 5 minutes, past the unit's 60 s stop timeout:
+# the time is what is measured); STOP_S (seconds) and SNAP_S (the snapshot write the server
+# logged, "-" when it wrote none).
 s6_stop() {
   local name=$1 t0 line
   t0=$(now_s)
   kill -TERM "$PID"
-  for _ in $(seq 1 6000); do kill -0 "$PID" 2>/dev/null || break; sleep 0.01; done
+  for _ in $(seq 1 30000); do kill -0 "$PID" 2>/dev/null || break; sleep 0.01; done
   STOP_S=$(elapsed "$t0")
   stop_server "$PID"
   line=$(grep -m1 'clean stop: snapshot of' "$WORK/$name.log" || true)

@@ -14,8 +14,8 @@ source "$SCEN_DIR/s6lib.sh"
 if quick; then
   : "${S7_COUNTS:=100000 300000}" "${S7_WARMUP:=0.3}" "${S7_DURATION:=1}"
 fi
-# The 50M count took 8 of the scenario's 10 minutes at load average 4-7 (a 277 s load, a 64 s stop,
-# a 56 s restart; s4's idle rate of ~1 us per set would make the load about a minute);
+# The 50M count took 4.6 of the scenario's 6.8 minutes at load average 4-7 (a 190 s load, a 33 s
+# stop, a 40 s restart; s4's idle rate of ~1 us per set would make the load about a minute);
 # S7_COUNTS="1000000 10000000" skips it.
 S7_COUNTS=${S7_COUNTS:-1000000 10000000 50000000}
 S7_SIZES=${S7_SIZES:-u32,100}
