@@ -14,6 +14,9 @@ import shutil
 import subprocess
 import sys
 
+import render_s5
+import render_s6
+
 OUT, DOC, IMG = sys.argv[1], sys.argv[2], sys.argv[3]
 ANALYSIS = sys.argv[4] if len(sys.argv) > 4 else ""
 DOC_DIR = os.path.dirname(os.path.abspath(DOC))
@@ -394,6 +397,17 @@ else:
                       "ratio %s at %s gets/s" % (", ".join(fmt(x, 2) for x in ok_o),
                                                   "/".join(fmt(r) for r, _ in g_open)),
                       bool(ok_o) and max(ok_o) <= 1.0))
+    # Issue 13: a get of a value no larger than a block reads one block (1.1x: the bound).
+    amp = [(r["conns"], ratio(delta(r, "aio_read_bytes"), delta(r, "reads_device"))) for r in rs
+           if r["server"] == "ssdcached"]
+    amp = [(n, x) for n, x in sorted(amp) if x is not None]
+    if amp:
+        cap = round(1.1 * 4096 * -(-(c.get("value") or 4096) // 4096))
+        goals.append(("2d. Read amplification: aio_read_bytes / reads_device ≤ %s bytes per device "
+                      "get (1.1× the value rounded up to 4 KiB)" % fmt(cap),
+                      "%s bytes at %s outstanding" % (", ".join(fmt(x) for _, x in amp),
+                                                      "/".join(str(n) for n, _ in amp)),
+                      max(x for _, x in amp) <= cap))
     w("![scenario 2](img/s2.png)")
     w()
     pre = [r for r in s2 if r.get("label", "").startswith("preload-")]
@@ -589,118 +603,11 @@ else:
 
 # --- scenario 5 ---------------------------------------------------------------------------------
 
-s5 = load("s5")
-w("## 5. Hit ratio under Zipf")
-w()
-if not s5:
-    w("Not run.")
-    w()
-else:
-    c = one(s5, "config") or {}
-    w("%s keys × %s-byte values (≈ 2× the %s device), preloaded once (so half are already gone), then "
-      "gets and sets (%s sets) with Zipf(%s) popularity, %s connections × pipeline %s, %s s warmup, "
-      "%s s measured, same seed for both. ssdcached `-m %s -i %s`; extstore `-t 1 -m %s -o %s`." % (
-          fmt(c.get("keys")), c.get("value"), c.get("device"), c.get("set_ratio"), c.get("zipf"),
-          c.get("conns"), c.get("pipeline"), c.get("warmup"), c.get("duration"), c.get("ssd_mem"),
-          c.get("ssd_index"), c.get("mc_mem"), c.get("ext_opts")))
-    w()
-    rs = runs(s5)
-    rows = []
-    for r in rs:
-        st = r.get("stats_after", {})
-        dev, mem = delta(r, "reads_device"), delta(r, "reads_memory")
-        rows.append([r["server"], "%.3f" % r["hit_ratio"], fmt(r["ops_per_s"]), us(r["p99_us"]),
-                     fmt(st.get("curr_items")), fmt(st.get("evictions")),
-                     fmt(dev) if dev is not None else fmt(delta(r, "get_extstore")),
-                     fmt(mem) if mem is not None else "–", cpu(r), ccpu(r)])
-    table(["server", "hit ratio", "ops/s", "p99", "items at end", "evictions",
-           "gets from device (ssdcached) / from extstore", "gets from memory slabs", "CPU", "load tool CPU"], rows)
-    a = next((r for r in rs if r["server"] == "ssdcached"), None)
-    b = next((r for r in rs if r["server"] == "extstore"), None)
-    if a and b:
-        w("Hit ratio ssdcached / extstore: %s." % rfmt(ratio(a["hit_ratio"], b["hit_ratio"])))
-        w()
-    w("**Where the time goes.**")
-    w()
-    profile("s5", "s5-zipf-ssdcached")
+render_s5.render(sys.modules[__name__])
 
 # --- scenario 6 ---------------------------------------------------------------------------------
 
-def render_s6_crash(s6):
-    """Crash restarts (SIGKILL) and fio's sequential read of the same file, in the same run."""
-    kills = [r for r in s6 if r.get("label", "").startswith("kill")]
-    fios = [r for r in s6 if r.get("label", "").startswith("fio-seq")]
-    ratios = {r["label"][len("ratio"):]: r for r in s6 if r.get("label", "").startswith("ratio")}
-    if not kills:
-        return
-    w("Crash restarts: %s keys overwritten, then SIGKILL and a restart on the same file; fio reads "
-      "the same file sequentially (1 MiB, O_DIRECT, libaio) after each." % fmt(
-          (one(s6, "crash-config") or {}).get("kill_items")))
-    w()
-    rows = []
-    for r in kills:
-        ratio = ratios.get(r["label"][len("kill"):], {})
-        rows.append([r["label"], fmt(r.get("items")), fmt(r.get("mib")),
-                     "%.2f" % float(r.get("seconds", 0)), "**%.2f**" % float(r.get("gib_s", 0)),
-                     "%.2f" % float(ratio.get("ratio", 0))])
-    for r in fios:
-        rows.append([r["label"], "", "", "%.2f" % float(r.get("duration_s", 0)),
-                     "%.2f" % (float(r.get("bw_bytes_per_s", 0)) / 2**30), ""])
-    table(["run", "items", "MiB scanned", "seconds", "GiB/s", "x fio (same round)"], rows)
-
-
-s6 = load("s6")
-w("## 6. Warm restart")
-w()
-if not s6:
-    w("Not run.")
-    w()
-else:
-    c = one(s6, "config") or {}
-    w("A %s MiB device file filled with %s items of %s bytes by `--preload` sets (`-m %s`), then "
-      "SIGTERM (the stop writes the memory slabs, then the index snapshot) and starts on the same "
-      "file. *restart* is from exec until the port opens with the index complete; *rebuild* is the "
-      "server's `warm restart:` log line (snapshot loaded, or the scan of the device when the "
-      "snapshot header was wiped: `scan`); then every item is read once (*back*). *stop* is "
-      "SIGTERM to exit, *snapshot* the write it contains. *back* counts gets that hit out of the keys "
-      "set; the few short of them are keys the fill lost to index tag collisions (counted in "
-      "`evictions`), the same with the scan." % (
-          c.get("device_mib"), fmt(c.get("items")), c.get("value"), c.get("ssd_mem")))
-    w()
-
-    def s6_rows(prefix):
-        rows = []
-        for r in s6:
-            label = r.get("label", "")
-            if not label.startswith(prefix) or "restart_s" not in r:
-                continue
-            rows.append([label, fmt(r.get("device_mib")), fmt(r.get("items")),
-                         "snapshot" if str(r.get("snapshot")) == "1" else "scan",
-                         fmt(r.get("mib")), "%.2f" % float(r.get("seconds", 0)),
-                         "**%.2f**" % float(r.get("restart_s", 0)),
-                         "%s / %s" % (fmt(r.get("hits")), fmt(r.get("expected"))),
-                         "%.2f" % float(r.get("stop_s", 0)), r.get("snapshot_write_s", "-")])
-        return rows
-
-    head = ["run", "device MiB", "items", "from", "MiB read", "rebuild s", "restart s", "back",
-            "stop s", "snapshot s"]
-    table(head, s6_rows("restart") + s6_rows("scan"))
-    w("Restart time against the item count (device %s MiB):" % c.get("device_mib"))
-    w()
-    table(head, s6_rows("count-"))
-    w("Restart time against the device size (%s items):" % fmt(c.get("fixed_items")))
-    w()
-    table(head, s6_rows("size-"))
-    full = [r for r in s6 if r.get("label", "").startswith("restart") and "restart_s" in r]
-    if full:
-        worst = max(float(r["restart_s"]) for r in full)
-        # Every item the stop held (the fill may lose a few keys to tag collisions, counted).
-        every = all(str(r.get("hits")) == str(r.get("items")) for r in full)
-        goals.append(("6. Clean restart of a full %s MiB device ≤ 1 s, every item back" %
-                      c.get("device_mib"), "%.2f s, %s" % (worst, "every item" if every else
-                                                           "**items missing**"),
-                      worst <= 1.0 and every))
-    render_s6_crash(s6)
+render_s6.render(sys.modules[__name__])
 
 # --- goals --------------------------------------------------------------------------------------
 
