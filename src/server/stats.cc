@@ -259,6 +259,13 @@ constexpr StatRow kStatRows[] = {
     Value("reinsert_skipped_budget", kClears, SSDCACHE_ENGINE_STAT(reinsert_skipped_budget)),
     Value("reinsert_skipped_memory", kClears, SSDCACHE_ENGINE_STAT(reinsert_skipped_memory)),
     Value("reinsert_late", kClears, SSDCACHE_ENGINE_STAT(reinsert_late)),
+    // Admission (--admit on; all 0 when off).
+    Value("probation_slabs", kKeeps, SSDCACHE_STAT(s.engine.probation_slabs())),
+    Value("ghost_bytes", kKeeps, SSDCACHE_STAT(s.engine.ghost_bytes())),
+    Value("admit_probation", kClears, SSDCACHE_ENGINE_STAT(admit_probation)),
+    Value("admit_promoted", kClears, SSDCACHE_ENGINE_STAT(admit_promoted)),
+    Value("admit_dropped", kClears, SSDCACHE_ENGINE_STAT(admit_dropped)),
+    Value("admit_ghost_hits", kClears, SSDCACHE_ENGINE_STAT(admit_ghost_hits)),
     Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.engine.io_in_flight())),
     Value("aio_queued", kKeeps, SSDCACHE_STAT(s.engine.io_queued())),
     Total("aio_reads", SSDCACHE_STAT(s.engine.io_stats().reads)),

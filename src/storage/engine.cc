@@ -35,9 +35,10 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
     error = "-n/--min-item-size is too small for -I/--slab-size: at most 2^20 chunks per slab";
     return nullptr;
   }
-  uint64_t mem_slabs = options.max_memory / options.slab_size;
+  uint64_t mem_slabs = BufferCount(options);
   if (mem_slabs < 2) {
-    error = "-m/--max-memory must hold at least 2 slabs of -I/--slab-size";
+    error = "-m/--max-memory must hold at least 2 slabs of -I/--slab-size" +
+            std::string(options.admission ? " besides the admission's ghost (-m/16)" : "");
     return nullptr;
   }
   if (options.journal_size % kJournalBlockSize != 0 ||
@@ -93,19 +94,26 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       aio_(aio),
       classes_(std::move(classes)),
       slab_size_(options.slab_size),
-      buffers_(options.max_memory / options.slab_size, options.slab_size),
+      buffers_(BufferCount(options), options.slab_size),
       policy_(EvictionPolicy::Create(options.eviction_order)),
       table_(device.size() / options.slab_size - ReservedSlabs(options, device),
-             options.max_memory / options.slab_size, options.slab_size, *policy_),
+             BufferCount(options), options.slab_size, *policy_),
       reads_(device, aio, *this, options.slab_size),
       // Not under -M: a slab holding live items is never evicted there.
       reinsert_(options.reinsert && !options.disable_evictions ? options.reinsert_share : 0,
                 options.slab_size),
+      // A quarter of the buffers; not under -M (a drop from probation is an eviction), and not
+      // with too few buffers to leave the ordinary slabs two.
+      admit_(GhostBudget(options) > 0 && BufferCount(options) >= 3
+                 ? std::max<uint64_t>(1, BufferCount(options) / 4)
+                 : 0,
+             GhostBudget(options)),
       durable_(device, aio, *this, Geometry(options, device, classes_)) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     layouts_.emplace_back(classes_.chunk_size(c), slab_size_, device.block_size());
   }
   open_.assign(classes_.count(), -1);
+  open_probation_.assign(classes_.count(), -1);
   class_counters_.resize(classes_.count());
   write_ops_.resize(buffers_.count());
   write_start_ns_.resize(buffers_.count());
@@ -332,12 +340,20 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     if (!same) return {StoreResult::kConflict};
   }
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
-  if (options_.disable_evictions &&
-      (open_[cls] < 0 || table_[open_[cls]].used == layouts_[cls].count()) && WouldNeedEviction()) {
-    return {StoreResult::kOutOfMemory};
+  // A first write waits in probation (admission.h); anything else goes to an ordinary slab.
+  int64_t id =
+      admit_.enabled() && ForProbation(hash) ? OpenProbationFor(static_cast<uint8_t>(cls)) : -1;
+  if (id >= 0) {
+    ++stats_.admit_probation;
+  } else {
+    if (options_.disable_evictions &&
+        (open_[cls] < 0 || table_[open_[cls]].used == layouts_[cls].count()) &&
+        WouldNeedEviction()) {
+      return {StoreResult::kOutOfMemory};
+    }
+    id = OpenSlabFor(static_cast<uint8_t>(cls));
+    if (id < 0) return {StoreResult::kNoMemory};
   }
-  int64_t id = OpenSlabFor(static_cast<uint8_t>(cls));
-  if (id < 0) return {StoreResult::kNoMemory};
   const size_t pending_before = pending_tombstones_.size();
   SlabInfo& s = table_[id];
   uint32_t chunk = s.used++;
@@ -364,13 +380,8 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     ticket = Supersede(hash, &outcome.old, wseq, e);
     if (!InDram(table_[outcome.old.slab])) CheckReplaced(outcome.old, key, hash);
     DropEntry(outcome.old);
-  } else if (journal_ != nullptr &&
-             (journal_->Uncommitted(hash) || unindexed_slabs_ > 0 || Suspect(hash) ||
-              durable_.frontier() > durable_.durable_frontier())) {
-    // A delete (or an undone change) of this key is not on the device yet, or the key may have
-    // an older record the index dropped (for lack of room or to a colliding key; its hash is
-    // unknown, only its tag was kept), or one in an evicted slab that a crash would still find
-    // (the frontier is not on the device yet): this acknowledgement must not overtake them.
+  } else if (journal_ != nullptr && OlderRecordMayLinger(hash)) {
+    // This acknowledgement must not overtake what OlderRecordMayLinger saw.
     ticket = Supersede(hash, nullptr, wseq, e, /*force=*/true);
   }
   if (outcome.result == Index::InsertResult::kEvicted || collided) {
@@ -385,7 +396,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   ++stats_.total_items;
   gauges_.bytes += classes_.chunk_size(s.cls);
   reinsert_.Earn(classes_.chunk_size(s.cls));
-  if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
+  if (s.used == layouts_[s.cls].count()) SlabFilled(static_cast<uint32_t>(id));
   // A loser's (MarkUnindexed). Not those failed writes gave back: on a failing device each store
   // would write them again, fail, and lose what shares their slabs; housekeeping retries them.
   if (pending_tombstones_.size() > pending_before) DrainTombstones();
@@ -410,6 +421,14 @@ EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry
   // the rebuild at restart drop it again.
   if (!TryWriteTombstone(key, wseq)) pending_tombstones_.push_back({std::string(key), wseq});
   return {true, ticket};
+}
+
+bool Engine::OlderRecordMayLinger(uint64_t hash) const {
+  // A delete (or an undone change) of this key not on the device yet; an older record the index
+  // dropped (for lack of room or to a colliding key; its hash is unknown, only its tag was kept);
+  // or one in an evicted slab that a crash would still find (the frontier is not on the device).
+  return (journal_ != nullptr && journal_->Uncommitted(hash)) || unindexed_slabs_ > 0 ||
+         Suspect(hash) || durable_.frontier() > durable_.durable_frontier();
 }
 
 void Engine::MarkUnindexed(const IndexEntry& dropped) {
@@ -515,6 +534,7 @@ void Engine::FlushAll() {
     KillSlab(s, false);
     id = -1;
   }
+  DiscardProbation();
   durable_.set_flush_seq(table_.next_seq());
   durable_.WriteSuperblock();
   if (memory_listener_) memory_listener_();

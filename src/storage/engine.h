@@ -61,6 +61,7 @@
 #include <vector>
 
 #include "storage/access_table.h"
+#include "storage/admission.h"
 #include "storage/device.h"
 #include "storage/durability.h"
 #include "storage/engine_options.h"
@@ -219,6 +220,13 @@ struct EngineStats {
   uint64_t reinsert_skipped_budget = 0;
   uint64_t reinsert_skipped_memory = 0;
   uint64_t reinsert_late = 0;
+  // Admission (admission.h): first writes placed in probation; of those screened, the ones copied
+  // to an ordinary slab (read while in probation) and the ones dropped (also in evictions); stores
+  // that went to an ordinary slab because the ghost remembered their key.
+  uint64_t admit_probation = 0;
+  uint64_t admit_promoted = 0;
+  uint64_t admit_dropped = 0;
+  uint64_t admit_ghost_hits = 0;
 };
 
 class Engine final : public SlabLiveness, public IoHandler, public JournalListener {
@@ -352,6 +360,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   uint32_t memory_slabs_free() const { return static_cast<uint32_t>(buffers_.available()); }
   uint32_t memory_slabs_cached() const { return static_cast<uint32_t>(cached_); }
   uint32_t memory_slabs_flushing() const { return flushing_; }
+  // Probation slabs (open and full; admission.h), and the ghost's DRAM (out of -m).
+  uint32_t probation_slabs() const { return static_cast<uint32_t>(admit_.slabs()); }
+  size_t ghost_bytes() const { return admit_.ghost_bytes(); }
   size_t reads_in_flight() const { return reads_in_flight_; }
   // The logical slab whose reinsertion read is in flight (nullopt: none), and the key hash of the
   // last item copied forward (0: none yet): what a simulator needs to aim at a reinsertion.
@@ -375,6 +386,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // memory buffer is free (a flush was started where possible).
   int64_t OpenSlabFor(uint8_t cls);
   bool AllocateSlabId(uint32_t& id);
+  // Logical slab `id` becomes an empty memory slab of class `cls` in a buffer (HasBuffer()).
+  void StartSlab(uint32_t id, uint8_t cls, bool probation);
   // The superblock's fixed fields.
   static Superblock Geometry(const EngineOptions& options, const Device& device,
                              const SlabClasses& classes);
@@ -428,6 +441,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // An entry the index dropped for lack of room: its record must not come back after a crash
   // over a newer, DRAM-only version of its key.
   void MarkUnindexed(const IndexEntry& dropped);
+  // Whether `hash` may have an older record on the device that neither an index entry nor a
+  // committed journal entry keeps superseded: a new version must then be journaled (Store), and
+  // may not wait in probation, whose drops leave no trace.
+  bool OlderRecordMayLinger(uint64_t hash) const;
   void VoidRecord(const SlabInfo& s, uint32_t chunk);
   // The index dropped the entry of the record at `chunk` of `s` (written or being written): if
   // its change may still be undone (journal commit pending), writes and journals a tombstone.
@@ -471,11 +488,33 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   void PumpReinsertion();
   void FinishReinsertRead(ReadOp* r, int64_t result);
   void CopyForward(uint32_t id, const ReadOp& r);
-  // Copies the record `v` the index entry `at` of `hash` points at into a memory slab and points
-  // the entry there; false when no memory slab can take it without a wait (or the victim died).
-  bool Reinsert(uint64_t hash, const IndexEntry& at, const ItemView& v);
   // Whether the record at `chunk` of a memory slab is a reinserted copy (kMarkReinserted).
   bool IsReinsertedCopy(const SlabInfo& s, uint32_t chunk);
+  // Copies the record `v` the index entry `at` of `hash` points at into an ordinary memory slab
+  // (with `marks` added) and points the entry there; false when no memory slab can take it
+  // without a wait, or the slab of `at` died meanwhile.
+  bool CopyRecord(uint64_t hash, const IndexEntry& at, const ItemView& v, uint8_t marks);
+
+  // Admission (engine_admit.cc, admission.h). The memory buffers and the ghost's bytes: -m less
+  // the ghost's share when admission is on.
+  static size_t GhostBudget(const EngineOptions& options);
+  static uint64_t BufferCount(const EngineOptions& options);
+  // Whether this store of `hash` (a key with no index entry) is a first write for probation:
+  // the ghost does not remember it, and no older record of it could outlive a drop (nothing a
+  // store would journal: see Store).
+  bool ForProbation(uint64_t hash);
+  // An open probation slab of class `cls` with a free chunk (screening the oldest full one when
+  // probation is at its share), or -1: the store goes to an ordinary slab.
+  int64_t OpenProbationFor(uint8_t cls);
+  // A slab just got its last chunk: an ordinary one is sealed, a probation one queued.
+  void SlabFilled(uint32_t id);
+  // Copies the records of probation slab `id` read since stored into ordinary slabs, drops the
+  // others (evictions, remembered by the ghost) and frees the slab.
+  void Screen(uint32_t id);
+  // Stop: seals every probation slab holding records (written as ordinary slabs from now on).
+  void SealProbation();
+  // flush_all: recycles every probation slab unwritten.
+  void DiscardProbation();
 
   EngineOptions options_;
   Device& device_;
@@ -509,6 +548,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
 
   ReadPath reads_;        // lookups' and replace checks' device reads, and their buffers
   Reinsertion reinsert_;  // what to copy forward at eviction, within its budget
+  Admission admit_;       // the probation queue and the ghost
+  std::vector<int64_t> open_probation_;  // per class: logical id of the open probation slab, or -1
   uint64_t last_reinserted_hash_ = 0;
   size_t reads_in_flight_ = 0;
   size_t undo_reads_ = 0;  // reads for the key of an undone change (block checkpoints)

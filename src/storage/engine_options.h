@@ -83,7 +83,11 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
     "when their slab is evicted, within --reinsert-share")                                      \
   X(reinsert_share, uint32_t, 20, "--reinsert-share", "PERCENT", (util::Integer{1, 100}),       \
     "reinsert_share",                                                                           \
-    "reinsertion's budget: bytes copied forward at most this percentage of the bytes stored")
+    "reinsertion's budget: bytes copied forward at most this percentage of the bytes stored")   \
+  X(admission, bool, false, "--admit", "on|off",                                                \
+    (util::Choice<bool>{{"on", true}, {"off", false}}), "admit",                                \
+    "admission: a key's first write waits in a DRAM probation slab (a quarter of -m) and "      \
+    "reaches the device only when read or written again; -m/16 keeps the keys it dropped")
 
 struct EngineOptions {
   SSDCACHE_ENGINE_OPTIONS(SSDCACHE_OPTION_MEMBER)

@@ -78,14 +78,18 @@ void Engine::CopyForward(uint32_t id, const ReadOp& r) {
       ++stats_.reinsert_skipped_budget;
       continue;
     }
-    if (!Reinsert(hash, *cur, v)) {
+    // Marked, since its original may still be found on the device (see Supersede).
+    if (!CopyRecord(hash, *cur, v, kMarkReinserted)) {
       ++stats_.reinsert_skipped_memory;
       return;  // no memory slab to copy into: the rest goes with the victim
     }
+    ++stats_.reinserted_items;
+    stats_.reinserted_bytes += chunk_size;
+    last_reinserted_hash_ = hash;
   }
 }
 
-bool Engine::Reinsert(uint64_t hash, const IndexEntry& at, const ItemView& v) {
+bool Engine::CopyRecord(uint64_t hash, const IndexEntry& at, const ItemView& v, uint8_t marks) {
   const int cls = classes_.ClassFor(ItemSize(v.key.size(), v.value.size()));
   // A copy never makes a store wait: only an open slab with room or a free buffer takes it.
   const int64_t open = open_[cls];
@@ -97,7 +101,7 @@ bool Engine::Reinsert(uint64_t hash, const IndexEntry& at, const ItemView& v) {
   if (!table_.IsLive(at.slab) || table_[at.slab].seq != victim_seq) return false;
   SlabInfo& s = table_[id];
   const uint32_t chunk = s.used++;
-  const uint8_t marks = kMarkReinserted | (v.stale ? kMarkStale : 0);
+  marks |= v.stale ? kMarkStale : 0;
   // The same version: its wseq and cas, so every later version or delete (a larger wseq, or a
   // journal entry naming one) supersedes the copy and the original alike.
   WriteItem(ChunkInMemory(s, chunk), v.key, v.value, {}, v.flags, v.exptime, v.cas,
@@ -109,11 +113,7 @@ bool Engine::Reinsert(uint64_t hash, const IndexEntry& at, const ItemView& v) {
   DropEntry(at);
   ++s.live;
   ++gauges_.curr_items;
-  const uint32_t size = classes_.chunk_size(s.cls);
-  gauges_.bytes += size;
-  ++stats_.reinserted_items;
-  stats_.reinserted_bytes += size;
-  last_reinserted_hash_ = hash;
+  gauges_.bytes += classes_.chunk_size(s.cls);
   if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
   return true;
 }

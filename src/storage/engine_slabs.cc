@@ -45,17 +45,21 @@ int64_t Engine::OpenSlabFor(uint8_t cls) {
   }
   uint32_t id;
   if (!AllocateSlabId(id)) return -1;
-  uint32_t mem = TakeBuffer();
+  StartSlab(id, cls, /*probation=*/false);
+  open_[cls] = id;
+  return id;
+}
+
+void Engine::StartSlab(uint32_t id, uint8_t cls, bool probation) {
   SlabInfo& s = table_[id];
   s.state = SlabState::kMemory;
   s.cls = cls;
-  s.mem = mem;
+  s.mem = TakeBuffer();
   s.used = 0;
   s.live = 0;
   s.hits = 0;
   s.opened_at = now_;
-  open_[cls] = id;
-  return id;
+  s.probation = probation;
 }
 
 uint32_t Engine::TakeBuffer() {
@@ -363,6 +367,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
 
 bool Engine::ShutdownFlush() {
   reinsert_.Stop();  // what it would copy now could not be written before the stop
+  SealProbation();   // what probation holds is written too, and no store goes there any more
   durable_.Retry();  // each shutdown round tries a failed superblock write again
   DrainTombstones();
   for (int64_t id : open_) {
@@ -375,7 +380,8 @@ bool Engine::ShutdownWritten() const {
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) return false;
   }
-  return pending_tombstones_.empty() && !durable_.superblock_dirty() && awaiting_disk_.empty();
+  return pending_tombstones_.empty() && !durable_.superblock_dirty() && awaiting_disk_.empty() &&
+         admit_.slabs() == 0;
 }
 
 bool Engine::FinishShutdown(std::string& error) {

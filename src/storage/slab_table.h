@@ -47,9 +47,11 @@ struct SlabInfo {
   // lingers unindexed, so new keys are journaled while any such slab lives (see Engine::Store).
   bool unindexed = false;
   bool placed = false;  // kFlushing: has its disk slab and its write was queued
-  uint64_t seal = 0;    // seal sequence (eviction order), once sealed
-  uint32_t used = 0;    // chunks written
-  uint32_t live = 0;    // index entries pointing here
+  // kMemory: a probation slab (admission.h), screened instead of sealed when full.
+  bool probation = false;
+  uint64_t seal = 0;  // seal sequence (eviction order), once sealed
+  uint32_t used = 0;  // chunks written
+  uint32_t live = 0;  // index entries pointing here
   // Reads that set an entry's hit bit here (an upper bound of the entries read since placed):
   // reinsertion reads the slab before its eviction only when it is not 0.
   uint32_t hits = 0;

@@ -48,6 +48,7 @@ struct Geometry {
   uint32_t class_span = 100;  // percent of the slab classes the sizes spread over
   uint64_t boot_id = 0;
   uint32_t reinsert_share = 0;  // 0: off
+  bool admit = false;           // admission (probation and ghost)
 };
 // Turns between a reinsertion's copies and the crash of its third step.
 constexpr uint64_t kReinsertCrashDelay = 3;

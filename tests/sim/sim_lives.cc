@@ -72,6 +72,9 @@ bool Simulator::StartEngine() {
   if (opts_.old_eviction_order) e.eviction_order = storage::EvictionOrder::kDiskCloseForTests;
   e.reinsert = geo_.reinsert_share > 0;
   if (e.reinsert) e.reinsert_share = geo_.reinsert_share;
+  // The ghost's -m/16 comes on top, so that the memory slabs stay what the geometry drew.
+  e.admission = geo_.admit;
+  if (e.admission) e.max_memory += kSlab;
   std::string error;
   engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
   if (!engine_) {
@@ -101,6 +104,8 @@ void Simulator::Retire() {
   result_.journal_waits += s.journal_waits;
   result_.write_errors += s.write_errors;
   result_.reinserted += s.reinserted_items;
+  result_.admit_probation += s.admit_probation;
+  result_.admit_dropped += s.admit_dropped;
 }
 
 bool Simulator::CrashInReinsertion() {

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   std::string reinsert = "seed";
   app.add_option("--reinsert", reinsert,
                  "reinsertion share in percent (0 off, 1-100), or seed (the seed chooses)");
+  std::string admit = "seed";
+  app.add_option("--admit", admit, "admission: on, off, or seed (the seed chooses)");
   app.add_flag("-v,--verbose", o.verbose, "a line per scan, restart and crash");
   CLI11_PARSE(app, argc, argv);
   // The engine logs what it meets (injected write errors, warm restarts): only with -v, since a
@@ -56,6 +58,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     o.reinsert = static_cast<uint32_t>(share);
+  }
+  if (admit != "seed") {
+    if (admit != "on" && admit != "off") {
+      std::fprintf(stderr, "--admit: on, off or seed, not %s\n", admit.c_str());
+      return 2;
+    }
+    o.admit = admit == "on";
   }
   o.faults = !no_faults;
   o.restarts = !no_restarts;

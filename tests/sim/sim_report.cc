@@ -30,14 +30,15 @@ bool ParseJournalMode(std::string_view text, JournalMode& mode) {
 }
 
 std::string SimResult::Summary() const {
-  char buf[512];
+  char buf[768];
   std::snprintf(
       buf, sizeof(buf),
       "journal %s: %llu ops (%llu hits, %llu misses, %llu device reads, %llu sets, "
       "%llu deletes, %llu flushes), %llu clean restarts (%llu from a snapshot, %llu died "
       "stopping), %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
-      "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion",
+      "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion, "
+      "admit %s: %llu in probation, %llu dropped",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
@@ -50,7 +51,9 @@ std::string SimResult::Summary() const {
       static_cast<unsigned long long>(commit_failures),
       static_cast<unsigned long long>(write_errors), reinsert_share,
       static_cast<unsigned long long>(reinserted),
-      static_cast<unsigned long long>(reinsert_crashes));
+      static_cast<unsigned long long>(reinsert_crashes), admit ? "on" : "off",
+      static_cast<unsigned long long>(admit_probation),
+      static_cast<unsigned long long>(admit_dropped));
   return buf;
 }
 
@@ -62,6 +65,7 @@ std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
   if (!o.restarts) cmd += " --no-restarts";
   if (o.old_eviction_order) cmd += " --old-eviction-order";
   if (o.reinsert) cmd += " --reinsert " + std::to_string(*o.reinsert);
+  if (o.admit) cmd += std::string(" --admit ") + (*o.admit ? "on" : "off");
   return cmd;
 }
 

@@ -24,6 +24,7 @@ Geometry Draw(Random& rng, const SimOptions& o) {
   Random side(o.seed * 0x9E3779B97F4A7C15ULL + 0x5EED);
   const uint32_t shares[] = {0, 20, 100};
   g.reinsert_share = o.reinsert ? *o.reinsert : shares[side.Below(3)];
+  g.admit = o.admit ? *o.admit : side.OneIn(2);
   return g;
 }
 
@@ -36,6 +37,7 @@ Simulator::Simulator(const SimOptions& o)
   }
   result_.journal = geo_.journal;
   result_.reinsert_share = geo_.reinsert_share;
+  result_.admit = geo_.admit;
   if (const char* t = std::getenv("SSDCACHE_SIM_TRACE"); t != nullptr && *t != '\0') {
     trace_key_ = std::strtoll(t, nullptr, 10);
   }

@@ -54,6 +54,9 @@ struct SimOptions {
   // after copies were made (in an open memory slab), just after the last copy was deleted, and
   // a few turns later.
   std::optional<uint32_t> reinsert;
+  // Admission (--admit): first writes wait in probation slabs; nullopt: the seed chooses (drawn
+  // after the reinsertion share, apart from the workload's stream).
+  std::optional<bool> admit;
 };
 
 struct SimResult {
@@ -81,6 +84,9 @@ struct SimResult {
   uint32_t reinsert_share = 0;    // 0: reinsertion off
   uint64_t reinserted = 0;        // items copied forward at eviction
   uint64_t reinsert_crashes = 0;  // crashes at a step of a reinsertion (also in crashes)
+  bool admit = false;
+  uint64_t admit_probation = 0;  // first writes placed in probation
+  uint64_t admit_dropped = 0;    // of those, dropped unread (in evictions)
   // One line: the counters above.
   std::string Summary() const;
 };
