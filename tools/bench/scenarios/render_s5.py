@@ -5,7 +5,8 @@ requests each): the figures are the measured run's; device rewrites add the warm
 """
 
 # Policy counters shown when a run has them (reinsertion at eviction, admission).
-POLICY_STATS = ("reinserted_items", "admit_probation", "admit_dropped", "admit_ghost_hits")
+POLICY_STATS = ("reinserted_items", "admit_probation", "admit_promoted", "admit_dropped",
+                "admit_ghost_hits")
 
 
 def size_bytes(s):
