@@ -84,7 +84,8 @@ def render(R):
       "off`, *reinsertN* `--reinsert on --reinsert-share N`, *admit* `--admit on --reinsert off`, "
       "*admit-reinsertN* both on; extstore `-t 1 -m %s -o %s`. Everything below is the measured "
       "run but *device rewrites*: bytes written after the preload (warmup + measured) / device "
-      "size." % (
+      "size; a run stopped by its time cap (a busy machine) has fewer requests and rewrites, and "
+      "compares less well." % (
           fmt(c.get("keys")), c.get("value"), c.get("device"), c.get("set_ratio"), c.get("zipf"),
           c.get("conns"), c.get("pipeline"), fmt(c.get("warmup_calls")), fmt(c.get("calls")),
           c.get("warmup_rewrites"), c.get("rewrites"), fmt(c.get("set_bytes")), c.get("warmup"),
@@ -106,7 +107,9 @@ def render(R):
     rows = []
     for r in rs:
         rw = rewrites([warm.get(r["server"]), r])
-        rows.append([r["server"], fmt(r.get("total_ops")), fmt(per_set(r)),
+        capped = (r.get("total_ops") or 0) < (c.get("calls") or 0)
+        rows.append([r["server"], fmt(r.get("total_ops")) + (" (time cap)" if capped else ""),
+                     fmt(per_set(r)),
                      R.rfmt(vs[r["server"]][1]), fmt(rw, 1) if rw is not None else "–",
                      fmt(r.get("rss_kb", 0) / 1024.0),
                      fmt(r.get("stats_after", {}).get("curr_items")),
