@@ -20,25 +20,28 @@ void Ghost::Remember(uint64_t hash) {
   if (buckets_.empty()) return;
   Bucket& b = BucketOf(hash);
   const uint32_t fp = Fingerprint(hash);
-  for (uint32_t& slot : b.fp) {
-    if (slot == fp) return;
-    if (slot == 0) {
-      slot = fp;
-      return;
+  const uint32_t now = ++drops_;
+  // Its own slot if still there, else an empty one, else the oldest.
+  size_t pick = 0;
+  for (size_t i = 0; i < b.fp.size(); ++i) {
+    if (b.fp[i] == fp) {
+      pick = i;
+      break;
     }
+    if (b.fp[pick] != 0 && (b.fp[i] == 0 || now - b.at[i] > now - b.at[pick])) pick = i;
   }
-  b.fp[next_++ % b.fp.size()] = fp;
+  b.fp[pick] = fp;
+  b.at[pick] = now;
 }
 
-bool Ghost::Recall(uint64_t hash) {
+bool Ghost::Recall(uint64_t hash, uint64_t window) {
   if (buckets_.empty()) return false;
   Bucket& b = BucketOf(hash);
   const uint32_t fp = Fingerprint(hash);
-  for (uint32_t& slot : b.fp) {
-    if (slot == fp) {
-      slot = 0;
-      return true;
-    }
+  for (size_t i = 0; i < b.fp.size(); ++i) {
+    if (b.fp[i] != fp) continue;
+    b.fp[i] = 0;
+    return drops_ - b.at[i] < window;
   }
   return false;
 }

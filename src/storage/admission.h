@@ -29,28 +29,32 @@
 
 namespace ssdcache::storage {
 
-// Fingerprints of keys recently dropped from probation: 64-byte buckets of 16 slots, a slot
-// reused round-robin when its bucket is full.
+// Fingerprints of keys recently dropped from probation, each with the count of drops before it:
+// 64-byte buckets of 8 (fingerprint, count) slots, the oldest slot reused when a bucket is full.
+// As S3-FIFO's ghost queue, it remembers only as many of the last drops as the cache holds items
+// (Recall's `window`): a key dropped longer ago than that is a first write again.
 class Ghost {
  public:
   // The largest power of two of buckets that fits in `bytes` (none: remembers nothing).
   explicit Ghost(size_t bytes);
 
   void Remember(uint64_t hash);
-  // Whether `hash` was remembered (and forgets it: the key leaves the ghost for the main slabs).
-  bool Recall(uint64_t hash);
+  // Whether `hash` was remembered among the last `window` drops (and forgets it: the key leaves
+  // the ghost for the ordinary slabs).
+  bool Recall(uint64_t hash, uint64_t window);
   size_t bytes() const { return buckets_.size() * sizeof(Bucket); }
   static size_t BytesFor(size_t budget);
 
  private:
   struct alignas(64) Bucket {
-    std::array<uint32_t, 16> fp{};
+    std::array<uint32_t, 8> fp{};
+    std::array<uint32_t, 8> at{};  // the drop count when remembered (wraps)
   };
   static uint32_t Fingerprint(uint64_t hash) { return static_cast<uint32_t>(hash >> 32) | 1U; }
   Bucket& BucketOf(uint64_t hash) { return buckets_[hash & mask_]; }
   std::vector<Bucket> buckets_;
   uint64_t mask_ = 0;
-  uint32_t next_ = 0;  // the slot a full bucket gives up next
+  uint32_t drops_ = 0;  // drops remembered so far (wraps; windows are far below 2^32)
 };
 
 class Admission {
@@ -76,7 +80,7 @@ class Admission {
   std::deque<uint32_t> TakeQueue();
 
   void Remember(uint64_t hash) { ghost_.Remember(hash); }
-  bool Recall(uint64_t hash) { return ghost_.Recall(hash); }
+  bool Recall(uint64_t hash, uint64_t window) { return ghost_.Recall(hash, window); }
   size_t ghost_bytes() const { return ghost_.bytes(); }
   // A stop: no more first writes to probation (what it holds is written with the memory slabs).
   void Stop() { max_slabs_ = 0; }

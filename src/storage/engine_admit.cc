@@ -28,7 +28,10 @@ uint64_t Engine::BufferCount(const EngineOptions& options) {
 
 bool Engine::ForProbation(uint64_t hash) {
   if (index_->Find(hash)) return false;  // written again
-  if (admit_.Recall(hash)) {
+  // Remembered among as many of the last drops as the device holds items at their present mean
+  // size (S3-FIFO's ghost is as large as its main queue).
+  const uint64_t mean = gauges_.curr_items == 0 ? 1 : gauges_.bytes / gauges_.curr_items + 1;
+  if (admit_.Recall(hash, uint64_t{table_.disk_count()} * slab_size_ / mean)) {
     ++stats_.admit_ghost_hits;
     return false;
   }

@@ -151,6 +151,21 @@ std::optional<IndexEntry> Index::Find(uint64_t hash) const {
   return std::nullopt;
 }
 
+void Index::Prefetch(uint64_t hash) const {
+  const size_t b1 = hash & mask_;
+  __builtin_prefetch(&buckets_[b1]);
+  __builtin_prefetch(&buckets_[b1 ^ (MixTag(TagOf(hash)) & mask_)]);
+}
+
+size_t Index::Populate(size_t from, size_t len) {
+  if (from >= bytes()) return bytes();
+  len = std::min(len, bytes() - from);
+  if (madvise(reinterpret_cast<char*>(buckets_) + from, len, MADV_POPULATE_WRITE) != 0) {
+    return bytes();
+  }
+  return from + len;
+}
+
 // Longer than ~80 lines on purpose: the cases of a two-bucket insert (the key's own slot, a free
 // slot, a cuckoo path of displacements, eviction or kFull) are one decision read top to bottom;
 // split, each piece would need the whole bucket pair's state passed in.

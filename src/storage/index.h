@@ -70,6 +70,13 @@ class Index {
 
   // The live entry whose tag matches in either bucket of `hash`, if any.
   std::optional<IndexEntry> Find(uint64_t hash) const;
+  // Starts loading both buckets of `hash` into the cache (a hint, no effect on the entries): a
+  // batch of lookups issued ahead overlaps their cache misses (the warm-restart scan).
+  void Prefetch(uint64_t hash) const;
+  // Backs [from, from + len) of the index's memory with pages (MADV_POPULATE_WRITE: the entries
+  // stay as they are), so that inserts there later take no page fault. Returns where the next
+  // call starts: bytes() once all is done, or when the kernel cannot do it.
+  size_t Populate(size_t from, size_t len);
 
   enum class InsertResult : uint8_t {
     kInserted,  // new entry, nothing displaced

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "storage/snapshot.h"
@@ -55,13 +56,23 @@ bool Recovery::IndexPieces(std::string& error) {
   // Pass 2: index every record. Slabs of different classes fill at the same time, so slab order
   // says nothing about which record of a key is newer: the record's wseq decides. Tombstones and
   // expired records take part (they supersede older records) and are dropped at the end.
-  seen_.resize(p_.table.size());
+  uint64_t records = 0;
+  for (const Piece& p : pieces_) records += Void(p) ? 0 : p.used;
+  seen_buf_ = util::HugeBuffer(records * sizeof(Seen));
+  if (records > 0 && seen_buf_.empty()) {
+    error = "cannot allocate " + std::to_string(records * sizeof(Seen)) + " bytes for the scan";
+    return false;
+  }
+  seen_ = reinterpret_cast<Seen*>(seen_buf_.data());  // zeroed
+  seen_base_.assign(p_.table.size(), 0);
+  batch_.reserve(kBatch);
   p_.policy.Reset(p_.durable.frontier());
   max_seq_ = p_.durable.flush_seq();
   max_seal_ = p_.durable.frontier() - 1;
   const std::vector<ScanReader::Range> extents = Extents();
   ScanReader reader(p_.io, kScanDepth, std::max(kScanReadBytes, p_.slab_size),
                     p_.device.block_size());
+  reader.set_idle([this] { return PopulateIndex(); });
   reader.Start(extents);
   bool ok = true;
   for (size_t k = 0; k < pieces_.size() && ok; ++k) {
@@ -72,6 +83,7 @@ bool Recovery::IndexPieces(std::string& error) {
   }
   view_ = {};  // the reader's buffers go with it
   stats_.wait_seconds += reader.stats().blocked_seconds;
+  stats_.idle_seconds += reader.stats().idle_seconds;
   return ok;
 }
 
@@ -186,6 +198,20 @@ bool Recovery::LoadJournal(std::string& error) {
       std::unique(journal_.begin(), journal_.end(),
                   [](const JournalEntry& a, const JournalEntry& b) { return a.hash == b.hash; }),
       journal_.end());
+  // The directory: 2^bits slots for about as many entries (bits >= 1: a shift by 64 is undefined).
+  const unsigned bits = std::max(1u, static_cast<unsigned>(std::bit_width(journal_.size())));
+  journal_shift_ = 64 - bits;
+  journal_dir_.assign((size_t{1} << bits) + 1, 0);
+  size_t at = 0;
+  for (size_t slot = 0; slot < journal_dir_.size(); ++slot) {
+    while (at < journal_.size() && JournalSlot(journal_[at].hash) < slot) ++at;
+    journal_dir_[slot] = static_cast<uint32_t>(at);
+  }
+  journal_filter_.assign(std::max<size_t>(1, (size_t{1} << (bits + kFilterBits)) / 64), 0);
+  for (const JournalEntry& e : journal_) {
+    const uint64_t bit = e.hash >> (journal_shift_ - kFilterBits);
+    journal_filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
+  }
   return true;
 }
 
@@ -217,9 +243,12 @@ std::optional<RecoveryResult> Recovery::LoadSnapshot() {
 }
 
 uint64_t Recovery::SupersededBelow(uint64_t hash) const {
-  auto it = std::lower_bound(journal_.begin(), journal_.end(), hash,
-                             [](const JournalEntry& e, uint64_t h) { return e.hash < h; });
-  return it != journal_.end() && it->hash == hash ? it->wseq : 0;
+  if (!MayBeJournaled(hash)) return 0;
+  const size_t slot = JournalSlot(hash);
+  for (uint32_t i = journal_dir_[slot]; i < journal_dir_[slot + 1]; ++i) {
+    if (journal_[i].hash == hash) return journal_[i].wseq;
+  }
+  return 0;
 }
 
 uint32_t Recovery::PieceLength(const SlabHeader& header, uint32_t off, uint64_t fill_id) const {
@@ -243,6 +272,7 @@ bool Recovery::ScanHeaders(std::string& error) {
   std::vector<ScanReader::Range> heads(p_.table.disk_count());
   for (uint32_t disk = 0; disk < heads.size(); ++disk) heads[disk] = {DiskOffset(disk), bs};
   ScanReader reader(p_.io, kScanDepth, bs, bs);
+  reader.set_idle([this] { return PopulateIndex(); });
   reader.Start(heads);
   for (uint32_t disk = 0; disk < p_.table.disk_count(); ++disk) {
     reader.Next(view_);  // the disk slab's first block
@@ -271,6 +301,7 @@ bool Recovery::ScanHeaders(std::string& error) {
   }
   view_ = {};  // the reader's buffers go with it
   stats_.wait_seconds += reader.stats().blocked_seconds;
+  stats_.idle_seconds += reader.stats().idle_seconds;
   // In seal order, the order they are evicted in.
   std::sort(pieces_.begin(), pieces_.end(),
             [](const Piece& a, const Piece& b) { return a.seal < b.seal; });
@@ -362,10 +393,23 @@ bool Recovery::RebuildPiece(size_t k, ScanReader& reader, std::string& error) {
   entered.placed = true;
   p_.table.EnterRecovered(id, entered);
   p_.policy.Track({id, p.seq, p.seal});
+  seen_base_[id] = seen_used_;
+  seen_used_ += p.used;
+  // In batches, in chunk order: the index buckets and journal entries of a batch are on their way
+  // into the cache while its records are verified.
+  for (uint32_t c = 0; c < p.used; c += kBatch) {
+    VerifyBatch(p, id, data, c, std::min(p.used, c + kBatch));
+    for (const Verified& r : batch_) IndexRecord(id, r.chunk, r.hash, r.view);
+  }
+  return true;
+}
+
+void Recovery::VerifyBatch(const Piece& p, uint32_t id, const char* data, uint32_t from,
+                           uint32_t to) {
+  batch_.clear();
   SlabInfo& s = p_.table[id];
-  seen_[id].assign(p.used, Seen{0, 0});
   const uint32_t cs = p_.classes.chunk_size(p.cls);
-  for (uint32_t c = 0; c < p.used; ++c) {
+  for (uint32_t c = from; c < to; ++c) {
     ItemView v;
     const char* rec = data + p_.layouts[p.cls].offset(c);
     if (!VerifyItem(rec, cs, static_cast<uint32_t>(p.seq), v)) {
@@ -373,15 +417,20 @@ bool Recovery::RebuildPiece(size_t k, ScanReader& reader, std::string& error) {
       continue;
     }
     if (s.opened_at == 0 || v.stored_at < s.opened_at) s.opened_at = v.stored_at;
-    IndexRecord(id, c, v);
+    const uint64_t hash = util::HashKey(v.key);
+    p_.index.Prefetch(hash);
+    if (MayBeJournaled(hash)) __builtin_prefetch(&journal_dir_[JournalSlot(hash)]);
+    batch_.push_back({c, hash, v});
   }
-  return true;
+  for (const Verified& r : batch_) {
+    if (MayBeJournaled(r.hash))
+      __builtin_prefetch(journal_.data() + journal_dir_[JournalSlot(r.hash)]);
+  }
 }
 
-void Recovery::IndexRecord(uint32_t id, uint32_t c, const ItemView& v) {
+void Recovery::IndexRecord(uint32_t id, uint32_t c, uint64_t hash, const ItemView& v) {
   max_wseq_ = std::max(max_wseq_, std::max(v.wseq, v.cas));
-  uint64_t hash = util::HashKey(v.key);
-  seen_[id][c] = Seen{v.wseq, hash};
+  SeenAt(id, c) = Seen{v.wseq, hash};
   if (!journal_.empty() && v.wseq < SupersededBelow(hash)) {
     ++stats_.superseded;
     if (orphans_.empty() || orphans_.back().first != hash) orphans_.emplace_back(hash, v.key);
@@ -394,13 +443,13 @@ void Recovery::IndexRecord(uint32_t id, uint32_t c, const ItemView& v) {
   // is journaled).
   const IndexEntry here{id, c, Index::CoarseExpiry(v.exptime, p_.now)};
   std::optional<IndexEntry> cur = p_.index.Find(hash);
-  if (cur && seen_[cur->slab][cur->chunk].wseq > v.wseq) {
-    if (seen_[cur->slab][cur->chunk].hash == hash) return;  // a newer one was seen
+  if (cur && SeenAt(cur->slab, cur->chunk).wseq > v.wseq) {
+    if (SeenAt(cur->slab, cur->chunk).hash == hash) return;  // a newer one was seen
     MarkUnindexed(here);  // the newer of two colliding keys keeps the entry, as when running
     ++stats_.tag_collisions;
     return;
   }
-  if (cur && seen_[cur->slab][cur->chunk].hash != hash) {
+  if (cur && SeenAt(cur->slab, cur->chunk).hash != hash) {
     MarkUnindexed(*cur);  // replaced below
     ++stats_.tag_collisions;
   }
@@ -447,6 +496,13 @@ void Recovery::DropEntry(const IndexEntry& e) {
   if (indexed_ > 0) --indexed_;
 }
 
+bool Recovery::PopulateIndex() {
+  // A huge page at a time (the index asks for them): short enough not to leave the device idle.
+  if (populated_ >= p_.index.bytes()) return false;
+  populated_ = p_.index.Populate(populated_, util::HugeBuffer::kHugePage);
+  return true;
+}
+
 void Recovery::LogProgress(size_t done) {
   auto now = std::chrono::steady_clock::now();
   if (now - last_log_ <= std::chrono::seconds(1)) return;
@@ -490,13 +546,14 @@ bool Recovery::Finish(std::string& error) {
   stats_.cpu_seconds = ThreadCpuSeconds() - cpu_start_;
   spdlog::info(
       "warm restart: {} items ({} tombstones, {} records skipped, {} superseded by {} journal "
-      "entries) from {} slabs; scanned {} MiB in {:.2f} s ({:.2f} GiB/s; cpu {:.2f} s, waited "
-      "{:.2f} s for the device); no snapshot: {}",
+      "entries) from {} slabs; scanned {} MiB in {:.2f} s ({:.2f} GiB/s; cpu {:.2f} s, {:.2f} s "
+      "of it backing the index while reads were out; waited {:.2f} s for the device); no "
+      "snapshot: {}",
       stats_.items, stats_.tombstones, stats_.skipped, stats_.superseded, stats_.journal_entries,
       stats_.slabs, stats_.bytes_scanned >> 20, stats_.seconds,
       stats_.seconds > 0 ? static_cast<double>(stats_.bytes_scanned) / (1 << 30) / stats_.seconds
                          : 0.0,
-      stats_.cpu_seconds, stats_.wait_seconds, snapshot_why_);
+      stats_.cpu_seconds, stats_.idle_seconds, stats_.wait_seconds, snapshot_why_);
   if (stats_.pieces_past_gap > 0) {
     spdlog::warn("warm restart: {} slab pieces found behind a failed write (pieces_past_gap)",
                  stats_.pieces_past_gap);

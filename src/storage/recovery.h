@@ -44,6 +44,7 @@
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
 #include "util/aligned_buffer.h"
+#include "util/huge_buffer.h"
 
 namespace ssdcache::storage {
 
@@ -87,6 +88,7 @@ struct RecoveryStats {
   double seconds = 0;
   double cpu_seconds = 0;   // the thread's CPU time (user + system) in the whole restart
   double wait_seconds = 0;  // the scan's time waiting for the device (all else is CPU)
+  double idle_seconds = 0;  // CPU time spent backing the index with pages while reads were out
 };
 
 struct RecoveryResult {
@@ -124,6 +126,16 @@ class Recovery {
   struct Seen {
     uint64_t wseq, hash;
   };
+  // A record of the batch RebuildPiece verified and hashed, its index buckets and journal entries
+  // prefetched, before IndexRecord takes them in chunk order.
+  struct Verified {
+    uint32_t chunk;
+    uint64_t hash;
+    ItemView view;
+  };
+  // Records verified ahead of indexing them: far enough for the prefetches to land, close enough
+  // to stay in the cache.
+  static constexpr uint32_t kBatch = 32;
   // Indexed tombstones and expired records, dropped once every record was seen.
   struct Dead {
     uint64_t hash;
@@ -155,6 +167,16 @@ class Recovery {
   // Loads the journal: per key hash, the largest wseq of a version that superseded records.
   bool LoadJournal(std::string& error);
   uint64_t SupersededBelow(uint64_t hash) const;
+  // False when no journal entry has `hash` (journal_filter_); true when one may have.
+  bool MayBeJournaled(uint64_t hash) const {
+    if (journal_filter_.empty()) return false;
+    const uint64_t bit = hash >> (journal_shift_ - kFilterBits);
+    return ((journal_filter_[bit >> 6] >> (bit & 63)) & 1) != 0;
+  }
+  // journal_dir_'s slot of a key hash (its top bits).
+  size_t JournalSlot(uint64_t hash) const {
+    return journal_shift_ >= 64 ? 0 : hash >> journal_shift_;
+  }
   // Pass 1: every valid slab header of every disk slab, in seal order.
   bool ScanHeaders(std::string& error);
   // The chain of pieces of `disk` broke at `off` after `count` pieces of `fill_id` (0: at the
@@ -172,8 +194,15 @@ class Recovery {
   std::vector<ScanReader::Range> Extents();
   // Pass 2: enters piece `k` into the slab table and indexes its records.
   bool RebuildPiece(size_t k, ScanReader& reader, std::string& error);
-  void IndexRecord(uint32_t id, uint32_t chunk, const ItemView& v);
+  // Verifies the records [from, to) of piece `p` (slab `id`, bytes at `data`) into batch_, and
+  // prefetches what IndexRecord will look up for them.
+  void VerifyBatch(const Piece& p, uint32_t id, const char* data, uint32_t from, uint32_t to);
+  void IndexRecord(uint32_t id, uint32_t chunk, uint64_t hash, const ItemView& v);
+  Seen& SeenAt(uint32_t slab, uint32_t chunk) { return seen_[seen_base_[slab] + chunk]; }
   void LogProgress(size_t done);
+  // The scan reader's idle work: backs the next part of the index with pages (Index::Populate),
+  // so that the inserts take fewer page faults; false once it is all backed.
+  bool PopulateIndex();
   // Drops dead entries, keeps the orphans that need a tombstone.
   void DropDead();
   // Free disk slabs, the sequences, the orphans' tombstones.
@@ -185,16 +214,33 @@ class Recovery {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_log_;
   double cpu_start_ = 0;
-  util::AlignedBuffer buf_;          // one slab, block aligned
-  ScanReader::Chunk view_;           // what the scan reader read last (its buffer, or buf_)
-  size_t extents_read_ = 0;          // pass 2: extents the reader returned
-  std::vector<uint32_t> extent_of_;  // per piece, its read in Extents() (kNoExtent: not read)
-  std::vector<JournalEntry> journal_;
+  util::AlignedBuffer buf_;            // one slab, block aligned
+  ScanReader::Chunk view_;             // what the scan reader read last (its buffer, or buf_)
+  size_t extents_read_ = 0;            // pass 2: extents the reader returned
+  std::vector<uint32_t> extent_of_;    // per piece, its read in Extents() (kNoExtent: not read)
+  std::vector<JournalEntry> journal_;  // sorted by hash, one per hash (its largest wseq)
+  // journal_dir_[s]: the first entry of journal_ whose JournalSlot is s or more (one slot per
+  // entry or so), so that a lookup reads one or two cache lines of journal_, not a binary search's
+  // ~18 (a record is looked up whatever its key: most of them miss).
+  std::vector<uint32_t> journal_dir_;
+  // One bit per 2^kFilterBits of a slot (8-16 bits per entry): set when an entry's hash has that
+  // prefix. Small enough to stay in the cache, it answers most lookups (the keys without an
+  // entry) with no miss at all.
+  static constexpr unsigned kFilterBits = 3;
+  std::vector<uint64_t> journal_filter_;
+  unsigned journal_shift_ = 64;
   // Keys whose records were all superseded by versions lost with DRAM: they get a tombstone, so
   // the journal entries can be dropped later without those records coming back.
   std::vector<std::pair<uint64_t, std::string>> orphans_;
   std::vector<Piece> pieces_;
-  std::vector<std::vector<Seen>> seen_;
+  // Per slab id, its records' Seen in seen_buf_ from seen_base_[id] on: one allocation (huge
+  // pages) for every record of the scan rather than one per slab, each faulted in 4 KiB pages.
+  util::HugeBuffer seen_buf_;
+  Seen* seen_ = nullptr;
+  std::vector<uint64_t> seen_base_;
+  uint64_t seen_used_ = 0;
+  std::vector<Verified> batch_;
+  size_t populated_ = 0;  // the index's bytes backed by PopulateIndex()
   std::vector<Dead> dead_;
   uint64_t max_seq_ = 0;
   uint64_t max_seal_ = 0;

@@ -10,7 +10,11 @@ namespace ssdcache::storage {
 
 ScanReader::ScanReader(IoBackend& io, size_t depth, size_t buffer_size, uint32_t align)
     : io_(io), depth_(std::max<size_t>(depth, 1)), buffer_size_(buffer_size), slots_(depth_ + 1) {
-  for (Slot& s : slots_) s.buf = util::AlignedBuffer(buffer_size, align);
+  // One mapping for all: huge-page aligned, so each buffer is `align`-aligned when its stride is.
+  const size_t stride = (buffer_size + align - 1) / align * align;
+  buffers_ = util::HugeBuffer(stride * slots_.size());
+  if (buffers_.empty()) return;  // every read then fails with -ENOMEM: read synchronously
+  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].buf = buffers_.data() + i * stride;
 }
 
 ScanReader::~ScanReader() {
@@ -36,7 +40,7 @@ bool ScanReader::Next(Chunk& out) {
   Slot& s = slots_[at];
   while (!s.done) WaitOnce();
   const Range& r = ranges_[next_return_++];
-  out = Chunk{.data = s.buf.data(), .offset = r.offset, .len = r.len, .result = s.result};
+  out = Chunk{.data = s.buf, .offset = r.offset, .len = r.len, .result = s.result};
   returned_slot_ = at;
   return true;
 }
@@ -58,12 +62,12 @@ void ScanReader::Fill() {
     const Range& r = ranges_[next_issue_++];
     s.busy = true;
     s.done = false;
-    if (s.buf.empty() || r.len > buffer_size_) {
+    if (s.buf == nullptr || r.len > buffer_size_) {
       s.done = true;  // no memory, or a caller's bug: the caller reads it synchronously
       s.result = -ENOMEM;
       continue;
     }
-    Issue(s.op, s.buf.data(), r.len, r.offset, at);
+    Issue(s.op, s.buf, r.len, r.offset, at);
   }
   io_.Submit();
 }
@@ -103,8 +107,13 @@ void ScanReader::WaitOnce() {
   io_.Submit();
   io_.Poll();
   if (completions_ != before) return;
-  pollfd p{io_.event_fd(), POLLIN, 0};
   const auto start = std::chrono::steady_clock::now();
+  if (idle_ && idle_()) {
+    stats_.idle_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return;  // the caller looks again
+  }
+  pollfd p{io_.event_fd(), POLLIN, 0};
   ::poll(&p, 1, 100);
   stats_.blocked_seconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

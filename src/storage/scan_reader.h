@@ -18,17 +18,21 @@
 //    reads the range synchronously (IoBackend::ReadSync) as the scan always did, so a device that
 //    fails a read fails the restart with the same error, and an injected or transient fault costs
 //    one synchronous read.
-//  - No allocation per read: the buffers and the ops are made at construction.
+//  - No allocation per read: the buffers and the ops are made at construction. The buffers are
+//    slices of one huge-page-backed mapping (util::HugeBuffer): in 4 KiB pages a 1 MiB read is 256
+//    segments, more than a virtio disk takes in one request (254), so it went out as two, and
+//    pinning its pages cost the kernel one page each.
 //  - Nothing is left in flight when the reader goes: the destructor waits for its reads.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "storage/io_backend.h"
-#include "util/aligned_buffer.h"
+#include "util/huge_buffer.h"
 
 namespace ssdcache::storage {
 
@@ -56,6 +60,7 @@ class ScanReader final : private IoHandler {
     uint64_t failed = 0;         // reads that came back failed or short
     size_t max_in_flight = 0;    // the most reads outstanding at once
     double blocked_seconds = 0;  // waiting on the eventfd for a read (the scan was IO-bound)
+    double idle_seconds = 0;     // in the idle work instead of waiting
   };
 
   // `depth` reads of up to `buffer_size` bytes each, aligned to `align` (the device's block).
@@ -73,6 +78,10 @@ class ScanReader final : private IoHandler {
   // stay in flight, and waits for it. Returns the byte count or -errno, as ReadSync would.
   int64_t ReadNow(char* buf, size_t len, uint64_t offset);
 
+  // Work to do instead of sleeping while no read has completed yet: a bounded step that returns
+  // true, or false when there is none left (then the reader sleeps as before).
+  void set_idle(std::function<bool()> idle) { idle_ = std::move(idle); }
+
   size_t depth() const { return depth_; }
   size_t buffer_size() const { return buffer_size_; }
   size_t in_flight() const { return outstanding_; }
@@ -81,9 +90,9 @@ class ScanReader final : private IoHandler {
  private:
   struct Slot {
     IoOp op;
-    util::AlignedBuffer buf;
-    bool busy = false;  // a read is out, or its bytes are being parsed
-    bool done = false;  // its read completed
+    char* buf = nullptr;  // a slice of buffers_ (null: no memory)
+    bool busy = false;    // a read is out, or its bytes are being parsed
+    bool done = false;    // its read completed
     int64_t result = 0;
     size_t range = 0;  // index into ranges_
   };
@@ -99,7 +108,8 @@ class ScanReader final : private IoHandler {
   IoBackend& io_;
   size_t depth_;
   size_t buffer_size_;
-  std::vector<Slot> slots_;  // depth_ + 1, fixed: IoOps must not move while out; range i in i % n
+  util::HugeBuffer buffers_;  // the slots' buffers, depth_ + 1 of buffer_size_ (rounded up)
+  std::vector<Slot> slots_;   // depth_ + 1, fixed: IoOps must not move while out; range i in i % n
   std::span<const Range> ranges_;
   size_t next_issue_ = 0;   // first range not issued yet
   size_t next_return_ = 0;  // first range not returned yet
@@ -107,6 +117,7 @@ class ScanReader final : private IoHandler {
   IoOp now_op_;  // ReadNow's
   bool now_done_ = false;
   int64_t now_result_ = 0;
+  std::function<bool()> idle_;
   size_t outstanding_ = 0;
   uint64_t completions_ = 0;
   Stats stats_;

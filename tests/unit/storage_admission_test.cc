@@ -1,5 +1,6 @@
 // The Admission part alone (admission.h): the ghost remembers and forgets keys by fingerprint,
-// in a fixed power of two of buckets; the probation queue hands out its slabs oldest first and
+// in a fixed power of two of buckets, and recalls only the last drops within a window; the
+// probation queue hands out its slabs oldest first and
 // never more than its share.
 #include <gtest/gtest.h>
 
@@ -23,24 +24,29 @@ TEST(Ghost, SizesToAPowerOfTwoOfBucketsWithinItsBudget) {
 TEST(Ghost, RecallsWhatItRememberedOnce) {
   Ghost g(64 * 1024);
   for (uint64_t i = 0; i < 100; ++i) g.Remember(Hash(i));
-  for (uint64_t i = 0; i < 100; ++i) EXPECT_TRUE(g.Recall(Hash(i))) << i;
-  for (uint64_t i = 0; i < 100; ++i) EXPECT_FALSE(g.Recall(Hash(i))) << "forgotten: " << i;
-  EXPECT_FALSE(g.Recall(Hash(1000)));
+  for (uint64_t i = 0; i < 100; ++i) EXPECT_TRUE(g.Recall(Hash(i), 1000)) << i;
+  for (uint64_t i = 0; i < 100; ++i) EXPECT_FALSE(g.Recall(Hash(i), 1000)) << "forgotten: " << i;
+  EXPECT_FALSE(g.Recall(Hash(1000), 1000));
 }
 
-TEST(Ghost, AFullBucketGivesUpOldSlotsNeverGrows) {
-  Ghost g(64);  // one bucket of 16 slots
+TEST(Ghost, RecallsOnlyTheLastDropsOfItsWindow) {
+  Ghost g(64 * 1024);
+  for (uint64_t i = 0; i < 100; ++i) g.Remember(Hash(i));
+  // The last 10 drops are 90..99.
+  for (uint64_t i = 0; i < 100; ++i) EXPECT_EQ(g.Recall(Hash(i), 10), i >= 90) << i;
+}
+
+TEST(Ghost, AFullBucketGivesUpItsOldestSlotsNeverGrows) {
+  Ghost g(64);  // one bucket of 8 slots
   for (uint64_t i = 0; i < 64; ++i) g.Remember(Hash(i));
-  int remembered = 0;
-  for (uint64_t i = 0; i < 64; ++i) remembered += g.Recall(Hash(i)) ? 1 : 0;
-  EXPECT_EQ(remembered, 16);
+  for (uint64_t i = 0; i < 64; ++i) EXPECT_EQ(g.Recall(Hash(i), 1000), i >= 56) << i;
   EXPECT_EQ(g.bytes(), 64u);
 }
 
 TEST(Ghost, WithoutBytesRemembersNothing) {
   Ghost g(0);
   g.Remember(Hash(1));
-  EXPECT_FALSE(g.Recall(Hash(1)));
+  EXPECT_FALSE(g.Recall(Hash(1), 1000));
 }
 
 TEST(Admission, QueuesOldestFirstWithinItsShare) {

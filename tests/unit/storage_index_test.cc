@@ -82,6 +82,33 @@ TEST(IndexTest, InsertFindReplaceErase) {
   EXPECT_EQ(index.evictions(), 0u);
 }
 
+TEST(IndexTest, PopulateAndPrefetchLeaveTheEntriesAsTheyWere) {
+  // The warm-restart scan backs the index with pages in steps while its reads are out, with
+  // entries already in it, and prefetches buckets ahead of its lookups.
+  TestLiveness live;
+  Index index(8 << 20, &live);
+  std::mt19937_64 rng(3);
+  std::vector<uint64_t> keys(5000);
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    keys[i] = rng();
+    index.Prefetch(keys[i]);
+    ASSERT_EQ(index.Upsert(keys[i], IndexEntry{i + 1, i, 0}).result, Result::kInserted);
+  }
+  size_t at = 0, steps = 0;
+  while (at < index.bytes()) {
+    const size_t next = index.Populate(at, 3 << 20);  // not a page multiple at the end
+    ASSERT_GT(next, at);
+    at = next;
+    ++steps;
+  }
+  EXPECT_EQ(at, index.bytes());
+  EXPECT_EQ(steps, 3u);
+  EXPECT_EQ(index.Populate(at, 1), index.bytes());  // done
+  for (uint32_t i = 0; i < keys.size(); ++i)
+    EXPECT_EQ(index.Find(keys[i]), (IndexEntry{i + 1, i, 0}));
+  EXPECT_EQ(index.size(), keys.size());
+}
+
 TEST(IndexTest, FieldExtremesRoundTrip) {
   TestLiveness live;
   Index index(4096, &live);

@@ -17,6 +17,7 @@
 #include "storage/memory_backend.h"
 #include "storage/scan_reader.h"
 #include "util/aligned_buffer.h"
+#include "util/huge_buffer.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -124,6 +125,33 @@ TEST_F(ScanReaderTest, BuffersAreAFixedPoolReusedWithoutAllocation) {
   const std::set<const char*> buffers(seen.begin(), seen.end());
   EXPECT_EQ(buffers.size(), 5u);  // depth + 1: one parsed while depth are read
   for (const char* b : buffers) EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % kBlock, 0u);
+}
+
+TEST_F(ScanReaderTest, BuffersAreSlicesOfOneHugePageMapping) {
+  // A 1 MiB read in 4 KiB pages is 256 segments, more than a virtio disk takes in one request.
+  ScanReader reader(*faults_, 3, 256 * kBlock, kBlock);
+  const auto ranges = Ranges(8);
+  reader.Start(ranges);
+  std::set<const char*> buffers;
+  ScanReader::Chunk c;
+  while (reader.Next(c)) buffers.insert(c.data);
+  ASSERT_EQ(buffers.size(), 4u);
+  const auto first = reinterpret_cast<uintptr_t>(*buffers.begin());
+  EXPECT_EQ(first % util::HugeBuffer::kHugePage, 0u);
+  size_t i = 0;
+  for (const char* b : buffers)
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(b), first + i++ * 256 * kBlock);
+}
+
+TEST_F(ScanReaderTest, IdleWorkRunsInsteadOfWaitingAndChangesNoRange) {
+  Faults("stall=0.5,stall_ms=2,seed=9");
+  const auto ranges = Ranges(40);
+  ScanReader reader(*faults_, 4, 8 * kBlock, kBlock);
+  int steps = 0;
+  reader.set_idle([&] { return ++steps <= 50; });  // then nothing left: the reader sleeps
+  ExpectInOrder(reader, ranges);
+  EXPECT_GT(steps, 50);
+  EXPECT_GT(reader.stats().idle_seconds, 0.0);
 }
 
 TEST_F(ScanReaderTest, FailedAndShortReadsAreReportedNotHidden) {
