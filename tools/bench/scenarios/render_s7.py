@@ -1,8 +1,9 @@
-"""Scenario 7 of docs/benchmarks.md (imported by render.py, which passes its writers in)."""
+"""Scenario 7 of docs/benchmarks.md (how cost grows): render(R) with R the render.py module."""
 
 
-def render(s7, w, table, fmt, us):
-    """s7: the records of s7.jsonl (None when not run); w, table, fmt, us: render.py's helpers."""
+def render(R):
+    w, fmt, us, table = R.w, R.fmt, R.us, R.table
+    s7 = R.load("s7")
     w("## 7. How cost grows with the item count")
     w()
     if not s7:
