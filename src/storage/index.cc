@@ -404,8 +404,9 @@ bool Index::DefinitelyExpired(uint16_t code, uint32_t now) {
   return static_cast<int16_t>(static_cast<uint16_t>(now_unit - expiry_unit)) >= 1;
 }
 
-void Index::LiveSlots(std::vector<Slot>& out) const {
-  for (size_t b = 0; b < num_buckets_; ++b) {
+void Index::LiveSlots(std::vector<Slot>& out, size_t first, size_t count) const {
+  const size_t end = first + std::min(count, num_buckets_ - std::min(first, num_buckets_));
+  for (size_t b = first; b < end; ++b) {
     const Bucket& bucket = buckets_[b];
     for (unsigned i = 0; i < kSlots; ++i) {
       const uint64_t slot = bucket.slots[i];

@@ -109,8 +109,9 @@ class Index {
     uint16_t tag = 0;
     IndexEntry entry;
   };
-  // Appends every live entry, bucket by bucket.
-  void LiveSlots(std::vector<Slot>& out) const;
+  // Appends the live entries of buckets [first, first + count) (clamped to the index), bucket
+  // by bucket: a caller walks the index a stretch at a time without a copy of all of it.
+  void LiveSlots(std::vector<Slot>& out, size_t first, size_t count) const;
   // Puts an entry of `tag` into `bucket` (of this index's size) as a snapshot recorded it: false
   // when the bucket is full (insert it with Upsert instead).
   bool PlaceInBucket(uint64_t bucket, uint16_t tag, const IndexEntry& entry);

@@ -209,21 +209,32 @@ std::vector<SnapEntry> EntriesOf(const SnapshotSource& src, const std::vector<ui
                                  std::vector<uint32_t>& counts) {
   std::vector<uint32_t> ordinal(src.table.size(), UINT32_MAX);
   for (uint32_t k = 0; k < ids.size(); ++k) ordinal[ids[k]] = k;
+  // Two walks over the index, a stretch of buckets at a time (a copy of every live slot would
+  // cost 32 bytes per item, and its page faults most of a large stop's time): one counts the
+  // entries per slab, the other places them.
+  constexpr size_t kStretch = 1 << 16;
   std::vector<Index::Slot> slots;
-  slots.reserve(src.index.size());
-  src.index.LiveSlots(slots);
+  slots.reserve(kStretch * Index::kSlotsPerBucket);
   counts.assign(ids.size() + 1, 0);
-  for (const Index::Slot& s : slots) {
-    if (ordinal[s.entry.slab] != UINT32_MAX) ++counts[ordinal[s.entry.slab] + 1];
+  for (size_t b = 0; b < src.index.num_buckets(); b += kStretch) {
+    slots.clear();
+    src.index.LiveSlots(slots, b, kStretch);
+    for (const Index::Slot& s : slots) {
+      if (ordinal[s.entry.slab] != UINT32_MAX) ++counts[ordinal[s.entry.slab] + 1];
+    }
   }
   std::vector<uint64_t> next(ids.size() + 1, 0);
   for (size_t k = 1; k <= ids.size(); ++k) next[k] = next[k - 1] + counts[k];
   std::vector<SnapEntry> out(next[ids.size()]);
-  for (const Index::Slot& s : slots) {
-    const uint32_t k = ordinal[s.entry.slab];
-    if (k == UINT32_MAX) continue;
-    out[next[k]++] = SnapEntry{static_cast<uint32_t>(s.bucket), s.tag, s.entry.expiry,
-                               s.entry.chunk | (s.entry.fetched ? kFetchedBit : 0)};
+  for (size_t b = 0; b < src.index.num_buckets(); b += kStretch) {
+    slots.clear();
+    src.index.LiveSlots(slots, b, kStretch);
+    for (const Index::Slot& s : slots) {
+      const uint32_t k = ordinal[s.entry.slab];
+      if (k == UINT32_MAX) continue;
+      out[next[k]++] = SnapEntry{static_cast<uint32_t>(s.bucket), s.tag, s.entry.expiry,
+                                 s.entry.chunk | (s.entry.fetched ? kFetchedBit : 0)};
+    }
   }
   counts.erase(counts.begin());
   return out;
