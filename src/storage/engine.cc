@@ -102,12 +102,7 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
       // Not under -M: a slab holding live items is never evicted there.
       reinsert_(options.reinsert && !options.disable_evictions ? options.reinsert_share : 0,
                 options.slab_size),
-      // A quarter of the buffers; not under -M (a drop from probation is an eviction), and not
-      // with too few buffers to leave the ordinary slabs two.
-      admit_(GhostBudget(options) > 0 && BufferCount(options) >= 3
-                 ? std::max<uint64_t>(1, BufferCount(options) / 4)
-                 : 0,
-             GhostBudget(options)),
+      admit_(ProbationSlabs(options), GhostBudget(options)),
       durable_(device, aio, *this, Geometry(options, device, classes_)) {
   for (size_t c = 0; c < classes_.count(); ++c) {
     layouts_.emplace_back(classes_.chunk_size(c), slab_size_, device.block_size());

@@ -499,6 +499,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // the ghost's share when admission is on.
   static size_t GhostBudget(const EngineOptions& options);
   static uint64_t BufferCount(const EngineOptions& options);
+  // Probation's share of the buffers (0: admission off).
+  static size_t ProbationSlabs(const EngineOptions& options);
   // Whether this store of `hash` (a key with no index entry) is a first write for probation:
   // the ghost does not remember it, and no older record of it could outlive a drop (nothing a
   // store would journal: see Store).

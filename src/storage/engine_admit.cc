@@ -9,6 +9,7 @@
 // OlderRecordMayLinger() is false, i.e. when Store would journal nothing, so no journal entry
 // names a probation record and no older record of its key can come back once it is gone; a drop
 // leaves the device as if the store had never happened after the key's last delete or eviction.
+#include <algorithm>
 #include <optional>
 
 #include "storage/engine.h"
@@ -24,6 +25,13 @@ size_t Engine::GhostBudget(const EngineOptions& options) {
 
 uint64_t Engine::BufferCount(const EngineOptions& options) {
   return (options.max_memory - GhostBudget(options)) / options.slab_size;
+}
+
+size_t Engine::ProbationSlabs(const EngineOptions& options) {
+  // A quarter of the buffers; not under -M (no ghost then), and not with too few buffers to leave
+  // the ordinary slabs two.
+  const uint64_t buffers = BufferCount(options);
+  return GhostBudget(options) > 0 && buffers >= 3 ? std::max<uint64_t>(1, buffers / 4) : 0;
 }
 
 bool Engine::ForProbation(uint64_t hash) {
