@@ -288,6 +288,8 @@ bool Server::StartEvents(std::string& error) {
   });
   loop_->AddBeforeSleep([this] {
     ReapConnections();
+    // Between turns no command holds a view into a memory slab: compaction may move records.
+    engine_->CompactOpenSlabs();
     // One journal block per turn carries every entry the turn's requests appended.
     engine_->CommitJournal();
     // Submits everything still queued (Poll() alone leaves it queued while the device is busy)

@@ -253,6 +253,8 @@ constexpr StatRow kStatRows[] = {
     Value("journal_undone", kClears, SSDCACHE_ENGINE_STAT(journal_undone)),
     Value("journal_checkpoints", kClears, SSDCACHE_ENGINE_STAT(journal_checkpoints)),
     Value("records_voided", kClears, SSDCACHE_ENGINE_STAT(records_voided)),
+    Value("slab_compactions", kClears, SSDCACHE_ENGINE_STAT(compactions)),
+    Value("slab_compacted_bytes", kClears, SSDCACHE_ENGINE_STAT(compacted_bytes)),
     Value("reinserted_items", kClears, SSDCACHE_ENGINE_STAT(reinserted_items)),
     Value("reinserted_bytes", kClears, SSDCACHE_ENGINE_STAT(reinserted_bytes)),
     Value("reinsert_reads", kClears, SSDCACHE_ENGINE_STAT(reinsert_reads)),

@@ -456,7 +456,7 @@ uint64_t Engine::Supersede(uint64_t hash, const IndexEntry* old, uint64_t wseq,
                            const std::optional<IndexEntry>& now_at, bool force) {
   bool on_device = false;
   if (old != nullptr) {
-    const SlabInfo& o = table_[old->slab];
+    SlabInfo& o = table_[old->slab];
     on_device = o.state == SlabState::kFlushing || o.state == SlabState::kDisk;
     // Not written yet: drop the old version from the buffer, so a crash can never find it on the
     // device after the slab's write while the newer version was still only in DRAM. A
@@ -484,12 +484,17 @@ void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump
   if (!at.hit && table_.IsLive(at.slab)) ++table_[at.slab].hits;
 }
 
-void Engine::VoidRecord(const SlabInfo& s, uint32_t chunk) {
+void Engine::VoidRecord(SlabInfo& s, uint32_t chunk) {
+  VoidChunk(s, chunk);
+  ++s.voided;
+  ++stats_.records_voided;
+}
+
+void Engine::VoidChunk(const SlabInfo& s, uint32_t chunk) {
   // A zero magic fails every decode; the key and value bytes stay, since a caller may still hold
   // views into them (append/prepend pass the old value to the Store that supersedes it).
   const uint16_t zero = 0;
   std::memcpy(ChunkInMemory(s, chunk) + offsetof(ItemHeader, magic), &zero, sizeof(zero));
-  ++stats_.records_voided;
 }
 
 bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
@@ -500,7 +505,7 @@ bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {
   uint32_t chunk = s.used++;
   WriteItem(ChunkInMemory(s, chunk), key, {}, {}, 0, 0, 0, static_cast<uint32_t>(s.seq),
             wseq != 0 ? wseq : TakeWseq(), kKindTombstone);
-  if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
+  if (s.used == layouts_[s.cls].count()) SlabFilled(static_cast<uint32_t>(id));
   return true;
 }
 

@@ -211,6 +211,8 @@ struct EngineStats {
   uint64_t journal_undone = 0;     // changes undone because their journal write failed
   uint64_t journal_checkpoints = 0;  // checkpoints that freed journal slots
   uint64_t records_voided = 0;       // superseded records dropped from memory slabs before a write
+  uint64_t compactions = 0;          // open memory slabs compacted (engine_compact.cc)
+  uint64_t compacted_bytes = 0;      // chunk bytes of voided records they reclaimed (never written)
   // Reinsertion at eviction (reinsertion.h): items copied forward and their chunk bytes; reads of
   // slabs to be evicted; items read since placed but dropped for the budget or for lack of a
   // memory slab; slabs evicted before their read landed (their items dropped).
@@ -285,6 +287,14 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // ring is half used.
   void CommitJournal();
   const Journal* journal() const { return journal_.get(); }
+  // Once per loop turn, while no caller holds a view into a memory slab (Lookup's `out` lives
+  // until the next call into the engine; this moves records): reclaims the chunks of records
+  // voided in open memory slabs (--compact, engine_compact.cc), so they cost no device write.
+  void CompactOpenSlabs();
+  // For the simulator: "" when every decodable, unexpired record in an open memory slab is the
+  // one the index points at or has no entry; else what is not (a stale copy would reach the
+  // device and outlive an overwrite that voided only the copy the index points at).
+  std::string AuditOpenSlabs() const;
 
   // The IO seam, driven by the event loop (the server never sees the backend): PollIo() after a
   // connection's batch (submits early while the device is short of work, runs what completed),
@@ -445,7 +455,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // committed journal entry keeps superseded: a new version must then be journaled (Store), and
   // may not wait in probation, whose drops leave no trace.
   bool OlderRecordMayLinger(uint64_t hash) const;
-  void VoidRecord(const SlabInfo& s, uint32_t chunk);
+  void VoidRecord(SlabInfo& s, uint32_t chunk);
+  // Makes the chunk's record fail every decode (VoidRecord also counts it).
+  void VoidChunk(const SlabInfo& s, uint32_t chunk);
   // The index dropped the entry of the record at `chunk` of `s` (written or being written): if
   // its change may still be undone (journal commit pending), writes and journals a tombstone.
   void TombstoneIfUndoable(const SlabInfo& s, uint32_t chunk);
@@ -508,8 +520,13 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // An open probation slab of class `cls` with a free chunk (screening the oldest full one when
   // probation is at its share), or -1: the store goes to an ordinary slab.
   int64_t OpenProbationFor(uint8_t cls);
-  // A slab just got its last chunk: an ordinary one is sealed, a probation one queued.
+  // A slab just got its last chunk: an ordinary one is sealed (or left for CompactOpenSlabs when
+  // that would reclaim room), a probation one queued.
   void SlabFilled(uint32_t id);
+  // Compaction (engine_compact.cc): whether open slab `s` has dead room enough for a pass, and
+  // the pass.
+  bool WorthCompacting(const SlabInfo& s) const;
+  void CompactSlab(uint32_t id);
   // Copies the records of probation slab `id` read since stored into ordinary slabs, drops the
   // others (evictions, remembered by the ghost) and frees the slab.
   void Screen(uint32_t id);

@@ -67,7 +67,9 @@ int64_t Engine::OpenProbationFor(uint8_t cls) {
 void Engine::SlabFilled(uint32_t id) {
   SlabInfo& s = table_[id];
   if (!s.probation) {
-    Seal(id);
+    // Left open when a compaction at the end of the turn would reclaim room; a store that needs
+    // a chunk before then seals it (OpenSlabFor).
+    if (!WorthCompacting(s)) Seal(id);
     return;
   }
   open_probation_[s.cls] = -1;

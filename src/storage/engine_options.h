@@ -84,6 +84,10 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
   X(reinsert_share, uint32_t, 20, "--reinsert-share", "PERCENT", (util::Integer{1, 100}),       \
     "reinsert_share",                                                                           \
     "reinsertion's budget: bytes copied forward at most this percentage of the bytes stored")   \
+  X(compact, bool, true, "--compact", "on|off",                                                 \
+    (util::Choice<bool>{{"on", true}, {"off", false}}), "compact",                              \
+    "compaction of memory slabs: records superseded before their slab is written give their "   \
+    "room to new ones instead of being written to the device dead")                             \
   X(admission, bool, false, "--admit", "on|off",                                                \
     (util::Choice<bool>{{"on", true}, {"off", false}}), "admit",                                \
     "admission: a key's first write waits in a DRAM probation slab (a quarter of -m) and "      \

@@ -114,7 +114,7 @@ bool Engine::CopyRecord(uint64_t hash, const IndexEntry& at, const ItemView& v, 
   ++s.live;
   ++gauges_.curr_items;
   gauges_.bytes += classes_.chunk_size(s.cls);
-  if (s.used == layouts_[s.cls].count()) Seal(static_cast<uint32_t>(id));
+  if (s.used == layouts_[s.cls].count()) SlabFilled(static_cast<uint32_t>(id));
   return true;
 }
 

@@ -57,6 +57,7 @@ void Engine::StartSlab(uint32_t id, uint8_t cls, bool probation) {
   s.mem = TakeBuffer();
   s.used = 0;
   s.live = 0;
+  s.voided = 0;
   s.hits = 0;
   s.opened_at = now_;
   s.probation = probation;

@@ -352,7 +352,18 @@ void Index::MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk) {
   SetBits(hash, slab, chunk, kTokenSent);
 }
 
+void Index::Move(uint64_t hash, uint32_t slab, uint32_t from, uint32_t to) {
+  assert(to <= kChunkMask);
+  if (uint64_t* slot = SlotAt(hash, slab, from)) {
+    *slot = (*slot & ~(kChunkMask << kChunkShift)) | (uint64_t{to} << kChunkShift);
+  }
+}
+
 void Index::SetBits(uint64_t hash, uint32_t slab, uint32_t chunk, uint64_t bits) {
+  if (uint64_t* slot = SlotAt(hash, slab, chunk)) *slot |= bits;
+}
+
+uint64_t* Index::SlotAt(uint64_t hash, uint32_t slab, uint32_t chunk) {
   const uint16_t tag = TagOf(hash);
   const size_t b1 = hash & mask_;
   const size_t b2 = b1 ^ (MixTag(tag) & mask_);
@@ -361,9 +372,9 @@ void Index::SetBits(uint64_t hash, uint32_t slab, uint32_t chunk, uint64_t bits)
     if (i < 0) continue;
     uint64_t& slot = buckets_[b].slots[i];
     const IndexEntry e = DecodeSlot(slot, buckets_[b].expiry[i]);
-    if (e.slab == slab && e.chunk == chunk) slot |= bits;
-    return;
+    return e.slab == slab && e.chunk == chunk ? &slot : nullptr;
   }
+  return nullptr;
 }
 
 void Index::Clear() {

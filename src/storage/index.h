@@ -99,6 +99,9 @@ class Index {
   bool EraseIf(uint64_t hash, uint32_t slab, uint32_t chunk);
   // Sets the fetched and hit bits of the entry of `hash` if it still points at (slab, chunk).
   void MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk);
+  // Points the entry of `hash` at chunk `to` instead of `from` of `slab`, if it still points at
+  // (slab, from); its other bits stay (a record moved inside its slab, engine_compact.cc).
+  void Move(uint64_t hash, uint32_t slab, uint32_t from, uint32_t to);
   // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk).
   void MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);
 
@@ -138,6 +141,8 @@ class Index {
  private:
   struct alignas(64) Bucket;
   void SetBits(uint64_t hash, uint32_t slab, uint32_t chunk, uint64_t bits);
+  // The slot of `hash`'s entry if it points at (slab, chunk), else null.
+  uint64_t* SlotAt(uint64_t hash, uint32_t slab, uint32_t chunk);
   Bucket* buckets_ = nullptr;
   size_t num_buckets_ = 0;
   uint64_t mask_ = 0;

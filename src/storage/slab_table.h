@@ -52,6 +52,9 @@ struct SlabInfo {
   uint64_t seal = 0;  // seal sequence (eviction order), once sealed
   uint32_t used = 0;  // chunks written
   uint32_t live = 0;  // index entries pointing here
+  // kMemory: records voided here since it opened or was last compacted (their chunks are dead
+  // room that Engine::CompactOpenSlabs can reclaim before the slab is written).
+  uint32_t voided = 0;
   // Reads that set an entry's hit bit here (an upper bound of the entries read since placed):
   // reinsertion reads the slab before its eviction only when it is not 0.
   uint32_t hits = 0;

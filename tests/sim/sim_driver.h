@@ -49,6 +49,7 @@ struct Geometry {
   uint64_t boot_id = 0;
   uint32_t reinsert_share = 0;  // 0: off
   bool admit = false;           // admission (probation and ghost)
+  bool compact = false;         // compaction of open memory slabs
 };
 // Turns between a reinsertion's copies and the crash of its third step.
 constexpr uint64_t kReinsertCrashDelay = 3;

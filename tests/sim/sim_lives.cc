@@ -74,6 +74,7 @@ bool Simulator::StartEngine() {
   if (e.reinsert) e.reinsert_share = geo_.reinsert_share;
   // The ghost's -m/16 comes on top, so that the memory slabs stay what the geometry drew.
   e.admission = geo_.admit;
+  e.compact = geo_.compact;
   if (e.admission) e.max_memory += kSlab;
   std::string error;
   engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
@@ -106,6 +107,7 @@ void Simulator::Retire() {
   result_.reinserted += s.reinserted_items;
   result_.admit_probation += s.admit_probation;
   result_.admit_dropped += s.admit_dropped;
+  result_.compactions += s.compactions;
 }
 
 bool Simulator::CrashInReinsertion() {

@@ -9,9 +9,23 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "simulator.h"
+
+namespace {
+// An on|off|seed flag: `out` stays nullopt for seed (the seed chooses). False on anything else.
+bool ParseOnOffSeed(const char* flag, const std::string& value, std::optional<bool>& out) {
+  if (value == "seed") return true;
+  if (value != "on" && value != "off") {
+    std::fprintf(stderr, "%s: on, off or seed, not %s\n", flag, value.c_str());
+    return false;
+  }
+  out = value == "on";
+  return true;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using ssdcache::sim::JournalMode;
@@ -37,6 +51,9 @@ int main(int argc, char** argv) {
                  "reinsertion share in percent (0 off, 1-100), or seed (the seed chooses)");
   std::string admit = "seed";
   app.add_option("--admit", admit, "admission: on, off, or seed (the seed chooses)");
+  std::string compact = "seed";
+  app.add_option("--compact", compact,
+                 "compaction of memory slabs: on, off, or seed (the seed chooses)");
   app.add_flag("-v,--verbose", o.verbose, "a line per scan, restart and crash");
   CLI11_PARSE(app, argc, argv);
   // The engine logs what it meets (injected write errors, warm restarts): only with -v, since a
@@ -59,12 +76,9 @@ int main(int argc, char** argv) {
     }
     o.reinsert = static_cast<uint32_t>(share);
   }
-  if (admit != "seed") {
-    if (admit != "on" && admit != "off") {
-      std::fprintf(stderr, "--admit: on, off or seed, not %s\n", admit.c_str());
-      return 2;
-    }
-    o.admit = admit == "on";
+  if (!ParseOnOffSeed("--admit", admit, o.admit) ||
+      !ParseOnOffSeed("--compact", compact, o.compact)) {
+    return 2;
   }
   o.faults = !no_faults;
   o.restarts = !no_restarts;

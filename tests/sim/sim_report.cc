@@ -30,7 +30,7 @@ bool ParseJournalMode(std::string_view text, JournalMode& mode) {
 }
 
 std::string SimResult::Summary() const {
-  char buf[768];
+  char buf[1024];
   std::snprintf(
       buf, sizeof(buf),
       "journal %s: %llu ops (%llu hits, %llu misses, %llu device reads, %llu sets, "
@@ -38,7 +38,7 @@ std::string SimResult::Summary() const {
       "stopping), %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
       "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion, "
-      "admit %s: %llu in probation, %llu dropped",
+      "admit %s: %llu in probation, %llu dropped, compact %s: %llu compactions",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
@@ -53,7 +53,8 @@ std::string SimResult::Summary() const {
       static_cast<unsigned long long>(reinserted),
       static_cast<unsigned long long>(reinsert_crashes), admit ? "on" : "off",
       static_cast<unsigned long long>(admit_probation),
-      static_cast<unsigned long long>(admit_dropped));
+      static_cast<unsigned long long>(admit_dropped), compact ? "on" : "off",
+      static_cast<unsigned long long>(compactions));
   return buf;
 }
 
@@ -66,6 +67,7 @@ std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
   if (o.old_eviction_order) cmd += " --old-eviction-order";
   if (o.reinsert) cmd += " --reinsert " + std::to_string(*o.reinsert);
   if (o.admit) cmd += std::string(" --admit ") + (*o.admit ? "on" : "off");
+  if (o.compact) cmd += std::string(" --compact ") + (*o.compact ? "on" : "off");
   return cmd;
 }
 

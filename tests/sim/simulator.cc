@@ -25,6 +25,7 @@ Geometry Draw(Random& rng, const SimOptions& o) {
   const uint32_t shares[] = {0, 20, 100};
   g.reinsert_share = o.reinsert ? *o.reinsert : shares[side.Below(3)];
   g.admit = o.admit ? *o.admit : side.OneIn(2);
+  g.compact = o.compact ? *o.compact : !side.OneIn(4);
   return g;
 }
 
@@ -38,6 +39,7 @@ Simulator::Simulator(const SimOptions& o)
   result_.journal = geo_.journal;
   result_.reinsert_share = geo_.reinsert_share;
   result_.admit = geo_.admit;
+  result_.compact = geo_.compact;
   if (const char* t = std::getenv("SSDCACHE_SIM_TRACE"); t != nullptr && *t != '\0') {
     trace_key_ = std::strtoll(t, nullptr, 10);
   }
@@ -79,6 +81,9 @@ void Simulator::Turn() {
     Step();
     Watch("a request");
   }
+  engine_->CompactOpenSlabs();
+  Watch("compaction");
+  if (const std::string bad = engine_->AuditOpenSlabs(); !bad.empty()) Fail(bad);
   engine_->CommitJournal();
   engine_->SubmitIo();
   if (rng_.OneIn(4)) {

@@ -57,6 +57,9 @@ struct SimOptions {
   // Admission (--admit): first writes wait in probation slabs; nullopt: the seed chooses (drawn
   // after the reinsertion share, apart from the workload's stream).
   std::optional<bool> admit;
+  // Compaction of memory slabs (--compact): nullopt: the seed chooses (on in 3 of 4 seeds, the
+  // default's share; drawn after admission).
+  std::optional<bool> compact;
 };
 
 struct SimResult {
@@ -87,6 +90,8 @@ struct SimResult {
   bool admit = false;
   uint64_t admit_probation = 0;  // first writes placed in probation
   uint64_t admit_dropped = 0;    // of those, dropped unread (in evictions)
+  bool compact = false;
+  uint64_t compactions = 0;  // open memory slabs compacted
   // One line: the counters above.
   std::string Summary() const;
 };

@@ -4,8 +4,8 @@ The warmup and the measured run are separate records (labels warmup-* and zipf-*
 requests each): the figures are the measured run's; device rewrites add the warmup's writes.
 """
 
-# Policy counters shown when a run has them (reinsertion at eviction, admission).
-POLICY_STATS = ("reinserted_items", "admit_probation", "admit_promoted", "admit_dropped",
+# Policy counters shown when a run has them (compaction, reinsertion at eviction, admission).
+POLICY_STATS = ("slab_compacted_bytes", "reinserted_items", "admit_probation", "admit_promoted", "admit_dropped",
                 "admit_ghost_hits")
 
 
@@ -80,9 +80,10 @@ def render(R):
       "then gets and sets (%s sets) with Zipf(%s) popularity, %s connections × pipeline %s: a "
       "warmup of %s requests, then %s measured (the requests whose sets write the device %s and %s "
       "times at %s bytes per set; at most %s s and %s s), same seeds for all. ssdcached `-m %s -i "
-      "%s` (1/16 of the device each) with both policy flags given: *fifo* `--reinsert off --admit "
-      "off`, *reinsertN* `--reinsert on --reinsert-share N`, *admit* `--admit on --reinsert off`, "
-      "*admit-reinsertN* both on; extstore `-t 1 -m %s -o %s`. Everything below is the measured "
+      "%s` (1/16 of the device each) with all three policy flags given: *fifo* `--compact off "
+      "--reinsert off --admit off` (the FIFO of the issue, every ratio's reference), *compact* "
+      "`--compact on` (memory slab compaction), *reinsertN* `--reinsert on --reinsert-share N`, "
+      "*admit* `--admit on`, and their combinations joined by '-'; extstore `-t 1 -m %s -o %s`. Everything below is the measured "
       "run but *device rewrites*: bytes written after the preload (warmup + measured) / device "
       "size; a run stopped by its time cap (a busy machine) has fewer requests and rewrites, and "
       "compares less well." % (

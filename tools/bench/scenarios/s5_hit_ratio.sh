@@ -3,10 +3,10 @@
 # holds. Every server gets the same DRAM and the same device size, the same preload (every key once,
 # so the cache starts full and half the keys are already gone), then the same seeded mixed stream
 # (gets and sets drawn from the same Zipf law): warmup, then measure. ssdcached as FIFO
-# (--reinsert off --admit off), with reinsertion at eviction (reinsertN: --reinsert on
-# --reinsert-share N), with admission (admit: --admit on), with both (admit-reinsertN), then
-# extstore, one after the other on fresh files (S5_VARIANTS). Every ssdcached variant passes both
-# flags, whatever their defaults. Results: $OUT_DIR/s5.jsonl, and a table of misses, hit ratio,
+# (--compact off --reinsert off --admit off), with memory slab compaction (compact), reinsertion
+# at eviction (reinsertN: --reinsert on --reinsert-share N), admission (admit) and combinations
+# (compact-reinsert20), then extstore, one after the other on fresh files (S5_VARIANTS). Every
+# ssdcached variant passes all three flags, whatever their defaults. Results: $OUT_DIR/s5.jsonl, and a table of misses, hit ratio,
 # device bytes written per set (aio_write_bytes / sets) and RSS on stderr.
 #
 # Sizes: a policy only shows once the mixed stream has rewritten the device a few times (the
@@ -48,23 +48,25 @@ S5_MC_MEM=${S5_MC_MEM:-$((S5_SSD_MEM + S5_SSD_INDEX))}
 # the granularity of the default on 1 GiB.
 S5_EXT_OPTS=${S5_EXT_OPTS:-ext_item_age=0,ext_page_size=16}
 S5_PRELOAD_ARGS=${S5_PRELOAD_ARGS:---num-conns 2 --pipeline 8}
-# fifo, reinsertN (share N% of the bytes stored), admit, admit-reinsertN, extstore; in this order.
-S5_VARIANTS=${S5_VARIANTS:-fifo reinsert20 reinsert50 admit admit-reinsert20 extstore}
+# fifo (today's FIFO: every policy off), compact (memory slab compaction), reinsertN (share N% of
+# the bytes stored), admit, and their combinations, then extstore; in this order.
+S5_VARIANTS=${S5_VARIANTS:-fifo compact reinsert20 compact-reinsert20 compact-reinsert50 compact-admit-reinsert20 extstore}
 
-# ssdcached_policy VARIANT: the --reinsert/--admit flags of a variant name (both always given).
+# ssdcached_policy VARIANT: the --compact/--reinsert/--admit flags of a variant name, words joined
+# by '-' (fifo: none; compact, admit, reinsertN), all three always given.
 ssdcached_policy() {
-  local v=$1 admit=off reinsert=(--reinsert off)
-  if [[ $v == admit* ]]; then
-    admit=on
-    v=${v#admit}
-    v=${v#-}
-  fi
-  if [[ $v == reinsert* ]]; then
-    reinsert=(--reinsert on --reinsert-share "${v#reinsert}")
-  elif [[ -n $v && $v != fifo ]]; then
-    die "unknown s5 variant $1"
-  fi
-  POLICY=("${reinsert[@]}" --admit "$admit")
+  local word compact=off admit=off reinsert=(--reinsert off) words
+  IFS=- read -ra words <<<"$1"
+  for word in "${words[@]}"; do
+    case $word in
+      fifo) ;;
+      compact) compact=on ;;
+      admit) admit=on ;;
+      reinsert[0-9]*) reinsert=(--reinsert on --reinsert-share "${word#reinsert}") ;;
+      *) die "unknown s5 variant $1" ;;
+    esac
+  done
+  POLICY=(--compact "$compact" "${reinsert[@]}" --admit "$admit")
 }
 
 bench_init s5
