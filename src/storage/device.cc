@@ -119,9 +119,10 @@ std::string Geometry(uint32_t instance, uint32_t instances, uint64_t slice) {
 
 // Judges the superblocks before anything is written (docs/operations.md, sharing one SSD): slice
 // 0's is the record of the geometry; this slice's must be blank or of this geometry, unless
-// --format wipes it. Returns "" or a one-line reason (after "device PATH ").
+// --format wipes it. Returns "" or a one-line reason (after "device PATH "); `found` is this
+// slice's superblock when it is one of this geometry (and not about to be wiped).
 std::string CheckSuperblocks(IoBackend& io, uint32_t block_size, const DeviceOptions& o,
-                             uint64_t offset, uint64_t slice) {
+                             uint64_t offset, uint64_t slice, std::optional<Superblock>& found) {
   std::string error;
   const std::string want = Geometry(o.instance, o.instances, slice);
   Superblock sb{};
@@ -155,8 +156,10 @@ std::string CheckSuperblocks(IoBackend& io, uint32_t block_size, const DeviceOpt
     case BlockKind::kSuperblock:
       break;
   }
-  if (sb.instance == o.instance && sb.instances == o.instances && sb.device_size == slice)
+  if (sb.instance == o.instance && sb.instances == o.instances && sb.device_size == slice) {
+    found = sb;
     return "";
+  }
   return "was formatted" + where + " as " + Geometry(sb.instance, sb.instances, sb.device_size) +
          ", which " + want +
          " does not match; start with the same -s and --device-size, or with --format to wipe it";
@@ -337,7 +340,7 @@ std::string Device::Place(const DeviceOptions& options, uint64_t total, bool& to
     std::string reason = LockSlice(fd_.get(), offset_, slice);
     if (!reason.empty()) return ": " + slice_name + " " + reason;
   }
-  std::string reason = CheckSuperblocks(*io_, block_size_, options, offset_, slice);
+  std::string reason = CheckSuperblocks(*io_, block_size_, options, offset_, slice, superblock_);
   return reason.empty() ? "" : " " + reason;
 }
 

@@ -19,14 +19,20 @@
 //    it grows a file or anything else writes: a refused Open leaves the file as it found it.
 //    Slice 0's superblock, the first block of the device, records the geometry (N, slice size)
 //    the device was formatted with; another slice of another geometry is refused, --format or not.
+//  - superblock() is this slice's superblock as Open() read it (nothing when the slice was blank
+//    or --format is about to wipe it): what the device was formatted with, for sizing the engine
+//    before it starts (Engine::Create). Nothing refreshes it: an engine that formats the device
+//    again is started on a Device opened again (the server opens one per run).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "storage/io_backend.h"
+#include "storage/item.h"
 #include "util/unique_fd.h"
 
 namespace ssdcache::storage {
@@ -66,6 +72,8 @@ class Device {
   uint32_t block_size() const { return block_size_; }
   bool is_block_device() const { return is_block_device_; }
   const std::string& path() const { return path_; }
+  // This slice's superblock as Open() found it (see the invariants); nothing: blank or --format.
+  const std::optional<Superblock>& superblock() const { return superblock_; }
 
   bool CheckAligned(const void* buf, uint64_t len, uint64_t off) const;
 
@@ -83,6 +91,7 @@ class Device {
   uint32_t block_size_ = 4096;
   bool is_block_device_ = false;
   std::string path_;
+  std::optional<Superblock> superblock_;
 };
 
 }  // namespace ssdcache::storage

@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "storage/snapshot.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -51,8 +50,11 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             std::to_string(device.block_size()) + "); use --journal-size 0";
     return nullptr;
   }
+  // --snapshot-size auto becomes bytes here: the engine sees the region's size only.
+  EngineOptions sized = options;
+  sized.snapshot_size = SnapshotBytes(options, device, *classes, mem_slabs);
   // The first slab-sized regions of the slice hold the superblock, the journal and the snapshot.
-  uint64_t reserved = ReservedSlabs(options, device);
+  uint64_t reserved = ReservedSlabs(sized, device);
   uint64_t disk_slabs = device.size() / options.slab_size;
   disk_slabs = disk_slabs > reserved ? disk_slabs - reserved : 0;
   if (disk_slabs < mem_slabs + 2) {
@@ -60,7 +62,8 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             " MiB) must hold at least 2 more disk slabs (" + std::to_string(disk_slabs) +
             ") than -m/--max-memory holds memory slabs (" + std::to_string(mem_slabs) +
             "): enlarge --device-size or lower -m" +
-            (options.journal_size > 0 ? " or --journal-size" : "");
+            (options.journal_size > 0 ? " or --journal-size" : "") +
+            (sized.snapshot_size > kMinSnapshotSize ? " or --snapshot-size" : "");
     return nullptr;
   }
   if (SlabTable::PiecesFor(disk_slabs, mem_slabs) == 0) {
@@ -71,7 +74,7 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
     error = "-i/--max-index-memory is too small";
     return nullptr;
   }
-  auto engine = std::unique_ptr<Engine>(new Engine(options, device, aio, std::move(*classes)));
+  auto engine = std::unique_ptr<Engine>(new Engine(sized, device, aio, std::move(*classes)));
   if (!engine->buffers_.allocated()) {
     error = "cannot allocate " + std::to_string(options.max_memory >> 20) +
             " MiB for memory slabs (-m/--max-memory)";
@@ -121,35 +124,6 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
 }
 
 Engine::~Engine() = default;
-
-Superblock Engine::Geometry(const EngineOptions& options, const Device& device,
-                            const SlabClasses& classes) {
-  Superblock sb{};
-  sb.magic = kSuperMagic;
-  sb.version = kFormatVersion;
-  sb.device_size = device.size();
-  sb.slab_size = options.slab_size;
-  sb.chunk_block = static_cast<uint16_t>(device.block_size());
-  sb.classes = static_cast<uint32_t>(classes.count());
-  std::vector<uint32_t> sizes;
-  for (size_t c = 0; c < classes.count(); ++c) sizes.push_back(classes.chunk_size(c));
-  sb.classes_crc = util::Crc32c(sizes.data(), sizes.size() * sizeof(uint32_t));
-  sb.instance = options.instance;
-  sb.instances = options.instances;
-  sb.boot_id = options.boot_id;
-  sb.snapshot_blocks = static_cast<uint32_t>(SnapshotBytes(options, device) / kJournalBlockSize);
-  return sb;
-}
-
-uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
-  return static_cast<uint32_t>((device.block_size() + options.journal_size +
-                                SnapshotBytes(options, device) + options.slab_size - 1) /
-                               options.slab_size);
-}
-
-uint64_t Engine::SnapshotBytes(const EngineOptions& options, const Device& device) {
-  return Snapshot::RegionBytes(options.snapshot_size, device.size(), device.block_size());
-}
 
 bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 
@@ -555,48 +529,6 @@ void Engine::ResetStats() {
   write_latency_.Reset();
   stats_ = EngineStats{};
   class_counters_.assign(classes_.count(), ClassCounters{});
-}
-
-bool Engine::Recover(bool format, std::string& error) {
-  const RecoveryParts parts{.options = options_,
-                            .device = device_,
-                            .io = aio_,
-                            .classes = classes_,
-                            .layouts = layouts_,
-                            .slab_size = slab_size_,
-                            .disk_base = DiskOffset(0),
-                            .now = now_,
-                            .index = *index_,
-                            .table = table_,
-                            .policy = *policy_,
-                            .durable = durable_,
-                            .journal = journal_.get(),
-                            .access = access_,
-                            .snapshot_offset = SnapshotOffset(),
-                            .snapshot_bytes = SnapshotBytes(options_, device_)};
-  std::optional<RecoveryResult> result = Recovery::Run(parts, format, error);
-  if (!result) return false;
-  recovery_ = result->stats;
-  if (!result->formatted) AdoptRecovered(*result);
-  return true;
-}
-
-void Engine::AdoptRecovered(RecoveryResult& result) {
-  for (const SlabInfo& s : table_) {
-    if (s.state == SlabState::kFree) continue;
-    gauges_.curr_items += s.live;
-    gauges_.bytes += uint64_t{s.live} * classes_.chunk_size(s.cls);
-    unindexed_slabs_ += s.unindexed ? 1 : 0;
-  }
-  stats_.tag_collisions += result.stats.tag_collisions;
-  stats_.evictions += result.stats.tag_collisions;  // a collision's loser is evicted
-  stats_.index_evictions += result.stats.index_full;
-  next_seal_ = result.next_seal;
-  for (std::string& key : result.orphans) {
-    if (!TryWriteTombstone(key)) pending_tombstones_.push_back({std::move(key), 0});
-  }
-  // Until a checkpoint wrote those tombstones, every journal slot may still be needed.
-  StartCheckpoint();
 }
 
 }  // namespace ssdcache::storage

@@ -403,8 +403,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
                              const SlabClasses& classes);
   // Slab-sized regions before disk slab 0: the superblock, the journal and the snapshot.
   static uint32_t ReservedSlabs(const EngineOptions& options, const Device& device);
-  // The snapshot region (snapshot.h): its size, and where it starts (behind the journal).
-  static uint64_t SnapshotBytes(const EngineOptions& options, const Device& device);
+  // The snapshot region's size (snapshot.h) for `options` (auto: what the device records, else
+  // Snapshot::AutoBytes), and where it starts (behind the journal). options_ holds the size.
+  static uint64_t SnapshotBytes(const EngineOptions& options, const Device& device,
+                                const SlabClasses& classes, uint64_t mem_slabs);
   uint64_t SnapshotOffset() const {
     return device_.offset() + device_.block_size() + options_.journal_size;
   }
@@ -535,7 +537,7 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // flush_all: recycles every probation slab unwritten.
   void DiscardProbation();
 
-  EngineOptions options_;
+  EngineOptions options_;  // as given, but snapshot_size is the region's bytes (never auto)
   Device& device_;
   IoBackend& aio_;
   SlabClasses classes_;

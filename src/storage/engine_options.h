@@ -69,7 +69,8 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
   X(snapshot_size, uint64_t, util::BlocksOrAuto::kAuto, "--snapshot-size", "auto|SIZE",         \
     (util::BlocksOrAuto{kJournalBlock, kMinSnapshotSize, kMaxSnapshotSize}), "snapshot_size",   \
     "device region for the index snapshot a clean stop writes and a clean restart loads "       \
-    "instead of scanning (auto = 1/128 of the slice; 0 = none: every restart scans)")           \
+    "instead of scanning (auto = room for a full index, at most 1/8 of the slice, or what a "   \
+    "formatted device holds; 0 = none: every restart scans)")                                   \
   X(journal_sync, JournalSync, JournalSync::kProcess, "--journal-sync", "process|device",       \
     (util::Choice<JournalSync>{{"process", JournalSync::kProcess},                              \
                                {"device", JournalSync::kDevice}}),                              \

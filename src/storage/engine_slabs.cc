@@ -404,7 +404,7 @@ bool Engine::FinishShutdown(std::string& error) {
   const SnapshotWritten snap = Snapshot::Write({.device = device_,
                                                 .io = aio_,
                                                 .offset = SnapshotOffset(),
-                                                .bytes = SnapshotBytes(options_, device_),
+                                                .bytes = options_.snapshot_size,
                                                 .index = *index_,
                                                 .table = table_,
                                                 .access = access_,

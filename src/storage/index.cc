@@ -119,7 +119,7 @@ Index::Index(size_t max_bytes, const SlabLiveness* liveness) : liveness_(livenes
   static_assert(sizeof(Bucket) == 64, "a bucket must be exactly one cache line");
   static_assert(alignof(Bucket) == 64, "a bucket must not straddle cache lines");
   assert(liveness_ != nullptr);
-  num_buckets_ = std::bit_floor(std::max<size_t>(max_bytes / sizeof(Bucket), 1));
+  num_buckets_ = BucketsFor(max_bytes);
   mask_ = num_buckets_ - 1;
   // Anonymous memory comes zeroed and is only backed as buckets are touched, so an empty index
   // costs no RSS; huge pages spare a TLB miss on most lookups of a large index.
@@ -134,6 +134,10 @@ Index::Index(size_t max_bytes, const SlabLiveness* liveness) : liveness_(livenes
 }
 
 Index::~Index() { munmap(buckets_, bytes()); }
+
+size_t Index::BucketsFor(size_t max_bytes) {
+  return std::bit_floor(std::max<size_t>(max_bytes / sizeof(Bucket), 1));
+}
 
 std::optional<IndexEntry> Index::Find(uint64_t hash) const {
   const uint16_t tag = TagOf(hash);

@@ -62,8 +62,10 @@ class Index {
   static constexpr unsigned kSlotsPerBucket = 6;
   static constexpr unsigned kExpiryUnitSeconds = 64;
 
-  // Uses the largest power-of-two number of 64-byte buckets that fits in max_bytes (at least 1).
+  // Uses the largest power-of-two number of 64-byte buckets that fits in max_bytes (at least 1):
+  // BucketsFor(max_bytes).
   Index(size_t max_bytes, const SlabLiveness* liveness);
+  static size_t BucketsFor(size_t max_bytes);
   ~Index();
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;

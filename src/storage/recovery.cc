@@ -172,7 +172,8 @@ std::string Recovery::Mismatch(const Superblock& found) const {
   if (found.journal_blocks != expect.journal_blocks)
     return "--journal-size " + std::to_string(uint64_t{found.journal_blocks} * 4) + "K";
   if (found.snapshot_blocks != expect.snapshot_blocks)
-    return "--snapshot-size " + std::to_string(uint64_t{found.snapshot_blocks} * 4) + "K";
+    return "--snapshot-size " + std::to_string(uint64_t{found.snapshot_blocks} * 4) +
+           "K (which auto keeps)";
   return {};
 }
 

@@ -7,12 +7,6 @@
 
 namespace ssdcache::storage {
 
-namespace {
-// Partly filled slabs packed into one disk slab at most; bounds the slab table (and so the
-// logical id space) to this many entries per disk slab. Large devices get fewer (see PiecesFor).
-constexpr size_t kMaxPiecesPerDiskSlab = 16;
-}  // namespace
-
 // The slab table is twice the logical slabs that can be alive at once and must fit the index's
 // slab id bits; very large devices pack fewer partial slabs per disk slab to stay within them.
 size_t SlabTable::PiecesFor(uint64_t disk_slabs, uint64_t mem_slabs) {

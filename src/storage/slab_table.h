@@ -106,8 +106,10 @@ struct DiskSlab {
 
 class SlabTable {
  public:
-  // Partly filled slabs per disk slab at most, so that the table fits the index's slab id bits
-  // (0: the device holds too many slabs for the index).
+  // Partly filled slabs packed into one disk slab at most; large devices get fewer (PiecesFor).
+  static constexpr size_t kMaxPiecesPerDiskSlab = 16;
+  // Partly filled slabs per disk slab at most, so that the table (twice the slabs alive at once,
+  // a power of two) fits the index's slab id bits (0: the device holds too many slabs for it).
   static size_t PiecesFor(uint64_t disk_slabs, uint64_t mem_slabs);
 
   // `policy` hears of every disk slab that closes; it must outlive the table.

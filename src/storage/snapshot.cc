@@ -7,9 +7,9 @@
 #include <span>
 #include <vector>
 
+#include "storage/engine_options.h"
 #include "util/aligned_buffer.h"
 #include "util/hash.h"
-#include "util/option.h"
 
 namespace ssdcache::storage {
 
@@ -242,11 +242,22 @@ std::vector<SnapEntry> EntriesOf(const SnapshotSource& src, const std::vector<ui
 
 }  // namespace
 
-uint64_t Snapshot::RegionBytes(uint64_t option, uint64_t slice, uint32_t block) {
-  if (option == 0 || block == 0 || kHeaderBytes % block != 0) return 0;
-  if (option != util::BlocksOrAuto::kAuto) return option;
-  const uint64_t pages = std::max<uint64_t>(4, (slice / 128 + kPageBytes - 1) / kPageBytes);
-  return kHeaderBytes + pages * kPageBytes;
+uint64_t Snapshot::RegionBytes(uint64_t option, uint32_t block) {
+  return block == 0 || kHeaderBytes % block != 0 ? 0 : option;
+}
+
+uint64_t Snapshot::BytesFor(uint64_t slabs, uint64_t entries) {
+  const uint64_t stream = slabs * sizeof(SnapSlab) + entries * sizeof(SnapEntry) +
+                          AccessTable::kEntries * sizeof(uint64_t);
+  return kHeaderBytes + (stream + kPayload - 1) / kPayload * kPageBytes;
+}
+
+uint64_t Snapshot::AutoBytes(const Bounds& b) {
+  if (RegionBytes(kMinSnapshotSize, b.block) == 0) return 0;
+  const uint64_t cap = std::min({b.slice / kAutoShare, b.room, kMaxSnapshotSize});
+  const uint64_t fits =
+      cap > kHeaderBytes ? kHeaderBytes + (cap - kHeaderBytes) / kPageBytes * kPageBytes : 0;
+  return std::max(kMinSnapshotSize, std::min(BytesFor(b.slabs, b.entries), fits));
 }
 
 SnapshotWritten Snapshot::Write(const SnapshotSource& src) {
@@ -265,15 +276,13 @@ SnapshotWritten Snapshot::Write(const SnapshotSource& src) {
   std::vector<uint32_t> counts;
   const std::vector<SnapEntry> entries = EntriesOf(src, ids, counts);
   const std::span<const uint64_t> access = src.access.slots();
-  const uint64_t stream =
-      ids.size() * sizeof(SnapSlab) + entries.size() * sizeof(SnapEntry) + access.size_bytes();
-  const uint64_t pages = (stream + kPayload - 1) / kPayload;
-  out.bytes = kHeaderBytes + pages * kPageBytes;
+  out.bytes = BytesFor(ids.size(), entries.size());
   if (out.bytes > src.bytes) {
     out.why = "the snapshot needs " + std::to_string((out.bytes + (1 << 20) - 1) >> 20) +
               " MiB, more than --snapshot-size (" + std::to_string(src.bytes >> 20) + " MiB)";
     return out;
   }
+  const uint64_t pages = (out.bytes - kHeaderBytes) / kPageBytes;
   SnapHeader h{};
   h.magic = kSnapMagic;
   h.version = kSnapVersion;

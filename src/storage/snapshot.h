@@ -88,9 +88,32 @@ class Snapshot {
   static constexpr uint32_t kHeaderBytes = 4096;
   static constexpr uint32_t kPageBytes = 64 * 1024;
 
-  // The region's size for --snapshot-size `option` (BlocksOrAuto::kAuto: 1/128 of the slice,
-  // rounded up to whole pages) on a slice of `slice` bytes with `block`-byte blocks; 0: none.
-  static uint64_t RegionBytes(uint64_t option, uint64_t slice, uint32_t block);
+  // --snapshot-size auto on a new device takes at most 1/kAutoShare of the slice. The region is
+  // cache capacity given up for a faster restart: a snapshot takes 12 bytes per item, 12/chunk
+  // of the device, so an eighth holds one for every chunk of a device full of 96-byte chunks
+  // (items of 48 bytes of key and value: the small items of scenario 7 average 137-byte chunks,
+  // 8.8%). Smaller chunks, with an index that holds them all, would take more than an eighth of
+  // the cache from a server for a scan spared only at its restarts: --snapshot-size says so.
+  static constexpr uint64_t kAutoShare = 8;
+
+  // What the largest snapshot of an engine takes, the ceiling auto sizes its region by.
+  struct Bounds {
+    uint64_t slice = 0;    // bytes of the slice
+    uint32_t block = 0;    // device block
+    uint64_t slabs = 0;    // slab records: the slab table's pieces on disk slabs
+    uint64_t entries = 0;  // index entries: min(index slots, chunks the slice holds)
+    uint64_t room = 0;     // bytes the slice can spare besides the slabs the engine needs
+  };
+
+  // The region's size for an explicit --snapshot-size `option` (0: none) with `block`-byte
+  // blocks; 0 when the blocks do not divide the header.
+  static uint64_t RegionBytes(uint64_t option, uint32_t block);
+  // What a snapshot of `slabs` slab records and `entries` entries takes: header, whole pages.
+  static uint64_t BytesFor(uint64_t slabs, uint64_t entries);
+  // --snapshot-size auto on a new (or reformatted) device: BytesFor(b.slabs, b.entries), but at
+  // most 1/kAutoShare of the slice and b.room (the snapshot of a full index may then not fit),
+  // at least kMinSnapshotSize; a formatted device keeps the size it records (Engine::Create).
+  static uint64_t AutoBytes(const Bounds& b);
 
   // Writes the snapshot and flushes the region, synchronously. Not ok (with the reason) when the
   // state cannot be captured (a memory slab still holds records) or does not fit the region, or

@@ -140,10 +140,12 @@ class EngineFixture : public ::testing::Test {
     ASSERT_TRUE(engine_->Recover(false, err)) << err;
   }
 
-  // kMemory: a Device over image_ through a new MemoryBackend (wrapped in faults_).
-  void OpenImage(std::string& err) {
+  // kMemory: a Device over image_ through a new MemoryBackend (wrapped in faults_); `format`:
+  // the Device is opened for --format.
+  void OpenImage(std::string& err, bool format = false) {
     DeviceOptions d;
     d.file_size = image_->bytes.size();
+    d.format = format;
     std::unique_ptr<MemoryBackend> memory = MemoryBackend::Create(image_, {}, err);
     ASSERT_TRUE(memory) << err;
     memory_ = memory.get();

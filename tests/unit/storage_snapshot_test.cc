@@ -14,7 +14,10 @@
 #include "storage/engine.h"
 #include "storage/fault.h"
 #include "storage/item.h"
+#include "storage/slab_class.h"
+#include "storage/slab_table.h"
 #include "storage/snapshot.h"
+#include "util/option.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -38,7 +41,7 @@ class SnapshotTest : public testing::EngineFixture {
  protected:
   SnapshotTest() : EngineFixture("snapshot", testing::TestBackend::kMemory) {}
 
-  EngineOptions Options(uint64_t index_bytes = 1 << 20) const {
+  static EngineOptions Options(uint64_t index_bytes = 1 << 20) {
     EngineOptions o = DefaultOptions(8 * kSlab);
     o.max_index_memory = index_bytes;
     o.journal_size = 64 * kJournalBlockSize;
@@ -154,6 +157,25 @@ class SnapshotTest : public testing::EngineFixture {
     engine_->set_now(kNow + 60);
     ASSERT_TRUE(engine_->Recover(false, err)) << err;
   }
+  // A new run as the server starts one: the Device opened again (`format`: --format), then an
+  // engine with `o` on it.
+  bool NewRun(const EngineOptions& o, bool format, std::string& err) {
+    engine_.reset();
+    device_.reset();
+    OpenImage(err, format);
+    if (!device_) return false;
+    aio_ = &device_->io();
+    engine_ = Engine::Create(o, *device_, *aio_, err);
+    if (!engine_) return false;
+    engine_->set_now(kNow + 60);
+    return engine_->Recover(format, err);
+  }
+  static EngineOptions Auto(uint64_t index_bytes = 1 << 20) {
+    EngineOptions o = Options(index_bytes);
+    o.snapshot_size = util::BlocksOrAuto::kAuto;
+    return o;
+  }
+  uint64_t RegionBytes() { return uint64_t{ReadSuperblock().snapshot_blocks} * 4096; }
   uint64_t Region() const { return device_->offset() + 4096 + Options().journal_size; }
   Superblock ReadSuperblock() {
     Superblock sb;
@@ -335,13 +357,90 @@ TEST_F(SnapshotTest, ARegionTooSmallLeavesTheNextStartToTheScan) {
   for (int i = 0; i < 12000; i += 97) EXPECT_TRUE(Get("s" + std::to_string(i)).hit) << i;
 }
 
-TEST(SnapshotRegion, AutoIsAnEighthPercentOfTheSliceInWholePages) {
-  EXPECT_EQ(Snapshot::RegionBytes(0, 4ULL << 30, 4096), 0u);
-  EXPECT_EQ(Snapshot::RegionBytes(1 << 20, 4ULL << 30, 4096), 1u << 20);
-  EXPECT_EQ(Snapshot::RegionBytes(util::BlocksOrAuto::kAuto, 4ULL << 30, 4096),
-            4096 + (32ULL << 20));
-  EXPECT_EQ(Snapshot::RegionBytes(util::BlocksOrAuto::kAuto, 16 << 20, 4096),
-            4096 + 4 * Snapshot::kPageBytes);
+// --snapshot-size auto on a device of small items: room for a snapshot of the full index (1/128
+// of the slice, as auto was, held ~10,000 entries here), and a clean restart loads it.
+TEST_F(SnapshotTest, AutoHoldsAFullIndexOfSmallItems) {
+  // No journal: a nearly full index evicts entries, and a new key's entry is journaled then.
+  EngineOptions o = Auto();
+  o.journal_size = 0;
+  std::string err;
+  ASSERT_TRUE(NewRun(o, /*format=*/true, err)) << err;
+  const size_t slots = engine_->index().capacity();
+  EXPECT_GE(RegionBytes(), Snapshot::BytesFor(0, slots));
+  // 56-byte chunks up to 85% of the index's slots (a full index evicts entries).
+  const int n = static_cast<int>(slots * 85 / 100);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(Set("s" + std::to_string(i), "v"), StoreResult::kStored);
+  Pump();
+  const uint64_t items = engine_->gauges().curr_items;
+  ASSERT_GT(items, slots * 8 / 10);
+  Stop();
+  ASSERT_TRUE(NewRun(o, false, err)) << err;
+  ASSERT_TRUE(Loaded()) << engine_->stats().index_evictions;
+  EXPECT_EQ(engine_->gauges().curr_items, items);
+  for (int i = 0; i < n; i += 101) EXPECT_EQ(Get("s" + std::to_string(i)).value, "v") << i;
+}
+
+// When the index has more slots than the slice has chunks (-i 4M, 200-byte chunks on 24 MiB),
+// the chunks bound the region, not the index.
+TEST_F(SnapshotTest, AutoIsBoundedByTheChunksTheSliceHolds) {
+  EngineOptions o = Auto(4 << 20);
+  o.min_item_size = 200;
+  std::string err;
+  ASSERT_TRUE(NewRun(o, /*format=*/true, err)) << err;
+  const uint64_t slabs = kDevice / kSlab;
+  const uint64_t chunks = slabs * ChunkLayout(200, kSlab, 4096).count();
+  ASSERT_LT(chunks, engine_->index().capacity());
+  EXPECT_EQ(RegionBytes(), Snapshot::BytesFor(slabs * SlabTable::kMaxPiecesPerDiskSlab, chunks));
+  EXPECT_LT(RegionBytes(), kDevice / Snapshot::kAutoShare);
+}
+
+// A device formatted with another size (SetUp's 1 MiB, as an older build's auto gave) keeps it
+// under auto, and the restart loads the snapshot; an explicit other size is refused like any
+// change of the geometry, and --format gives the device auto's size.
+TEST_F(SnapshotTest, AFormattedDeviceKeepsItsSizeUnderAuto) {
+  Workload();
+  engine_->set_now(kNow + 60);
+  const Answers before = Collect();
+  Stop();
+  std::string err;
+  ASSERT_TRUE(NewRun(Auto(), false, err)) << err;
+  ASSERT_TRUE(device_->superblock());
+  EXPECT_EQ(RegionBytes(), 1u << 20);
+  ASSERT_TRUE(Loaded());
+  ExpectSame(Collect(), before, "auto");
+  Stop();
+  EngineOptions other = Options();
+  other.snapshot_size = 2 << 20;
+  EXPECT_FALSE(NewRun(other, false, err));
+  EXPECT_NE(err.find("formatted with --snapshot-size 1024K (which auto keeps)"), std::string::npos)
+      << err;
+  ASSERT_TRUE(NewRun(Auto(), /*format=*/true, err)) << err;
+  EXPECT_FALSE(device_->superblock());
+  EXPECT_GE(RegionBytes(), Snapshot::BytesFor(0, engine_->index().capacity()));
+  EXPECT_NE(RegionBytes(), 1u << 20);
+}
+
+TEST(SnapshotRegion, AutoHoldsTheLargestSnapshotWithinAnEighthOfTheSlice) {
+  EXPECT_EQ(Snapshot::RegionBytes(0, 4096), 0u);
+  EXPECT_EQ(Snapshot::RegionBytes(1 << 20, 4096), 1u << 20);
+  // A header block, then 64 KiB pages of 65,504 payload bytes: 48 per slab record, 12 per entry
+  // and the 128 KiB access table.
+  EXPECT_EQ(Snapshot::BytesFor(0, 0), 4096 + 3 * Snapshot::kPageBytes);
+  EXPECT_EQ(Snapshot::BytesFor(65536, 6291456), 4096 + 1203 * Snapshot::kPageBytes);
+  // 4 GiB of 1 MiB slabs and -i 64M (6,291,456 slots): the whole index.
+  Snapshot::Bounds b{
+      .slice = 4ULL << 30, .block = 4096, .slabs = 65536, .entries = 6291456, .room = 4ULL << 30};
+  EXPECT_EQ(Snapshot::AutoBytes(b), 4096 + 1203 * Snapshot::kPageBytes);
+  // -i 1G on 1 GiB: an eighth of the slice, in whole pages.
+  b = {.slice = 1ULL << 30, .block = 4096, .slabs = 16384, .entries = 19136512, .room = 1ULL << 30};
+  EXPECT_EQ(Snapshot::AutoBytes(b), 4096 + 2047 * Snapshot::kPageBytes);
+  // What the slice can spare besides the disk slabs the engine needs, but never below the least.
+  b.room = 10 << 20;
+  EXPECT_EQ(Snapshot::AutoBytes(b), 4096 + 159 * Snapshot::kPageBytes);
+  b.room = 0;
+  EXPECT_EQ(Snapshot::AutoBytes(b), kMinSnapshotSize);
+  b.block = 3000;
+  EXPECT_EQ(Snapshot::AutoBytes(b), 0u);
 }
 
 }  // namespace

@@ -11,16 +11,19 @@ def render(R):
         w()
         return
     c = next((r for r in s7 if r.get("label") == "config"), {})
+    # Runs before `--snapshot-size auto` held a full index set the size per count.
+    snapshot = ("`--snapshot-size auto`, which reserves room for a snapshot of the whole index"
+                if c.get("snapshot_size") == "auto" else "`--snapshot-size` 13 bytes per item")
     w("For each item count, a fresh ssdcached (`%s`, `-i` the smallest power-of-two index "
       "whose load stays ≤ %s%%, `--device-size` %s bytes per item plus the snapshot region, "
-      "`--snapshot-size` 13 bytes per item) is loaded by a preload (`%s`, values `--sizes %s`, "
+      "%s) is loaded by a preload (`%s`, values `--sizes %s`, "
       "keys `k` + zero-padded id); then gets only over the loaded keys (`%s`, %s s after %s s "
       "warmup), RSS from `/proc/PID/status` (empty, and 2 s after the load), a SIGTERM stop "
       "(memory slabs, then the index snapshot) and a start on the same file, timed from exec "
       "until the port opens with the index complete (*back*: `curr_items` after it / before the "
       "stop)." % (
           " ".join(filter(None, ["-m %s" % c.get("ssd_mem"), c.get("server_args")])),
-          c.get("max_load_pct"), c.get("item_bytes"),
+          c.get("max_load_pct"), c.get("item_bytes"), snapshot,
           c.get("load_args"), c.get("sizes"), c.get("get_args"), c.get("duration"),
           c.get("warmup")))
     w()

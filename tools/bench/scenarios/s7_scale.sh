@@ -38,7 +38,8 @@ S7_DURATION=${S7_DURATION:-4}
 bench_init s7
 "${HELPER[@]}" note --out "$RESULTS" --scenario s7 --label config --server "" \
   counts="$S7_COUNTS" sizes="$S7_SIZES" ssd_mem="$S7_MEM" server_args="$S7_SERVER_ARGS" \
-  max_load_pct="$S7_MAX_LOAD_PCT" item_bytes="$S7_ITEM_BYTES" load_args="$S7_LOAD_ARGS" \
+  max_load_pct="$S7_MAX_LOAD_PCT" item_bytes="$S7_ITEM_BYTES" snapshot_size=auto \
+  load_args="$S7_LOAD_ARGS" \
   get_args="$S7_GET_ARGS" warmup="$S7_WARMUP" duration="$S7_DURATION"
 
 # index_mib N: -i for N items.
@@ -50,18 +51,20 @@ index_mib() {
   echo $((mib < 1 ? 1 : mib))
 }
 
-# The snapshot holds 12 bytes per item (SnapEntry), 48 per slab and the 128 KiB access table; the
-# automatic size (1/128 of the device) is too small for items under ~1.5 KiB.
-snapshot_mib() { echo $(($1 * 13 / 1048576 + 2)); }
+# snapshot_mib IDX N: the region --snapshot-size auto reserves on a new device, which the device
+# holds besides the items: room for a snapshot of the whole index (12 bytes per slot, 6 slots per
+# 64-byte bucket: 9/8 of -i), 768 bytes per MiB of device for slab records and the 128 KiB access
+# table (src/storage/snapshot.h), at most 1/8 of the device.
+snapshot_mib() { echo $(($1 * 9 / 8 + $2 * S7_ITEM_BYTES / 1048576 / 1024 + 2)); }
 
 # s7_count N: one item count, one record.
 s7_count() {
   local n=$1 dev=$WORK/s7.dat label="n$1" idx snap mib empty t0 load_s before after
   idx=$(index_mib "$n")
-  snap=$(snapshot_mib "$n")
+  snap=$(snapshot_mib "$idx" "$n")
   # Chunks, memory slabs written at the stop, the snapshot, the journal and a margin.
   mib=$((n * S7_ITEM_BYTES / 1048576 + S7_MEM + snap + 64))
-  local args=(-m "$S7_MEM" -i "$idx" --snapshot-size "${snap}M")
+  local args=(-m "$S7_MEM" -i "$idx")
   # shellcheck disable=SC2206  # S7_SERVER_ARGS is a list of words
   args+=($S7_SERVER_ARGS)
   start_ssdcached "ssdcached-$label" "$dev" --device-size "${mib}M" "${args[@]}"
