@@ -103,6 +103,15 @@ class Durability {
   void Hold(uint64_t ticket, uint64_t hash, const std::optional<IndexEntry>& where) {
     held_.push_back({ticket, hash, where, nullptr, 0, false, false});
   }
+  // The record a held ticket would undo moved inside its slab (compaction): the undo must find
+  // it at chunk `to`. Every held ticket of `hash` at (slab, from) follows it.
+  void Moved(uint64_t hash, uint32_t slab, uint32_t from, uint32_t to) {
+    for (Held& h : held_) {
+      if (!h.done && h.hash == hash && h.where && h.where->slab == slab && h.where->chunk == from) {
+        h.where->chunk = to;
+      }
+    }
+  }
   // Calls waiter->OnCommitDone once the ticket's block completed (at once if it has).
   void AwaitCommit(uint64_t ticket, CommitWaiter* waiter, uint64_t token);
   // The block of tickets [first, last] completed: marks them, calls undo(hash, where) for each

@@ -459,16 +459,12 @@ void Engine::NoteHit(uint64_t hash, const IndexEntry& at, ItemView& v, bool bump
 }
 
 void Engine::VoidRecord(SlabInfo& s, uint32_t chunk) {
-  VoidChunk(s, chunk);
-  ++s.voided;
-  ++stats_.records_voided;
-}
-
-void Engine::VoidChunk(const SlabInfo& s, uint32_t chunk) {
   // A zero magic fails every decode; the key and value bytes stay, since a caller may still hold
   // views into them (append/prepend pass the old value to the Store that supersedes it).
   const uint16_t zero = 0;
   std::memcpy(ChunkInMemory(s, chunk) + offsetof(ItemHeader, magic), &zero, sizeof(zero));
+  ++s.voided;
+  ++stats_.records_voided;
 }
 
 bool Engine::TryWriteTombstone(std::string_view key, uint64_t wseq) {

@@ -458,8 +458,6 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // may not wait in probation, whose drops leave no trace.
   bool OlderRecordMayLinger(uint64_t hash) const;
   void VoidRecord(SlabInfo& s, uint32_t chunk);
-  // Makes the chunk's record fail every decode (VoidRecord also counts it).
-  void VoidChunk(const SlabInfo& s, uint32_t chunk);
   // The index dropped the entry of the record at `chunk` of `s` (written or being written): if
   // its change may still be undone (journal commit pending), writes and journals a tombstone.
   void TombstoneIfUndoable(const SlabInfo& s, uint32_t chunk);
@@ -526,9 +524,9 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // that would reclaim room), a probation one queued.
   void SlabFilled(uint32_t id);
   // Compaction (engine_compact.cc): whether open slab `s` has dead room enough for a pass, and
-  // the pass.
+  // the pass (true when it left the slab empty and freed its buffer).
   bool WorthCompacting(const SlabInfo& s) const;
-  void CompactSlab(uint32_t id);
+  bool CompactSlab(uint32_t id);
   // Copies the records of probation slab `id` read since stored into ordinary slabs, drops the
   // others (evictions, remembered by the ghost) and frees the slab.
   void Screen(uint32_t id);

@@ -12,11 +12,15 @@
 // holds one. A slab that fills with enough dead room is left open for this (SlabFilled); a store
 // that needs a chunk before the turn ends seals it as usual (OpenSlabFor).
 //
-// What stays where it is: a record whose key has a journal entry not yet committed (an undo finds
-// it by its location, Durability::Held), and every slab while a key listing is open (KeyScan
-// walks a memory slab chunk by chunk across turns; a record moved below its cursor would be
-// missed). Records keep their order, slab, seq and wseq, so nothing a restart, the seal order or
-// the journal relies on changes: only dead chunks are dropped before they reach the device.
+// What stays where it is: every slab while a key listing is open (KeyScan walks a memory slab
+// chunk by chunk across turns; a record moved below its cursor would be missed). A record whose
+// key has a journal entry not yet committed moves, and the ticket that would undo it follows it
+// (Durability::Moved): pinning it instead trapped the room below it, turn after turn, under a
+// steady journaled load. Records keep their order, slab, seq and wseq, so nothing a restart, the
+// seal order or the journal relies on changes: only dead chunks are dropped before they reach the
+// device. A slab left empty goes back to the free buffers: an empty open slab would be skipped
+// by a checkpoint's seal (it counts the writes of the slabs it sealed by seq) and then written
+// with a seq below the checkpoint's, completing a write the checkpoint never counted.
 #include <cstring>
 #include <string>
 
@@ -35,44 +39,51 @@ bool Engine::WorthCompacting(const SlabInfo& s) const {
 
 void Engine::CompactOpenSlabs() {
   if (!options_.compact || scans_open() > 0) return;
+  bool freed = false;
   for (const int64_t id : open_) {
-    if (id >= 0 && WorthCompacting(table_[id])) CompactSlab(static_cast<uint32_t>(id));
+    if (id >= 0 && WorthCompacting(table_[id])) freed |= CompactSlab(static_cast<uint32_t>(id));
   }
+  // After the loop: a store the listener lets run may open a slab of any class.
+  if (freed && memory_listener_) memory_listener_();
 }
 
-void Engine::CompactSlab(uint32_t id) {
+bool Engine::CompactSlab(uint32_t id) {
   SlabInfo& s = table_[id];
   const uint32_t chunk_size = classes_.chunk_size(s.cls);
   uint32_t to = 0;
-  uint32_t left = 0;  // dead chunks below a pinned record, still voided
   for (uint32_t c = 0; c < s.used; ++c) {
     char* at = ChunkInMemory(s, c);
     ItemView v;
     if (!DecodeItemTrusted(at, v)) continue;  // voided: its room is reclaimed
+    if (to == c) {                            // nothing below it to fill yet
+      ++to;
+      continue;
+    }
+    // Tombstones, and records no entry points at (expired, dropped by the sweeper), move too
+    // but keep no entry: they are still what a restart would find.
     if (!v.tombstone) {
       const uint64_t hash = util::HashKey(v.key);
       const std::optional<IndexEntry> cur = index_->Find(hash);
-      const bool indexed = cur && cur->slab == id && cur->chunk == c;
-      if (indexed && journal_ != nullptr && journal_->Uncommitted(hash)) {
-        // Pinned. The room below it stays, voided: it holds dead records and the originals of
-        // records moved down already, which must not stay decodable (a later supersede voids
-        // only the copy the index points at, and the original would reach the device).
-        for (uint32_t h = to; h < c; ++h) VoidChunk(s, h);
-        left += c - to;
-        to = c + 1;
-        continue;
+      if (cur && cur->slab == id && cur->chunk == c) {
+        index_->Move(hash, id, c, to);
+        if (journal_ != nullptr && journal_->Uncommitted(hash)) durable_.Moved(hash, id, c, to);
       }
-      if (indexed && to != c) index_->Move(hash, id, c, to);
     }
-    // Tombstones, and records no entry points at (expired, dropped by the sweeper), are kept:
-    // they are still what a restart would find, and dropping them is not this pass's business.
-    if (to != c) std::memmove(ChunkInMemory(s, to), at, chunk_size);
+    std::memmove(ChunkInMemory(s, to), at, chunk_size);
     ++to;
   }
+  // The originals of the records moved lie at `to` and above, past `used`: nothing reads there
+  // (restart, key listings, reinsertion and failed writes all stop at `used`), and new records
+  // overwrite them.
   stats_.compacted_bytes += uint64_t{s.used - to} * chunk_size;
   ++stats_.compactions;
   s.used = to;
-  s.voided = left;
+  s.voided = 0;
+  if (to != 0) return false;
+  open_[s.cls] = -1;
+  buffers_.Free(s.mem);
+  KillSlab(s, /*evicted=*/false);
+  return true;
 }
 
 std::string Engine::AuditOpenSlabs() const {
