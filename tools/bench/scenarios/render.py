@@ -54,6 +54,17 @@ def one(recs, label):
     return None
 
 
+def section(title, name):
+    """Writes a scenario's heading; its records, or "Not run." and [] when there are none."""
+    recs = load(name)
+    w("## " + title)
+    w()
+    if not recs:
+        w("Not run.")
+        w()
+    return recs
+
+
 def runs(recs):
     return [r for r in recs or [] if "ops_per_s" in r]
 
@@ -205,13 +216,8 @@ w()
 
 # --- scenario 1 ---------------------------------------------------------------------------------
 
-s1 = load("s1")
-w("## 1. DRAM-resident small items")
-w()
-if not s1:
-    w("Not run.")
-    w()
-else:
+s1 = section("1. DRAM-resident small items", "s1")
+if s1:
     c = one(s1, "config") or {}
     w("%s keys, %s-byte values, preloaded; get and set measured separately (%s s each after %s s "
       "warmup). ssdcached `-m %s -i %s --device-size %s`, memcached `-t 1 -m %s`." % (
@@ -278,13 +284,8 @@ render_s2.render(sys.modules[__name__])
 
 # --- scenario 3 ---------------------------------------------------------------------------------
 
-s3 = load("s3")
-w("## 3. Write stream")
-w()
-if not s3:
-    w("Not run.")
-    w()
-else:
+s3 = section("3. Write stream", "s3")
+if s3:
     c = one(s3, "config") or {}
     w("%s sets of %s-byte values (%s× the %s device), %s connections × pipeline %s, each server "
       "empty on a fresh file. ssdcached `-m %s -i %s`; memcached + extstore `-t 1 -m %s -o %s`; fio "
@@ -355,13 +356,8 @@ else:
 
 # --- scenario 4 ---------------------------------------------------------------------------------
 
-s4 = load("s4")
-w("## 4. DRAM per item")
-w()
-if not s4:
-    w("Not run.")
-    w()
-else:
+s4 = section("4. DRAM per item", "s4")
+if s4:
     c = one(s4, "config") or {}
     w("%s items, %s-byte values, keys `k` + zero-padded id, loaded by a pipelined preload; RSS from "
       "`/proc/PID/status` (VmRSS) empty and loaded (3 s after the load). ssdcached `-m %s -i %s "

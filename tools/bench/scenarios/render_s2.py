@@ -5,15 +5,10 @@ the render.py module (its helpers and its goals list)."""
 def render(R):
     w, fmt, us, cpu, rfmt, ratio, delta, table = (R.w, R.fmt, R.us, R.cpu, R.rfmt, R.ratio,
                                                   R.delta, R.table)
-    cpu_us, profile, runs, per_s, one, load, ccpu, goals = (R.cpu_us, R.profile, R.runs, R.per_s,
-                                                            R.one, R.load, R.ccpu, R.goals)
-    s2 = load("s2")
-    w("## 2. Device-resident reads")
-    w()
-    if not s2:
-        w("Not run.")
-        w()
-    else:
+    cpu_us, profile, runs, per_s, one, ccpu, goals = (R.cpu_us, R.profile, R.runs, R.per_s, R.one,
+                                                      R.ccpu, R.goals)
+    s2 = R.section("2. Device-resident reads", "s2")
+    if s2:
         c = one(s2, "config") or {}
         dc = (one(s2, "drop_caches") or {}).get("dropped")
         w("%s keys × %s-byte values (%s MiB working set, %s× the memory slabs) on a %s file; gets, "

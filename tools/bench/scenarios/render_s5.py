@@ -59,12 +59,8 @@ def best_variant(vs):
 
 def render(R):
     w, fmt, one, table, delta, goals = R.w, R.fmt, R.one, R.table, R.delta, R.goals
-    s5 = R.load("s5")
-    w("## 5. Hit ratio under Zipf")
-    w()
+    s5 = R.section("5. Hit ratio under Zipf", "s5")
     if not s5:
-        w("Not run.")
-        w()
         return
     c = one(s5, "config") or {}
     rs = [r for r in R.runs(s5) if r["label"].startswith("zipf-")]

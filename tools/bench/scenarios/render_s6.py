@@ -3,12 +3,8 @@
 
 def render(R):
     w, fmt, one, table, goals = R.w, R.fmt, R.one, R.table, R.goals
-    s6 = R.load("s6")
-    w("## 6. Warm restart")
-    w()
+    s6 = R.section("6. Warm restart", "s6")
     if not s6:
-        w("Not run.")
-        w()
         return
     c = one(s6, "config") or {}
     w("A %s MiB device file filled with %s items of %s bytes by `--preload` sets (`-m %s`), then "

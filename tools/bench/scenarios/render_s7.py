@@ -3,12 +3,8 @@
 
 def render(R):
     w, fmt, us, table = R.w, R.fmt, R.us, R.table
-    s7 = R.load("s7")
-    w("## 7. How cost grows with the item count")
-    w()
+    s7 = R.section("7. How cost grows with the item count", "s7")
     if not s7:
-        w("Not run.")
-        w()
         return
     c = next((r for r in s7 if r.get("label") == "config"), {})
     # Runs before `--snapshot-size auto` held a full index set the size per count.
