@@ -65,6 +65,17 @@ class EngineCompactTest : public testing::EngineFixture {
     ASSERT_EQ(engine_->class_stats()[cls].open_chunks_free, 0u);
   }
 
+  // A device-mode journal, "d" on the device (so its next version is journaled, uncommitted
+  // until its block is written), and a fresh open slab for kValue's class.
+  void DOnTheDeviceAndAFreshSlab() {
+    options_.journal_sync = JournalSync::kDevice;
+    OpenCompact(true, 16 * 4096);
+    ASSERT_EQ(Set("d", ValueFor("d", 1, kValue)), StoreResult::kStored);
+    EvictFromMemory();
+    EndTurn();
+    FillOpenSlab();
+  }
+
   void ExpectAllServed(int distinct) {
     for (int i = 0; i < distinct; ++i) {
       const std::string key = "cold" + std::to_string(i);
@@ -138,13 +149,7 @@ TEST_F(EngineCompactTest, MovedRecordsKeepTheirVersionAndBits) {
 }
 
 TEST_F(EngineCompactTest, AMovedRecordWhoseJournalCommitFailsIsStillUndone) {
-  options_.journal_sync = JournalSync::kDevice;
-  OpenCompact(true, 16 * 4096);
-  // "d" on the device: its overwrite is journaled, and uncommitted until its block is written.
-  ASSERT_EQ(Set("d", ValueFor("d", 1, kValue)), StoreResult::kStored);
-  EvictFromMemory();
-  EndTurn();
-  FillOpenSlab();
+  DOnTheDeviceAndAFreshSlab();
   // Dead room below "d" (eight overwritten versions of "hot").
   for (int v = 0; v <= 8; ++v) {
     ASSERT_EQ(Set("hot", ValueFor("hot", v, kValue)), StoreResult::kStored);
@@ -193,13 +198,8 @@ TEST_F(EngineCompactTest, AMovedRecordLeavesNoCopyBehind) {
   // a record moved down ("a") included. An overwrite of "a" voided only the copy the index
   // pointed at, the original reached the device, and a crash that lost the overwrite brought "a"
   // back.
-  options_.journal_sync = JournalSync::kDevice;
-  OpenCompact(true, 16 * 4096);
+  DOnTheDeviceAndAFreshSlab();
   if (memory_ == nullptr) GTEST_SKIP() << "needs the memory backend";
-  ASSERT_EQ(Set("d", ValueFor("d", 1, kValue)), StoreResult::kStored);
-  EvictFromMemory();
-  EndTurn();
-  FillOpenSlab();
   // Chunks: hot v0-v3 (voided) 0-3, hot v4 4, a 5, d (journaled, not committed) 6.
   for (int v = 0; v <= 4; ++v) {
     ASSERT_EQ(Set("hot", ValueFor("hot", v, kValue)), StoreResult::kStored);
