@@ -23,12 +23,6 @@ using testing_binary::Req;
 
 constexpr uint32_t kProbeOpaque = 0xfeedf00d;
 
-uint64_t Load(std::string_view s) {
-  uint64_t v = 0;
-  for (char c : s) v = (v << 8) | static_cast<uint8_t>(c);
-  return v;
-}
-
 std::string Hex(std::string_view s) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
@@ -45,11 +39,11 @@ std::string ReadEntry(Client& c, std::map<uint64_t, int>& cas_ids) {
   for (;;) {
     const std::string h = c.ReadExact(24);
     if (h.size() < 24) return out + (c.peer_closed() ? "<closed>" : "<timeout " + Hex(h) + ">");
-    const size_t keylen = Load(h.substr(2, 2));
+    const size_t keylen = testing_binary::Load(h.substr(2, 2));
     const size_t extlen = static_cast<uint8_t>(h[4]);
-    const std::string body = c.ReadExact(Load(h.substr(8, 4)));
-    const uint32_t opaque = static_cast<uint32_t>(Load(h.substr(12, 4)));
-    const uint64_t cas = Load(h.substr(16, 8));
+    const std::string body = c.ReadExact(testing_binary::Load(h.substr(8, 4)));
+    const uint32_t opaque = static_cast<uint32_t>(testing_binary::Load(h.substr(12, 4)));
+    const uint64_t cas = testing_binary::Load(h.substr(16, 8));
     if (opaque == kProbeOpaque && static_cast<uint8_t>(h[1]) == 0x0a) return out;
     const int cas_id = cas == 0 ? 0 : cas_ids.emplace(cas, cas_ids.size() + 1).first->second;
     std::string value = body.substr(std::min(body.size(), extlen + keylen));

@@ -15,6 +15,13 @@ inline std::string Be(uint64_t v, int bytes) {
   return s;
 }
 
+// The big-endian number in `s` (a header field of a response).
+inline uint64_t Load(std::string_view s) {
+  uint64_t v = 0;
+  for (char c : s) v = (v << 8) | static_cast<uint8_t>(c);
+  return v;
+}
+
 // A request: magic 0x80, the header, then extras, key and value.
 inline std::string Req(uint8_t op, std::string_view extras = {}, std::string_view key = {},
                        std::string_view value = {}, uint32_t opaque = 0xa1b2c3d4,

@@ -8,8 +8,6 @@
 namespace ssdcache::integration {
 namespace {
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
-
 class Commands : public SharedServerTest {
  protected:
   // set <key> <flags> 0 <len>\r\n<value>\r\n, expecting STORED.

@@ -9,7 +9,6 @@
 namespace ssdcache::integration {
 namespace {
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
 constexpr char kBadFormat[] = "CLIENT_ERROR bad command line format\r\n";
 constexpr char kBadChunk[] = "CLIENT_ERROR bad data chunk\r\n";
 constexpr char kTooLarge[] = "SERVER_ERROR object too large for cache\r\n";

@@ -121,12 +121,6 @@ struct ReadBack {
   return ::testing::AssertionSuccess();
 }
 
-uint64_t StatOf(const std::map<std::string, std::string>& stats, const std::string& name) {
-  auto it = stats.find(name);
-  EXPECT_NE(it, stats.end()) << "no stat " << name;
-  return it == stats.end() ? 0 : std::stoull(it->second);
-}
-
 // The server answers a plain command on a fresh connection.
 void ExpectServing(ServerProcess& server) {
   ASSERT_TRUE(server.running()) << server.LogTail();
@@ -179,22 +173,22 @@ TEST(FaultInjection, ReadErrorsAreCountedMissesAndNeverWrongValues) {
   std::vector<uint32_t> version(kKeys, 1);
   ASSERT_TRUE(WriteAll(c, kKeys, 1));
   auto before = c.Stats();
-  ASSERT_EQ(StatOf(before, "evictions"), 0u) << "the test needs every item to stay";
-  ASSERT_EQ(StatOf(before, "write_errors"), 0u);
+  ASSERT_EQ(StatNum(before, "evictions"), 0u) << "the test needs every item to stay";
+  ASSERT_EQ(StatNum(before, "write_errors"), 0u);
   ReadBack rb;
   ASSERT_TRUE(ReadAll(c, 0, kKeys, version, rb));
   auto after = c.Stats();
   EXPECT_GT(rb.hits, 0);
   EXPECT_GT(rb.misses, 0);
   // Nothing was evicted, so each miss is one failed device read, and each was counted.
-  EXPECT_EQ(StatOf(after, "read_errors") - StatOf(before, "read_errors"),
+  EXPECT_EQ(StatNum(after, "read_errors") - StatNum(before, "read_errors"),
             static_cast<uint64_t>(rb.misses));
-  EXPECT_EQ(StatOf(after, "checksum_errors"), 0u);
-  EXPECT_EQ(StatOf(after, "get_misses") - StatOf(before, "get_misses"),
+  EXPECT_EQ(StatNum(after, "checksum_errors"), 0u);
+  EXPECT_EQ(StatNum(after, "get_misses") - StatNum(before, "get_misses"),
             static_cast<uint64_t>(rb.misses));
-  EXPECT_GT(StatOf(after, "aio_errors"), 0u);
+  EXPECT_GT(StatNum(after, "aio_errors"), 0u);
   // A failed read does not drop the item.
-  EXPECT_EQ(StatOf(after, "curr_items"), static_cast<uint64_t>(kKeys));
+  EXPECT_EQ(StatNum(after, "curr_items"), static_cast<uint64_t>(kKeys));
   // A second pass meets other faults and is just as exact.
   ReadBack again;
   ASSERT_TRUE(ReadAll(c, 0, kKeys, version, again));
@@ -218,14 +212,14 @@ TEST(FaultInjection, FailedSlabWritesLoseItemsButNeverReturnAnOlderVersion) {
   ReadBack rb;
   ASSERT_TRUE(ReadAll(c, 0, kKeys, version, rb));
   auto stats = c.Stats();
-  EXPECT_GT(StatOf(stats, "write_errors"), 0u);
-  EXPECT_GT(StatOf(stats, "slab_writes"), 0u);
-  EXPECT_EQ(StatOf(stats, "checksum_errors"), 0u);
-  EXPECT_EQ(StatOf(stats, "read_errors"), 0u);
+  EXPECT_GT(StatNum(stats, "write_errors"), 0u);
+  EXPECT_GT(StatNum(stats, "slab_writes"), 0u);
+  EXPECT_EQ(StatNum(stats, "checksum_errors"), 0u);
+  EXPECT_EQ(StatNum(stats, "read_errors"), 0u);
   EXPECT_GT(rb.hits, 0);
   EXPECT_GT(rb.misses, 0);
   // curr_items counts what is really there: every live item is a hit (reads do not fail here).
-  EXPECT_EQ(StatOf(stats, "curr_items"), static_cast<uint64_t>(rb.hits));
+  EXPECT_EQ(StatNum(stats, "curr_items"), static_cast<uint64_t>(rb.hits));
   ExpectServing(server);
   // Version 3 of the keys lost: still only exact values.
   for (int k = 0; k < kKeys; k += 3) {
@@ -282,10 +276,10 @@ TEST(FaultInjection, FailedJournalWritesAnswerServerErrorAndNeverAStaleValue) {
   ASSERT_TRUE(ReadAll(c, 0, kJournalKeys, version, rb));
   EXPECT_GE(rb.misses, errors);
   auto stats = c.Stats();
-  EXPECT_GT(StatOf(stats, "journal_errors"), 0u);
-  EXPECT_EQ(StatOf(stats, "journal_undone"), static_cast<uint64_t>(errors));
-  EXPECT_GT(StatOf(stats, "journal_writes"), 0u);
-  EXPECT_EQ(StatOf(stats, "write_errors"), 0u);
+  EXPECT_GT(StatNum(stats, "journal_errors"), 0u);
+  EXPECT_EQ(StatNum(stats, "journal_undone"), static_cast<uint64_t>(errors));
+  EXPECT_GT(StatNum(stats, "journal_writes"), 0u);
+  EXPECT_EQ(StatNum(stats, "write_errors"), 0u);
   ExpectServing(server);
   // A clean restart keeps it so: the failed versions are misses, the others version 2.
   c.Close();
@@ -321,18 +315,18 @@ TEST(FaultInjection, EveryWriteFailingLeavesAServingMemoryOnlyCache) {
     version.assign(kKeys, round);
     ASSERT_TRUE(WriteAll(c, kKeys, round)) << "round " << round;
     auto stats = c.Stats();
-    disks = StatOf(stats, "disk_slabs_free") + StatOf(stats, "disk_slabs_used");
-    errors = StatOf(stats, "write_errors");
+    disks = StatNum(stats, "disk_slabs_free") + StatNum(stats, "disk_slabs_used");
+    errors = StatNum(stats, "write_errors");
   }
   auto stats = c.Stats();
-  EXPECT_GT(StatOf(stats, "write_errors"), StatOf(stats, "disk_slabs_free"));
-  EXPECT_GT(StatOf(stats, "disk_slabs_free"), 0u) << "failed writes used up the disk slabs";
-  EXPECT_EQ(StatOf(stats, "slab_writes"), 0u);
-  EXPECT_GT(StatOf(stats, "evictions"), 0u) << "the items lost with the writes are counted";
+  EXPECT_GT(StatNum(stats, "write_errors"), StatNum(stats, "disk_slabs_free"));
+  EXPECT_GT(StatNum(stats, "disk_slabs_free"), 0u) << "failed writes used up the disk slabs";
+  EXPECT_EQ(StatNum(stats, "slab_writes"), 0u);
+  EXPECT_GT(StatNum(stats, "evictions"), 0u) << "the items lost with the writes are counted";
   ReadBack rb;
   ASSERT_TRUE(ReadAll(c, 0, kKeys, version, rb));
   EXPECT_GT(rb.misses, 0);
-  EXPECT_EQ(StatOf(c.Stats(), "curr_items"), static_cast<uint64_t>(rb.hits));
+  EXPECT_EQ(StatNum(c.Stats(), "curr_items"), static_cast<uint64_t>(rb.hits));
   ExpectServing(server);
   int status = server.Stop();
   ASSERT_TRUE(WIFEXITED(status)) << DescribeStatus(status) << "\n" << server.LogTail();
@@ -388,9 +382,9 @@ TEST(FaultInjection, ConcurrentClientsUnderMixedFaultsOnlySeeTheirLastWrites) {
   Client c;
   ASSERT_TRUE(c.Connect(server.port()));
   auto stats = c.Stats();
-  EXPECT_GT(StatOf(stats, "read_errors"), 0u);
-  EXPECT_GT(StatOf(stats, "write_errors"), 0u);
-  EXPECT_EQ(StatOf(stats, "checksum_errors"), 0u);
+  EXPECT_GT(StatNum(stats, "read_errors"), 0u);
+  EXPECT_GT(StatNum(stats, "write_errors"), 0u);
+  EXPECT_EQ(StatNum(stats, "checksum_errors"), 0u);
   ExpectServing(server);
 }
 
@@ -416,7 +410,7 @@ class FaultStallTest : public ::testing::Test {
     Client c;
     ASSERT_TRUE(c.Connect(server_->port()));
     auto stats = c.Stats();
-    ASSERT_EQ(StatOf(stats, "curr_items"), static_cast<uint64_t>(kKeys)) << server_->LogTail();
+    ASSERT_EQ(StatNum(stats, "curr_items"), static_cast<uint64_t>(kKeys)) << server_->LogTail();
   }
 
   std::unique_ptr<ServerProcess> writer_;  // owns the device file
@@ -436,7 +430,7 @@ TEST_F(FaultStallTest, OtherClientsAreServedWhileReadsAreStalled) {
   uint64_t started = 0;
   for (int i = 0; i < 2000 && started < 3; ++i) {
     auto stats = b.Stats();
-    started = StatOf(stats, "reads_device");
+    started = StatNum(stats, "reads_device");
     if (started < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(started, 3u);
@@ -445,8 +439,8 @@ TEST_F(FaultStallTest, OtherClientsAreServedWhileReadsAreStalled) {
   EXPECT_EQ(b.Request("set fresh 0 0 5\r\nhello\r\n"), "STORED\r\n");
   EXPECT_EQ(b.Get("get fresh\r\n"), ValueBlock("fresh", 0, "hello") + "END\r\n");
   auto stats = b.Stats();
-  EXPECT_GE(StatOf(stats, "aio_in_flight"), 1u);
-  EXPECT_EQ(StatOf(stats, "reads_device"), 3u);
+  EXPECT_GE(StatNum(stats, "aio_in_flight"), 1u);
+  EXPECT_EQ(StatNum(stats, "reads_device"), 3u);
   // A got nothing: its reply waits for the stalled reads (the next minute).
   EXPECT_EQ(a.Drain(std::chrono::milliseconds(100)), "");
   a.Close();
@@ -485,9 +479,9 @@ TEST_F(FaultStallTest, StalledReadsAreDeliveredOnceWithTheRightValues) {
   EXPECT_EQ(fail_b, "");
   EXPECT_GT(rb_a.hits + rb_b.hits, 0);
   auto stats = p.Stats();
-  EXPECT_EQ(StatOf(stats, "read_errors"), static_cast<uint64_t>(rb_a.misses + rb_b.misses));
-  EXPECT_EQ(StatOf(stats, "reads_device"), static_cast<uint64_t>(kKeys));
-  EXPECT_EQ(StatOf(stats, "aio_in_flight"), 0u);
+  EXPECT_EQ(StatNum(stats, "read_errors"), static_cast<uint64_t>(rb_a.misses + rb_b.misses));
+  EXPECT_EQ(StatNum(stats, "reads_device"), static_cast<uint64_t>(kKeys));
+  EXPECT_EQ(StatNum(stats, "aio_in_flight"), 0u);
   ExpectServing(*server_);
   int status = server_->Stop();
   EXPECT_TRUE(ExitedWithZero(status)) << DescribeStatus(status) << "\n" << server_->LogTail();

@@ -646,6 +646,21 @@ std::map<std::string, std::string> Client::Stats(std::string_view arg) {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+int64_t StatNum(const std::map<std::string, std::string>& stats, const std::string& name) {
+  auto it = stats.find(name);
+  if (it == stats.end()) {
+    ADD_FAILURE() << "stats has no '" << name << "'";
+    return -1;
+  }
+  char* end = nullptr;
+  const long long value = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0') {
+    ADD_FAILURE() << "stat " << name << " is not a number: " << it->second;
+    return -1;
+  }
+  return value;
+}
+
 uint64_t RaiseFileLimit(uint64_t wanted) {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;

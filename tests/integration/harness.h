@@ -185,6 +185,13 @@ class Client {
   bool peer_closed_ = false;
 };
 
+// What a "version" reply looks like, from ssdcached or memcached.
+inline constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
+
+// The stat `name` of a "stats" reply as a number; a failure (and -1) when it is missing or not a
+// number.
+int64_t StatNum(const std::map<std::string, std::string>& stats, const std::string& name);
+
 // Raises RLIMIT_NOFILE's soft limit to at least `wanted` (within the hard limit). Returns the new
 // soft limit.
 uint64_t RaiseFileLimit(uint64_t wanted);

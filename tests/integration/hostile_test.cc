@@ -35,7 +35,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
 constexpr char kTooManyConnections[] = "SERVER_ERROR too many open connections\r\n";
 
 // A field of /proc/<pid>/status in kB (VmRSS, VmHWM), or nullopt.

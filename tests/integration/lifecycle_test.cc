@@ -12,8 +12,6 @@
 namespace ssdcache::integration {
 namespace {
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
-
 TEST(Lifecycle, SigtermExitsZero) {
   ServerProcess server;
   ASSERT_TRUE(server.Start());

@@ -52,11 +52,6 @@ std::string Meta(Client& c, std::string_view request) {
   return ReadMeta(c);
 }
 
-uint64_t StatOf(const std::map<std::string, std::string>& stats, const std::string& name) {
-  auto it = stats.find(name);
-  return it == stats.end() ? 0 : std::stoull(it->second);
-}
-
 class MetaCommands : public SharedServerTest {
  protected:
   std::string M(std::string_view request) { return Meta(client_, request); }
@@ -516,7 +511,9 @@ TEST_F(MetaStats, CountedLikeTheClassicCommands) {
   ASSERT_EQ(Meta(client_, "md a\r\n"), "HD\r\n");
   ASSERT_EQ(Meta(client_, "md a\r\n"), "NF\r\n");
   auto after = client_.Stats();
-  auto delta = [&](const std::string& name) { return StatOf(after, name) - StatOf(before, name); };
+  auto delta = [&](const std::string& name) {
+    return StatNum(after, name) - StatNum(before, name);
+  };
   EXPECT_EQ(delta("cmd_set"), 1u);
   EXPECT_EQ(delta("cmd_get"), 2u);
   EXPECT_EQ(delta("get_hits"), 1u);
@@ -573,7 +570,7 @@ TEST_F(MetaOnDevice, GetSetDeleteArithmeticOnDeviceItems) {
   ASSERT_EQ(Meta(client_, "ms dev:a 4\r\nhead\r\n"), "HD\r\n");
   ASSERT_EQ(Meta(client_, "ms dev:d 1\r\nD\r\n"), "HD\r\n");
   ASSERT_NO_FATAL_FAILURE(Fill());
-  const uint64_t reads_before = StatOf(client_.Stats(), "reads_device");
+  const uint64_t reads_before = StatNum(client_.Stats(), "reads_device");
 
   // A pipeline of mg on device items (and quiet misses) answers in request order.
   std::string request;
@@ -608,7 +605,7 @@ TEST_F(MetaOnDevice, GetSetDeleteArithmeticOnDeviceItems) {
 
   if (!TargetIsMemcached()) {
     // The early items really were read from the device.
-    EXPECT_GE(StatOf(client_.Stats(), "reads_device") - reads_before, 40u);
+    EXPECT_GE(StatNum(client_.Stats(), "reads_device") - reads_before, 40u);
   }
 }
 
@@ -643,11 +640,11 @@ TEST_F(MetaOnDevice, PipelinedGetsOfDeviceItemsOverlapTheirReads) {
   EXPECT_EQ(client_.Transact(request, want.size()), want);
   if (!TargetIsMemcached()) {
     const auto stats = client_.Stats();
-    EXPECT_GE(StatOf(stats, "reads_device"), 200u);
+    EXPECT_GE(StatNum(stats, "reads_device"), 200u);
     // The reads were issued together, as classic get issues them, not one after another.
-    EXPECT_GE(StatOf(stats, "reads_in_flight_max"), 2u);
-    EXPECT_EQ(StatOf(stats, "get_hits"), 300u);
-    EXPECT_EQ(StatOf(stats, "get_misses"), 100u);
+    EXPECT_GE(StatNum(stats, "reads_in_flight_max"), 2u);
+    EXPECT_EQ(StatNum(stats, "get_hits"), 300u);
+    EXPECT_EQ(StatNum(stats, "get_misses"), 100u);
   }
 }
 

@@ -27,7 +27,7 @@ namespace ssdcache::integration {
 namespace {
 
 constexpr size_t kValueBytes = 60'000;
-constexpr int kKeys = 1000;
+constexpr int kManyKeys = 1000;
 // Nothing in these tests measures time; this only turns a hang into a failure.
 constexpr std::chrono::seconds kHangTimeout{60};
 
@@ -150,7 +150,7 @@ class LongMultiGet : public ::testing::Test {
 // One key repeated 1000 times on a line of about 4 KB; the value stays in DRAM.
 TEST_F(LongMultiGet, SameDramKeyRepeated) {
   StartServer(8);
-  const std::vector<std::string> keys(kKeys, "mg.k");
+  const std::vector<std::string> keys(kManyKeys, "mg.k");
   ASSERT_NO_FATAL_FAILURE(StoreAll(client_, keys));
   const std::string expected = ExpectedReply(keys);
   ExpectWholeReply(server_->port(), GetLine(keys), expected, Window::kDefault);
@@ -161,7 +161,7 @@ TEST_F(LongMultiGet, SameDramKeyRepeated) {
 TEST_F(LongMultiGet, DistinctKeysOnTheDevice) {
   StartServer(4);
   std::vector<std::string> keys;
-  for (int i = 0; i < kKeys; ++i) keys.push_back("mg.dev." + std::to_string(1000 + i));
+  for (int i = 0; i < kManyKeys; ++i) keys.push_back("mg.dev." + std::to_string(1000 + i));
   ASSERT_NO_FATAL_FAILURE(StoreAll(client_, keys));
   const uint64_t reads_before = DeviceReads();
   const std::string expected = ExpectedReply(keys);
@@ -176,7 +176,7 @@ TEST_F(LongMultiGet, DistinctKeysOnTheDevice) {
 // value was pushed to the device by later sets, so every key is a device read.
 TEST_F(LongMultiGet, LineLongerThanTheReadBuffer) {
   StartServer(4);
-  const std::vector<std::string> keys(kKeys, "mg.long." + std::string(30, 'k'));
+  const std::vector<std::string> keys(kManyKeys, "mg.long." + std::string(30, 'k'));
   ASSERT_NO_FATAL_FAILURE(StoreAll(client_, keys));
   if (!TargetIsMemcached()) {
     std::vector<std::string> fillers;

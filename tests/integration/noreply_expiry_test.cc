@@ -11,8 +11,6 @@
 namespace ssdcache::integration {
 namespace {
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
-
 class Noreply : public SharedServerTest {
  protected:
   // Sends `request` (which must produce no reply) followed by "version": the only reply must be

@@ -15,22 +15,6 @@
 namespace ssdcache::integration {
 namespace {
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
-
-int64_t Num(const std::map<std::string, std::string>& stats, const std::string& name) {
-  auto it = stats.find(name);
-  if (it == stats.end()) {
-    ADD_FAILURE() << "stats has no '" << name << "'";
-    return -1;
-  }
-  try {
-    return std::stoll(it->second);
-  } catch (...) {
-    ADD_FAILURE() << "stat " << name << " is not a number: " << it->second;
-    return -1;
-  }
-}
-
 // Every line "STAT <name> <value>", then "END".
 ::testing::AssertionResult WellFormedStats(const std::string& reply) {
   return FullyMatches(reply, "(STAT [^ \r\n]+ [^\r\n]*\r\n)*END\r\n");
@@ -47,16 +31,16 @@ TEST_F(Stats, HasTheStandardFields) {
         "cmd_set", "get_hits", "get_misses", "curr_items", "evictions"}) {
     EXPECT_TRUE(stats.count(name)) << "missing STAT " << name;
   }
-  EXPECT_EQ(Num(stats, "pid"), server_->pid());
-  EXPECT_GE(Num(stats, "uptime"), 0);
-  EXPECT_NEAR(static_cast<double>(Num(stats, "time")), static_cast<double>(std::time(nullptr)),
+  EXPECT_EQ(StatNum(stats, "pid"), server_->pid());
+  EXPECT_GE(StatNum(stats, "uptime"), 0);
+  EXPECT_NEAR(static_cast<double>(StatNum(stats, "time")), static_cast<double>(std::time(nullptr)),
               5.0);
   std::string version = client_.Request("version\r\n");
   EXPECT_EQ("VERSION " + stats["version"] + "\r\n", version);
-  EXPECT_GE(Num(stats, "curr_connections"), 1);
-  EXPECT_GE(Num(stats, "total_connections"), Num(stats, "curr_connections"));
-  EXPECT_EQ(Num(stats, "curr_items"), 0);
-  EXPECT_EQ(Num(stats, "evictions"), 0);
+  EXPECT_GE(StatNum(stats, "curr_connections"), 1);
+  EXPECT_GE(StatNum(stats, "total_connections"), StatNum(stats, "curr_connections"));
+  EXPECT_EQ(StatNum(stats, "curr_items"), 0);
+  EXPECT_EQ(StatNum(stats, "evictions"), 0);
 }
 
 TEST_F(Stats, CountersMove) {
@@ -70,13 +54,13 @@ TEST_F(Stats, CountersMove) {
   ASSERT_EQ(client_.Get("get a b missing\r\n"),
             ValueBlock("a", 0, "1") + ValueBlock("b", 0, "2") + "END\r\n");
   auto after = client_.Stats();
-  EXPECT_EQ(Num(after, "cmd_set") - Num(before, "cmd_set"), 2);
-  EXPECT_EQ(Num(after, "cmd_get") - Num(before, "cmd_get"), 5);
-  EXPECT_EQ(Num(after, "get_hits") - Num(before, "get_hits"), 3);
-  EXPECT_EQ(Num(after, "get_misses") - Num(before, "get_misses"), 2);
-  EXPECT_EQ(Num(after, "curr_items") - Num(before, "curr_items"), 2);
+  EXPECT_EQ(StatNum(after, "cmd_set") - StatNum(before, "cmd_set"), 2);
+  EXPECT_EQ(StatNum(after, "cmd_get") - StatNum(before, "cmd_get"), 5);
+  EXPECT_EQ(StatNum(after, "get_hits") - StatNum(before, "get_hits"), 3);
+  EXPECT_EQ(StatNum(after, "get_misses") - StatNum(before, "get_misses"), 2);
+  EXPECT_EQ(StatNum(after, "curr_items") - StatNum(before, "curr_items"), 2);
   ASSERT_EQ(client_.Request("delete a\r\n"), "DELETED\r\n");
-  EXPECT_EQ(Num(client_.Stats(), "curr_items"), Num(before, "curr_items") + 1);
+  EXPECT_EQ(StatNum(client_.Stats(), "curr_items"), StatNum(before, "curr_items") + 1);
 
   // Connections
   auto conns_before = client_.Stats();
@@ -84,23 +68,23 @@ TEST_F(Stats, CountersMove) {
     Client second = Connect();
     ASSERT_TRUE(FullyMatches(second.Request("version\r\n"), kVersionLine));
     auto during = client_.Stats();
-    EXPECT_EQ(Num(during, "curr_connections"), Num(conns_before, "curr_connections") + 1);
-    EXPECT_EQ(Num(during, "total_connections"), Num(conns_before, "total_connections") + 1);
+    EXPECT_EQ(StatNum(during, "curr_connections"), StatNum(conns_before, "curr_connections") + 1);
+    EXPECT_EQ(StatNum(during, "total_connections"), StatNum(conns_before, "total_connections") + 1);
   }
   // The close is seen by the server asynchronously: poll briefly.
   int64_t curr = -1;
   for (int i = 0; i < 100; ++i) {
-    curr = Num(client_.Stats(), "curr_connections");
-    if (curr == Num(conns_before, "curr_connections")) break;
+    curr = StatNum(client_.Stats(), "curr_connections");
+    if (curr == StatNum(conns_before, "curr_connections")) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_EQ(curr, Num(conns_before, "curr_connections"));
+  EXPECT_EQ(curr, StatNum(conns_before, "curr_connections"));
 }
 
 TEST_F(Stats, UptimeAdvances) {
-  int64_t t0 = Num(client_.Stats(), "uptime");
+  int64_t t0 = StatNum(client_.Stats(), "uptime");
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-  int64_t t1 = Num(client_.Stats(), "uptime");
+  int64_t t1 = StatNum(client_.Stats(), "uptime");
   EXPECT_GE(t1 - t0, 1);
   EXPECT_LE(t1 - t0, 4);
 }
@@ -109,12 +93,12 @@ TEST_F(Stats, Settings) {
   std::string raw = client_.Request("stats settings\r\n", "END\r\n");
   ASSERT_TRUE(WellFormedStats(raw));
   auto settings = client_.Stats("settings");
-  EXPECT_EQ(Num(settings, "tcpport"), server_->port());
-  EXPECT_EQ(Num(settings, "maxconns"), 1024);
+  EXPECT_EQ(StatNum(settings, "tcpport"), server_->port());
+  EXPECT_EQ(StatNum(settings, "maxconns"), 1024);
   if (TargetIsMemcached()) return;
   // The crash journal's size (default 4 MiB; 0 means none): a multiple of its 4 KiB blocks.
   ASSERT_EQ(settings.count("journal_size"), 1u);
-  EXPECT_EQ(Num(settings, "journal_size") % 4096, 0);
+  EXPECT_EQ(StatNum(settings, "journal_size") % 4096, 0);
   // How its entries are committed: the default keeps them in the page cache (survives SIGKILL).
   EXPECT_EQ(settings["journal_sync"], "process");
 }
@@ -124,22 +108,22 @@ TEST_F(Stats, Slabs) {
   std::string raw = client_.Request("stats slabs\r\n", "END\r\n");
   ASSERT_TRUE(WellFormedStats(raw));
   auto slabs = client_.Stats("slabs");
-  EXPECT_GE(Num(slabs, "active_slabs"), 1);
+  EXPECT_GE(StatNum(slabs, "active_slabs"), 1);
 }
 
 TEST_F(Stats, Reset) {
   ASSERT_EQ(client_.Request("set a 0 0 1\r\n1\r\n"), "STORED\r\n");
   ASSERT_EQ(client_.Get("get a\r\n"), ValueBlock("a", 0, "1") + "END\r\n");
-  ASSERT_GE(Num(client_.Stats(), "cmd_get"), 1);
+  ASSERT_GE(StatNum(client_.Stats(), "cmd_get"), 1);
   EXPECT_EQ(client_.Request("stats reset\r\n"), "RESET\r\n");
   auto stats = client_.Stats();
-  EXPECT_EQ(Num(stats, "cmd_get"), 0);
-  EXPECT_EQ(Num(stats, "cmd_set"), 0);
-  EXPECT_EQ(Num(stats, "get_hits"), 0);
+  EXPECT_EQ(StatNum(stats, "cmd_get"), 0);
+  EXPECT_EQ(StatNum(stats, "cmd_set"), 0);
+  EXPECT_EQ(StatNum(stats, "get_hits"), 0);
   // Items are not counters: they stay
-  EXPECT_EQ(Num(stats, "curr_items"), 1);
+  EXPECT_EQ(StatNum(stats, "curr_items"), 1);
   ASSERT_EQ(client_.Get("get a\r\n"), ValueBlock("a", 0, "1") + "END\r\n");
-  EXPECT_EQ(Num(client_.Stats(), "cmd_get"), 1);
+  EXPECT_EQ(StatNum(client_.Stats(), "cmd_get"), 1);
 }
 
 TEST_F(Stats, UnknownSubcommand) {

@@ -33,15 +33,6 @@ std::set<std::string> KeySet(const StatMap& stats) {
   return keys;
 }
 
-int64_t Num(const StatMap& stats, const std::string& name) {
-  auto it = stats.find(name);
-  if (it == stats.end()) {
-    ADD_FAILURE() << "no STAT " << name;
-    return -1;
-  }
-  return std::stoll(it->second);
-}
-
 // The class (its number as a string) that holds items; "" if none or several.
 std::string ClassWithItems(const StatMap& items) {
   std::string found;
@@ -150,7 +141,7 @@ TEST(StatsSurface, KeySetsIncludeMemcachedsAndCountersMatch) {
       EXPECT_TRUE(std::regex_match(size, std::regex("[0-9]+"))) << size;
       items += std::stoll(count);
     }
-    EXPECT_EQ(items, Num(s->groups[""], "curr_items"));
+    EXPECT_EQ(items, StatNum(s->groups[""], "curr_items"));
   }
 
   // The class of the three items has the same counters on both.
@@ -161,21 +152,21 @@ TEST(StatsSurface, KeySetsIncludeMemcachedsAndCountersMatch) {
   // (memcached's used_chunks also counts chunks it has not freed yet: 4 here.)
   for (const char* field : {"get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits",
                             "cas_hits", "cas_badval", "touch_hits"}) {
-    EXPECT_EQ(Num(ssdcached.groups["slabs"], ours + ":" + field),
-              Num(memcached.groups["slabs"], theirs + ":" + field))
+    EXPECT_EQ(StatNum(ssdcached.groups["slabs"], ours + ":" + field),
+              StatNum(memcached.groups["slabs"], theirs + ":" + field))
         << "stats slabs " << field;
   }
-  EXPECT_EQ(Num(ssdcached.groups["items"], "items:" + ours + ":number"), 3);
-  EXPECT_EQ(Num(memcached.groups["items"], "items:" + theirs + ":number"), 3);
-  EXPECT_EQ(Num(ssdcached.groups["slabs"], ours + ":used_chunks"), 3);
-  EXPECT_EQ(Num(ssdcached.groups["slabs"], ours + ":get_hits"), 4);
-  EXPECT_EQ(Num(ssdcached.groups["slabs"], ours + ":cmd_set"), 6);
+  EXPECT_EQ(StatNum(ssdcached.groups["items"], "items:" + ours + ":number"), 3);
+  EXPECT_EQ(StatNum(memcached.groups["items"], "items:" + theirs + ":number"), 3);
+  EXPECT_EQ(StatNum(ssdcached.groups["slabs"], ours + ":used_chunks"), 3);
+  EXPECT_EQ(StatNum(ssdcached.groups["slabs"], ours + ":get_hits"), 4);
+  EXPECT_EQ(StatNum(ssdcached.groups["slabs"], ours + ":cmd_set"), 6);
   // Every item is still in its memory slab: hot, and every hit served from DRAM.
   const StatMap& items = ssdcached.groups["items"];
-  EXPECT_EQ(Num(items, "items:" + ours + ":number_hot"), 3);
-  EXPECT_EQ(Num(items, "items:" + ours + ":hits_to_hot"), 4);
-  EXPECT_EQ(Num(items, "items:" + ours + ":hits_to_cold"), 0);
-  EXPECT_LE(Num(items, "items:" + ours + ":age"), Num(ssdcached.groups[""], "uptime"));
+  EXPECT_EQ(StatNum(items, "items:" + ours + ":number_hot"), 3);
+  EXPECT_EQ(StatNum(items, "items:" + ours + ":hits_to_hot"), 4);
+  EXPECT_EQ(StatNum(items, "items:" + ours + ":hits_to_cold"), 0);
+  EXPECT_LE(StatNum(items, "items:" + ours + ":age"), StatNum(ssdcached.groups[""], "uptime"));
 }
 
 TEST(StatsSurface, ResetClearsClassCountersAndSizesToggleAsMemcached) {
@@ -184,10 +175,10 @@ TEST(StatsSurface, ResetClearsClassCountersAndSizesToggleAsMemcached) {
     const std::string cls = ClassWithItems(c.Stats("items"));
     ASSERT_FALSE(cls.empty());
     const StatMap slabs = c.Stats("slabs");
-    EXPECT_EQ(Num(slabs, cls + ":get_hits"), 0);
-    EXPECT_EQ(Num(slabs, cls + ":cmd_set"), 0);
+    EXPECT_EQ(StatNum(slabs, cls + ":get_hits"), 0);
+    EXPECT_EQ(StatNum(slabs, cls + ":cmd_set"), 0);
     // A gauge (memcached's may still count a chunk it frees later).
-    EXPECT_GE(Num(slabs, cls + ":used_chunks"), 3);
+    EXPECT_GE(StatNum(slabs, cls + ":used_chunks"), 3);
     // sizes_enable/sizes_disable answer one line and no END, as memcached does.
     EXPECT_EQ(c.Request("stats sizes_disable\r\n"), "STAT sizes_status disabled\r\n");
     EXPECT_EQ(c.Request("stats sizes\r\n", "END\r\n"), "STAT sizes_status disabled\r\nEND\r\n");
@@ -249,9 +240,9 @@ TEST(StatsSurface, DeviceItemsAndEvictionsPerClass) {
     }
     ASSERT_TRUE(c.Send(batch));
     ASSERT_EQ(c.Request("version\r\n").substr(0, 8), "VERSION ");
-    if (Num(c.Stats(), "evictions") > 0) break;
+    if (StatNum(c.Stats(), "evictions") > 0) break;
   }
-  ASSERT_GT(Num(c.Stats(), "evictions"), 0) << "nothing evicted after " << written << " sets";
+  ASSERT_GT(StatNum(c.Stats(), "evictions"), 0) << "nothing evicted after " << written << " sets";
   // A key from the middle: on the device (memory holds the last 4 slabs; the first are evicted).
   const std::string key = "key" + std::to_string(written / 2);
   ASSERT_EQ(c.Get("get " + key + "\r\n"), ValueBlock(key, 0, value) + "END\r\n");
@@ -262,23 +253,24 @@ TEST(StatsSurface, DeviceItemsAndEvictionsPerClass) {
     stats = c.Stats();
     items = c.Stats("items");
     slabs = c.Stats("slabs");
-    if (Num(c.Stats(), "evictions") == Num(stats, "evictions")) break;
+    if (StatNum(c.Stats(), "evictions") == StatNum(stats, "evictions")) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_EQ(Num(stats, "reads_device"), 1) << "the get was not served by the device";
+  ASSERT_EQ(StatNum(stats, "reads_device"), 1) << "the get was not served by the device";
   const std::string cls = ClassWithItems(items);
   ASSERT_FALSE(cls.empty());
   const std::string p = "items:" + cls + ":";
-  EXPECT_EQ(Num(items, p + "number_hot") + Num(items, p + "number_cold"), Num(items, p + "number"));
-  EXPECT_GT(Num(items, p + "number_cold"), 0);
-  EXPECT_EQ(Num(items, p + "hits_to_cold"), 1);
-  EXPECT_EQ(Num(items, p + "evicted"), Num(stats, "evictions"));
-  EXPECT_GE(Num(items, p + "age"), Num(items, p + "age_hot"));
-  EXPECT_LE(Num(items, p + "evicted_time"), Num(stats, "uptime"));
-  EXPECT_EQ(Num(slabs, cls + ":used_chunks"), Num(items, p + "number"));
-  EXPECT_EQ(Num(slabs, cls + ":total_chunks"),
-            Num(slabs, cls + ":total_pages") * Num(slabs, cls + ":chunks_per_page"));
-  EXPECT_EQ(Num(slabs, cls + ":get_hits"), 1);
+  EXPECT_EQ(StatNum(items, p + "number_hot") + StatNum(items, p + "number_cold"),
+            StatNum(items, p + "number"));
+  EXPECT_GT(StatNum(items, p + "number_cold"), 0);
+  EXPECT_EQ(StatNum(items, p + "hits_to_cold"), 1);
+  EXPECT_EQ(StatNum(items, p + "evicted"), StatNum(stats, "evictions"));
+  EXPECT_GE(StatNum(items, p + "age"), StatNum(items, p + "age_hot"));
+  EXPECT_LE(StatNum(items, p + "evicted_time"), StatNum(stats, "uptime"));
+  EXPECT_EQ(StatNum(slabs, cls + ":used_chunks"), StatNum(items, p + "number"));
+  EXPECT_EQ(StatNum(slabs, cls + ":total_chunks"),
+            StatNum(slabs, cls + ":total_pages") * StatNum(slabs, cls + ":chunks_per_page"));
+  EXPECT_EQ(StatNum(slabs, cls + ":get_hits"), 1);
 }
 
 // What the Prometheus memcached_exporter v0.11 reads (pkg/exporter/exporter.go, parseStats and

@@ -20,8 +20,6 @@
 namespace ssdcache::integration {
 namespace {
 
-constexpr char kVersionLine[] = "VERSION [^ \r\n]+\r\n";
-
 uint64_t SplitMix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
