@@ -1,0 +1,344 @@
+#include "storage/small_tier.h"
+
+#include <algorithm>
+
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+
+namespace {
+
+// IoOp::user: the index of the move or read, and which of the two it is.
+constexpr uint64_t kMoveTag = 1;
+
+}  // namespace
+
+bool SmallTierOptions::Validate(std::string& error) const {
+  if (sets == 0 || sets >= (uint64_t{1} << 32)) {
+    error = "small tier: sets must be 1 to 2^32-1";
+  } else if (base % kSetBytes != 0) {
+    error = "small tier: base must be 4 KiB aligned";
+  } else if (filter_bits < 8 || filter_hashes < 1 || filter_hashes > 8) {
+    error = "small tier: filter_bits must be at least 8 and filter_hashes 1-8";
+  } else if (hit_bits > 128) {
+    error = "small tier: hit_bits must be at most 128";
+  } else if (log_bytes < (64u << 10) || log_bytes >= (uint64_t{1} << 32)) {
+    error = "small tier: log_bytes must be 64 KiB to 4 GiB";
+  } else if (admit_threshold < 1 || max_moves < 1 || max_moves > 64 || tomb_reserve_div < 2) {
+    error = "small tier: admit_threshold >= 1, max_moves 1-64, tomb_reserve_div >= 2";
+  } else {
+    return true;
+  }
+  return false;
+}
+
+SmallTier::SmallTier(IoBackend& aio, const SmallTierOptions& options)
+    : aio_(aio),
+      options_(options),
+      filters_(options.sets, options.filter_bits, options.filter_hashes),
+      hits_((options.sets * options.hit_bits + 63) / 64, 0),
+      void_((options.sets + 63) / 64, 0),
+      log_(options.log_bytes) {
+  for (uint32_t i = 0; i < options_.max_moves; ++i) {
+    moves_.push_back(std::make_unique<Move>());
+    moves_.back()->io.handler = this;
+    moves_.back()->io.user = (uint64_t{i} << 1) | kMoveTag;
+  }
+}
+
+SmallTier::~SmallTier() = default;
+
+bool SmallTier::Fits(size_t nkey, size_t nvalue) {
+  return nkey >= 1 && nkey <= 255 && nkey + nvalue <= kSetMaxPayload;
+}
+
+void SmallTier::SetBit(std::vector<uint64_t>& v, uint64_t i, bool on) {
+  if (on) {
+    v[i / 64] |= uint64_t{1} << (i % 64);
+  } else {
+    v[i / 64] &= ~(uint64_t{1} << (i % 64));
+  }
+}
+
+void SmallTier::ClearHits(uint64_t set) {
+  for (uint32_t i = 0; i < options_.hit_bits; ++i)
+    SetBit(hits_, set * options_.hit_bits + i, false);
+}
+
+bool SmallTier::MayBeOnDevice(uint64_t set, uint64_t hash, uint32_t log_at) const {
+  if (Bit(void_, set) || filters_.MayContain(set, hash)) return true;
+  return log_at != kLogNil && (log_.header(log_at).state & kLogMoving) != 0;
+}
+
+bool SmallTier::FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out,
+                        bool& hit) const {
+  const uint32_t at = log_.Find(key, hash, static_cast<uint32_t>(set));
+  if (at == kLogNil) return false;
+  const LogRecordHeader& h = log_.header(at);
+  hit = (h.state & kLogTomb) == 0 && !Expired(h.exptime);
+  if (hit) out = log_.View(at);
+  return true;
+}
+
+TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
+  if (!Fits(r.key.size(), r.value.size()) || r.value.size() > 65535) {
+    return {TierStatus::kTooLarge, false};
+  }
+  const uint32_t set = static_cast<uint32_t>(SetOf(hash));
+  const uint32_t old = log_.Find(r.key, hash, set);
+  // A version newer than this one is in the log already: this one is superseded as it arrives.
+  if (old != kLogNil && log_.header(old).wseq > r.wseq) return {TierStatus::kOk, false};
+  const bool journal = MayBeOnDevice(set, hash, old);
+  const uint32_t bytes = SmallLog::RecordBytes(r.key.size(), r.value.size());
+  const size_t keep = log_.capacity() / options_.tomb_reserve_div;
+  if (!log_.HasRoom(bytes, keep)) Pump();
+  if (log_.Append(r, hash, set, false, keep) == kLogNil) {
+    ++stats_.no_room;
+    return {TierStatus::kNoRoom, false};
+  }
+  if (old != kLogNil) log_.Kill(old);
+  Pump();
+  return {TierStatus::kOk, journal};
+}
+
+TierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
+  if (key.empty() || key.size() > 255) return {TierStatus::kTooLarge, false};
+  const uint32_t set = static_cast<uint32_t>(SetOf(hash));
+  const uint32_t old = log_.Find(key, hash, set);
+  if (old != kLogNil && log_.header(old).wseq > wseq) return {TierStatus::kOk, false};
+  if (!MayBeOnDevice(set, hash, old)) {
+    // Neither the set nor a write in flight can hold the key: forgetting the log version is all.
+    if (old != kLogNil) log_.Kill(old);
+    return {TierStatus::kOk, false};
+  }
+  SetRecord tomb;
+  tomb.key = key;
+  tomb.wseq = wseq;
+  if (log_.Append(tomb, hash, set, true, 0) == kLogNil) {
+    Pump();
+    if (log_.Append(tomb, hash, set, true, 0) == kLogNil) {
+      ++stats_.no_room;
+      return {TierStatus::kNoRoom, false};
+    }
+  }
+  if (old != kLogNil) log_.Kill(old);
+  Pump();
+  return {TierStatus::kOk, true};
+}
+
+TierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
+                                   uint64_t token) {
+  TierLookupResult out;
+  const uint64_t set = SetOf(hash);
+  bool hit = false;
+  if (FromLog(key, hash, set, out.item, hit)) {
+    if (hit) ++stats_.log_hits;
+    out.kind = hit ? TierLookup::kHit : TierLookup::kMiss;
+    return out;
+  }
+  if (key.empty() || key.size() > 255 || Bit(void_, set) || !filters_.MayContain(set, hash)) {
+    ++stats_.filter_misses;
+    return out;
+  }
+  if (free_reads_.empty()) {
+    reads_.push_back(std::make_unique<Read>());
+    Read& r = *reads_.back();
+    r.io.handler = this;
+    r.io.user = (reads_.size() - 1) << 1;
+    free_reads_.push_back(&r);
+  }
+  Read& r = *free_reads_.back();
+  free_reads_.pop_back();
+  active_reads_.push_back(&r);
+  r.waiter = waiter;
+  r.token = token;
+  r.hash = hash;
+  r.set = set;
+  r.stale = false;
+  r.nkey = static_cast<uint8_t>(key.size());
+  std::copy(key.begin(), key.end(), r.key);
+  StartRead(r);
+  out.kind = TierLookup::kReading;
+  return out;
+}
+
+void SmallTier::StartRead(Read& r) {
+  ++stats_.set_reads;
+  r.io.buf = r.page.data();
+  r.io.len = kSetBytes;
+  r.io.offset = options_.base + r.set * kSetBytes;
+  aio_.Read(r.io);
+}
+
+void SmallTier::OnIoComplete(IoOp& op, int64_t result) {
+  const uint64_t index = op.user >> 1;
+  if ((op.user & kMoveTag) != 0) {
+    Move& m = *moves_[index];
+    if (m.io.write) {
+      OnMoveWritten(m, result);
+    } else {
+      OnMoveRead(m, result);
+    }
+  } else {
+    OnLookupRead(*reads_[index], result);
+  }
+}
+
+void SmallTier::OnLookupRead(Read& r, int64_t result) {
+  SetRecord item;
+  bool hit = false;
+  bool answered = FromLog(r.Key(), r.hash, r.set, item, hit);
+  if (!answered && r.stale) {
+    // The set was rewritten while it was read: what the read found may be older than the set.
+    r.stale = false;
+    if (!Bit(void_, r.set) && filters_.MayContain(r.set, r.hash)) {
+      StartRead(r);
+      return;
+    }
+    answered = true;
+  }
+  std::vector<SetRecord> recs;
+  if (!answered) {
+    SetCheck check = SetCheck::kCorrupt;
+    if (result != kSetBytes) {
+      ++stats_.read_errors;
+    } else {
+      check = ReadSetPage(r.page.data(), r.set, options_.epoch, recs);
+      if (check == SetCheck::kCorrupt) ++stats_.corrupt_sets;
+    }
+    size_t slot = recs.size();
+    for (size_t i = 0; i < recs.size(); ++i) {
+      if (recs[i].key == r.Key() && (slot == recs.size() || recs[i].wseq > recs[slot].wseq))
+        slot = i;
+    }
+    hit = slot < recs.size() && !Expired(recs[slot].exptime);
+    if (hit) {
+      item = recs[slot];
+      ++stats_.set_hits;
+      if (slot < options_.hit_bits) SetBit(hits_, r.set * options_.hit_bits + slot, true);
+    } else if (check == SetCheck::kOk && slot == recs.size()) {
+      ++stats_.false_positive_reads;
+    }
+  }
+  // The waiter copies the value out of the page before the read goes back to the pool.
+  r.waiter->OnSmallLookupDone(r.token, hit ? &item : nullptr);
+  active_reads_.erase(std::find(active_reads_.begin(), active_reads_.end(), &r));
+  free_reads_.push_back(&r);
+}
+
+void SmallTier::Flush(bool force) {
+  flush_target_ = UINT64_MAX - 1;
+  force_ = force;
+  // Void sets are retried here, not after each failed write: a device that keeps failing must
+  // not turn into a loop of writes.
+  for (const uint32_t s : void_list_) {
+    if (!SetBusy(s)) StartMove(s);
+  }
+  Pump();
+}
+
+bool SmallTier::idle() const {
+  if (!active_reads_.empty()) return false;
+  return std::none_of(moves_.begin(), moves_.end(), [](const auto& m) { return m->busy; });
+}
+
+bool SmallTier::SetBusy(uint64_t set) const {
+  return std::any_of(moves_.begin(), moves_.end(),
+                     [set](const auto& m) { return m->busy && m->set == set; });
+}
+
+bool SmallTier::WantMove() const {
+  if (flush_target_ != 0) return true;
+  // Under pressure, move the oldest records out until a quarter of the ring is left unmoved.
+  return log_.used_bytes() >= log_.capacity() / 4 * 3 &&
+         log_.live_bytes() - std::min(log_.live_bytes(), log_.moving_bytes()) > log_.capacity() / 4;
+}
+
+void SmallTier::Pump() {
+  while (WantMove()) {
+    const uint32_t at = log_.OldestUnmoved();
+    if (at == kLogNil) {
+      // Everything Flush() asked for is moved (or moving).
+      flush_target_ = 0;
+      break;
+    }
+    const uint32_t set = log_.header(at).set;
+    // The oldest record waits for its set's move in flight (which restarts the pump).
+    if (SetBusy(set) || !StartMove(set)) break;
+  }
+  if (flush_target_ == 0) force_ = false;
+}
+
+bool SmallTier::StartMove(uint32_t set) {
+  auto slot = std::find_if(moves_.begin(), moves_.end(), [](const auto& m) { return !m->busy; });
+  if (slot == moves_.end()) return false;
+  Move& m = **slot;
+  m.refs.clear();
+  log_.ForSet(set, [&](uint32_t at) { m.refs.push_back(at); });
+  std::reverse(m.refs.begin(), m.refs.end());
+  const bool is_void = Bit(void_, set);
+  bool must = force_ || is_void || m.refs.size() >= options_.admit_threshold;
+  for (size_t i = 0; i < m.refs.size() && !must; ++i) {
+    must = filters_.MayContain(set, log_.header(m.refs[i]).hash);
+  }
+  if (!must) {
+    // Threshold admission: too few records to rewrite the set for, and none of them can have an
+    // older version in it, so dropping them uncovers nothing. They are evictions of the cache.
+    for (const uint32_t at : m.refs) {
+      if ((log_.header(at).state & kLogTomb) == 0) {
+        ++stats_.admission_drops;
+        ++stats_.evictions;
+      }
+      log_.Kill(at);
+    }
+    return true;
+  }
+  m.busy = true;
+  m.set = set;
+  m.min_wseq = UINT64_MAX;
+  for (const uint32_t at : m.refs) {
+    log_.SetMoving(at);
+    m.min_wseq = std::min(m.min_wseq, log_.header(at).wseq);
+  }
+  if (is_void) {
+    // Its content is unknown (a failed write): the set is written anew, not read.
+    WriteMerged(m, {});
+    return true;
+  }
+  m.io.buf = m.page.data();
+  m.io.len = kSetBytes;
+  m.io.offset = options_.base + uint64_t{set} * kSetBytes;
+  aio_.Read(m.io);
+  return true;
+}
+
+void SmallTier::OnMoveRead(Move& m, int64_t result) {
+  std::vector<SetRecord> old;
+  if (result != kSetBytes) {
+    // The set's content is unknown: it is written with the log's records only (what it held is
+    // evicted, uncounted), which also overwrites any older version.
+    ++stats_.read_errors;
+  } else if (ReadSetPage(m.page.data(), m.set, options_.epoch, old) == SetCheck::kCorrupt) {
+    ++stats_.corrupt_sets;
+  }
+  WriteMerged(m, old);
+}
+
+void SmallTier::WriteMerged(Move& m, const std::vector<SetRecord>& old) {
+  m.old_count = old.size();
+  const std::vector<SetRecord> recs = Merge(m, old);
+  SetPageWriter w(m.out.data(), m.set, options_.epoch);
+  uint64_t wseq = 1;
+  for (const SetRecord& r : recs) {
+    w.Add(r);
+    wseq = std::max(wseq, r.wseq);
+  }
+  w.Seal(wseq);
+  m.new_count = recs.size();
+  m.io.buf = m.out.data();
+  m.io.len = kSetBytes;
+  m.io.offset = options_.base + uint64_t{m.set} * kSetBytes;
+  aio_.Write(m.io);
+}
+
+}  // namespace ssdcache::storage

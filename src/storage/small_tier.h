@@ -1,0 +1,276 @@
+// The small-object tier (issue 14; Kangaroo's KLog + KSet, CacheLib navy's BigHash): small items
+// live in 4 KiB sets on the device, the set picked by the key hash, with no per-item DRAM entry.
+// Not used by the engine yet (see docs/design.md "Small-object tier"); driven through the IO
+// seam, so tests run it over memory_backend.h.
+//
+// Owned state: the device byte range [base, base + sets * 4096), and in DRAM the set filters
+// (set_filter.h), a hit bit per set slot (RRIP-style second chance), a void bit per set, the log
+// (small_log.h: new versions and tombstones waiting for their set's rewrite), up to max_moves set
+// moves in flight (each with a read and a write page), and the pooled lookup reads.
+//
+//   device:  | set 0 | set 1 | ... | set n-1 |     set s at base + s * 4096, s = hash % sets
+//   move:    log records of set s --> read set s --> merge (newest wseq wins, tombstones and
+//            expired records go, evict to fit) --> write set s --> rebuild its filter, release
+//            the records from the log
+//
+// DRAM per item (SmallTier::Dram()): a 100-byte item with a 10-byte key takes 142 bytes in a set,
+// 28 per set; per set 160 filter bits + 32 hit bits + 1 void bit = 193 bits, so 0.86 B per item
+// when full and 0.96 B at 90% full, plus the log's share (log_bytes + 4 per 256 bytes of index,
+// over the tier's items: a 4 MiB log in front of 16 GiB of sets adds 0.04 B per item).
+//
+// Invariants (what the engine integration relies on):
+//  - A lookup answers the newest version: the log first (no IO), then the set; a set read that
+//    completes after a newer version entered the log, or after its set was rewritten, is
+//    answered from the log or read again. Full key compared, CRC verified; expired is a miss.
+//  - Filters have no false negatives for what the set holds on the device: a filter is rebuilt
+//    only once the set write it describes completed. A void set (its write failed: its content
+//    is unknown) has an empty filter and is never read; its next write does not read it either.
+//  - No older version comes back while running: a record leaves the log only once its set write
+//    completed, or when it is dropped (admission, failed write) and the set cannot hold an older
+//    version of it (filter says no) or is void.
+//  - Crash safety needs the engine's journal (journal.h): Insert()/Erase() answer `journal` when
+//    an older version of the key may be on the device (the filter says maybe, the set is void, or
+//    the previous log version is being written); the engine journals (hash, wseq) before the
+//    reply. A crash loses the log; Rebuild() with the journal's supersede test drops every set
+//    record a journal entry supersedes and rewrites that set (synchronously) before serving.
+//    Journal blocks may be reclaimed once UnsettledFloor() is above the checkpoint's wseq.
+//  - Erase() of a key the filter rules out (and no write of it in flight) needs no tombstone.
+//  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
+//    keys the set cannot hold (filter says no): an update of a key the set may hold always forces
+//    the rewrite, so a drop never uncovers an older version. Drops are counted as evictions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/io_backend.h"
+#include "storage/set_filter.h"
+#include "storage/set_page.h"
+#include "storage/small_log.h"
+#include "util/aligned_buffer.h"
+
+namespace ssdcache::storage {
+
+struct SmallTierOptions {
+  uint64_t base = 0;  // device offset of set 0, 4 KiB aligned
+  uint64_t sets = 0;
+  uint64_t epoch = 0;            // the device epoch sets are written under (set_page.h)
+  uint32_t filter_bits = 160;    // per set: ~5.3 bits per 100-byte item, ~9% false positives
+  uint32_t filter_hashes = 3;    //
+  uint32_t hit_bits = 32;        // per set (slots beyond have none); 0: FIFO eviction
+  size_t log_bytes = 4u << 20;   // the DRAM log's ring
+  uint32_t admit_threshold = 2;  // fewest new records a set is rewritten for (1: admit all)
+  uint32_t max_moves = 8;        // set moves (read + write) in flight at once
+  // The log keeps this share of its ring for tombstones (data appends leave it free).
+  uint32_t tomb_reserve_div = 16;
+
+  // False and a one-line `error` naming the field when out of range.
+  bool Validate(std::string& error) const;
+};
+
+// What a lookup that read the device found. `item` is null on a miss; its views are valid only
+// during the call (the engine copies the value out, as from LookupWaiter).
+class SmallTierWaiter {
+ public:
+  virtual void OnSmallLookupDone(uint64_t token, const SetRecord* item) = 0;
+
+ protected:
+  ~SmallTierWaiter() = default;
+};
+
+enum class TierLookup : uint8_t { kHit, kMiss, kReading };
+struct TierLookupResult {
+  TierLookup kind = TierLookup::kMiss;
+  SetRecord item;  // kHit: views into the log, valid until the tier's next Insert/Erase
+};
+
+enum class TierStatus : uint8_t { kOk, kTooLarge, kNoRoom };
+struct TierWrite {
+  TierStatus status = TierStatus::kOk;
+  // An older version may be on the device: journal (hash, wseq) before acknowledging.
+  bool journal = false;
+};
+
+// What Rebuild() found.
+struct TierRebuild {
+  bool ok = true;
+  std::string error;
+  uint64_t items = 0;
+  uint64_t blank = 0;       // sets never written
+  uint64_t corrupt = 0;     // sets that failed verification (empty now)
+  uint64_t superseded = 0;  // records the supersede test dropped
+  uint64_t rewritten = 0;   // sets rewritten without them
+  uint64_t expired = 0;     // records left out of the filters
+  uint64_t max_wseq = 0;    // the write sequence must continue above it
+};
+
+// The journal's answer at recovery: a record of `hash` at `wseq` was superseded by a newer
+// version that may have died with the log.
+class SupersedeTest {
+ public:
+  virtual bool Superseded(uint64_t hash, uint64_t wseq) const = 0;
+
+ protected:
+  ~SupersedeTest() = default;
+};
+
+struct SmallTierStats {
+  uint64_t items = 0;  // in sets: counted at each set write from what its read found
+  uint64_t sets = 0;
+  uint64_t filter_bytes = 0;
+  uint64_t log_bytes = 0;  // ring bytes in use (live, moving, not yet reclaimed)
+  uint64_t log_items = 0;  // live log records (tombstones included)
+  uint64_t log_hits = 0;
+  uint64_t set_hits = 0;
+  uint64_t filter_misses = 0;         // lookups answered "miss" by the filter, no IO
+  uint64_t set_reads = 0;             // lookup reads of a set
+  uint64_t false_positive_reads = 0;  // ... that did not find the key
+  uint64_t read_errors = 0;           // set reads (lookup or move) that failed: misses
+  uint64_t corrupt_sets = 0;          // set reads that failed verification: empty
+  uint64_t set_writes = 0;            // completed set rewrites
+  uint64_t set_write_bytes = 0;
+  uint64_t stored_bytes = 0;       // key + value bytes of new records written into sets
+  double write_amplification = 0;  // set_write_bytes / stored_bytes
+  uint64_t admission_drops = 0;    // records dropped instead of a rewrite for too few
+  uint64_t evictions = 0;          // records evicted from a full set, and admission drops
+  uint64_t write_errors = 0;       // set writes that failed (the set is void until rewritten)
+  uint64_t write_drops = 0;        // records lost with a failed set write
+  uint64_t no_room = 0;            // Insert/Erase refused: the log was full of pinned records
+};
+
+// The tier's DRAM, byte by byte.
+struct SmallTierDram {
+  size_t filters = 0;
+  size_t hit_bits = 0;
+  size_t void_bits = 0;
+  size_t log = 0;
+  size_t log_index = 0;
+  size_t io = 0;  // move pages and lookup read buffers
+  size_t total() const { return filters + hit_bits + void_bits + log + log_index + io; }
+};
+
+class SmallTier final : private IoHandler {
+ public:
+  // `aio` must outlive the tier. Options must Validate().
+  SmallTier(IoBackend& aio, const SmallTierOptions& options);
+  ~SmallTier();
+  SmallTier(const SmallTier&) = delete;
+  SmallTier& operator=(const SmallTier&) = delete;
+
+  // The clock expiry is judged by (unix seconds), as Engine::set_now.
+  void set_now(uint32_t now) { now_ = now; }
+  // The set a key of this hash lives in. `hash` must be util::HashKey(key): Rebuild recomputes it.
+  uint64_t SetOf(uint64_t hash) const { return hash % options_.sets; }
+  // Whether key + value fit a set (kSetMaxPayload) and the key is 1-255 bytes.
+  static bool Fits(size_t nkey, size_t nvalue);
+
+  // A new version (r.wseq larger than every earlier version of the key). IO it starts is queued
+  // on the backend (the caller's loop submits).
+  TierWrite Insert(const SetRecord& r, uint64_t hash);
+  // Deletes the key: a later lookup misses, now and after a flush, a restart or (with the journal
+  // entry `journal` asks for) a crash.
+  TierWrite Erase(std::string_view key, uint64_t hash, uint64_t wseq);
+  // kReading: `waiter` hears the answer later, from the backend's completions, with `token`.
+  TierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
+                          uint64_t token);
+
+  // Moves every record now in the log out to its set (admission applies); `force`: no admission
+  // drops (a clean stop). Moves beyond max_moves start as earlier ones complete.
+  void Flush(bool force = false);
+  // No move and no lookup read in flight, and nothing waiting to be moved by Flush().
+  bool idle() const;
+  // The smallest wseq whose record is not settled (durably in its set, or dropped with no older
+  // version left on the device); UINT64_MAX when all are. A scan of the log.
+  uint64_t UnsettledFloor() const;
+
+  // Warm restart, before serving: reads every set (ReadSync, 1 MiB at a time), drops records
+  // `superseded` says so (rewriting those sets with WriteSync) and rebuilds the filters. Blank and
+  // corrupt sets are empty. `superseded` may be null.
+  TierRebuild Rebuild(const SupersedeTest* superseded);
+
+  SmallTierStats stats() const;
+  SmallTierDram Dram() const;
+  const SmallTierOptions& options() const { return options_; }
+
+ private:
+  // A set move in flight: the log records it carries (pinned), its read, then its write.
+  struct Move {
+    IoOp io;
+    util::AlignedBuffer page{kSetBytes, kSetBytes};  // the set as read (old records' views)
+    util::AlignedBuffer out{kSetBytes, kSetBytes};   // the set as written
+    bool busy = false;
+    uint32_t set = 0;
+    std::vector<uint32_t> refs;    // log records, oldest first
+    std::vector<uint64_t> hashes;  // of the records written: the filter once the write completes
+    uint64_t old_count = 0;        // records the read found
+    uint64_t new_count = 0;
+    uint64_t new_bytes = 0;  // key + value bytes of the log records written
+    uint64_t min_wseq = UINT64_MAX;
+    uint64_t carried = 0;  // log data records written (lost if the write fails)
+  };
+  // A lookup's read of a set.
+  struct Read {
+    IoOp io;
+    util::AlignedBuffer page{kSetBytes, kSetBytes};
+    SmallTierWaiter* waiter = nullptr;
+    uint64_t token = 0;
+    uint64_t hash = 0;
+    uint64_t set = 0;
+    bool stale = false;  // the set was rewritten while this read was in flight: read it again
+    uint8_t nkey = 0;
+    char key[256];
+    std::string_view Key() const { return std::string_view(key, nkey); }
+  };
+
+  void OnIoComplete(IoOp& op, int64_t result) override;
+  // Starts moves of the oldest log records while slots allow and there is work.
+  void Pump();
+  bool WantMove() const;
+  // Moves the log records of `set` out (or drops them: admission). False when no slot was free.
+  bool StartMove(uint32_t set);
+  bool SetBusy(uint64_t set) const;
+  void OnMoveRead(Move& m, int64_t result);
+  void WriteMerged(Move& m, const std::vector<SetRecord>& old);
+  void OnMoveWritten(Move& m, int64_t result);
+  void FinishMove(Move& m);
+  // The records of the set write: `old` minus what the log supersedes, plus the log's, evicting
+  // (FIFO or second chance) until they fit. Fills m.hashes and the counts; returns the records.
+  std::vector<SetRecord> Merge(Move& m, const std::vector<SetRecord>& old);
+  void Evict(uint64_t set, std::vector<SetRecord>& recs, std::vector<uint64_t>& hashes,
+             std::vector<uint32_t>& slots);
+  void StartRead(Read& r);
+  void OnLookupRead(Read& r, int64_t result);
+  // The log's answer for a key: true when it has a version (set `out`/`hit`).
+  bool FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out, bool& hit) const;
+  bool MayBeOnDevice(uint64_t set, uint64_t hash, uint32_t log_at) const;
+  bool Expired(uint32_t exptime) const { return exptime != 0 && exptime <= now_; }
+  bool Bit(const std::vector<uint64_t>& v, uint64_t i) const { return (v[i / 64] >> (i % 64)) & 1; }
+  static void SetBit(std::vector<uint64_t>& v, uint64_t i, bool on);
+  void ClearHits(uint64_t set);
+  void MakeVoid(uint64_t set, uint64_t floor);
+  bool RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded, TierRebuild& out);
+
+  IoBackend& aio_;
+  SmallTierOptions options_;
+  SetFilters filters_;
+  std::vector<uint64_t> hits_;        // sets x hit_bits
+  std::vector<uint64_t> void_;        // sets
+  std::vector<uint32_t> void_list_;   // void sets waiting for a rewrite
+  uint64_t void_floor_ = UINT64_MAX;  // smallest wseq dropped while a set is void
+  SmallLog log_;
+  std::vector<std::unique_ptr<Move>> moves_;
+  std::vector<std::unique_ptr<Read>> reads_;  // every lookup read (pool)
+  std::vector<Read*> free_reads_;
+  std::vector<Read*> active_reads_;
+  uint64_t flush_target_ = 0;  // Flush(): move records whose wseq is at most this
+  bool force_ = false;
+  uint32_t now_ = 0;
+  uint64_t items_ = 0;
+  SmallTierStats stats_;
+};
+
+}  // namespace ssdcache::storage

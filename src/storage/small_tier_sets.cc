@@ -1,0 +1,233 @@
+// SmallTier's set side: the merge of a move (newest wseq wins, tombstones and expired records go,
+// eviction to fit), its completion, the void sets of failed writes, and the rebuild at a restart.
+#include <algorithm>
+
+#include "storage/small_tier.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+
+namespace {
+
+constexpr uint32_t kSetCapacity = kSetBytes - sizeof(SetHeader);
+constexpr uint32_t kNoSlot = UINT32_MAX;  // a record from the log: it has no hit bit yet
+constexpr uint64_t kRebuildSets = 256;    // sets per synchronous read (1 MiB)
+
+}  // namespace
+
+std::vector<SetRecord> SmallTier::Merge(Move& m, const std::vector<SetRecord>& old) {
+  // The log's versions (tombstones too), oldest first. A record killed since the move started has
+  // a newer version in the log, which stays there.
+  std::vector<uint32_t> fresh;
+  for (const uint32_t at : m.refs) {
+    if ((log_.header(at).state & kLogLive) != 0) fresh.push_back(at);
+  }
+  std::vector<SetRecord> recs;
+  std::vector<uint64_t> hashes;
+  std::vector<uint32_t> slots;  // the old slot of each kept old record (its hit bit)
+  for (size_t i = 0; i < old.size(); ++i) {
+    const SetRecord& o = old[i];
+    const bool superseded = std::any_of(fresh.begin(), fresh.end(), [&](uint32_t at) {
+      return log_.header(at).wseq >= o.wseq && log_.View(at).key == o.key;
+    });
+    if (superseded || Expired(o.exptime)) continue;
+    recs.push_back(o);
+    hashes.push_back(util::HashKey(o.key));
+    slots.push_back(static_cast<uint32_t>(i));
+  }
+  for (const uint32_t at : fresh) {
+    const LogRecordHeader& h = log_.header(at);
+    const SetRecord f = log_.View(at);
+    const bool older = std::any_of(old.begin(), old.end(), [&](const SetRecord& o) {
+      return o.wseq > f.wseq && o.key == f.key;
+    });
+    if ((h.state & kLogTomb) != 0 || older || Expired(f.exptime)) continue;
+    recs.push_back(f);
+    hashes.push_back(h.hash);
+    slots.push_back(kNoSlot);
+  }
+  Evict(m.set, recs, hashes, slots);
+  m.new_bytes = 0;
+  m.carried = 0;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    if (slots[i] != kNoSlot) continue;
+    m.new_bytes += recs[i].key.size() + recs[i].value.size();
+    ++m.carried;
+  }
+  m.hashes = std::move(hashes);
+  return recs;
+}
+
+void SmallTier::Evict(uint64_t set, std::vector<SetRecord>& recs, std::vector<uint64_t>& hashes,
+                      std::vector<uint32_t>& slots) {
+  uint32_t bytes = 0;
+  for (const SetRecord& r : recs) bytes += SetRecordBytes(r.key.size(), r.value.size());
+  while (bytes > kSetCapacity) {
+    // FIFO: the oldest record (old ones first, in set order, then the log's). Second chance: an
+    // old record read since its set was written survives this rewrite if another can go.
+    size_t victim = 0;
+    if (options_.hit_bits > 0) {
+      for (size_t i = 0; i < recs.size() && slots[i] != kNoSlot; ++i) {
+        const bool hit =
+            slots[i] < options_.hit_bits && Bit(hits_, set * options_.hit_bits + slots[i]);
+        if (!hit) {
+          victim = i;
+          break;
+        }
+      }
+    }
+    bytes -= SetRecordBytes(recs[victim].key.size(), recs[victim].value.size());
+    recs.erase(recs.begin() + static_cast<std::ptrdiff_t>(victim));
+    hashes.erase(hashes.begin() + static_cast<std::ptrdiff_t>(victim));
+    slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(victim));
+    ++stats_.evictions;
+  }
+}
+
+void SmallTier::OnMoveWritten(Move& m, int64_t result) {
+  const uint64_t lost = std::min(items_, m.old_count);
+  items_ -= lost;
+  if (result == kSetBytes) {
+    filters_.Rebuild(m.set, m.hashes);
+    ClearHits(m.set);
+    if (Bit(void_, m.set)) {
+      SetBit(void_, m.set, false);
+      void_list_.erase(std::find(void_list_.begin(), void_list_.end(), m.set));
+      if (void_list_.empty()) void_floor_ = UINT64_MAX;
+    }
+    items_ += m.new_count;
+    ++stats_.set_writes;
+    stats_.set_write_bytes += kSetBytes;
+    stats_.stored_bytes += m.new_bytes;
+  } else {
+    // What the set holds now is unknown (old, torn, or new): it is void until rewritten, and
+    // the records it carried are lost. Their journal entries must outlive the void set.
+    ++stats_.write_errors;
+    stats_.write_drops += m.carried;
+    MakeVoid(m.set, m.min_wseq);
+  }
+  FinishMove(m);
+}
+
+void SmallTier::FinishMove(Move& m) {
+  for (const uint32_t at : m.refs) log_.Release(at);
+  m.refs.clear();
+  m.busy = false;
+  // Lookup reads of this set that were in flight may have read it before this write.
+  for (Read* r : active_reads_) {
+    if (r->set == m.set) r->stale = true;
+  }
+  Pump();
+}
+
+void SmallTier::MakeVoid(uint64_t set, uint64_t floor) {
+  if (!Bit(void_, set)) {
+    SetBit(void_, set, true);
+    void_list_.push_back(static_cast<uint32_t>(set));
+  }
+  filters_.Clear(set);
+  ClearHits(set);
+  void_floor_ = std::min(void_floor_, floor);
+}
+
+uint64_t SmallTier::UnsettledFloor() const { return std::min(log_.OldestWseq(), void_floor_); }
+
+TierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
+  TierRebuild out;
+  util::AlignedBuffer buf(kRebuildSets * kSetBytes, kSetBytes);
+  for (uint64_t first = 0; first < options_.sets && out.ok; first += kRebuildSets) {
+    const uint64_t n = std::min(kRebuildSets, options_.sets - first);
+    const int64_t got = aio_.ReadSync(buf.data(), n * kSetBytes, options_.base + first * kSetBytes);
+    if (got != static_cast<int64_t>(n * kSetBytes)) {
+      out.ok = false;
+      out.error = "small tier: cannot read sets at offset " +
+                  std::to_string(options_.base + first * kSetBytes) +
+                  (got < 0 ? " (errno " + std::to_string(-got) + ")" : " (device too small)");
+      break;
+    }
+    for (uint64_t i = 0; i < n && out.ok; ++i) {
+      RebuildSet(buf.data() + i * kSetBytes, first + i, superseded, out);
+    }
+  }
+  if (out.ok && out.rewritten > 0 && aio_.Flush() != 0) {
+    out.ok = false;
+    out.error = "small tier: flushing rewritten sets failed";
+  }
+  items_ = out.items;
+  return out;
+}
+
+bool SmallTier::RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded,
+                           TierRebuild& out) {
+  std::vector<SetRecord> recs;
+  ClearHits(set);
+  SetBit(void_, set, false);
+  const SetCheck check = ReadSetPage(page, set, options_.epoch, recs);
+  if (check != SetCheck::kOk) {
+    ++(check == SetCheck::kBlank ? out.blank : out.corrupt);
+    filters_.Clear(set);
+    return true;
+  }
+  std::vector<SetRecord> keep;
+  std::vector<uint64_t> hashes;
+  for (const SetRecord& r : recs) {
+    const uint64_t hash = util::HashKey(r.key);
+    out.max_wseq = std::max(out.max_wseq, r.wseq);
+    if (superseded != nullptr && superseded->Superseded(hash, r.wseq)) {
+      ++out.superseded;
+      continue;
+    }
+    keep.push_back(r);
+    if (Expired(r.exptime)) {
+      ++out.expired;  // left in the set (the next rewrite drops it), out of the filter
+    } else {
+      hashes.push_back(hash);
+    }
+  }
+  out.items += hashes.size();
+  filters_.Rebuild(set, hashes);
+  if (keep.size() == recs.size()) return true;
+  // A newer version of a dropped record died with the log: the set is rewritten without it before
+  // serving, so that the journal entry that superseded it may be reclaimed.
+  util::AlignedBuffer scratch(kSetBytes, kSetBytes);
+  SetPageWriter w(scratch.data(), set, options_.epoch);
+  uint64_t wseq = 1;
+  for (const SetRecord& r : keep) {
+    w.Add(r);
+    wseq = std::max(wseq, r.wseq);
+  }
+  w.Seal(wseq);
+  if (aio_.WriteSync(scratch.data(), kSetBytes, options_.base + set * kSetBytes) != kSetBytes) {
+    out.ok = false;
+    out.error = "small tier: rewriting set " + std::to_string(set) + " failed";
+    return false;
+  }
+  ++out.rewritten;
+  return true;
+}
+
+SmallTierStats SmallTier::stats() const {
+  SmallTierStats s = stats_;
+  s.items = items_;
+  s.sets = options_.sets;
+  s.filter_bytes = filters_.bytes();
+  s.log_bytes = log_.used_bytes();
+  s.log_items = log_.live_records();
+  s.write_amplification =
+      s.stored_bytes == 0 ? 0.0 : static_cast<double>(s.set_write_bytes) / s.stored_bytes;
+  return s;
+}
+
+SmallTierDram SmallTier::Dram() const {
+  SmallTierDram d;
+  d.filters = filters_.bytes();
+  d.hit_bits = hits_.size() * sizeof(uint64_t);
+  d.void_bits = void_.size() * sizeof(uint64_t) + void_list_.capacity() * sizeof(uint32_t);
+  d.log = log_.capacity();
+  d.log_index = log_.index_bytes();
+  d.io =
+      moves_.size() * (sizeof(Move) + 2 * kSetBytes) + reads_.size() * (sizeof(Read) + kSetBytes);
+  return d;
+}
+
+}  // namespace ssdcache::storage

@@ -1,0 +1,478 @@
+// The small-object tier alone (small_tier.h, small_log.h) over an in-memory device: log hits
+// without IO, one set write for many records, newest version wins across the log and the set,
+// erase and expiry hide records, eviction and threshold admission are counted, filters spare IO,
+// corrupt sets and IO errors are misses, a failed write never brings an old version back, and a
+// rebuild after a restart (with the journal's supersede test) finds what it must and no more.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/fault.h"
+#include "storage/fault_backend.h"
+#include "storage/memory_backend.h"
+#include "storage/small_tier.h"
+#include "util/hash.h"
+
+namespace ssdcache::storage {
+namespace {
+
+constexpr uint64_t kBase = 8192;
+
+struct Answer : SmallTierWaiter {
+  void OnSmallLookupDone(uint64_t token, const SetRecord* item) override {
+    ++calls;
+    last_token = token;
+    hit = item != nullptr;
+    if (hit) {
+      value = std::string(item->value);
+      wseq = item->wseq;
+    }
+  }
+  int calls = 0;
+  uint64_t last_token = 0;
+  bool hit = false;
+  std::string value;
+  uint64_t wseq = 0;
+};
+
+class SmallTierTest : public ::testing::Test {
+ protected:
+  void Open(SmallTierOptions o, bool faults = false) {
+    o.base = kBase;
+    o.epoch = 77;
+    if (o.sets == 0) o.sets = 16;
+    options_ = o;
+    if (image_ == nullptr) image_ = std::make_shared<MemoryImage>(kBase + o.sets * kSetBytes);
+    tier_.reset();
+    std::string error;
+    auto mem = MemoryBackend::Create(image_, MemoryBackendOptions{}, error);
+    ASSERT_NE(mem, nullptr) << error;
+    mem_ = mem.get();
+    if (faults) {
+      auto fb = std::make_unique<FaultBackend>(std::move(mem));
+      faults_ = fb.get();
+      aio_ = std::move(fb);
+    } else {
+      faults_ = nullptr;
+      aio_ = std::move(mem);
+    }
+    ASSERT_TRUE(o.Validate(error)) << error;
+    tier_ = std::make_unique<SmallTier>(*aio_, o);
+    tier_->set_now(1000);
+  }
+  // A key whose set is `set` (the n-th such key).
+  std::string KeyIn(uint64_t set, int n) const {
+    for (int i = 0;; ++i) {
+      std::string k =
+          "key" + std::to_string(set) + "_" + std::to_string(n) + "_" + std::to_string(i);
+      if (util::HashKey(k) % options_.sets == set) return k;
+    }
+  }
+  TierWrite Put(const std::string& key, const std::string& value, uint64_t wseq,
+                uint32_t exptime = 0) {
+    SetRecord r;
+    r.key = key;
+    r.value = value;
+    r.wseq = wseq;
+    r.cas = wseq;
+    r.exptime = exptime;
+    return tier_->Insert(r, util::HashKey(key));
+  }
+  TierWrite Del(const std::string& key, uint64_t wseq) {
+    return tier_->Erase(key, util::HashKey(key), wseq);
+  }
+  // The value a lookup finds, driving its read to completion; `kind` says how it was answered.
+  std::optional<std::string> Get(const std::string& key, TierLookup* kind = nullptr) {
+    Answer a;
+    const TierLookupResult r = tier_->Lookup(key, util::HashKey(key), &a, 5);
+    if (kind != nullptr) *kind = r.kind;
+    if (r.kind == TierLookup::kHit) return std::string(r.item.value);
+    if (r.kind == TierLookup::kMiss) return std::nullopt;
+    aio_->Drain();
+    EXPECT_EQ(a.calls, 1);
+    EXPECT_EQ(a.last_token, 5u);
+    if (!a.hit) return std::nullopt;
+    return a.value;
+  }
+  void FlushAll(bool force = false) {
+    tier_->Flush(force);
+    aio_->Drain();
+    EXPECT_TRUE(tier_->idle());
+  }
+  void InjectAll(const char* spec) {
+    std::string error;
+    faults_->set_injector(FaultInjector::Create(spec, error));
+    ASSERT_TRUE(error.empty()) << error;
+  }
+  // The keys set `set` holds on the device.
+  std::vector<std::string> KeysOnDevice(uint64_t set) const {
+    std::vector<SetRecord> recs;
+    ReadSetPage(image_->bytes.data() + kBase + set * kSetBytes, set, 77, recs);
+    std::vector<std::string> keys;
+    for (const SetRecord& r : recs) keys.emplace_back(r.key);
+    return keys;
+  }
+  IoStats io() const { return aio_->stats(); }
+
+  SmallTierOptions options_;
+  std::shared_ptr<MemoryImage> image_;
+  MemoryBackend* mem_ = nullptr;
+  FaultBackend* faults_ = nullptr;
+  std::unique_ptr<IoBackend> aio_;
+  std::unique_ptr<SmallTier> tier_;
+};
+
+TEST_F(SmallTierTest, ALogHitNeedsNoIo) {
+  Open({});
+  EXPECT_FALSE(Put("alpha", "one", 1).journal);
+  TierLookup kind;
+  EXPECT_EQ(Get("alpha", &kind), "one");
+  EXPECT_EQ(kind, TierLookup::kHit);
+  EXPECT_EQ(io().reads + io().writes, 0u);
+  EXPECT_EQ(tier_->stats().log_hits, 1u);
+  EXPECT_EQ(tier_->stats().log_items, 1u);
+}
+
+TEST_F(SmallTierTest, AFlushMergesManyRecordsIntoOneSetWrite) {
+  Open({});
+  for (int i = 0; i < 10; ++i) Put(KeyIn(3, i), "v" + std::to_string(i), i + 1);
+  FlushAll();
+  EXPECT_EQ(io().writes, 1u);
+  EXPECT_EQ(io().reads, 1u);  // the set, read once to merge
+  EXPECT_EQ(KeysOnDevice(3).size(), 10u);
+  const SmallTierStats s = tier_->stats();
+  EXPECT_EQ(s.set_writes, 1u);
+  EXPECT_EQ(s.items, 10u);
+  EXPECT_EQ(s.log_items, 0u);
+  EXPECT_GT(s.write_amplification, 1.0);
+  for (int i = 0; i < 10; ++i) {
+    TierLookup kind;
+    EXPECT_EQ(Get(KeyIn(3, i), &kind), "v" + std::to_string(i));
+    EXPECT_EQ(kind, TierLookup::kReading);
+  }
+  EXPECT_EQ(tier_->stats().set_hits, 10u);
+}
+
+TEST_F(SmallTierTest, TheNewestVersionWinsAcrossTheLogAndTheSet) {
+  Open({});
+  const std::string k = KeyIn(1, 0);
+  Put(k, "v1", 10);
+  Put(KeyIn(1, 1), "other", 11);
+  FlushAll();
+  // v2 in the log hides v1 in the set; an older version arriving late changes nothing.
+  EXPECT_TRUE(Put(k, "v2", 12).journal);  // v1 is on the device
+  EXPECT_FALSE(Put(k, "v0", 9).journal);
+  EXPECT_EQ(Get(k), "v2");
+  FlushAll();
+  EXPECT_EQ(Get(k), "v2");
+  EXPECT_EQ(KeysOnDevice(1).size(), 2u);  // one version of k in the set
+  // A set record newer than a log record wins the merge (wseq, not arrival, decides).
+  Open({});
+  ASSERT_TRUE(tier_->Rebuild(nullptr).ok);
+  Put(k, "v3", 5);
+  FlushAll();
+  EXPECT_EQ(Get(k), "v2");
+}
+
+TEST_F(SmallTierTest, EraseHidesASetRecordBeforeAndAfterAFlush) {
+  Open({});
+  const std::string k = KeyIn(2, 0);
+  Put(k, "v1", 1);
+  Put(KeyIn(2, 1), "keep", 2);
+  FlushAll();
+  const TierWrite w = Del(k, 3);
+  EXPECT_TRUE(w.journal);  // the set holds an older version: a crash must not bring it back
+  TierLookup kind;
+  EXPECT_EQ(Get(k, &kind), std::nullopt);
+  EXPECT_EQ(kind, TierLookup::kMiss);  // the tombstone in the log: no IO
+  FlushAll();
+  EXPECT_EQ(Get(k, &kind), std::nullopt);
+  EXPECT_EQ(KeysOnDevice(2), std::vector<std::string>{KeyIn(2, 1)});
+  EXPECT_EQ(Get(KeyIn(2, 1)), "keep");
+  // A key the filter rules out needs no tombstone and no journal entry.
+  Put(KeyIn(5, 0), "x", 4);
+  EXPECT_FALSE(Del(KeyIn(5, 0), 5).journal);
+  EXPECT_EQ(tier_->stats().log_items, 0u);
+}
+
+TEST_F(SmallTierTest, ASetThatOverflowsEvictsAndCounts) {
+  SmallTierOptions o;
+  o.hit_bits = 0;  // FIFO
+  Open(o);
+  const std::string value(100, 'v');
+  for (int i = 0; i < 40; ++i) Put(KeyIn(0, i), value, i + 1);
+  FlushAll();
+  const size_t held = KeysOnDevice(0).size();
+  EXPECT_GE(held, 25u);
+  EXPECT_LT(held, 40u);
+  EXPECT_EQ(tier_->stats().evictions, 40 - held);
+  EXPECT_EQ(tier_->stats().items, held);
+  EXPECT_EQ(Get(KeyIn(0, 0)), std::nullopt);  // FIFO: the oldest went
+  EXPECT_EQ(Get(KeyIn(0, 39)), value);
+}
+
+TEST_F(SmallTierTest, SecondChanceKeepsARecordReadSinceItsSetWasWritten) {
+  Open({});
+  const std::string value(100, 'v');
+  for (int i = 0; i < 20; ++i) Put(KeyIn(0, i), value, i + 1);
+  FlushAll();
+  EXPECT_EQ(Get(KeyIn(0, 0)), value);  // sets its hit bit
+  for (int i = 20; i < 40; ++i) Put(KeyIn(0, i), value, i + 1);
+  FlushAll();
+  EXPECT_EQ(Get(KeyIn(0, 0)), value);
+  EXPECT_EQ(Get(KeyIn(0, 1)), std::nullopt);
+  EXPECT_GT(tier_->stats().evictions, 0u);
+}
+
+TEST_F(SmallTierTest, ThresholdAdmissionDropsLoneNewRecordsAndCounts) {
+  SmallTierOptions o;
+  o.admit_threshold = 2;
+  Open(o);
+  Put(KeyIn(4, 0), "lone", 1);
+  Put(KeyIn(6, 0), "pair", 2);
+  Put(KeyIn(6, 1), "pair", 3);
+  FlushAll();
+  EXPECT_EQ(tier_->stats().admission_drops, 1u);
+  EXPECT_EQ(tier_->stats().evictions, 1u);
+  EXPECT_EQ(io().writes, 1u);  // set 6 only
+  EXPECT_EQ(Get(KeyIn(4, 0)), std::nullopt);
+  EXPECT_EQ(Get(KeyIn(6, 1)), "pair");
+  // A lone update of a key the set may hold is written anyway: dropping it would uncover v1.
+  Put(KeyIn(6, 0), "v2", 4);
+  FlushAll();
+  EXPECT_EQ(tier_->stats().admission_drops, 1u);
+  EXPECT_EQ(Get(KeyIn(6, 0)), "v2");
+  // A forced flush (a clean stop) drops nothing.
+  Put(KeyIn(4, 1), "lone", 5);
+  FlushAll(true);
+  EXPECT_EQ(Get(KeyIn(4, 1)), "lone");
+}
+
+TEST_F(SmallTierTest, AFilterMissDoesNoIo) {
+  Open({});
+  Put(KeyIn(7, 0), "x", 1);
+  Put(KeyIn(7, 1), "y", 2);
+  FlushAll();
+  const IoStats before = io();
+  int misses = 0;
+  for (int i = 0; i < 50; ++i) {
+    TierLookup kind;
+    EXPECT_EQ(Get(KeyIn(8, i), &kind), std::nullopt);  // set 8 was never written
+    misses += kind == TierLookup::kMiss;
+  }
+  EXPECT_EQ(misses, 50);
+  EXPECT_EQ(io().reads, before.reads);
+  EXPECT_EQ(tier_->stats().filter_misses, 50u);
+}
+
+TEST_F(SmallTierTest, AFalsePositiveReadIsCounted) {
+  SmallTierOptions o;
+  o.filter_bits = 8;  // 20 keys in 8 bits: nearly every probe says maybe
+  o.filter_hashes = 1;
+  Open(o);
+  for (int i = 0; i < 20; ++i) Put(KeyIn(9, i), "x", i + 1);
+  FlushAll();
+  int reads = 0;
+  for (int i = 100; i < 110; ++i) {
+    TierLookup kind;
+    EXPECT_EQ(Get(KeyIn(9, i), &kind), std::nullopt);
+    reads += kind == TierLookup::kReading;
+  }
+  EXPECT_GT(reads, 0);
+  EXPECT_EQ(tier_->stats().false_positive_reads, static_cast<uint64_t>(reads));
+  EXPECT_EQ(tier_->stats().set_reads, static_cast<uint64_t>(reads));
+}
+
+TEST_F(SmallTierTest, ACorruptSetReadsAsAMissAndIsCounted) {
+  Open({});
+  Put(KeyIn(10, 0), "x", 1);
+  Put(KeyIn(10, 1), "y", 2);
+  FlushAll();
+  image_->bytes[kBase + 10 * kSetBytes + 100] ^= 0x20;
+  TierLookup kind;
+  EXPECT_EQ(Get(KeyIn(10, 0), &kind), std::nullopt);
+  EXPECT_EQ(kind, TierLookup::kReading);
+  EXPECT_EQ(tier_->stats().corrupt_sets, 1u);
+  EXPECT_EQ(tier_->stats().false_positive_reads, 0u);
+}
+
+TEST_F(SmallTierTest, AReadErrorIsAMiss) {
+  Open({}, true);
+  Put(KeyIn(11, 0), "x", 1);
+  Put(KeyIn(11, 1), "y", 2);
+  FlushAll();
+  InjectAll("read_eio=1");
+  EXPECT_EQ(Get(KeyIn(11, 0)), std::nullopt);
+  EXPECT_EQ(tier_->stats().read_errors, 1u);
+  faults_->set_injector(nullptr);
+  EXPECT_EQ(Get(KeyIn(11, 0)), "x");
+}
+
+TEST_F(SmallTierTest, AFailedWriteDropsItsRecordsAndNeverServesAnOldVersion) {
+  Open({}, true);
+  const std::string k = KeyIn(12, 0);
+  Put(k, "v1", 1);
+  Put(KeyIn(12, 1), "other", 2);
+  FlushAll();
+  InjectAll("write_eio=1");
+  EXPECT_TRUE(Put(k, "v2", 3).journal);
+  FlushAll();
+  faults_->set_injector(nullptr);
+  SmallTierStats s = tier_->stats();
+  EXPECT_EQ(s.write_errors, 1u);
+  EXPECT_EQ(s.write_drops, 1u);
+  TierLookup kind;
+  EXPECT_EQ(Get(k, &kind), std::nullopt);  // the set is void: neither v1 nor v2, and no IO
+  EXPECT_EQ(kind, TierLookup::kMiss);
+  EXPECT_LE(tier_->UnsettledFloor(), 3u);  // v2's journal entry must outlive the void set
+  // A later insert to the void set must be journaled too (v1 may still be on the device).
+  EXPECT_TRUE(Put(KeyIn(12, 2), "new", 4).journal);
+  FlushAll();  // rewrites the void set without reading it
+  EXPECT_EQ(Get(k), std::nullopt);
+  EXPECT_EQ(Get(KeyIn(12, 2)), "new");
+  EXPECT_EQ(KeysOnDevice(12), std::vector<std::string>{KeyIn(12, 2)});
+  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX);
+}
+
+TEST_F(SmallTierTest, ARebuildAfterARestartFindsEveryFlushedItem) {
+  Open({});
+  int n = 0;
+  for (uint64_t set = 0; set < 16; ++set) {
+    for (int i = 0; i < 3; ++i, ++n) Put(KeyIn(set, i), "v" + std::to_string(n), n + 1);
+  }
+  Put("lost", "in the log only", ++n);
+  tier_->Flush(true);
+  aio_->Drain();
+  Put("never", "flushed", ++n);
+  Open(options_);  // a restart: a new tier over the same image
+  const TierRebuild r = tier_->Rebuild(nullptr);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.items, 49u);
+  EXPECT_EQ(r.max_wseq, 49u);
+  EXPECT_EQ(r.corrupt, 0u);
+  EXPECT_EQ(tier_->stats().items, 49u);
+  n = 0;
+  for (uint64_t set = 0; set < 16; ++set) {
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(Get(KeyIn(set, i)), "v" + std::to_string(n++));
+  }
+  EXPECT_EQ(Get("lost"), "in the log only");
+  EXPECT_EQ(Get("never"), std::nullopt);
+  // Blank and corrupt sets read as empty, counted.
+  const size_t in5 = KeysOnDevice(5).size();
+  image_->bytes[kBase + 5 * kSetBytes + 60] ^= 1;
+  Open(options_);
+  const TierRebuild again = tier_->Rebuild(nullptr);
+  EXPECT_EQ(again.corrupt, 1u);
+  EXPECT_EQ(again.items, 49u - in5);
+  EXPECT_EQ(Get(KeyIn(5, 0)), std::nullopt);
+}
+
+struct JournalSays : SupersedeTest {
+  bool Superseded(uint64_t hash, uint64_t wseq) const override {
+    return hash == key_hash && wseq < below;
+  }
+  uint64_t key_hash = 0;
+  uint64_t below = 0;
+};
+
+TEST_F(SmallTierTest, ARebuildDropsWhatTheJournalSupersedesAndRewritesTheSet) {
+  Open({});
+  const std::string k = KeyIn(13, 0);
+  Put(k, "v1", 1);
+  Put(KeyIn(13, 1), "other", 2);
+  FlushAll();
+  const TierWrite w = Put(k, "v2", 3);
+  ASSERT_TRUE(w.journal);  // the engine journals (hash(k), 3) before the reply
+  Open(options_);          // a crash: the log (v2) is lost
+  JournalSays test;
+  test.key_hash = util::HashKey(k);
+  test.below = 3;
+  const TierRebuild r = tier_->Rebuild(&test);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.superseded, 1u);
+  EXPECT_EQ(r.rewritten, 1u);
+  EXPECT_EQ(Get(k), std::nullopt);
+  // The set on the device no longer holds v1: a later restart without the entry is safe too.
+  EXPECT_EQ(KeysOnDevice(13), std::vector<std::string>{KeyIn(13, 1)});
+  Open(options_);
+  tier_->Rebuild(nullptr);
+  EXPECT_EQ(Get(k), std::nullopt);
+  EXPECT_EQ(Get(KeyIn(13, 1)), "other");
+}
+
+TEST_F(SmallTierTest, ExpiredItemsMiss) {
+  Open({});
+  Put(KeyIn(14, 0), "short", 1, 1005);
+  Put(KeyIn(14, 1), "long", 2, 5000);
+  Put(KeyIn(14, 2), "gone", 3, 1001);
+  EXPECT_EQ(Get(KeyIn(14, 0)), "short");
+  tier_->set_now(1002);
+  EXPECT_EQ(Get(KeyIn(14, 2)), std::nullopt);  // in the log
+  FlushAll();
+  EXPECT_EQ(KeysOnDevice(14).size(), 2u);  // the expired one was not written
+  tier_->set_now(1010);
+  EXPECT_EQ(Get(KeyIn(14, 0)), std::nullopt);  // in the set
+  EXPECT_EQ(Get(KeyIn(14, 1)), "long");
+  EXPECT_EQ(tier_->stats().false_positive_reads, 0u);
+}
+
+TEST_F(SmallTierTest, AReadInFlightAnswersANewerVersionThatArrivedMeanwhile) {
+  Open({});
+  const std::string k = KeyIn(15, 0);
+  Put(k, "v1", 1);
+  Put(KeyIn(15, 1), "other", 2);
+  FlushAll();
+  Answer a;
+  ASSERT_EQ(tier_->Lookup(k, util::HashKey(k), &a, 1).kind, TierLookup::kReading);
+  Put(k, "v2", 3);
+  aio_->Drain();
+  ASSERT_EQ(a.calls, 1);
+  EXPECT_EQ(a.value, "v2");
+}
+
+TEST_F(SmallTierTest, AFullLogMovesOutOnItsOwnAndRefusesOnlyWhenPinned) {
+  SmallTierOptions o;
+  o.log_bytes = 64 << 10;
+  o.sets = 64;
+  Open(o);
+  const std::string value(100, 'v');
+  int refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string k = "auto" + std::to_string(i);
+    refused += Put(k, value, i + 1).status == TierStatus::kNoRoom;
+    aio_->Poll();
+    aio_->Reap();
+  }
+  aio_->Drain();
+  const SmallTierStats s = tier_->stats();
+  EXPECT_GT(s.set_writes, 0u);
+  EXPECT_LE(s.log_bytes, 64u << 10);
+  EXPECT_EQ(s.no_room, static_cast<uint64_t>(refused));
+  EXPECT_EQ(Get("auto2999"), value);
+}
+
+TEST_F(SmallTierTest, DramIsCountedByteByByteAndStaysUnderAByteAnItem) {
+  SmallTierOptions o;
+  o.sets = 1 << 14;
+  Open(o);
+  const SmallTierDram d = tier_->Dram();
+  EXPECT_EQ(d.filters, (1u << 14) * 160 / 8);
+  EXPECT_EQ(d.hit_bits, (1u << 14) * 32 / 8);
+  EXPECT_EQ(d.void_bits, (1u << 14) / 8);
+  EXPECT_EQ(d.log, 4u << 20);
+  EXPECT_EQ(d.log_index, (4u << 20) / 256 * 4);
+  EXPECT_EQ(d.total(), d.filters + d.hit_bits + d.void_bits + d.log + d.log_index + d.io);
+  // 100-byte items with 10-byte keys: 142 bytes each, 28 per set; at 90% full, 25 per set.
+  const uint32_t per_set = (kSetBytes - sizeof(SetHeader)) / SetRecordBytes(10, 100);
+  EXPECT_EQ(per_set, 28u);
+  const double per_item = static_cast<double>(d.filters + d.hit_bits + d.void_bits) /
+                          (static_cast<double>(o.sets) * per_set * 0.9);
+  EXPECT_LT(per_item, 1.0);
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
