@@ -104,6 +104,7 @@ void SmallLog::Kill(uint32_t at) {
   h.state &= static_cast<uint8_t>(~kLogLive);
   live_bytes_ -= RecordBytes(h.nkey, h.nvalue);
   --live_records_;
+  Reclaim();
 }
 
 void SmallLog::SetMoving(uint32_t at) {
@@ -117,6 +118,7 @@ void SmallLog::Release(uint32_t at) {
   LogRecordHeader& h = mut(at);
   h.state &= static_cast<uint8_t>(~kLogMoving);
   moving_bytes_ -= RecordBytes(h.nkey, h.nvalue);
+  Reclaim();
 }
 
 uint64_t SmallLog::Next(uint64_t pos) const {

@@ -227,7 +227,7 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
 }
 
 void SmallTier::Flush(bool force) {
-  flush_target_ = UINT64_MAX - 1;
+  flushing_ = true;
   force_ = force;
   // Void sets are retried here, not after each failed write: a device that keeps failing must
   // not turn into a loop of writes.
@@ -248,7 +248,7 @@ bool SmallTier::SetBusy(uint64_t set) const {
 }
 
 bool SmallTier::WantMove() const {
-  if (flush_target_ != 0) return true;
+  if (flushing_) return true;
   // Under pressure, move the oldest records out until a quarter of the ring is left unmoved.
   return log_.used_bytes() >= log_.capacity() / 4 * 3 &&
          log_.live_bytes() - std::min(log_.live_bytes(), log_.moving_bytes()) > log_.capacity() / 4;
@@ -259,14 +259,14 @@ void SmallTier::Pump() {
     const uint32_t at = log_.OldestUnmoved();
     if (at == kLogNil) {
       // Everything Flush() asked for is moved (or moving).
-      flush_target_ = 0;
+      flushing_ = false;
       break;
     }
     const uint32_t set = log_.header(at).set;
     // The oldest record waits for its set's move in flight (which restarts the pump).
     if (SetBusy(set) || !StartMove(set)) break;
   }
-  if (flush_target_ == 0) force_ = false;
+  if (!flushing_) force_ = false;
 }
 
 bool SmallTier::StartMove(uint32_t set) {

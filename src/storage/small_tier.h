@@ -266,8 +266,8 @@ class SmallTier final : private IoHandler {
   std::vector<std::unique_ptr<Read>> reads_;  // every lookup read (pool)
   std::vector<Read*> free_reads_;
   std::vector<Read*> active_reads_;
-  uint64_t flush_target_ = 0;  // Flush(): move records whose wseq is at most this
-  bool force_ = false;
+  bool flushing_ = false;  // Flush(): move every record out, whatever the pressure
+  bool force_ = false;     // ... with no admission drops
   uint32_t now_ = 0;
   uint64_t items_ = 0;
   SmallTierStats stats_;

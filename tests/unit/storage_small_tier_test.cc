@@ -176,6 +176,7 @@ TEST_F(SmallTierTest, TheNewestVersionWinsAcrossTheLogAndTheSet) {
   Put(k, "v3", 5);
   FlushAll();
   EXPECT_EQ(Get(k), "v2");
+  EXPECT_EQ(KeysOnDevice(1).size(), 2u);
 }
 
 TEST_F(SmallTierTest, EraseHidesASetRecordBeforeAndAfterAFlush) {
