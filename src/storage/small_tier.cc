@@ -249,9 +249,9 @@ bool SmallTier::SetBusy(uint64_t set) const {
 
 bool SmallTier::WantMove() const {
   if (flushing_) return true;
-  // Under pressure, move the oldest records out until a quarter of the ring is left unmoved.
-  return log_.used_bytes() >= log_.capacity() / 4 * 3 &&
-         log_.live_bytes() - std::min(log_.live_bytes(), log_.moving_bytes()) > log_.capacity() / 4;
+  // Under pressure, move the oldest records out: the tail passes them (and the dead records behind
+  // them, overwritten versions) once their moves complete.
+  return log_.used_bytes() >= log_.capacity() / 4 * 3;
 }
 
 void SmallTier::Pump() {
