@@ -1,4 +1,4 @@
-// The small-object tier's DRAM per set (issue 14, in progress; not used by the engine yet): a
+// The small-object tier's DRAM per set (issue 14; SmallTier owns them, not the engine yet): a
 // Bloom filter per 4 KiB set, so that a get of a key the set does not hold rarely reads the
 // device. There is no per-item entry: a set's filter is rebuilt from the keys it holds each time
 // the set is written (or read whole at a restart), so deletes need no counting filter.

@@ -1,5 +1,5 @@
-// The small-object tier's unit on the device (issue 14, in progress: the codec and the filters
-// exist and are tested; the engine does not use them yet, see docs/design.md "Small-object
+// The small-object tier's unit on the device (issue 14: SmallTier, small_tier.h, reads and writes
+// sets through it; the engine does not use the tier yet, see docs/design.md "Small-object
 // tier"). A set is one 4 KiB block that a key's hash picks; it holds that set's small items with
 // their full keys, and is written and read whole.
 //
