@@ -96,6 +96,7 @@ TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
     ++stats_.no_room;
     return {TierStatus::kNoRoom, false};
   }
+  newest_wseq_ = std::max(newest_wseq_, r.wseq);
   if (old != kLogNil) log_.Kill(old);
   Pump();
   return {TierStatus::kOk, journal};
@@ -121,6 +122,7 @@ TierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
       return {TierStatus::kNoRoom, false};
     }
   }
+  newest_wseq_ = std::max(newest_wseq_, wseq);
   if (old != kLogNil) log_.Kill(old);
   Pump();
   return {TierStatus::kOk, true};
@@ -227,7 +229,7 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
 }
 
 void SmallTier::Flush(bool force) {
-  flushing_ = true;
+  flush_below_ = newest_wseq_ + 1;
   force_ = force;
   // Void sets are retried here, not after each failed write: a device that keeps failing must
   // not turn into a loop of writes.
@@ -247,26 +249,24 @@ bool SmallTier::SetBusy(uint64_t set) const {
                      [set](const auto& m) { return m->busy && m->set == set; });
 }
 
-bool SmallTier::WantMove() const {
-  if (flushing_) return true;
-  // Under pressure, move the oldest records out: the tail passes them (and the dead records behind
-  // them, overwritten versions) once their moves complete.
+bool SmallTier::Pressure() const {
+  // Moving the oldest records out lets the tail pass them (and the dead records behind them,
+  // overwritten versions) once their moves complete.
   return log_.used_bytes() >= log_.capacity() / 4 * 3;
 }
 
 void SmallTier::Pump() {
-  while (WantMove()) {
+  while (true) {
     const uint32_t at = log_.OldestUnmoved();
-    if (at == kLogNil) {
-      // Everything Flush() asked for is moved (or moving).
-      flushing_ = false;
-      break;
+    if (at == kLogNil || (flush_below_ != 0 && log_.header(at).wseq >= flush_below_)) {
+      flush_below_ = 0;  // what Flush() asked for is moved (or moving)
+      force_ = false;
     }
+    if (at == kLogNil || (flush_below_ == 0 && !Pressure())) break;
     const uint32_t set = log_.header(at).set;
     // The oldest record waits for its set's move in flight (which restarts the pump).
     if (SetBusy(set) || !StartMove(set)) break;
   }
-  if (!flushing_) force_ = false;
 }
 
 bool SmallTier::StartMove(uint32_t set) {

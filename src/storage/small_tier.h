@@ -181,8 +181,9 @@ class SmallTier final : private IoHandler {
   TierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
                           uint64_t token);
 
-  // Moves every record now in the log out to its set (admission applies); `force`: no admission
-  // drops (a clean stop). Moves beyond max_moves start as earlier ones complete.
+  // Moves the records now in the log out to their sets (admission applies), oldest first, up to the
+  // first appended after this call; `force`: no admission drops (a clean stop). Moves beyond
+  // max_moves start as earlier ones complete. Void sets are rewritten.
   void Flush(bool force = false);
   // No move and no lookup read in flight, and nothing waiting to be moved by Flush().
   bool idle() const;
@@ -232,7 +233,7 @@ class SmallTier final : private IoHandler {
   void OnIoComplete(IoOp& op, int64_t result) override;
   // Starts moves of the oldest log records while slots allow and there is work.
   void Pump();
-  bool WantMove() const;
+  bool Pressure() const;
   // Moves the log records of `set` out (or drops them: admission). False when no slot was free.
   bool StartMove(uint32_t set);
   bool SetBusy(uint64_t set) const;
@@ -269,8 +270,9 @@ class SmallTier final : private IoHandler {
   std::vector<std::unique_ptr<Read>> reads_;  // every lookup read (pool)
   std::vector<Read*> free_reads_;
   std::vector<Read*> active_reads_;
-  bool flushing_ = false;  // Flush(): move every record out, whatever the pressure
-  bool force_ = false;     // ... with no admission drops
+  uint64_t newest_wseq_ = 0;  // of the records appended to the log
+  uint64_t flush_below_ = 0;  // Flush(): move the records below this wseq out (0: none asked)
+  bool force_ = false;        // ... with no admission drops
   uint32_t now_ = 0;
   uint64_t items_ = 0;
   SmallTierStats stats_;

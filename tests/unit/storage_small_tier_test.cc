@@ -193,6 +193,16 @@ TEST_F(SmallTierTest, AFlushMergesManyRecordsIntoOneSetWrite) {
     EXPECT_EQ(kind, TierLookup::kReading);
   }
   EXPECT_EQ(tier_->stats().set_hits, 10u);
+  // A flush moves what the log held when it was asked, not what arrives meanwhile (b waits for
+  // a's move of their set; c arrives after the second flush, while b waits).
+  Put(KeyIn(4, 0), "a", 20);
+  tier_->Flush();
+  Put(KeyIn(4, 1), "b", 21);
+  tier_->Flush();
+  Put(KeyIn(5, 0), "c", 22);
+  aio_->Drain();
+  EXPECT_EQ(tier_->stats().log_items, 1u);
+  EXPECT_EQ(tier_->stats().set_writes, 3u);
 }
 
 TEST_F(SmallTierTest, TheNewestVersionWinsAcrossTheLogAndTheSet) {
