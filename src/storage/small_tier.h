@@ -158,7 +158,8 @@ struct SmallTierDram {
 
 class SmallTier final : private IoHandler {
  public:
-  // `aio` must outlive the tier. Options must Validate().
+  // `aio` must outlive the tier. Options must Validate(). Destroy the tier only when idle() (or
+  // after the backend dropped its ops, a simulated crash): completions call into it.
   SmallTier(IoBackend& aio, const SmallTierOptions& options);
   ~SmallTier();
   SmallTier(const SmallTier&) = delete;
@@ -191,9 +192,9 @@ class SmallTier final : private IoHandler {
   // version left on the device); UINT64_MAX when all are. A scan of the log.
   uint64_t UnsettledFloor() const;
 
-  // Warm restart, before serving: reads every set (ReadSync, 1 MiB at a time), drops records
-  // `superseded` says so (rewriting those sets with WriteSync) and rebuilds the filters. Blank and
-  // corrupt sets are empty. `superseded` may be null.
+  // Warm restart, on a new tier before any Insert: reads every set (ReadSync, 1 MiB at a time),
+  // drops the records `superseded` names (rewriting those sets with WriteSync) and rebuilds the
+  // filters. Blank and corrupt sets are empty. `superseded` may be null.
   TierRebuild Rebuild(const SupersedeTest* superseded);
 
   SmallTierStats stats() const;
