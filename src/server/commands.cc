@@ -125,7 +125,7 @@ Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView
   from_device_ = false;
   if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
     std::optional<IndexEntry> cur = engine_.Locate(hash);
-    if (cur && cur->slab == fetched_.where.slab && cur->chunk == fetched_.where.chunk) {
+    if (cur && cur->At(fetched_.where.slab, fetched_.where.chunk)) {
       where = cur;
       where->fetched = fetched_.where.fetched;  // as it was before this request's own read
       if (!fetched_.hit) return Current::kMiss;
