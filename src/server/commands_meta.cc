@@ -301,11 +301,7 @@ Progress Commands::MetaSet(const Request& req, ReplySink& sink) {
   const MetaRequest& m = req.meta;
   const std::string_view key = req.keys[0];
   const uint64_t hash = util::HashKey(key);
-  if (!counted_) {
-    ++stats_.cmd_set;
-    ++ClassOf(key.size(), req.data.size()).cmd_set;
-  }
-  counted_ = true;
+  CountSetOnce(key.size(), req.data.size());
   if (m.too_large ||
       storage::kItemHeaderSize + key.size() + req.data.size() > engine_.max_item_size()) {
     ++stats_.store_too_large;
