@@ -70,7 +70,7 @@ fuzz-ci:
 # (S7_COUNTS="1000000 10000000" drops it). BENCH_QUICK=1: about 3 minutes in all.
 # Never part of `test`.
 bench: deps
-	tools/bench/install-bench-deps.sh
+	tools/install-deps.sh bench
 	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(RELEASE_DIR) -j$(JOBS) --target ssdcached ssdcache-bench
 	tools/bench/scenarios/run-all.sh $(RELEASE_DIR)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages needed to build and run ssdcached (`server`: what `make run` needs) or
-# also to test it (`test`, the default: `make test`, `make deps`). Safe to run repeatedly: it only
-# touches apt when something is missing, so `make run` and `make test` can always call it.
+# also to test it (`test`, the default: `make test`, `make deps`), or to benchmark it against its
+# peers (`bench`: what `make bench` adds). Safe to run repeatedly: it only touches apt when
+# something is missing, so `make run`, `make test` and `make bench` can always call it.
 #
-#   tools/install-deps.sh [server|test]
+#   tools/install-deps.sh [server|test|bench]
 set -euo pipefail
 
 PROFILE=${1:-test}
@@ -41,11 +42,20 @@ TEST_PACKAGES=(
   clang-format         # make format-check, part of make test
   lld                  # links the test executables faster than GNU ld (CMakeLists.txt)
 )
+BENCH_PACKAGES=(
+  memcached     # the peer: memcached -t 1, and extstore (-o ext_path=FILE:SIZE)
+  fio           # 4 KiB random reads and 1 MiB sequential IO, O_DIRECT: the device's limit
+  gnuplot-nox   # docs/img/*.png
+  python3       # the scenarios' helpers (standard library only)
+  util-linux    # taskset, lsblk
+  procps        # uptime, free
+)
 case $PROFILE in
   server) PACKAGES=("${SERVER_PACKAGES[@]}") ;;
   test) PACKAGES=("${SERVER_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+  bench) PACKAGES=("${SERVER_PACKAGES[@]}" "${BENCH_PACKAGES[@]}") ;;
   *)
-    echo "install-deps: unknown profile '$PROFILE' (expected server or test)" >&2
+    echo "install-deps: unknown profile '$PROFILE' (expected server, test or bench)" >&2
     exit 2
     ;;
 esac

@@ -125,7 +125,7 @@ Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView
   from_device_ = false;
   if (fetched_.valid && fetched_.hash == hash && fetched_.key == key) {
     std::optional<IndexEntry> cur = engine_.Locate(hash);
-    if (cur && cur->slab == fetched_.where.slab && cur->chunk == fetched_.where.chunk) {
+    if (cur && cur->At(fetched_.where.slab, fetched_.where.chunk)) {
       where = cur;
       where->fetched = fetched_.where.fetched;  // as it was before this request's own read
       if (!fetched_.hit) return Current::kMiss;
@@ -338,11 +338,7 @@ void Commands::PlanStore(const Request& req, bool exists, const ItemView& cur, S
 Progress Commands::Store(const Request& req, ReplySink& sink) {
   const std::string_view key = req.keys[0];
   const uint64_t hash = util::HashKey(key);
-  if (!counted_) {
-    ++stats_.cmd_set;
-    ++ClassOf(key.size(), req.data.size()).cmd_set;
-  }
-  counted_ = true;
+  CountSetOnce(key.size(), req.data.size());
   if (storage::kItemHeaderSize + key.size() + req.data.size() > engine_.max_item_size()) {
     ++stats_.store_too_large;
     // Like memcached, a too-large set also drops the key's current value.

@@ -210,6 +210,14 @@ class Commands {
   // A hit of a get-family command (get gets gat gats mg): globally and in the item's class, where
   // hits_to_hot/hits_to_cold tell DRAM from the device.
   void CountGetHit(const storage::ItemView& item, bool from_device);
+  // cmd_set, globally and in the class of an item of these sizes, once per request (a store that
+  // waits for memory runs again).
+  void CountSetOnce(size_t key_size, size_t value_size) {
+    if (counted_) return;
+    ++stats_.cmd_set;
+    ++ClassOf(key_size, value_size).cmd_set;
+    counted_ = true;
+  }
 
   storage::Engine& engine_;
   ServerStats& stats_;

@@ -240,8 +240,7 @@ std::optional<protocol::Response> Commands::FinishMetaRead(PendingRead& p, const
   // The token bit as it is now (another reader may have won meanwhile), unless the key has a new
   // version since: then the version read keeps the bit it had.
   const std::optional<IndexEntry> cur = engine_.Locate(p.hash);
-  hit.token_sent = cur && cur->slab == where.slab && cur->chunk == where.chunk ? cur->token_sent
-                                                                               : where.token_sent;
+  hit.token_sent = cur && cur->At(where.slab, where.chunk) ? cur->token_sent : where.token_sent;
   MetaExpiry final_expiry;
   hit.won = MetaGetWins(m, *item, hit, final_expiry);
   if (hit.won) engine_.MarkTokenSent(p.hash, where);
@@ -302,11 +301,7 @@ Progress Commands::MetaSet(const Request& req, ReplySink& sink) {
   const MetaRequest& m = req.meta;
   const std::string_view key = req.keys[0];
   const uint64_t hash = util::HashKey(key);
-  if (!counted_) {
-    ++stats_.cmd_set;
-    ++ClassOf(key.size(), req.data.size()).cmd_set;
-  }
-  counted_ = true;
+  CountSetOnce(key.size(), req.data.size());
   if (m.too_large ||
       storage::kItemHeaderSize + key.size() + req.data.size() > engine_.max_item_size()) {
     ++stats_.store_too_large;

@@ -107,7 +107,7 @@ class Durability {
   // it at chunk `to`. Every held ticket of `hash` at (slab, from) follows it.
   void Moved(uint64_t hash, uint32_t slab, uint32_t from, uint32_t to) {
     for (Held& h : held_) {
-      if (!h.done && h.hash == hash && h.where && h.where->slab == slab && h.where->chunk == from) {
+      if (!h.done && h.hash == hash && h.where && h.where->At(slab, from)) {
         h.where->chunk = to;
       }
     }

@@ -276,8 +276,7 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
       break;
     case ReadPath::Outcome::kHit:
       if (v.exptime != 0 && v.exptime <= now_) {
-        std::optional<IndexEntry> cur = index_->Find(r->hash);
-        if (cur && cur->slab == r->where.slab && cur->chunk == r->where.chunk) {
+        if (auto cur = index_->FindAt(r->hash, r->where.slab, r->where.chunk)) {
           DropEntry(*cur);
           index_->EraseIf(r->hash, cur->slab, cur->chunk);
         }
@@ -305,7 +304,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     std::optional<IndexEntry> cur = index_->Find(hash);
     const std::optional<IndexEntry>& expected = req.expected;
     bool same = cur.has_value() == expected.has_value() &&
-                (!cur || (cur->slab == expected->slab && cur->chunk == expected->chunk));
+                (!cur || cur->At(expected->slab, expected->chunk));
     if (!same) return {StoreResult::kConflict};
   }
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
@@ -375,7 +374,7 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
 EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
   std::optional<IndexEntry> cur = index_->Find(hash);
   if (!cur) return {};
-  if (where != nullptr && (cur->slab != where->slab || cur->chunk != where->chunk)) return {};
+  if (where != nullptr && !cur->At(where->slab, where->chunk)) return {};
   // Without a checked location the entry may be another key's that shares the tag: in DRAM the
   // key tells (then this key has no entry); on the device a read tells later.
   if (where == nullptr && HoldsOtherKey(*cur, key)) return {};

@@ -83,8 +83,8 @@ void Engine::Screen(uint32_t id) {
     // Superseded records were voided (Supersede); probation holds no tombstone.
     if (!DecodeItemTrusted(ChunkInMemory(p, c), v) || v.tombstone) continue;
     const uint64_t hash = util::HashKey(v.key);
-    const std::optional<IndexEntry> cur = index_->Find(hash);
-    if (!cur || cur->slab != id || cur->chunk != c) continue;
+    const std::optional<IndexEntry> cur = index_->FindAt(hash, id, c);
+    if (!cur) continue;
     if (v.exptime != 0 && v.exptime <= now_) {
       DropEntry(*cur);
       index_->EraseIf(hash, id, c);

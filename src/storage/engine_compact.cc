@@ -63,8 +63,7 @@ bool Engine::CompactSlab(uint32_t id) {
     // but keep no entry: they are still what a restart would find.
     if (!v.tombstone) {
       const uint64_t hash = util::HashKey(v.key);
-      const std::optional<IndexEntry> cur = index_->Find(hash);
-      if (cur && cur->slab == id && cur->chunk == c) {
+      if (index_->FindAt(hash, id, c)) {
         index_->Move(hash, id, c, to);
         if (journal_ != nullptr && journal_->Uncommitted(hash)) durable_.Moved(hash, id, c, to);
       }
@@ -97,7 +96,7 @@ std::string Engine::AuditOpenSlabs() const {
         continue;
       }
       const std::optional<IndexEntry> cur = index_->Find(util::HashKey(v.key));
-      if (cur && (cur->slab != static_cast<uint32_t>(id) || cur->chunk != c)) {
+      if (cur && !cur->At(static_cast<uint32_t>(id), c)) {
         return "slab " + std::to_string(id) + " chunk " + std::to_string(c) +
                " holds a record of " + std::string(v.key) +
                " the index does not point at (it points at " + std::to_string(cur->slab) + "/" +

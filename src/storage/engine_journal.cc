@@ -52,8 +52,8 @@ void Engine::UndoChange(uint64_t hash, const IndexEntry& where) {
   // client told SERVER_ERROR may see either the older value or a miss later. When a later version
   // was stored meanwhile (its own entry, in a later block, covers the older records too), the
   // index no longer points here and nothing is undone.
-  std::optional<IndexEntry> cur = index_->Find(hash);
-  if (!cur || cur->slab != where.slab || cur->chunk != where.chunk) return;
+  std::optional<IndexEntry> cur = index_->FindAt(hash, where.slab, where.chunk);
+  if (!cur) return;
   ++stats_.journal_undone;
   SlabInfo& s = table_[cur->slab];
   ItemView v;

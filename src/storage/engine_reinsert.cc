@@ -67,8 +67,8 @@ void Engine::CopyForward(uint32_t id, const ReadOp& r) {
     const uint64_t hash = util::HashKey(v.key);
     // Only the version the index points at: a delete or overwrite that came while the read was
     // in flight moved or removed the entry, and wins.
-    const std::optional<IndexEntry> cur = index_->Find(hash);
-    if (!cur || cur->slab != id || cur->chunk != c) continue;
+    const std::optional<IndexEntry> cur = index_->FindAt(hash, id, c);
+    if (!cur) continue;
     // A change still waiting for its journal commit may be undone, and the undo finds it by its
     // location: it is not moved.
     if (journal_ != nullptr && journal_->Uncommitted(hash)) continue;

@@ -337,8 +337,7 @@ void Engine::OnIoComplete(IoOp& op, int64_t result) {
         continue;
       }
       if (journal_ == nullptr) continue;
-      std::optional<IndexEntry> cur = index_->Find(hash);
-      if (!cur || cur->slab != id || cur->chunk != c) continue;
+      if (!index_->FindAt(hash, id, c)) continue;
       // A live item lost with the slab: its key becomes a miss, but older versions of it may be
       // on the device, and the entry that superseded them may be in a block the running
       // checkpoint frees (it counts this write as done). A tombstone newer than the lost record

@@ -325,7 +325,7 @@ bool Index::EraseIf(uint64_t hash, uint32_t slab, uint32_t chunk) {
     if (i >= 0) {
       const IndexEntry cur = DecodeSlot(bucket.slots[i], bucket.expiry[i]);
       const bool live = liveness_->IsSlabLive(cur.slab);
-      if (live && (cur.slab != slab || cur.chunk != chunk)) return false;
+      if (live && !cur.At(slab, chunk)) return false;
       bucket.slots[i] = 0;
       bucket.expiry[i] = 0;
       --size_;
@@ -376,7 +376,7 @@ uint64_t* Index::SlotAt(uint64_t hash, uint32_t slab, uint32_t chunk) {
     if (i < 0) continue;
     uint64_t& slot = buckets_[b].slots[i];
     const IndexEntry e = DecodeSlot(slot, buckets_[b].expiry[i]);
-    return e.slab == slab && e.chunk == chunk ? &slot : nullptr;
+    return e.At(slab, chunk) ? &slot : nullptr;
   }
   return nullptr;
 }

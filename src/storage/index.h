@@ -52,6 +52,8 @@ struct IndexEntry {
   bool token_sent = false;  // a win token (W) was handed out for this version
   bool hit = false;         // read since placed at this location (reinsertion's test)
   bool operator==(const IndexEntry&) const = default;
+  // Whether this entry points at chunk `chunk` of slab `slab`.
+  bool At(uint32_t s, uint32_t c) const { return slab == s && chunk == c; }
 };
 
 class Index {
@@ -72,6 +74,12 @@ class Index {
 
   // The live entry whose tag matches in either bucket of `hash`, if any.
   std::optional<IndexEntry> Find(uint64_t hash) const;
+  // The live entry of `hash` if it points at chunk `chunk` of slab `slab`: whether the record
+  // there is the version the index serves (a later write or delete moved or removed the entry).
+  std::optional<IndexEntry> FindAt(uint64_t hash, uint32_t slab, uint32_t chunk) const {
+    std::optional<IndexEntry> e = Find(hash);
+    return e && e->At(slab, chunk) ? e : std::nullopt;
+  }
   // Starts loading both buckets of `hash` into the cache (a hint, no effect on the entries): a
   // batch of lookups issued ahead overlaps their cache misses (the warm-restart scan).
   void Prefetch(uint64_t hash) const;

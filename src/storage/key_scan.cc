@@ -174,8 +174,8 @@ bool KeyScan::DrainWindow(Window& w, ScanSink& sink, size_t& budget) {
 bool KeyScan::Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v, ScanSink& sink) {
   if (v.tombstone || (v.exptime != 0 && v.exptime <= p_.now)) return true;
   const uint64_t hash = util::HashKey(v.key);
-  const std::optional<IndexEntry> at = p_.index.Find(hash);
-  if (!at || at->slab != id || at->chunk != chunk) return true;  // an older version, or deleted
+  const std::optional<IndexEntry> at = p_.index.FindAt(hash, id, chunk);
+  if (!at) return true;  // an older version, or deleted
   ScanRecord rec;
   rec.key = v.key;
   rec.exptime = v.exptime;

@@ -50,6 +50,10 @@ struct Geometry {
   uint32_t reinsert_share = 0;  // 0: off
   bool admit = false;           // admission (probation and ghost)
   bool compact = false;         // compaction of open memory slabs
+  // -n: at 128 the smallest class holds tombstones and the smallest values alike, so that
+  // overwrites void records beside tombstones and compaction moves tombstones (at 56 a class
+  // of tombstones alone is never compacted).
+  uint32_t min_item = 56;
 };
 // Turns between a reinsertion's copies and the crash of its third step.
 constexpr uint64_t kReinsertCrashDelay = 3;

@@ -61,6 +61,7 @@ bool Simulator::StartEngine() {
   }
   storage::EngineOptions e;
   e.slab_size = kSlab;
+  e.min_item_size = geo_.min_item;
   e.max_memory = uint64_t{geo_.mem_slabs} * kSlab;
   e.max_index_memory = geo_.index_bytes;
   e.factor = geo_.factor;

@@ -26,6 +26,7 @@ Geometry Draw(Random& rng, const SimOptions& o) {
   g.reinsert_share = o.reinsert ? *o.reinsert : shares[side.Below(3)];
   g.admit = o.admit ? *o.admit : side.OneIn(2);
   g.compact = o.compact ? *o.compact : !side.OneIn(4);
+  g.min_item = side.OneIn(2) ? 128 : 56;
   return g;
 }
 

@@ -67,7 +67,7 @@ bench_init() {
   SCENARIO=$1
   [[ -x $SSDCACHED ]] || die "no ssdcached at $SSDCACHED (build it, or set BENCH_BIN_DIR)"
   [[ -x $BENCH ]] || die "no ssdcache-bench at $BENCH (build it, or set BENCH_BIN_DIR)"
-  [[ -x $MEMCACHED ]] || die "no memcached at $MEMCACHED (tools/bench/install-bench-deps.sh)"
+  [[ -x $MEMCACHED ]] || die "no memcached at $MEMCACHED (tools/install-deps.sh bench)"
   mkdir -p "$OUT_DIR/raw/$SCENARIO"
   RAW=$OUT_DIR/raw/$SCENARIO
   RESULTS=$OUT_DIR/$SCENARIO.jsonl
