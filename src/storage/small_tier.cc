@@ -65,9 +65,17 @@ void SmallTier::ClearHits(uint64_t set) {
     SetBit(hits_, set * options_.hit_bits + i, false);
 }
 
-bool SmallTier::MayBeOnDevice(uint64_t set, uint64_t hash, uint32_t log_at) const {
+bool SmallTier::MayBeOnDevice(uint64_t set, uint64_t hash) const {
   if (Bit(void_, set) || filters_.MayContain(set, hash)) return true;
-  return log_at != kLogNil && (log_.header(log_at).state & kLogMoving) != 0;
+  // A version a move of the set carries reaches the device when its write completes, even once a
+  // newer version replaced it in the log (unlinked, but pinned: its read may have merged it).
+  for (const auto& m : moves_) {
+    if (!m->busy || m->set != set) continue;
+    for (const uint32_t at : m->refs) {
+      if (log_.header(at).hash == hash) return true;
+    }
+  }
+  return false;
 }
 
 bool SmallTier::FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out,
@@ -88,7 +96,7 @@ TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
   const uint32_t old = log_.Find(r.key, hash, set);
   // A version newer than this one is in the log already: this one is superseded as it arrives.
   if (old != kLogNil && log_.header(old).wseq > r.wseq) return {TierStatus::kOk, false};
-  const bool journal = MayBeOnDevice(set, hash, old);
+  const bool journal = MayBeOnDevice(set, hash);
   const uint32_t bytes = SmallLog::RecordBytes(r.key.size(), r.value.size());
   const size_t keep = log_.capacity() / options_.tomb_reserve_div;
   if (!log_.HasRoom(bytes, keep)) Pump();
@@ -107,7 +115,7 @@ TierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   const uint32_t old = log_.Find(key, hash, set);
   if (old != kLogNil && log_.header(old).wseq > wseq) return {TierStatus::kOk, false};
-  if (!MayBeOnDevice(set, hash, old)) {
+  if (!MayBeOnDevice(set, hash)) {
     // Neither the set nor a write in flight can hold the key: forgetting the log version is all.
     if (old != kLogNil) log_.Kill(old);
     return {TierStatus::kOk, false};

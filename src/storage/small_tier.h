@@ -30,9 +30,10 @@
 //    version of it (filter says no) or is void.
 //  - Crash safety needs the engine's journal (journal.h): Insert()/Erase() answer `journal` when
 //    an older version of the key may be on the device (the filter says maybe, the set is void, or
-//    the previous log version is being written); the engine journals (hash, wseq) before the
-//    reply. A crash loses the log; Rebuild() with the journal's supersede test drops every set
-//    record a journal entry supersedes and rewrites that set (synchronously) before serving.
+//    a move of the set in flight carries a version of the key, even one replaced since: its read
+//    may have merged it); the engine journals (hash, wseq) before the reply. A crash loses the
+//    log; Rebuild() with the journal's supersede test drops every set record a journal entry
+//    supersedes and rewrites that set (synchronously) before serving.
 //    Journal blocks may be reclaimed once UnsettledFloor() is above the checkpoint's wseq.
 //  - Erase() of a key the filter rules out (and no write of it in flight) needs no tombstone.
 //  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
@@ -251,7 +252,7 @@ class SmallTier final : private IoHandler {
   void OnLookupRead(Read& r, int64_t result);
   // The log's answer for a key: true when it has a version (set `out`/`hit`).
   bool FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out, bool& hit) const;
-  bool MayBeOnDevice(uint64_t set, uint64_t hash, uint32_t log_at) const;
+  bool MayBeOnDevice(uint64_t set, uint64_t hash) const;
   bool Expired(uint32_t exptime) const { return exptime != 0 && exptime <= now_; }
   bool Bit(const std::vector<uint64_t>& v, uint64_t i) const { return (v[i / 64] >> (i % 64)) & 1; }
   static void SetBit(std::vector<uint64_t>& v, uint64_t i, bool on);

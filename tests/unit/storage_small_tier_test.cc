@@ -1,168 +1,19 @@
 // The small-object tier alone (small_tier.h, small_log.h) over an in-memory device: log hits
 // without IO, one set write for many records, newest version wins across the log and the set,
 // erase and expiry hide records, eviction and threshold admission are counted, filters spare IO,
-// corrupt sets and IO errors are misses, a failed write never brings an old version back, and a
-// rebuild after a restart (with the journal's supersede test) finds what it must and no more.
+// and a rebuild after a restart (with the journal's supersede test) finds what it must and no more.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "forwarding_backend.h"
-#include "storage/fault.h"
-#include "storage/fault_backend.h"
-#include "storage/memory_backend.h"
-#include "storage/small_tier.h"
-#include "util/hash.h"
+#include "small_tier_fixture.h"
 
 namespace ssdcache::storage {
 namespace {
-
-constexpr uint64_t kBase = 8192;
-
-struct Answer : SmallTierWaiter {
-  void OnSmallLookupDone(uint64_t token, const SetRecord* item) override {
-    ++calls;
-    last_token = token;
-    hit = item != nullptr;
-    if (hit) {
-      value = std::string(item->value);
-      wseq = item->wseq;
-    }
-  }
-  int calls = 0;
-  uint64_t last_token = 0;
-  bool hit = false;
-  std::string value;
-  uint64_t wseq = 0;
-};
-
-// A read held back while `hold` is set is answered later, by Release(), with the bytes the device
-// held when it was queued: a read that completes after writes queued and completed behind it (a
-// real device may do that; the memory backend completes in order).
-class HoldingBackend final : public ForwardingBackend {
- public:
-  explicit HoldingBackend(std::unique_ptr<MemoryBackend> inner)
-      : ForwardingBackend(*inner), mem_(std::move(inner)) {}
-  bool hold = false;
-  void Release() {
-    std::memcpy(held_->buf, snapshot_.data(), held_->len);
-    held_->handler->OnIoComplete(*held_, static_cast<int64_t>(held_->len));
-    held_ = nullptr;
-  }
-  void Read(IoOp& op) override {
-    if (!hold) return mem_->Read(op);
-    op.write = false;
-    held_ = &op;
-    const char* at = mem_->image()->bytes.data() + op.offset;
-    snapshot_.assign(at, at + op.len);
-  }
-
- private:
-  std::unique_ptr<MemoryBackend> mem_;
-  IoOp* held_ = nullptr;
-  std::vector<char> snapshot_;
-};
-
-class SmallTierTest : public ::testing::Test {
- protected:
-  enum class Wrap { kNone, kFaults, kHolding };
-  void Open(SmallTierOptions o, Wrap wrap = Wrap::kNone) {
-    o.base = kBase;
-    o.epoch = 77;
-    if (o.sets == 0) o.sets = 16;
-    options_ = o;
-    if (image_ == nullptr) image_ = std::make_shared<MemoryImage>(kBase + o.sets * kSetBytes);
-    tier_.reset();
-    std::string error;
-    auto mem = MemoryBackend::Create(image_, MemoryBackendOptions{}, error);
-    ASSERT_NE(mem, nullptr) << error;
-    mem_ = mem.get();
-    faults_ = nullptr;
-    holding_ = nullptr;
-    if (wrap == Wrap::kFaults) {
-      auto fb = std::make_unique<FaultBackend>(std::move(mem));
-      faults_ = fb.get();
-      aio_ = std::move(fb);
-    } else if (wrap == Wrap::kHolding) {
-      auto hb = std::make_unique<HoldingBackend>(std::move(mem));
-      holding_ = hb.get();
-      aio_ = std::move(hb);
-    } else {
-      aio_ = std::move(mem);
-    }
-    ASSERT_TRUE(o.Validate(error)) << error;
-    tier_ = std::make_unique<SmallTier>(*aio_, o);
-    tier_->set_now(1000);
-  }
-  // A key whose set is `set` (the n-th such key).
-  std::string KeyIn(uint64_t set, int n) const {
-    for (int i = 0;; ++i) {
-      std::string k =
-          "key" + std::to_string(set) + "_" + std::to_string(n) + "_" + std::to_string(i);
-      if (util::HashKey(k) % options_.sets == set) return k;
-    }
-  }
-  TierWrite Put(const std::string& key, const std::string& value, uint64_t wseq,
-                uint32_t exptime = 0) {
-    SetRecord r;
-    r.key = key;
-    r.value = value;
-    r.wseq = wseq;
-    r.cas = wseq;
-    r.exptime = exptime;
-    return tier_->Insert(r, util::HashKey(key));
-  }
-  TierWrite Del(const std::string& key, uint64_t wseq) {
-    return tier_->Erase(key, util::HashKey(key), wseq);
-  }
-  // The value a lookup finds, driving its read to completion; `kind` says how it was answered.
-  std::optional<std::string> Get(const std::string& key, TierLookup* kind = nullptr) {
-    Answer a;
-    const TierLookupResult r = tier_->Lookup(key, util::HashKey(key), &a, 5);
-    if (kind != nullptr) *kind = r.kind;
-    if (r.kind == TierLookup::kHit) return std::string(r.item.value);
-    if (r.kind == TierLookup::kMiss) return std::nullopt;
-    aio_->Drain();
-    EXPECT_EQ(a.calls, 1);
-    EXPECT_EQ(a.last_token, 5u);
-    if (!a.hit) return std::nullopt;
-    return a.value;
-  }
-  void FlushAll(bool force = false) {
-    tier_->Flush(force);
-    aio_->Drain();
-    EXPECT_TRUE(tier_->idle());
-  }
-  void InjectAll(const char* spec) {
-    std::string error;
-    faults_->set_injector(FaultInjector::Create(spec, error));
-    ASSERT_TRUE(error.empty()) << error;
-  }
-  // The keys set `set` holds on the device.
-  std::vector<std::string> KeysOnDevice(uint64_t set) const {
-    std::vector<SetRecord> recs;
-    ReadSetPage(image_->bytes.data() + kBase + set * kSetBytes, set, 77, recs);
-    std::vector<std::string> keys;
-    for (const SetRecord& r : recs) keys.emplace_back(r.key);
-    return keys;
-  }
-  IoStats io() const { return aio_->stats(); }
-
-  SmallTierOptions options_;
-  std::shared_ptr<MemoryImage> image_;
-  MemoryBackend* mem_ = nullptr;
-  FaultBackend* faults_ = nullptr;
-  HoldingBackend* holding_ = nullptr;
-  std::unique_ptr<IoBackend> aio_;
-  std::unique_ptr<SmallTier> tier_;
-};
 
 TEST_F(SmallTierTest, ALogHitNeedsNoIo) {
   Open({});
@@ -334,57 +185,6 @@ TEST_F(SmallTierTest, AFalsePositiveReadIsCounted) {
   EXPECT_GT(reads, 0);
   EXPECT_EQ(tier_->stats().false_positive_reads, static_cast<uint64_t>(reads));
   EXPECT_EQ(tier_->stats().set_reads, static_cast<uint64_t>(reads));
-}
-
-TEST_F(SmallTierTest, ACorruptSetReadsAsAMissAndIsCounted) {
-  Open({});
-  Put(KeyIn(10, 0), "x", 1);
-  Put(KeyIn(10, 1), "y", 2);
-  FlushAll();
-  image_->bytes[kBase + 10 * kSetBytes + 100] ^= 0x20;
-  TierLookup kind;
-  EXPECT_EQ(Get(KeyIn(10, 0), &kind), std::nullopt);
-  EXPECT_EQ(kind, TierLookup::kReading);
-  EXPECT_EQ(tier_->stats().corrupt_sets, 1u);
-  EXPECT_EQ(tier_->stats().false_positive_reads, 0u);
-}
-
-TEST_F(SmallTierTest, AReadErrorIsAMiss) {
-  Open({}, Wrap::kFaults);
-  Put(KeyIn(11, 0), "x", 1);
-  Put(KeyIn(11, 1), "y", 2);
-  FlushAll();
-  InjectAll("read_eio=1");
-  EXPECT_EQ(Get(KeyIn(11, 0)), std::nullopt);
-  EXPECT_EQ(tier_->stats().read_errors, 1u);
-  faults_->set_injector(nullptr);
-  EXPECT_EQ(Get(KeyIn(11, 0)), "x");
-}
-
-TEST_F(SmallTierTest, AFailedWriteDropsItsRecordsAndNeverServesAnOldVersion) {
-  Open({}, Wrap::kFaults);
-  const std::string k = KeyIn(12, 0);
-  Put(k, "v1", 1);
-  Put(KeyIn(12, 1), "other", 2);
-  FlushAll();
-  InjectAll("write_eio=1");
-  EXPECT_TRUE(Put(k, "v2", 3).journal);
-  FlushAll();
-  faults_->set_injector(nullptr);
-  SmallTierStats s = tier_->stats();
-  EXPECT_EQ(s.write_errors, 1u);
-  EXPECT_EQ(s.write_drops, 1u);
-  TierLookup kind;
-  EXPECT_EQ(Get(k, &kind), std::nullopt);  // the set is void: neither v1 nor v2, and no IO
-  EXPECT_EQ(kind, TierLookup::kMiss);
-  EXPECT_LE(tier_->UnsettledFloor(), 3u);  // v2's journal entry must outlive the void set
-  // A later insert to the void set must be journaled too (v1 may still be on the device).
-  EXPECT_TRUE(Put(KeyIn(12, 2), "new", 4).journal);
-  FlushAll();  // rewrites the void set without reading it
-  EXPECT_EQ(Get(k), std::nullopt);
-  EXPECT_EQ(Get(KeyIn(12, 2)), "new");
-  EXPECT_EQ(KeysOnDevice(12), std::vector<std::string>{KeyIn(12, 2)});
-  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX);
 }
 
 TEST_F(SmallTierTest, ARebuildAfterARestartFindsEveryFlushedItem) {

@@ -1,0 +1,87 @@
+// The small-object tier's failures and races (small_tier.h): corrupt sets and IO errors are
+// misses, a failed write never brings an old version back, and a version carried by a set move
+// in flight counts as on the device.
+#include <gtest/gtest.h>
+
+#include "small_tier_fixture.h"
+
+namespace ssdcache::storage {
+namespace {
+
+TEST_F(SmallTierTest, ACorruptSetReadsAsAMissAndIsCounted) {
+  Open({});
+  Put(KeyIn(10, 0), "x", 1);
+  Put(KeyIn(10, 1), "y", 2);
+  FlushAll();
+  image_->bytes[kBase + 10 * kSetBytes + 100] ^= 0x20;
+  TierLookup kind;
+  EXPECT_EQ(Get(KeyIn(10, 0), &kind), std::nullopt);
+  EXPECT_EQ(kind, TierLookup::kReading);
+  EXPECT_EQ(tier_->stats().corrupt_sets, 1u);
+  EXPECT_EQ(tier_->stats().false_positive_reads, 0u);
+}
+
+TEST_F(SmallTierTest, AReadErrorIsAMiss) {
+  Open({}, Wrap::kFaults);
+  Put(KeyIn(11, 0), "x", 1);
+  Put(KeyIn(11, 1), "y", 2);
+  FlushAll();
+  InjectAll("read_eio=1");
+  EXPECT_EQ(Get(KeyIn(11, 0)), std::nullopt);
+  EXPECT_EQ(tier_->stats().read_errors, 1u);
+  faults_->set_injector(nullptr);
+  EXPECT_EQ(Get(KeyIn(11, 0)), "x");
+}
+
+TEST_F(SmallTierTest, AFailedWriteDropsItsRecordsAndNeverServesAnOldVersion) {
+  Open({}, Wrap::kFaults);
+  const std::string k = KeyIn(12, 0);
+  Put(k, "v1", 1);
+  Put(KeyIn(12, 1), "other", 2);
+  FlushAll();
+  InjectAll("write_eio=1");
+  EXPECT_TRUE(Put(k, "v2", 3).journal);
+  FlushAll();
+  faults_->set_injector(nullptr);
+  SmallTierStats s = tier_->stats();
+  EXPECT_EQ(s.write_errors, 1u);
+  EXPECT_EQ(s.write_drops, 1u);
+  TierLookup kind;
+  EXPECT_EQ(Get(k, &kind), std::nullopt);  // the set is void: neither v1 nor v2, and no IO
+  EXPECT_EQ(kind, TierLookup::kMiss);
+  EXPECT_LE(tier_->UnsettledFloor(), 3u);  // v2's journal entry must outlive the void set
+  // A later insert to the void set must be journaled too (v1 may still be on the device).
+  EXPECT_TRUE(Put(KeyIn(12, 2), "new", 4).journal);
+  FlushAll();  // rewrites the void set without reading it
+  EXPECT_EQ(Get(k), std::nullopt);
+  EXPECT_EQ(Get(KeyIn(12, 2)), "new");
+  EXPECT_EQ(KeysOnDevice(12), std::vector<std::string>{KeyIn(12, 2)});
+  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX);
+}
+
+// A version a set move carries once its read completed is on its way to the device even after a
+// newer version replaced it in the log: a delete then needs a tombstone and a journal entry, and a
+// later put a journal entry (a crash loses the log, not the set write).
+TEST_F(SmallTierTest, AVersionInAMoveInFlightCountsAsOnTheDevice) {
+  Open({}, Wrap::kHolding);
+  const std::string k = KeyIn(6, 0);  // set 6 was never written: its filter rules k out
+  EXPECT_FALSE(Put(k, "v1", 1).journal);
+  holding_->hold_writes = true;
+  tier_->Flush();
+  aio_->Drain();  // the move's read completes, v1 is merged, its write is held
+  ASSERT_TRUE(holding_->holds_write());
+  EXPECT_TRUE(Put(k, "v2", 2).journal);  // v1 is moving
+  EXPECT_TRUE(Put(k, "v3", 3).journal);  // v2 is not, but v1 still is: a crash brings v1 back
+  EXPECT_TRUE(Del(k, 4).journal);
+  holding_->hold_writes = false;
+  holding_->ReleaseWrite();
+  aio_->Drain();
+  EXPECT_EQ(KeysOnDevice(6), std::vector<std::string>{k});  // v1 landed
+  EXPECT_EQ(Get(k), std::nullopt);                          // the tombstone hides it
+  FlushAll();
+  EXPECT_EQ(Get(k), std::nullopt);
+  EXPECT_TRUE(KeysOnDevice(6).empty());
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
