@@ -93,13 +93,15 @@ TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
     return {TierStatus::kTooLarge, false};
   }
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
+  const uint32_t bytes = SmallLog::RecordBytes(r.key.size(), r.value.size());
+  const size_t keep = log_.capacity() / options_.tomb_reserve_div;
+  // Records move out before the key's log version is looked up: a pump may drop it (admission),
+  // and its bytes may then hold the record appended below.
+  if (!log_.HasRoom(bytes, keep)) Pump();
   const uint32_t old = log_.Find(r.key, hash, set);
   // A version newer than this one is in the log already: this one is superseded as it arrives.
   if (old != kLogNil && log_.header(old).wseq > r.wseq) return {TierStatus::kOk, false};
   const bool journal = MayBeOnDevice(set, hash);
-  const uint32_t bytes = SmallLog::RecordBytes(r.key.size(), r.value.size());
-  const size_t keep = log_.capacity() / options_.tomb_reserve_div;
-  if (!log_.HasRoom(bytes, keep)) Pump();
   if (log_.Append(r, hash, set, false, keep) == kLogNil) {
     ++stats_.no_room;
     return {TierStatus::kNoRoom, false};
@@ -113,6 +115,8 @@ TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
 TierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
   if (key.empty() || key.size() > 255) return {TierStatus::kTooLarge, false};
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
+  // As in Insert(): records move out before the key's log version is looked up.
+  if (!log_.HasRoom(SmallLog::RecordBytes(key.size(), 0), 0)) Pump();
   const uint32_t old = log_.Find(key, hash, set);
   if (old != kLogNil && log_.header(old).wseq > wseq) return {TierStatus::kOk, false};
   if (!MayBeOnDevice(set, hash)) {
@@ -124,11 +128,8 @@ TierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
   tomb.key = key;
   tomb.wseq = wseq;
   if (log_.Append(tomb, hash, set, true, 0) == kLogNil) {
-    Pump();
-    if (log_.Append(tomb, hash, set, true, 0) == kLogNil) {
-      ++stats_.no_room;
-      return {TierStatus::kNoRoom, false};
-    }
+    ++stats_.no_room;
+    return {TierStatus::kNoRoom, false};
   }
   newest_wseq_ = std::max(newest_wseq_, wseq);
   if (old != kLogNil) log_.Kill(old);
