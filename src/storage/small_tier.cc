@@ -241,15 +241,13 @@ void SmallTier::Flush(bool force) {
   flush_below_ = newest_wseq_ + 1;
   force_ = force;
   // Void sets are retried here, not after each failed write: a device that keeps failing must
-  // not turn into a loop of writes.
-  for (const uint32_t s : void_list_) {
-    if (!SetBusy(s)) StartMove(s);
-  }
+  // not turn into a loop of writes. Pump() starts their moves as slots allow.
+  void_retry_ = void_list_;
   Pump();
 }
 
 bool SmallTier::idle() const {
-  if (!active_reads_.empty()) return false;
+  if (!active_reads_.empty() || !void_retry_.empty()) return false;
   return std::none_of(moves_.begin(), moves_.end(), [](const auto& m) { return m->busy; });
 }
 
@@ -265,6 +263,15 @@ bool SmallTier::Pressure() const {
 }
 
 void SmallTier::Pump() {
+  // The void sets Flush() asked to rewrite first (a move in flight of one rewrites it too).
+  while (!void_retry_.empty()) {
+    const uint32_t set = void_retry_.back();
+    void_retry_.pop_back();
+    if (Bit(void_, set) && !SetBusy(set) && !StartMove(set)) {
+      void_retry_.push_back(set);  // no slot: a completing move pumps again
+      return;
+    }
+  }
   while (true) {
     const uint32_t at = log_.OldestUnmoved();
     if (at == kLogNil || (flush_below_ != 0 && log_.header(at).wseq >= flush_below_)) {

@@ -187,7 +187,8 @@ class SmallTier final : private IoHandler {
   // first appended after this call; `force`: no admission drops (a clean stop). Moves beyond
   // max_moves start as earlier ones complete. Void sets are rewritten.
   void Flush(bool force = false);
-  // No move and no lookup read in flight, and nothing waiting to be moved by Flush().
+  // No move and no lookup read in flight, and nothing waiting to be moved by Flush() (void sets
+  // included: a rewrite that fails again leaves its set void until the next Flush()).
   bool idle() const;
   // The smallest wseq whose record is not settled (durably in its set, or dropped with no older
   // version left on the device); UINT64_MAX when all are. A scan of the log.
@@ -266,6 +267,7 @@ class SmallTier final : private IoHandler {
   std::vector<uint64_t> hits_;        // sets x hit_bits
   std::vector<uint64_t> void_;        // sets
   std::vector<uint32_t> void_list_;   // void sets waiting for a rewrite
+  std::vector<uint32_t> void_retry_;  // ... that Flush() asked to rewrite, not yet started
   uint64_t void_floor_ = UINT64_MAX;  // smallest wseq dropped while a set is void
   SmallLog log_;
   std::vector<std::unique_ptr<Move>> moves_;

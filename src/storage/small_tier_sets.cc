@@ -222,7 +222,8 @@ SmallTierDram SmallTier::Dram() const {
   SmallTierDram d;
   d.filters = filters_.bytes();
   d.hit_bits = hits_.size() * sizeof(uint64_t);
-  d.void_bits = void_.size() * sizeof(uint64_t) + void_list_.capacity() * sizeof(uint32_t);
+  d.void_bits = void_.size() * sizeof(uint64_t) +
+                (void_list_.capacity() + void_retry_.capacity()) * sizeof(uint32_t);
   d.log = log_.capacity();
   d.log_index = log_.index_bytes();
   d.io =

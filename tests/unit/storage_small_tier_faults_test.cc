@@ -83,5 +83,34 @@ TEST_F(SmallTierTest, AVersionInAMoveInFlightCountsAsOnTheDevice) {
   EXPECT_TRUE(KeysOnDevice(6).empty());
 }
 
+// A clean stop (Flush(true), then wait until idle) rewrites every void set, also those that found
+// every move slot busy when it was asked: a restart without the journal finds no older version.
+TEST_F(SmallTierTest, ACleanStopRewritesEveryVoidSet) {
+  SmallTierOptions o;
+  o.max_moves = 1;
+  Open(o, Wrap::kFaults);
+  for (const uint64_t set : {12, 13}) {
+    Put(KeyIn(set, 0), "v1", set * 10);
+    Put(KeyIn(set, 1), "other", set * 10 + 1);
+  }
+  FlushAll();
+  InjectAll("write_eio=1");
+  for (const uint64_t set : {12, 13}) Put(KeyIn(set, 0), "v2", set * 10 + 2);
+  FlushAll();
+  faults_->set_injector(nullptr);
+  ASSERT_EQ(tier_->stats().write_errors, 2u);  // both sets are void, v1 still on the device
+  tier_->Flush(true);                          // one void set takes the only slot, the other waits
+  for (int i = 0; i < 100 && !tier_->idle(); ++i) aio_->Poll();
+  ASSERT_TRUE(tier_->idle());
+  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX);  // the journal may go
+  EXPECT_EQ(tier_->stats().set_writes, 4u);
+  Open(options_);
+  ASSERT_TRUE(tier_->Rebuild(nullptr).ok);
+  for (const uint64_t set : {12, 13}) {
+    EXPECT_EQ(Get(KeyIn(set, 0)), std::nullopt) << set;
+    EXPECT_TRUE(KeysOnDevice(set).empty()) << set;
+  }
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
