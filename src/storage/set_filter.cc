@@ -38,6 +38,16 @@ void SetFilters::Rebuild(uint64_t set, std::span<const uint64_t> key_hashes) {
   for (const uint64_t h : key_hashes) Add(set, h);
 }
 
+uint32_t SetFilters::EstimateKeys(uint64_t set) const {
+  uint32_t on = 0;
+  for (uint64_t b = set * bits_per_set_; b < (set + 1) * bits_per_set_; ++b) {
+    on += (words_[b / 64] >> (b % 64)) & 1;
+  }
+  const double m = bits_per_set_;
+  const double x = std::min<double>(on, m - 1);
+  return static_cast<uint32_t>(std::lround(-m / hashes_ * std::log(1.0 - x / m)));
+}
+
 bool SetFilters::MayContain(uint64_t set, uint64_t key_hash) const {
   for (uint32_t p = 0; p < hashes_; ++p) {
     const uint64_t b = Bit(set, key_hash, p);

@@ -32,6 +32,8 @@ class SetFilters {
   // False: the set certainly does not hold the key. True: it may (read the set).
   bool MayContain(uint64_t set, uint64_t key_hash) const;
   void Clear(uint64_t set);
+  // How many keys the set's filter holds, estimated from its bits set: -(m/k) ln(1 - X/m).
+  uint32_t EstimateKeys(uint64_t set) const;
 
   uint64_t sets() const { return sets_; }
   size_t bytes() const { return words_.size() * sizeof(uint64_t); }

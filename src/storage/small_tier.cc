@@ -10,6 +10,7 @@ namespace {
 
 // IoOp::user: the index of the move or read, and which of the two it is.
 constexpr uint64_t kMoveTag = 1;
+constexpr uint32_t kMoveReadTries = 3;  // a move's read of its set, before the set is lost
 
 }  // namespace
 
@@ -311,6 +312,7 @@ bool SmallTier::StartMove(uint32_t set) {
   }
   m.busy = true;
   m.set = set;
+  m.read_tries = 0;
   m.min_wseq = UINT64_MAX;
   for (const uint32_t at : m.refs) {
     log_.SetMoving(at);
@@ -331,13 +333,25 @@ bool SmallTier::StartMove(uint32_t set) {
 void SmallTier::OnMoveRead(Move& m, int64_t result) {
   std::vector<SetRecord> old;
   if (result != kSetBytes) {
-    // The set's content is unknown: it is written with the log's records only (what it held is
-    // evicted, uncounted), which also overwrites any older version.
     ++stats_.read_errors;
+    if (++m.read_tries < kMoveReadTries) {
+      aio_.Read(m.io);  // the same page, offset and length: a transient error passes
+      return;
+    }
+    // The set's content is unknown: it is written with the log's records only, which also
+    // overwrites any older version; what it held is lost.
+    LoseSet(m.set);
   } else if (ReadSetPage(m.page.data(), m.set, options_.epoch, old) == SetCheck::kCorrupt) {
     ++stats_.corrupt_sets;
+    LoseSet(m.set);
   }
   WriteMerged(m, old);
+}
+
+void SmallTier::LoseSet(uint64_t set) {
+  // Its item count is not kept: the filter's estimate leaves the tier's count.
+  ++stats_.set_losses;
+  items_ -= std::min<uint64_t>(items_, filters_.EstimateKeys(set));
 }
 
 void SmallTier::WriteMerged(Move& m, const std::vector<SetRecord>& old) {

@@ -135,14 +135,17 @@ struct SmallTierStats {
   uint64_t false_positive_reads = 0;  // ... that did not find the key
   uint64_t read_errors = 0;           // set reads (lookup or move) that failed: misses
   uint64_t corrupt_sets = 0;          // set reads that failed verification: empty
-  uint64_t set_writes = 0;            // completed set rewrites
+  // Sets whose content a move lost: its read failed 3 times, or the set failed verification (its
+  // items, estimated from the filter, leave `items`).
+  uint64_t set_losses = 0;
+  uint64_t set_writes = 0;  // completed set rewrites
   uint64_t set_write_bytes = 0;
   uint64_t stored_bytes = 0;       // key + value bytes of new records written into sets
   double write_amplification = 0;  // set_write_bytes / stored_bytes
   uint64_t admission_drops = 0;    // records dropped instead of a rewrite for too few
   uint64_t evictions = 0;          // records evicted from a full set, and admission drops
   uint64_t write_errors = 0;       // set writes that failed (the set is void until rewritten)
-  uint64_t write_drops = 0;        // records lost with a failed set write
+  uint64_t write_drops = 0;        // records lost with a failed set write (the log's and the set's)
   uint64_t no_room = 0;            // Insert/Erase refused: the log was full of pinned records
 };
 
@@ -217,7 +220,7 @@ class SmallTier final : private IoHandler {
     uint64_t new_count = 0;
     uint64_t new_bytes = 0;  // key + value bytes of the log records written
     uint64_t min_wseq = UINT64_MAX;
-    uint64_t carried = 0;  // log data records written (lost if the write fails)
+    uint32_t read_tries = 0;
   };
   // A lookup's read of a set.
   struct Read {
@@ -241,6 +244,8 @@ class SmallTier final : private IoHandler {
   bool StartMove(uint32_t set);
   bool SetBusy(uint64_t set) const;
   void OnMoveRead(Move& m, int64_t result);
+  // The set's content could not be read (after retries) or failed verification: it is lost.
+  void LoseSet(uint64_t set);
   void WriteMerged(Move& m, const std::vector<SetRecord>& old);
   void OnMoveWritten(Move& m, int64_t result);
   void FinishMove(Move& m);

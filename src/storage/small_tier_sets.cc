@@ -48,11 +48,9 @@ std::vector<SetRecord> SmallTier::Merge(Move& m, const std::vector<SetRecord>& o
   }
   Evict(m.set, recs, hashes, slots);
   m.new_bytes = 0;
-  m.carried = 0;
   for (size_t i = 0; i < recs.size(); ++i) {
     if (slots[i] != kNoSlot) continue;
     m.new_bytes += recs[i].key.size() + recs[i].value.size();
-    ++m.carried;
   }
   m.hashes = std::move(hashes);
   return recs;
@@ -101,9 +99,10 @@ void SmallTier::OnMoveWritten(Move& m, int64_t result) {
     stats_.stored_bytes += m.new_bytes;
   } else {
     // What the set holds now is unknown (old, torn, or new): it is void until rewritten, and
-    // the records it carried are lost. Their journal entries must outlive the void set.
+    // the records it carried (the log's and the set's) are lost. Their journal entries must
+    // outlive the void set.
     ++stats_.write_errors;
-    stats_.write_drops += m.carried;
+    stats_.write_drops += m.new_count;
     MakeVoid(m.set, m.min_wseq);
   }
   FinishMove(m);

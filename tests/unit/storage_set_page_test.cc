@@ -155,6 +155,12 @@ TEST(SetFilters, FalsePositivesNearTheTheoryAtFiveBitsPerKey) {
   EXPECT_NEAR(theory, 0.092, 0.005);
   EXPECT_LT(static_cast<double>(positives) / probes, theory * 1.25);
   EXPECT_GT(static_cast<double>(positives) / probes, theory * 0.75);
+  // The key count estimated from the bits set is close on average (what a lost set takes away).
+  uint64_t estimated = 0;
+  for (uint64_t s = 0; s < kSets; ++s) estimated += f.EstimateKeys(s);
+  EXPECT_NEAR(static_cast<double>(estimated) / kSets, 32.0, 1.0);
+  f.Clear(3);
+  EXPECT_EQ(f.EstimateKeys(3), 0u);
 }
 
 }  // namespace
