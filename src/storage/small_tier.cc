@@ -209,7 +209,8 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
     }
     answered = true;
   }
-  std::vector<SetRecord> recs;
+  std::vector<SetRecord>& recs = lookup_recs_;  // reused: no allocation per read
+  recs.clear();
   if (!answered) {
     SetCheck check = SetCheck::kCorrupt;
     if (result != kSetBytes) {
@@ -234,7 +235,9 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
   }
   // The waiter copies the value out of the page before the read goes back to the pool.
   r.waiter->OnSmallLookupDone(r.token, hit ? &item : nullptr);
-  active_reads_.erase(std::find(active_reads_.begin(), active_reads_.end(), &r));
+  auto at = std::find(active_reads_.begin(), active_reads_.end(), &r);
+  *at = active_reads_.back();
+  active_reads_.pop_back();
   free_reads_.push_back(&r);
 }
 
@@ -320,7 +323,8 @@ bool SmallTier::StartMove(uint32_t set) {
   }
   if (is_void) {
     // Its content is unknown (a failed write): the set is written anew, not read.
-    WriteMerged(m, {});
+    m.old.clear();
+    WriteMerged(m);
     return true;
   }
   m.io.buf = m.page.data();
@@ -331,7 +335,8 @@ bool SmallTier::StartMove(uint32_t set) {
 }
 
 void SmallTier::OnMoveRead(Move& m, int64_t result) {
-  std::vector<SetRecord> old;
+  std::vector<SetRecord>& old = m.old;
+  old.clear();
   if (result != kSetBytes) {
     ++stats_.read_errors;
     if (++m.read_tries < kMoveReadTries) {
@@ -345,7 +350,7 @@ void SmallTier::OnMoveRead(Move& m, int64_t result) {
     ++stats_.corrupt_sets;
     LoseSet(m.set);
   }
-  WriteMerged(m, old);
+  WriteMerged(m);
 }
 
 void SmallTier::LoseSet(uint64_t set) {
@@ -354,9 +359,10 @@ void SmallTier::LoseSet(uint64_t set) {
   items_ -= std::min<uint64_t>(items_, filters_.EstimateKeys(set));
 }
 
-void SmallTier::WriteMerged(Move& m, const std::vector<SetRecord>& old) {
-  m.old_count = old.size();
-  const std::vector<SetRecord> recs = Merge(m, old);
+void SmallTier::WriteMerged(Move& m) {
+  m.old_count = m.old.size();
+  Merge(m);
+  const std::vector<SetRecord>& recs = m.recs;
   SetPageWriter w(m.out.data(), m.set, options_.epoch);
   uint64_t wseq = 1;
   for (const SetRecord& r : recs) {

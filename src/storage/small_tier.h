@@ -156,7 +156,7 @@ struct SmallTierDram {
   size_t void_bits = 0;
   size_t log = 0;
   size_t log_index = 0;
-  size_t io = 0;  // move pages and lookup read buffers
+  size_t io = 0;  // move pages and lookup read buffers, with their scratch vectors
   size_t total() const { return filters + hit_bits + void_bits + log + log_index + io; }
 };
 
@@ -216,7 +216,12 @@ class SmallTier final : private IoHandler {
     uint32_t set = 0;
     std::vector<uint32_t> refs;    // log records, oldest first
     std::vector<uint64_t> hashes;  // of the records written: the filter once the write completes
-    uint64_t old_count = 0;        // records the read found
+    // Scratch of the merge, kept so that a move allocates nothing once warm.
+    std::vector<SetRecord> old;   // the set as read (views into page)
+    std::vector<SetRecord> recs;  // the set as written
+    std::vector<uint32_t> fresh;  // live log records
+    std::vector<uint32_t> slots;  // the old slot of each record written (kNoSlot: from the log)
+    uint64_t old_count = 0;       // records the read found
     uint64_t new_count = 0;
     uint64_t new_bytes = 0;  // key + value bytes of the log records written
     uint64_t min_wseq = UINT64_MAX;
@@ -246,12 +251,13 @@ class SmallTier final : private IoHandler {
   void OnMoveRead(Move& m, int64_t result);
   // The set's content could not be read (after retries) or failed verification: it is lost.
   void LoseSet(uint64_t set);
-  void WriteMerged(Move& m, const std::vector<SetRecord>& old);
+  // Writes the merge of m.old (what the read found) and the log's records.
+  void WriteMerged(Move& m);
   void OnMoveWritten(Move& m, int64_t result);
   void FinishMove(Move& m);
-  // The records of the set write: `old` minus what the log supersedes, plus the log's, evicting
-  // (FIFO or second chance) until they fit. Fills m.hashes and the counts; returns the records.
-  std::vector<SetRecord> Merge(Move& m, const std::vector<SetRecord>& old);
+  // The records of the set write (m.recs): m.old minus what the log supersedes, plus the log's,
+  // evicting (FIFO or second chance) until they fit. Fills m.hashes and the counts.
+  void Merge(Move& m);
   void Evict(uint64_t set, std::vector<SetRecord>& recs, std::vector<uint64_t>& hashes,
              std::vector<uint32_t>& slots);
   void StartRead(Read& r);
@@ -279,7 +285,8 @@ class SmallTier final : private IoHandler {
   std::vector<std::unique_ptr<Read>> reads_;  // every lookup read (pool)
   std::vector<Read*> free_reads_;
   std::vector<Read*> active_reads_;
-  uint64_t newest_wseq_ = 0;  // of the records appended to the log
+  std::vector<SetRecord> lookup_recs_;  // scratch of a lookup read
+  uint64_t newest_wseq_ = 0;            // of the records appended to the log
   uint64_t flush_below_ = 0;  // Flush(): move the records below this wseq out (0: none asked)
   bool force_ = false;        // ... with no admission drops
   uint32_t now_ = 0;

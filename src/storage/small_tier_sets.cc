@@ -15,16 +15,21 @@ constexpr uint64_t kRebuildSets = 256;    // sets per synchronous read (1 MiB)
 
 }  // namespace
 
-std::vector<SetRecord> SmallTier::Merge(Move& m, const std::vector<SetRecord>& old) {
+void SmallTier::Merge(Move& m) {
   // The log's versions (tombstones too), oldest first. A record killed since the move started has
   // a newer version in the log, which stays there.
-  std::vector<uint32_t> fresh;
+  const std::vector<SetRecord>& old = m.old;
+  std::vector<uint32_t>& fresh = m.fresh;
+  std::vector<SetRecord>& recs = m.recs;
+  std::vector<uint64_t>& hashes = m.hashes;
+  std::vector<uint32_t>& slots = m.slots;
+  fresh.clear();
+  recs.clear();
+  hashes.clear();
+  slots.clear();
   for (const uint32_t at : m.refs) {
     if ((log_.header(at).state & kLogLive) != 0) fresh.push_back(at);
   }
-  std::vector<SetRecord> recs;
-  std::vector<uint64_t> hashes;
-  std::vector<uint32_t> slots;  // the old slot of each kept old record (its hit bit)
   for (size_t i = 0; i < old.size(); ++i) {
     const SetRecord& o = old[i];
     const bool superseded = std::any_of(fresh.begin(), fresh.end(), [&](uint32_t at) {
@@ -52,8 +57,6 @@ std::vector<SetRecord> SmallTier::Merge(Move& m, const std::vector<SetRecord>& o
     if (slots[i] != kNoSlot) continue;
     m.new_bytes += recs[i].key.size() + recs[i].value.size();
   }
-  m.hashes = std::move(hashes);
-  return recs;
 }
 
 void SmallTier::Evict(uint64_t set, std::vector<SetRecord>& recs, std::vector<uint64_t>& hashes,
@@ -227,6 +230,13 @@ SmallTierDram SmallTier::Dram() const {
   d.log_index = log_.index_bytes();
   d.io =
       moves_.size() * (sizeof(Move) + 2 * kSetBytes) + reads_.size() * (sizeof(Read) + kSetBytes);
+  // The moves' scratch, as large as the largest merge so far.
+  for (const auto& m : moves_) {
+    d.io += (m->old.capacity() + m->recs.capacity()) * sizeof(SetRecord) +
+            (m->refs.capacity() + m->fresh.capacity() + m->slots.capacity()) * sizeof(uint32_t) +
+            m->hashes.capacity() * sizeof(uint64_t);
+  }
+  d.io += lookup_recs_.capacity() * sizeof(SetRecord);
   return d;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "small_tier_fixture.h"
 
 namespace ssdcache::storage {
@@ -350,6 +351,30 @@ TEST_F(SmallTierTest, DramIsCountedByteByByteAndStaysUnderAByteAnItem) {
   const double per_item = static_cast<double>(d.filters + d.hit_bits + d.void_bits) /
                           (static_cast<double>(o.sets) * per_set * 0.9);
   EXPECT_LT(per_item, 1.0);
+}
+
+// Once warm, a set move (read, merge, write) and a lookup's set read allocate nothing.
+TEST_F(SmallTierTest, AWarmMoveAndLookupReadAllocateNothing) {
+  Open({});
+  std::vector<std::string> keys;
+  for (int i = 0; i < 8; ++i) keys.push_back(KeyIn(3, i));
+  uint64_t wseq = 0;
+  const auto round = [&] {
+    for (const std::string& k : keys) Put(k, "v", ++wseq);
+    tier_->Flush();
+    aio_->Drain();
+    for (const std::string& k : keys) {
+      Answer a;
+      tier_->Lookup(k, util::HashKey(k), &a, 1);
+      aio_->Drain();
+      EXPECT_TRUE(a.hit);
+    }
+  };
+  round();
+  round();
+  const uint64_t before = g_allocations.load();
+  round();
+  EXPECT_EQ(g_allocations.load() - before, 0u);
 }
 
 // Not run by default (a measurement, ~10 s): the threshold admission trade-off. A zipf(0.9)
