@@ -89,9 +89,9 @@ bool SmallTier::FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRe
   return true;
 }
 
-TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
+SmallTierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
   if (!Fits(r.key.size(), r.value.size()) || r.value.size() > 65535) {
-    return {TierStatus::kTooLarge, false};
+    return {SmallTierStatus::kTooLarge, false};
   }
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   const uint32_t bytes = SmallLog::RecordBytes(r.key.size(), r.value.size());
@@ -101,51 +101,51 @@ TierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
   if (!log_.HasRoom(bytes, keep)) Pump();
   const uint32_t old = log_.Find(r.key, hash, set);
   // A version newer than this one is in the log already: this one is superseded as it arrives.
-  if (old != kLogNil && log_.header(old).wseq > r.wseq) return {TierStatus::kOk, false};
+  if (old != kLogNil && log_.header(old).wseq > r.wseq) return {SmallTierStatus::kOk, false};
   const bool journal = MayBeOnDevice(set, hash);
   if (log_.Append(r, hash, set, false, keep) == kLogNil) {
     ++stats_.no_room;
-    return {TierStatus::kNoRoom, false};
+    return {SmallTierStatus::kNoRoom, false};
   }
   newest_wseq_ = std::max(newest_wseq_, r.wseq);
   if (old != kLogNil) log_.Kill(old);
   Pump();
-  return {TierStatus::kOk, journal};
+  return {SmallTierStatus::kOk, journal};
 }
 
-TierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
-  if (key.empty() || key.size() > 255) return {TierStatus::kTooLarge, false};
+SmallTierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
+  if (key.empty() || key.size() > 255) return {SmallTierStatus::kTooLarge, false};
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   // As in Insert(): records move out before the key's log version is looked up.
   if (!log_.HasRoom(SmallLog::RecordBytes(key.size(), 0), 0)) Pump();
   const uint32_t old = log_.Find(key, hash, set);
-  if (old != kLogNil && log_.header(old).wseq > wseq) return {TierStatus::kOk, false};
+  if (old != kLogNil && log_.header(old).wseq > wseq) return {SmallTierStatus::kOk, false};
   if (!MayBeOnDevice(set, hash)) {
     // Neither the set nor a write in flight can hold the key: forgetting the log version is all.
     if (old != kLogNil) log_.Kill(old);
-    return {TierStatus::kOk, false};
+    return {SmallTierStatus::kOk, false};
   }
   SetRecord tomb;
   tomb.key = key;
   tomb.wseq = wseq;
   if (log_.Append(tomb, hash, set, true, 0) == kLogNil) {
     ++stats_.no_room;
-    return {TierStatus::kNoRoom, false};
+    return {SmallTierStatus::kNoRoom, false};
   }
   newest_wseq_ = std::max(newest_wseq_, wseq);
   if (old != kLogNil) log_.Kill(old);
   Pump();
-  return {TierStatus::kOk, true};
+  return {SmallTierStatus::kOk, true};
 }
 
-TierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
-                                   uint64_t token) {
-  TierLookupResult out;
+SmallTierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash,
+                                        SmallTierWaiter* waiter, uint64_t token) {
+  SmallTierLookupResult out;
   const uint64_t set = SetOf(hash);
   bool hit = false;
   if (FromLog(key, hash, set, out.item, hit)) {
     if (hit) ++stats_.log_hits;
-    out.kind = hit ? TierLookup::kHit : TierLookup::kMiss;
+    out.kind = hit ? SmallTierLookup::kHit : SmallTierLookup::kMiss;
     return out;
   }
   if (key.empty() || key.size() > 255 || Bit(void_, set) || !filters_.MayContain(set, hash)) {
@@ -170,7 +170,7 @@ TierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash, SmallTie
   r.nkey = static_cast<uint8_t>(key.size());
   std::copy(key.begin(), key.end(), r.key);
   StartRead(r);
-  out.kind = TierLookup::kReading;
+  out.kind = SmallTierLookup::kReading;
   return out;
 }
 

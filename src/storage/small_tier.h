@@ -86,21 +86,21 @@ class SmallTierWaiter {
   ~SmallTierWaiter() = default;
 };
 
-enum class TierLookup : uint8_t { kHit, kMiss, kReading };
-struct TierLookupResult {
-  TierLookup kind = TierLookup::kMiss;
+enum class SmallTierLookup : uint8_t { kHit, kMiss, kReading };
+struct SmallTierLookupResult {
+  SmallTierLookup kind = SmallTierLookup::kMiss;
   SetRecord item;  // kHit: views into the log, valid until the tier's next Insert/Erase
 };
 
-enum class TierStatus : uint8_t { kOk, kTooLarge, kNoRoom };
-struct TierWrite {
-  TierStatus status = TierStatus::kOk;
+enum class SmallTierStatus : uint8_t { kOk, kTooLarge, kNoRoom };
+struct SmallTierWrite {
+  SmallTierStatus status = SmallTierStatus::kOk;
   // An older version may be on the device: journal (hash, wseq) before acknowledging.
   bool journal = false;
 };
 
 // What Rebuild() found.
-struct TierRebuild {
+struct SmallTierRebuild {
   bool ok = true;
   std::string error;
   uint64_t items = 0;
@@ -178,13 +178,13 @@ class SmallTier final : private IoHandler {
 
   // A new version (r.wseq larger than every earlier version of the key). IO it starts is queued
   // on the backend (the caller's loop submits).
-  TierWrite Insert(const SetRecord& r, uint64_t hash);
+  SmallTierWrite Insert(const SetRecord& r, uint64_t hash);
   // Deletes the key: a later lookup misses, now and after a flush, a restart or (with the journal
   // entry `journal` asks for) a crash.
-  TierWrite Erase(std::string_view key, uint64_t hash, uint64_t wseq);
+  SmallTierWrite Erase(std::string_view key, uint64_t hash, uint64_t wseq);
   // kReading: `waiter` hears the answer later, from the backend's completions, with `token`.
-  TierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
-                          uint64_t token);
+  SmallTierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
+                               uint64_t token);
 
   // Moves the records now in the log out to their sets (admission applies), oldest first, up to the
   // first appended after this call; `force`: no admission drops (a clean stop). Moves beyond
@@ -200,7 +200,7 @@ class SmallTier final : private IoHandler {
   // Warm restart, on a new tier before any Insert: reads every set (ReadSync, 1 MiB at a time),
   // drops the records `superseded` names (rewriting those sets with WriteSync) and rebuilds the
   // filters. Blank and corrupt sets are empty. `superseded` may be null.
-  TierRebuild Rebuild(const SupersedeTest* superseded);
+  SmallTierRebuild Rebuild(const SupersedeTest* superseded);
 
   SmallTierStats stats() const;
   SmallTierDram Dram() const;
@@ -270,7 +270,7 @@ class SmallTier final : private IoHandler {
   static void SetBit(std::vector<uint64_t>& v, uint64_t i, bool on);
   void ClearHits(uint64_t set);
   void MakeVoid(uint64_t set, uint64_t floor);
-  bool RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded, TierRebuild& out);
+  bool RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded, SmallTierRebuild& out);
 
   IoBackend& aio_;
   SmallTierOptions options_;

@@ -134,8 +134,8 @@ void SmallTier::MakeVoid(uint64_t set, uint64_t floor) {
 
 uint64_t SmallTier::UnsettledFloor() const { return std::min(log_.OldestWseq(), void_floor_); }
 
-TierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
-  TierRebuild out;
+SmallTierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
+  SmallTierRebuild out;
   util::AlignedBuffer buf(kRebuildSets * kSetBytes, kSetBytes);
   for (uint64_t first = 0; first < options_.sets && out.ok; first += kRebuildSets) {
     const uint64_t n = std::min(kRebuildSets, options_.sets - first);
@@ -160,7 +160,7 @@ TierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
 }
 
 bool SmallTier::RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded,
-                           TierRebuild& out) {
+                           SmallTierRebuild& out) {
   std::vector<SetRecord> recs;
   ClearHits(set);
   SetBit(void_, set, false);

@@ -120,8 +120,8 @@ class SmallTierTest : public ::testing::Test {
       if (util::HashKey(k) % options_.sets == set) return k;
     }
   }
-  TierWrite Put(const std::string& key, const std::string& value, uint64_t wseq,
-                uint32_t exptime = 0) {
+  SmallTierWrite Put(const std::string& key, const std::string& value, uint64_t wseq,
+                     uint32_t exptime = 0) {
     SetRecord r;
     r.key = key;
     r.value = value;
@@ -130,16 +130,16 @@ class SmallTierTest : public ::testing::Test {
     r.exptime = exptime;
     return tier_->Insert(r, util::HashKey(key));
   }
-  TierWrite Del(const std::string& key, uint64_t wseq) {
+  SmallTierWrite Del(const std::string& key, uint64_t wseq) {
     return tier_->Erase(key, util::HashKey(key), wseq);
   }
   // The value a lookup finds, driving its read to completion; `kind` says how it was answered.
-  std::optional<std::string> Get(const std::string& key, TierLookup* kind = nullptr) {
+  std::optional<std::string> Get(const std::string& key, SmallTierLookup* kind = nullptr) {
     Answer a;
-    const TierLookupResult r = tier_->Lookup(key, util::HashKey(key), &a, 5);
+    const SmallTierLookupResult r = tier_->Lookup(key, util::HashKey(key), &a, 5);
     if (kind != nullptr) *kind = r.kind;
-    if (r.kind == TierLookup::kHit) return std::string(r.item.value);
-    if (r.kind == TierLookup::kMiss) return std::nullopt;
+    if (r.kind == SmallTierLookup::kHit) return std::string(r.item.value);
+    if (r.kind == SmallTierLookup::kMiss) return std::nullopt;
     aio_->Drain();
     EXPECT_EQ(a.calls, 1);
     EXPECT_EQ(a.last_token, 5u);

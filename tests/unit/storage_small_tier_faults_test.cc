@@ -14,9 +14,9 @@ TEST_F(SmallTierTest, ACorruptSetReadsAsAMissAndIsCounted) {
   Put(KeyIn(10, 1), "y", 2);
   FlushAll();
   image_->bytes[kBase + 10 * kSetBytes + 100] ^= 0x20;
-  TierLookup kind;
+  SmallTierLookup kind;
   EXPECT_EQ(Get(KeyIn(10, 0), &kind), std::nullopt);
-  EXPECT_EQ(kind, TierLookup::kReading);
+  EXPECT_EQ(kind, SmallTierLookup::kReading);
   EXPECT_EQ(tier_->stats().corrupt_sets, 1u);
   EXPECT_EQ(tier_->stats().false_positive_reads, 0u);
 }
@@ -47,9 +47,9 @@ TEST_F(SmallTierTest, AFailedWriteDropsItsRecordsAndNeverServesAnOldVersion) {
   EXPECT_EQ(s.write_errors, 1u);
   EXPECT_EQ(s.write_drops, 2u);  // v2 from the log and `other` from the set
   EXPECT_EQ(s.items, 0u);
-  TierLookup kind;
+  SmallTierLookup kind;
   EXPECT_EQ(Get(k, &kind), std::nullopt);  // the set is void: neither v1 nor v2, and no IO
-  EXPECT_EQ(kind, TierLookup::kMiss);
+  EXPECT_EQ(kind, SmallTierLookup::kMiss);
   EXPECT_LE(tier_->UnsettledFloor(), 3u);  // v2's journal entry must outlive the void set
   // A later insert to the void set must be journaled too (v1 may still be on the device).
   EXPECT_TRUE(Put(KeyIn(12, 2), "new", 4).journal);

@@ -154,15 +154,15 @@ class Model {
     const std::string value = key + "@" + std::to_string(++wseq_);
     r.value = value;
     r.wseq = wseq_;
-    const TierWrite w = tier_->Insert(r, util::HashKey(key));
-    if (w.status != TierStatus::kOk) return;  // refused: the previous version stands
+    const SmallTierWrite w = tier_->Insert(r, util::HashKey(key));
+    if (w.status != SmallTierStatus::kOk) return;  // refused: the previous version stands
     if (w.journal) journal_.max[util::HashKey(key)] = wseq_;
     floor_[key] = wseq_;
   }
 
   void Del(const std::string& key) {
-    const TierWrite w = tier_->Erase(key, util::HashKey(key), ++wseq_);
-    if (w.status != TierStatus::kOk) return;
+    const SmallTierWrite w = tier_->Erase(key, util::HashKey(key), ++wseq_);
+    if (w.status != SmallTierStatus::kOk) return;
     if (w.journal) journal_.max[util::HashKey(key)] = wseq_;
     floor_[key] = wseq_ + 1;  // nothing at or below the delete may be served
   }
@@ -171,13 +171,13 @@ class Model {
     auto p = std::make_unique<Pending>();
     p->key = key;
     p->floor = floor_[key];
-    const TierLookupResult r = tier_->Lookup(key, util::HashKey(key), p.get(), 0);
-    if (r.kind == TierLookup::kReading) {
+    const SmallTierLookupResult r = tier_->Lookup(key, util::HashKey(key), p.get(), 0);
+    if (r.kind == SmallTierLookup::kReading) {
       pending_.push_back(std::move(p));
       return;
     }
     p->done = true;
-    p->hit = r.kind == TierLookup::kHit;
+    p->hit = r.kind == SmallTierLookup::kHit;
     if (p->hit) p->got = std::string(r.item.value);
     Verify(*p);
   }

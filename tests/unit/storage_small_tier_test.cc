@@ -19,9 +19,9 @@ namespace {
 TEST_F(SmallTierTest, ALogHitNeedsNoIo) {
   Open({});
   EXPECT_FALSE(Put("alpha", "one", 1).journal);
-  TierLookup kind;
+  SmallTierLookup kind;
   EXPECT_EQ(Get("alpha", &kind), "one");
-  EXPECT_EQ(kind, TierLookup::kHit);
+  EXPECT_EQ(kind, SmallTierLookup::kHit);
   EXPECT_EQ(io().reads + io().writes, 0u);
   EXPECT_EQ(tier_->stats().log_hits, 1u);
   EXPECT_EQ(tier_->stats().log_items, 1u);
@@ -40,9 +40,9 @@ TEST_F(SmallTierTest, AFlushMergesManyRecordsIntoOneSetWrite) {
   EXPECT_EQ(s.log_items, 0u);
   EXPECT_GT(s.write_amplification, 1.0);
   for (int i = 0; i < 10; ++i) {
-    TierLookup kind;
+    SmallTierLookup kind;
     EXPECT_EQ(Get(KeyIn(3, i), &kind), "v" + std::to_string(i));
-    EXPECT_EQ(kind, TierLookup::kReading);
+    EXPECT_EQ(kind, SmallTierLookup::kReading);
   }
   EXPECT_EQ(tier_->stats().set_hits, 10u);
   // A flush moves what the log held when it was asked, not what arrives meanwhile (b waits for
@@ -85,11 +85,11 @@ TEST_F(SmallTierTest, EraseHidesASetRecordBeforeAndAfterAFlush) {
   Put(k, "v1", 1);
   Put(KeyIn(2, 1), "keep", 2);
   FlushAll();
-  const TierWrite w = Del(k, 3);
+  const SmallTierWrite w = Del(k, 3);
   EXPECT_TRUE(w.journal);  // the set holds an older version: a crash must not bring it back
-  TierLookup kind;
+  SmallTierLookup kind;
   EXPECT_EQ(Get(k, &kind), std::nullopt);
-  EXPECT_EQ(kind, TierLookup::kMiss);  // the tombstone in the log: no IO
+  EXPECT_EQ(kind, SmallTierLookup::kMiss);  // the tombstone in the log: no IO
   FlushAll();
   EXPECT_EQ(Get(k, &kind), std::nullopt);
   EXPECT_EQ(KeysOnDevice(2), std::vector<std::string>{KeyIn(2, 1)});
@@ -161,9 +161,9 @@ TEST_F(SmallTierTest, AFilterMissDoesNoIo) {
   const IoStats before = io();
   int misses = 0;
   for (int i = 0; i < 50; ++i) {
-    TierLookup kind;
+    SmallTierLookup kind;
     EXPECT_EQ(Get(KeyIn(8, i), &kind), std::nullopt);  // set 8 was never written
-    misses += kind == TierLookup::kMiss;
+    misses += kind == SmallTierLookup::kMiss;
   }
   EXPECT_EQ(misses, 50);
   EXPECT_EQ(io().reads, before.reads);
@@ -179,9 +179,9 @@ TEST_F(SmallTierTest, AFalsePositiveReadIsCounted) {
   FlushAll();
   int reads = 0;
   for (int i = 100; i < 110; ++i) {
-    TierLookup kind;
+    SmallTierLookup kind;
     EXPECT_EQ(Get(KeyIn(9, i), &kind), std::nullopt);
-    reads += kind == TierLookup::kReading;
+    reads += kind == SmallTierLookup::kReading;
   }
   EXPECT_GT(reads, 0);
   EXPECT_EQ(tier_->stats().false_positive_reads, static_cast<uint64_t>(reads));
@@ -199,7 +199,7 @@ TEST_F(SmallTierTest, ARebuildAfterARestartFindsEveryFlushedItem) {
   aio_->Drain();
   Put("never", "flushed", ++n);
   Open(options_);  // a restart: a new tier over the same image
-  const TierRebuild r = tier_->Rebuild(nullptr);
+  const SmallTierRebuild r = tier_->Rebuild(nullptr);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.items, 49u);
   EXPECT_EQ(r.max_wseq, 49u);
@@ -215,7 +215,7 @@ TEST_F(SmallTierTest, ARebuildAfterARestartFindsEveryFlushedItem) {
   const size_t in5 = KeysOnDevice(5).size();
   image_->bytes[kBase + 5 * kSetBytes + 60] ^= 1;
   Open(options_);
-  const TierRebuild again = tier_->Rebuild(nullptr);
+  const SmallTierRebuild again = tier_->Rebuild(nullptr);
   EXPECT_EQ(again.corrupt, 1u);
   EXPECT_EQ(again.items, 49u - in5);
   EXPECT_EQ(Get(KeyIn(5, 0)), std::nullopt);
@@ -235,13 +235,13 @@ TEST_F(SmallTierTest, ARebuildDropsWhatTheJournalSupersedesAndRewritesTheSet) {
   Put(k, "v1", 1);
   Put(KeyIn(13, 1), "other", 2);
   FlushAll();
-  const TierWrite w = Put(k, "v2", 3);
+  const SmallTierWrite w = Put(k, "v2", 3);
   ASSERT_TRUE(w.journal);  // the engine journals (hash(k), 3) before the reply
   Open(options_);          // a crash: the log (v2) is lost
   JournalSays test;
   test.key_hash = util::HashKey(k);
   test.below = 3;
-  const TierRebuild r = tier_->Rebuild(&test);
+  const SmallTierRebuild r = tier_->Rebuild(&test);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.superseded, 1u);
   EXPECT_EQ(r.rewritten, 1u);
@@ -277,7 +277,7 @@ TEST_F(SmallTierTest, AReadInFlightAnswersANewerVersionThatArrivedMeanwhile) {
   Put(KeyIn(15, 1), "other", 2);
   FlushAll();
   Answer a;
-  ASSERT_EQ(tier_->Lookup(k, util::HashKey(k), &a, 1).kind, TierLookup::kReading);
+  ASSERT_EQ(tier_->Lookup(k, util::HashKey(k), &a, 1).kind, SmallTierLookup::kReading);
   Put(k, "v2", 3);
   aio_->Drain();
   ASSERT_EQ(a.calls, 1);
@@ -292,7 +292,7 @@ TEST_F(SmallTierTest, AReadThatSawTheSetBeforeARewriteReadsItAgain) {
   FlushAll();
   holding_->hold = true;
   Answer a;
-  ASSERT_EQ(tier_->Lookup(k, util::HashKey(k), &a, 1).kind, TierLookup::kReading);
+  ASSERT_EQ(tier_->Lookup(k, util::HashKey(k), &a, 1).kind, SmallTierLookup::kReading);
   holding_->hold = false;
   // v2 is moved into the set and leaves the log while the read (of v1) is still out.
   Put(k, "v2", 3);
@@ -318,10 +318,10 @@ TEST_F(SmallTierTest, AFullLogMovesOutOnItsOwnAndRefusesOnlyWhilePinned) {
   int refused = 0;
   for (int i = 0; i < 6000; ++i) {
     const std::string k = "auto" + std::to_string(i < 3000 ? i : i % 40);
-    if (Put(k, value, ++wseq).status == TierStatus::kNoRoom) {
+    if (Put(k, value, ++wseq).status == SmallTierStatus::kNoRoom) {
       ++refused;
       aio_->Drain();
-      ASSERT_EQ(Put(k, value, ++wseq).status, TierStatus::kOk) << i;
+      ASSERT_EQ(Put(k, value, ++wseq).status, SmallTierStatus::kOk) << i;
     }
     aio_->Poll();
   }
@@ -405,7 +405,7 @@ TEST_F(SmallTierTest, DISABLED_MeasureAdmissionThreshold) {
         const std::string key = "key:" + std::to_string(id);
         if (i >= kRequests / 2 && Get(key).has_value()) continue;
         if (i >= kRequests / 2) ++misses;
-        if (Put(key, value, ++wseq).status == TierStatus::kNoRoom) {
+        if (Put(key, value, ++wseq).status == SmallTierStatus::kNoRoom) {
           aio_->Drain();
           Put(key, value, wseq);
         }
