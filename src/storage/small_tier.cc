@@ -90,6 +90,7 @@ bool SmallTier::FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRe
 }
 
 SmallTierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
+  if (r.key.empty() || r.key.size() > 255) return {SmallTierStatus::kBadKey, false};
   if (!Fits(r.key.size(), r.value.size()) || r.value.size() > 65535) {
     return {SmallTierStatus::kTooLarge, false};
   }
@@ -114,7 +115,7 @@ SmallTierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
 }
 
 SmallTierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
-  if (key.empty() || key.size() > 255) return {SmallTierStatus::kTooLarge, false};
+  if (key.empty() || key.size() > 255) return {SmallTierStatus::kBadKey, false};
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   // As in Insert(): records move out before the key's log version is looked up.
   if (!log_.HasRoom(SmallLog::RecordBytes(key.size(), 0), 0)) Pump();

@@ -92,7 +92,8 @@ struct SmallTierLookupResult {
   SetRecord item;  // kHit: views into the log, valid until the tier's next Insert/Erase
 };
 
-enum class SmallTierStatus : uint8_t { kOk, kTooLarge, kNoRoom };
+// kBadKey: the key is empty or longer than 255 bytes; kTooLarge: key + value do not fit a set.
+enum class SmallTierStatus : uint8_t { kOk, kBadKey, kTooLarge, kNoRoom };
 struct SmallTierWrite {
   SmallTierStatus status = SmallTierStatus::kOk;
   // An older version may be on the device: journal (hash, wseq) before acknowledging.

@@ -27,6 +27,17 @@ TEST_F(SmallTierTest, ALogHitNeedsNoIo) {
   EXPECT_EQ(tier_->stats().log_items, 1u);
 }
 
+TEST_F(SmallTierTest, BadKeysAndTooLargeItemsAreRefusedApart) {
+  Open({});
+  EXPECT_EQ(Put("", "x", 1).status, SmallTierStatus::kBadKey);
+  EXPECT_EQ(Del("", 2).status, SmallTierStatus::kBadKey);
+  EXPECT_EQ(Put(std::string(256, 'k'), "x", 3).status, SmallTierStatus::kBadKey);
+  EXPECT_EQ(Del(std::string(256, 'k'), 4).status, SmallTierStatus::kBadKey);
+  EXPECT_EQ(Put("big", std::string(kSetMaxPayload, 'v'), 5).status, SmallTierStatus::kTooLarge);
+  EXPECT_EQ(Put("fits", std::string(kSetMaxPayload - 4, 'v'), 6).status, SmallTierStatus::kOk);
+  EXPECT_EQ(tier_->stats().log_items, 1u);
+}
+
 TEST_F(SmallTierTest, AFlushMergesManyRecordsIntoOneSetWrite) {
   Open({});
   for (int i = 0; i < 10; ++i) Put(KeyIn(3, i), "v" + std::to_string(i), i + 1);
