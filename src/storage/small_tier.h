@@ -189,7 +189,8 @@ class SmallTier final : private IoHandler {
 
   // Moves the records now in the log out to their sets (admission applies), oldest first, up to the
   // first appended after this call; `force`: no admission drops (a clean stop). Moves beyond
-  // max_moves start as earlier ones complete. Void sets are rewritten.
+  // max_moves start as earlier ones complete. Every void set is rewritten too (first, as slots
+  // allow).
   void Flush(bool force = false);
   // No move and no lookup read in flight, and nothing waiting to be moved by Flush() (void sets
   // included: a rewrite that fails again leaves its set void until the next Flush()).
