@@ -106,6 +106,10 @@ SmallTierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
   const bool journal = MayBeOnDevice(set, hash);
   if (log_.Append(r, hash, set, false, keep) == kLogNil) {
     ++stats_.no_room;
+    // The new version is not kept. When nothing older can be on the device, dropping the log
+    // version leaves no version of the key here, so a store elsewhere (or none: a failed store
+    // drops the old item, as memcached does) cannot be undercut by it.
+    if (old != kLogNil && !journal) log_.Kill(old);
     return {SmallTierStatus::kNoRoom, false};
   }
   newest_wseq_ = std::max(newest_wseq_, r.wseq);
@@ -245,9 +249,19 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
 void SmallTier::Flush(bool force) {
   flush_below_ = newest_wseq_ + 1;
   force_ = force;
-  // Void sets are retried here, not after each failed write: a device that keeps failing must
-  // not turn into a loop of writes. Pump() starts their moves as slots allow.
-  void_retry_ = void_list_;
+  forced_ = forced_ || force;
+  RetryVoidSets();
+}
+
+void SmallTier::RetryVoidSets() {
+  // Void sets are rewritten here and at a bounded rate while running, not after each failed
+  // write: a device that keeps failing must not turn into a loop of writes. Pump() starts their
+  // moves as slots allow.
+  void_retry_.clear();
+  for (VoidSet& v : void_list_) {
+    v.fails = 0;
+    void_retry_.push_back(v.set);
+  }
   Pump();
 }
 
@@ -277,6 +291,7 @@ void SmallTier::Pump() {
       return;
     }
   }
+  RetryOneVoidSet();
   while (true) {
     const uint32_t at = log_.OldestUnmoved();
     if (at == kLogNil || (flush_below_ != 0 && log_.header(at).wseq >= flush_below_)) {
@@ -287,6 +302,28 @@ void SmallTier::Pump() {
     const uint32_t set = log_.header(at).set;
     // The oldest record waits for its set's move in flight (which restarts the pump).
     if (SetBusy(set) || !StartMove(set)) break;
+  }
+  // The forced flush is over once what it asked for (rewrites of failed sets too) completed.
+  if (forced_ && flush_below_ == 0 && void_retry_.empty() &&
+      std::none_of(moves_.begin(), moves_.end(), [](const auto& m) { return m->busy; })) {
+    forced_ = false;
+  }
+}
+
+void SmallTier::RetryOneVoidSet() {
+  // A void set keeps journal entries from being reclaimed: it is rewritten while running too, at
+  // most once per kVoidRetryMoves moves of log records, so that retries of a failing device
+  // cost at most that share of the set writes.
+  if (void_credit_ < kVoidRetryMoves) return;
+  for (size_t i = 0; i < void_list_.size(); ++i) {
+    const uint32_t set = void_list_[i].set;
+    if (SetBusy(set)) continue;  // its move in flight rewrites it
+    if (!StartMove(set)) return;
+    void_credit_ = 0;
+    // The next retry takes another set first.
+    std::rotate(void_list_.begin() + static_cast<std::ptrdiff_t>(i),
+                void_list_.begin() + static_cast<std::ptrdiff_t>(i) + 1, void_list_.end());
+    return;
   }
 }
 
@@ -316,6 +353,7 @@ bool SmallTier::StartMove(uint32_t set) {
   }
   m.busy = true;
   m.set = set;
+  m.retry = m.refs.empty();
   m.read_tries = 0;
   m.min_wseq = UINT64_MAX;
   for (const uint32_t at : m.refs) {

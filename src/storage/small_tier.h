@@ -4,9 +4,10 @@
 // seam, so tests run it over memory_backend.h.
 //
 // Owned state: the device byte range [base, base + sets * 4096), and in DRAM the set filters
-// (set_filter.h), a hit bit per set slot (RRIP-style second chance), a void bit per set, the log
-// (small_log.h: new versions and tombstones waiting for their set's rewrite), up to max_moves set
-// moves in flight (each with a read and a write page), and the pooled lookup reads.
+// (set_filter.h), a hit bit per set slot (RRIP-style second chance), a void bit per set and the
+// short list of void sets (each with its journal floor), the log (small_log.h: new versions and
+// tombstones waiting for their set's rewrite), up to max_moves set moves in flight (each with a
+// read and a write page), and the pooled lookup reads.
 //
 //   device:  | set 0 | set 1 | ... | set n-1 |     set s at base + s * 4096, s = hash % sets
 //   move:    log records of set s --> read set s --> merge (newest wseq wins, tombstones and
@@ -34,7 +35,13 @@
 //    may have merged it); the engine journals (hash, wseq) before the reply. A crash loses the
 //    log; Rebuild() with the journal's supersede test drops every set record a journal entry
 //    supersedes and rewrites that set (synchronously) before serving.
-//    Journal blocks may be reclaimed once UnsettledFloor() is above the checkpoint's wseq.
+//    Journal blocks may be reclaimed once UnsettledFloor() is above the checkpoint's wseq. A void
+//    set keeps its own floor (the smallest wseq its failed writes dropped) until a rewrite of it
+//    succeeds; void sets are rewritten while running (one per kVoidRetryMoves moves of log
+//    records), by Flush(), and again during a forced Flush() when they fail (kForcedWrites).
+//  - kNoRoom (the log full of records pinned by moves in flight) changes nothing that could serve
+//    an older version: Insert() then also drops the key's log version when no older version can
+//    be on the device; Erase() is kNoRoom only when it needs a tombstone.
 //  - Erase() of a key the filter rules out (and no write of it in flight) needs no tombstone.
 //  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
 //    keys the set cannot hold (filter says no): an update of a key the set may hold always forces
@@ -104,12 +111,12 @@ struct SmallTierWrite {
 struct SmallTierRebuild {
   bool ok = true;
   std::string error;
-  uint64_t items = 0;
+  uint64_t items = 0;       // records the sets hold (expired ones included)
   uint64_t blank = 0;       // sets never written
   uint64_t corrupt = 0;     // sets that failed verification (empty now)
   uint64_t superseded = 0;  // records the supersede test dropped
   uint64_t rewritten = 0;   // sets rewritten without them
-  uint64_t expired = 0;     // records left out of the filters
+  uint64_t expired = 0;     // of them, expired: left out of the filters
   uint64_t max_wseq = 0;    // the write sequence must continue above it
 };
 
@@ -124,7 +131,9 @@ class SupersedeTest {
 };
 
 struct SmallTierStats {
-  uint64_t items = 0;  // in sets: counted at each set write from what its read found
+  // In sets (expired ones too, until their set's next write): counted at each set write from
+  // what its read found.
+  uint64_t items = 0;
   uint64_t sets = 0;
   uint64_t filter_bytes = 0;
   uint64_t log_bytes = 0;  // ring bytes in use (live, moving, not yet reclaimed)
@@ -178,10 +187,15 @@ class SmallTier final : private IoHandler {
   static bool Fits(size_t nkey, size_t nvalue);
 
   // A new version (r.wseq larger than every earlier version of the key). IO it starts is queued
-  // on the backend (the caller's loop submits).
+  // on the backend (the caller's loop submits). kNoRoom: the version is not kept, and the key's
+  // log version is dropped when no older version can be on the device. A caller that stores the
+  // version elsewhere (the slab tier) then calls Erase(key, hash, r.wseq), which hides whatever
+  // is left here (kOk and no IO when nothing is) before it replies.
   SmallTierWrite Insert(const SetRecord& r, uint64_t hash);
   // Deletes the key: a later lookup misses, now and after a flush, a restart or (with the journal
-  // entry `journal` asks for) a crash.
+  // entry `journal` asks for) a crash. kNoRoom only when a tombstone is needed (an older version
+  // may be on the device) and the log is full of pinned records: nothing changed; the caller
+  // holds its reply and calls again once the tier's IO has completed (a finished move frees room).
   SmallTierWrite Erase(std::string_view key, uint64_t hash, uint64_t wseq);
   // kReading: `waiter` hears the answer later, from the backend's completions, with `token`.
   SmallTierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
@@ -190,14 +204,24 @@ class SmallTier final : private IoHandler {
   // Moves the records now in the log out to their sets (admission applies), oldest first, up to the
   // first appended after this call; `force`: no admission drops (a clean stop). Moves beyond
   // max_moves start as earlier ones complete. Every void set is rewritten too (first, as slots
-  // allow).
+  // allow). While a forced flush runs, a set whose write fails (a void set's rewrite included)
+  // is written again, up to kForcedWrites writes per set per Flush().
   void Flush(bool force = false);
+  // Rewrites every void set, as slots allow (what Flush() does first), e.g. from a checkpoint
+  // that UnsettledFloor() holds back while the tier is quiet.
+  void RetryVoidSets();
   // No move and no lookup read in flight, and nothing waiting to be moved by Flush() (void sets
-  // included: a rewrite that fails again leaves its set void until the next Flush()).
+  // included). After a forced flush, a set still void failed kForcedWrites writes in a row:
+  // UnsettledFloor() then keeps its journal entries.
   bool idle() const;
   // The smallest wseq whose record is not settled (durably in its set, or dropped with no older
-  // version left on the device); UINT64_MAX when all are. A scan of the log.
+  // version left on the device); UINT64_MAX when all are. A scan of the log and the void sets.
   uint64_t UnsettledFloor() const;
+
+  // While running, one void set is rewritten per this many completed moves of log records.
+  static constexpr uint32_t kVoidRetryMoves = 16;
+  // During a forced Flush(), the writes a set is given before it is left void.
+  static constexpr uint32_t kForcedWrites = 3;
 
   // Warm restart, on a new tier before any Insert: reads every set (ReadSync, 1 MiB at a time),
   // drops the records `superseded` names (rewriting those sets with WriteSync) and rebuilds the
@@ -228,6 +252,13 @@ class SmallTier final : private IoHandler {
     uint64_t new_bytes = 0;  // key + value bytes of the log records written
     uint64_t min_wseq = UINT64_MAX;
     uint32_t read_tries = 0;
+    bool retry = false;  // a void set's rewrite with no log records
+  };
+  // A set whose last write failed, waiting for a rewrite.
+  struct VoidSet {
+    uint32_t set = 0;
+    uint32_t fails = 0;           // failed writes during the forced Flush() running
+    uint64_t floor = UINT64_MAX;  // the smallest wseq its failed writes dropped
   };
   // A lookup's read of a set.
   struct Read {
@@ -246,6 +277,8 @@ class SmallTier final : private IoHandler {
   void OnIoComplete(IoOp& op, int64_t result) override;
   // Starts moves of the oldest log records while slots allow and there is work.
   void Pump();
+  // Starts a rewrite of the void set retried longest ago when kVoidRetryMoves moves completed.
+  void RetryOneVoidSet();
   bool Pressure() const;
   // Moves the log records of `set` out (or drops them: admission). False when no slot was free.
   bool StartMove(uint32_t set);
@@ -277,11 +310,11 @@ class SmallTier final : private IoHandler {
   IoBackend& aio_;
   SmallTierOptions options_;
   SetFilters filters_;
-  std::vector<uint64_t> hits_;        // sets x hit_bits
-  std::vector<uint64_t> void_;        // sets
-  std::vector<uint32_t> void_list_;   // void sets waiting for a rewrite
+  std::vector<uint64_t> hits_;      // sets x hit_bits
+  std::vector<uint64_t> void_;      // sets
+  std::vector<VoidSet> void_list_;  // void sets waiting for a rewrite, least recently retried first
   std::vector<uint32_t> void_retry_;  // ... that Flush() asked to rewrite, not yet started
-  uint64_t void_floor_ = UINT64_MAX;  // smallest wseq dropped while a set is void
+  uint32_t void_credit_ = 0;          // completed moves of log records, up to kVoidRetryMoves
   SmallLog log_;
   std::vector<std::unique_ptr<Move>> moves_;
   std::vector<std::unique_ptr<Read>> reads_;  // every lookup read (pool)
@@ -291,8 +324,9 @@ class SmallTier final : private IoHandler {
   uint64_t newest_wseq_ = 0;            // of the records appended to the log
   uint64_t flush_below_ = 0;  // Flush(): move the records below this wseq out (0: none asked)
   bool force_ = false;        // ... with no admission drops
+  bool forced_ = false;       // a forced Flush() runs (until its last move completes)
   uint32_t now_ = 0;
-  uint64_t items_ = 0;
+  uint64_t items_ = 0;  // records the sets hold (expired ones too, until their set's next write)
   SmallTierStats stats_;
 };
 

@@ -93,8 +93,9 @@ void SmallTier::OnMoveWritten(Move& m, int64_t result) {
     ClearHits(m.set);
     if (Bit(void_, m.set)) {
       SetBit(void_, m.set, false);
-      void_list_.erase(std::find(void_list_.begin(), void_list_.end(), m.set));
-      if (void_list_.empty()) void_floor_ = UINT64_MAX;
+      // Its floor goes with it: what its failed writes dropped can no longer come back.
+      void_list_.erase(std::find_if(void_list_.begin(), void_list_.end(),
+                                    [&](const VoidSet& v) { return v.set == m.set; }));
     }
     items_ += m.new_count;
     ++stats_.set_writes;
@@ -108,6 +109,7 @@ void SmallTier::OnMoveWritten(Move& m, int64_t result) {
     stats_.write_drops += m.new_count;
     MakeVoid(m.set, m.min_wseq);
   }
+  if (!m.retry) void_credit_ = std::min(void_credit_ + 1, kVoidRetryMoves);
   FinishMove(m);
 }
 
@@ -125,14 +127,24 @@ void SmallTier::FinishMove(Move& m) {
 void SmallTier::MakeVoid(uint64_t set, uint64_t floor) {
   if (!Bit(void_, set)) {
     SetBit(void_, set, true);
-    void_list_.push_back(static_cast<uint32_t>(set));
+    void_list_.push_back(VoidSet{static_cast<uint32_t>(set), 0, UINT64_MAX});
   }
   filters_.Clear(set);
   ClearHits(set);
-  void_floor_ = std::min(void_floor_, floor);
+  VoidSet& v = *std::find_if(void_list_.begin(), void_list_.end(),
+                             [&](const VoidSet& e) { return e.set == set; });
+  // A rewrite that carried no records (floor UINT64_MAX) keeps the floor of the writes before.
+  v.floor = std::min(v.floor, floor);
+  // A clean stop writes the set again (a bounded number of times): stopping with it void would
+  // leave its older versions for a restart that has no journal.
+  if (forced_ && ++v.fails < kForcedWrites) void_retry_.push_back(v.set);
 }
 
-uint64_t SmallTier::UnsettledFloor() const { return std::min(log_.OldestWseq(), void_floor_); }
+uint64_t SmallTier::UnsettledFloor() const {
+  uint64_t floor = log_.OldestWseq();
+  for (const VoidSet& v : void_list_) floor = std::min(floor, v.floor);
+  return floor;
+}
 
 SmallTierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
   SmallTierRebuild out;
@@ -186,7 +198,8 @@ bool SmallTier::RebuildSet(char* page, uint64_t set, const SupersedeTest* supers
       hashes.push_back(hash);
     }
   }
-  out.items += hashes.size();
+  // Expired records stay in the set until its next write, whose merge counts them out of items_.
+  out.items += keep.size();
   filters_.Rebuild(set, hashes);
   if (keep.size() == recs.size()) return true;
   // A newer version of a dropped record died with the log: the set is rewritten without it before
@@ -224,8 +237,8 @@ SmallTierDram SmallTier::Dram() const {
   SmallTierDram d;
   d.filters = filters_.bytes();
   d.hit_bits = hits_.size() * sizeof(uint64_t);
-  d.void_bits = void_.size() * sizeof(uint64_t) +
-                (void_list_.capacity() + void_retry_.capacity()) * sizeof(uint32_t);
+  d.void_bits = void_.size() * sizeof(uint64_t) + void_list_.capacity() * sizeof(VoidSet) +
+                void_retry_.capacity() * sizeof(uint32_t);
   d.log = log_.capacity();
   d.log_index = log_.index_bytes();
   d.io =

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -44,23 +45,30 @@ struct Answer : SmallTierWaiter {
 // held when it was queued: a read that completes after writes queued and completed behind it (a
 // real device may do that; the memory backend completes in order). A write held back while
 // `hold_writes` is set is queued on the device only by ReleaseWrite(): a set move in flight.
+// Either may instead fail (-EIO, the device untouched): a one-shot IO error. The op's handler may
+// queue the next op (held again while `hold`/`hold_writes` is set) from the call.
 class HoldingBackend final : public ForwardingBackend {
  public:
   explicit HoldingBackend(std::unique_ptr<MemoryBackend> inner)
       : ForwardingBackend(*inner), mem_(std::move(inner)) {}
   bool hold = false;
   bool hold_writes = false;
-  void Release() {
-    std::memcpy(held_->buf, snapshot_.data(), held_->len);
-    held_->handler->OnIoComplete(*held_, static_cast<int64_t>(held_->len));
+  void Release(bool fail = false) {
+    IoOp* op = held_;
     held_ = nullptr;
+    if (!fail) std::memcpy(op->buf, snapshot_.data(), op->len);
+    op->handler->OnIoComplete(*op, fail ? -EIO : static_cast<int64_t>(op->len));
   }
-  void ReleaseWrite() {
+  void ReleaseWrite(bool fail = false) {
     IoOp* op = held_write_;
     held_write_ = nullptr;
+    if (fail) return op->handler->OnIoComplete(*op, -EIO);
     mem_->Write(*op);
   }
+  bool holds_read() const { return held_ != nullptr; }
   bool holds_write() const { return held_write_ != nullptr; }
+  // The set the held write is for (the tier's base is kBase).
+  uint64_t held_write_set() const { return (held_write_->offset - kBase) / kSetBytes; }
   void Read(IoOp& op) override {
     if (!hold) return mem_->Read(op);
     op.write = false;

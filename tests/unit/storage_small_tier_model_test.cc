@@ -78,6 +78,8 @@ class Model {
     } else if (op < 95) {
       backend_->Poll();
     } else if (op < 96) {
+      // A checkpoint: void sets retried, the entries below the floor reclaimed.
+      if (Uniform(2) == 0) tier_->RetryVoidSets();
       journal_.Reclaim(tier_->UnsettledFloor());
     } else if (op < 98) {
       tier_->Flush(Uniform(2) == 0);  // also rewrites void sets
