@@ -38,7 +38,7 @@ std::string SimResult::Summary() const {
       "stopping), %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
       "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion, "
-      "admit %s: %llu in probation, %llu dropped, compact %s: %llu compactions",
+      "admit %s: %llu in probation, %llu dropped, compact %s: %llu compactions, -n %u",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
@@ -54,7 +54,7 @@ std::string SimResult::Summary() const {
       static_cast<unsigned long long>(reinsert_crashes), admit ? "on" : "off",
       static_cast<unsigned long long>(admit_probation),
       static_cast<unsigned long long>(admit_dropped), compact ? "on" : "off",
-      static_cast<unsigned long long>(compactions));
+      static_cast<unsigned long long>(compactions), min_item);
   return buf;
 }
 

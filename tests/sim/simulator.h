@@ -92,6 +92,7 @@ struct SimResult {
   uint64_t admit_dropped = 0;    // of those, dropped unread (in evictions)
   bool compact = false;
   uint64_t compactions = 0;  // open memory slabs compacted
+  uint32_t min_item = 0;     // -n the seed drew
   // One line: the counters above.
   std::string Summary() const;
 };
