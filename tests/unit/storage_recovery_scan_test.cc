@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine_fixture.h"
+#include "forwarding_backend.h"
 #include "storage/engine.h"
 #include "storage/fault_backend.h"
 
@@ -25,36 +26,15 @@ constexpr uint64_t kDevice = 48 * kSlab;
 
 // Forwards to another backend, but ReadSync fails from `fail_from` on: a device that fails a read
 // whichever way it is asked.
-class FailingSyncReads final : public IoBackend {
+class FailingSyncReads final : public ForwardingBackend {
  public:
-  FailingSyncReads(IoBackend& inner, uint64_t fail_from) : inner_(inner), fail_from_(fail_from) {}
-  int event_fd() const override { return inner_.event_fd(); }
-  void Read(IoOp& op) override { inner_.Read(op); }
-  void Write(IoOp& op) override { inner_.Write(op); }
-  void Submit() override { inner_.Submit(); }
-  void Reap() override { inner_.Reap(); }
-  void Poll() override { inner_.Poll(); }
-  void Drain() override { inner_.Drain(); }
-  size_t in_flight() const override { return inner_.in_flight(); }
-  size_t queued() const override { return inner_.queued(); }
-  IoStats stats() const override { return inner_.stats(); }
+  FailingSyncReads(IoBackend& inner, uint64_t fail_from)
+      : ForwardingBackend(inner), fail_from_(fail_from) {}
   int64_t ReadSync(void* buf, size_t len, uint64_t offset) override {
-    return offset + len > fail_from_ ? -EIO : inner_.ReadSync(buf, len, offset);
+    return offset + len > fail_from_ ? -EIO : ForwardingBackend::ReadSync(buf, len, offset);
   }
-  int64_t WriteSync(const void* buf, size_t len, uint64_t offset) override {
-    return inner_.WriteSync(buf, len, offset);
-  }
-  int Flush() override { return inner_.Flush(); }
-  IoMapping MapShared(uint64_t offset, size_t len, bool populate, int& err) override {
-    return inner_.MapShared(offset, len, populate, err);
-  }
-
- protected:
-  int SyncMapping(char* data, size_t len) override { return SyncMappingOf(inner_, data, len); }
-  void Unmap(char* data, size_t len) override { UnmapOf(inner_, data, len); }
 
  private:
-  IoBackend& inner_;
   uint64_t fail_from_;
 };
 
