@@ -370,6 +370,10 @@ class Engine final : public SlabLiveness,
 
   const EngineStats& stats() const { return stats_; }
   const EngineGauges& gauges() const { return gauges_; }
+  // Items in both tiers: the slab tier's live ones and those the small-object tier's sets hold.
+  uint64_t curr_items() const {
+    return gauges_.curr_items + (small_ != nullptr ? small_->stats().items : 0);
+  }
   // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
   const util::Histogram& read_queue_latency() const { return reads_.queue_latency(); }
   const util::Histogram& read_latency() const { return reads_.latency(); }
