@@ -251,7 +251,8 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
     version.wseq = hit ? item.wseq : 0;
   }
   // The waiter copies the value out of the page before the read goes back to the pool.
-  r.waiter->OnSmallLookupDone(r.token, hit ? &item : nullptr, version);
+  answer_version_ = version;
+  r.waiter->OnSmallLookupDone(r.token, hit ? &item : nullptr);
   auto at = std::find(active_reads_.begin(), active_reads_.end(), &r);
   *at = active_reads_.back();
   active_reads_.pop_back();

@@ -123,11 +123,11 @@ struct SmallTierVersion {
 
 // What a lookup that read the device found. `item` is null on a miss; its views are valid only
 // during the call (the engine copies the value out, as from LookupWaiter), and only until the
-// waiter calls into the tier (InsertIf() from here is fine: `version` is as of this call).
+// waiter calls into the tier. The answer's version is SmallTier::answer_version() (read it before
+// calling into the tier; an InsertIf() from here with it is fresh).
 class SmallTierWaiter {
  public:
-  virtual void OnSmallLookupDone(uint64_t token, const SetRecord* item,
-                                 const SmallTierVersion& version) = 0;
+  virtual void OnSmallLookupDone(uint64_t token, const SetRecord* item) = 0;
 
  protected:
   ~SmallTierWaiter() = default;
@@ -137,7 +137,7 @@ enum class SmallTierLookup : uint8_t { kHit, kMiss, kReading };
 struct SmallTierLookupResult {
   SmallTierLookup kind = SmallTierLookup::kMiss;
   SetRecord item;            // kHit: views into the log, valid until the tier's next Insert/Erase
-  SmallTierVersion version;  // kHit and kMiss (kReading: the waiter hears it)
+  SmallTierVersion version;  // kHit and kMiss (kReading: answer_version() in the waiter's call)
 };
 
 // kBadKey: the key is empty or longer than 255 bytes; kTooLarge: key + value do not fit a set;
@@ -261,6 +261,9 @@ class SmallTier final : private IoHandler {
   // The key's version when the tier knows it with no IO (the log's record, or absent: a void set
   // or a filter "no"); nullopt when only a read of its set can tell. Counts nothing.
   std::optional<SmallTierVersion> Peek(std::string_view key, uint64_t hash) const;
+  // The version of the answer SmallTierWaiter::OnSmallLookupDone() is being given: valid during
+  // that call, until the waiter calls into the tier.
+  const SmallTierVersion& answer_version() const { return answer_version_; }
   // flush_all: every record of a smaller wseq is gone for lookups at once, log and sets, with no
   // IO: the log's are killed, the sets' skipped by lookups and dropped by the sets' next
   // rewrites (flush_drops) and by Rebuild() (`flushed`). Never lowers the floor. The caller
@@ -408,6 +411,7 @@ class SmallTier final : private IoHandler {
   std::vector<uint16_t> gens_;
   uint64_t flushed_below_ = 0;
   uint32_t flushes_ = 0;
+  SmallTierVersion answer_version_;  // of the waiter's answer being delivered
   // Records the sets hold (expired and flushed ones too, until their set's next write).
   uint64_t items_ = 0;
   SmallTierStats stats_;

@@ -25,10 +25,9 @@ namespace ssdcache::storage {
 inline constexpr uint64_t kBase = 8192;
 
 struct Answer : SmallTierWaiter {
-  void OnSmallLookupDone(uint64_t token, const SetRecord* item,
-                         const SmallTierVersion& v) override {
+  void OnSmallLookupDone(uint64_t token, const SetRecord* item) override {
     ++calls;
-    version = v;
+    if (tier != nullptr) version = tier->answer_version();
     last_token = token;
     hit = item != nullptr;
     if (hit) {
@@ -41,6 +40,7 @@ struct Answer : SmallTierWaiter {
   bool hit = false;
   std::string value;
   uint64_t wseq = 0;
+  const SmallTier* tier = nullptr;  // set: `version` is the answer's
   SmallTierVersion version;
 };
 

@@ -43,11 +43,10 @@ struct Journal : SupersedeTest {
 
 // A lookup in flight: what was acknowledged for its key when it was asked.
 struct Pending : SmallTierWaiter {
-  void OnSmallLookupDone(uint64_t, const SetRecord* item, const SmallTierVersion& v) override {
+  void OnSmallLookupDone(uint64_t, const SetRecord* item) override {
     done = true;
     if (item != nullptr) got = std::string(item->value);
     hit = item != nullptr;
-    version = v;
     on_done(*this);
   }
   std::string key;
@@ -57,7 +56,7 @@ struct Pending : SmallTierWaiter {
   bool hit = false;
   std::string got;
   SmallTierVersion version;
-  std::function<void(Pending&)> on_done;
+  std::function<void(Pending&)> on_done;  // reads the version from the tier
 };
 
 // A version kept for a later read-modify-write, with what the model had acknowledged then.
@@ -223,7 +222,10 @@ class Model {
     auto p = std::make_unique<Pending>();
     p->key = key;
     p->rmw = rmw;
-    p->on_done = [this](Pending& done) { Answered(done); };
+    p->on_done = [this](Pending& done) {
+      done.version = tier_->answer_version();
+      Answered(done);
+    };
     const SmallTierLookupResult r = tier_->Lookup(key, util::HashKey(key), p.get(), 0);
     if (r.kind == SmallTierLookup::kReading) {
       pending_.push_back(std::move(p));

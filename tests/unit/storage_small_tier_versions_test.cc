@@ -17,6 +17,7 @@ class SmallTierVersionsTest : public SmallTierTest {
   // The version a lookup answers, driving its read to completion.
   SmallTierVersion Seen(const std::string& key) {
     Answer a;
+    a.tier = tier_.get();
     const SmallTierLookupResult r = tier_->Lookup(key, util::HashKey(key), &a, 1);
     if (r.kind != SmallTierLookup::kReading) return r.version;
     aio_->Drain();
@@ -129,6 +130,7 @@ TEST_F(SmallTierVersionsTest, ARewriteWhileTheReadIsOutLeavesItsAnswerFresh) {
   FlushAll();
   holding_->hold = true;
   Answer a;
+  a.tier = tier_.get();
   ASSERT_EQ(tier_->Lookup(k, util::HashKey(k), &a, 1).kind, SmallTierLookup::kReading);
   holding_->hold = false;
   Put(KeyIn(5, 0), "other", 2);
