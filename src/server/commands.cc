@@ -128,6 +128,8 @@ Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView
     if (cur && cur->At(fetched_.where.slab, fetched_.where.chunk)) {
       where = cur;
       where->fetched = fetched_.where.fetched;  // as it was before this request's own read
+      // A version in the small-object tier: the engine compares the tier's version as read.
+      if (fetched_.where.small) where = fetched_.where;
       if (!fetched_.hit) return Current::kMiss;
       from_device_ = true;
       item.key = fetched_.key;
@@ -155,7 +157,8 @@ Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView
       where = found;
       return Current::kHit;
     case LookupResult::kMiss:
-      where = engine_.Locate(hash);
+      // The small-object tier's "absent" carries the version an add or ms compares later.
+      where = found.small ? std::optional<IndexEntry>(found) : engine_.Locate(hash);
       return Current::kMiss;
     case LookupResult::kPending:
       fetched_.valid = false;

@@ -240,7 +240,8 @@ std::optional<protocol::Response> Commands::FinishMetaRead(PendingRead& p, const
   // The token bit as it is now (another reader may have won meanwhile), unless the key has a new
   // version since: then the version read keeps the bit it had.
   const std::optional<IndexEntry> cur = engine_.Locate(p.hash);
-  hit.token_sent = cur && cur->At(where.slab, where.chunk) ? cur->token_sent : where.token_sent;
+  hit.token_sent =
+      cur && !where.small && cur->At(where.slab, where.chunk) ? cur->token_sent : where.token_sent;
   MetaExpiry final_expiry;
   hit.won = MetaGetWins(m, *item, hit, final_expiry);
   if (hit.won) engine_.MarkTokenSent(p.hash, where);

@@ -326,15 +326,21 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     const std::optional<IndexEntry>& expected = req.expected;
     // The index must hold what it held when the key was read. For a version read in the
     // small-object tier that is nothing (kSmallTierSlab), or another key's entry sharing the
-    // tag. (Versions within the tier are not compared yet: docs/design.md "Small-object tier".)
+    // tag; and the tier's version must be the one read: InsertIf checks it when the new version
+    // goes there (StoreSmall), Changed() when it goes to a slab.
     const bool had = expected && expected->slab != kSmallTierSlab;
     const bool same = cur.has_value() == had && (!cur || cur->At(expected->slab, expected->chunk));
     if (!same) return {StoreResult::kConflict};
   }
-  if (ForSmallTier(key.size(), req.value_a.size() + req.value_b.size())) {
+  const bool small = ForSmallTier(key.size(), req.value_a.size() + req.value_b.size());
+  if (small) {
     bool room = true;
-    StoreOutcome small = StoreSmall(req, room);
-    if (room) return small;  // else its log is full: this version goes to a slab
+    StoreOutcome stored = StoreSmall(req, room);
+    if (room) return stored;  // else its log is full: this version goes to a slab
+  }
+  if (req.check_expected && req.expected && req.expected->small && small_ != nullptr &&
+      small_->Changed(key, hash, req.expected->small_version)) {
+    return {StoreResult::kConflict};
   }
   if (item_size > classes_.max_item()) return {StoreResult::kTooLarge};
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
@@ -410,7 +416,9 @@ EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry
     const std::optional<IndexEntry> cur = index_->Find(hash);
     const bool had = where->slab != kSmallTierSlab;
     if (cur.has_value() != had || (cur && !cur->At(where->slab, where->chunk))) return {};
-    return {true, HideSmall(key, hash, TakeWseq())};
+    const uint64_t ticket = HideSmall(key, hash, TakeWseq(), &where->small_version);
+    if (ticket == kSmallConflict) return {};
+    return {true, ticket};
   }
   EraseOutcome out = EraseSlab(key, hash, where, 0);
   if (where == nullptr) out.ticket = std::max(out.ticket, HideSmall(key, hash, TakeWseq()));

@@ -278,7 +278,8 @@ class Engine final : public SlabLiveness,
   // Records that a win token (meta W) was handed out for the version at `where` (no-op if the key
   // changed meanwhile).
   void MarkTokenSent(uint64_t hash, const IndexEntry& where) {
-    index_->MarkTokenSent(hash, where.slab, where.chunk);
+    // A tier version has no per-item state to keep the bit in (docs/design.md, what is left).
+    if (!where.small) index_->MarkTokenSent(hash, where.slab, where.chunk);
   }
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
@@ -572,8 +573,11 @@ class Engine final : public SlabLiveness,
   // kNoMemory with `room` false: the tier's log is full, store in a slab instead.
   StoreOutcome StoreSmall(const StoreRequest& req, bool& room);
   // Hides the key's version in the tier behind `wseq` (a newer one in a slab, or a delete); the
-  // journal ticket to wait for.
-  uint64_t HideSmall(std::string_view key, uint64_t hash, uint64_t wseq);
+  // journal ticket to wait for. With `seen`, only if the key did not change since that version:
+  // kSmallConflict when it may have (nothing changed).
+  static constexpr uint64_t kSmallConflict = UINT64_MAX;
+  uint64_t HideSmall(std::string_view key, uint64_t hash, uint64_t wseq,
+                     const SmallTierVersion* seen = nullptr);
   // `other`: the index entry of another key sharing the tag that the lookup met first.
   LookupOutcome LookupSmall(std::string_view key, uint64_t hash, ItemView& out,
                             LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump,

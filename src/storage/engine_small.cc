@@ -58,6 +58,7 @@ std::function<bool(const SupersedeTest&, std::string&)> Engine::RebuildSmallHook
 
 bool Engine::RebuildSmall(const SupersedeTest& superseded, std::string& error) {
   MakeSmallTier();
+  small_->FlushBelow(durable_.small_flush_wseq());  // before Rebuild: it leaves those out
   const SmallTierRebuild r = small_->Rebuild(&superseded);
   if (!r.ok) {
     error = "small-object tier: " + r.error;
@@ -97,7 +98,10 @@ StoreOutcome Engine::StoreSmall(const StoreRequest& req, bool& room) {
   r.cas = options_.disable_cas ? 0 : req.keep_cas != 0 ? req.keep_cas : wseq;
   r.wseq = wseq;
   r.marks = marks.stale ? kMarkStale : 0;
-  const SmallTierWrite w = small_->Insert(r, req.hash);
+  const bool seen = req.check_expected && req.expected && req.expected->small;
+  const SmallTierWrite w = seen ? small_->InsertIf(r, req.hash, req.expected->small_version)
+                                : small_->Insert(r, req.hash);
+  if (w.status == SmallTierStatus::kConflict) return {StoreResult::kConflict};
   if (w.status == SmallTierStatus::kNoRoom) {
     room = false;
     small_room_wanted_ = true;
@@ -112,8 +116,11 @@ StoreOutcome Engine::StoreSmall(const StoreRequest& req, bool& room) {
   return {StoreResult::kStored, r.cas, ticket};
 }
 
-uint64_t Engine::HideSmall(std::string_view key, uint64_t hash, uint64_t wseq) {
-  const SmallTierWrite w = small_->Erase(key, hash, wseq);
+uint64_t Engine::HideSmall(std::string_view key, uint64_t hash, uint64_t wseq,
+                           const SmallTierVersion* seen) {
+  const SmallTierWrite w =
+      seen != nullptr ? small_->EraseIf(key, hash, wseq, *seen) : small_->Erase(key, hash, wseq);
+  if (w.status == SmallTierStatus::kConflict) return kSmallConflict;
   if (w.status == SmallTierStatus::kNoRoom) {
     // Nothing changed there: whatever the tier holds may be on the device.
     small_erases_.push_back({std::string(key), wseq});
@@ -157,6 +164,7 @@ LookupOutcome Engine::LookupSmall(std::string_view key, uint64_t hash, ItemView&
   const SmallTierLookupResult r = small_->Lookup(key, hash, this, slot);
   if (r.kind != SmallTierLookup::kReading) {
     small_free_waits_.push_back(slot);
+    if (where != nullptr) where->small_version = r.version;
     if (r.kind == SmallTierLookup::kMiss) return {LookupResult::kMiss};
     ++stats_.reads_memory;
     out = ViewOf(r.item);
@@ -193,7 +201,8 @@ void Engine::OnSmallLookupDone(uint64_t token, const SetRecord* item) {
   const SmallWait w = small_waits_[token];
   small_waits_[token] = {};
   small_free_waits_.push_back(static_cast<uint32_t>(token));
-  const IndexEntry where = w.where;
+  IndexEntry where = w.where;
+  where.small_version = small_->answer_version();  // before anything calls into the tier
   if (item == nullptr) {
     if (w.waiter != nullptr) w.waiter->OnLookupDone(w.token, nullptr, where);
     return;
@@ -223,9 +232,9 @@ void Engine::FlushSmall() {
   if (small_ == nullptr) return;
   small_erases_.clear();  // the flush hides what they would
   const uint64_t wseq = TakeWseq();
-  // Recorded with the superblock write FlushAll starts. Not applied in the tier yet: its records
-  // below it still answer (docs/design.md, "Small-object tier", what is left).
+  // Recorded with the superblock write FlushAll starts, and given to the tier after a restart.
   durable_.set_small_flush_wseq(wseq);
+  small_->FlushBelow(wseq);
 }
 
 bool Engine::StopSmall() {

@@ -33,6 +33,8 @@
 #include <optional>
 #include <vector>
 
+#include "storage/small_version.h"
+
 namespace ssdcache::storage {
 
 class SlabLiveness {
@@ -55,7 +57,7 @@ struct IndexEntry {
   // what the index held for the key's hash when the tier was read (kSmallTierSlab in engine.h:
   // nothing; else another key's entry sharing the tag), `small_version` the tier's version.
   bool small = false;
-  uint64_t small_version = 0;
+  SmallTierVersion small_version{};
   bool operator==(const IndexEntry&) const = default;
   // Whether this entry points at chunk `chunk` of slab `slab`.
   bool At(uint32_t s, uint32_t c) const { return slab == s && chunk == c; }

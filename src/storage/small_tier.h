@@ -86,6 +86,7 @@
 #include "storage/set_filter.h"
 #include "storage/set_page.h"
 #include "storage/small_log.h"
+#include "storage/small_version.h"
 #include "util/aligned_buffer.h"
 
 namespace ssdcache::storage {
@@ -108,17 +109,6 @@ struct SmallTierOptions {
 
   // False and a one-line `error` naming the field when out of range.
   bool Validate(std::string& error) const;
-};
-
-// A key's state as a lookup answered it, for an optimistic read-modify-write: InsertIf()/EraseIf()
-// store only if the key cannot have changed since (small_tier_versions.cc; the rule is in the
-// header comment above, "Versions").
-struct SmallTierVersion {
-  uint64_t wseq = 0;     // the record the answer came from (a tombstone too); 0: none
-  uint32_t flushes = 0;  // FlushBelow() calls that raised the floor, as of the answer
-  uint16_t gen = 0;      // the rewrite generation of the key's set group, as of the answer
-  bool in_log = false;   // the log answered (wseq is its record's)
-  bool present = false;  // a live record: the answer was a hit
 };
 
 // What a lookup that read the device found. `item` is null on a miss; its views are valid only
@@ -261,6 +251,9 @@ class SmallTier final : private IoHandler {
   // The key's version when the tier knows it with no IO (the log's record, or absent: a void set
   // or a filter "no"); nullopt when only a read of its set can tell. Counts nothing.
   std::optional<SmallTierVersion> Peek(std::string_view key, uint64_t hash) const;
+  // Whether the key may have changed since `seen` (the test InsertIf/EraseIf make), with no
+  // change: for an engine that stores the key's next version elsewhere (a slab).
+  bool Changed(std::string_view key, uint64_t hash, const SmallTierVersion& seen) const;
   // The version of the answer SmallTierWaiter::OnSmallLookupDone() is being given: valid during
   // that call, until the waiter calls into the tier.
   const SmallTierVersion& answer_version() const { return answer_version_; }
@@ -383,7 +376,6 @@ class SmallTier final : private IoHandler {
   // key may have changed since `seen`.
   SmallTierVersion Stamp(uint64_t set) const;
   SmallTierVersion LogVersion(uint32_t at, uint64_t set) const;
-  bool Changed(std::string_view key, uint64_t hash, const SmallTierVersion& seen) const;
   // The set's content changed (a move's write completed or failed, or its read lost the set).
   void BumpGen(uint64_t set) { ++gens_[set % gens_.size()]; }
 

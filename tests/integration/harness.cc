@@ -263,6 +263,12 @@ std::vector<std::string> ServerProcess::BuildArgs() const {
     }
     args.insert(args.end(), options_.ssdcached_extra_args.begin(),
                 options_.ssdcached_extra_args.end());
+    // SSDCACHED_EXTRA_ARGS (words split at spaces): flags for every ssdcached a test starts, to
+    // run the suites against another configuration (e.g. --small-max 4024).
+    if (const char* extra = std::getenv("SSDCACHED_EXTRA_ARGS"); extra != nullptr) {
+      std::istringstream words(extra);
+      for (std::string w; words >> w;) args.push_back(w);
+    }
   }
   return args;
 }

@@ -56,7 +56,93 @@ class EngineSmallTest : public testing::EngineFixture {
     return ValueFor(key, version, 1000);
   }
   uint64_t TierLogItems() const { return engine_->small_tier()->stats().log_items; }
+
+  // A lookup's location (a tier version, for a read-modify-write), waiting out a set read.
+  IndexEntry Where(const std::string& key) {
+    struct Waiter : LookupWaiter {
+      void OnLookupDone(uint64_t, const ItemView*, const IndexEntry& at) override {
+        where = at;
+        done = true;
+      }
+      IndexEntry where;
+      bool done = false;
+    } w;
+    ItemView v;
+    IndexEntry at;
+    if (engine_->Lookup(key, util::HashKey(key), v, &w, 1, &at).kind != LookupResult::kPending) {
+      return at;
+    }
+    Pump();
+    EXPECT_TRUE(w.done);
+    return w.where;
+  }
+  // A store that applies only if the key is still at `at`.
+  StoreResult StoreIf(const std::string& key, const std::string& value, const IndexEntry& at) {
+    StoreRequest put(key, util::HashKey(key), value);
+    put.Expect(at);
+    const StoreResult r = engine_->Store(put).result;
+    Pump();
+    return r;
+  }
 };
+
+TEST_F(EngineSmallTest, ReadModifyWriteSeesEveryChangeOfTheTiersVersion) {
+  ASSERT_EQ(Set("k", Small("k", 1)), StoreResult::kStored);
+  IndexEntry at = Where("k");
+  ASSERT_TRUE(at.small);
+  ASSERT_EQ(Set("k", Small("k", 2)), StoreResult::kStored);  // another client
+  EXPECT_EQ(StoreIf("k", Small("k", 3), at), StoreResult::kConflict);
+  at = Where("k");
+  EXPECT_EQ(StoreIf("k", Small("k", 3), at), StoreResult::kStored);
+  EXPECT_EQ(Get("k").value, Small("k", 3));
+  // The version read is in a set (after a restart); a change goes through the log.
+  Clean();
+  at = Where("k");
+  ASSERT_TRUE(at.small);
+  ASSERT_EQ(Set("k", Small("k", 4)), StoreResult::kStored);
+  EXPECT_EQ(StoreIf("k", Large("k", 5), at), StoreResult::kConflict) << "to a slab, too";
+  at = Where("k");
+  EXPECT_EQ(StoreIf("k", Large("k", 5), at), StoreResult::kStored);
+  EXPECT_EQ(Get("k").value, Large("k", 5));
+  // Read from a slab, changed in the tier meanwhile: the index no longer holds what was read.
+  at = Where("k");
+  ASSERT_FALSE(at.small);
+  ASSERT_EQ(Set("k", Small("k", 6)), StoreResult::kStored);
+  EXPECT_EQ(StoreIf("k", Small("k", 7), at), StoreResult::kConflict);
+  // An absent key (add): absent as of the lookup, stored by someone else since.
+  at = Where("new");
+  ASSERT_EQ(Set("new", Small("new", 1)), StoreResult::kStored);
+  EXPECT_EQ(StoreIf("new", Small("new", 2), at), StoreResult::kConflict);
+  // A delete of a version read before a change leaves the newer one.
+  at = Where("new");
+  ASSERT_EQ(Set("new", Small("new", 3)), StoreResult::kStored);
+  EXPECT_FALSE(engine_->Erase("new", util::HashKey("new"), &at).erased);
+  EXPECT_EQ(Get("new").value, Small("new", 3));
+  at = Where("new");
+  EXPECT_TRUE(engine_->Erase("new", util::HashKey("new"), &at).erased);
+  EXPECT_FALSE(Get("new").hit);
+}
+
+TEST_F(EngineSmallTest, FlushAllReachesTheTierAndStaysInForce) {
+  for (int i = 0; i < 50; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(Set(k, Small(k, 1)), StoreResult::kStored);
+  }
+  Clean();  // in sets
+  for (int i = 50; i < 60; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(Set(k, Small(k, 1)), StoreResult::kStored);  // in the log
+  }
+  engine_->FlushAll();
+  Pump();
+  ASSERT_EQ(Set("after", Small("after", 1)), StoreResult::kStored);
+  for (int i = 0; i < 60; ++i) EXPECT_FALSE(Get("k" + std::to_string(i)).hit) << i;
+  Clean();
+  for (int i = 0; i < 60; ++i) EXPECT_FALSE(Get("k" + std::to_string(i)).hit) << i;
+  EXPECT_EQ(Get("after").value, Small("after", 1));
+  Crash();
+  for (int i = 0; i < 60; ++i) EXPECT_FALSE(Get("k" + std::to_string(i)).hit) << i;
+}
 
 TEST_F(EngineSmallTest, SmallItemsGoToTheTierAndLargeOnesToSlabs) {
   ASSERT_NE(engine_->small_tier(), nullptr);
