@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "storage/small_tier.h"
+#include "storage/small_tier_cursor.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -121,6 +122,7 @@ void SmallTier::FinishMove(Move& m) {
   for (Read* r : active_reads_) {
     if (r->set == m.set) r->stale = true;
   }
+  for (SmallTierCursor* c : cursors_) c->OnSetWritten(m.set);
   Pump();
 }
 
@@ -168,6 +170,7 @@ SmallTierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
     out.error = "small tier: flushing rewritten sets failed";
   }
   items_ = out.items;
+  set_wseq_ = out.max_wseq;
   return out;
 }
 
