@@ -104,9 +104,10 @@ class Recovery {
  public:
   // The scan's reads: how many are in flight at once, and how large pass 2's may grow when
   // pieces are adjacent on the device (at least one slab). Measured in docs/benchmarks.md
-  // ("Crash restarts"): at 8 the scan no longer waits for the device; larger reads only cost
-  // buffer memory (depth + 1 of them).
-  static constexpr size_t kScanDepth = 8;
+  // ("Crash restarts", and the s6 run of 2026-12-03 13:48 in analysis.md): at 8 the scan
+  // rarely waits for the device, at 16 its waits are steadier (0.01-0.09 s per 4 GiB against
+  // 0.02-0.12 s); larger reads only cost buffer memory (depth + 1 of them: 17 MiB).
+  static constexpr size_t kScanDepth = 16;
   static constexpr uint32_t kScanReadBytes = 1 << 20;
 
   // Reads the superblock and rebuilds `parts` from the device (or formats it, see Engine::

@@ -30,7 +30,7 @@ S6_ITEMS=${S6_ITEMS:-$(items_for "$S6_DEVICE_MIB" 85)}
 S6_FIXED_ITEMS=${S6_FIXED_ITEMS:-$(items_for "$(tr ' ' '\n' <<<"$S6_SIZES_MIB" | sort -n | head -1)" 85)}
 S6_LOAD_ARGS=${S6_LOAD_ARGS:---num-conns 4 --pipeline 16}
 S6_JOURNAL=${S6_JOURNAL:-4194304}  # --journal-size (default 4M): the snapshot region follows it
-S6_KILLS=${S6_KILLS:-2}
+S6_KILLS=${S6_KILLS:-4}
 # Overwritten before each SIGKILL (5 %): memory slabs and journal entries the crash leaves behind.
 S6_KILL_ITEMS=${S6_KILL_ITEMS:-$((S6_ITEMS / 20))}
 S6_FIO_DEPTHS=${S6_FIO_DEPTHS:-1 16}
