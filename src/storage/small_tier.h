@@ -343,7 +343,9 @@ class SmallTier final : private IoHandler {
  public:
   // Bytes SaveSnapshot() writes: a header, the filters and the hit bits (no void bits: a void
   // set refuses the save), about 24 B per set at the defaults.
-  size_t SnapshotBytes() const;
+  size_t SnapshotBytes() const { return SnapshotBytesFor(options_); }
+  // The same for a tier of these options (sizing the engine's snapshot region before it exists).
+  static size_t SnapshotBytesFor(const SmallTierOptions& options);
   // Writes the image into out[0, SnapshotBytes()). False (nothing to save) unless the tier is
   // idle() with an empty log and no void set, i.e. after a forced Flush() that settled all, or
   // when `out` is too small.
@@ -357,6 +359,8 @@ class SmallTier final : private IoHandler {
   SmallTierRebuild LoadSnapshot(std::span<const char> image);
 
  private:
+  // The image's size from the arrays themselves (SnapshotBytesFor() must agree).
+  size_t ArraysBytes() const;
   friend class SmallTierCursor;
   std::vector<SmallTierCursor*> cursors_;  // open cursors, told of every completed set write
   uint64_t set_wseq_ = 0;                  // the largest wseq Rebuild() or LoadSnapshot() found

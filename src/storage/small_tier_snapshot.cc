@@ -69,7 +69,14 @@ uint32_t ImageCrc(std::span<const char> image) {
 
 }  // namespace
 
-size_t SmallTier::SnapshotBytes() const {
+size_t SmallTier::SnapshotBytesFor(const SmallTierOptions& o) {
+  // As the constructor sizes them: whole 64-bit words of sets x bits.
+  const uint64_t filter_words = (o.sets * o.filter_bits + 63) / 64;
+  const uint64_t hit_words = (o.sets * o.hit_bits + 63) / 64;
+  return sizeof(TierImageHeader) + (filter_words + hit_words) * sizeof(uint64_t);
+}
+
+size_t SmallTier::ArraysBytes() const {
   return sizeof(TierImageHeader) + filters_.words().size_bytes() + hits_.size() * sizeof(uint64_t);
 }
 
@@ -77,7 +84,7 @@ bool SmallTier::SaveSnapshot(std::span<char> out) const {
   // The sets must hold everything: no log record, no void set (content unknown), no IO.
   if (!idle() || log_.live_records() != 0 || !void_list_.empty()) return false;
   const size_t bytes = SnapshotBytes();
-  if (out.size() < bytes) return false;
+  if (out.size() < bytes || bytes != ArraysBytes()) return false;
   TierImageHeader h{};
   h.magic = kTierImageMagic;
   h.version = kTierImageVersion;
@@ -115,7 +122,7 @@ SmallTierRebuild SmallTier::LoadSnapshot(std::span<const char> image) {
   } else if (h.version != kTierImageVersion) {
     out.error = "small tier snapshot: format version " + std::to_string(h.version) +
                 ", this build reads " + std::to_string(kTierImageVersion);
-  } else if (h.bytes != bytes || image.size() < bytes) {
+  } else if (h.bytes != bytes || image.size() < bytes || bytes != ArraysBytes()) {
     out.error = "small tier snapshot: " + std::to_string(h.bytes) + " bytes, expected " +
                 std::to_string(bytes) + " (" + std::to_string(image.size()) + " given)";
   } else if (ImageCrc(image.first(bytes)) != h.crc) {

@@ -62,6 +62,11 @@ TEST_F(SmallTierSnapshotTest, ALoadedImageAnswersAsTheSavedTierWithoutReadingASe
   Fill();
   const std::vector<char> image = Save();
   EXPECT_EQ(image.size(), 80u + 64 * 160 / 8 + 64 * 32 / 8);
+  SmallTierOptions odd = options_;
+  odd.sets = 3;
+  odd.filter_bits = 9;
+  odd.hit_bits = 5;
+  EXPECT_EQ(SmallTier::SnapshotBytesFor(odd), 80u + 8 + 8);  // whole words
   const uint64_t items = tier_->stats().items;
   EXPECT_EQ(items, 63u * 3);
   const std::vector<std::string> before = Answers();
