@@ -330,7 +330,7 @@ class SmallTier final : private IoHandler {
   std::vector<Read*> free_reads_;
   std::vector<Read*> active_reads_;
   std::vector<SetRecord> lookup_recs_;  // scratch of a lookup read
-  uint64_t newest_wseq_ = 0;            // of the records appended to the log
+  uint64_t newest_wseq_ = 0;  // of the records appended to the log (and the sets' after a restart)
   uint64_t flush_below_ = 0;  // Flush(): move the records below this wseq out (0: none asked)
   bool force_ = false;        // ... with no admission drops
   bool forced_ = false;       // a forced Flush() runs (until its last move completes)
@@ -363,7 +363,6 @@ class SmallTier final : private IoHandler {
   size_t ArraysBytes() const;
   friend class SmallTierCursor;
   std::vector<SmallTierCursor*> cursors_;  // open cursors, told of every completed set write
-  uint64_t set_wseq_ = 0;                  // the largest wseq Rebuild() or LoadSnapshot() found
 };
 
 }  // namespace ssdcache::storage

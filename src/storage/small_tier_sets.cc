@@ -170,7 +170,7 @@ SmallTierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
     out.error = "small tier: flushing rewritten sets failed";
   }
   items_ = out.items;
-  set_wseq_ = out.max_wseq;
+  newest_wseq_ = std::max(newest_wseq_, out.max_wseq);  // FlushBelow() compares with it
   return out;
 }
 

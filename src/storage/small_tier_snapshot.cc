@@ -97,7 +97,7 @@ bool SmallTier::SaveSnapshot(std::span<char> out) const {
   h.sets = options_.sets;
   h.epoch = options_.epoch;
   h.items = items_;
-  h.max_wseq = std::max(set_wseq_, newest_wseq_);
+  h.max_wseq = newest_wseq_;  // the log's and, after a Rebuild() or load, the sets'
   char* at = out.data();
   std::memcpy(at, &h, sizeof(h));
   at += sizeof(h);
@@ -147,7 +147,9 @@ SmallTierRebuild SmallTier::LoadSnapshot(std::span<const char> image) {
   std::memcpy(hits_.data(), at, hits_.size() * sizeof(uint64_t));
   std::fill(void_.begin(), void_.end(), 0);
   items_ = h.items;
-  set_wseq_ = h.max_wseq;
+  // As after Rebuild(): what the tier compares new wseqs with (flush_all clears every filter
+  // when its floor is above them all) knows the sets' records.
+  newest_wseq_ = std::max(newest_wseq_, h.max_wseq);
   out.items = h.items;
   out.max_wseq = h.max_wseq;
   return out;
