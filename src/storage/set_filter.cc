@@ -26,13 +26,6 @@ void SetFilters::Clear(uint64_t set) {
   }
 }
 
-bool SetFilters::Empty(uint64_t set) const {
-  for (uint64_t b = set * bits_per_set_; b < (set + 1) * bits_per_set_; ++b) {
-    if (((words_[b / 64] >> (b % 64)) & 1) != 0) return false;
-  }
-  return true;
-}
-
 void SetFilters::Add(uint64_t set, uint64_t key_hash) {
   for (uint32_t p = 0; p < hashes_; ++p) {
     const uint64_t b = Bit(set, key_hash, p);
@@ -53,6 +46,13 @@ uint32_t SetFilters::EstimateKeys(uint64_t set) const {
   const double m = bits_per_set_;
   const double x = std::min<double>(on, m - 1);
   return static_cast<uint32_t>(std::lround(-m / hashes_ * std::log(1.0 - x / m)));
+}
+
+bool SetFilters::Empty(uint64_t set) const {
+  for (uint64_t b = set * bits_per_set_; b < (set + 1) * bits_per_set_; ++b) {
+    if (((words_[b / 64] >> (b % 64)) & 1) != 0) return false;
+  }
+  return true;
 }
 
 bool SetFilters::MayContain(uint64_t set, uint64_t key_hash) const {

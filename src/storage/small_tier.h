@@ -43,21 +43,20 @@
 //    an older version: Insert() then also drops the key's log version when no older version can
 //    be on the device; Erase() is kNoRoom only when it needs a tombstone.
 //  - Erase() of a key the filter rules out (and no write of it in flight) needs no tombstone.
-//  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
-//    keys the set cannot hold (filter says no): an update of a key the set may hold always forces
-//    the rewrite, so a drop never uncovers an older version. Drops are counted as evictions.
 //  - Snapshot (small_tier_snapshot.cc): SaveSnapshot() only when settled (idle, the log empty,
 //    no void set), when the sets hold everything: the filters and hit bits saved are what a
 //    Rebuild() would find (save that it keeps expired records' bits: a false positive at most).
 //    LoadSnapshot() verifies the whole image and the geometry before it changes anything.
 //  - Key dumps (small_tier_cursor.h): open cursors are registered here (not owned) and told of
 //    every completed set write, so that a cursor read a rewrite overtook is done again.
+//  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
+//    keys the set cannot hold (filter says no): an update of a key the set may hold always forces
+//    the rewrite, so a drop never uncovers an older version. Drops are counted as evictions.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -330,7 +329,7 @@ class SmallTier final : private IoHandler {
   std::vector<Read*> free_reads_;
   std::vector<Read*> active_reads_;
   std::vector<SetRecord> lookup_recs_;  // scratch of a lookup read
-  uint64_t newest_wseq_ = 0;  // of the records appended to the log (and the sets' after a restart)
+  uint64_t newest_wseq_ = 0;            // of the records appended to the log or Rebuild() found
   uint64_t flush_below_ = 0;  // Flush(): move the records below this wseq out (0: none asked)
   bool force_ = false;        // ... with no admission drops
   bool forced_ = false;       // a forced Flush() runs (until its last move completes)
