@@ -29,6 +29,7 @@ void Durability::Fill(Superblock& sb) const {
   sb.journal_blocks = journal_ ? journal_->blocks() : 0;
   sb.epoch = epoch_;
   sb.flush_seq = flush_seq_;
+  sb.small_flush_wseq = small_flush_wseq_;
   sb.journal_sync = static_cast<uint32_t>(journal_ ? journal_->sync() : JournalSync::kDevice);
   sb.clean = clean_ ? 1 : 0;
   sb.evicted_below = evicted_below_;
@@ -132,6 +133,7 @@ bool Durability::Format(const char* why, std::string& error) {
   std::random_device rd;
   epoch_ = (uint64_t{rd()} << 32 | rd()) | 1;
   flush_seq_ = 0;
+  small_flush_wseq_ = 0;
   wseq_ceiling_ = next_cas_ + kWseqWindow;
   if (!WriteSuperblockNow(error)) return false;
   if (journal_) journal_->Reset(epoch_);
@@ -142,6 +144,7 @@ bool Durability::Format(const char* why, std::string& error) {
 void Durability::Restore(const Superblock& found) {
   epoch_ = found.epoch;
   flush_seq_ = found.flush_seq;
+  small_flush_wseq_ = found.small_flush_wseq;
   last_run_clean_ = found.clean != 0;
   evicted_below_ = durable_evicted_below_ = std::max<uint64_t>(found.evicted_below, 1);
   // No earlier run handed out a wseq at or above its ceiling: this run starts there (whatever

@@ -90,6 +90,9 @@ class Durability {
   uint64_t flush_seq() const { return flush_seq_; }
   // flush_all: every slab below `seq` is void.
   void set_flush_seq(uint64_t seq) { flush_seq_ = seq; }
+  // flush_all in the small-object tier: its records below `wseq` are gone.
+  uint64_t small_flush_wseq() const { return small_flush_wseq_; }
+  void set_small_flush_wseq(uint64_t wseq) { small_flush_wseq_ = wseq; }
   // The eviction frontier (every slab sealed below it was evicted), and what the device says.
   uint64_t frontier() const { return evicted_below_; }
   uint64_t durable_frontier() const { return durable_evicted_below_; }
@@ -146,6 +149,7 @@ class Durability {
 
   uint64_t epoch_ = 0;
   uint64_t flush_seq_ = 0;
+  uint64_t small_flush_wseq_ = 0;
   bool clean_ = false;           // FinishShutdown() ran: the superblock says so
   bool last_run_clean_ = false;  // the superblock Restore() took over said clean
   util::AlignedBuffer super_buf_;

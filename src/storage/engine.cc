@@ -50,9 +50,19 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
             std::to_string(device.block_size()) + "); use --journal-size 0";
     return nullptr;
   }
+  if (options.small_max > 0 && options.disable_evictions) {
+    error = "--small-max: the small-object tier evicts inside its sets, which -M forbids";
+    return nullptr;
+  }
+  if (options.small_max > 0 && options.journal_size > 0 &&
+      options.journal_sync == JournalSync::kDevice) {
+    error = "--small-max: the small-object tier needs --journal-sync process for now";
+    return nullptr;
+  }
   // --snapshot-size auto becomes bytes here: the engine sees the region's size only.
   EngineOptions sized = options;
   sized.snapshot_size = SnapshotBytes(options, device, *classes, mem_slabs);
+  sized.small_sets = SmallSets(options, device);
   // The first slab-sized regions of the slice hold the superblock, the journal and the snapshot.
   uint64_t reserved = ReservedSlabs(sized, device);
   uint64_t disk_slabs = device.size() / options.slab_size;
@@ -131,7 +141,12 @@ char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
   return MemSlab(s.mem) + layouts_[s.cls].offset(chunk);
 }
 
-std::optional<IndexEntry> Engine::Locate(uint64_t hash) const { return index_->Find(hash); }
+std::optional<IndexEntry> Engine::Locate(uint64_t hash) const {
+  std::optional<IndexEntry> e = index_->Find(hash);
+  // No slab entry: whatever the key has is in the small-object tier, if there is one.
+  if (!e && small_ != nullptr) return IndexEntry{.slab = kSmallTierSlab};
+  return e;
+}
 
 void Engine::DropEntry(const IndexEntry& e) {
   SlabInfo& s = table_[e.slab];
@@ -145,7 +160,10 @@ void Engine::DropEntry(const IndexEntry& e) {
 LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
                              LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump) {
   std::optional<IndexEntry> e = index_->Find(hash);
-  if (!e) return {LookupResult::kMiss};
+  if (!e) {
+    if (small_ != nullptr) return LookupSmall(key, hash, out, waiter, token, where, bump);
+    return {LookupResult::kMiss};
+  }
   if (where != nullptr) *where = *e;
   if (Index::DefinitelyExpired(e->expiry, now_)) {
     ++stats_.expired_unfetched;
@@ -299,14 +317,23 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   const uint64_t hash = req.hash;
   uint64_t item_size =
       uint64_t{kItemHeaderSize} + key.size() + req.value_a.size() + req.value_b.size();
-  if (item_size > classes_.max_item()) return {StoreResult::kTooLarge};
   if (req.check_expected) {
     std::optional<IndexEntry> cur = index_->Find(hash);
     const std::optional<IndexEntry>& expected = req.expected;
-    bool same = cur.has_value() == expected.has_value() &&
-                (!cur || cur->At(expected->slab, expected->chunk));
+    // A version in the small-object tier was read: the key must still have no slab entry.
+    // (Versions within the tier are not compared yet: docs/design.md "Small-object tier".)
+    bool same = expected && expected->slab == kSmallTierSlab
+                    ? !cur
+                    : cur.has_value() == expected.has_value() &&
+                          (!cur || cur->At(expected->slab, expected->chunk));
     if (!same) return {StoreResult::kConflict};
   }
+  if (ForSmallTier(key.size(), req.value_a.size() + req.value_b.size())) {
+    bool room = true;
+    StoreOutcome small = StoreSmall(req, room);
+    if (room) return small;  // else its log is full: this version goes to a slab
+  }
+  if (item_size > classes_.max_item()) return {StoreResult::kTooLarge};
   int cls = classes_.ClassFor(static_cast<uint32_t>(item_size));
   // A first write waits in probation (admission.h); anything else goes to an ordinary slab.
   int64_t id =
@@ -368,10 +395,23 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   // A loser's (MarkUnindexed). Not those failed writes gave back: on a failing device each store
   // would write them again, fail, and lose what shares their slabs; housekeeping retries them.
   if (pending_tombstones_.size() > pending_before) DrainTombstones();
+  if (small_ != nullptr) ticket = std::max(ticket, HideSmall(key, hash, wseq));
   return {StoreResult::kStored, cas, ticket};
 }
 
 EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
+  if (small_ == nullptr) return EraseSlab(key, hash, where, 0);
+  // A key's version is in one tier: `where` says which; without it, both are cleared.
+  if (where != nullptr && where->slab == kSmallTierSlab) {
+    return {true, HideSmall(key, hash, TakeWseq())};
+  }
+  EraseOutcome out = EraseSlab(key, hash, where, 0);
+  if (where == nullptr) out.ticket = std::max(out.ticket, HideSmall(key, hash, TakeWseq()));
+  return out;
+}
+
+EraseOutcome Engine::EraseSlab(std::string_view key, uint64_t hash, const IndexEntry* where,
+                               uint64_t wseq) {
   std::optional<IndexEntry> cur = index_->Find(hash);
   if (!cur) return {};
   if (where != nullptr && !cur->At(where->slab, where->chunk)) return {};
@@ -379,9 +419,9 @@ EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry
   // key tells (then this key has no entry); on the device a read tells later.
   if (where == nullptr && HoldsOtherKey(*cur, key)) return {};
   if (where == nullptr && !InDram(table_[cur->slab])) CheckReplaced(*cur, key, hash);
-  // The tombstone's wseq, reserved now so the journal entry can name it even when the tombstone
-  // has to wait for a memory slab (it then gets a larger one).
-  uint64_t wseq = TakeWseq();
+  // The tombstone's wseq, reserved now (or by the caller) so the journal entry can name it even
+  // when the tombstone has to wait for a memory slab.
+  if (wseq == 0) wseq = TakeWseq();
   const uint64_t ticket = Supersede(hash, &*cur, wseq, std::nullopt);
   DropEntry(*cur);
   index_->EraseIf(hash, cur->slab, cur->chunk);
@@ -505,12 +545,15 @@ void Engine::FlushAll() {
   }
   DiscardProbation();
   durable_.set_flush_seq(table_.next_seq());
+  FlushSmall();
   durable_.WriteSuperblock();
   if (memory_listener_) memory_listener_();
 }
 
 void Engine::Housekeeping() {
   durable_.Retry();
+  // A checkpoint waiting for the tier: sets a failed write left void are rewritten.
+  if (small_ != nullptr && small_checkpoint_wseq_ != 0) small_->RetryVoidSets();
   DrainTombstones();  // those a failed write gave back, when no request came since
   // A full pass over the index about once a minute at one call per second.
   SweepSome(index_->num_buckets() / 60 + 1);

@@ -77,6 +77,7 @@
 #include "storage/reinsertion.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
+#include "storage/small_tier.h"
 #include "util/aligned_buffer.h"
 #include "util/histogram.h"
 
@@ -231,7 +232,13 @@ struct EngineStats {
   uint64_t admit_ghost_hits = 0;
 };
 
-class Engine final : public SlabLiveness, public IoHandler, public JournalListener {
+// The index location of an item of the small-object tier (IndexEntry::slab): no slab has it.
+inline constexpr uint32_t kSmallTierSlab = 0xFFFFFFFFu;
+
+class Engine final : public SlabLiveness,
+                     public IoHandler,
+                     public JournalListener,
+                     private SmallTierWaiter {
  public:
   // Validates the geometry (classes, slab counts) against the device and allocates the memory
   // slabs and the index. On failure returns nullptr and a one-line `error` naming the flag.
@@ -242,7 +249,10 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   Engine& operator=(const Engine&) = delete;
 
   // The cached clock (unix seconds) used for expiry; the server sets it once per loop turn.
-  void set_now(uint32_t now) { now_ = now; }
+  void set_now(uint32_t now) {
+    now_ = now;
+    if (small_ != nullptr) small_->set_now(now);
+  }
   uint32_t now() const { return now_; }
 
   // Largest item (header + key + value) a slab can hold.
@@ -301,10 +311,19 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // SubmitIo() before the loop sleeps (everything queued goes out), ReapIo() when io_event_fd()
   // is readable, DrainIo() at shutdown. Completions run the handlers from inside these calls.
   int io_event_fd() const { return aio_.event_fd(); }
-  void PollIo() { aio_.Poll(); }
+  void PollIo() {
+    aio_.Poll();
+    AfterSmallIo();
+  }
   void SubmitIo() { aio_.Submit(); }
-  void ReapIo() { aio_.Reap(); }
-  void DrainIo() { aio_.Drain(); }
+  void ReapIo() {
+    aio_.Reap();
+    AfterSmallIo();
+  }
+  void DrainIo() {
+    aio_.Drain();
+    AfterSmallIo();
+  }
   size_t io_in_flight() const { return aio_.in_flight(); }
   size_t io_queued() const { return aio_.queued(); }
   IoStats io_stats() const { return aio_.stats(); }
@@ -379,6 +398,8 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   std::optional<uint32_t> reinsert_victim() const;
   uint64_t last_reinserted_hash() const { return last_reinserted_hash_; }
   uint64_t next_cas() const { return durable_.next_wseq(); }
+  // The small-object tier (--small-max; engine_small.cc), null when the device has none.
+  const SmallTier* small_tier() const { return small_.get(); }
   // -C: every item's cas unique is 0.
   bool cas_enabled() const { return !options_.disable_cas; }
   uint32_t slab_size() const { return slab_size_; }
@@ -535,6 +556,34 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   // flush_all: recycles every probation slab unwritten.
   void DiscardProbation();
 
+  // The small-object tier's glue (engine_small.cc): its sets' count for a device, whether an
+  // item goes there, the store, lookup and delete paths of its items, and the work after its
+  // IO completed (parked deletes, the memory listener, a checkpoint waiting for it).
+  static uint64_t SmallSets(const EngineOptions& options, const Device& device);
+  void MakeSmallTier();
+  // Warm restart: makes the tier and rebuilds it from its sets (Recovery, after the journal).
+  bool RebuildSmall(const SupersedeTest& superseded, std::string& error);
+  std::function<bool(const SupersedeTest&, std::string&)> RebuildSmallHook();
+  bool ForSmallTier(size_t nkey, size_t nvalue) const;
+  // kNoMemory with `room` false: the tier's log is full, store in a slab instead.
+  StoreOutcome StoreSmall(const StoreRequest& req, bool& room);
+  // Hides the key's version in the tier behind `wseq` (a newer one in a slab, or a delete); the
+  // journal ticket to wait for.
+  uint64_t HideSmall(std::string_view key, uint64_t hash, uint64_t wseq);
+  LookupOutcome LookupSmall(std::string_view key, uint64_t hash, ItemView& out,
+                            LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump);
+  void OnSmallLookupDone(uint64_t token, const SetRecord* item) override;
+  static ItemView ViewOf(const SetRecord& r);
+  uint64_t JournalSmall(uint64_t hash, uint64_t wseq);
+  void AfterSmallIo();
+  // flush_all in the tier.
+  void FlushSmall();
+  // Shutdown: moves everything the tier's log holds to its sets (one forced flush); true once
+  // nothing is left to write there.
+  bool StopSmall();
+  EraseOutcome EraseSlab(std::string_view key, uint64_t hash, const IndexEntry* where,
+                         uint64_t wseq);
+
   EngineOptions options_;  // as given, but snapshot_size is the region's bytes (never auto)
   Device& device_;
   IoBackend& aio_;
@@ -594,6 +643,24 @@ class Engine final : public SlabLiveness, public IoHandler, public JournalListen
   EngineGauges gauges_;
   std::vector<ClassCounters> class_counters_;  // per class
   std::function<void()> memory_listener_;
+
+  std::unique_ptr<SmallTier> small_;
+  // Lookups reading a set: the waiter and token a tier token stands for (a free list of slots).
+  struct SmallWait {
+    LookupWaiter* waiter = nullptr;
+    uint64_t token = 0;
+    bool bump = false;
+  };
+  std::vector<SmallWait> small_waits_;
+  std::vector<uint32_t> small_free_waits_;
+  // Deletes the tier refused for room (its log full of records being moved): retried after its
+  // IO; meanwhile a lookup of the key misses there.
+  std::vector<PendingTombstone> small_erases_;
+  std::string small_value_;         // an append's or prepend's two parts, joined for the tier
+  bool small_room_wanted_ = false;  // a store fell back for room: tell the memory listener
+  bool small_stopping_ = false;     // StopSmall() started the tier's forced flush
+  // A checkpoint counts one write more while the tier holds unsettled records below this wseq.
+  uint64_t small_checkpoint_wseq_ = 0;
 };
 
 }  // namespace ssdcache::storage

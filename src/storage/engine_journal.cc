@@ -135,7 +135,19 @@ void Engine::StartCheckpoint() {
   // Every slab being written now is older than slab_seq, and no memory slab holds a record older
   // than it: once these writes are done, every record older than the checkpoint is on the device
   // (or gone with its slab), so no entry of a block before `block` is needed.
-  if (durable_.BeginCheckpoint(slab_seq, block, flushing_)) ++stats_.journal_checkpoints;
+  // The tier's records below the cut must reach their sets (or be dropped with nothing older
+  // left on the device) too: one more "write" until its floor passes the cut (AfterSmallIo).
+  size_t writes = flushing_;
+  if (small_ != nullptr) {
+    small_checkpoint_wseq_ = durable_.next_wseq();
+    small_->Flush();
+    if (small_->UnsettledFloor() < small_checkpoint_wseq_) {
+      ++writes;
+    } else {
+      small_checkpoint_wseq_ = 0;
+    }
+  }
+  if (durable_.BeginCheckpoint(slab_seq, block, writes)) ++stats_.journal_checkpoints;
 }
 
 void Engine::CheckpointWriteDone(uint64_t slab_seq) {

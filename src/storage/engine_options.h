@@ -34,6 +34,12 @@ inline constexpr uint64_t kJournalBlock = 4 * util::kKiB;
 // A header block and a few 64 KiB pages (snapshot.h).
 inline constexpr uint64_t kMinSnapshotSize = 260 * util::kKiB;
 inline constexpr uint64_t kMaxSnapshotSize = 64 * util::kGiB;
+// The largest --small-max: key + value of one record alone in a 4 KiB set (set_page.h's
+// kSetMaxPayload, checked there).
+inline constexpr uint64_t kMaxSmallPayload = 4024;
+// --small-share: percent of the slice; the slabs keep at least a tenth.
+inline constexpr uint64_t kMinSmallShare = 1;
+inline constexpr uint64_t kMaxSmallShare = 90;
 // -z lists the classes below the largest chunk; SlabClasses::FromProfile appends that one.
 inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
 
@@ -92,7 +98,16 @@ inline constexpr size_t kMaxProfileSizes = SlabClasses::kMaxClasses - 1;
   X(admission, bool, false, "--admit", "on|off",                                                \
     (util::Choice<bool>{{"on", true}, {"off", false}}), "admit",                                \
     "admission: a key's first write waits in a DRAM probation slab (a quarter of -m) and "      \
-    "reaches the device only when read or written again; -m/16 keeps the keys it dropped")
+    "reaches the device only when read or written again; -m/16 keeps the keys it dropped")      \
+  X(small_max, uint32_t, 0, "--small-max", "BYTES", (util::Integer{0, kMaxSmallPayload}),       \
+    "small_max",                                                                                \
+    "experimental: items whose key + value take at most BYTES go to the small-object "          \
+    "tier (4 KiB sets, ~1 byte of DRAM per item, no index entry); 0 = off; not finished "       \
+    "(README, docs/design.md)")                                                                 \
+  X(small_share, uint32_t, 25, "--small-share", "PERCENT",                                      \
+    (util::Integer{kMinSmallShare, kMaxSmallShare}), "small_share",                             \
+    "the share of a new device's slice the small-object tier's sets take (with "                \
+    "--small-max; a formatted device keeps what it has)")
 
 struct EngineOptions {
   SSDCACHE_ENGINE_OPTIONS(SSDCACHE_OPTION_MEMBER)
@@ -102,6 +117,9 @@ struct EngineOptions {
   uint32_t instance = 0;
   uint32_t instances = 1;
   uint64_t boot_id = 0;
+  // The small-object tier's sets, set by Engine::Create from --small-max and --small-share (or
+  // what a formatted device records); 0: no tier.
+  uint64_t small_sets = 0;
   // Which sealed slab is evicted next (eviction_policy.h). Only tests choose another order than
   // the seal order: the old one, to show that a test catches the defect it had.
   EvictionOrder eviction_order = EvictionOrder::kSeal;

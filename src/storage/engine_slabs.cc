@@ -373,7 +373,8 @@ bool Engine::ShutdownFlush() {
   for (int64_t id : open_) {
     if (id >= 0 && table_[id].used > 0) Seal(static_cast<uint32_t>(id));
   }
-  return !pending_tombstones_.empty() || durable_.superblock_dirty() || !awaiting_disk_.empty();
+  return !pending_tombstones_.empty() || durable_.superblock_dirty() || !awaiting_disk_.empty() ||
+         !StopSmall();
 }
 
 bool Engine::ShutdownWritten() const {
@@ -381,7 +382,7 @@ bool Engine::ShutdownWritten() const {
     if (id >= 0 && table_[id].used > 0) return false;
   }
   return pending_tombstones_.empty() && !durable_.superblock_dirty() && awaiting_disk_.empty() &&
-         admit_.slabs() == 0;
+         admit_.slabs() == 0 && (small_ == nullptr || (small_->idle() && small_erases_.empty()));
 }
 
 bool Engine::FinishShutdown(std::string& error) {

@@ -1,7 +1,7 @@
 // Engine, part six: the start. How the slice is laid out (the superblock, the journal, the
-// snapshot region, then the disk slabs), what --snapshot-size auto gives a device, and the warm
-// restart: the parts lent to Recovery and what the engine takes over from its result. The checks
-// and construction are Engine::Create, in engine.cc.
+// snapshot region, the small-object tier's sets, then the disk slabs), what --snapshot-size auto
+// gives a device, and the warm restart: the parts lent to Recovery and what the engine takes over
+// from its result. The checks and construction are Engine::Create, in engine.cc.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -34,13 +34,14 @@ Superblock Engine::Geometry(const EngineOptions& options, const Device& device,
   sb.instances = options.instances;
   sb.boot_id = options.boot_id;
   sb.snapshot_blocks = static_cast<uint32_t>(options.snapshot_size / kJournalBlockSize);
+  sb.small_sets = options.small_sets;
   return sb;
 }
 
 uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
-  return static_cast<uint32_t>(
-      (device.block_size() + options.journal_size + options.snapshot_size + options.slab_size - 1) /
-      options.slab_size);
+  return static_cast<uint32_t>((device.block_size() + options.journal_size + options.snapshot_size +
+                                options.small_sets * kSetBytes + options.slab_size - 1) /
+                               options.slab_size);
 }
 
 uint64_t Engine::SnapshotBytes(const EngineOptions& o, const Device& device,
@@ -97,11 +98,16 @@ bool Engine::Recover(bool format, std::string& error) {
                             .journal = journal_.get(),
                             .access = access_,
                             .snapshot_offset = SnapshotOffset(),
-                            .snapshot_bytes = options_.snapshot_size};
+                            .snapshot_bytes = options_.snapshot_size,
+                            .rebuild_small = RebuildSmallHook()};
   std::optional<RecoveryResult> result = Recovery::Run(parts, format, error);
   if (!result) return false;
   recovery_ = result->stats;
-  if (!result->formatted) AdoptRecovered(*result);
+  if (result->formatted) {
+    MakeSmallTier();  // blank: whatever its sets hold belongs to another epoch
+  } else {
+    AdoptRecovered(*result);
+  }
   return true;
 }
 

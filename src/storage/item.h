@@ -32,7 +32,9 @@ inline constexpr uint32_t kSlabMagic = 0x53534C42;  // "SSLB"
 //    the block size the layout was made for.
 // 7: a snapshot region follows the journal (snapshot.h) and the superblock records its size: a
 //    clean stop writes the index and slab table there, and a clean restart loads them.
-inline constexpr uint16_t kFormatVersion = 7;
+// 8: the small-object tier's sets (small_tier.h) follow the snapshot region, and the superblock
+//    records how many.
+inline constexpr uint16_t kFormatVersion = 8;
 
 inline constexpr uint8_t kKindItem = 1;
 inline constexpr uint8_t kKindTombstone = 2;  // a delete, so that it survives a restart
@@ -124,8 +126,12 @@ struct Superblock {
   uint32_t crc;  // CRC32C of this struct with crc = 0
   // 4 KiB blocks of the snapshot region after the journal (--snapshot-size; 0: none).
   uint32_t snapshot_blocks;
+  // 4 KiB sets of the small-object tier after the snapshot region (--small-share; 0: none).
+  uint64_t small_sets;
+  // flush_all in the small-object tier: its records with a smaller wseq are gone.
+  uint64_t small_flush_wseq;
 };
-static_assert(sizeof(Superblock) == 96, "Superblock is part of the on-device format");
+static_assert(sizeof(Superblock) == 112, "Superblock is part of the on-device format");
 
 inline constexpr uint32_t kItemHeaderSize = sizeof(ItemHeader);
 inline constexpr uint32_t kSlabHeaderSize = sizeof(SlabHeader);

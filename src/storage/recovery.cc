@@ -41,6 +41,7 @@ std::optional<RecoveryResult> Recovery::Run(const RecoveryParts& parts, bool for
       break;
   }
   if (!r.LoadJournal(error)) return std::nullopt;
+  if (parts.rebuild_small && !parts.rebuild_small(r, error)) return std::nullopt;
   // A clean stop left a snapshot of what the scan would rebuild: loaded instead when it matches.
   if (std::optional<RecoveryResult> loaded = r.LoadSnapshot()) return loaded;
   if (!r.ScanHeaders(error) || !r.IndexPieces(error)) return std::nullopt;
@@ -174,6 +175,8 @@ std::string Recovery::Mismatch(const Superblock& found) const {
   if (found.snapshot_blocks != expect.snapshot_blocks)
     return "--snapshot-size " + std::to_string(uint64_t{found.snapshot_blocks} * 4) +
            "K (which auto keeps)";
+  if (found.small_sets != expect.small_sets)
+    return std::to_string(found.small_sets) + " small-object sets (--small-max, --small-share)";
   return {};
 }
 

@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -43,6 +44,7 @@
 #include "storage/scan_reader.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
+#include "storage/small_tier.h"
 #include "util/aligned_buffer.h"
 #include "util/huge_buffer.h"
 
@@ -69,6 +71,9 @@ struct RecoveryParts {
   AccessTable& access;
   uint64_t snapshot_offset;  // the snapshot region (snapshot.h); 0 bytes: none
   uint64_t snapshot_bytes;
+  // Rebuilds the small-object tier (empty: none) once the journal is loaded, with the journal's
+  // test of which of its records newer versions superseded; false and `error` to fail the start.
+  std::function<bool(const SupersedeTest&, std::string& error)> rebuild_small;
 };
 
 struct RecoveryStats {
@@ -100,7 +105,7 @@ struct RecoveryResult {
   std::vector<std::string> orphans;
 };
 
-class Recovery {
+class Recovery final : private SupersedeTest {
  public:
   // The scan's reads: how many are in flight at once, and how large pass 2's may grow when
   // pieces are adjacent on the device (at least one slab). Measured in docs/benchmarks.md
@@ -168,6 +173,10 @@ class Recovery {
   // Loads the journal: per key hash, the largest wseq of a version that superseded records.
   bool LoadJournal(std::string& error);
   uint64_t SupersededBelow(uint64_t hash) const;
+  // The small-object tier's test (rebuild_small): a journal entry names a newer version.
+  bool Superseded(uint64_t hash, uint64_t wseq) const override {
+    return wseq < SupersededBelow(hash);
+  }
   // False when no journal entry has `hash` (journal_filter_); true when one may have.
   bool MayBeJournaled(uint64_t hash) const {
     if (journal_filter_.empty()) return false;

@@ -520,26 +520,31 @@ TEST(ServerConfig, EveryTableRowIsAFlagWhoseDefaultParses) {
       EXPECT_EQ(kind.Show(copy), kind.Show(value)) << first;
     }
   });
-  EXPECT_EQ(rows, 62);
+  EXPECT_EQ(rows, 64);
 }
 
 // `stats settings` comes from the same rows, with raw values (bytes, not MiB), each name once.
 TEST(ServerConfig, SettingsPrintEveryRowWithAStatName) {
   std::string out;
   AppendSettings(Config{}, out);
-  for (const std::string line :
-       {"maxbytes 67108864", "maxconns 1024", "inter NULL", "growth_factor 1.25", "chunk_size 56",
-        "slab_page_size 1048576", "idle_timeout 0", "device ./data/ssdcache.dat", "server_id 0/1",
-        "index_max_bytes 67108864", "max_aio 1024", "journal_size 4194304", "journal_sync process",
-        "snapshot_size auto", "verbosity 0", "reinsert on", "reinsert_share 20", "admit off",
-        "compact on"}) {
+  for (const std::string line : {"maxbytes 67108864",    "maxconns 1024",
+                                 "inter NULL",           "growth_factor 1.25",
+                                 "chunk_size 56",        "slab_page_size 1048576",
+                                 "idle_timeout 0",       "device ./data/ssdcache.dat",
+                                 "server_id 0/1",        "index_max_bytes 67108864",
+                                 "max_aio 1024",         "journal_size 4194304",
+                                 "journal_sync process", "snapshot_size auto",
+                                 "verbosity 0",          "reinsert on",
+                                 "reinsert_share 20",    "admit off",
+                                 "compact on",           "small_max 0",
+                                 "small_share 25"}) {
     const std::string stat = "STAT " + line + "\r\n";
     const size_t at = out.find(stat);
     EXPECT_NE(at, std::string::npos) << stat << " missing from:\n" << out;
     const std::string name = "STAT " + line.substr(0, line.find(' ')) + " ";
     EXPECT_EQ(out.find(name, out.find(name) + 1), std::string::npos) << name << "twice";
   }
-  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 40);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 42);
   Config c = Ok({"-f", "1.5", "--journal-sync", "device", "-s", "1/3"});
   out.clear();
   AppendSettings(c, out);

@@ -1,0 +1,198 @@
+// The engine with its small-object tier (--small-max; engine_small.cc): small items go to the
+// tier, larger ones to slabs, a key has one live version across both, and neither a clean restart
+// nor a crash brings back a version older than the last one acknowledged.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+
+#include "engine_fixture.h"
+#include "storage/engine.h"
+
+namespace ssdcache::storage {
+namespace {
+
+using testing::kSlab;
+
+constexpr uint32_t kSmallMax = 200;
+
+class EngineSmallTest : public testing::EngineFixture {
+ protected:
+  EngineSmallTest() : EngineFixture("small") {}
+
+  static EngineOptions Options() {
+    EngineOptions o = DefaultOptions(8 * kSlab);
+    o.journal_size = 64 * kJournalBlockSize;
+    o.journal_sync = JournalSync::kProcess;
+    o.boot_id = 0x600d;
+    o.small_max = kSmallMax;
+    o.small_share = 25;
+    return o;
+  }
+  void SetUp() override { OpenWith(16 << 20, Options()); }
+
+  // SIGKILL: what only DRAM held (memory slabs, the tier's log) is gone; the journal stays.
+  void Crash() {
+    Pump();
+    std::string err;
+    ASSERT_TRUE(Reopen(err, Options())) << err;
+    Pump();
+  }
+  void Clean() {
+    std::string err;
+    ASSERT_TRUE(CleanRestart(err, Options())) << err;
+    Pump();
+  }
+  EraseOutcome Delete(const std::string& key) {
+    EraseOutcome out = engine_->Erase(key, util::HashKey(key));
+    Pump();
+    return out;
+  }
+  static std::string Small(const std::string& key, int version) {
+    return ValueFor(key, version, 50);
+  }
+  static std::string Large(const std::string& key, int version) {
+    return ValueFor(key, version, 1000);
+  }
+  uint64_t TierLogItems() const { return engine_->small_tier()->stats().log_items; }
+};
+
+TEST_F(EngineSmallTest, SmallItemsGoToTheTierAndLargeOnesToSlabs) {
+  ASSERT_NE(engine_->small_tier(), nullptr);
+  EXPECT_EQ(engine_->small_tier()->options().sets, (16u << 20) / 100 * 25 / kSetBytes);
+  ASSERT_EQ(Set("s", Small("s", 1)), StoreResult::kStored);
+  EXPECT_EQ(TierLogItems(), 1u);
+  EXPECT_EQ(engine_->gauges().curr_items, 0u) << "no slab holds it";
+  ASSERT_EQ(Set("l", Large("l", 1)), StoreResult::kStored);
+  EXPECT_EQ(engine_->gauges().curr_items, 1u);
+  EXPECT_EQ(TierLogItems(), 1u);
+  EXPECT_EQ(Get("s").value, Small("s", 1));
+  EXPECT_EQ(Get("l").value, Large("l", 1));
+  EXPECT_FALSE(Get("none").hit);
+  // The boundary: key + value of exactly --small-max bytes is small, one more is not.
+  ASSERT_EQ(Set("b", std::string(kSmallMax - 1, 'x')), StoreResult::kStored);
+  ASSERT_EQ(Set("c", std::string(kSmallMax, 'x')), StoreResult::kStored);
+  EXPECT_EQ(TierLogItems(), 2u);
+  EXPECT_EQ(engine_->gauges().curr_items, 2u);
+}
+
+TEST_F(EngineSmallTest, AfterACleanRestartItemsAreReadFromTheirSets) {
+  for (int i = 0; i < 100; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_EQ(Set(k, Small(k, 1)), StoreResult::kStored);
+  }
+  Clean();
+  EXPECT_EQ(TierLogItems(), 0u);
+  const uint64_t reads = engine_->stats().reads_device;
+  for (int i = 0; i < 100; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    EXPECT_EQ(Get(k).value, Small(k, 1)) << k;
+  }
+  EXPECT_GE(engine_->stats().reads_device, reads + 100) << "each read its set";
+  EXPECT_FALSE(Get("k100").hit);
+}
+
+// A key that moves between the tiers keeps one version: the newest, in either tier, whatever
+// the other one still holds on the device.
+TEST_F(EngineSmallTest, AKeyMovingBetweenTiersKeepsItsNewestVersion) {
+  ASSERT_EQ(Set("k", Small("k", 1)), StoreResult::kStored);
+  ASSERT_EQ(Set("k", Large("k", 2)), StoreResult::kStored);
+  EXPECT_EQ(Get("k").value, Large("k", 2));
+  ASSERT_EQ(Set("k", Small("k", 3)), StoreResult::kStored);
+  EXPECT_EQ(Get("k").value, Small("k", 3));
+  EXPECT_EQ(engine_->gauges().curr_items, 0u) << "the slab version was retired";
+  Clean();
+  EXPECT_EQ(Get("k").value, Small("k", 3));
+  ASSERT_EQ(Set("k", Large("k", 4)), StoreResult::kStored);
+  Clean();
+  EXPECT_EQ(Get("k").value, Large("k", 4)) << "the set's older version stays hidden";
+  ASSERT_EQ(Set("k", Small("k", 5)), StoreResult::kStored);
+  Clean();
+  EXPECT_EQ(Get("k").value, Small("k", 5)) << "the slab's older version stays retired";
+}
+
+// The crash cases the journal covers: the newer version died with DRAM (a memory slab, the tier's
+// log), the older one is on the device in the other tier. It must not come back.
+TEST_F(EngineSmallTest, ACrashNeverBringsBackTheOtherTiersOlderVersion) {
+  ASSERT_EQ(Set("a", Small("a", 1)), StoreResult::kStored);
+  ASSERT_EQ(Set("b", Large("b", 1)), StoreResult::kStored);
+  Clean();                                                   // a in its set, b in a disk slab
+  ASSERT_EQ(Set("a", Large("a", 2)), StoreResult::kStored);  // in a memory slab only
+  ASSERT_EQ(Set("b", Small("b", 2)), StoreResult::kStored);  // in the tier's log only
+  Crash();
+  const testing::Result a = Get("a");
+  const testing::Result b = Get("b");
+  EXPECT_TRUE(!a.hit || a.value == Large("a", 2)) << "a came back older: " << a.value;
+  EXPECT_TRUE(!b.hit || b.value == Small("b", 2)) << "b came back older: " << b.value;
+}
+
+TEST_F(EngineSmallTest, DeletesHideTheTiersVersionAcrossRestartsAndCrashes) {
+  ASSERT_EQ(Set("a", Small("a", 1)), StoreResult::kStored);
+  ASSERT_EQ(Set("b", Small("b", 1)), StoreResult::kStored);
+  Clean();
+  Delete("a");
+  EXPECT_FALSE(Get("a").hit);
+  Crash();
+  EXPECT_FALSE(Get("a").hit) << "the delete's journal entry hides the set's version";
+  EXPECT_EQ(Get("b").value, Small("b", 1));
+  Delete("b");
+  Clean();
+  EXPECT_FALSE(Get("b").hit);
+  EXPECT_FALSE(Get("a").hit);
+}
+
+// Random stores of sizes on both sides of the limit, deletes, clean restarts and crashes over a
+// few keys, against a model: a hit is always the last version acknowledged; a clean restart keeps
+// every one; a crash may lose what only DRAM held, never bring back an older version.
+TEST_F(EngineSmallTest, RandomStepsAgainstAModel) {
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    std::mt19937 rng(seed);
+    std::map<std::string, std::string> model;
+    for (int i = 0; i < 24; ++i) Delete("k" + std::to_string(i));  // the last seed's keys
+    for (int step = 0; step < 1500; ++step) {
+      const std::string k = "k" + std::to_string(rng() % 24);
+      const uint32_t op = rng() % 100;
+      if (op < 45) {
+        const std::string v = ValueFor(k, step, rng() % 2 ? 20 + rng() % 150 : 190 + rng() % 400);
+        ASSERT_EQ(Set(k, v), StoreResult::kStored);
+        model[k] = v;
+      } else if (op < 60) {
+        Delete(k);
+        model.erase(k);
+      } else if (op < 97) {
+        const testing::Result r = Get(k);
+        const auto it = model.find(k);
+        ASSERT_EQ(r.hit, it != model.end()) << "seed " << seed << " step " << step << " " << k;
+        if (r.hit) {
+          ASSERT_EQ(r.value, it->second) << "seed " << seed << " step " << step;
+        }
+      } else if (op < 99) {
+        Clean();
+      } else {
+        Crash();
+        for (auto it = model.begin(); it != model.end();) {
+          const testing::Result r = Get(it->first);
+          if (!r.hit) {
+            it = model.erase(it);
+            continue;
+          }
+          ASSERT_EQ(r.value, it->second) << "seed " << seed << " step " << step << " older value";
+          ++it;
+        }
+        // A key the model says is gone must stay gone.
+        for (int i = 0; i < 24; ++i) {
+          const std::string key = "k" + std::to_string(i);
+          if (!model.contains(key)) {
+            ASSERT_FALSE(Get(key).hit) << "seed " << seed << " " << key;
+          }
+        }
+      }
+    }
+    Clean();
+    for (const auto& [key, value] : model) ASSERT_EQ(Get(key).value, value) << key;
+  }
+}
+
+}  // namespace
+}  // namespace ssdcache::storage
