@@ -76,8 +76,8 @@ class SmallTierCursor final : private IoHandler {
     kWaiting,  // reads in flight: the listener is told when one completes
     kDone,     // every set was listed (or the cursor is closed)
   };
-  // Appends up to `max` records to `out`, the sets in order. The tier's IO it starts is queued
-  // on the backend (the caller's loop submits).
+  // Appends up to `max` (at least 1) records to `out`, the sets in order. The tier's IO it starts
+  // is queued on the backend (the caller's loop submits).
   Step Next(std::vector<SmallTierListed>& out, size_t max);
 
   void Close();
