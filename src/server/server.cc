@@ -541,8 +541,7 @@ int Server::Run() {
     spdlog::error("shutdown: {}; not marked clean", error);
   }
   spdlog::info("shutdown complete: {} items, {} slab writes, {} write errors",
-               engine_->gauges().curr_items, engine_->stats().slab_writes,
-               engine_->stats().write_errors);
+               engine_->curr_items(), engine_->stats().slab_writes, engine_->stats().write_errors);
   return engine_->stats().write_errors == 0 && clean ? 0 : 1;
 }
 

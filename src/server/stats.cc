@@ -61,6 +61,13 @@ constexpr StatRow Absent(const char* name) {
     return j == nullptr ? std::string() : std::to_string(j->expr); \
   }
 
+// Only with a small-object tier (--small-max; a device formatted with one).
+#define SSDCACHE_SMALL_STAT(expr)                                  \
+  [](const StatSources& s) -> std::string {                        \
+    const storage::SmallTier* t = s.engine.small_tier();           \
+    return t == nullptr ? std::string() : std::to_string(t->expr); \
+  }
+
 std::string Seconds(const timeval& tv) {
   char buf[64];
   snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(tv.tv_sec),
@@ -200,7 +207,8 @@ constexpr StatRow kStatRows[] = {
     Counter("protocol_errors", &ServerStats::protocol_errors),
     Total("event_loop_turns", SSDCACHE_STAT(s.loop.turn())),
     Value("bytes", kKeeps, SSDCACHE_STAT(s.engine.gauges().bytes)),
-    Value("curr_items", kKeeps, SSDCACHE_STAT(s.engine.gauges().curr_items)),
+    // The slab tier's live items, and the small-object tier's items in sets (small_items).
+    Value("curr_items", kKeeps, SSDCACHE_STAT(s.engine.curr_items())),
     Value("total_items", kClears, SSDCACHE_ENGINE_STAT(total_items)),
     Value("slab_global_page_pool", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_free())),
     Value("expired_unfetched", kClears, SSDCACHE_STAT(ExpiredUnfetched(s))),
@@ -268,6 +276,31 @@ constexpr StatRow kStatRows[] = {
     Value("admit_promoted", kClears, SSDCACHE_ENGINE_STAT(admit_promoted)),
     Value("admit_dropped", kClears, SSDCACHE_ENGINE_STAT(admit_dropped)),
     Value("admit_ghost_hits", kClears, SSDCACHE_ENGINE_STAT(admit_ghost_hits)),
+    // The small-object tier (only with one): its items in sets (expired ones until their set's
+    // next write), the log, lookups by where they were answered, set writes and what they cost.
+    // Counted since start (stats reset leaves them).
+    Value("small_items", kKeeps, SSDCACHE_SMALL_STAT(stats().items)),
+    Value("small_sets", kKeeps, SSDCACHE_SMALL_STAT(stats().sets)),
+    Value("small_dram_bytes", kKeeps, SSDCACHE_SMALL_STAT(Dram().total())),
+    Value("small_filter_bytes", kKeeps, SSDCACHE_SMALL_STAT(stats().filter_bytes)),
+    Value("small_log_bytes", kKeeps, SSDCACHE_SMALL_STAT(stats().log_bytes)),
+    Value("small_log_items", kKeeps, SSDCACHE_SMALL_STAT(stats().log_items)),
+    Total("small_log_hits", SSDCACHE_SMALL_STAT(stats().log_hits)),
+    Total("small_set_hits", SSDCACHE_SMALL_STAT(stats().set_hits)),
+    Total("small_filter_misses", SSDCACHE_SMALL_STAT(stats().filter_misses)),
+    Total("small_set_reads", SSDCACHE_SMALL_STAT(stats().set_reads)),
+    Total("small_false_positive_reads", SSDCACHE_SMALL_STAT(stats().false_positive_reads)),
+    Total("small_read_errors", SSDCACHE_SMALL_STAT(stats().read_errors)),
+    Total("small_corrupt_sets", SSDCACHE_SMALL_STAT(stats().corrupt_sets)),
+    Total("small_set_losses", SSDCACHE_SMALL_STAT(stats().set_losses)),
+    Total("small_set_writes", SSDCACHE_SMALL_STAT(stats().set_writes)),
+    Total("small_set_write_bytes", SSDCACHE_SMALL_STAT(stats().set_write_bytes)),
+    Total("small_stored_bytes", SSDCACHE_SMALL_STAT(stats().stored_bytes)),
+    Total("small_admission_drops", SSDCACHE_SMALL_STAT(stats().admission_drops)),
+    Total("small_evictions", SSDCACHE_SMALL_STAT(stats().evictions)),
+    Total("small_write_errors", SSDCACHE_SMALL_STAT(stats().write_errors)),
+    Total("small_write_drops", SSDCACHE_SMALL_STAT(stats().write_drops)),
+    Total("small_no_room", SSDCACHE_SMALL_STAT(stats().no_room)),
     Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.engine.io_in_flight())),
     Value("aio_queued", kKeeps, SSDCACHE_STAT(s.engine.io_queued())),
     Total("aio_reads", SSDCACHE_STAT(s.engine.io_stats().reads)),
@@ -277,6 +310,7 @@ constexpr StatRow kStatRows[] = {
     Total("aio_errors", SSDCACHE_STAT(s.engine.io_stats().errors)),
 };
 
+#undef SSDCACHE_SMALL_STAT
 #undef SSDCACHE_JOURNAL_STAT
 #undef SSDCACHE_ENGINE_STAT
 #undef SSDCACHE_STAT

@@ -144,7 +144,7 @@ char* Engine::ChunkInMemory(const SlabInfo& s, uint32_t chunk) {
 std::optional<IndexEntry> Engine::Locate(uint64_t hash) const {
   std::optional<IndexEntry> e = index_->Find(hash);
   // No slab entry: whatever the key has is in the small-object tier, if there is one.
-  if (!e && small_ != nullptr) return IndexEntry{.slab = kSmallTierSlab};
+  if (!e && small_ != nullptr) return SmallWhere(nullptr);
   return e;
 }
 
@@ -180,6 +180,8 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
     ItemView v;
     if (!DecodeItemTrusted(ChunkInMemory(s, e->chunk), v) || v.key != key) {
       ++stats_.key_mismatches;
+      // Another key's entry that shares the tag: the key's version may be in the tier.
+      if (small_ != nullptr) return LookupSmall(key, hash, out, waiter, token, where, bump, &*e);
       return {LookupResult::kMiss};
     }
     if (v.exptime != 0 && v.exptime <= now_) {
@@ -291,6 +293,8 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
       break;
     case ReadPath::Outcome::kOtherKey:
       ++stats_.key_mismatches;
+      // The entry was another key's that shares the tag: the key's version may be in the tier.
+      if (small_ != nullptr && FallThroughToSmall(r)) return;
       break;
     case ReadPath::Outcome::kHit:
       if (v.exptime != 0 && v.exptime <= now_) {
@@ -320,12 +324,11 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
   if (req.check_expected) {
     std::optional<IndexEntry> cur = index_->Find(hash);
     const std::optional<IndexEntry>& expected = req.expected;
-    // A version in the small-object tier was read: the key must still have no slab entry.
-    // (Versions within the tier are not compared yet: docs/design.md "Small-object tier".)
-    bool same = expected && expected->slab == kSmallTierSlab
-                    ? !cur
-                    : cur.has_value() == expected.has_value() &&
-                          (!cur || cur->At(expected->slab, expected->chunk));
+    // The index must hold what it held when the key was read. For a version read in the
+    // small-object tier that is nothing (kSmallTierSlab), or another key's entry sharing the
+    // tag. (Versions within the tier are not compared yet: docs/design.md "Small-object tier".)
+    const bool had = expected && expected->slab != kSmallTierSlab;
+    const bool same = cur.has_value() == had && (!cur || cur->At(expected->slab, expected->chunk));
     if (!same) return {StoreResult::kConflict};
   }
   if (ForSmallTier(key.size(), req.value_a.size() + req.value_b.size())) {
@@ -401,8 +404,12 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
 
 EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry* where) {
   if (small_ == nullptr) return EraseSlab(key, hash, where, 0);
-  // A key's version is in one tier: `where` says which; without it, both are cleared.
-  if (where != nullptr && where->slab == kSmallTierSlab) {
+  // A key's version is in one tier: `where` says which; without it, both are cleared. A tier
+  // version is erased only while the index holds what it held when the key was read.
+  if (where != nullptr && where->small) {
+    const std::optional<IndexEntry> cur = index_->Find(hash);
+    const bool had = where->slab != kSmallTierSlab;
+    if (cur.has_value() != had || (cur && !cur->At(where->slab, where->chunk))) return {};
     return {true, HideSmall(key, hash, TakeWseq())};
   }
   EraseOutcome out = EraseSlab(key, hash, where, 0);

@@ -370,6 +370,10 @@ class Engine final : public SlabLiveness,
 
   const EngineStats& stats() const { return stats_; }
   const EngineGauges& gauges() const { return gauges_; }
+  // Items in both tiers: the slab tier's live ones and those the small-object tier's sets hold.
+  uint64_t curr_items() const {
+    return gauges_.curr_items + (small_ != nullptr ? small_->stats().items : 0);
+  }
   // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
   const util::Histogram& read_queue_latency() const { return reads_.queue_latency(); }
   const util::Histogram& read_latency() const { return reads_.latency(); }
@@ -570,9 +574,16 @@ class Engine final : public SlabLiveness,
   // Hides the key's version in the tier behind `wseq` (a newer one in a slab, or a delete); the
   // journal ticket to wait for.
   uint64_t HideSmall(std::string_view key, uint64_t hash, uint64_t wseq);
+  // `other`: the index entry of another key sharing the tag that the lookup met first.
   LookupOutcome LookupSmall(std::string_view key, uint64_t hash, ItemView& out,
-                            LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump);
+                            LookupWaiter* waiter, uint64_t token, IndexEntry* where, bool bump,
+                            const IndexEntry* other = nullptr);
+  // The location of a tier version (IndexEntry::small) with what the index held for its hash.
+  static IndexEntry SmallWhere(const IndexEntry* other);
   void OnSmallLookupDone(uint64_t token, const SetRecord* item) override;
+  // A lookup's device read found another key (a tag collision): asks the tier instead; false on
+  // a miss there (the read's waiter is then answered as before).
+  bool FallThroughToSmall(ReadOp* r);
   static ItemView ViewOf(const SetRecord& r);
   uint64_t JournalSmall(uint64_t hash, uint64_t wseq);
   void AfterSmallIo();
@@ -650,6 +661,7 @@ class Engine final : public SlabLiveness,
     LookupWaiter* waiter = nullptr;
     uint64_t token = 0;
     bool bump = false;
+    IndexEntry where;
   };
   std::vector<SmallWait> small_waits_;
   std::vector<uint32_t> small_free_waits_;

@@ -130,10 +130,19 @@ uint64_t Engine::JournalSmall(uint64_t hash, uint64_t wseq) {
   return ticket;
 }
 
+IndexEntry Engine::SmallWhere(const IndexEntry* other) {
+  IndexEntry at{.slab = kSmallTierSlab, .small = true};
+  if (other != nullptr) {
+    at.slab = other->slab;
+    at.chunk = other->chunk;
+  }
+  return at;
+}
+
 LookupOutcome Engine::LookupSmall(std::string_view key, uint64_t hash, ItemView& out,
                                   LookupWaiter* waiter, uint64_t token, IndexEntry* where,
-                                  bool bump) {
-  if (where != nullptr) *where = IndexEntry{.slab = kSmallTierSlab};
+                                  bool bump, const IndexEntry* other) {
+  if (where != nullptr) *where = SmallWhere(other);
   for (const PendingTombstone& p : small_erases_) {
     if (p.key == key) return {LookupResult::kMiss};
   }
@@ -155,16 +164,36 @@ LookupOutcome Engine::LookupSmall(std::string_view key, uint64_t hash, ItemView&
     if (seen != 0) out.last_access = seen;
     return {LookupResult::kHit};
   }
-  small_waits_[slot] = {waiter, token, bump};
+  small_waits_[slot] = {waiter, token, bump, SmallWhere(other)};
   ++stats_.reads_device;
   return {LookupResult::kPending, kSetBytes};
+}
+
+bool Engine::FallThroughToSmall(ReadOp* r) {
+  ItemView v;
+  const std::string_view key(r->key, r->nkey);
+  IndexEntry where;
+  const LookupOutcome o =
+      LookupSmall(key, r->hash, v, r->waiter, r->token, &where, r->bump, &r->where);
+  if (o.kind == LookupResult::kPending) {
+    reads_.Put(r);  // the tier answers the waiter
+    return true;
+  }
+  if (o.kind == LookupResult::kHit) {
+    LookupWaiter* waiter = r->waiter;
+    const uint64_t token = r->token;
+    reads_.Put(r);
+    if (waiter != nullptr) waiter->OnLookupDone(token, &v, where);
+    return true;
+  }
+  return false;  // a miss: the caller answers it
 }
 
 void Engine::OnSmallLookupDone(uint64_t token, const SetRecord* item) {
   const SmallWait w = small_waits_[token];
   small_waits_[token] = {};
   small_free_waits_.push_back(static_cast<uint32_t>(token));
-  const IndexEntry where{.slab = kSmallTierSlab};
+  const IndexEntry where = w.where;
   if (item == nullptr) {
     if (w.waiter != nullptr) w.waiter->OnLookupDone(w.token, nullptr, where);
     return;

@@ -51,6 +51,11 @@ struct IndexEntry {
   bool fetched = false;     // read since written
   bool token_sent = false;  // a win token (W) was handed out for this version
   bool hit = false;         // read since placed at this location (reinsertion's test)
+  // A location in the small-object tier (Engine; never in the index): slab and chunk then say
+  // what the index held for the key's hash when the tier was read (kSmallTierSlab in engine.h:
+  // nothing; else another key's entry sharing the tag), `small_version` the tier's version.
+  bool small = false;
+  uint64_t small_version = 0;
   bool operator==(const IndexEntry&) const = default;
   // Whether this entry points at chunk `chunk` of slab `slab`.
   bool At(uint32_t s, uint32_t c) const { return slab == s && chunk == c; }

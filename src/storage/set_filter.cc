@@ -26,6 +26,8 @@ void SetFilters::Clear(uint64_t set) {
   }
 }
 
+void SetFilters::ClearAll() { std::fill(words_.begin(), words_.end(), 0); }
+
 void SetFilters::Add(uint64_t set, uint64_t key_hash) {
   for (uint32_t p = 0; p < hashes_; ++p) {
     const uint64_t b = Bit(set, key_hash, p);

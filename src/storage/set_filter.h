@@ -32,6 +32,7 @@ class SetFilters {
   // False: the set certainly does not hold the key. True: it may (read the set).
   bool MayContain(uint64_t set, uint64_t key_hash) const;
   void Clear(uint64_t set);
+  void ClearAll();
   // How many keys the set's filter holds, estimated from its bits set: -(m/k) ln(1 - X/m).
   uint32_t EstimateKeys(uint64_t set) const;
   // No bit of the set's filter is set: it holds no key (SmallTierCursor skips its read).

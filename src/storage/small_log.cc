@@ -121,6 +121,26 @@ void SmallLog::Release(uint32_t at) {
   Reclaim();
 }
 
+uint64_t SmallLog::KillBelow(uint64_t wseq) {
+  uint64_t killed = 0;
+  for (uint32_t& head : heads_) {
+    for (uint32_t* link = &head; *link != kLogNil;) {
+      LogRecordHeader& h = mut(*link);
+      if (h.wseq >= wseq) {
+        link = &h.next;
+        continue;
+      }
+      *link = h.next;  // unlinked as Kill() does, without walking the chain again
+      h.state &= static_cast<uint8_t>(~kLogLive);
+      live_bytes_ -= RecordBytes(h.nkey, h.nvalue);
+      --live_records_;
+      ++killed;
+    }
+  }
+  Reclaim();
+  return killed;
+}
+
 uint64_t SmallLog::Next(uint64_t pos) const {
   const uint64_t to_end = ring_.size() - Phys(pos);
   if (to_end < sizeof(LogRecordHeader)) return pos + to_end;

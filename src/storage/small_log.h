@@ -84,6 +84,8 @@ class SmallLog {
   void SetMoving(uint32_t at);
   // The set write that pinned it is over: clears moving (and kills it if still live).
   void Release(uint32_t at);
+  // Kills every live record of a smaller wseq (flush_all); how many. A walk of every chain.
+  uint64_t KillBelow(uint64_t wseq);
 
   // The oldest record that is live and not moving, or kLogNil. Advances a cursor past dead and
   // moving records (neither ever becomes live and unmoved again).

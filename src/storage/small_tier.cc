@@ -39,7 +39,8 @@ SmallTier::SmallTier(IoBackend& aio, const SmallTierOptions& options)
       filters_(options.sets, options.filter_bits, options.filter_hashes),
       hits_((options.sets * options.hit_bits + 63) / 64, 0),
       void_((options.sets + 63) / 64, 0),
-      log_(options.log_bytes) {
+      log_(options.log_bytes),
+      gens_(std::max<uint64_t>(1, options.sets / 16), 0) {
   for (uint32_t i = 0; i < options_.max_moves; ++i) {
     moves_.push_back(std::make_unique<Move>());
     moves_.back()->io.handler = this;
@@ -80,11 +81,11 @@ bool SmallTier::MayBeOnDevice(uint64_t set, uint64_t hash) const {
 }
 
 bool SmallTier::FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out,
-                        bool& hit) const {
+                        bool& hit, SmallTierVersion& version) const {
   const uint32_t at = log_.Find(key, hash, static_cast<uint32_t>(set));
   if (at == kLogNil) return false;
-  const LogRecordHeader& h = log_.header(at);
-  hit = (h.state & kLogTomb) == 0 && !Expired(h.exptime);
+  version = LogVersion(at, set);
+  hit = version.present;
   if (hit) out = log_.View(at);
   return true;
 }
@@ -94,6 +95,7 @@ SmallTierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
   if (!Fits(r.key.size(), r.value.size()) || r.value.size() > 65535) {
     return {SmallTierStatus::kTooLarge, false};
   }
+  if (r.wseq < flushed_below_) return {SmallTierStatus::kOk, false};  // flushed as it arrives
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   const uint32_t bytes = SmallLog::RecordBytes(r.key.size(), r.value.size());
   const size_t keep = log_.capacity() / options_.tomb_reserve_div;
@@ -120,6 +122,8 @@ SmallTierWrite SmallTier::Insert(const SetRecord& r, uint64_t hash) {
 
 SmallTierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t wseq) {
   if (key.empty() || key.size() > 255) return {SmallTierStatus::kBadKey, false};
+  // Below the flush floor: whatever it would hide is older still, so flushed already.
+  if (wseq < flushed_below_) return {SmallTierStatus::kOk, false};
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   // As in Insert(): records move out before the key's log version is looked up.
   if (!log_.HasRoom(SmallLog::RecordBytes(key.size(), 0), 0)) Pump();
@@ -148,13 +152,14 @@ SmallTierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash,
   SmallTierLookupResult out;
   const uint64_t set = SetOf(hash);
   bool hit = false;
-  if (FromLog(key, hash, set, out.item, hit)) {
+  if (FromLog(key, hash, set, out.item, hit, out.version)) {
     if (hit) ++stats_.log_hits;
     out.kind = hit ? SmallTierLookup::kHit : SmallTierLookup::kMiss;
     return out;
   }
   if (key.empty() || key.size() > 255 || Bit(void_, set) || !filters_.MayContain(set, hash)) {
     ++stats_.filter_misses;
+    out.version = Stamp(set);
     return out;
   }
   if (free_reads_.empty()) {
@@ -204,7 +209,8 @@ void SmallTier::OnIoComplete(IoOp& op, int64_t result) {
 void SmallTier::OnLookupRead(Read& r, int64_t result) {
   SetRecord item;
   bool hit = false;
-  bool answered = FromLog(r.Key(), r.hash, r.set, item, hit);
+  SmallTierVersion version;
+  bool answered = FromLog(r.Key(), r.hash, r.set, item, hit, version);
   if (!answered && r.stale) {
     // The set was rewritten while it was read: what the read found may be older than the set.
     r.stale = false;
@@ -226,8 +232,8 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
     }
     size_t slot = recs.size();
     for (size_t i = 0; i < recs.size(); ++i) {
-      if (recs[i].key == r.Key() && (slot == recs.size() || recs[i].wseq > recs[slot].wseq))
-        slot = i;
+      if (recs[i].key != r.Key() || recs[i].wseq < flushed_below_) continue;  // flush_all
+      if (slot == recs.size() || recs[i].wseq > recs[slot].wseq) slot = i;
     }
     hit = slot < recs.size() && !Expired(recs[slot].exptime);
     if (hit) {
@@ -238,7 +244,14 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
       ++stats_.false_positive_reads;
     }
   }
+  if (!version.in_log) {
+    // As of now: a rewrite of the set since the read started made it read again (stale).
+    version = Stamp(r.set);
+    version.present = hit;
+    version.wseq = hit ? item.wseq : 0;
+  }
   // The waiter copies the value out of the page before the read goes back to the pool.
+  answer_version_ = version;
   r.waiter->OnSmallLookupDone(r.token, hit ? &item : nullptr);
   auto at = std::find(active_reads_.begin(), active_reads_.end(), &r);
   *at = active_reads_.back();
@@ -396,6 +409,7 @@ void SmallTier::LoseSet(uint64_t set) {
   // Its item count is not kept: the filter's estimate leaves the tier's count.
   ++stats_.set_losses;
   items_ -= std::min<uint64_t>(items_, filters_.EstimateKeys(set));
+  BumpGen(set);
 }
 
 void SmallTier::WriteMerged(Move& m) {

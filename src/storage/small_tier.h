@@ -7,7 +7,8 @@
 // (set_filter.h), a hit bit per set slot (RRIP-style second chance), a void bit per set and the
 // short list of void sets (each with its journal floor), the log (small_log.h: new versions and
 // tombstones waiting for their set's rewrite), up to max_moves set moves in flight (each with a
-// read and a write page), and the pooled lookup reads.
+// read and a write page), the pooled lookup reads, a u16 rewrite generation per 16 sets
+// (versions) and the flush_all floor.
 //
 //   device:  | set 0 | set 1 | ... | set n-1 |     set s at base + s * 4096, s = hash % sets
 //   move:    log records of set s --> read set s --> merge (newest wseq wins, tombstones and
@@ -15,17 +16,19 @@
 //            the records from the log
 //
 // DRAM per item (SmallTier::Dram()): a 100-byte item with a 10-byte key takes 142 bytes in a set,
-// 28 per set; per set 160 filter bits + 32 hit bits + 1 void bit = 193 bits, so 0.86 B per item
-// when full and 0.96 B at 90% full, plus the log's share (log_bytes + 4 per 256 bytes of index,
-// over the tier's items: a 4 MiB log in front of 16 GiB of sets adds 0.04 B per item).
+// 28 per set; per set 160 filter bits + 32 hit bits + 1 void bit + 1 generation bit (16 bits
+// per 16 sets) = 194 bits, so 0.87 B per item when full and 0.96 B at 90% full, plus the log's
+// share (log_bytes + 4 per 256 bytes of index, over the tier's items: a 4 MiB log in front of
+// 16 GiB of sets adds 0.04 B per item).
 //
 // Invariants (what the engine integration relies on):
 //  - A lookup answers the newest version: the log first (no IO), then the set; a set read that
 //    completes after a newer version entered the log, or after its set was rewritten, is
 //    answered from the log or read again. Full key compared, CRC verified; expired is a miss.
-//  - Filters have no false negatives for what the set holds on the device: a filter is rebuilt
-//    only once the set write it describes completed. A void set (its write failed: its content
-//    is unknown) has an empty filter and is never read; its next write does not read it either.
+//  - Filters have no false negatives for what the set holds on the device (records below the
+//    flush floor aside): a filter is rebuilt only once the set write it describes completed. A void
+//    set (its write failed: its content is unknown) has an empty filter and is never read; its next
+//    write does not read it either.
 //  - No older version comes back while running: a record leaves the log only once its set write
 //    completed, or when it is dropped (admission, failed write) and the set cannot hold an older
 //    version of it (filter says no) or is void.
@@ -52,11 +55,35 @@
 //  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
 //    keys the set cannot hold (filter says no): an update of a key the set may hold always forces
 //    the rewrite, so a drop never uncovers an older version. Drops are counted as evictions.
+//
+// Versions (optimistic read-modify-write: cas, incr/decr, append/prepend, touch, meta). A lookup
+// answers a SmallTierVersion: the log record's wseq when the log answered, else "in the set (or
+// absent)" stamped with the generation of the key's set group (gens_[set % (sets / 16)]) and
+// the flush count, as of the answer (a read's, when it completes). InsertIf/EraseIf conflict
+// when FlushBelow() ran since; else, when the log holds a version now, unless it is the one
+// seen; else when the seen version came from the log (it left: moved, dropped or deleted);
+// else when the group's generation moved. Why that suffices: every store or delete of a key
+// passes through the log, and the newest version stays there until a move of its set
+// completes; it leaves without one only when the set cannot hold the key (admission drops, an
+// erase or refused insert that needs no tombstone), so the key is then as absent as before. Only
+// the set's content is left, and it changes only when a move's write completes or fails (void) or
+// its read loses the set: each bumps the group's generation. A conflict is conservative (a
+// rewrite of another set of the group, a version that moved to its set): the caller reads
+// again. It cannot livelock on other sets' rewrites: a version is fresh as of its answer, and
+// an InsertIf right after it (in the waiter's callback) never conflicts. A generation wraps
+// after 65536 rewrites of its 16 sets: far longer than a read-modify-write takes.
+//
+// flush_all (FlushBelow(w)): records below w are gone for lookups at once, with no IO. The log's
+// are killed; the sets' are skipped by lookup reads, dropped by their set's next rewrite and
+// left out of the filters by Rebuild(); when w is above every wseq the tier has seen, every
+// filter is cleared (no read until a set is rewritten). Void sets' journal floors rise to w.
+// The engine keeps w durable and sets it again on a new tier before Rebuild().
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,8 +118,21 @@ struct SmallTierOptions {
   bool Validate(std::string& error) const;
 };
 
+// A key's state as a lookup answered it, for an optimistic read-modify-write: InsertIf()/EraseIf()
+// store only if the key cannot have changed since (small_tier_versions.cc; the rule is in the
+// header comment above, "Versions").
+struct SmallTierVersion {
+  uint64_t wseq = 0;     // the record the answer came from (a tombstone too); 0: none
+  uint32_t flushes = 0;  // FlushBelow() calls that raised the floor, as of the answer
+  uint16_t gen = 0;      // the rewrite generation of the key's set group, as of the answer
+  bool in_log = false;   // the log answered (wseq is its record's)
+  bool present = false;  // a live record: the answer was a hit
+};
+
 // What a lookup that read the device found. `item` is null on a miss; its views are valid only
-// during the call (the engine copies the value out, as from LookupWaiter).
+// during the call (the engine copies the value out, as from LookupWaiter), and only until the
+// waiter calls into the tier. The answer's version is SmallTier::answer_version() (read it before
+// calling into the tier; an InsertIf() from here with it is fresh).
 class SmallTierWaiter {
  public:
   virtual void OnSmallLookupDone(uint64_t token, const SetRecord* item) = 0;
@@ -104,11 +144,13 @@ class SmallTierWaiter {
 enum class SmallTierLookup : uint8_t { kHit, kMiss, kReading };
 struct SmallTierLookupResult {
   SmallTierLookup kind = SmallTierLookup::kMiss;
-  SetRecord item;  // kHit: views into the log, valid until the tier's next Insert/Erase
+  SetRecord item;            // kHit: views into the log, valid until the tier's next Insert/Erase
+  SmallTierVersion version;  // kHit and kMiss (kReading: answer_version() in the waiter's call)
 };
 
-// kBadKey: the key is empty or longer than 255 bytes; kTooLarge: key + value do not fit a set.
-enum class SmallTierStatus : uint8_t { kOk, kBadKey, kTooLarge, kNoRoom };
+// kBadKey: the key is empty or longer than 255 bytes; kTooLarge: key + value do not fit a set;
+// kConflict: InsertIf()/EraseIf() found that the key may have changed since the version seen.
+enum class SmallTierStatus : uint8_t { kOk, kBadKey, kTooLarge, kNoRoom, kConflict };
 struct SmallTierWrite {
   SmallTierStatus status = SmallTierStatus::kOk;
   // An older version may be on the device: journal (hash, wseq) before acknowledging.
@@ -125,6 +167,7 @@ struct SmallTierRebuild {
   uint64_t superseded = 0;  // records the supersede test dropped
   uint64_t rewritten = 0;   // sets rewritten without them
   uint64_t expired = 0;     // of them, expired: left out of the filters
+  uint64_t flushed = 0;     // of them, below FlushBelow()'s floor: left out of the filters
   uint64_t max_wseq = 0;    // the write sequence must continue above it
 };
 
@@ -139,8 +182,8 @@ class SupersedeTest {
 };
 
 struct SmallTierStats {
-  // In sets (expired ones too, until their set's next write): counted at each set write from
-  // what its read found.
+  // In sets (expired and flushed ones too, until their set's next write): counted at each set
+  // write from what its read found.
   uint64_t items = 0;
   uint64_t sets = 0;
   uint64_t filter_bytes = 0;
@@ -165,6 +208,9 @@ struct SmallTierStats {
   uint64_t write_errors = 0;       // set writes that failed (the set is void until rewritten)
   uint64_t write_drops = 0;        // records lost with a failed set write (the log's and the set's)
   uint64_t no_room = 0;            // Insert/Erase refused: the log was full of pinned records
+  // Records FlushBelow() removed: the log's at the call (tombstones too), a set's at its next
+  // write.
+  uint64_t flush_drops = 0;
 };
 
 // The tier's DRAM, byte by byte.
@@ -174,8 +220,11 @@ struct SmallTierDram {
   size_t void_bits = 0;
   size_t log = 0;
   size_t log_index = 0;
-  size_t io = 0;  // move pages and lookup read buffers, with their scratch vectors
-  size_t total() const { return filters + hit_bits + void_bits + log + log_index + io; }
+  size_t io = 0;            // move pages and lookup read buffers, with their scratch vectors
+  size_t rewrite_gens = 0;  // u16 per 16 sets: the versions' rewrite generations
+  size_t total() const {
+    return filters + hit_bits + void_bits + log + log_index + io + rewrite_gens;
+  }
 };
 
 class SmallTier final : private IoHandler {
@@ -208,6 +257,29 @@ class SmallTier final : private IoHandler {
   // kReading: `waiter` hears the answer later, from the backend's completions, with `token`.
   SmallTierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
                                uint64_t token);
+
+  // Versions (small_tier_versions.cc). Insert()/Erase() when the key cannot have changed since
+  // the lookup answered `seen` (the rule in the header comment), else kConflict and nothing
+  // changes: the caller looks the key up again. Never kConflict unless, since that answer, the
+  // key was stored or erased, FlushBelow() was called, or the tier's IO completed (so never
+  // right after Lookup() or Peek() answered, nor from the waiter's callback).
+  SmallTierWrite InsertIf(const SetRecord& r, uint64_t hash, const SmallTierVersion& seen);
+  SmallTierWrite EraseIf(std::string_view key, uint64_t hash, uint64_t wseq,
+                         const SmallTierVersion& seen);
+  // The key's version when the tier knows it with no IO (the log's record, or absent: a void set
+  // or a filter "no"); nullopt when only a read of its set can tell. Counts nothing.
+  std::optional<SmallTierVersion> Peek(std::string_view key, uint64_t hash) const;
+  // The version of the answer SmallTierWaiter::OnSmallLookupDone() is being given: valid during
+  // that call, until the waiter calls into the tier.
+  const SmallTierVersion& answer_version() const { return answer_version_; }
+  // flush_all: every record of a smaller wseq is gone for lookups at once, log and sets, with no
+  // IO: the log's are killed, the sets' skipped by lookups and dropped by the sets' next
+  // rewrites (flush_drops) and by Rebuild() (`flushed`). Never lowers the floor. The caller
+  // makes `wseq` durable (its superblock) before acknowledging anything after the call (the
+  // tier stops journaling versions below it), and after a restart calls it again before
+  // Rebuild(). Inserts and erases below the floor are dropped as they arrive (kOk).
+  void FlushBelow(uint64_t wseq);
+  uint64_t flushed_below() const { return flushed_below_; }
 
   // Moves the records now in the log out to their sets (admission applies), oldest first, up to the
   // first appended after this call; `force`: no admission drops (a clean stop). Moves beyond
@@ -305,8 +377,9 @@ class SmallTier final : private IoHandler {
              std::vector<uint32_t>& slots);
   void StartRead(Read& r);
   void OnLookupRead(Read& r, int64_t result);
-  // The log's answer for a key: true when it has a version (set `out`/`hit`).
-  bool FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out, bool& hit) const;
+  // The log's answer for a key: true when it has a version (set `out`/`hit` and `version`).
+  bool FromLog(std::string_view key, uint64_t hash, uint64_t set, SetRecord& out, bool& hit,
+               SmallTierVersion& version) const;
   bool MayBeOnDevice(uint64_t set, uint64_t hash) const;
   bool Expired(uint32_t exptime) const { return exptime != 0 && exptime <= now_; }
   bool Bit(const std::vector<uint64_t>& v, uint64_t i) const { return (v[i / 64] >> (i % 64)) & 1; }
@@ -314,6 +387,13 @@ class SmallTier final : private IoHandler {
   void ClearHits(uint64_t set);
   void MakeVoid(uint64_t set, uint64_t floor);
   bool RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded, SmallTierRebuild& out);
+  // Versions (small_tier_versions.cc): the tier's side of a version taken now, and whether the
+  // key may have changed since `seen`.
+  SmallTierVersion Stamp(uint64_t set) const;
+  SmallTierVersion LogVersion(uint32_t at, uint64_t set) const;
+  bool Changed(std::string_view key, uint64_t hash, const SmallTierVersion& seen) const;
+  // The set's content changed (a move's write completed or failed, or its read lost the set).
+  void BumpGen(uint64_t set) { ++gens_[set % gens_.size()]; }
 
   IoBackend& aio_;
   SmallTierOptions options_;
@@ -334,7 +414,14 @@ class SmallTier final : private IoHandler {
   bool force_ = false;        // ... with no admission drops
   bool forced_ = false;       // a forced Flush() runs (until its last move completes)
   uint32_t now_ = 0;
-  uint64_t items_ = 0;  // records the sets hold (expired ones too, until their set's next write)
+  // Versions: a rewrite generation per set group (set % size, size max(1, sets / 16)), the
+  // FlushBelow() floor and how many times it rose.
+  std::vector<uint16_t> gens_;
+  uint64_t flushed_below_ = 0;
+  uint32_t flushes_ = 0;
+  SmallTierVersion answer_version_;  // of the waiter's answer being delivered
+  // Records the sets hold (expired and flushed ones too, until their set's next write).
+  uint64_t items_ = 0;
   SmallTierStats stats_;
 
   // The snapshot of the tier's DRAM state (small_tier_snapshot.cc) and key dumps

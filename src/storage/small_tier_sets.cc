@@ -36,7 +36,8 @@ void SmallTier::Merge(Move& m) {
     const bool superseded = std::any_of(fresh.begin(), fresh.end(), [&](uint32_t at) {
       return log_.header(at).wseq >= o.wseq && log_.View(at).key == o.key;
     });
-    if (superseded || Expired(o.exptime)) continue;
+    if (o.wseq < flushed_below_) ++stats_.flush_drops;  // flush_all
+    if (superseded || Expired(o.exptime) || o.wseq < flushed_below_) continue;
     recs.push_back(o);
     hashes.push_back(util::HashKey(o.key));
     slots.push_back(static_cast<uint32_t>(i));
@@ -115,6 +116,7 @@ void SmallTier::OnMoveWritten(Move& m, int64_t result) {
 }
 
 void SmallTier::FinishMove(Move& m) {
+  BumpGen(m.set);  // the set's content changed (or is unknown: void)
   for (const uint32_t at : m.refs) log_.Release(at);
   m.refs.clear();
   m.busy = false;
@@ -195,7 +197,9 @@ bool SmallTier::RebuildSet(char* page, uint64_t set, const SupersedeTest* supers
       continue;
     }
     keep.push_back(r);
-    if (Expired(r.exptime)) {
+    if (r.wseq < flushed_below_) {
+      ++out.flushed;  // as an expired one: left in the set, out of the filter
+    } else if (Expired(r.exptime)) {
       ++out.expired;  // left in the set (the next rewrite drops it), out of the filter
     } else {
       hashes.push_back(hash);
@@ -253,6 +257,7 @@ SmallTierDram SmallTier::Dram() const {
             m->hashes.capacity() * sizeof(uint64_t);
   }
   d.io += lookup_recs_.capacity() * sizeof(SetRecord);
+  d.rewrite_gens = gens_.size() * sizeof(uint16_t);
   return d;
 }
 

@@ -78,6 +78,9 @@ TEST(SmallTier, BothTiersAcrossOverwritesDeletesRestartsAndKills) {
       model.erase(k);
     }
     Check(c, model, false);
+    const auto stats = c.Stats();
+    EXPECT_GT(StatNum(stats, "small_sets"), 0);
+    EXPECT_GT(StatNum(stats, "small_log_hits") + StatNum(stats, "small_set_hits"), 0);
   }
   int status = server.Stop();
   ASSERT_TRUE(ExitedWithZero(status)) << DescribeStatus(status) << "\n" << server.LogTail();
@@ -98,6 +101,9 @@ TEST(SmallTier, BothTiersAcrossOverwritesDeletesRestartsAndKills) {
   Client c;
   ASSERT_TRUE(c.Connect(server.port()));
   Check(c, model, true);
+  const auto stats = c.Stats();
+  EXPECT_GT(StatNum(stats, "small_items"), 0) << "the tier's sets came back";
+  EXPECT_GE(StatNum(stats, "curr_items"), StatNum(stats, "small_items"));
   EXPECT_GT(model.size(), size_t{kKeys / 2}) << "what reached the device survives";
 }
 

@@ -1,7 +1,7 @@
 // The small-object tier's test fixture (storage_small_tier_test.cc,
-// storage_small_tier_faults_test.cc): a tier over an in-memory device, optionally behind a fault
-// injector or a backend that holds one read or one write back, with helpers to put, delete and look
-// up keys of a chosen set.
+// storage_small_tier_faults_test.cc, storage_small_tier_versions_test.cc): a tier over an in-memory
+// device, optionally behind a fault injector or a backend that holds one read or one write back,
+// with helpers to put, delete and look up keys of a chosen set.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,6 +27,7 @@ inline constexpr uint64_t kBase = 8192;
 struct Answer : SmallTierWaiter {
   void OnSmallLookupDone(uint64_t token, const SetRecord* item) override {
     ++calls;
+    if (tier != nullptr) version = tier->answer_version();
     last_token = token;
     hit = item != nullptr;
     if (hit) {
@@ -39,6 +40,8 @@ struct Answer : SmallTierWaiter {
   bool hit = false;
   std::string value;
   uint64_t wseq = 0;
+  const SmallTier* tier = nullptr;  // set: `version` is the answer's
+  SmallTierVersion version;
 };
 
 // A read held back while `hold` is set is answered later, by Release(), with the bytes the device

@@ -3,9 +3,13 @@
 // lost, IO in flight dropped, the journal's entries replayed by Rebuild), and journal entries
 // reclaimed below UnsettledFloor() as a checkpoint would (all of them after a clean stop). A
 // lookup may miss (a cache evicts) but never answers a version older than the one acknowledged
-// when it was asked.
+// when it was asked, nor one below a FlushBelow() (flush_all) made before it answered.
+// Read-modify-writes: InsertIf/EraseIf with the version a lookup answered, at once (fresh: never
+// kConflict) or later (stale: kConflict whenever the key was present and a put, a delete or a
+// flush was acknowledged since).
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -43,12 +47,24 @@ struct Pending : SmallTierWaiter {
     done = true;
     if (item != nullptr) got = std::string(item->value);
     hit = item != nullptr;
+    on_done(*this);
   }
   std::string key;
   uint64_t floor = 0;  // a hit must carry at least this wseq
+  bool rmw = false;    // a read-modify-write's lookup
   bool done = false;
   bool hit = false;
   std::string got;
+  SmallTierVersion version;
+  std::function<void(Pending&)> on_done;  // reads the version from the tier
+};
+
+// A version kept for a later read-modify-write, with what the model had acknowledged then.
+struct Seen {
+  std::string key;
+  SmallTierVersion version;
+  uint64_t changes = 0;  // Model::changes_[key]
+  uint64_t flushes = 0;
 };
 
 class Model {
@@ -69,12 +85,16 @@ class Model {
     const int op = Uniform(100);
     // Half the ops on 8 hot keys: a key comes back while its previous version is still moving.
     const std::string key = "k" + std::to_string(Uniform(2) == 0 ? Uniform(8) : Uniform(kKeys));
-    if (op < 45) {
+    if (op < 40) {
       Put(key);
-    } else if (op < 60) {
+    } else if (op < 53) {
       Del(key);
+    } else if (op < 79) {
+      Get(key, false);
+    } else if (op < 85) {
+      Get(key, true);
     } else if (op < 90) {
-      Get(key);
+      ModifyLater();
     } else if (op < 95) {
       backend_->Poll();
     } else if (op < 96) {
@@ -84,7 +104,11 @@ class Model {
     } else if (op < 98) {
       tier_->Flush(Uniform(2) == 0);  // also rewrites void sets
     } else if (op < 99) {
-      Restart(Uniform(2) == 0);
+      if (Uniform(3) == 0) {
+        FlushAll();
+      } else {
+        Restart(Uniform(2) == 0);
+      }
     } else {
       backend_->Drain();
       Check();
@@ -118,6 +142,7 @@ class Model {
     }
     tier_ = std::make_unique<SmallTier>(*backend_, options_);
     tier_->set_now(100);
+    if (flush_floor_ != 0) tier_->FlushBelow(flush_floor_);  // kept durable by the engine
     if (rebuild) {
       ASSERT_TRUE(tier_->Rebuild(journal_.max.empty() ? nullptr : &journal_).ok);
     }
@@ -134,8 +159,10 @@ class Model {
       // A clean stop: once idle, everything is settled (the restart needs no journal) unless a
       // set's write failed kForcedWrites times meanwhile (it is void: its entries must stay).
       const uint64_t failed = tier_->stats().write_errors;
+      stopping_ = true;  // no new records while the stop drains
       tier_->Flush(true);
       backend_->Drain();
+      stopping_ = false;
       ASSERT_TRUE(tier_->idle());
       Check();
       if (tier_->stats().write_errors - failed < SmallTier::kForcedWrites) {
@@ -145,34 +172,60 @@ class Model {
       journal_.Reclaim(tier_->UnsettledFloor());
     }
     pending_.clear();  // a crash drops their reads; a clean stop answered them
+    seen_.clear();
     tier_.reset();
     backend_.reset();
     Start(true);
   }
 
-  void Put(const std::string& key) {
+  void Put(const std::string& key) { Store(key, nullptr); }
+  void Del(const std::string& key) { Remove(key, nullptr); }
+
+  // A put (InsertIf when `seen`): acknowledged unless refused.
+  SmallTierStatus Store(const std::string& key, const SmallTierVersion* seen) {
     SetRecord r;
     r.key = key;
     const std::string value = key + "@" + std::to_string(++wseq_);
     r.value = value;
     r.wseq = wseq_;
-    const SmallTierWrite w = tier_->Insert(r, util::HashKey(key));
-    if (w.status != SmallTierStatus::kOk) return;  // refused: the previous version stands
-    if (w.journal) journal_.max[util::HashKey(key)] = wseq_;
+    const uint64_t hash = util::HashKey(key);
+    const SmallTierWrite w =
+        seen == nullptr ? tier_->Insert(r, hash) : tier_->InsertIf(r, hash, *seen);
+    if (w.status != SmallTierStatus::kOk) return w.status;  // the previous version stands
+    if (w.journal) journal_.max[hash] = wseq_;
     floor_[key] = wseq_;
+    ++changes_[key];
+    return w.status;
   }
 
-  void Del(const std::string& key) {
-    const SmallTierWrite w = tier_->Erase(key, util::HashKey(key), ++wseq_);
-    if (w.status != SmallTierStatus::kOk) return;
-    if (w.journal) journal_.max[util::HashKey(key)] = wseq_;
+  SmallTierStatus Remove(const std::string& key, const SmallTierVersion* seen) {
+    const uint64_t hash = util::HashKey(key);
+    ++wseq_;
+    const SmallTierWrite w =
+        seen == nullptr ? tier_->Erase(key, hash, wseq_) : tier_->EraseIf(key, hash, wseq_, *seen);
+    if (w.status != SmallTierStatus::kOk) return w.status;
+    if (w.journal) journal_.max[hash] = wseq_;
     floor_[key] = wseq_ + 1;  // nothing at or below the delete may be served
+    ++changes_[key];
+    return w.status;
   }
 
-  void Get(const std::string& key) {
+  // flush_all: nothing below the floor may be served from now on, after restarts too.
+  void FlushAll() {
+    flush_floor_ = wseq_ + 1;
+    tier_->FlushBelow(flush_floor_);
+    ++flushes_;
+  }
+
+  // A lookup; a read-modify-write's (`rmw`) goes on from its answer.
+  void Get(const std::string& key, bool rmw) {
     auto p = std::make_unique<Pending>();
     p->key = key;
-    p->floor = floor_[key];
+    p->rmw = rmw;
+    p->on_done = [this](Pending& done) {
+      done.version = tier_->answer_version();
+      Answered(done);
+    };
     const SmallTierLookupResult r = tier_->Lookup(key, util::HashKey(key), p.get(), 0);
     if (r.kind == SmallTierLookup::kReading) {
       pending_.push_back(std::move(p));
@@ -181,7 +234,45 @@ class Model {
     p->done = true;
     p->hit = r.kind == SmallTierLookup::kHit;
     if (p->hit) p->got = std::string(r.item.value);
-    Verify(*p);
+    p->version = r.version;
+    Answered(*p);
+  }
+
+  // The answer's floor is what was acknowledged by then (a flush applies at once); its version
+  // names the record found. A read-modify-write stores now (its version is fresh) or keeps the
+  // version for later.
+  void Answered(Pending& p) {
+    p.floor = std::max(floor_[p.key], flush_floor_);
+    Verify(p);
+    EXPECT_EQ(p.version.present, p.hit);
+    if (p.hit) {
+      EXPECT_EQ(p.version.wseq, std::stoull(p.got.substr(p.got.find('@') + 1)));
+    }
+    if (!p.rmw) return;
+    if (stopping_ || Uniform(2) == 0) {
+      seen_.push_back(Seen{p.key, p.version, changes_[p.key], flushes_});
+      return;
+    }
+    const SmallTierStatus s = Modify(p.key, p.version);
+    EXPECT_NE(s, SmallTierStatus::kConflict) << p.key << ": a fresh version conflicted";
+  }
+
+  // A read-modify-write with a version kept since: it may conflict (conservatively), and must
+  // when the key was present and changed since.
+  void ModifyLater() {
+    if (seen_.empty()) return;
+    const size_t at = static_cast<size_t>(Uniform(static_cast<int>(seen_.size())));
+    const Seen s = seen_[at];
+    seen_.erase(seen_.begin() + static_cast<std::ptrdiff_t>(at));
+    const bool changed = changes_[s.key] != s.changes || flushes_ != s.flushes;
+    const SmallTierStatus st = Modify(s.key, s.version);
+    if (s.version.present && changed) {
+      EXPECT_EQ(st, SmallTierStatus::kConflict) << s.key << ": a stale version was accepted";
+    }
+  }
+
+  SmallTierStatus Modify(const std::string& key, const SmallTierVersion& seen) {
+    return Uniform(4) == 0 ? Remove(key, &seen) : Store(key, &seen);
   }
 
   void Verify(const Pending& p) {
@@ -208,7 +299,12 @@ class Model {
   std::unique_ptr<IoBackend> backend_;
   std::unique_ptr<SmallTier> tier_;
   std::map<std::string, uint64_t> floor_;
+  std::map<std::string, uint64_t> changes_;  // puts and deletes acknowledged per key
   std::vector<std::unique_ptr<Pending>> pending_;
+  std::vector<Seen> seen_;  // versions kept for a later read-modify-write
+  uint64_t flush_floor_ = 0;
+  uint64_t flushes_ = 0;
+  bool stopping_ = false;
   Journal journal_;
   uint64_t wseq_ = 0;
 };
