@@ -123,7 +123,9 @@ void SmallTierCursor::List(Slot& s, const std::vector<SetRecord>& recs) {
   };
   for (size_t i = 0; i < recs.size(); ++i) {
     const SetRecord& r = recs[i];
-    if (tier_.Expired(r.exptime) || newer_in_set(r.key, r.wseq, i)) continue;
+    // Below flush_all's floor, a record is gone (as for lookups).
+    if (r.wseq < tier_.flushed_below_ || tier_.Expired(r.exptime) || newer_in_set(r.key, r.wseq, i))
+      continue;
     // The log's version (a tombstone too) of the key, if as new, hides it.
     bool hidden = false;
     log.ForSet(static_cast<uint32_t>(s.set), [&](uint32_t at) {
@@ -136,7 +138,8 @@ void SmallTierCursor::List(Slot& s, const std::vector<SetRecord>& recs) {
   log.ForSet(static_cast<uint32_t>(s.set), [&](uint32_t at) {
     const LogRecordHeader& h = log.header(at);
     const SetRecord r = log.View(at);
-    if ((h.state & kLogTomb) != 0 || tier_.Expired(r.exptime)) return;
+    if ((h.state & kLogTomb) != 0 || r.wseq < tier_.flushed_below_ || tier_.Expired(r.exptime))
+      return;
     if (newer_in_set(r.key, r.wseq, recs.size())) return;  // the set's is newer
     Add(s, r).in_log = true;
   });

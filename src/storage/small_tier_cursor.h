@@ -2,7 +2,8 @@
 // cachedump; KeyScan, key_scan.h, lists the slab tier's). It walks the sets in order, reading
 // each through the IoBackend (up to kMaxReads at once) and merging, when its read completes, the
 // set's records with the log's records for that set as they are at that moment: the newest wseq
-// wins, tombstones and expired records are hidden. What it hands out is copied (owned).
+// wins, tombstones, expired records and those below the flush_all floor are hidden. What it hands
+// out is copied (owned).
 //
 //   set s:  void or empty filter? --yes--> the log's records of s alone (no IO)
 //                  | no

@@ -112,6 +112,22 @@ TEST_F(SmallTierCursorTest, ListsEachLiveKeyOnceWithItsNewestVersion) {
   EXPECT_TRUE(more.empty());
 }
 
+// flush_all: a record below the floor is gone for the cursor as for lookups, though its set
+// still holds it until its next rewrite.
+TEST_F(SmallTierCursorTest, NothingBelowTheFlushFloorIsListed) {
+  Open({});
+  PutFlags(KeyIn(2, 0), "v", 1, 0);
+  PutFlags(KeyIn(2, 1), "v", 2, 0);
+  PutFlags(KeyIn(2, 2), "v", 5, 0);
+  FlushAll(true);
+  tier_->FlushBelow(3);
+  ASSERT_EQ(KeysOnDevice(2).size(), 3u);
+  SmallTierCursor c(*tier_, nullptr);
+  const auto keys = ByKey(Walk(c));
+  EXPECT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys.count(KeyIn(2, 2)), 1u);
+}
+
 // The cursor's read of set 6 is held with the set's old content while the tier deletes one key
 // (before the walk) and replaces another (during it), and a move writes both out to the set: the
 // held read then answers the old content, which the log no longer corrects.

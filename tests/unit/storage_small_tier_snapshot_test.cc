@@ -97,6 +97,18 @@ TEST_F(SmallTierSnapshotTest, ALoadedImageAnswersAsTheSavedTierWithoutReadingASe
   EXPECT_EQ(Answers(), before);
 }
 
+// A flush_all after the load whose floor is below the sets' records keeps their filters: the
+// load told the tier how new the sets' records are.
+TEST_F(SmallTierSnapshotTest, AFlushAfterALoadKeepsTheNewerRecords) {
+  Fill();
+  const std::vector<char> image = Save();
+  Open(options_);
+  ASSERT_TRUE(tier_->LoadSnapshot(image).ok);
+  tier_->FlushBelow(100);
+  EXPECT_EQ(Get(KeyIn(62, 0)), "v248");       // wseq 311
+  EXPECT_EQ(Get(KeyIn(1, 0)), std::nullopt);  // wseq 6
+}
+
 TEST_F(SmallTierSnapshotTest, ACorruptOrMismatchedImageIsRefusedAndChangesNothing) {
   Fill();
   const std::vector<char> image = Save();
