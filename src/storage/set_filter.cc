@@ -50,6 +50,13 @@ uint32_t SetFilters::EstimateKeys(uint64_t set) const {
   return static_cast<uint32_t>(std::lround(-m / hashes_ * std::log(1.0 - x / m)));
 }
 
+bool SetFilters::Empty(uint64_t set) const {
+  for (uint64_t b = set * bits_per_set_; b < (set + 1) * bits_per_set_; ++b) {
+    if (((words_[b / 64] >> (b % 64)) & 1) != 0) return false;
+  }
+  return true;
+}
+
 bool SetFilters::MayContain(uint64_t set, uint64_t key_hash) const {
   for (uint32_t p = 0; p < hashes_; ++p) {
     const uint64_t b = Bit(set, key_hash, p);

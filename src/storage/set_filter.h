@@ -35,9 +35,14 @@ class SetFilters {
   void ClearAll();
   // How many keys the set's filter holds, estimated from its bits set: -(m/k) ln(1 - X/m).
   uint32_t EstimateKeys(uint64_t set) const;
+  // No bit of the set's filter is set: it holds no key (SmallTierCursor skips its read).
+  bool Empty(uint64_t set) const;
 
   uint64_t sets() const { return sets_; }
   size_t bytes() const { return words_.size() * sizeof(uint64_t); }
+  // The bit array whole (a snapshot of the tier saves and loads it: SmallTier::SaveSnapshot).
+  std::span<const uint64_t> words() const { return words_; }
+  std::span<uint64_t> words() { return words_; }
 
   // The false-positive rate a filter of `bits` bits holding `keys` keys with `hashes` probes
   // has in theory: (1 - e^(-hashes * keys / bits))^hashes.

@@ -46,6 +46,12 @@
 //    an older version: Insert() then also drops the key's log version when no older version can
 //    be on the device; Erase() is kNoRoom only when it needs a tombstone.
 //  - Erase() of a key the filter rules out (and no write of it in flight) needs no tombstone.
+//  - Snapshot (small_tier_snapshot.cc): SaveSnapshot() only when settled (idle, the log empty,
+//    no void set), when the sets hold everything: the filters and hit bits saved are what a
+//    Rebuild() would find (save that it keeps expired records' bits: a false positive at most).
+//    LoadSnapshot() verifies the whole image and the geometry before it changes anything.
+//  - Key dumps (small_tier_cursor.h): open cursors are registered here (not owned) and told of
+//    every completed set write, so that a cursor read a rewrite overtook is done again.
 //  - Admission drops (a set rewritten for fewer than admit_threshold records) drop only records of
 //    keys the set cannot hold (filter says no): an update of a key the set may hold always forces
 //    the rewrite, so a drop never uncovers an older version. Drops are counted as evictions.
@@ -90,6 +96,8 @@
 #include "util/aligned_buffer.h"
 
 namespace ssdcache::storage {
+
+class SmallTierCursor;
 
 struct SmallTierOptions {
   uint64_t base = 0;  // device offset of set 0, 4 KiB aligned
@@ -407,6 +415,32 @@ class SmallTier final : private IoHandler {
   // Records the sets hold (expired and flushed ones too, until their set's next write).
   uint64_t items_ = 0;
   SmallTierStats stats_;
+
+  // The snapshot of the tier's DRAM state (small_tier_snapshot.cc) and key dumps
+  // (small_tier_cursor.h).
+ public:
+  // Bytes SaveSnapshot() writes: a header, the filters and the hit bits (no void bits: a void
+  // set refuses the save), about 24 B per set at the defaults.
+  size_t SnapshotBytes() const { return SnapshotBytesFor(options_); }
+  // The same for a tier of these options (sizing the engine's snapshot region before it exists).
+  static size_t SnapshotBytesFor(const SmallTierOptions& options);
+  // Writes the image into out[0, SnapshotBytes()). False (nothing to save) unless the tier is
+  // idle() with an empty log and no void set, i.e. after a forced Flush() that settled all, or
+  // when `out` is too small.
+  bool SaveSnapshot(std::span<char> out) const;
+  // On a new tier before any Insert, instead of Rebuild(): verifies the image (CRC32C, format,
+  // and the geometry: base, sets, filter bits and hashes, hit bits, probe function, epoch) and
+  // only then loads it, reading no set. Not ok with the reason when anything does not match:
+  // the tier is then as it was, and the caller calls Rebuild(). `items` and `max_wseq` are the
+  // saved ones; the other counts are 0. Valid only for a device whose sets no one wrote since the
+  // save (the engine keeps it inside its own snapshot, under its id).
+  SmallTierRebuild LoadSnapshot(std::span<const char> image);
+
+ private:
+  // The image's size from the arrays themselves (SnapshotBytesFor() must agree).
+  size_t ArraysBytes() const;
+  friend class SmallTierCursor;
+  std::vector<SmallTierCursor*> cursors_;  // open cursors, told of every completed set write
 };
 
 }  // namespace ssdcache::storage

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "storage/small_tier.h"
+#include "storage/small_tier_cursor.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -123,6 +124,7 @@ void SmallTier::FinishMove(Move& m) {
   for (Read* r : active_reads_) {
     if (r->set == m.set) r->stale = true;
   }
+  for (SmallTierCursor* c : cursors_) c->OnSetWritten(m.set);
   Pump();
 }
 
