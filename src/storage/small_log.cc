@@ -183,7 +183,8 @@ uint64_t SmallLog::OldestWseq() const {
   for (uint64_t pos = tail_; pos < head_; pos = Next(pos)) {
     if (ring_.size() - Phys(pos) < sizeof(LogRecordHeader)) continue;
     const LogRecordHeader& h = header(Phys(pos));
-    if (h.state != kLogPad && (h.state & (kLogLive | kLogMoving)) != 0) {
+    if (h.state != kLogPad && (h.state & (kLogLive | kLogMoving)) != 0 &&
+        (h.state & kLogSettled) == 0) {
       oldest = std::min(oldest, h.wseq);
     }
   }
