@@ -174,6 +174,8 @@ LookupOutcome Engine::Lookup(std::string_view key, uint64_t hash, ItemView& out,
     }
     DropEntry(*e);
     index_->EraseIf(hash, e->slab, e->chunk);
+    // It may have been another key's sharing the tag: the key's version may be in the tier.
+    if (small_ != nullptr) return LookupSmall(key, hash, out, waiter, token, where, bump);
     return {LookupResult::kMiss};
   }
   SlabInfo& s = table_[e->slab];
@@ -289,9 +291,12 @@ void Engine::CompleteRead(ReadOp* r, int64_t result) {
   switch (ReadPath::Verify(*r, result, v)) {
     case ReadPath::Outcome::kIoError:
       ++stats_.read_errors;
+      // The entry may have been another key's: the key's version may be in the tier.
+      if (small_ != nullptr && FallThroughToSmall(r)) return;
       break;
     case ReadPath::Outcome::kCorrupt:
       ++stats_.checksum_errors;
+      if (small_ != nullptr && FallThroughToSmall(r)) return;
       break;
     case ReadPath::Outcome::kOtherKey:
       ++stats_.key_mismatches;
@@ -334,13 +339,23 @@ StoreOutcome Engine::Store(const StoreRequest& req) {
     const bool same = cur.has_value() == had && (!cur || cur->At(expected->slab, expected->chunk));
     if (!same) return {StoreResult::kConflict};
   }
+  // A delete of the key the tier refused for room waits (AfterSmallIo): until then the tier's
+  // answers for the key are not its state, and a version compared with them would never match.
+  if (small_ != nullptr && SmallErasePending(key)) {
+    small_room_wanted_ = true;
+    return {StoreResult::kNoMemory};
+  }
   const bool small = ForSmallTier(key.size(), req.value_a.size() + req.value_b.size());
+  bool verified = false;  // InsertIf found the version read unchanged, then had no room
   if (small) {
     bool room = true;
     StoreOutcome stored = StoreSmall(req, room);
     if (room) return stored;  // else its log is full: this version goes to a slab
+    verified = req.check_expected && req.expected && req.expected->small;
   }
-  if (req.check_expected && req.expected && req.expected->small && small_ != nullptr &&
+  // (After a refusal the tier may have dropped the version read from its log: nothing older is
+  // on the device then, and the check it passed stands.)
+  if (!verified && req.check_expected && req.expected && req.expected->small && small_ != nullptr &&
       small_->Changed(key, hash, req.expected->small_version)) {
     return {StoreResult::kConflict};
   }

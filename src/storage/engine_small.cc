@@ -164,6 +164,8 @@ uint64_t Engine::HideSmall(std::string_view key, uint64_t hash, uint64_t wseq,
     small_room_wanted_ = true;
     return JournalSmall(hash, wseq);
   }
+  // Taken: an older parked delete of the key must not be retried over it.
+  std::erase_if(small_erases_, [&](const PendingTombstone& p) { return p.key == key; });
   return w.journal ? JournalSmall(hash, wseq) : 0;
 }
 
@@ -202,9 +204,7 @@ LookupOutcome Engine::LookupSmall(std::string_view key, uint64_t hash, ItemView&
                                   LookupWaiter* waiter, uint64_t token, IndexEntry* where,
                                   bool bump, const IndexEntry* other) {
   if (where != nullptr) *where = SmallWhere(other);
-  for (const PendingTombstone& p : small_erases_) {
-    if (p.key == key) return {LookupResult::kMiss};
-  }
+  if (SmallErasePending(key)) return {LookupResult::kMiss};
   uint32_t slot;
   if (!small_free_waits_.empty()) {
     slot = small_free_waits_.back();
@@ -326,6 +326,20 @@ bool Engine::StopSmall() {
   return small_->idle();
 }
 
+bool Engine::SmallErasePending(std::string_view key) const {
+  for (const PendingTombstone& p : small_erases_) {
+    if (p.key == key) return true;
+  }
+  return false;
+}
+
+uint64_t Engine::SmallFloor() const {
+  // A parked delete's journal entry is needed until the tier took its tombstone.
+  uint64_t floor = small_->UnsettledFloor();
+  for (const PendingTombstone& p : small_erases_) floor = std::min(floor, p.wseq);
+  return floor;
+}
+
 void Engine::AfterSmallIo() {
   if (small_ == nullptr) return;
   small_->set_now(now_);
@@ -339,7 +353,7 @@ void Engine::AfterSmallIo() {
   }
   small_erases_.erase(small_erases_.begin(),
                       small_erases_.begin() + static_cast<std::ptrdiff_t>(done));
-  if (small_checkpoint_wseq_ != 0 && small_->UnsettledFloor() >= small_checkpoint_wseq_) {
+  if (small_checkpoint_wseq_ != 0 && SmallFloor() >= small_checkpoint_wseq_) {
     small_checkpoint_wseq_ = 0;
     CheckpointWriteDone(0);  // the tier's share of the checkpoint
   }

@@ -17,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "storage/engine.h"
 #include "storage/fault_backend.h"
@@ -272,6 +274,21 @@ class EngineFixture : public ::testing::Test {
         return c.results[1];
     }
     return r;
+  }
+
+  // Two real keys with the same tag and first bucket in this engine's index (a birthday search
+  // over 30 bits of hash: tens of thousands of candidates).
+  std::pair<std::string, std::string> CollidingKeys() const {
+    const uint64_t mask = engine_->index().num_buckets() - 1;
+    std::unordered_map<uint64_t, std::string> seen;
+    for (int i = 0; i < 4'000'000; ++i) {
+      std::string key = "c" + std::to_string(i);
+      const uint64_t h = util::HashKey(key);
+      const uint64_t slot = (h & mask) << 16 | (h >> 48);
+      auto [it, fresh] = seen.emplace(slot, key);
+      if (!fresh) return {it->second, key};
+    }
+    return {};
   }
 
   // Memory slabs keep serving the slabs they wrote until new slabs need them: write 1 MiB more

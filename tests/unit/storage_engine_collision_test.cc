@@ -30,21 +30,6 @@ class EngineCollisionTest : public testing::EngineFixture {
     ASSERT_FALSE(a_.empty());
   }
 
-  // Two real keys with the same tag and first bucket in this engine's index (a birthday search
-  // over 30 bits of hash: tens of thousands of candidates).
-  std::pair<std::string, std::string> CollidingKeys() const {
-    const uint64_t mask = engine_->index().num_buckets() - 1;
-    std::unordered_map<uint64_t, std::string> seen;
-    for (int i = 0; i < 4'000'000; ++i) {
-      std::string key = "c" + std::to_string(i);
-      const uint64_t h = util::HashKey(key);
-      const uint64_t slot = (h & mask) << 16 | (h >> 48);
-      auto [it, fresh] = seen.emplace(slot, key);
-      if (!fresh) return {it->second, key};
-    }
-    return {};
-  }
-
   bool Erase(const std::string& key) { return engine_->Erase(key, util::HashKey(key)).erased; }
   // Writes every memory slab out, then enough more that what was stored is read from the device.
   void OntoTheDevice() {

@@ -9,6 +9,7 @@
 
 #include "engine_fixture.h"
 #include "storage/engine.h"
+#include "storage/fault.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -56,6 +57,7 @@ class EngineSmallTest : public testing::EngineFixture {
     return ValueFor(key, version, 1000);
   }
   uint64_t TierLogItems() const { return engine_->small_tier()->stats().log_items; }
+  std::string err_;
 
   // A lookup's location (a tier version, for a read-modify-write), waiting out a set read.
   IndexEntry Where(const std::string& key) {
@@ -399,6 +401,32 @@ TEST_F(EngineSmallTest, AnImageIsNeverLoadedAfterTheRunThatFollowedItCrashed) {
     EXPECT_EQ(Get(k).value, Small(k, 1)) << k;
   }
   EXPECT_EQ(Get("old").value, Small("old", 1));
+}
+
+// A key in the tier whose tag another key's slab entry shares: the lookup meets that entry first
+// (in DRAM, on the device, expired, or unreadable) and must still find the key in the tier, and
+// a read-modify-write of it must go through.
+TEST_F(EngineSmallTest, AKeyBehindAnotherKeysEntryIsFoundInTheTier) {
+  const auto [a, b] = CollidingKeys();
+  ASSERT_FALSE(a.empty());
+  ASSERT_EQ(Set(a, Small(a, 1)), StoreResult::kStored);
+  ASSERT_EQ(Set(b, Large(b, 1)), StoreResult::kStored);  // b's entry, a's tag
+  EXPECT_EQ(Get(a).value, Small(a, 1)) << "behind an entry in DRAM";
+  IndexEntry at = Where(a);
+  ASSERT_TRUE(at.small);
+  EXPECT_EQ(StoreIf(a, Small(a, 2), at), StoreResult::kStored) << "no conflict with b's entry";
+  EXPECT_EQ(Get(b).value, Large(b, 1));
+  EvictFromMemory();  // b's record is read from the device now
+  EXPECT_EQ(Get(a).value, Small(a, 2)) << "behind an entry on the device";
+  faults_->set_injector(FaultInjector::Create("read_eio=1", err_));
+  EXPECT_EQ(Get(a).hit, true) << "behind an entry whose read failed";
+  faults_->set_injector(nullptr);
+  // b expires: its entry is dropped unread, and a is still found.
+  StoreRequest put(b, util::HashKey(b), Large(b, 2));
+  put.exptime = engine_->now() + 1;
+  ASSERT_EQ(engine_->Store(put).result, StoreResult::kStored);
+  engine_->set_now(engine_->now() + 200);
+  EXPECT_EQ(Get(a).value, Small(a, 2)) << "behind an expired entry";
 }
 
 }  // namespace
