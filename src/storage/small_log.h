@@ -103,6 +103,9 @@ class SmallLog {
   size_t live_bytes() const { return live_bytes_; }
   size_t moving_bytes() const { return moving_bytes_; }
   uint64_t live_records() const { return live_records_; }
+  // Of them, tombstones; the others by size (live_by_step()[SizeStep(key + value)]).
+  uint64_t live_tombstones() const { return live_tombs_; }
+  const std::vector<uint64_t>& live_by_step() const { return live_by_step_; }
   size_t index_bytes() const { return heads_.size() * sizeof(uint32_t); }
   // The smallest wseq of a record still live or moving (UINT64_MAX when none): a scan.
   uint64_t OldestWseq() const;
@@ -119,6 +122,8 @@ class SmallLog {
   // The logical position of the record after the one at `pos` (skipping a pad or short end).
   uint64_t Next(uint64_t pos) const;
   void Unlink(uint32_t at);
+  // Counts a record in (delta 1) or out of (-1) live_tombs_ / live_by_step_.
+  void Count(const LogRecordHeader& h, int delta);
 
   std::vector<char> ring_;
   std::vector<uint32_t> heads_;
@@ -129,6 +134,8 @@ class SmallLog {
   size_t live_bytes_ = 0;
   size_t moving_bytes_ = 0;
   uint64_t live_records_ = 0;
+  uint64_t live_tombs_ = 0;
+  std::vector<uint64_t> live_by_step_ = std::vector<uint64_t>(kSizeSteps);
 };
 
 }  // namespace ssdcache::storage
