@@ -568,6 +568,15 @@ class Engine final : public SlabLiveness,
   // item goes there, the store, lookup and delete paths of its items, and the work after its
   // IO completed (parked deletes, the memory listener, a checkpoint waiting for it).
   static uint64_t SmallSets(const EngineOptions& options, const Device& device);
+  static SmallTierOptions SmallOptions(const EngineOptions& options, uint64_t base, uint64_t epoch);
+  // The tier's image region (engine_small_image.cc): its bytes, where it starts, its write at a
+  // clean stop and its load at a clean start (false and `why` when the sets must be read).
+  static uint64_t SmallImageBytes(const EngineOptions& options);
+  uint64_t SmallImageOffset() const {
+    return SnapshotOffset() + options_.snapshot_size + options_.small_sets * kSetBytes;
+  }
+  void SaveSmallImage();
+  bool LoadSmallImage(SmallTierRebuild& out, std::string& why);
   void MakeSmallTier();
   // Warm restart: makes the tier and rebuilds it from its sets (Recovery, after the journal).
   bool RebuildSmall(const SupersedeTest& superseded, std::string& error);

@@ -396,6 +396,7 @@ bool Engine::FinishShutdown(std::string& error) {
                            : journal_ != nullptr && !journal_->idle()
                                ? "journal entries not on the device"
                                : nullptr;
+  SaveSmallImage();  // the tier settled in ShutdownFlush; its image binds to this stop alone
   if (unfinished != nullptr) {
     spdlog::warn("clean stop: no snapshot ({}): the next start scans the device", unfinished);
     return durable_.FinishShutdown(error);

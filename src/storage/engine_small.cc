@@ -41,11 +41,8 @@ uint64_t Engine::SmallSets(const EngineOptions& options, const Device& device) {
 
 void Engine::MakeSmallTier() {
   if (options_.small_sets == 0) return;
-  SmallTierOptions o;
-  o.base = SnapshotOffset() + options_.snapshot_size;
-  o.sets = options_.small_sets;
-  o.epoch = durable_.epoch();
-  small_ = std::make_unique<SmallTier>(aio_, o);
+  small_ = std::make_unique<SmallTier>(
+      aio_, SmallOptions(options_, SnapshotOffset() + options_.snapshot_size, durable_.epoch()));
   small_->set_now(now_);
 }
 
@@ -58,16 +55,25 @@ std::function<bool(const SupersedeTest&, std::string&)> Engine::RebuildSmallHook
 
 bool Engine::RebuildSmall(const SupersedeTest& superseded, std::string& error) {
   MakeSmallTier();
+  SmallTierRebuild r;
+  std::string why;
+  if (LoadSmallImage(r, why)) {
+    // flush_all's floor after the load: the loaded filters would bring its records back.
+    small_->FlushBelow(durable_.small_flush_wseq());
+    spdlog::info("warm restart: small-object tier: {} items in {} sets, its image loaded", r.items,
+                 options_.small_sets);
+    return true;
+  }
   small_->FlushBelow(durable_.small_flush_wseq());  // before Rebuild: it leaves those out
-  const SmallTierRebuild r = small_->Rebuild(&superseded);
+  r = small_->Rebuild(&superseded);
   if (!r.ok) {
     error = "small-object tier: " + r.error;
     return false;
   }
   spdlog::info(
-      "warm restart: small-object tier: {} items in {} sets ({} never written, {} corrupt), {} "
-      "superseded by the journal ({} sets rewritten), {} expired",
-      r.items, options_.small_sets, r.blank, r.corrupt, r.superseded, r.rewritten, r.expired);
+      "warm restart: small-object tier: no image ({}): {} items in {} sets read ({} never "
+      "written, {} corrupt), {} superseded by the journal ({} sets rewritten), {} expired",
+      why, r.items, options_.small_sets, r.blank, r.corrupt, r.superseded, r.rewritten, r.expired);
   return true;
 }
 

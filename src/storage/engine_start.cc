@@ -40,7 +40,8 @@ Superblock Engine::Geometry(const EngineOptions& options, const Device& device,
 
 uint32_t Engine::ReservedSlabs(const EngineOptions& options, const Device& device) {
   return static_cast<uint32_t>((device.block_size() + options.journal_size + options.snapshot_size +
-                                options.small_sets * kSetBytes + options.slab_size - 1) /
+                                options.small_sets * kSetBytes + SmallImageBytes(options) +
+                                options.slab_size - 1) /
                                options.slab_size);
 }
 
