@@ -71,7 +71,7 @@ KeyScan::Step KeyScan::Pump(ScanSink& sink) {
       if (phase_ == 1) {
         // The slabs are done: the small-object tier's keys.
         phase_ = 2;
-        if (p_.small != nullptr) {
+        if (p_.small != nullptr && ListsTierClasses()) {
           SmallTierCursorListener* self = this;
           tier_ = std::make_unique<SmallTierCursor>(*p_.small, self);
         }
@@ -220,6 +220,16 @@ KeyScan::Step KeyScan::PumpTier(ScanSink& sink, size_t& budget) {
     }
   }
   return Step::kMore;
+}
+
+bool KeyScan::ListsTierClasses() const {
+  // Tier items take the classes up to that of the largest record a set holds.
+  const int last = p_.classes.ClassFor(ItemSize(0, kSetMaxPayload));
+  if (classes_.empty() || last < 0) return true;
+  for (size_t c = 0; c <= static_cast<size_t>(last) && c < classes_.size(); ++c) {
+    if (classes_[c]) return true;
+  }
+  return false;
 }
 
 bool KeyScan::OfferTier(const SmallTierListed& l, ScanSink& sink) {

@@ -160,6 +160,8 @@ class KeyScan final : private SmallTierCursorListener {
   void Release(Window& w);
   // Phase 2: the small-object tier's records, through its cursor.
   Step PumpTier(ScanSink& sink, size_t& budget);
+  // Whether a listed class can hold tier items (else the tier is not walked at all).
+  bool ListsTierClasses() const;
   // Offers a tier record in the listed classes (unless the engine hides its key); false only
   // when the sink had no room.
   bool OfferTier(const SmallTierListed& l, ScanSink& sink);

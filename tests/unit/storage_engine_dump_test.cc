@@ -122,6 +122,12 @@ TEST_F(EngineDumpTest, ListsTheTiersItemsFromItsSetsAndLogInTheirClasses) {
   EXPECT_TRUE(some.contains("s100"));
   EXPECT_FALSE(some.contains("L1"));
   EXPECT_FALSE(some.contains("s7"));
+  // A class too large for the tier's records: its sets are not even read.
+  std::vector<bool> last_class(engine_->classes().count(), false);
+  last_class.back() = true;
+  const uint64_t reads = aio_->stats().reads;
+  EXPECT_TRUE(ScanAll(last_class).empty());
+  EXPECT_EQ(aio_->stats().reads, reads);
 }
 
 TEST_F(EngineDumpTest, AListingClosedWithTheTiersReadsInFlightCallsNobody) {
