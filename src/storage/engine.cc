@@ -54,9 +54,11 @@ std::unique_ptr<Engine> Engine::Create(const EngineOptions& options, Device& dev
     error = "--small-max: the small-object tier evicts inside its sets, which -M forbids";
     return nullptr;
   }
-  if (options.small_max > 0 && options.journal_size > 0 &&
-      options.journal_sync == JournalSync::kDevice) {
-    error = "--small-max: the small-object tier needs --journal-sync process for now";
+  if (options.small_max > 0 &&
+      (options.journal_size == 0 || options.journal_sync == JournalSync::kDevice)) {
+    error =
+        "--small-max: the small-object tier needs the journal (--journal-size > 0) in "
+        "--journal-sync process mode for now";
     return nullptr;
   }
   // --snapshot-size auto becomes bytes here: the engine sees the region's size only.
@@ -418,12 +420,19 @@ EraseOutcome Engine::Erase(std::string_view key, uint64_t hash, const IndexEntry
     const std::optional<IndexEntry> cur = index_->Find(hash);
     const bool had = where->slab != kSmallTierSlab;
     if (cur.has_value() != had || (cur && !cur->At(where->slab, where->chunk))) return {};
-    const uint64_t ticket = HideSmall(key, hash, TakeWseq(), &where->small_version);
+    const uint64_t wseq = TakeWseq();
+    const uint64_t ticket = HideSmall(key, hash, wseq, &where->small_version);
     if (ticket == kSmallConflict) return {};
-    return {true, ticket};
+    return {true, std::max(ticket, RetireSlab(key, hash, wseq, /*known_other=*/had).ticket)};
   }
-  EraseOutcome out = EraseSlab(key, hash, where, 0);
-  if (where == nullptr) out.ticket = std::max(out.ticket, HideSmall(key, hash, TakeWseq()));
+  if (where != nullptr) return EraseSlab(key, hash, where, 0);  // the tier holds no version
+  // Without a lookup first: both tiers. The tier may hold the key unless its log or filter
+  // rules it out.
+  const uint64_t wseq = TakeWseq();
+  const std::optional<SmallTierVersion> v = small_->Peek(key, hash);
+  EraseOutcome out = RetireSlab(key, hash, wseq, /*known_other=*/false);
+  out.erased = out.erased || !v || v->present;
+  out.ticket = std::max(out.ticket, HideSmall(key, hash, wseq));
   return out;
 }
 

@@ -284,7 +284,8 @@ class Engine final : public SlabLiveness,
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
   // and writes a tombstone so that the delete survives a restart.
-  // `erased` false: no entry (or not at `where`), nothing was done.
+  // `erased` false: no entry (or not at `where`), nothing was done. With the small-object tier
+  // and no `where`, true also when the tier may have held the key (only a set read would tell).
   EraseOutcome Erase(std::string_view key, uint64_t hash, const IndexEntry* where = nullptr);
 
   // Invalidates every item (flush_all); persisted in the superblock.
@@ -602,6 +603,10 @@ class Engine final : public SlabLiveness,
   bool FallThroughToSmall(ReadOp* r);
   static ItemView ViewOf(const SetRecord& r);
   uint64_t JournalSmall(uint64_t hash, uint64_t wseq);
+  // The key's newest version goes to the tier, or is deleted there: its slab version, or a record
+  // of it the index dropped that may linger on the device, is retired with a tombstone at `wseq`
+  // (below the tier version's). `known_other`: the index entry of its hash is another key's.
+  EraseOutcome RetireSlab(std::string_view key, uint64_t hash, uint64_t wseq, bool known_other);
   void AfterSmallIo();
   // flush_all in the tier.
   void FlushSmall();

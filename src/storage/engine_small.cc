@@ -89,9 +89,10 @@ StoreOutcome Engine::StoreSmall(const StoreRequest& req, bool& room) {
     small_value_.append(req.value_b);
     value = small_value_;
   }
-  const std::optional<IndexEntry> cur = index_->Find(req.hash);
-  // The slab version's tombstone first: its wseq stays below the tier version's.
-  const uint64_t tomb_wseq = cur ? TakeWseq() : 0;
+  // A slab version of the key (or a record of it the index dropped, still on the device) is
+  // retired with a tombstone; its wseq, taken first, stays below the tier version's.
+  const bool retire = index_->Find(req.hash).has_value() || OlderRecordMayLinger(req.hash);
+  const uint64_t tomb_wseq = retire ? TakeWseq() : 0;
   const uint64_t wseq = TakeWseq();
   const ItemMarks& marks = req.marks;
   const uint32_t accessed = marks.last_access != 0 ? marks.last_access : now_;
@@ -115,7 +116,11 @@ StoreOutcome Engine::StoreSmall(const StoreRequest& req, bool& room) {
   }
   if (w.status != SmallTierStatus::kOk) return {StoreResult::kTooLarge};
   uint64_t ticket = 0;
-  if (cur) ticket = EraseSlab(req.key, req.hash, nullptr, tomb_wseq).ticket;
+  if (retire) {
+    // A location read in the tier that met another key's entry knows that entry is not ours.
+    const bool other = seen && req.expected->slab != kSmallTierSlab;
+    ticket = RetireSlab(req.key, req.hash, tomb_wseq, other).ticket;
+  }
   if (w.journal) ticket = std::max(ticket, JournalSmall(req.hash, wseq));
   access_.Touch(req.hash, accessed);
   ++stats_.total_items;
@@ -134,6 +139,21 @@ uint64_t Engine::HideSmall(std::string_view key, uint64_t hash, uint64_t wseq,
     return JournalSmall(hash, wseq);
   }
   return w.journal ? JournalSmall(hash, wseq) : 0;
+}
+
+EraseOutcome Engine::RetireSlab(std::string_view key, uint64_t hash, uint64_t wseq,
+                                bool known_other) {
+  if (!known_other) {
+    const EraseOutcome out = EraseSlab(key, hash, nullptr, wseq);
+    if (out.erased) return out;
+  }
+  // No entry of this key, but the index may have dropped an older record of it that is still on
+  // the device (OlderRecordMayLinger): a scan would index it and lookups would find it before
+  // the tier. A tombstone retires it, journaled until its slab is written (a checkpoint waits
+  // for pending tombstones and for the slabs sealed before it).
+  if (!OlderRecordMayLinger(hash)) return {};
+  if (!TryWriteTombstone(key, wseq)) pending_tombstones_.push_back({std::string(key), wseq});
+  return {false, JournalSmall(hash, wseq)};
 }
 
 uint64_t Engine::JournalSmall(uint64_t hash, uint64_t wseq) {

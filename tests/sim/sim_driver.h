@@ -54,7 +54,10 @@ struct Geometry {
   // overwrites void records beside tombstones and compaction moves tombstones (at 56 a class
   // of tombstones alone is never compacted).
   uint32_t min_item = 56;
+  uint32_t small_max = 0;  // --small-max: 0 no small-object tier
 };
+// --small-share of the simulated devices, and the slabs the tier's region adds to them.
+constexpr uint32_t kSimSmallShare = 10;
 // Turns between a reinsertion's copies and the crash of its third step.
 constexpr uint64_t kReinsertCrashDelay = 3;
 // At a reinsertion step that is the one targeted, a crash with probability 1 in this.
@@ -151,6 +154,7 @@ class Simulator final : public storage::LookupWaiter, public storage::CommitWait
   // Presence checks between scans: the version each key was found at by the last scan.
   std::unordered_map<uint32_t, uint64_t> seen_;
   std::unordered_map<uint32_t, uint64_t> found_;  // this scan's hits
+  uint64_t SmallLosses() const;
   uint64_t base_allowance_ = 0;  // losses counted by engines gone (and by rebuilds)
   uint64_t scan_allowance_ = 0;  // Allowance() at the end of the last scan
   bool faulty_since_scan_ = false;

@@ -37,11 +37,20 @@ void Simulator::Fail(const std::string& what) {
                     (faults_on_ ? " with IO faults" : "") + ": " + what;
 }
 
+uint64_t Simulator::SmallLosses() const {
+  // What the small-object tier counts losing: evictions within its sets (admission drops among
+  // them), failed set reads, records dropped with a failed set write.
+  const storage::SmallTier* t = engine_ ? engine_->small_tier() : nullptr;
+  if (t == nullptr) return 0;
+  const storage::SmallTierStats s = t->stats();
+  return s.evictions + s.read_errors + s.write_drops;
+}
+
 uint64_t Simulator::Allowance() const {
   uint64_t a = base_allowance_;
   if (engine_) {
     const storage::EngineStats& s = engine_->stats();
-    a += s.evictions + s.read_errors + s.checksum_errors;
+    a += s.evictions + s.read_errors + s.checksum_errors + SmallLosses();
   }
   return a;
 }
@@ -76,6 +85,8 @@ bool Simulator::StartEngine() {
   // The ghost's -m/16 comes on top, so that the memory slabs stay what the geometry drew.
   e.admission = geo_.admit;
   e.compact = geo_.compact;
+  e.small_max = geo_.small_max;
+  e.small_share = kSimSmallShare;
   if (e.admission) e.max_memory += kSlab;
   std::string error;
   engine_ = io_->CreateEngine(e, rng_.Next(), faults_on_ ? &spec : nullptr, error);
@@ -101,7 +112,8 @@ bool Simulator::StartEngine() {
 
 void Simulator::Retire() {
   const storage::EngineStats& s = engine_->stats();
-  base_allowance_ += s.evictions + s.read_errors + s.checksum_errors;
+  base_allowance_ += s.evictions + s.read_errors + s.checksum_errors + SmallLosses();
+  if (const storage::SmallTier* t = engine_->small_tier()) result_.small_items = t->stats().items;
   result_.evictions += s.evictions;
   result_.journal_waits += s.journal_waits;
   result_.write_errors += s.write_errors;
@@ -297,8 +309,15 @@ SimResult Simulator::Run() {
   const uint64_t reserved = (4096 + uint64_t{geo_.journal_blocks} * storage::kJournalBlockSize +
                              kSnapshotBytes + kSlab - 1) /
                             kSlab;
+  // With the small-object tier, kSimSmallShare of the slice more (and a slab for its image), so
+  // that the disk slabs stay what the geometry drew.
+  const uint64_t slabs = reserved + geo_.disk_slabs;
+  const uint64_t tier =
+      geo_.small_max == 0
+          ? 0
+          : (slabs * kSimSmallShare + 100 - kSimSmallShare - 1) / (100 - kSimSmallShare) + 2;
   std::string error;
-  io_ = SimIo::Create((reserved + geo_.disk_slabs) * kSlab, error);
+  io_ = SimIo::Create((slabs + tier) * kSlab, error);
   if (!io_) {
     Fail("device: " + error);
     return result_;

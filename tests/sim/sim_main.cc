@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   std::string compact = "seed";
   app.add_option("--compact", compact,
                  "compaction of memory slabs: on, off, or seed (the seed chooses)");
+  std::string small = "seed";
+  app.add_option("--small-max", small,
+                 "small-object tier: its --small-max (0 off), or seed (the seed chooses)");
   app.add_flag("-v,--verbose", o.verbose, "a line per scan, restart and crash");
   CLI11_PARSE(app, argc, argv);
   // The engine logs what it meets (injected write errors, warm restarts): only with -v, since a
@@ -79,6 +82,15 @@ int main(int argc, char** argv) {
   if (!ParseOnOffSeed("--admit", admit, o.admit) ||
       !ParseOnOffSeed("--compact", compact, o.compact)) {
     return 2;
+  }
+  if (small != "seed") {
+    char* end = nullptr;
+    const unsigned long max = std::strtoul(small.c_str(), &end, 10);
+    if (small.empty() || *end != '\0' || max > 4024) {
+      std::fprintf(stderr, "--small-max: 0 to 4024 or seed, not %s\n", small.c_str());
+      return 2;
+    }
+    o.small_max = static_cast<uint32_t>(max);
   }
   o.faults = !no_faults;
   o.restarts = !no_restarts;

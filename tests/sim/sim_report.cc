@@ -38,7 +38,8 @@ std::string SimResult::Summary() const {
       "stopping), %llu crashes (%llu wiped), "
       "%llu scans verified %llu keys, %llu evictions, %llu journal waits, %llu failed "
       "commits, %llu write errors, reinsert %u%%: %llu copied, %llu crashes in a reinsertion, "
-      "admit %s: %llu in probation, %llu dropped, compact %s: %llu compactions, -n %u",
+      "admit %s: %llu in probation, %llu dropped, compact %s: %llu compactions, -n %u, "
+      "--small-max %u (%llu items in sets at the end)",
       JournalModeName(journal), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(hits), static_cast<unsigned long long>(misses),
       static_cast<unsigned long long>(device_reads), static_cast<unsigned long long>(sets),
@@ -54,7 +55,8 @@ std::string SimResult::Summary() const {
       static_cast<unsigned long long>(reinsert_crashes), admit ? "on" : "off",
       static_cast<unsigned long long>(admit_probation),
       static_cast<unsigned long long>(admit_dropped), compact ? "on" : "off",
-      static_cast<unsigned long long>(compactions), min_item);
+      static_cast<unsigned long long>(compactions), min_item, small_max,
+      static_cast<unsigned long long>(small_items));
   return buf;
 }
 
@@ -68,6 +70,7 @@ std::string ReplayCommand(const SimOptions& o, std::string_view binary) {
   if (o.reinsert) cmd += " --reinsert " + std::to_string(*o.reinsert);
   if (o.admit) cmd += std::string(" --admit ") + (*o.admit ? "on" : "off");
   if (o.compact) cmd += std::string(" --compact ") + (*o.compact ? "on" : "off");
+  if (o.small_max) cmd += " --small-max " + std::to_string(*o.small_max);
   return cmd;
 }
 

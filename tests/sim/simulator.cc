@@ -32,6 +32,10 @@ Geometry Draw(Random& rng, const SimOptions& o) {
   g.admit = o.admit ? *o.admit : admit;
   g.compact = o.compact ? *o.compact : compact;
   g.min_item = side.OneIn(2) ? 128 : 56;
+  const bool small_on = side.OneIn(2);
+  const uint32_t small_max = 100 + static_cast<uint32_t>(side.Below(300));
+  g.small_max = o.small_max ? *o.small_max : small_on ? small_max : 0;
+  if (g.journal != JournalMode::kProcess) g.small_max = 0;  // the tier needs that mode
   return g;
 }
 
@@ -47,6 +51,7 @@ Simulator::Simulator(const SimOptions& o)
   result_.admit = geo_.admit;
   result_.compact = geo_.compact;
   result_.min_item = geo_.min_item;
+  result_.small_max = geo_.small_max;
   if (const char* t = std::getenv("SSDCACHE_SIM_TRACE"); t != nullptr && *t != '\0') {
     trace_key_ = std::strtoll(t, nullptr, 10);
   }

@@ -60,6 +60,10 @@ struct SimOptions {
   // Compaction of memory slabs (--compact): nullopt: the seed chooses (on in 3 of 4 seeds, the
   // default's share; drawn after admission).
   std::optional<bool> compact;
+  // The small-object tier (--small-max): 0 off, else the size limit; nullopt: the seed chooses
+  // (on in half the seeds, 100-399 bytes; drawn after -n). Only with the process journal mode,
+  // the one the tier accepts.
+  std::optional<uint32_t> small_max;
 };
 
 struct SimResult {
@@ -93,6 +97,8 @@ struct SimResult {
   bool compact = false;
   uint64_t compactions = 0;  // open memory slabs compacted
   uint32_t min_item = 0;     // -n the seed drew
+  uint32_t small_max = 0;    // --small-max (0: no small-object tier)
+  uint64_t small_items = 0;  // items the tier's sets held when the last engine life ended
   // One line: the counters above.
   std::string Summary() const;
 };
