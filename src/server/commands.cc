@@ -137,6 +137,8 @@ Commands::Current Commands::Lookup(std::string_view key, uint64_t hash, ItemView
       item.flags = fetched_.flags;
       item.exptime = fetched_.exptime;
       item.cas = fetched_.cas;
+      item.wseq = fetched_.wseq;
+      item.stored_at = fetched_.stored_at;
       item.last_access = fetched_.last_access;
       item.stale = fetched_.stale;
       return Current::kHit;
@@ -178,6 +180,8 @@ void Commands::OnFetched(const ItemView* item, const IndexEntry& where) {
     fetched_.flags = item->flags;
     fetched_.exptime = item->exptime;
     fetched_.cas = item->cas;
+    fetched_.wseq = item->wseq;
+    fetched_.stored_at = item->stored_at;
     fetched_.last_access = item->last_access;
     fetched_.stale = item->stale;
   }

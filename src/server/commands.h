@@ -133,6 +133,8 @@ class Commands {
     uint32_t flags = 0;
     uint32_t exptime = 0;
     uint64_t cas = 0;
+    uint64_t wseq = 0;  // a tier version's marks are kept in its record (MarkTokenSent)
+    uint32_t stored_at = 0;
     uint32_t last_access = 0;
     bool stale = false;
   };

@@ -151,7 +151,7 @@ Progress Commands::MetaGet(const Request& req, ReplySink& sink) {
 
   hit.cas = item.cas;
   if (!hit.created && !touch) {
-    if (hit.won) engine_.MarkTokenSent(hash, *where);  // N on a hit: nothing to write
+    if (hit.won) engine_.MarkTokenSent(hash, *where, item);  // N on a hit: nothing to write
   } else if (final_expiry.expired) {
     if (!hit.created) sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
   } else {
@@ -201,7 +201,7 @@ Progress Commands::MetaGetRead(const Request& req, ReplySink& sink) {
       hit.token_sent = where.token_sent;
       MetaExpiry final_expiry;
       hit.won = MetaGetWins(m, item, hit, final_expiry);
-      if (hit.won) engine_.MarkTokenSent(hash, where);
+      if (hit.won) engine_.MarkTokenSent(hash, where, item);
       sink.Send(MetaHitReply(m, key, item, hit));
       return Progress::kDone;
     }
@@ -244,7 +244,10 @@ std::optional<protocol::Response> Commands::FinishMetaRead(PendingRead& p, const
       cur && !where.small && cur->At(where.slab, where.chunk) ? cur->token_sent : where.token_sent;
   MetaExpiry final_expiry;
   hit.won = MetaGetWins(m, *item, hit, final_expiry);
-  if (hit.won) engine_.MarkTokenSent(p.hash, where);
+  if (hit.won) {
+    IndexEntry at = where;
+    engine_.MarkTokenSent(p.hash, at, *item);
+  }
   return MetaHitReply(m, p.key, *item, hit);
 }
 

@@ -301,6 +301,7 @@ constexpr StatRow kStatRows[] = {
     Total("small_write_errors", SSDCACHE_SMALL_STAT(stats().write_errors)),
     Total("small_write_drops", SSDCACHE_SMALL_STAT(stats().write_drops)),
     Total("small_no_room", SSDCACHE_SMALL_STAT(stats().no_room)),
+    Total("small_mark_writes", SSDCACHE_SMALL_STAT(stats().mark_writes)),
     Value("aio_in_flight", kKeeps, SSDCACHE_STAT(s.engine.io_in_flight())),
     Value("aio_queued", kKeeps, SSDCACHE_STAT(s.engine.io_queued())),
     Total("aio_reads", SSDCACHE_STAT(s.engine.io_stats().reads)),

@@ -275,12 +275,10 @@ class Engine final : public SlabLiveness,
   // from `req.expected` (see StoreRequest).
   StoreOutcome Store(const StoreRequest& req);
 
-  // Records that a win token (meta W) was handed out for the version at `where` (no-op if the key
-  // changed meanwhile).
-  void MarkTokenSent(uint64_t hash, const IndexEntry& where) {
-    // A tier version has no per-item state to keep the bit in (docs/design.md, what is left).
-    if (!where.small) index_->MarkTokenSent(hash, where.slab, where.chunk);
-  }
+  // Records that a win token (meta W) was handed out for the version at `where`, `item` as the
+  // lookup answered it (no-op if the key changed meanwhile). A small-object tier version keeps the
+  // bit in its record (engine_small.cc); `where` then becomes the version after the change.
+  void MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& item);
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
   // and writes a tombstone so that the delete survives a restart.

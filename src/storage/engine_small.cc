@@ -31,6 +31,30 @@ namespace ssdcache::storage {
 
 static_assert(kMaxSmallPayload == kSetMaxPayload, "--small-max's bound is one record in a set");
 
+namespace {
+
+// A tier record's meta marks as the lookup's location reports them.
+void NoteMarks(const SetRecord& r, IndexEntry* where) {
+  if (where == nullptr) return;
+  where->fetched = (r.marks & kMarkFetched) != 0;
+  where->token_sent = (r.marks & kMarkTokenSent) != 0;
+}
+
+// ORs `marks` into the tier's version `r`, as answered with `version` (updated to the version
+// after it). Best effort, as the slab tier's index bits: a key changed since keeps its own.
+void Remark(SmallTier& tier, const SetRecord& r, uint64_t hash, uint8_t marks,
+            SmallTierVersion& version) {
+  if ((r.marks & marks) == marks) return;
+  tier.Remark(r, hash, marks, version);
+}
+
+uint8_t RecordMarks(const ItemMarks& m) {
+  return static_cast<uint8_t>((m.stale ? kMarkStale : 0) | (m.fetched ? kMarkFetched : 0) |
+                              (m.token_sent ? kMarkTokenSent : 0));
+}
+
+}  // namespace
+
 uint64_t Engine::SmallSets(const EngineOptions& options, const Device& device) {
   // A formatted device keeps its tier (the superblock check refuses any other count), so that
   // --small-max 0 on it still finds the items stored there.
@@ -44,6 +68,8 @@ void Engine::MakeSmallTier() {
   small_ = std::make_unique<SmallTier>(
       aio_, SmallOptions(options_, SnapshotOffset() + options_.snapshot_size, durable_.epoch()));
   small_->set_now(now_);
+  // Every wseq of an earlier run is below the superblock's ceiling, where this run starts.
+  small_->set_marks_floor(durable_.next_wseq());
 }
 
 std::function<bool(const SupersedeTest&, std::string&)> Engine::RebuildSmallHook() {
@@ -104,7 +130,7 @@ StoreOutcome Engine::StoreSmall(const StoreRequest& req, bool& room) {
   r.stored_at = accessed;
   r.cas = options_.disable_cas ? 0 : req.keep_cas != 0 ? req.keep_cas : wseq;
   r.wseq = wseq;
-  r.marks = marks.stale ? kMarkStale : 0;
+  r.marks = RecordMarks(marks);
   const bool seen = req.check_expected && req.expected && req.expected->small;
   const SmallTierWrite w = seen ? small_->InsertIf(r, req.hash, req.expected->small_version)
                                 : small_->Insert(r, req.hash);
@@ -194,6 +220,12 @@ LookupOutcome Engine::LookupSmall(std::string_view key, uint64_t hash, ItemView&
     if (r.kind == SmallTierLookup::kMiss) return {LookupResult::kMiss};
     ++stats_.reads_memory;
     out = ViewOf(r.item);
+    NoteMarks(r.item, where);  // as they were before this read
+    if (bump) {
+      SmallTierVersion version = r.version;
+      Remark(*small_, r.item, hash, kMarkFetched, version);
+      if (where != nullptr) where->small_version = version;
+    }
     const uint32_t seen = bump ? access_.Exchange(hash, now_) : access_.Get(hash);
     if (seen != 0) out.last_access = seen;
     return {LookupResult::kHit};
@@ -235,9 +267,29 @@ void Engine::OnSmallLookupDone(uint64_t token, const SetRecord* item) {
   }
   ItemView v = ViewOf(*item);
   const uint64_t hash = util::HashKey(v.key);
+  NoteMarks(*item, &where);  // as they were before this read
+  if (w.bump) Remark(*small_, *item, hash, kMarkFetched, where.small_version);
   const uint32_t seen = w.bump ? access_.Exchange(hash, now_) : access_.Get(hash);
   if (seen != 0) v.last_access = seen;
   if (w.waiter != nullptr) w.waiter->OnLookupDone(w.token, &v, where);
+}
+
+void Engine::MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& item) {
+  if (!where.small) {
+    index_->MarkTokenSent(hash, where.slab, where.chunk);
+    return;
+  }
+  if (small_ == nullptr) return;
+  SetRecord r;
+  r.key = item.key;
+  r.value = item.value;
+  r.flags = item.flags;
+  r.exptime = item.exptime;
+  r.stored_at = item.stored_at;
+  r.cas = item.cas;
+  r.wseq = item.wseq;
+  r.marks = RecordMarks(ItemMarks{item.stale, where.token_sent, where.fetched});
+  Remark(*small_, r, hash, kMarkTokenSent, where.small_version);
 }
 
 ItemView Engine::ViewOf(const SetRecord& r) {

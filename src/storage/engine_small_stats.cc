@@ -15,8 +15,11 @@ static_assert(kItemHeaderSize % 8 == 0, "a size step of key + value maps onto on
 
 uint64_t Engine::curr_items() const {
   if (small_ == nullptr) return gauges_.curr_items;
-  const SmallTierStats s = small_->stats();
-  return gauges_.curr_items + s.items + (s.log_items - std::min(s.log_items, s.log_tombstones));
+  // The log's items but tombstones and settled copies of a set's record (meta marks).
+  const std::vector<uint64_t>& log = small_->log_items_by_size();
+  uint64_t in_log = 0;
+  for (const uint64_t n : log) in_log += n;
+  return gauges_.curr_items + small_->stats().items + in_log;
 }
 
 void Engine::SmallClassItems(std::vector<uint64_t>& in_sets, std::vector<uint64_t>& in_log) const {

@@ -46,6 +46,12 @@ inline constexpr uint8_t kMarkStale = 1;  // meta md/ms I: served with X until r
 // durable. So superseding it is journaled even while it is in an open memory slab (no format
 // change: readers that do not know the bit ignore it).
 inline constexpr uint8_t kMarkReinserted = 2;
+// The meta protocol's per-version state, kept in the record by the small-object tier only (it has
+// no per-item DRAM entry; the slab tier keeps them in the index entry): read since written (mg h)
+// and a win token handed out (mg W/Z). SmallTier reports the token bit only for sets written in
+// this run (docs/design.md "Meta protocol state").
+inline constexpr uint8_t kMarkFetched = 4;
+inline constexpr uint8_t kMarkTokenSent = 8;
 
 struct ItemHeader {
   uint32_t crc;

@@ -250,7 +250,7 @@ bool KeyScan::OfferTier(const SmallTierListed& l, ScanSink& sink) {
   rec.nvalue = l.nvalue;
   rec.size = size;
   rec.cls = static_cast<uint8_t>(cls);
-  rec.fetched = l.fetched;
+  rec.fetched = l.fetched || (l.marks & kMarkFetched) != 0;  // its hit bit, or the mark
   return sink.Take(rec);
 }
 

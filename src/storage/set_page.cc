@@ -61,7 +61,8 @@ bool AllZero(const char* p, size_t n) {
 
 }  // namespace
 
-SetCheck ReadSetPage(const char* page, uint64_t set, uint64_t epoch, std::vector<SetRecord>& out) {
+SetCheck ReadSetPage(const char* page, uint64_t set, uint64_t epoch, std::vector<SetRecord>& out,
+                     uint64_t* set_wseq) {
   SetHeader h;
   std::memcpy(&h, page, sizeof(h));
   if (h.magic == 0 && AllZero(page, kSetBytes)) return SetCheck::kBlank;
@@ -100,6 +101,7 @@ SetCheck ReadSetPage(const char* page, uint64_t set, uint64_t epoch, std::vector
     out.resize(first);
     return SetCheck::kCorrupt;
   }
+  if (set_wseq != nullptr) *set_wseq = h.wseq;
   return SetCheck::kOk;
 }
 

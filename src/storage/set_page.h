@@ -40,7 +40,7 @@ static_assert(sizeof(SetHeader) == 40, "SetHeader is part of the on-device forma
 
 struct SetRecordHeader {
   uint8_t nkey;
-  uint8_t marks;  // kMarkStale (item.h)
+  uint8_t marks;  // kMarkStale, kMarkFetched, kMarkTokenSent (item.h)
   uint16_t nvalue;
   uint32_t flags;
   uint32_t exptime;    // absolute unix seconds; 0 = never
@@ -103,7 +103,9 @@ enum class SetCheck : uint8_t {
 };
 
 // Verifies the set image `page` (kSetBytes) as set `set` of `epoch` and appends its records to
-// `out` (views into `page`). `out` is untouched unless kOk.
-SetCheck ReadSetPage(const char* page, uint64_t set, uint64_t epoch, std::vector<SetRecord>& out);
+// `out` (views into `page`). `out` is untouched unless kOk. `set_wseq` (optional) receives the
+// header's wseq (kOk only).
+SetCheck ReadSetPage(const char* page, uint64_t set, uint64_t epoch, std::vector<SetRecord>& out,
+                     uint64_t* set_wseq = nullptr);
 
 }  // namespace ssdcache::storage

@@ -110,6 +110,7 @@ void SmallLog::Kill(uint32_t at) {
 }
 
 void SmallLog::Count(const LogRecordHeader& h, int delta) {
+  if ((h.state & kLogSettled) != 0) return;  // a copy of its set's record, counted there
   uint64_t& n =
       (h.state & kLogTomb) != 0 ? live_tombs_ : live_by_step_[SizeStep(h.nkey + h.nvalue)];
   n += static_cast<uint64_t>(static_cast<int64_t>(delta));
@@ -192,7 +193,8 @@ uint64_t SmallLog::OldestWseq() const {
   for (uint64_t pos = tail_; pos < head_; pos = Next(pos)) {
     if (ring_.size() - Phys(pos) < sizeof(LogRecordHeader)) continue;
     const LogRecordHeader& h = header(Phys(pos));
-    if (h.state != kLogPad && (h.state & (kLogLive | kLogMoving)) != 0) {
+    if (h.state != kLogPad && (h.state & (kLogLive | kLogMoving)) != 0 &&
+        (h.state & kLogSettled) == 0) {
       oldest = std::min(oldest, h.wseq);
     }
   }

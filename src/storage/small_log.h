@@ -46,7 +46,7 @@ struct LogRecordHeader {
   uint16_t nvalue;
   uint8_t nkey;
   uint8_t marks;
-  uint8_t state;  // kLogLive | kLogMoving | kLogTomb, or kLogPad
+  uint8_t state;  // kLogLive | kLogMoving | kLogTomb | kLogSettled, or kLogPad
   uint8_t pad[7];
 };
 static_assert(sizeof(LogRecordHeader) == 56, "a log record's header is 8-byte aligned");
@@ -55,6 +55,9 @@ inline constexpr uint8_t kLogLive = 1;    // linked in its chain: the key's curr
 inline constexpr uint8_t kLogMoving = 2;  // part of a set write in flight: its bytes are pinned
 inline constexpr uint8_t kLogTomb = 4;    // a tombstone (no value)
 inline constexpr uint8_t kLogPad = 8;     // fills the end of the ring
+// A copy of the version its set holds, for its meta marks (SmallTier::Remark): no older version
+// is on the device, so OldestWseq() leaves it out, and losing it loses only the marks.
+inline constexpr uint8_t kLogSettled = 16;
 
 class SmallLog {
  public:
@@ -82,6 +85,13 @@ class SmallLog {
   // Unlinks a live record; its bytes are free once the tail passes it (and it is not moving).
   void Kill(uint32_t at);
   void SetMoving(uint32_t at);
+  // A live record's meta marks (kMarkFetched, ...), changed in place; and its kLogSettled bit.
+  void SetMarks(uint32_t at, uint8_t marks) { mut(at).marks = marks; }
+  // A settled record is not counted in live_by_step() (its set's record is).
+  void SetSettled(uint32_t at) {
+    Count(header(at), -1);
+    mut(at).state |= kLogSettled;
+  }
   // The set write that pinned it is over: clears moving (and kills it if still live).
   void Release(uint32_t at);
   // Kills every live record of a smaller wseq (flush_all); how many. A walk of every chain.
@@ -103,11 +113,12 @@ class SmallLog {
   size_t live_bytes() const { return live_bytes_; }
   size_t moving_bytes() const { return moving_bytes_; }
   uint64_t live_records() const { return live_records_; }
-  // Of them, tombstones; the others by size (live_by_step()[SizeStep(key + value)]).
+  // Of them, tombstones; the others but settled copies by size (live_by_step()[SizeStep(...)]).
   uint64_t live_tombstones() const { return live_tombs_; }
   const std::vector<uint64_t>& live_by_step() const { return live_by_step_; }
   size_t index_bytes() const { return heads_.size() * sizeof(uint32_t); }
-  // The smallest wseq of a record still live or moving (UINT64_MAX when none): a scan.
+  // The smallest wseq of a record still live or moving, settled ones aside (UINT64_MAX when
+  // none): a scan.
   uint64_t OldestWseq() const;
 
  private:

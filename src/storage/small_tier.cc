@@ -227,8 +227,10 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
     if (result != kSetBytes) {
       ++stats_.read_errors;
     } else {
-      check = ReadSetPage(r.page.data(), r.set, options_.epoch, recs);
+      uint64_t set_wseq = 0;
+      check = ReadSetPage(r.page.data(), r.set, options_.epoch, recs, &set_wseq);
       if (check == SetCheck::kCorrupt) ++stats_.corrupt_sets;
+      DropOldTokens(recs, 0, set_wseq);
     }
     size_t slot = recs.size();
     for (size_t i = 0; i < recs.size(); ++i) {
@@ -350,13 +352,15 @@ bool SmallTier::StartMove(uint32_t set) {
   const bool is_void = Bit(void_, set);
   bool must = force_ || is_void || m.refs.size() >= options_.admit_threshold;
   for (size_t i = 0; i < m.refs.size() && !must; ++i) {
-    must = filters_.MayContain(set, log_.header(m.refs[i]).hash);
+    // A settled copy (Remark) is the set's own version: dropping it loses only its marks.
+    const LogRecordHeader& h = log_.header(m.refs[i]);
+    must = (h.state & kLogSettled) == 0 && filters_.MayContain(set, h.hash);
   }
   if (!must) {
     // Threshold admission: too few records to rewrite the set for, and none of them can have an
     // older version in it, so dropping them uncovers nothing. They are evictions of the cache.
     for (const uint32_t at : m.refs) {
-      if ((log_.header(at).state & kLogTomb) == 0) {
+      if ((log_.header(at).state & (kLogTomb | kLogSettled)) == 0) {
         ++stats_.admission_drops;
         ++stats_.evictions;
       }
@@ -398,9 +402,12 @@ void SmallTier::OnMoveRead(Move& m, int64_t result) {
     // The set's content is unknown: it is written with the log's records only, which also
     // overwrites any older version; what it held is lost.
     LoseSet(m.set);
-  } else if (ReadSetPage(m.page.data(), m.set, options_.epoch, old) == SetCheck::kCorrupt) {
+  } else if (uint64_t set_wseq = 0; ReadSetPage(m.page.data(), m.set, options_.epoch, old,
+                                                &set_wseq) == SetCheck::kCorrupt) {
     ++stats_.corrupt_sets;
     LoseSet(m.set);
+  } else {
+    DropOldTokens(old, 0, set_wseq);  // the write below is sealed at marks_floor_ or above
   }
   WriteMerged(m);
 }
@@ -420,7 +427,8 @@ void SmallTier::WriteMerged(Move& m) {
   Merge(m);
   const std::vector<SetRecord>& recs = m.recs;
   SetPageWriter w(m.out.data(), m.set, options_.epoch);
-  uint64_t wseq = 1;
+  // Sealed at this run's floor or above, so that its token bits count (DropOldTokens).
+  uint64_t wseq = std::max<uint64_t>(1, marks_floor_);
   for (const SetRecord& r : recs) {
     w.Add(r);
     wseq = std::max(wseq, r.wseq);

@@ -47,6 +47,11 @@
 //    an older version: Insert() then also drops the key's log version when no older version can
 //    be on the device; Erase() is kNoRoom only when it needs a tombstone.
 //  - Erase() of a key the filter rules out (and no write of it in flight) needs no tombstone.
+//  - Meta marks (Remark, small_tier_versions.cc) never make a new version: in place in the log,
+//    or a copy of the set's version with its wseq, *settled* (kLogSettled: no journal entry, out
+//    of UnsettledFloor(), droppable by admission; a crash loses its marks, never the value). Token
+//    bits of sets sealed below marks_floor_ (an earlier run) are dropped when read; moves seal at
+//    marks_floor_ or above.
 //  - Snapshot (small_tier_snapshot.cc): SaveSnapshot() only when settled (idle, the log empty,
 //    no void set), when the sets hold everything: the filters and hit bits saved are what a
 //    Rebuild() would find (save that it keeps expired records' bits: a false positive at most).
@@ -200,6 +205,7 @@ struct SmallTierStats {
   uint64_t write_errors = 0;       // set writes that failed (the set is void until rewritten)
   uint64_t write_drops = 0;        // records lost with a failed set write (the log's and the set's)
   uint64_t no_room = 0;            // Insert/Erase refused: the log was full of pinned records
+  uint64_t mark_writes = 0;        // Remark() copies appended to the log (rewrites for marks)
   // Records FlushBelow() removed: the log's at the call (tombstones too), a set's at its next
   // write.
   uint64_t flush_drops = 0;
@@ -262,6 +268,19 @@ class SmallTier final : private IoHandler {
   // The key's version when the tier knows it with no IO (the log's record, or absent: a void set
   // or a filter "no"); nullopt when only a read of its set can tell. Counts nothing.
   std::optional<SmallTierVersion> Peek(std::string_view key, uint64_t hash) const;
+  // Meta marks (item.h: kMarkFetched, kMarkTokenSent) ORed into the key's version as a lookup
+  // answered it (`r`, `version`), if it is still the key's version (else kConflict: nothing
+  // changes, as InsertIf). The same version, not a new one (same wseq, cas, value): in place when
+  // the log holds it (not moving), else a copy appended to the log, for the next rewrite of its
+  // set (`mark_writes`; kNoRoom when the log has no room: the marks are lost). So no journal entry
+  // and no crash can lose more than the marks. `version` becomes the key's version after the
+  // call (an InsertIf with it is fresh).
+  SmallTierWrite Remark(const SetRecord& r, uint64_t hash, uint8_t marks,
+                        SmallTierVersion& version);
+  // The write sequence this run started at (the engine's, at startup): a set sealed below it was
+  // written by an earlier run, and its records' kMarkTokenSent bits are dropped (a win token does
+  // not survive a restart, as in the slab tier). 0 (the default): every token bit counts.
+  void set_marks_floor(uint64_t wseq) { marks_floor_ = wseq; }
   // Whether the key may have changed since `seen` (the test InsertIf/EraseIf make), with no
   // change: for an engine that stores the key's next version elsewhere (a slab).
   bool Changed(std::string_view key, uint64_t hash, const SmallTierVersion& seen) const;
@@ -397,6 +416,8 @@ class SmallTier final : private IoHandler {
   SmallTierVersion LogVersion(uint32_t at, uint64_t set) const;
   // The set's content changed (a move's write completed or failed, or its read lost the set).
   void BumpGen(uint64_t set) { ++gens_[set % gens_.size()]; }
+  // Drops the token bits of records read from a set sealed at `set_wseq` by an earlier run.
+  void DropOldTokens(std::vector<SetRecord>& recs, size_t first, uint64_t set_wseq) const;
 
   IoBackend& aio_;
   SmallTierOptions options_;
@@ -417,6 +438,7 @@ class SmallTier final : private IoHandler {
   bool force_ = false;        // ... with no admission drops
   bool forced_ = false;       // a forced Flush() runs (until its last move completes)
   uint32_t now_ = 0;
+  uint64_t marks_floor_ = 0;  // set_marks_floor()
   // Versions: a rewrite generation per set group (set % size, size max(1, sets / 16)), the
   // FlushBelow() floor and how many times it rose.
   std::vector<uint16_t> gens_;

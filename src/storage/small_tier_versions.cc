@@ -3,6 +3,7 @@
 // "Versions".
 #include <algorithm>
 
+#include "storage/item.h"
 #include "storage/small_tier.h"
 
 namespace ssdcache::storage {
@@ -49,6 +50,45 @@ SmallTierWrite SmallTier::EraseIf(std::string_view key, uint64_t hash, uint64_t 
     return {SmallTierStatus::kConflict, false};
   }
   return Erase(key, hash, wseq);
+}
+
+SmallTierWrite SmallTier::Remark(const SetRecord& r, uint64_t hash, uint8_t marks,
+                                 SmallTierVersion& version) {
+  if (!Fits(r.key.size(), r.value.size()) || r.value.size() > 65535) {
+    return {SmallTierStatus::kTooLarge, false};
+  }
+  if (!version.present || version.wseq != r.wseq || Changed(r.key, hash, version)) {
+    return {SmallTierStatus::kConflict, false};
+  }
+  const uint32_t set = static_cast<uint32_t>(SetOf(hash));
+  const uint32_t at = log_.Find(r.key, hash, set);
+  SetRecord copy = at != kLogNil ? log_.View(at) : r;
+  if ((copy.marks | marks) == copy.marks) return {};
+  copy.marks |= marks;
+  // A record a move carries may be in the page being written already: the marks go in a copy.
+  if (at != kLogNil && (log_.header(at).state & kLogMoving) == 0) {
+    log_.SetMarks(at, copy.marks);
+    return {};
+  }
+  const uint32_t added =
+      log_.Append(copy, hash, set, false, log_.capacity() / options_.tomb_reserve_div);
+  if (added == kLogNil) return {SmallTierStatus::kNoRoom, false};
+  ++stats_.mark_writes;
+  if (at != kLogNil) {
+    log_.Kill(at);  // the move in flight leaves it out if it has not merged yet (it is not live)
+  } else {
+    log_.SetSettled(added);  // its set holds this version: nothing older is on the device
+  }
+  version = LogVersion(added, set);
+  Pump();
+  return {};
+}
+
+void SmallTier::DropOldTokens(std::vector<SetRecord>& recs, size_t first, uint64_t set_wseq) const {
+  if (set_wseq >= marks_floor_) return;
+  for (size_t i = first; i < recs.size(); ++i) {
+    recs[i].marks = static_cast<uint8_t>(recs[i].marks & ~kMarkTokenSent);
+  }
 }
 
 std::optional<SmallTierVersion> SmallTier::Peek(std::string_view key, uint64_t hash) const {

@@ -123,6 +123,87 @@ TEST_F(EngineSmallTest, ReadModifyWriteSeesEveryChangeOfTheTiersVersion) {
   EXPECT_FALSE(Get("new").hit);
 }
 
+// The meta protocol's marks of a tier item live in its record (no per-item DRAM): the first
+// fetch sets "fetched" (in place in the log, or by a copy of the set's version appended to the
+// log), a win token sets "token sent"; fetched survives a restart, the token does not (as in the
+// slab tier), and a marks copy is the same version: a crash loses at most the marks.
+TEST_F(EngineSmallTest, MetaMarksLiveInTheTiersRecord) {
+  struct Read {
+    bool hit = false;
+    std::string key, value;
+    ItemView item;  // key and value: see view()
+    IndexEntry where;
+    ItemView view() const {
+      ItemView v = item;
+      v.key = key;
+      v.value = value;
+      return v;
+    }
+  };
+  auto read = [this](const std::string& key, bool bump) {
+    struct Waiter : LookupWaiter {
+      void OnLookupDone(uint64_t, const ItemView* v, const IndexEntry& at) override {
+        if (v != nullptr) {
+          out.hit = true;
+          out.item = *v;
+          out.value.assign(v->value);
+        }
+        out.where = at;
+      }
+      Read out;
+    } w;
+    ItemView v;
+    if (engine_->Lookup(key, util::HashKey(key), v, &w, 1, &w.out.where, bump).kind ==
+        LookupResult::kHit) {
+      w.out.hit = true;
+      w.out.item = v;
+      w.out.value.assign(v.value);
+    }
+    Pump();
+    Read r = w.out;
+    r.key = key;
+    return r;
+  };
+  // In the log: marked in place.
+  ASSERT_EQ(Set("a", Small("a", 1)), StoreResult::kStored);
+  EXPECT_FALSE(read("a", false).where.fetched) << "me and mg u mark nothing";
+  EXPECT_FALSE(read("a", true).where.fetched) << "as it was before this read";
+  Read a = read("a", true);
+  EXPECT_TRUE(a.where.fetched);
+  EXPECT_FALSE(a.where.token_sent);
+  engine_->MarkTokenSent(util::HashKey("a"), a.where, a.view());
+  EXPECT_TRUE(read("a", false).where.token_sent);
+  EXPECT_EQ(engine_->small_tier()->stats().mark_writes, 0u);
+  // In a set (after a clean restart): fetched survives, the token does not.
+  ASSERT_EQ(Set("b", Small("b", 1)), StoreResult::kStored);
+  Clean();
+  a = read("a", false);
+  EXPECT_TRUE(a.where.fetched);
+  EXPECT_FALSE(a.where.token_sent) << "a win token does not survive a restart";
+  Read b = read("b", true);
+  ASSERT_TRUE(b.hit);
+  EXPECT_FALSE(b.where.fetched);
+  EXPECT_EQ(engine_->small_tier()->stats().mark_writes, 1u) << "a copy for the marks";
+  b = read("b", true);
+  EXPECT_TRUE(b.where.fetched);
+  EXPECT_EQ(b.value, Small("b", 1));
+  // The version read before a token is handed out still stores (the copy is the same version).
+  engine_->MarkTokenSent(util::HashKey("b"), b.where, b.view());
+  EXPECT_TRUE(read("b", false).where.token_sent);
+  EXPECT_EQ(StoreIf("b", Small("b", 2), b.where), StoreResult::kStored);
+  // A marks copy of a set's version journals nothing, and a crash loses only the marks.
+  ASSERT_EQ(Set("c", Small("c", 1)), StoreResult::kStored);
+  Clean();
+  EXPECT_FALSE(read("c", true).where.fetched);
+  EXPECT_TRUE(read("c", true).where.fetched);
+  EXPECT_EQ(engine_->small_tier()->UnsettledFloor(), UINT64_MAX) << "nothing to journal";
+  Crash();
+  const Read c = read("c", true);
+  EXPECT_TRUE(c.hit);
+  EXPECT_EQ(c.value, Small("c", 1));
+  EXPECT_EQ(Get("b").value, Small("b", 2));
+}
+
 TEST_F(EngineSmallTest, FlushAllReachesTheTierAndStaysInForce) {
   for (int i = 0; i < 50; ++i) {
     const std::string k = "k" + std::to_string(i);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "small_tier_fixture.h"
+#include "storage/item.h"
 
 namespace ssdcache::storage {
 namespace {
@@ -244,6 +245,82 @@ TEST_F(SmallTierVersionsTest, AFloorBelowTheNewestRecordsKeepsThemAcrossRestarts
   EXPECT_EQ(r.max_wseq, 2u);
   EXPECT_EQ(Get(a), std::nullopt);
   EXPECT_EQ(Get(b), "b");
+}
+
+// Remark(): meta marks kept in the record. A set's version is copied into the log (the same wseq,
+// settled: nothing to journal), a log version changed in place; a stale version changes nothing;
+// token bits of sets an earlier run wrote are dropped, fetched bits kept.
+TEST_F(SmallTierVersionsTest, RemarkKeepsMarksInTheSameVersion) {
+  struct Marks : SmallTierWaiter {
+    void OnSmallLookupDone(uint64_t, const SetRecord* item) override {
+      marks = item != nullptr ? item->marks : 0xff;
+      version = tier->answer_version();
+    }
+    const SmallTier* tier = nullptr;
+    uint8_t marks = 0;
+    SmallTierVersion version;
+  };
+  auto marks_of = [this](const std::string& key, SmallTierVersion* version = nullptr) {
+    Marks m;
+    m.tier = tier_.get();
+    const SmallTierLookupResult r = tier_->Lookup(key, util::HashKey(key), &m, 1);
+    if (r.kind == SmallTierLookup::kHit) {
+      m.marks = r.item.marks;
+      m.version = r.version;
+    }
+    aio_->Drain();
+    if (version != nullptr) *version = m.version;
+    return m.marks;
+  };
+  Open({});
+  const std::string k = KeyIn(2, 0);
+  SetRecord r;
+  r.key = k;
+  r.value = "v1";
+  r.wseq = r.cas = 5;
+  ASSERT_EQ(tier_->Insert(r, util::HashKey(k)).status, SmallTierStatus::kOk);
+  FlushAll();
+  SmallTierVersion seen;
+  EXPECT_EQ(marks_of(k, &seen), 0);
+  EXPECT_FALSE(seen.in_log);
+  ASSERT_EQ(tier_->Remark(r, util::HashKey(k), kMarkFetched, seen).status, SmallTierStatus::kOk);
+  EXPECT_TRUE(seen.in_log);
+  EXPECT_EQ(seen.wseq, 5u);
+  EXPECT_EQ(tier_->stats().mark_writes, 1u);
+  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX) << "the set holds this version";
+  EXPECT_EQ(marks_of(k), kMarkFetched);
+  // In the log now: in place, no copy; the version stays fresh.
+  ASSERT_EQ(tier_->Remark(r, util::HashKey(k), kMarkTokenSent, seen).status, SmallTierStatus::kOk);
+  EXPECT_EQ(tier_->stats().mark_writes, 1u);
+  EXPECT_EQ(marks_of(k), kMarkFetched | kMarkTokenSent);
+  FlushAll();
+  EXPECT_EQ(marks_of(k), kMarkFetched | kMarkTokenSent);
+  // A stale version: nothing changes.
+  Put(k, "v2", 6);
+  r.marks = 0;
+  EXPECT_EQ(tier_->Remark(r, util::HashKey(k), kMarkFetched, seen).status,
+            SmallTierStatus::kConflict);
+  EXPECT_EQ(Get(k), "v2");
+  EXPECT_EQ(marks_of(k), 0);
+  // A restart: the token of a set written by the earlier run is dropped, fetched kept.
+  r.value = "v3";
+  r.wseq = r.cas = 7;
+  r.marks = kMarkFetched | kMarkTokenSent;
+  ASSERT_EQ(tier_->Insert(r, util::HashKey(k)).status, SmallTierStatus::kOk);
+  FlushAll();
+  Open(options_);
+  ASSERT_TRUE(tier_->Rebuild(nullptr).ok);
+  tier_->set_marks_floor(8);
+  EXPECT_EQ(marks_of(k), kMarkFetched);
+  // ... also once its set is rewritten in this run (sealed at the floor or above).
+  Put(KeyIn(2, 1), "other", 9);
+  FlushAll();
+  EXPECT_EQ(marks_of(k), kMarkFetched);
+  ASSERT_EQ(marks_of(k, &seen), kMarkFetched);
+  r.marks = kMarkFetched;
+  ASSERT_EQ(tier_->Remark(r, util::HashKey(k), kMarkTokenSent, seen).status, SmallTierStatus::kOk);
+  FlushAll();
+  EXPECT_EQ(marks_of(k), kMarkFetched | kMarkTokenSent);
 }
 
 }  // namespace
