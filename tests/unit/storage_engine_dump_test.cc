@@ -102,6 +102,8 @@ TEST_F(EngineDumpTest, ListsTheTiersItemsFromItsSetsAndLogInTheirClasses) {
   ASSERT_EQ(Set("s8", Small(1)), StoreResult::kStored);  // newer in the log than its set
   Delete("s9");                                          // a tombstone over its set's
   ASSERT_EQ(Set("new", Small(2), 4000000000u), StoreResult::kStored);  // in the log alone
+  ASSERT_TRUE(Get("new").hit);  // fetched: the mark in its log record
+  ASSERT_TRUE(Get("s3").hit);   // fetched: read from its set (a settled copy in the log)
   const std::map<std::string, Listed> all = ScanAll();
   EXPECT_EQ(all.size(), 200u - 2 + 20 + 1);
   for (const auto& [key, l] : all) EXPECT_EQ(l.times, 1) << key;
@@ -115,6 +117,9 @@ TEST_F(EngineDumpTest, ListsTheTiersItemsFromItsSetsAndLogInTheirClasses) {
   EXPECT_EQ(all.at("s7").rec.nvalue, 1000u);
   EXPECT_EQ(all.at("s8").rec.cas, Get("s8").cas);
   EXPECT_EQ(all.at("new").rec.exptime, 4000000000u);
+  EXPECT_TRUE(all.at("new").rec.fetched);
+  EXPECT_TRUE(all.at("s3").rec.fetched);
+  EXPECT_FALSE(s0.rec.fetched);
   // By class: the tier's items are in their size's class, the slabs' in theirs.
   std::vector<bool> small_class(engine_->classes().count(), false);
   small_class[ClassOf("s0", 50)] = true;
@@ -174,6 +179,10 @@ TEST_F(EngineDumpTest, TheTiersItemsCountInTheClassTheirSizeTakes) {
   engine_->SmallClassItems(sets, log);
   EXPECT_EQ(sets[cls], 99u);
   EXPECT_EQ(log[cls], 0u);
+  EXPECT_EQ(engine_->curr_items(), 109u);
+  // A read keeps its fetched mark in a copy of the set's record in the log: counted once.
+  ASSERT_TRUE(Get("s0").hit);
+  ASSERT_GT(engine_->small_tier()->stats().log_items, 0u);
   EXPECT_EQ(engine_->curr_items(), 109u);
   // A key its set and its log both hold counts twice until its set's next write.
   ASSERT_EQ(Set("s2", std::string(150, 'x')), StoreResult::kStored);
