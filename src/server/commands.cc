@@ -437,7 +437,14 @@ Progress Commands::Delete(const Request& req, ReplySink& sink) {
     ReplyNoreply(req, sink, "NOT_FOUND\r\n");
     return Progress::kDone;
   }
-  sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+  const storage::EraseOutcome erased = engine_.Erase(key, hash, &*where);
+  if (!erased.erased && where->small) {
+    // The small-object tier's version may have changed since it was read (a rewrite of its set
+    // group conflicts too): read it again, or the delete would be answered and lost.
+    fetched_.valid = false;
+    return Delete(req, sink);
+  }
+  sink.HoldForCommit(erased.ticket);
   ++stats_.delete_hits;
   ++ClassOf(cur).delete_hits;
   ReplyNoreply(req, sink, "DELETED\r\n");

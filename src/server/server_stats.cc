@@ -130,7 +130,14 @@ void Server::AppendStats(std::string_view arg, std::string& out) {
       return;
     }
     const std::vector<storage::ClassStats> classes = engine_->class_stats();
-    const ClassSources sources{classes, stats_, config_.engine.slab_size, now_};
+    std::vector<uint64_t> small_sets, small_log;
+    engine_->SmallClassItems(small_sets, small_log);
+    const ClassSources sources{.classes = classes,
+                               .server = stats_,
+                               .slab_size = config_.engine.slab_size,
+                               .now = now_,
+                               .small_sets = small_sets,
+                               .small_log = small_log};
     if (arg == "slabs") AppendSlabRows(sources, out);
     if (arg == "items") AppendItemRows(sources, out);
     if (arg == "sizes") AppendSizeRows(sources, out);

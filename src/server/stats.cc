@@ -207,7 +207,7 @@ constexpr StatRow kStatRows[] = {
     Counter("protocol_errors", &ServerStats::protocol_errors),
     Total("event_loop_turns", SSDCACHE_STAT(s.loop.turn())),
     Value("bytes", kKeeps, SSDCACHE_STAT(s.engine.gauges().bytes)),
-    // The slab tier's live items, and the small-object tier's items in sets (small_items).
+    // The slab tier's live items, and the small-object tier's in its sets and its log.
     Value("curr_items", kKeeps, SSDCACHE_STAT(s.engine.curr_items())),
     Value("total_items", kClears, SSDCACHE_ENGINE_STAT(total_items)),
     Value("slab_global_page_pool", kKeeps, SSDCACHE_STAT(s.engine.disk_slabs_free())),

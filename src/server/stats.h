@@ -128,12 +128,15 @@ struct StatSources {
 };
 
 // `stats slabs`, `stats items` and `stats sizes` (stats_classes.cc) read the engine's classes and
-// the commands' counters of them.
+// the commands' counters of them, and the small-object tier's items per class (in its sets and
+// in its log: Engine::SmallClassItems), which count as items of the class their size would take.
 struct ClassSources {
   const std::vector<storage::ClassStats>& classes;
   const ServerStats& server;
   uint32_t slab_size;
   uint32_t now;
+  const std::vector<uint64_t>& small_sets;  // per class, as `classes`
+  const std::vector<uint64_t>& small_log;
 };
 void AppendSlabRows(const ClassSources& sources, std::string& out);
 void AppendItemRows(const ClassSources& sources, std::string& out);

@@ -17,6 +17,8 @@ struct ClassView {
   const storage::ClassStats& c;
   const ClassCounts& n;
   uint32_t now;
+  uint64_t small_sets = 0;  // the small-object tier's items of the class, in its sets
+  uint64_t small_log = 0;   // ... and in its log (DRAM: "hot")
 };
 
 struct ClassRow {
@@ -33,6 +35,9 @@ struct ClassRow {
 uint64_t Pages(const ClassView& v) { return v.c.memory_slabs + v.c.disk_slabs; }
 uint64_t Chunks(const ClassView& v) { return Pages(v) * v.c.chunks_per_slab; }
 uint64_t Since(uint32_t now, uint32_t t) { return t == 0 || t > now ? 0 : now - t; }
+// Items of the class in both tiers (a tier item takes no chunk, but counts as a used one).
+uint64_t Items(const ClassView& v) { return v.c.items + v.small_sets + v.small_log; }
+uint64_t HotItems(const ClassView& v) { return v.c.memory_items + v.small_log; }
 
 // memcached's order, then ssdcached's own (memory_pages, disk_pages).
 constexpr ClassRow kSlabRows[] = {
@@ -40,7 +45,7 @@ constexpr ClassRow kSlabRows[] = {
     {"chunks_per_page", SSDCACHE_CLASS_STAT(v.c.chunks_per_slab)},
     {"total_pages", SSDCACHE_CLASS_STAT(Pages(v))},
     {"total_chunks", SSDCACHE_CLASS_STAT(Chunks(v))},
-    {"used_chunks", SSDCACHE_CLASS_STAT(v.c.items)},
+    {"used_chunks", SSDCACHE_CLASS_STAT(Items(v))},
     // Chunks of dead records (superseded, deleted) count as free, though they come back only
     // when their slab is evicted; free_chunks_end is what a store can take now.
     {"free_chunks", SSDCACHE_CLASS_STAT(Chunks(v) - std::min(Chunks(v), v.c.items))},
@@ -53,7 +58,7 @@ constexpr ClassRow kSlabRows[] = {
     {"cas_hits", SSDCACHE_CLASS_STAT(v.n.cas_hits), true},
     {"cas_badval", SSDCACHE_CLASS_STAT(v.n.cas_badval), true},
     {"touch_hits", SSDCACHE_CLASS_STAT(v.n.touch_hits), true},
-    {"mem_requested", SSDCACHE_CLASS_STAT(v.c.items* v.c.chunk_size)},
+    {"mem_requested", SSDCACHE_CLASS_STAT(Items(v) * v.c.chunk_size)},
     {"memory_pages", SSDCACHE_CLASS_STAT(v.c.memory_slabs)},
     {"disk_pages", SSDCACHE_CLASS_STAT(v.c.disk_slabs)},
 };
@@ -62,14 +67,14 @@ constexpr ClassRow kSlabRows[] = {
 // yet written, "cold" ones on the device; there is no warm or temporary segment and no LRU to
 // move, crawl or repair (those fields are 0).
 constexpr ClassRow kItemRows[] = {
-    {"number", SSDCACHE_CLASS_STAT(v.c.items)},
-    {"number_hot", SSDCACHE_CLASS_STAT(v.c.memory_items)},
+    {"number", SSDCACHE_CLASS_STAT(Items(v))},
+    {"number_hot", SSDCACHE_CLASS_STAT(HotItems(v))},
     {"number_warm", SSDCACHE_CLASS_STAT(0)},
-    {"number_cold", SSDCACHE_CLASS_STAT(v.c.items - v.c.memory_items)},
+    {"number_cold", SSDCACHE_CLASS_STAT(Items(v) - HotItems(v))},
     {"age_hot", SSDCACHE_CLASS_STAT(Since(v.now, v.c.oldest_memory_opened))},
     {"age_warm", SSDCACHE_CLASS_STAT(0)},
     {"age", SSDCACHE_CLASS_STAT(Since(v.now, v.c.oldest_opened))},
-    {"mem_requested", SSDCACHE_CLASS_STAT(v.c.items* v.c.chunk_size)},
+    {"mem_requested", SSDCACHE_CLASS_STAT(Items(v) * v.c.chunk_size)},
     {"evicted", SSDCACHE_CLASS_STAT(v.c.counters.evicted), true},
     {"evicted_nonzero", SSDCACHE_CLASS_STAT(0), true},
     {"evicted_time", SSDCACHE_CLASS_STAT(v.c.counters.evicted_time)},
@@ -100,16 +105,26 @@ void Line(std::string& out, std::string_view prefix, size_t cls, std::string_vie
   out.append(" ").append(std::to_string(value)).append("\r\n");
 }
 
+ClassView ViewOf(const ClassSources& s, size_t i) {
+  ClassView v{s.classes[i], s.server.classes[i], s.now};
+  if (i < s.small_sets.size()) v.small_sets = s.small_sets[i];
+  if (i < s.small_log.size()) v.small_log = s.small_log[i];
+  return v;
+}
+
 template <size_t N>
 void AppendClasses(const ClassSources& s, const ClassRow (&rows)[N], std::string_view prefix,
-                   bool (*shown)(const storage::ClassStats&), std::string& out) {
+                   bool (*shown)(const ClassView&), std::string& out) {
   for (size_t i = 0; i < s.classes.size(); ++i) {
-    if (!shown(s.classes[i])) continue;
-    const ClassView v{s.classes[i], s.server.classes[i], s.now};
+    const ClassView v = ViewOf(s, i);
+    if (!shown(v)) continue;
     // memcached numbers its classes from 1.
     for (const ClassRow& row : rows) Line(out, prefix, i + 1, row.name, row.value(v));
   }
 }
+
+// As memcached's: a class that holds pages (here also one holding tier items, which take none).
+bool HoldsPagesOrItems(const ClassView& v) { return Pages(v) > 0 || Items(v) > 0; }
 
 }  // namespace
 
@@ -124,15 +139,13 @@ bool ClassStatIsTotal(std::string_view field) {
 }
 
 void AppendSlabRows(const ClassSources& s, std::string& out) {
-  // As memcached: the classes that hold pages.
-  AppendClasses(
-      s, kSlabRows, "",
-      [](const storage::ClassStats& c) { return c.memory_slabs + c.disk_slabs > 0; }, out);
+  AppendClasses(s, kSlabRows, "", HoldsPagesOrItems, out);
   uint64_t active = 0;
   uint64_t pages = 0;
-  for (const storage::ClassStats& c : s.classes) {
-    active += c.memory_slabs + c.disk_slabs > 0;
-    pages += c.memory_slabs + c.disk_slabs;
+  for (size_t i = 0; i < s.classes.size(); ++i) {
+    const ClassView v = ViewOf(s, i);
+    active += HoldsPagesOrItems(v);
+    pages += Pages(v);
   }
   out.append("STAT active_slabs ").append(std::to_string(active)).append("\r\n");
   // The bytes of those pages, in DRAM and on the device alike.
@@ -143,17 +156,18 @@ void AppendSlabRows(const ClassSources& s, std::string& out) {
 void AppendItemRows(const ClassSources& s, std::string& out) {
   // As memcached: the classes that hold items.
   AppendClasses(
-      s, kItemRows, "items:", [](const storage::ClassStats& c) { return c.items > 0; }, out);
+      s, kItemRows, "items:", [](const ClassView& v) { return Items(v) > 0; }, out);
   out.append("END\r\n");
 }
 
 void AppendSizeRows(const ClassSources& s, std::string& out) {
   // memcached counts items by their size rounded up to 32 bytes; here an item's chunk is what it
   // takes, so each class holding items is one row: its chunk size and its item count.
-  for (const storage::ClassStats& c : s.classes) {
-    if (c.items == 0) continue;
-    out.append("STAT ").append(std::to_string(c.chunk_size)).append(" ");
-    out.append(std::to_string(c.items)).append("\r\n");
+  for (size_t i = 0; i < s.classes.size(); ++i) {
+    const ClassView v = ViewOf(s, i);
+    if (Items(v) == 0) continue;
+    out.append("STAT ").append(std::to_string(v.c.chunk_size)).append(" ");
+    out.append(std::to_string(Items(v))).append("\r\n");
   }
   out.append("END\r\n");
 }

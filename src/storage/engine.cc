@@ -135,7 +135,9 @@ Engine::Engine(const EngineOptions& options, Device& device, IoBackend& aio, Sla
   sweep_per_alloc_ = std::max<size_t>(1, index_->num_buckets() * 4 / table_.size() + 1);
 }
 
-Engine::~Engine() = default;
+// The scans first: a scan's tier cursor unregisters itself from the tier (small_ goes before
+// scans_ in member order).
+Engine::~Engine() { scans_.clear(); }
 
 bool Engine::IsSlabLive(uint32_t slab) const { return table_.IsLive(slab); }
 

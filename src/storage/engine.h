@@ -370,10 +370,13 @@ class Engine final : public SlabLiveness,
 
   const EngineStats& stats() const { return stats_; }
   const EngineGauges& gauges() const { return gauges_; }
-  // Items in both tiers: the slab tier's live ones and those the small-object tier's sets hold.
-  uint64_t curr_items() const {
-    return gauges_.curr_items + (small_ != nullptr ? small_->stats().items : 0);
-  }
+  // Items in both tiers: the slab tier's live ones and the small-object tier's, in its sets and
+  // its log (tombstones aside; where that count is not exact: SmallTier::set_items_by_size).
+  uint64_t curr_items() const;
+  // The small-object tier's items per slab class, in the class their size would take
+  // (ClassFor(ItemSize(key, value))): those in its sets and those in its log, as curr_items()
+  // counts them. Both are all zeros without a tier. (engine_small_stats.cc)
+  void SmallClassItems(std::vector<uint64_t>& in_sets, std::vector<uint64_t>& in_log) const;
   // Device latency: lookups' reads, queued to submitted and submitted to reaped, and slab writes.
   const util::Histogram& read_queue_latency() const { return reads_.queue_latency(); }
   const util::Histogram& read_latency() const { return reads_.latency(); }

@@ -65,9 +65,18 @@ KeyScan::Step KeyScan::Pump(ScanSink& sink) {
     return true;
   });
   while (budget > 0) {
+    if (phase_ == 2) return PumpTier(sink, budget);
     if (cursor_ == targets_.size()) {
       if (!windows_.empty()) return Step::kWaiting;
-      if (phase_ == 1) return Step::kDone;
+      if (phase_ == 1) {
+        // The slabs are done: the small-object tier's keys.
+        phase_ = 2;
+        if (p_.small != nullptr && ListsTierClasses()) {
+          SmallTierCursorListener* self = this;
+          tier_ = std::make_unique<SmallTierCursor>(*p_.small, self);
+        }
+        continue;
+      }
       // The slabs opened while phase 0 ran: a key overwritten meanwhile is listed from there.
       phase_ = 1;
       lo_ = hi_;
@@ -189,6 +198,66 @@ bool KeyScan::Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v,
   return sink.Take(rec);
 }
 
+KeyScan::Step KeyScan::PumpTier(ScanSink& sink, size_t& budget) {
+  if (tier_ == nullptr) return Step::kDone;
+  while (budget > 0) {
+    if (tier_next_ == tier_batch_.size()) {
+      tier_batch_.clear();
+      tier_next_ = 0;
+      const SmallTierCursor::Step step = tier_->Next(tier_batch_, kTierBatch);
+      // A call may visit up to kSetsPerCall sets (those needing no read): 8 calls per Pump().
+      budget -= std::min(budget, kChunksPerPump / 8);
+      if (tier_batch_.empty()) {
+        if (step == SmallTierCursor::Step::kDone) return Step::kDone;
+        if (step == SmallTierCursor::Step::kWaiting) return Step::kWaiting;
+        continue;
+      }
+    }
+    for (; tier_next_ < tier_batch_.size(); ++tier_next_) {
+      if (budget == 0) return Step::kMore;
+      --budget;
+      if (!OfferTier(tier_batch_[tier_next_], sink)) return Step::kMore;
+    }
+  }
+  return Step::kMore;
+}
+
+bool KeyScan::ListsTierClasses() const {
+  // Tier items take the classes up to that of the largest record a set holds.
+  const int last = p_.classes.ClassFor(ItemSize(0, kSetMaxPayload));
+  if (classes_.empty() || last < 0) return true;
+  for (size_t c = 0; c <= static_cast<size_t>(last) && c < classes_.size(); ++c) {
+    if (classes_[c]) return true;
+  }
+  return false;
+}
+
+bool KeyScan::OfferTier(const SmallTierListed& l, ScanSink& sink) {
+  // The cursor hid tombstones, older versions, expired and flushed records.
+  const uint32_t size = ItemSize(l.key.size(), l.nvalue);
+  const int cls = p_.classes.ClassFor(size);
+  if (cls < 0) return true;  // larger than any class: --small-max keeps tier items far below
+  if (!classes_.empty() && (static_cast<size_t>(cls) >= classes_.size() || !classes_[cls])) {
+    return true;
+  }
+  if (p_.small_hidden && p_.small_hidden(l.key)) return true;
+  ScanRecord rec;
+  rec.key = l.key;
+  rec.exptime = l.exptime;
+  const uint32_t accessed = p_.access.Get(util::HashKey(l.key));
+  rec.last_access = accessed != 0 ? accessed : l.stored_at;
+  rec.cas = l.cas;
+  rec.nvalue = l.nvalue;
+  rec.size = size;
+  rec.cls = static_cast<uint8_t>(cls);
+  rec.fetched = l.fetched || (l.marks & kMarkFetched) != 0;  // its hit bit, or the mark
+  return sink.Take(rec);
+}
+
+void KeyScan::OnSmallCursorReady() {
+  if (listener_ != nullptr) listener_->OnScanReady();
+}
+
 void KeyScan::Release(Window& w) {
   p_.reads.Put(w.op);
   w.op = nullptr;
@@ -203,6 +272,9 @@ void KeyScan::Close() {
     return true;
   });
   targets_ = {};
+  if (tier_ != nullptr) tier_->Close();  // its reads in flight complete into it: idle() waits
+  tier_batch_ = {};
+  tier_next_ = 0;
 }
 
 // The engine's side: it owns the scans and frees a closed one once its reads completed.
@@ -217,7 +289,13 @@ KeyScan* Engine::OpenScan(std::vector<bool> classes, ScanListener* listener) {
                         .access = access_,
                         .placement = placement_,
                         .now = now_,
-                        .reads = reads_};
+                        .reads = reads_,
+                        .small = small_.get(),
+                        .small_hidden = [this](std::string_view key) {
+                          return std::any_of(
+                              small_erases_.begin(), small_erases_.end(),
+                              [key](const PendingTombstone& p) { return p.key == key; });
+                        }};
   scans_.push_back(std::make_unique<KeyScan>(parts, std::move(classes), listener));
   return scans_.back().get();
 }

@@ -2,11 +2,14 @@
 // a sequential scan of the slabs: the disk slabs in device order, read through the engine's
 // ReadPath in windows of whole chunks with a bounded number of reads in flight, and the memory
 // slabs (and slabs still cached in DRAM) decoded in place. The index keeps no keys, so the
-// records are the only place they can be listed from.
+// records are the only place they can be listed from. Then the small-object tier's keys, through
+// a SmallTierCursor (small_tier_cursor.h): its sets in order merged with its log, each record in
+// the slab class its size would take (SlabClasses::ClassFor(ItemSize(key, value))).
 //
 //   targets (live slabs, seq < bound, sorted by disk slab and offset; memory slabs last)
 //     cursor --> in DRAM?  yes: decode chunk by chunk            --> Current? --> sink
 //                          no:  window read (chunks c0..c1) ... completion --^
+//   then the tier: SmallTierCursor::Next (set reads, merged with the log) --> class? --> sink
 //
 // A record is handed to the sink only if, when it is handed over, the index points at exactly
 // that (slab, chunk), it is no tombstone and it has not expired: an older version, a deleted key
@@ -23,10 +26,17 @@
 //    phase 0 (a key overwritten meanwhile is listed from its new record), and no more.
 //    A key stored during the scan may or may not be listed; one changed during it may be listed
 //    twice (its old record, visited while current, and its new one).
+//  - The tier's records follow the cursor's rules (small_tier_cursor.h): a key deleted or replaced
+//    before the walk reached its set is never listed, nor an older version; nor a key whose delete
+//    the engine parked (ScanParts::small_hidden, as lookups miss it). The cursor is the scan's:
+//    Close() closes it, idle() waits for its reads too, and the engine frees a scan before the
+//    tier.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -37,6 +47,7 @@
 #include "storage/read_path.h"
 #include "storage/slab_class.h"
 #include "storage/slab_table.h"
+#include "storage/small_tier_cursor.h"
 
 namespace ssdcache::storage {
 
@@ -53,6 +64,10 @@ struct ScanParts {
   const DiskPlacement& placement;
   const uint32_t& now;  // the engine's clock, read at each record
   ReadPath& reads;
+  // The small-object tier, listed after the slabs (null: none), and whether the engine hides a
+  // key there (a delete it parked: lookups of the key miss in the tier).
+  SmallTier* small = nullptr;
+  std::function<bool(std::string_view key)> small_hidden;
 };
 
 // One listed record. Views point into the engine's DRAM or a read buffer, valid during Take().
@@ -85,12 +100,13 @@ class ScanListener {
   ~ScanListener() = default;
 };
 
-class KeyScan {
+class KeyScan final : private SmallTierCursorListener {
  public:
   static constexpr size_t kMaxReads = 4;
   static constexpr size_t kMaxReadBytes = 1 << 20;
   static constexpr uint32_t kWindowBytes = 256 * 1024;
   static constexpr size_t kChunksPerPump = 4096;
+  static constexpr size_t kTierBatch = 64;  // tier records taken from its cursor at once
 
   // `classes`: which classes to list (by 0-based class; empty: all).
   KeyScan(const ScanParts& parts, std::vector<bool> classes, ScanListener* listener);
@@ -110,8 +126,10 @@ class KeyScan {
   // back. The engine frees it once idle().
   void Close();
   bool closed() const { return closed_; }
-  bool idle() const { return windows_.empty(); }
-  uint64_t read_errors() const { return read_errors_; }
+  bool idle() const { return windows_.empty() && (tier_ == nullptr || tier_->idle()); }
+  uint64_t read_errors() const {
+    return read_errors_ + (tier_ != nullptr ? tier_->read_errors() : 0);
+  }
 
  private:
   // A window read: chunks [c0, c1) of slab `id` (whose seq was `seq`), `next` the first not yet
@@ -140,6 +158,14 @@ class KeyScan {
   // only when the sink had no room.
   bool Offer(uint32_t id, uint32_t chunk, uint8_t cls, const ItemView& v, ScanSink& sink);
   void Release(Window& w);
+  // Phase 2: the small-object tier's records, through its cursor.
+  Step PumpTier(ScanSink& sink, size_t& budget);
+  // Whether a listed class can hold tier items (else the tier is not walked at all).
+  bool ListsTierClasses() const;
+  // Offers a tier record in the listed classes (unless the engine hides its key); false only
+  // when the sink had no room.
+  bool OfferTier(const SmallTierListed& l, ScanSink& sink);
+  void OnSmallCursorReady() override;
 
   ScanParts p_;
   std::vector<bool> classes_;
@@ -154,6 +180,9 @@ class KeyScan {
   size_t bytes_in_flight_ = 0;
   uint64_t read_errors_ = 0;
   bool closed_ = false;
+  std::unique_ptr<SmallTierCursor> tier_;  // phase 2 (opened when it starts)
+  std::vector<SmallTierListed> tier_batch_;
+  size_t tier_next_ = 0;  // of tier_batch_, the first not yet offered
 };
 
 }  // namespace ssdcache::storage

@@ -15,6 +15,7 @@
 //  - Host-endian (x86-64 little-endian), as the slab tier's formats (item.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,11 @@ constexpr uint32_t SetRecordBytes(size_t nkey, size_t nvalue) {
 }
 // The largest key + value a set can hold (one record alone).
 inline constexpr uint32_t kSetMaxPayload = kSetBytes - sizeof(SetHeader) - sizeof(SetRecordHeader);
+// Item sizes counted in 8-byte steps of key + value (step s: s * 8 - 7 .. s * 8 bytes), for the
+// per-class item counts: a slab class boundary never falls inside a step, since chunk sizes and
+// the item header are multiples of 8 (slab_class.h).
+inline constexpr size_t SizeStep(size_t payload) { return (payload + 7) / 8; }
+inline constexpr size_t kSizeSteps = SizeStep(kSetMaxPayload) + 1;
 
 // Fills a set image: records are added in order, then Seal() writes the header and CRC.
 class SetPageWriter {

@@ -61,6 +61,7 @@ uint32_t SmallLog::Append(const SetRecord& r, uint64_t hash, uint32_t set, bool 
   head_ += bytes;
   live_bytes_ += bytes;
   ++live_records_;
+  Count(h, 1);
   return at;
 }
 
@@ -104,7 +105,15 @@ void SmallLog::Kill(uint32_t at) {
   h.state &= static_cast<uint8_t>(~kLogLive);
   live_bytes_ -= RecordBytes(h.nkey, h.nvalue);
   --live_records_;
+  Count(h, -1);
   Reclaim();
+}
+
+void SmallLog::Count(const LogRecordHeader& h, int delta) {
+  if ((h.state & kLogSettled) != 0) return;  // a copy of its set's record, counted there
+  uint64_t& n =
+      (h.state & kLogTomb) != 0 ? live_tombs_ : live_by_step_[SizeStep(h.nkey + h.nvalue)];
+  n += static_cast<uint64_t>(static_cast<int64_t>(delta));
 }
 
 void SmallLog::SetMoving(uint32_t at) {
@@ -134,6 +143,7 @@ uint64_t SmallLog::KillBelow(uint64_t wseq) {
       h.state &= static_cast<uint8_t>(~kLogLive);
       live_bytes_ -= RecordBytes(h.nkey, h.nvalue);
       --live_records_;
+      Count(h, -1);
       ++killed;
     }
   }

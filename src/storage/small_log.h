@@ -87,7 +87,11 @@ class SmallLog {
   void SetMoving(uint32_t at);
   // A live record's meta marks (kMarkFetched, ...), changed in place; and its kLogSettled bit.
   void SetMarks(uint32_t at, uint8_t marks) { mut(at).marks = marks; }
-  void SetSettled(uint32_t at) { mut(at).state |= kLogSettled; }
+  // A settled record is not counted in live_by_step() (its set's record is).
+  void SetSettled(uint32_t at) {
+    Count(header(at), -1);
+    mut(at).state |= kLogSettled;
+  }
   // The set write that pinned it is over: clears moving (and kills it if still live).
   void Release(uint32_t at);
   // Kills every live record of a smaller wseq (flush_all); how many. A walk of every chain.
@@ -109,6 +113,9 @@ class SmallLog {
   size_t live_bytes() const { return live_bytes_; }
   size_t moving_bytes() const { return moving_bytes_; }
   uint64_t live_records() const { return live_records_; }
+  // Of them, tombstones; the others but settled copies by size (live_by_step()[SizeStep(...)]).
+  uint64_t live_tombstones() const { return live_tombs_; }
+  const std::vector<uint64_t>& live_by_step() const { return live_by_step_; }
   size_t index_bytes() const { return heads_.size() * sizeof(uint32_t); }
   // The smallest wseq of a record still live or moving, settled ones aside (UINT64_MAX when
   // none): a scan.
@@ -126,6 +133,8 @@ class SmallLog {
   // The logical position of the record after the one at `pos` (skipping a pad or short end).
   uint64_t Next(uint64_t pos) const;
   void Unlink(uint32_t at);
+  // Counts a record in (delta 1) or out of (-1) live_tombs_ / live_by_step_.
+  void Count(const LogRecordHeader& h, int delta);
 
   std::vector<char> ring_;
   std::vector<uint32_t> heads_;
@@ -136,6 +145,8 @@ class SmallLog {
   size_t live_bytes_ = 0;
   size_t moving_bytes_ = 0;
   uint64_t live_records_ = 0;
+  uint64_t live_tombs_ = 0;
+  std::vector<uint64_t> live_by_step_ = std::vector<uint64_t>(kSizeSteps);
 };
 
 }  // namespace ssdcache::storage

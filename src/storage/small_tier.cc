@@ -415,7 +415,10 @@ void SmallTier::OnMoveRead(Move& m, int64_t result) {
 void SmallTier::LoseSet(uint64_t set) {
   // Its item count is not kept: the filter's estimate leaves the tier's count.
   ++stats_.set_losses;
+  const uint64_t before = items_;
   items_ -= std::min<uint64_t>(items_, filters_.EstimateKeys(set));
+  // Nor are its sizes: every step shrinks in proportion.
+  for (uint64_t& n : set_by_step_) n = before == 0 ? 0 : n * items_ / before;
   BumpGen(set);
 }
 

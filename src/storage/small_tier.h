@@ -8,7 +8,8 @@
 // short list of void sets (each with its journal floor), the log (small_log.h: new versions and
 // tombstones waiting for their set's rewrite), up to max_moves set moves in flight (each with a
 // read and a write page), the pooled lookup reads, a u16 rewrite generation per 16 sets
-// (versions) and the flush_all floor.
+// (versions), the flush_all floor, and the sets' item counts by size step (set_page.h
+// SizeStep: the per-class item counts).
 //
 //   device:  | set 0 | set 1 | ... | set n-1 |     set s at base + s * 4096, s = hash % sets
 //   move:    log records of set s --> read set s --> merge (newest wseq wins, tombstones and
@@ -182,8 +183,9 @@ struct SmallTierStats {
   uint64_t items = 0;
   uint64_t sets = 0;
   uint64_t filter_bytes = 0;
-  uint64_t log_bytes = 0;  // ring bytes in use (live, moving, not yet reclaimed)
-  uint64_t log_items = 0;  // live log records (tombstones included)
+  uint64_t log_bytes = 0;       // ring bytes in use (live, moving, not yet reclaimed)
+  uint64_t log_items = 0;       // live log records (tombstones included)
+  uint64_t log_tombstones = 0;  // of them, tombstones
   uint64_t log_hits = 0;
   uint64_t set_hits = 0;
   uint64_t filter_misses = 0;         // lookups answered "miss" by the filter, no IO
@@ -218,8 +220,9 @@ struct SmallTierDram {
   size_t log_index = 0;
   size_t io = 0;            // move pages and lookup read buffers, with their scratch vectors
   size_t rewrite_gens = 0;  // u16 per 16 sets: the versions' rewrite generations
+  size_t size_counts = 0;   // items by size step, the sets' and the log's (kSizeSteps each)
   size_t total() const {
-    return filters + hit_bits + void_bits + log + log_index + io + rewrite_gens;
+    return filters + hit_bits + void_bits + log + log_index + io + rewrite_gens + size_counts;
   }
 };
 
@@ -321,6 +324,12 @@ class SmallTier final : private IoHandler {
   SmallTierRebuild Rebuild(const SupersedeTest* superseded);
 
   SmallTierStats stats() const;
+  // Items by size step (set_page.h SizeStep(key + value)): the sets' records as stats().items
+  // counts them (after a set loss every step shrinks in proportion to the filter's estimate),
+  // and the log's live records but tombstones. A key whose set holds a version while the log
+  // holds a newer one (or a tombstone) is in both until its set's next write.
+  const std::vector<uint64_t>& set_items_by_size() const { return set_by_step_; }
+  const std::vector<uint64_t>& log_items_by_size() const { return log_.live_by_step(); }
   SmallTierDram Dram() const;
   const SmallTierOptions& options() const { return options_; }
 
@@ -397,6 +406,8 @@ class SmallTier final : private IoHandler {
   bool Bit(const std::vector<uint64_t>& v, uint64_t i) const { return (v[i / 64] >> (i % 64)) & 1; }
   static void SetBit(std::vector<uint64_t>& v, uint64_t i, bool on);
   void ClearHits(uint64_t set);
+  // Counts `recs` into (delta 1) or out of (-1) set_by_step_.
+  void CountSet(const std::vector<SetRecord>& recs, int delta);
   void MakeVoid(uint64_t set, uint64_t floor);
   bool RebuildSet(char* page, uint64_t set, const SupersedeTest* superseded, SmallTierRebuild& out);
   // Versions (small_tier_versions.cc): the tier's side of a version taken now, and whether the
@@ -436,6 +447,7 @@ class SmallTier final : private IoHandler {
   SmallTierVersion answer_version_;  // of the waiter's answer being delivered
   // Records the sets hold (expired and flushed ones too, until their set's next write).
   uint64_t items_ = 0;
+  std::vector<uint64_t> set_by_step_ = std::vector<uint64_t>(kSizeSteps);  // items_ by size step
   SmallTierStats stats_;
 
   // The snapshot of the tier's DRAM state (small_tier_snapshot.cc) and key dumps

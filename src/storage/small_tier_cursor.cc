@@ -107,6 +107,7 @@ SmallTierListed& SmallTierCursor::Add(Slot& s, const SetRecord& r) {
   l.stored_at = r.stored_at;
   l.cas = r.cas;
   l.wseq = r.wseq;
+  l.marks = r.marks;
   return l;
 }
 

@@ -47,6 +47,7 @@ struct SmallTierListed {
   uint32_t stored_at = 0;  // unix seconds of its write: the last access the tier knows
   uint64_t cas = 0;
   uint64_t wseq = 0;
+  uint8_t marks = 0;     // the record's (item.h kMark*)
   bool fetched = false;  // its set slot's hit bit: read since its set was last written
   bool in_log = false;   // listed from the log (not written to its set yet)
 };

@@ -90,6 +90,7 @@ void SmallTier::Evict(uint64_t set, std::vector<SetRecord>& recs, std::vector<ui
 void SmallTier::OnMoveWritten(Move& m, int64_t result) {
   const uint64_t lost = std::min(items_, m.old_count);
   items_ -= lost;
+  CountSet(m.old, -1);
   if (result == kSetBytes) {
     filters_.Rebuild(m.set, m.hashes);
     ClearHits(m.set);
@@ -100,6 +101,7 @@ void SmallTier::OnMoveWritten(Move& m, int64_t result) {
                                     [&](const VoidSet& v) { return v.set == m.set; }));
     }
     items_ += m.new_count;
+    CountSet(m.recs, 1);
     ++stats_.set_writes;
     stats_.set_write_bytes += kSetBytes;
     stats_.stored_bytes += m.new_bytes;
@@ -152,6 +154,7 @@ uint64_t SmallTier::UnsettledFloor() const {
 
 SmallTierRebuild SmallTier::Rebuild(const SupersedeTest* superseded) {
   SmallTierRebuild out;
+  std::fill(set_by_step_.begin(), set_by_step_.end(), 0);
   util::AlignedBuffer buf(kRebuildSets * kSetBytes, kSetBytes);
   for (uint64_t first = 0; first < options_.sets && out.ok; first += kRebuildSets) {
     const uint64_t n = std::min(kRebuildSets, options_.sets - first);
@@ -207,6 +210,7 @@ bool SmallTier::RebuildSet(char* page, uint64_t set, const SupersedeTest* supers
   }
   // Expired records stay in the set until its next write, whose merge counts them out of items_.
   out.items += keep.size();
+  CountSet(keep, 1);
   filters_.Rebuild(set, hashes);
   if (keep.size() == recs.size()) return true;
   // A newer version of a dropped record died with the log: the set is rewritten without it before
@@ -235,6 +239,7 @@ SmallTierStats SmallTier::stats() const {
   s.filter_bytes = filters_.bytes();
   s.log_bytes = log_.used_bytes();
   s.log_items = log_.live_records();
+  s.log_tombstones = log_.live_tombstones();
   s.write_amplification =
       s.stored_bytes == 0 ? 0.0 : static_cast<double>(s.set_write_bytes) / s.stored_bytes;
   return s;
@@ -258,7 +263,15 @@ SmallTierDram SmallTier::Dram() const {
   }
   d.io += lookup_recs_.capacity() * sizeof(SetRecord);
   d.rewrite_gens = gens_.size() * sizeof(uint16_t);
+  d.size_counts = (set_by_step_.size() + log_.live_by_step().size()) * sizeof(uint64_t);
   return d;
+}
+
+void SmallTier::CountSet(const std::vector<SetRecord>& recs, int delta) {
+  for (const SetRecord& r : recs) {
+    uint64_t& n = set_by_step_[SizeStep(r.key.size() + r.value.size())];
+    n = delta > 0 ? n + 1 : n - std::min<uint64_t>(n, 1);
+  }
 }
 
 }  // namespace ssdcache::storage

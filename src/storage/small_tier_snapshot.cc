@@ -1,9 +1,10 @@
 // SmallTier's snapshot: the DRAM state a clean restart would otherwise rebuild by reading every
-// set (the filters, the hit bits, the item count, the largest wseq), saved as one checksummed
-// image that the engine keeps inside its own snapshot (snapshot.h).
+// set (the filters, the hit bits, the item count and its split by size, the largest wseq), saved
+// as one checksummed image that the engine keeps inside its own snapshot (snapshot.h).
 //
 //   image:  | TierImageHeader (80 B) | filter words (u64 x ceil(sets x filter_bits / 64)) |
 //           | hit bit words (u64 x ceil(sets x hit_bits / 64)) |
+//           | items by size step (u64 x kSizeSteps, set_page.h) |
 //
 // The CRC32C covers the whole image with its crc field 0. The header records the geometry the
 // image was made under and a print of the filters' probe function (the bits a few fixed hashes
@@ -21,7 +22,9 @@ namespace {
 
 constexpr uint32_t kTierImageMagic = 0x4E535453;  // "STSN"
 // Bump when the image's layout or meaning changes: an older image is then refused (Rebuild).
-constexpr uint32_t kTierImageVersion = 1;
+// 2: the items by size step.
+constexpr uint32_t kTierImageVersion = 2;
+constexpr size_t kSizeStepBytes = kSizeSteps * sizeof(uint64_t);
 
 struct TierImageHeader {
   uint32_t magic;
@@ -73,11 +76,12 @@ size_t SmallTier::SnapshotBytesFor(const SmallTierOptions& o) {
   // As the constructor sizes them: whole 64-bit words of sets x bits.
   const uint64_t filter_words = (o.sets * o.filter_bits + 63) / 64;
   const uint64_t hit_words = (o.sets * o.hit_bits + 63) / 64;
-  return sizeof(TierImageHeader) + (filter_words + hit_words) * sizeof(uint64_t);
+  return sizeof(TierImageHeader) + (filter_words + hit_words) * sizeof(uint64_t) + kSizeStepBytes;
 }
 
 size_t SmallTier::ArraysBytes() const {
-  return sizeof(TierImageHeader) + filters_.words().size_bytes() + hits_.size() * sizeof(uint64_t);
+  return sizeof(TierImageHeader) + filters_.words().size_bytes() + hits_.size() * sizeof(uint64_t) +
+         set_by_step_.size() * sizeof(uint64_t);
 }
 
 bool SmallTier::SaveSnapshot(std::span<char> out) const {
@@ -104,6 +108,8 @@ bool SmallTier::SaveSnapshot(std::span<char> out) const {
   std::memcpy(at, filters_.words().data(), filters_.words().size_bytes());
   at += filters_.words().size_bytes();
   std::memcpy(at, hits_.data(), hits_.size() * sizeof(uint64_t));
+  at += hits_.size() * sizeof(uint64_t);
+  std::memcpy(at, set_by_step_.data(), set_by_step_.size() * sizeof(uint64_t));
   h.crc = ImageCrc(out.first(bytes));
   std::memcpy(out.data(), &h, sizeof(h));
   return true;
@@ -145,6 +151,8 @@ SmallTierRebuild SmallTier::LoadSnapshot(std::span<const char> image) {
   std::memcpy(filters_.words().data(), at, filters_.words().size_bytes());
   at += filters_.words().size_bytes();
   std::memcpy(hits_.data(), at, hits_.size() * sizeof(uint64_t));
+  at += hits_.size() * sizeof(uint64_t);
+  std::memcpy(set_by_step_.data(), at, set_by_step_.size() * sizeof(uint64_t));
   std::fill(void_.begin(), void_.end(), 0);
   items_ = h.items;
   // As after Rebuild(): what the tier compares new wseqs with (flush_all clears every filter

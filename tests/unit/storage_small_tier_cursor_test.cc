@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "small_tier_fixture.h"
+#include "storage/item.h"
 #include "storage/small_tier_cursor.h"
 
 namespace ssdcache::storage {
@@ -110,6 +111,22 @@ TEST_F(SmallTierCursorTest, ListsEachLiveKeyOnceWithItsNewestVersion) {
   std::vector<SmallTierListed> more;
   EXPECT_EQ(c.Next(more, 10), SmallTierCursor::Step::kDone);
   EXPECT_TRUE(more.empty());
+}
+
+// A record's marks (meta state kept in the record) are listed, from its set and from the log.
+TEST_F(SmallTierCursorTest, ListsEachRecordsMarks) {
+  Open({});
+  const std::string in_set = KeyIn(2, 0), in_log = KeyIn(3, 0), plain = KeyIn(3, 1);
+  tier_->Insert(SetRecord{in_set, "v", 0, 0, 900, 1, 1, kMarkStale}, util::HashKey(in_set));
+  FlushAll(true);
+  tier_->Insert(SetRecord{in_log, "v", 0, 0, 900, 2, 2, kMarkStale}, util::HashKey(in_log));
+  PutFlags(plain, "v", 3, 0);
+  SmallTierCursor c(*tier_, nullptr);
+  const auto keys = ByKey(Walk(c));
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_EQ(keys.at(in_set).marks, kMarkStale);
+  EXPECT_EQ(keys.at(in_log).marks, kMarkStale);
+  EXPECT_EQ(keys.at(plain).marks, 0);
 }
 
 // flush_all: a record below the floor is gone for the cursor as for lookups, though its set

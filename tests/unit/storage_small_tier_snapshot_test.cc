@@ -61,14 +61,15 @@ class SmallTierSnapshotTest : public SmallTierTest {
 TEST_F(SmallTierSnapshotTest, ALoadedImageAnswersAsTheSavedTierWithoutReadingASet) {
   Fill();
   const std::vector<char> image = Save();
-  EXPECT_EQ(image.size(), 80u + 64 * 160 / 8 + 64 * 32 / 8);
+  EXPECT_EQ(image.size(), 80u + 64 * 160 / 8 + 64 * 32 / 8 + kSizeSteps * 8);
   SmallTierOptions odd = options_;
   odd.sets = 3;
   odd.filter_bits = 9;
   odd.hit_bits = 5;
-  EXPECT_EQ(SmallTier::SnapshotBytesFor(odd), 80u + 8 + 8);  // whole words
+  EXPECT_EQ(SmallTier::SnapshotBytesFor(odd), 80u + 8 + 8 + kSizeSteps * 8);  // whole words
   const uint64_t items = tier_->stats().items;
   EXPECT_EQ(items, 63u * 3);
+  const std::vector<uint64_t> by_size = tier_->set_items_by_size();
   const std::vector<std::string> before = Answers();
   // A restart that loads the image: no read of the tier's region, sync or async.
   Open(options_);
@@ -82,6 +83,7 @@ TEST_F(SmallTierSnapshotTest, ALoadedImageAnswersAsTheSavedTierWithoutReadingASe
   EXPECT_EQ(counting.sync_reads, 0);
   EXPECT_EQ(io().reads, 0u);
   EXPECT_EQ(loaded.stats().items, items);
+  EXPECT_EQ(loaded.set_items_by_size(), by_size);  // the per-class item counts
   // The same state: saved again, the image is the same bytes (filters, hit bits, counts).
   std::vector<char> again(loaded.SnapshotBytes());
   ASSERT_TRUE(loaded.SaveSnapshot(again));

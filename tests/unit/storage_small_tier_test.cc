@@ -382,8 +382,8 @@ TEST_F(SmallTierTest, DramIsCountedByteByByteAndStaysUnderAByteAnItem) {
   EXPECT_EQ(d.log, 4u << 20);
   EXPECT_EQ(d.log_index, (4u << 20) / 256 * 4);
   EXPECT_EQ(d.rewrite_gens, (1u << 14) / 16 * 2);
-  EXPECT_EQ(d.total(),
-            d.filters + d.hit_bits + d.void_bits + d.log + d.log_index + d.io + d.rewrite_gens);
+  EXPECT_EQ(d.total(), d.filters + d.hit_bits + d.void_bits + d.log + d.log_index + d.io +
+                           d.rewrite_gens + d.size_counts);
   // 100-byte items with 10-byte keys: 142 bytes each, 28 per set; at 90% full, 25 per set.
   const uint32_t per_set = (kSetBytes - sizeof(SetHeader)) / SetRecordBytes(10, 100);
   EXPECT_EQ(per_set, 28u);
