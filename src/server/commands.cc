@@ -273,7 +273,7 @@ bool Commands::TouchOneKey(const Request& req, ReplySink& sink, std::string_view
   }
   uint64_t cas = item.cas;
   if (expire_now) {
-    sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+    if (!EraseAsRead(key, hash, where, sink)) return TouchOneKey(req, sink, key, progress);
   } else {
     // A touch keeps the cas unique and the meta protocol's stale mark and win token.
     storage::StoreRequest put(key, hash, item.value);
@@ -372,8 +372,9 @@ Progress Commands::Store(const Request& req, ReplySink& sink) {
   }
   if (!plan.live) {
     // Stored and at once expired, as memcached does with a negative exptime.
-    const IndexEntry* at = req.cmd != Command::kSet && where ? &*where : nullptr;
-    sink.HoldForCommit(engine_.Erase(key, hash, at).ticket);
+    if (!EraseAsRead(key, hash, req.cmd != Command::kSet ? where : std::nullopt, sink)) {
+      return Store(req, sink);
+    }
     ReplyNoreply(req, sink, "STORED\r\n");
     return Progress::kDone;
   }
@@ -425,6 +426,19 @@ Progress Commands::Arith(const Request& req, ReplySink& sink) {
   return Progress::kDone;
 }
 
+bool Commands::EraseAsRead(std::string_view key, uint64_t hash,
+                           const std::optional<IndexEntry>& where, ReplySink& sink) {
+  const storage::EraseOutcome out = engine_.Erase(key, hash, where ? &*where : nullptr);
+  if (!out.erased && where && where->small) {
+    // The small-object tier's version may have changed since it was read (a rewrite of its set
+    // group conflicts too): the caller reads it again, or the erase would be answered and lost.
+    fetched_.valid = false;
+    return false;
+  }
+  sink.HoldForCommit(out.ticket);
+  return true;
+}
+
 Progress Commands::Delete(const Request& req, ReplySink& sink) {
   const std::string_view key = req.keys[0];
   const uint64_t hash = util::HashKey(key);
@@ -437,14 +451,7 @@ Progress Commands::Delete(const Request& req, ReplySink& sink) {
     ReplyNoreply(req, sink, "NOT_FOUND\r\n");
     return Progress::kDone;
   }
-  const storage::EraseOutcome erased = engine_.Erase(key, hash, &*where);
-  if (!erased.erased && where->small) {
-    // The small-object tier's version may have changed since it was read (a rewrite of its set
-    // group conflicts too): read it again, or the delete would be answered and lost.
-    fetched_.valid = false;
-    return Delete(req, sink);
-  }
-  sink.HoldForCommit(erased.ticket);
+  if (!EraseAsRead(key, hash, where, sink)) return Delete(req, sink);
   ++stats_.delete_hits;
   ++ClassOf(cur).delete_hits;
   ReplyNoreply(req, sink, "DELETED\r\n");
@@ -466,7 +473,7 @@ Progress Commands::Touch(const Request& req, ReplySink& sink) {
   }
   uint32_t exptime = 0;
   if (!AbsoluteExptime(req.exptime, exptime)) {
-    sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+    if (!EraseAsRead(key, hash, where, sink)) return Touch(req, sink);
   } else {
     storage::StoreRequest put(key, hash, cur.value);
     put.flags = cur.flags;

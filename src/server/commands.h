@@ -104,6 +104,11 @@ class Commands {
   Progress Execute(const protocol::Request& req, ReplySink& sink);
   // A set the parser refused as too large drops the key's old value too, as memcached does, so a
   // client never reads back the value it meant to replace.
+  // Erases the version a lookup read at `where` (none: whatever the key has) and holds the reply
+  // for its journal entry; false, with the fetched copy dropped, when it was the small-object
+  // tier's and changed since: the caller reads again, as after a store's kConflict.
+  bool EraseAsRead(std::string_view key, uint64_t hash,
+                   const std::optional<storage::IndexEntry>& where, ReplySink& sink);
   void DropRefused(std::string_view key);
   // The read of a command that returned kWaitDevice completed (`item` null: a miss).
   void OnFetched(const storage::ItemView* item, const storage::IndexEntry& where);

@@ -153,7 +153,7 @@ Progress Commands::MetaGet(const Request& req, ReplySink& sink) {
   if (!hit.created && !touch) {
     if (hit.won) engine_.MarkTokenSent(hash, *where, item);  // N on a hit: nothing to write
   } else if (final_expiry.expired) {
-    if (!hit.created) sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+    if (!hit.created && !EraseAsRead(key, hash, where, sink)) return MetaGet(req, sink);
   } else {
     // A touch keeps the cas unique, as memcached's does, and the stale mark; the new version
     // carries the token-sent bit, this request's win included. memcached bumps the item after
@@ -341,7 +341,7 @@ Progress Commands::MetaSet(const Request& req, ReplySink& sink) {
   if (code.empty()) {
     if (!plan.live) {
       // Stored and at once expired, as memcached does with a negative TTL.
-      sink.HoldForCommit(engine_.Erase(key, hash, lookup && where ? &*where : nullptr).ticket);
+      if (!EraseAsRead(key, hash, lookup ? where : std::nullopt, sink)) return MetaSet(req, sink);
     } else {
       storage::StoreRequest put = plan.Request(key, hash);
       if (lookup) put.Expect(where);
@@ -383,7 +383,7 @@ Progress Commands::MetaDelete(const Request& req, ReplySink& sink) {
     // token-sent bit so that the next reader wins the recache (memcached counts no delete hit).
     uint32_t exptime = cur.exptime;
     if (m.Has('T') && !AbsoluteExptime(m.ttl, exptime)) {
-      sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+      if (!EraseAsRead(key, hash, where, sink)) return MetaDelete(req, sink);
     } else {
       storage::StoreRequest put(key, hash, cur.value);
       put.flags = cur.flags;
@@ -394,7 +394,7 @@ Progress Commands::MetaDelete(const Request& req, ReplySink& sink) {
     }
     if (m.quiet) return Progress::kDone;
   } else {
-    sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+    if (!EraseAsRead(key, hash, where, sink)) return MetaDelete(req, sink);
     ++stats_.delete_hits;
     ++ClassOf(cur).delete_hits;
     if (m.quiet) return Progress::kDone;
@@ -452,7 +452,7 @@ Progress Commands::MetaArith(const Request& req, ReplySink& sink) {
   const std::string_view text(buf, static_cast<size_t>(res.ptr - buf));
   uint64_t cas = 0;
   if (final_expiry.expired) {
-    if (!created) sink.HoldForCommit(engine_.Erase(key, hash, &*where).ticket);
+    if (!created && !EraseAsRead(key, hash, where, sink)) return MetaArith(req, sink);
   } else {
     storage::StoreRequest put(key, hash, text);
     put.flags = flags;
