@@ -422,7 +422,8 @@ TEST_F(EngineSmallTest, AKeyBehindAnotherKeysEntryIsFoundInTheTier) {
   EXPECT_EQ(Get(a).hit, true) << "behind an entry whose read failed";
   faults_->set_injector(nullptr);
   // b expires: its entry is dropped unread, and a is still found.
-  StoreRequest put(b, util::HashKey(b), Large(b, 2));
+  const std::string value = Large(b, 2);  // the request views it
+  StoreRequest put(b, util::HashKey(b), value);
   put.exptime = engine_->now() + 1;
   ASSERT_EQ(engine_->Store(put).result, StoreResult::kStored);
   engine_->set_now(engine_->now() + 200);
