@@ -3,7 +3,7 @@
 
 usage: render.py OUT_DIR DOC_PATH IMG_DIR [ANALYSIS_MD]
 
-OUT_DIR holds machine.json and s1.jsonl .. s7.jsonl (a missing scenario is reported as not run),
+OUT_DIR holds machine.json and s1.jsonl .. s8.jsonl (a missing scenario is reported as not run),
 and raw/*/ *.perf.txt profiles. gnuplot draws the plots when it is installed.
 """
 
@@ -18,6 +18,7 @@ import render_s2
 import render_s5
 import render_s6
 import render_s7
+import render_s8
 import render_plots
 
 OUT, DOC, IMG = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -463,6 +464,10 @@ render_s6.render(sys.modules[__name__])
 # --- scenario 7 ---------------------------------------------------------------------------------
 
 render_s7.render(sys.modules[__name__])
+
+# --- scenario 8 ---------------------------------------------------------------------------------
+
+render_s8.render(sys.modules[__name__])
 
 # --- goals --------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 #   tools/bench/scenarios/run-all.sh [BIN_DIR]       (default build/release)
 #
 # Environment: BENCH_QUICK=1 (everything in ~2 minutes, for development), BENCH_SCENARIOS="s1 s2 s3
-# s4 s5 s6 s7" (a subset), BENCH_PIN=0 (no CPU pinning), BENCH_PERF=0 (no perf profiles), BENCH_TMP
+# s4 s5 s6 s7 s8" (a subset), BENCH_PIN=0 (no CPU pinning), BENCH_PERF=0 (no perf profiles), BENCH_TMP
 # (data files, default /var/tmp), BENCH_OUT (results, default build/bench), BENCH_DOC (default
 # docs/benchmarks.md), and each scenario's S<N>_* knobs (see the scripts).
 set -euo pipefail
@@ -19,11 +19,12 @@ fi
 export BENCH_OUT=${BENCH_OUT:-$REPO/build/bench}
 BENCH_DOC=${BENCH_DOC:-$REPO/docs/benchmarks.md}
 BENCH_IMG=${BENCH_IMG:-$(dirname "$BENCH_DOC")/img}
-SCENARIOS=${BENCH_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7}
+SCENARIOS=${BENCH_SCENARIOS:-s1 s2 s3 s4 s5 s6 s7 s8}
 PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 
 declare -A SCRIPT=([s1]=s1_dram.sh [s2]=s2_device_reads.sh [s3]=s3_write_stream.sh
-  [s4]=s4_dram_per_item.sh [s5]=s5_hit_ratio.sh [s6]=s6_restart.sh [s7]=s7_scale.sh)
+  [s4]=s4_dram_per_item.sh [s5]=s5_hit_ratio.sh [s6]=s6_restart.sh [s7]=s7_scale.sh
+  [s8]=s8_small_tier.sh)
 
 mkdir -p "$BENCH_OUT"
 echo "run-all: $(uptime)"
