@@ -38,8 +38,9 @@ def figures(recs):
         if _a(z, "small_items") is not None:
             tier_items = _a(z, "small_items") + (_a(z, "small_log_items") or 0)
         sets = _a(z, "small_sets")
-        dev_reads = (_d(z, "small_set_reads") or 0) + (_d(z, "reads_device") or 0)
-        miss_reads = (_d(m, "small_set_reads") or 0) + (_d(m, "reads_device") or 0)
+        # reads_device and reads_memory count the tier's lookups too (its set reads, its log's
+        # answers): device hits are the hits DRAM did not answer.
+        dev_hits = z.get("hits", 0) - (_d(z, "reads_memory") or 0)
         f = {
             "preload_s": pre.get("seconds"), "preload_stored": pre.get("stored"),
             "preload_sets_per_s": _div(pre.get("stored"), pre.get("seconds")),
@@ -59,10 +60,11 @@ def figures(recs):
             "small_dram_bytes": _a(z, "small_dram_bytes"),
             "rss_kb": z.get("rss_kb"), "rss_empty_kb": (p or {}).get("rss_empty_kb"),
             "reads_per_tier_hit": _div(_d(z, "small_set_reads"), _d(z, "small_set_hits")),
-            "reads_per_hit": _div(dev_reads, z.get("hits")),
+            "reads_per_hit": _div(_d(z, "reads_device"), dev_hits),
             "aio_reads_per_get": _div(_d(z, "aio_reads"), z.get("gets")),
             "miss_gets": (m or {}).get("gets"), "miss_hits": (m or {}).get("hits"),
-            "reads_per_miss": _div(miss_reads, (m or {}).get("gets")),
+            "reads_per_miss": _div(_d(m, "reads_device"), (m or {}).get("gets")),
+            "false_positive_reads": _d(m, "small_false_positive_reads"),
             "miss_ops_per_s": (m or {}).get("ops_per_s"),
             "tier_write_amp": _div(_d(z, "small_set_write_bytes"), _d(z, "small_stored_bytes")),
             "write_amp": _div(_d(z, "aio_write_bytes"), (z.get("stored") or 0) * item_bytes),
@@ -71,7 +73,7 @@ def figures(recs):
         }
         for k in ("small_log_hits", "small_set_hits", "small_no_room", "small_evictions",
                   "small_admission_drops", "evictions", "index_evictions", "small_mark_writes",
-                  "small_set_writes"):
+                  "small_set_writes", "reads_memory", "reads_device", "aio_reads", "aio_writes"):
             f[k] = _d(z, k)
         out[v] = f
     slab, tier = out.get("slab"), out.get("tier")
@@ -132,18 +134,20 @@ def render(R):
     table(["server", "tier DRAM B/item", "filters B/item", "RSS MiB", "RSS − slab's, B/item",
            "reads / tier set hit", "device reads / hit", "reads / never-written get",
            "tier WA", "device WA", "preload WA", "records / set write"], rows)
-    shown = ("small_log_hits", "small_set_hits", "small_set_writes", "small_no_room",
-             "small_evictions", "small_admission_drops", "small_mark_writes", "evictions",
-             "index_evictions")
+    shown = ("reads_memory", "reads_device", "small_log_hits", "small_set_hits",
+             "small_set_writes", "small_mark_writes", "aio_reads", "aio_writes", "small_no_room",
+             "small_evictions", "small_admission_drops", "evictions", "index_evictions")
     rows = [[v] + [_f(R, f.get(k)) for k in shown] for v, f in fs.items()]
     table(["server"] + list(shown), rows)
     w("*Tier DRAM* is `small_dram_bytes` (filters, hit, void and generation bits, the 4 MiB log "
       "and its index, move and read buffers, size counts) / (`small_items` + `small_log_items`); "
       "*RSS − slab's* the difference of the two servers' RSS after the measured stream over the "
-      "same items. *Device reads / hit*: (`small_set_reads` + `reads_device`) / hits of every "
-      "kind (DRAM ones too); per never-written get the same over the last pass. *Tier WA* "
-      "`small_set_write_bytes / small_stored_bytes`; *device WA* `aio_write_bytes` / (sets stored "
-      "× key + value bytes), *preload WA* the same over the preload. *Records / set write*: "
+      "same items. *Device reads / hit*: `reads_device` (slab and tier reads) / hits not "
+      "answered from DRAM (hits − `reads_memory`: memory slabs and the tier's log); per "
+      "never-written get: `reads_device` / gets over the last pass. *Tier WA* "
+      "`small_set_write_bytes / small_stored_bytes` (the log records a set write carries, "
+      "`small_mark_writes` copies too); *device WA* `aio_write_bytes` / (sets stored × key + "
+      "value bytes), *preload WA* the same over the preload. *Records / set write*: "
       "`small_stored_bytes` / set writes / item bytes. Counters are deltas over the measured "
       "stream.")
     w()
@@ -151,23 +155,28 @@ def render(R):
     if not (slab and tier):
         return
     mv, ov = tier.get("misses_vs_slab"), tier.get("ops_vs_slab")
-    goals.append(("8a. Tier: misses ≤ 1/3 of the slab tier's alone, throughput ≥ 0.8×",
-                  "misses %s× (hit ratio %.3f vs %.3f), ops/s %s×" % (
-                      _f(R, mv, 2), tier["hit_ratio"], slab["hit_ratio"], _f(R, ov, 2)),
-                  mv is not None and ov is not None and mv <= 1 / 3.0 and ov >= 0.8))
+    goals.append(("8a. Tier: misses ≤ 1/3 of the slab tier's alone (same -m/-i and device)",
+                  "%s× (hit ratio %.3f against %.3f)" % (
+                      _f(R, mv, 2), tier["hit_ratio"], slab["hit_ratio"]),
+                  mv is not None and mv <= 1 / 3.0))
+    goals.append(("8b. Tier: throughput ≥ 0.8× the slab tier's alone",
+                  "%s× (%s against %s ops/s; p99 %s against %s)" % (
+                      _f(R, ov, 2), _f(R, tier["ops_per_s"]), _f(R, slab["ops_per_s"]),
+                      R.us(tier["p99_us"]), R.us(slab["p99_us"])),
+                  ov is not None and ov >= 0.8))
     dpi, rpi = tier["dram_per_item"], tier.get("rss_diff_per_item")
-    goals.append(("8b. Tier: DRAM ≤ 1 byte per small item at ~90% full (stats and RSS)",
+    goals.append(("8c. Tier: DRAM ≤ 1 byte per small item at ~90% full (stats and RSS)",
                   "%s B by its stats, %s B by RSS, %s items at %s%% fill" % (
                       _f(R, dpi, 2), _f(R, rpi, 2), _f(R, tier["tier_items"]),
                       _f(R, 100 * (tier["fill"] or 0), 1)),
                   dpi is not None and rpi is not None and dpi <= 1 and rpi <= 1))
     hr, mr = tier["reads_per_tier_hit"], tier["reads_per_miss"]
-    goals.append(("8c. Tier: device reads ≤ 1.1 per hit, ≤ 0.1 per get of a key never written",
-                  "%s per set hit (%s per hit of any kind), %s per never-written get" % (
+    goals.append(("8d. Tier: device reads ≤ 1.1 per hit, ≤ 0.1 per get of a key never written",
+                  "%s per set hit (%s per device hit, slabs too), %s per never-written get" % (
                       _f(R, hr, 3), _f(R, tier["reads_per_hit"], 3), _f(R, mr, 3)),
                   hr is not None and mr is not None and hr <= 1.1 and mr <= 0.1))
     wa = tier["tier_write_amp"]
-    goals.append(("8d. Tier: write amplification ≤ 4× (against the slab tier's)",
+    goals.append(("8e. Tier: write amplification ≤ 4× (against the slab tier's)",
                   "sets %s×; device %s× against the slab tier's %s×" % (
                       _f(R, wa, 1), _f(R, tier["write_amp"], 1), _f(R, slab["write_amp"], 1)),
                   wa is not None and wa <= 4))
