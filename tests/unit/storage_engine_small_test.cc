@@ -430,5 +430,23 @@ TEST_F(EngineSmallTest, AKeyBehindAnotherKeysEntryIsFoundInTheTier) {
   EXPECT_EQ(Get(a).value, Small(a, 2)) << "behind an expired entry";
 }
 
+// read_errors() counts both tiers' failed reads (a failed set read is a miss like a failed slab
+// read), and ResetStats clears the tier's share too, though the tier's own counters run on.
+TEST_F(EngineSmallTest, ReadErrorsCountTheTiersFailedSetReads) {
+  ASSERT_EQ(Set("k", Small("k", 1)), StoreResult::kStored);
+  Clean();  // k is in its set now, not in the log
+  faults_->set_injector(FaultInjector::Create("read_eio=1", err_));
+  EXPECT_FALSE(Get("k").hit);
+  faults_->set_injector(nullptr);
+  const uint64_t tier = engine_->small_tier()->stats().read_errors;
+  EXPECT_GE(tier, 1u);
+  EXPECT_EQ(engine_->stats().read_errors, 0u) << "no slab read failed";
+  EXPECT_EQ(engine_->read_errors(), tier);
+  engine_->ResetStats();
+  EXPECT_EQ(engine_->read_errors(), 0u);
+  EXPECT_EQ(engine_->small_tier()->stats().read_errors, tier);
+  EXPECT_EQ(Get("k").value, Small("k", 1)) << "a failed read loses nothing";
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
