@@ -459,10 +459,11 @@ class Engine final : public SlabLiveness,
   // (below the tier version's). `known_other`: the index entry of its hash is another key's.
   EraseOutcome RetireSlab(std::string_view key, uint64_t hash, uint64_t wseq, bool known_other);
   void AfterSmallIo();
-  // Whether a delete of `key` waits in small_erases_; the smallest wseq the tier (with those
-  // waiting deletes) has not settled: journal entries at or above it must stay.
+  // Whether a delete of `key` waits in small_erases_; whether the tier (with those waiting
+  // deletes) settled everything below `wseq`: until then journal entries at or above its
+  // smallest unsettled wseq must stay.
   bool SmallErasePending(std::string_view key) const;
-  uint64_t SmallFloor() const;
+  bool SmallSettledBelow(uint64_t wseq) const;
   // flush_all in the tier.
   void FlushSmall();
   // Shutdown: moves everything the tier's log holds to its sets (one forced flush); true once

@@ -333,11 +333,12 @@ bool Engine::SmallErasePending(std::string_view key) const {
   return false;
 }
 
-uint64_t Engine::SmallFloor() const {
+bool Engine::SmallSettledBelow(uint64_t wseq) const {
   // A parked delete's journal entry is needed until the tier took its tombstone.
-  uint64_t floor = small_->UnsettledFloor();
-  for (const PendingTombstone& p : small_erases_) floor = std::min(floor, p.wseq);
-  return floor;
+  for (const PendingTombstone& p : small_erases_) {
+    if (p.wseq < wseq) return false;
+  }
+  return small_->SettledBelow(wseq);
 }
 
 void Engine::AfterSmallIo() {
@@ -353,7 +354,7 @@ void Engine::AfterSmallIo() {
   }
   small_erases_.erase(small_erases_.begin(),
                       small_erases_.begin() + static_cast<std::ptrdiff_t>(done));
-  if (small_checkpoint_wseq_ != 0 && SmallFloor() >= small_checkpoint_wseq_) {
+  if (small_checkpoint_wseq_ != 0 && SmallSettledBelow(small_checkpoint_wseq_)) {
     small_checkpoint_wseq_ = 0;
     CheckpointWriteDone(0);  // the tier's share of the checkpoint
   }

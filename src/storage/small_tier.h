@@ -315,6 +315,10 @@ class SmallTier final : private IoHandler {
   // The smallest wseq whose record is not settled (durably in its set, or dropped with no older
   // version left on the device); UINT64_MAX when all are. A scan of the log and the void sets.
   uint64_t UnsettledFloor() const;
+  // UnsettledFloor() >= wseq, answered as soon as one unsettled record below is found (what a
+  // checkpoint asks after every turn of IO while it waits: a full scan each time cost 8.7% of
+  // the CPU under a stream of tier stores).
+  bool SettledBelow(uint64_t wseq) const;
 
   // While running, one void set is rewritten per this many completed moves of log records.
   static constexpr uint32_t kVoidRetryMoves = 16;

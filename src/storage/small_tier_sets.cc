@@ -146,6 +146,13 @@ void SmallTier::MakeVoid(uint64_t set, uint64_t floor) {
   if (forced_ && ++v.fails < kForcedWrites) void_retry_.push_back(v.set);
 }
 
+bool SmallTier::SettledBelow(uint64_t wseq) const {
+  for (const VoidSet& v : void_list_) {
+    if (v.floor < wseq) return false;
+  }
+  return !log_.AnyUnsettledBelow(wseq);
+}
+
 uint64_t SmallTier::UnsettledFloor() const {
   uint64_t floor = log_.OldestWseq();
   for (const VoidSet& v : void_list_) floor = std::min(floor, v.floor);
