@@ -124,10 +124,13 @@ class Engine final : public SlabLiveness,
   // from `req.expected` (see StoreRequest).
   StoreOutcome Store(const StoreRequest& req);
 
-  // Records that a win token (meta W) was handed out for the version at `where`, `item` as the
-  // lookup answered it (no-op if the key changed meanwhile). A small-object tier version keeps the
-  // bit in its record (engine_small.cc); `where` then becomes the version after the change.
-  void MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& item);
+  // Records that a win token (meta W) is handed out for the version at `where`, `item` as the
+  // lookup answered it. A test-and-set: false when the bit was set already (another reader won
+  // since this one's lookup answered) or, for a small-object tier version, when its record could
+  // not take it (log full) or the key is no longer at that version: the caller then hands out no
+  // W. A slab entry that changed meanwhile is left alone and the win stands (true). A tier version
+  // keeps the bit in its record (engine_small.cc); `where` then becomes the version after it.
+  [[nodiscard]] bool MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& item);
 
   // Drops the key's entry if it still points at `where` (or unconditionally when where is null),
   // and writes a tombstone so that the delete survives a restart.

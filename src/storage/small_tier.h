@@ -154,6 +154,9 @@ struct SmallTierWrite {
   SmallTierStatus status = SmallTierStatus::kOk;
   // An older version may be on the device: journal (hash, wseq) before acknowledging.
   bool journal = false;
+  // Remark(): every mark asked for was set already in the key's current record (another
+  // reader's win token: the test-and-set a token needs).
+  bool unchanged = false;
 };
 
 // What Rebuild() found.
