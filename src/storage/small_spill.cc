@@ -1,6 +1,7 @@
 #include "storage/small_spill.h"
 
 #include <bit>
+#include <cassert>
 
 #include "util/hash.h"
 
@@ -64,6 +65,7 @@ bool SmallSpill::Fits(size_t nkey, size_t nvalue) const {
 }
 
 SpillRef SmallSpill::Pack(const SetRecord& r, uint64_t hash, uint32_t set, bool tomb) {
+  assert(Fits(r.key.size(), tomb ? 0 : r.value.size()));
   const std::string_view value = tomb ? std::string_view() : r.value;
   const uint32_t bytes = RecordBytes(r.key.size(), value.size());
   if (open_used_ + bytes > kSpillPage) {  // Fits() said the next page takes it
@@ -100,7 +102,16 @@ bool SmallSpill::CanSeal() const {
   return in_flight_ < options_.max_writes && live_[Pos(next_seq_)] == 0;
 }
 
+uint64_t SmallSpill::Tail() const {
+  uint64_t tail = next_seq_;
+  for (uint64_t pos = 0; pos < options_.segments; ++pos) {
+    if (live_[pos] > 0) tail = std::min(tail, seq_[pos]);
+  }
+  return tail;
+}
+
 uint64_t SmallSpill::Seal() {
+  assert(CanSeal());
   Write& w = *buffers_[open_idx_];
   SpillSegmentHeader sh{};
   sh.magic = kSpillMagic;
@@ -108,6 +119,7 @@ uint64_t SmallSpill::Seal() {
   sh.records = open_records_;
   sh.epoch = options_.epoch;
   sh.seq = next_seq_;
+  sh.tail = Tail();
   sh.crc = util::Crc32c(&sh, sizeof(sh));
   std::memcpy(open_, &sh, sizeof(sh));
   w.seq = next_seq_;
@@ -161,7 +173,10 @@ uint32_t SmallSpill::Insert(SpillRef ref, uint32_t set, uint64_t hash) {
 void SmallSpill::Kill(uint32_t id) {
   SpillEntry& e = entries_[id];
   uint32_t* link = &heads_[e.set & mask_];
-  while (*link != id) link = &entries_[*link].next;
+  while (*link != id) {
+    assert(*link != kSpillNil && "Kill() of an entry that is not live");
+    link = &entries_[*link].next;
+  }
   *link = e.next;
   --live_[e.page / pages_per_segment_];
   --live_entries_;

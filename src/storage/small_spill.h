@@ -27,6 +27,10 @@
 //    by the owner once the segment's write completed (OnSpillWritten), and a ring position is
 //    sealed over only when no live entry points into it (CanSeal): the owner moves (or kills) the
 //    records of the oldest segment first.
+//  - A drained segment (every entry killed: its records moved to their sets) stays on the device
+//    until its position is sealed over; a scan skips it once a later segment's header names a
+//    tail past it. Records drained after the newest seal are still returned: the owner keeps
+//    the journal entries that supersede them until a seal names a tail past them.
 //  - Per key at most one live entry (the owner kills the older before inserting the newer), as in
 //    the DRAM log; ForKey() yields candidates by a 16-bit tag, so a caller verifies the full key.
 //  - Host-endian, as every on-device format here (item.h, set_page.h).
@@ -61,7 +65,10 @@ struct SpillSegmentHeader {
   uint32_t records;
   uint64_t epoch;
   uint64_t seq;  // the segment's sequence: its ring position is seq % segments
-  uint8_t reserved[32];
+  // The ring's tail at the seal: the oldest sequence with a live entry (or this one). A scan
+  // skips segments below the newest header's tail: they were drained (their records moved).
+  uint64_t tail;
+  uint8_t reserved[24];
 };
 static_assert(sizeof(SpillSegmentHeader) == 64, "part of the on-device format");
 
@@ -124,9 +131,12 @@ class SpillListener {
 };
 
 struct SpillScan {
-  uint64_t segments = 0;  // segments that verified
+  uint64_t segments = 0;  // segments that verified (drained ones aside)
+  uint64_t drained = 0;   // segments below the newest header's tail: skipped
   uint64_t records = 0;   // records that verified in them
-  uint64_t torn = 0;      // records that did not (a segment's scan stops at the first)
+  // Segments whose records did not all verify (the scan of one stops at the first that does
+  // not), or fewer than its header counts: a torn write.
+  uint64_t torn = 0;
   uint64_t next_seq = 0;  // the sequence the next Seal() takes
 };
 
@@ -236,6 +246,13 @@ class SmallSpill final : private IoHandler {
   void OpenSegment();
   // Verifies the segment header at the start of `buf` as segment `seq`'s.
   bool SegmentOk(const char* buf, uint64_t seq) const;
+  static uint64_t TailOf(const char* buf) {
+    SpillSegmentHeader sh;
+    std::memcpy(&sh, buf, sizeof(sh));
+    return sh.tail;
+  }
+  // The oldest sequence with a live entry, or the open one.
+  uint64_t Tail() const;
   // Parses the records of a segment image in write order; how many verified (false at the first
   // that does not: a torn write).
   template <typename F>
@@ -297,17 +314,31 @@ SpillScan SmallSpill::Scan(F&& f) {
     if (seq != UINT64_MAX) found.emplace_back(seq, pos);
   }
   std::sort(found.begin(), found.end());
+  // The newest header's tail: what is below it was drained before that seal.
+  uint64_t tail = 0;
+  if (!found.empty()) {
+    ProbeSeq(found.back().second, page.data());
+    tail = std::min(TailOf(page.data()), found.back().first);
+  }
   util::AlignedBuffer seg(options_.segment_bytes, kSpillPage);
   for (const auto& [seq, pos] : found) {
-    if (aio_.ReadSync(seg.data(), options_.segment_bytes, SegmentOffset(seq)) !=
-        static_cast<int64_t>(options_.segment_bytes)) {
+    seq_[pos] = seq;
+    out.next_seq = seq + 1;
+    if (seq < tail) {
+      ++out.drained;
       continue;
     }
-    if (!SegmentOk(seg.data(), seq)) continue;
-    seq_[pos] = seq;
+    if (aio_.ReadSync(seg.data(), options_.segment_bytes, SegmentOffset(seq)) !=
+            static_cast<int64_t>(options_.segment_bytes) ||
+        !SegmentOk(seg.data(), seq)) {
+      continue;
+    }
     ++out.segments;
-    if (!ParseSegment(seg.data(), seq, f, out.records)) ++out.torn;
-    out.next_seq = seq + 1;
+    uint64_t records = 0;
+    SpillSegmentHeader sh;
+    std::memcpy(&sh, seg.data(), sizeof(sh));
+    if (!ParseSegment(seg.data(), seq, f, records) || records != sh.records) ++out.torn;
+    out.records += records;
   }
   next_seq_ = std::max(next_seq_, out.next_seq);
   OpenSegment();

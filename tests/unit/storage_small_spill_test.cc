@@ -221,12 +221,19 @@ TEST_F(SmallSpillTest, ACorruptOrForeignRecordNeverParses) {
 TEST_F(SmallSpillTest, AScanFindsEveryRecordThatVerifiesOldestFirst) {
   Open(3);
   uint64_t wseq = 0;
+  std::vector<std::vector<uint32_t>> ids(5);
   for (int s = 0; s < 5; ++s) {  // two laps over 3 positions: seqs 2, 3, 4 remain
+    if (s >= 3) {
+      for (const uint32_t id : ids[s - 3]) spill_->Kill(id);  // moved to their sets
+    }
+    std::vector<std::pair<std::string, SpillRef>> refs;
     for (int i = 0; i < 3; ++i) {
       const std::string key = "s" + std::to_string(s) + "k" + std::to_string(i);
-      Put(key, "value of " + key, ++wseq);
+      refs.emplace_back(key, Put(key, "value of " + key, ++wseq));
     }
     Seal();
+    for (const auto& [key, ref] : refs)
+      ids[s].push_back(spill_->Insert(ref, SetOf(key), util::HashKey(key)));
   }
   // Tear the second record of segment 3.
   SpillRef torn;
@@ -272,6 +279,68 @@ TEST_F(SmallSpillTest, AFailedSegmentWriteIsReported) {
   ASSERT_EQ(written_.done.size(), 1u);
   EXPECT_FALSE(written_.done[0].second);
   EXPECT_TRUE(spill_->CanSeal()) << "the slot is free again";
+}
+
+// Two keys of one set with different tags: each key's candidates are its own entry only.
+TEST_F(SmallSpillTest, CandidatesAreFilteredByTag) {
+  Open(4);
+  std::string a = "a", b;
+  for (int i = 0; b.empty(); ++i) {
+    const std::string k = "b" + std::to_string(i);
+    if (SetOf(k) == SetOf(a) && (util::HashKey(k) >> 48) != (util::HashKey(a) >> 48)) b = k;
+  }
+  const SpillRef ra = Put(a, "1", 1);
+  const SpillRef rb = Put(b, "2", 2);
+  Seal();
+  spill_->Insert(ra, SetOf(a), util::HashKey(a));
+  spill_->Insert(rb, SetOf(b), util::HashKey(b));
+  std::vector<SpillRef> seen;
+  spill_->ForKey(SetOf(a), util::HashKey(a), [&](uint32_t id) {
+    seen.push_back(SmallSpill::RefOf(spill_->entry(id)));
+    return true;
+  });
+  EXPECT_EQ(seen, std::vector<SpillRef>{ra});
+  int in_set = 0;
+  spill_->ForSet(SetOf(a), [&](uint32_t) { ++in_set; });
+  EXPECT_EQ(in_set, 2);
+}
+
+// A segment whose records were all moved (its entries killed) is skipped by a scan once a later
+// seal names a tail past it, and a segment with fewer records than its header counts is torn.
+TEST_F(SmallSpillTest, AScanSkipsDrainedSegmentsAndCountsShortOnes) {
+  Open(4);
+  std::vector<std::vector<uint32_t>> ids(3);
+  for (int s = 0; s < 3; ++s) {
+    std::vector<std::pair<std::string, SpillRef>> refs;
+    for (int i = 0; i < 2; ++i) {
+      const std::string key = "s" + std::to_string(s) + "k" + std::to_string(i);
+      refs.emplace_back(key, Put(key, "v", s * 2 + i + 1));
+    }
+    Seal();
+    for (const auto& [key, ref] : refs)
+      ids[s].push_back(spill_->Insert(ref, SetOf(key), util::HashKey(key)));
+  }
+  for (const uint32_t id : ids[0]) spill_->Kill(id);  // seq 0 drained
+  const SpillRef big = Put("p1", std::string(3000, 'x'), 7);
+  Put("p2", std::string(3000, 'y'), 8);  // pages 0 and 1 of seq 3
+  EXPECT_EQ(Seal(), 3u);
+  Open(4);
+  std::vector<uint64_t> wseqs;
+  SpillScan scan =
+      spill_->Scan([&](SpillRef, const SpillRecord& r) { wseqs.push_back(r.rec.wseq); });
+  EXPECT_EQ(scan.drained, 1u);
+  EXPECT_EQ(scan.segments, 3u);
+  EXPECT_EQ(scan.torn, 0u);
+  EXPECT_EQ(wseqs, (std::vector<uint64_t>{3, 4, 5, 6, 7, 8}));
+  // Seq 3's second page never reached the device: its header says 2 records, one parses.
+  const uint64_t second = spill_->PageOffset(big.page) + kSpillPage;
+  std::fill(image_->bytes.begin() + static_cast<std::ptrdiff_t>(second),
+            image_->bytes.begin() + static_cast<std::ptrdiff_t>(second + kSpillPage), '\0');
+  Open(4);
+  wseqs.clear();
+  scan = spill_->Scan([&](SpillRef, const SpillRecord& r) { wseqs.push_back(r.rec.wseq); });
+  EXPECT_EQ(scan.torn, 1u);
+  EXPECT_EQ(wseqs, (std::vector<uint64_t>{3, 4, 5, 6, 7}));
 }
 
 TEST(SpillOptionsTest, OutOfRangeOptionsAreRefusedByName) {
