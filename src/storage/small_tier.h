@@ -204,7 +204,9 @@ struct SmallTierStats {
   uint64_t set_losses = 0;
   uint64_t set_writes = 0;  // completed set rewrites
   uint64_t set_write_bytes = 0;
-  uint64_t stored_bytes = 0;       // key + value bytes of new records written into sets
+  // Key + value bytes of new records written into sets (a marks copy of the set's own version
+  // is not one: its rewrite counts in set_writes only).
+  uint64_t stored_bytes = 0;
   double write_amplification = 0;  // set_write_bytes / stored_bytes
   uint64_t admission_drops = 0;    // records dropped instead of a rewrite for too few
   uint64_t evictions = 0;          // records evicted from a full set, and admission drops

@@ -54,10 +54,17 @@ void SmallTier::Merge(Move& m) {
     slots.push_back(kNoSlot);
   }
   Evict(m.set, recs, hashes, slots);
+  // Bytes stored: the log's records that are new to the set. A marks copy (Remark) of the
+  // version the set holds is a rewrite for its marks, not a store (write amplification counts it
+  // in the set writes only).
   m.new_bytes = 0;
   for (size_t i = 0; i < recs.size(); ++i) {
     if (slots[i] != kNoSlot) continue;
-    m.new_bytes += recs[i].key.size() + recs[i].value.size();
+    const SetRecord& r = recs[i];
+    const bool copy = std::any_of(old.begin(), old.end(), [&](const SetRecord& o) {
+      return o.wseq == r.wseq && o.key == r.key;
+    });
+    if (!copy) m.new_bytes += r.key.size() + r.value.size();
   }
 }
 

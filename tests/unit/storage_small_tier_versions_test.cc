@@ -336,6 +336,8 @@ TEST_F(SmallTierVersionsTest, ATokenIsTakenOnceAndACopyOfASettledCopyStaysSettle
   r.wseq = r.cas = 5;
   ASSERT_EQ(tier_->Insert(r, hash).status, SmallTierStatus::kOk);
   FlushAll();
+  const SmallTierStats stored = tier_->stats();
+  EXPECT_EQ(stored.stored_bytes, k.size() + 2);
   ASSERT_FALSE(tier_->Peek(k, hash).has_value()) << "in its set: only a read can tell";
   SmallTierVersion v;
   {
@@ -372,6 +374,10 @@ TEST_F(SmallTierVersionsTest, ATokenIsTakenOnceAndACopyOfASettledCopyStaysSettle
   aio_->Drain();
   FlushAll();
   EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX);
+  // The copies were set rewrites for marks, not stores: write amplification's denominator
+  // stays.
+  EXPECT_GT(tier_->stats().set_writes, stored.set_writes);
+  EXPECT_EQ(tier_->stats().stored_bytes, stored.stored_bytes);
 }
 
 }  // namespace
