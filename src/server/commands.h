@@ -193,6 +193,10 @@ class Commands {
   // Walks the flags: the expiry they leave (`final`) and whether this request wins the token.
   bool MetaGetWins(const protocol::MetaRequest& m, const storage::ItemView& item,
                    const MetaHit& hit, MetaExpiry& final) const;
+  // Hands out the win token: the engine's test-and-set (Engine::MarkTokenSent). When another
+  // reader took it first, or the tier could not record it, this request gets Z, not W.
+  void TakeToken(MetaHit& hit, uint64_t hash, storage::IndexEntry& where,
+                 const storage::ItemView& item);
   // The TTL a meta 't' reports, as left by the T/N before it.
   int64_t TtlAt(const protocol::MetaRequest& m, bool created, MetaExpiry e) const;
 

@@ -94,6 +94,12 @@ bool Commands::MetaGetWins(const MetaRequest& m, const ItemView& item, const Met
   return won || (item.stale && !hit.token_sent);
 }
 
+void Commands::TakeToken(MetaHit& hit, uint64_t hash, IndexEntry& where, const ItemView& item) {
+  if (engine_.MarkTokenSent(hash, where, item)) return;
+  hit.won = false;
+  hit.token_sent = true;
+}
+
 MetaReply Commands::MetaHitReply(const MetaRequest& m, std::string_view key, const ItemView& item,
                                  const MetaHit& hit) const {
   MetaReply r = Echo("HD", m, key, kGetReturns);
@@ -151,7 +157,7 @@ Progress Commands::MetaGet(const Request& req, ReplySink& sink) {
 
   hit.cas = item.cas;
   if (!hit.created && !touch) {
-    if (hit.won) engine_.MarkTokenSent(hash, *where, item);  // N on a hit: nothing to write
+    if (hit.won) TakeToken(hit, hash, *where, item);  // N on a hit: nothing to write
   } else if (final_expiry.expired) {
     if (!hit.created && !EraseAsRead(key, hash, where, sink)) return MetaGet(req, sink);
   } else {
@@ -201,7 +207,7 @@ Progress Commands::MetaGetRead(const Request& req, ReplySink& sink) {
       hit.token_sent = where.token_sent;
       MetaExpiry final_expiry;
       hit.won = MetaGetWins(m, item, hit, final_expiry);
-      if (hit.won) engine_.MarkTokenSent(hash, where, item);
+      if (hit.won) TakeToken(hit, hash, where, item);
       sink.Send(MetaHitReply(m, key, item, hit));
       return Progress::kDone;
     }
@@ -246,7 +252,7 @@ std::optional<protocol::Response> Commands::FinishMetaRead(PendingRead& p, const
   hit.won = MetaGetWins(m, *item, hit, final_expiry);
   if (hit.won) {
     IndexEntry at = where;
-    engine_.MarkTokenSent(p.hash, at, *item);
+    TakeToken(hit, p.hash, at, *item);
   }
   return MetaHitReply(m, p.key, *item, hit);
 }

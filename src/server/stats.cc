@@ -242,7 +242,7 @@ constexpr StatRow kStatRows[] = {
     Value("reads_memory", kClears, SSDCACHE_ENGINE_STAT(reads_memory)),
     Value("reads_device", kClears, SSDCACHE_ENGINE_STAT(reads_device)),
     Peak("reads_in_flight_max", SSDCACHE_ENGINE_STAT(reads_in_flight_max)),
-    Value("read_errors", kClears, SSDCACHE_ENGINE_STAT(read_errors)),
+    Value("read_errors", kClears, SSDCACHE_STAT(s.engine.read_errors())),
     Value("checksum_errors", kClears, SSDCACHE_ENGINE_STAT(checksum_errors)),
     Value("key_mismatches", kClears, SSDCACHE_ENGINE_STAT(key_mismatches)),
     Value("tag_collisions", kClears, SSDCACHE_ENGINE_STAT(tag_collisions)),

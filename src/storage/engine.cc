@@ -607,6 +607,8 @@ void Engine::ResetStats() {
   reads_.ResetLatency();
   write_latency_.Reset();
   stats_ = EngineStats{};
+  // The tier's counters run since start (its stat rows say so); read_errors() adds its share.
+  small_read_errors_reset_ = small_ != nullptr ? small_->stats().read_errors : 0;
   class_counters_.assign(classes_.count(), ClassCounters{});
 }
 

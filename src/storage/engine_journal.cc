@@ -141,7 +141,7 @@ void Engine::StartCheckpoint() {
   if (small_ != nullptr) {
     small_checkpoint_wseq_ = durable_.next_wseq();
     small_->Flush();
-    if (SmallFloor() < small_checkpoint_wseq_) {
+    if (!SmallSettledBelow(small_checkpoint_wseq_)) {
       ++writes;
     } else {
       small_checkpoint_wseq_ = 0;

@@ -274,12 +274,9 @@ void Engine::OnSmallLookupDone(uint64_t token, const SetRecord* item) {
   if (w.waiter != nullptr) w.waiter->OnLookupDone(w.token, &v, where);
 }
 
-void Engine::MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& item) {
-  if (!where.small) {
-    index_->MarkTokenSent(hash, where.slab, where.chunk);
-    return;
-  }
-  if (small_ == nullptr) return;
+bool Engine::MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& item) {
+  if (!where.small) return index_->MarkTokenSent(hash, where.slab, where.chunk);
+  if (small_ == nullptr) return false;
   SetRecord r;
   r.key = item.key;
   r.value = item.value;
@@ -289,7 +286,11 @@ void Engine::MarkTokenSent(uint64_t hash, IndexEntry& where, const ItemView& ite
   r.cas = item.cas;
   r.wseq = item.wseq;
   r.marks = RecordMarks(ItemMarks{item.stale, where.token_sent, where.fetched});
-  Remark(*small_, r, hash, kMarkTokenSent, where.small_version);
+  // Not the Remark() wrapper: a bit set already must answer false, not be skipped.
+  const SmallTierWrite w = small_->Remark(r, hash, kMarkTokenSent, where.small_version);
+  // kConflict cannot tell a new version from the read one having moved to its set (with another
+  // reader's bit, maybe): no W then either, the safe side of a herd guard.
+  return w.status == SmallTierStatus::kOk && !w.unchanged;
 }
 
 ItemView Engine::ViewOf(const SetRecord& r) {
@@ -333,11 +334,12 @@ bool Engine::SmallErasePending(std::string_view key) const {
   return false;
 }
 
-uint64_t Engine::SmallFloor() const {
+bool Engine::SmallSettledBelow(uint64_t wseq) const {
   // A parked delete's journal entry is needed until the tier took its tombstone.
-  uint64_t floor = small_->UnsettledFloor();
-  for (const PendingTombstone& p : small_erases_) floor = std::min(floor, p.wseq);
-  return floor;
+  for (const PendingTombstone& p : small_erases_) {
+    if (p.wseq < wseq) return false;
+  }
+  return small_->SettledBelow(wseq);
 }
 
 void Engine::AfterSmallIo() {
@@ -353,7 +355,7 @@ void Engine::AfterSmallIo() {
   }
   small_erases_.erase(small_erases_.begin(),
                       small_erases_.begin() + static_cast<std::ptrdiff_t>(done));
-  if (small_checkpoint_wseq_ != 0 && SmallFloor() >= small_checkpoint_wseq_) {
+  if (small_checkpoint_wseq_ != 0 && SmallSettledBelow(small_checkpoint_wseq_)) {
     small_checkpoint_wseq_ = 0;
     CheckpointWriteDone(0);  // the tier's share of the checkpoint
   }

@@ -352,8 +352,12 @@ void Index::MarkFetched(uint64_t hash, uint32_t slab, uint32_t chunk) {
   SetBits(hash, slab, chunk, kFetched | kHit);
 }
 
-void Index::MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk) {
-  SetBits(hash, slab, chunk, kTokenSent);
+bool Index::MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk) {
+  uint64_t* slot = SlotAt(hash, slab, chunk);
+  if (slot == nullptr) return true;
+  if ((*slot & kTokenSent) != 0) return false;
+  *slot |= kTokenSent;
+  return true;
 }
 
 void Index::Move(uint64_t hash, uint32_t slab, uint32_t from, uint32_t to) {

@@ -119,8 +119,9 @@ class Index {
   // Points the entry of `hash` at chunk `to` instead of `from` of `slab`, if it still points at
   // (slab, from); its other bits stay (a record moved inside its slab, engine_compact.cc).
   void Move(uint64_t hash, uint32_t slab, uint32_t from, uint32_t to);
-  // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk).
-  void MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);
+  // Sets the token-sent bit of the entry of `hash` if it still points at (slab, chunk); false
+  // when that entry had it already (a test-and-set), true otherwise.
+  bool MarkTokenSent(uint64_t hash, uint32_t slab, uint32_t chunk);
 
   // A live entry where it sits: what a snapshot keeps of it (the index holds no full hash; the
   // bucket gives its low bits).

@@ -188,17 +188,26 @@ uint32_t SmallLog::OldestUnmoved() {
   return pos < head_ ? Phys(pos) : kLogNil;
 }
 
+bool SmallLog::Unsettled(uint64_t pos) const {
+  if (ring_.size() - Phys(pos) < sizeof(LogRecordHeader)) return false;  // a short end
+  const LogRecordHeader& h = header(Phys(pos));
+  return h.state != kLogPad && (h.state & (kLogLive | kLogMoving)) != 0 &&
+         (h.state & kLogSettled) == 0;
+}
+
 uint64_t SmallLog::OldestWseq() const {
   uint64_t oldest = UINT64_MAX;
   for (uint64_t pos = tail_; pos < head_; pos = Next(pos)) {
-    if (ring_.size() - Phys(pos) < sizeof(LogRecordHeader)) continue;
-    const LogRecordHeader& h = header(Phys(pos));
-    if (h.state != kLogPad && (h.state & (kLogLive | kLogMoving)) != 0 &&
-        (h.state & kLogSettled) == 0) {
-      oldest = std::min(oldest, h.wseq);
-    }
+    if (Unsettled(pos)) oldest = std::min(oldest, header(Phys(pos)).wseq);
   }
   return oldest;
+}
+
+bool SmallLog::AnyUnsettledBelow(uint64_t wseq) const {
+  for (uint64_t pos = tail_; pos < head_; pos = Next(pos)) {
+    if (Unsettled(pos) && header(Phys(pos)).wseq < wseq) return true;
+  }
+  return false;
 }
 
 }  // namespace ssdcache::storage

@@ -120,6 +120,10 @@ class SmallLog {
   // The smallest wseq of a record still live or moving, settled ones aside (UINT64_MAX when
   // none): a scan.
   uint64_t OldestWseq() const;
+  // Whether a record still live or moving, settled ones aside, has a wseq below `wseq`: a scan
+  // from the tail that stops at the first such record (the oldest appends come first, so while
+  // a checkpoint waits the answer is usually found within its first records).
+  bool AnyUnsettledBelow(uint64_t wseq) const;
 
  private:
   LogRecordHeader& mut(uint32_t at) {
@@ -133,6 +137,8 @@ class SmallLog {
   // The logical position of the record after the one at `pos` (skipping a pad or short end).
   uint64_t Next(uint64_t pos) const;
   void Unlink(uint32_t at);
+  // Whether the record at logical position `pos` is live or moving and not settled.
+  bool Unsettled(uint64_t pos) const;
   // Counts a record in (delta 1) or out of (-1) live_tombs_ / live_by_step_.
   void Count(const LogRecordHeader& h, int delta);
 

@@ -114,6 +114,7 @@ SmallTierListed& SmallTierCursor::Add(Slot& s, const SetRecord& r) {
 void SmallTierCursor::List(Slot& s, const std::vector<SetRecord>& recs) {
   const SmallLog& log = tier_.log_;
   const uint32_t hit_bits = tier_.options_.hit_bits;
+  const bool busy = tier_.SetBusy(s.set);
   s.listed.clear();
   s.taken = 0;
   auto newer_in_set = [&](std::string_view key, uint64_t wseq, size_t self) {
@@ -134,7 +135,9 @@ void SmallTierCursor::List(Slot& s, const std::vector<SetRecord>& recs) {
     });
     if (hidden) continue;
     SmallTierListed& l = Add(s, r);
-    l.fetched = i < hit_bits && tier_.Bit(tier_.hits_, s.set * hit_bits + i);
+    // The hit bits describe the set as its last completed write left it: with a move of it in
+    // flight, the page read may already be the move's (its slots another order), so none.
+    l.fetched = i < hit_bits && !busy && tier_.Bit(tier_.hits_, s.set * hit_bits + i);
   }
   log.ForSet(static_cast<uint32_t>(s.set), [&](uint32_t at) {
     const LogRecordHeader& h = log.header(at);

@@ -54,10 +54,17 @@ void SmallTier::Merge(Move& m) {
     slots.push_back(kNoSlot);
   }
   Evict(m.set, recs, hashes, slots);
+  // Bytes stored: the log's records that are new to the set. A marks copy (Remark) of the
+  // version the set holds is a rewrite for its marks, not a store (write amplification counts it
+  // in the set writes only).
   m.new_bytes = 0;
   for (size_t i = 0; i < recs.size(); ++i) {
     if (slots[i] != kNoSlot) continue;
-    m.new_bytes += recs[i].key.size() + recs[i].value.size();
+    const SetRecord& r = recs[i];
+    const bool copy = std::any_of(old.begin(), old.end(), [&](const SetRecord& o) {
+      return o.wseq == r.wseq && o.key == r.key;
+    });
+    if (!copy) m.new_bytes += r.key.size() + r.value.size();
   }
 }
 
@@ -144,6 +151,13 @@ void SmallTier::MakeVoid(uint64_t set, uint64_t floor) {
   // A clean stop writes the set again (a bounded number of times): stopping with it void would
   // leave its older versions for a restart that has no journal.
   if (forced_ && ++v.fails < kForcedWrites) void_retry_.push_back(v.set);
+}
+
+bool SmallTier::SettledBelow(uint64_t wseq) const {
+  for (const VoidSet& v : void_list_) {
+    if (v.floor < wseq) return false;
+  }
+  return !log_.AnyUnsettledBelow(wseq);
 }
 
 uint64_t SmallTier::UnsettledFloor() const {

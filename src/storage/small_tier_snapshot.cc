@@ -72,6 +72,9 @@ uint32_t ImageCrc(std::span<const char> image) {
 
 }  // namespace
 
+// Part of the device layout: the engine's image region is sized by this at the default options,
+// and the region places disk slab 0, so a change moves every formatted device's slabs (bump
+// kFormatVersion with it; storage_small_tier_snapshot_test.cc pins the size in literals).
 size_t SmallTier::SnapshotBytesFor(const SmallTierOptions& o) {
   // As the constructor sizes them: whole 64-bit words of sets x bits.
   const uint64_t filter_words = (o.sets * o.filter_bits + 63) / 64;

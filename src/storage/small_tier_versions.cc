@@ -63,22 +63,23 @@ SmallTierWrite SmallTier::Remark(const SetRecord& r, uint64_t hash, uint8_t mark
   const uint32_t set = static_cast<uint32_t>(SetOf(hash));
   const uint32_t at = log_.Find(r.key, hash, set);
   SetRecord copy = at != kLogNil ? log_.View(at) : r;
-  if ((copy.marks | marks) == copy.marks) return {};
+  if ((copy.marks | marks) == copy.marks) return {SmallTierStatus::kOk, false, true};
   copy.marks |= marks;
   // A record a move carries may be in the page being written already: the marks go in a copy.
   if (at != kLogNil && (log_.header(at).state & kLogMoving) == 0) {
     log_.SetMarks(at, copy.marks);
     return {};
   }
+  // A copy of the set's version is settled (its set holds this version: nothing older is on the
+  // device), and so is a copy of a settled copy a move carries.
+  const bool settled = at == kLogNil || (log_.header(at).state & kLogSettled) != 0;
   const uint32_t added =
       log_.Append(copy, hash, set, false, log_.capacity() / options_.tomb_reserve_div);
   if (added == kLogNil) return {SmallTierStatus::kNoRoom, false};
   ++stats_.mark_writes;
-  if (at != kLogNil) {
-    log_.Kill(at);  // the move in flight leaves it out if it has not merged yet (it is not live)
-  } else {
-    log_.SetSettled(added);  // its set holds this version: nothing older is on the device
-  }
+  // The move in flight leaves the original out if it has not merged yet (it is not live).
+  if (at != kLogNil) log_.Kill(at);
+  if (settled) log_.SetSettled(added);
   version = LogVersion(added, set);
   Pump();
   return {};

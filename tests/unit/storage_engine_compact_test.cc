@@ -119,7 +119,7 @@ TEST_F(EngineCompactTest, MovedRecordsKeepTheirVersionAndBits) {
   ASSERT_EQ(a.result, StoreResult::kStored);
   ASSERT_TRUE(Get("a").hit);  // sets the fetched and hit bits
   IndexEntry before = *engine_->Locate(util::HashKey("a"));
-  engine_->MarkTokenSent(util::HashKey("a"), before, ItemView{});
+  ASSERT_TRUE(engine_->MarkTokenSent(util::HashKey("a"), before, ItemView{}));
   // Overwrites of "hot" void its chunk below "a" and more above it: worth a pass.
   for (int v = 1; v <= 8; ++v) {
     ASSERT_EQ(Set("hot", ValueFor("hot", v, kValue)), StoreResult::kStored);

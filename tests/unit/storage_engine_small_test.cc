@@ -173,7 +173,7 @@ TEST_F(EngineSmallTest, MetaMarksLiveInTheTiersRecord) {
   Read a = read("a", true);
   EXPECT_TRUE(a.where.fetched);
   EXPECT_FALSE(a.where.token_sent);
-  engine_->MarkTokenSent(util::HashKey("a"), a.where, a.view());
+  EXPECT_TRUE(engine_->MarkTokenSent(util::HashKey("a"), a.where, a.view()));
   EXPECT_TRUE(read("a", false).where.token_sent);
   EXPECT_EQ(engine_->small_tier()->stats().mark_writes, 0u);
   // In a set (after a clean restart): fetched survives, the token does not.
@@ -190,7 +190,7 @@ TEST_F(EngineSmallTest, MetaMarksLiveInTheTiersRecord) {
   EXPECT_TRUE(b.where.fetched);
   EXPECT_EQ(b.value, Small("b", 1));
   // The version read before a token is handed out still stores (the copy is the same version).
-  engine_->MarkTokenSent(util::HashKey("b"), b.where, b.view());
+  EXPECT_TRUE(engine_->MarkTokenSent(util::HashKey("b"), b.where, b.view()));
   EXPECT_TRUE(read("b", false).where.token_sent);
   EXPECT_EQ(StoreIf("b", Small("b", 2), b.where), StoreResult::kStored);
   // A marks copy of a set's version journals nothing, and a crash loses only the marks.
@@ -428,6 +428,63 @@ TEST_F(EngineSmallTest, AKeyBehindAnotherKeysEntryIsFoundInTheTier) {
   ASSERT_EQ(engine_->Store(put).result, StoreResult::kStored);
   engine_->set_now(engine_->now() + 200);
   EXPECT_EQ(Get(a).value, Small(a, 2)) << "behind an expired entry";
+}
+
+// read_errors() counts both tiers' failed reads (a failed set read is a miss like a failed slab
+// read), and ResetStats clears the tier's share too, though the tier's own counters run on.
+TEST_F(EngineSmallTest, ReadErrorsCountTheTiersFailedSetReads) {
+  ASSERT_EQ(Set("k", Small("k", 1)), StoreResult::kStored);
+  Clean();  // k is in its set now, not in the log
+  faults_->set_injector(FaultInjector::Create("read_eio=1", err_));
+  EXPECT_FALSE(Get("k").hit);
+  faults_->set_injector(nullptr);
+  const uint64_t tier = engine_->small_tier()->stats().read_errors;
+  EXPECT_GE(tier, 1u);
+  EXPECT_EQ(engine_->stats().read_errors, 0u) << "no slab read failed";
+  EXPECT_EQ(engine_->read_errors(), tier);
+  engine_->ResetStats();
+  EXPECT_EQ(engine_->read_errors(), 0u);
+  EXPECT_EQ(engine_->small_tier()->stats().read_errors, tier);
+  EXPECT_EQ(Get("k").value, Small("k", 1)) << "a failed read loses nothing";
+}
+
+// A win token is handed out once for a tier item even when two readers' answers predate it: the
+// first read of a set item leaves a marks copy in the log, a second reader answered from the copy
+// takes the token, and the first reader, resumed later with its older answer, gets none.
+TEST_F(EngineSmallTest, TwoReadersOfATierItemGetOneWinToken) {
+  ASSERT_EQ(Set("s", Small("s", 1)), StoreResult::kStored);
+  Clean();  // s is in its set
+  struct Waiter : LookupWaiter {
+    void OnLookupDone(uint64_t, const ItemView* v, const IndexEntry& at) override {
+      hit = v != nullptr;
+      if (hit) {
+        item = *v;
+        value.assign(v->value);
+        item.value = value;
+        key.assign(v->key);
+        item.key = key;
+      }
+      where = at;
+      done = true;
+    }
+    bool hit = false, done = false;
+    ItemView item;
+    std::string key, value;
+    IndexEntry where;
+  } a, b;
+  const uint64_t hash = util::HashKey("s");
+  ItemView v;
+  ASSERT_EQ(engine_->Lookup("s", hash, v, &a, 1, &a.where, /*bump=*/true).kind,
+            LookupResult::kPending);
+  Pump();
+  ASSERT_TRUE(a.done && a.hit);
+  EXPECT_FALSE(a.where.token_sent);
+  // B is answered from the log's marks copy, with no read, and wins first.
+  ASSERT_EQ(engine_->Lookup("s", hash, v, &b, 2, &b.where, true).kind, LookupResult::kHit);
+  EXPECT_FALSE(b.where.token_sent);
+  EXPECT_TRUE(engine_->MarkTokenSent(hash, b.where, v));
+  EXPECT_FALSE(engine_->MarkTokenSent(hash, a.where, a.item)) << "A's answer predates B's win";
+  EXPECT_TRUE(Where("s").token_sent);
 }
 
 }  // namespace

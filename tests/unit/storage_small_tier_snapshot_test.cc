@@ -67,6 +67,13 @@ TEST_F(SmallTierSnapshotTest, ALoadedImageAnswersAsTheSavedTierWithoutReadingASe
   odd.filter_bits = 9;
   odd.hit_bits = 5;
   EXPECT_EQ(SmallTier::SnapshotBytesFor(odd), 80u + 8 + 8 + kSizeSteps * 8);  // whole words
+  // Pinned in literals: the engine sizes the image region from this at the defaults, and the
+  // region places disk slab 0 on a formatted device (engine_small_image.cc), so a change of any
+  // of these (the header, the default filter and hit bits, the size steps) moves the slabs of
+  // every device formatted before: it needs a kFormatVersion bump (item.h) with it.
+  SmallTierOptions defaults;
+  defaults.sets = 1000;
+  EXPECT_EQ(SmallTier::SnapshotBytesFor(defaults), 80u + 20000 + 4000 + 4032);
   const uint64_t items = tier_->stats().items;
   EXPECT_EQ(items, 63u * 3);
   const std::vector<uint64_t> by_size = tier_->set_items_by_size();

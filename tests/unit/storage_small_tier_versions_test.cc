@@ -323,5 +323,62 @@ TEST_F(SmallTierVersionsTest, RemarkKeepsMarksInTheSameVersion) {
   EXPECT_EQ(marks_of(k), kMarkFetched | kMarkTokenSent);
 }
 
+// A win token is a test-and-set: a second Remark of the bit on the same version answers
+// `unchanged` (the engine then hands out no second W). A copy made of a settled copy that a
+// move carries is settled too: checkpoints need not wait for it.
+TEST_F(SmallTierVersionsTest, ATokenIsTakenOnceAndACopyOfASettledCopyStaysSettled) {
+  Open({}, Wrap::kHolding);
+  const std::string k = KeyIn(3, 0);
+  const uint64_t hash = util::HashKey(k);
+  SetRecord r;
+  r.key = k;
+  r.value = "v1";
+  r.wseq = r.cas = 5;
+  ASSERT_EQ(tier_->Insert(r, hash).status, SmallTierStatus::kOk);
+  FlushAll();
+  const SmallTierStats stored = tier_->stats();
+  EXPECT_EQ(stored.stored_bytes, k.size() + 2);
+  ASSERT_FALSE(tier_->Peek(k, hash).has_value()) << "in its set: only a read can tell";
+  SmallTierVersion v;
+  {
+    Answer a;
+    a.tier = tier_.get();
+    ASSERT_EQ(tier_->Lookup(k, hash, &a, 1).kind, SmallTierLookup::kReading);
+    aio_->Drain();
+    ASSERT_TRUE(a.hit);
+    v = a.version;
+  }
+  ASSERT_EQ(tier_->Remark(r, hash, kMarkFetched, v).status, SmallTierStatus::kOk);
+  ASSERT_EQ(tier_->UnsettledFloor(), UINT64_MAX) << "a settled copy of the set's version";
+  // The copy moves with its set (its write held back), and the token goes into a copy of it.
+  holding_->hold_writes = true;
+  tier_->Flush();
+  aio_->Drain();
+  ASSERT_TRUE(holding_->holds_write());
+  r.marks = kMarkFetched;
+  const SmallTierVersion seen = v;  // another reader's answer, before the token is taken
+  const SmallTierWrite first = tier_->Remark(r, hash, kMarkTokenSent, v);
+  ASSERT_EQ(first.status, SmallTierStatus::kOk);
+  EXPECT_FALSE(first.unchanged);
+  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX) << "a copy of a settled copy is settled";
+  // The other reader, whose answer came before the token was taken: no second token (the copy
+  // is the same version, so its version is not stale: the bit decides).
+  SmallTierVersion again = v;
+  const SmallTierWrite second = tier_->Remark(r, hash, kMarkTokenSent, again);
+  EXPECT_EQ(second.status, SmallTierStatus::kOk);
+  EXPECT_TRUE(second.unchanged);
+  SmallTierVersion old = seen;  // the answer before the token's copy: the same version still
+  EXPECT_TRUE(tier_->Remark(r, hash, kMarkTokenSent, old).unchanged);
+  holding_->hold_writes = false;
+  holding_->ReleaseWrite();
+  aio_->Drain();
+  FlushAll();
+  EXPECT_EQ(tier_->UnsettledFloor(), UINT64_MAX);
+  // The copies were set rewrites for marks, not stores: write amplification's denominator
+  // stays.
+  EXPECT_GT(tier_->stats().set_writes, stored.set_writes);
+  EXPECT_EQ(tier_->stats().stored_bytes, stored.stored_bytes);
+}
+
 }  // namespace
 }  // namespace ssdcache::storage
