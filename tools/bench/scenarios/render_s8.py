@@ -145,10 +145,11 @@ def render(R):
       "same items. *Device reads / hit*: `reads_device` (slab and tier reads) / hits not "
       "answered from DRAM (hits − `reads_memory`: memory slabs and the tier's log); per "
       "never-written get: `reads_device` / gets over the last pass. *Tier WA* "
-      "`small_set_write_bytes / small_stored_bytes` (the log records a set write carries, "
-      "`small_mark_writes` copies too); *device WA* `aio_write_bytes` / (sets stored × key + "
-      "value bytes), *preload WA* the same over the preload. *Records / set write*: "
-      "`small_stored_bytes` / set writes / item bytes. Counters are deltas over the measured "
+      "`small_set_write_bytes / small_stored_bytes` (new records only: a copy kept for its meta "
+      "marks, `small_mark_writes`, costs set writes, not stored bytes); *device WA* "
+      "`aio_write_bytes` / (sets stored × key + value bytes), *preload WA* the same over the "
+      "preload. *Records / set write*: new records per set write (`small_stored_bytes` / item "
+      "bytes / `small_set_writes`). Counters are deltas over the measured "
       "stream.")
     w()
     slab, tier = fs.get("slab"), fs.get("tier")
