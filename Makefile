@@ -68,7 +68,8 @@ fuzz-ci:
 # docs/benchmarks.md + docs/img/. s1-s6 about 13 minutes on 2 cores (s6, warm restarts: about 1.5);
 # s7 (how cost grows, up to 50M items) took 5.6 more at load 2.4, 4.7 of them the 50M count
 # (S7_COUNTS="1000000 10000000" drops it); s8 (the small-object tier, 1/8 of issue 14's scale)
-# about 7 more at load 2-3 (the full scale by hand: 41). BENCH_QUICK=1: about 3 minutes in all.
+# 3.4 more on the idle machine, 6.8 at load 2-3 (the full scale by hand: 41). BENCH_QUICK=1:
+# about 3 minutes in all.
 # Never part of `test`.
 bench: deps
 	tools/install-deps.sh bench
