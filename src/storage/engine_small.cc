@@ -213,7 +213,7 @@ LookupOutcome Engine::LookupSmall(std::string_view key, uint64_t hash, ItemView&
     slot = static_cast<uint32_t>(small_waits_.size());
     small_waits_.emplace_back();
   }
-  const SmallTierLookupResult r = small_->Lookup(key, hash, this, slot);
+  const SmallTierLookupResult r = small_->Lookup(key, hash, this, slot, bump);
   if (r.kind != SmallTierLookup::kReading) {
     small_free_waits_.push_back(slot);
     if (where != nullptr) where->small_version = r.version;
@@ -268,7 +268,10 @@ void Engine::OnSmallLookupDone(uint64_t token, const SetRecord* item) {
   ItemView v = ViewOf(*item);
   const uint64_t hash = util::HashKey(v.key);
   NoteMarks(*item, &where);  // as they were before this read
-  if (w.bump) Remark(*small_, *item, hash, kMarkFetched, where.small_version);
+  // A set's answer keeps its fetched mark in the slot's hit bit, which the read set: no copy.
+  if (w.bump && !where.small_version.hit_bit) {
+    Remark(*small_, *item, hash, kMarkFetched, where.small_version);
+  }
   const uint32_t seen = w.bump ? access_.Exchange(hash, now_) : access_.Get(hash);
   if (seen != 0) v.last_access = seen;
   if (w.waiter != nullptr) w.waiter->OnLookupDone(w.token, &v, where);

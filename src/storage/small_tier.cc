@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "storage/item.h"
 #include "util/hash.h"
 
 namespace ssdcache::storage {
@@ -148,7 +149,7 @@ SmallTierWrite SmallTier::Erase(std::string_view key, uint64_t hash, uint64_t ws
 }
 
 SmallTierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash,
-                                        SmallTierWaiter* waiter, uint64_t token) {
+                                        SmallTierWaiter* waiter, uint64_t token, bool bump) {
   SmallTierLookupResult out;
   const uint64_t set = SetOf(hash);
   bool hit = false;
@@ -177,6 +178,7 @@ SmallTierLookupResult SmallTier::Lookup(std::string_view key, uint64_t hash,
   r.hash = hash;
   r.set = set;
   r.stale = false;
+  r.bump = bump;
   r.nkey = static_cast<uint8_t>(key.size());
   std::copy(key.begin(), key.end(), r.key);
   StartRead(r);
@@ -209,6 +211,7 @@ void SmallTier::OnIoComplete(IoOp& op, int64_t result) {
 void SmallTier::OnLookupRead(Read& r, int64_t result) {
   SetRecord item;
   bool hit = false;
+  bool hit_bit = false;  // a set answer whose slot has a hit bit
   SmallTierVersion version;
   bool answered = FromLog(r.Key(), r.hash, r.set, item, hit, version);
   if (!answered && r.stale) {
@@ -241,7 +244,14 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
     if (hit) {
       item = recs[slot];
       ++stats_.set_hits;
-      if (slot < options_.hit_bits) SetBit(hits_, r.set * options_.hit_bits + slot, true);
+      if (slot < options_.hit_bits) {
+        // The hit bit is the item's fetched mark since its set's last write (a rewrite folds it
+        // into the record): reported as it was before this read, set by a fetch.
+        hit_bit = true;
+        const uint64_t bit = r.set * options_.hit_bits + slot;
+        if (Bit(hits_, bit)) item.marks |= kMarkFetched;
+        if (r.bump) SetBit(hits_, bit, true);
+      }
     } else if (check == SetCheck::kOk && slot == recs.size()) {
       ++stats_.false_positive_reads;
     }
@@ -251,6 +261,7 @@ void SmallTier::OnLookupRead(Read& r, int64_t result) {
     version = Stamp(r.set);
     version.present = hit;
     version.wseq = hit ? item.wseq : 0;
+    version.hit_bit = hit_bit;
   }
   // The waiter copies the value out of the page before the read goes back to the pool.
   answer_version_ = version;

@@ -262,8 +262,10 @@ class SmallTier final : private IoHandler {
   // holds its reply and calls again once the tier's IO has completed (a finished move frees room).
   SmallTierWrite Erase(std::string_view key, uint64_t hash, uint64_t wseq);
   // kReading: `waiter` hears the answer later, from the backend's completions, with `token`.
+  // `bump`: a fetch (memcached's bump, not DONT_UPDATE): a set item's hit bit is set, which is
+  // also its fetched mark until its set's next write folds it into the record (kMarkFetched).
   SmallTierLookupResult Lookup(std::string_view key, uint64_t hash, SmallTierWaiter* waiter,
-                               uint64_t token);
+                               uint64_t token, bool bump = true);
 
   // Versions (small_tier_versions.cc). Insert()/Erase() when the key cannot have changed since
   // the lookup answered `seen` (the rule in the header comment), else kConflict and nothing
@@ -382,6 +384,7 @@ class SmallTier final : private IoHandler {
     uint64_t hash = 0;
     uint64_t set = 0;
     bool stale = false;  // the set was rewritten while this read was in flight: read it again
+    bool bump = true;    // Lookup()'s
     uint8_t nkey = 0;
     char key[256];
     std::string_view Key() const { return std::string_view(key, nkey); }

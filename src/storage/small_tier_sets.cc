@@ -2,6 +2,7 @@
 // eviction to fit), its completion, the void sets of failed writes, and the rebuild at a restart.
 #include <algorithm>
 
+#include "storage/item.h"
 #include "storage/small_tier.h"
 #include "storage/small_tier_cursor.h"
 #include "util/hash.h"
@@ -39,6 +40,11 @@ void SmallTier::Merge(Move& m) {
     if (o.wseq < flushed_below_) ++stats_.flush_drops;  // flush_all
     if (superseded || Expired(o.exptime) || o.wseq < flushed_below_) continue;
     recs.push_back(o);
+    // A fetch since the set's last write set the slot's hit bit, its fetched mark: the rewrite
+    // clears the bits, so the mark goes into the record.
+    if (i < options_.hit_bits && Bit(hits_, m.set * options_.hit_bits + i)) {
+      recs.back().marks |= kMarkFetched;
+    }
     hashes.push_back(util::HashKey(o.key));
     slots.push_back(static_cast<uint32_t>(i));
   }
@@ -50,6 +56,13 @@ void SmallTier::Merge(Move& m) {
     });
     if ((h.state & kLogTomb) != 0 || older || Expired(f.exptime)) continue;
     recs.push_back(f);
+    // A marks copy (the same version as the set's record) keeps that record's hit bit too.
+    for (size_t i = 0; i < old.size() && i < options_.hit_bits; ++i) {
+      if (old[i].wseq == f.wseq && old[i].key == f.key &&
+          Bit(hits_, m.set * options_.hit_bits + i)) {
+        recs.back().marks |= kMarkFetched;
+      }
+    }
     hashes.push_back(h.hash);
     slots.push_back(kNoSlot);
   }

@@ -16,6 +16,8 @@ struct SmallTierVersion {
   uint16_t gen = 0;      // the rewrite generation of the key's set group, as of the answer
   bool in_log = false;   // the log answered (wseq is its record's)
   bool present = false;  // a live record: the answer was a hit
+  // A set's answer from a slot with a hit bit: the bit keeps its fetched mark (no marks copy).
+  bool hit_bit = false;
   bool operator==(const SmallTierVersion&) const = default;
 };
 

@@ -182,17 +182,34 @@ TEST_F(EngineSmallTest, MetaMarksLiveInTheTiersRecord) {
   a = read("a", false);
   EXPECT_TRUE(a.where.fetched);
   EXPECT_FALSE(a.where.token_sent) << "a win token does not survive a restart";
+  EXPECT_FALSE(read("b", false).where.fetched);
+  EXPECT_FALSE(read("b", false).where.fetched) << "me and mg u mark nothing";
   Read b = read("b", true);
   ASSERT_TRUE(b.hit);
-  EXPECT_FALSE(b.where.fetched);
-  EXPECT_EQ(engine_->small_tier()->stats().mark_writes, 1u) << "a copy for the marks";
+  EXPECT_FALSE(b.where.fetched) << "as it was before this read";
   b = read("b", true);
-  EXPECT_TRUE(b.where.fetched);
+  EXPECT_TRUE(b.where.fetched) << "the slot's hit bit";
   EXPECT_EQ(b.value, Small("b", 1));
+  EXPECT_EQ(engine_->small_tier()->stats().mark_writes, 0u) << "no copy for a fetch";
   // The version read before a token is handed out still stores (the copy is the same version).
   EXPECT_TRUE(engine_->MarkTokenSent(util::HashKey("b"), b.where, b.view()));
+  EXPECT_EQ(engine_->small_tier()->stats().mark_writes, 1u) << "a copy for the token";
   EXPECT_TRUE(read("b", false).where.token_sent);
+  EXPECT_TRUE(read("b", false).where.fetched) << "the copy keeps the hit bit's mark";
   EXPECT_EQ(StoreIf("b", Small("b", 2), b.where), StoreResult::kStored);
+  // A set rewrite folds the hit bit into the record: fetched survives it and a restart.
+  ASSERT_EQ(Set("d", Small("d", 1)), StoreResult::kStored);
+  Clean();
+  read("d", true);
+  const SmallTier& tier = *engine_->small_tier();
+  std::string e;  // a key of d's set: its store rewrites that set
+  for (int i = 0; e.empty(); ++i) {
+    const std::string k = "e" + std::to_string(i);
+    if (tier.SetOf(util::HashKey(k)) == tier.SetOf(util::HashKey("d"))) e = k;
+  }
+  ASSERT_EQ(Set(e, Small(e, 1)), StoreResult::kStored);
+  Clean();  // the stop's flush rewrites the set (its hit bits cleared, its image saved after)
+  EXPECT_TRUE(read("d", false).where.fetched) << "folded into the record by the rewrite";
   // A marks copy of a set's version journals nothing, and a crash loses only the marks.
   ASSERT_EQ(Set("c", Small("c", 1)), StoreResult::kStored);
   Clean();
@@ -448,9 +465,9 @@ TEST_F(EngineSmallTest, ReadErrorsCountTheTiersFailedSetReads) {
   EXPECT_EQ(Get("k").value, Small("k", 1)) << "a failed read loses nothing";
 }
 
-// A win token is handed out once for a tier item even when two readers' answers predate it: the
-// first read of a set item leaves a marks copy in the log, a second reader answered from the copy
-// takes the token, and the first reader, resumed later with its older answer, gets none.
+// A win token is handed out once for a tier item even when two readers' answers predate it: two
+// reads of a set item complete, the second reader takes the token (a marks copy in the log), and
+// the first, resumed later with its older answer, gets none.
 TEST_F(EngineSmallTest, TwoReadersOfATierItemGetOneWinToken) {
   ASSERT_EQ(Set("s", Small("s", 1)), StoreResult::kStored);
   Clean();  // s is in its set
@@ -479,10 +496,12 @@ TEST_F(EngineSmallTest, TwoReadersOfATierItemGetOneWinToken) {
   Pump();
   ASSERT_TRUE(a.done && a.hit);
   EXPECT_FALSE(a.where.token_sent);
-  // B is answered from the log's marks copy, with no read, and wins first.
-  ASSERT_EQ(engine_->Lookup("s", hash, v, &b, 2, &b.where, true).kind, LookupResult::kHit);
+  // B reads too, and wins first.
+  ASSERT_EQ(engine_->Lookup("s", hash, v, &b, 2, &b.where, true).kind, LookupResult::kPending);
+  Pump();
+  ASSERT_TRUE(b.done && b.hit);
   EXPECT_FALSE(b.where.token_sent);
-  EXPECT_TRUE(engine_->MarkTokenSent(hash, b.where, v));
+  EXPECT_TRUE(engine_->MarkTokenSent(hash, b.where, b.item));
   EXPECT_FALSE(engine_->MarkTokenSent(hash, a.where, a.item)) << "A's answer predates B's win";
   EXPECT_TRUE(Where("s").token_sent);
 }
