@@ -214,7 +214,7 @@ constexpr StatRow kStatRows[] = {
     Value("expired_unfetched", kClears, SSDCACHE_STAT(ExpiredUnfetched(s))),
     Absent("evicted_unfetched"),
     Absent("evicted_active"),
-    Value("evictions", kClears, SSDCACHE_ENGINE_STAT(evictions)),
+    Value("evictions", kClears, SSDCACHE_STAT(s.engine.evictions())),
     Absent("reclaimed"),
     Absent("crawler_reclaimed"),
     Absent("crawler_items_checked"),

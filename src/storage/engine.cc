@@ -607,8 +607,9 @@ void Engine::ResetStats() {
   reads_.ResetLatency();
   write_latency_.Reset();
   stats_ = EngineStats{};
-  // The tier's counters run since start (its stat rows say so); read_errors() adds its share.
-  small_read_errors_reset_ = small_ != nullptr ? small_->stats().read_errors : 0;
+  // The tier's counters run since start (its stat rows say so); read_errors() and evictions()
+  // add their share since this reset.
+  small_at_reset_ = small_ != nullptr ? small_->stats() : SmallTierStats{};
   class_counters_.assign(classes_.count(), ClassCounters{});
 }
 

@@ -226,6 +226,9 @@ class Engine final : public SlabLiveness,
   // ResetStats: stats().read_errors plus the small-object tier's (its set reads, a lookup's or a
   // move's). (engine_small_stats.cc)
   uint64_t read_errors() const;
+  // Live items evicted in both tiers, since the start or the last ResetStats: stats().evictions
+  // plus the small-object tier's (records evicted from a full set, threshold admission drops).
+  uint64_t evictions() const;
   // Items in both tiers: the slab tier's live ones and the small-object tier's, in its sets and
   // its log (tombstones aside; where that count is not exact: SmallTier::set_items_by_size).
   uint64_t curr_items() const;
@@ -553,7 +556,7 @@ class Engine final : public SlabLiveness,
   bool small_stopping_ = false;     // StopSmall() started the tier's forced flush
   // A checkpoint counts one write more while the tier holds unsettled records below this wseq.
   uint64_t small_checkpoint_wseq_ = 0;
-  uint64_t small_read_errors_reset_ = 0;  // the tier's read_errors at the last ResetStats
+  SmallTierStats small_at_reset_;  // the tier's counters at the last ResetStats
 };
 
 }  // namespace ssdcache::storage

@@ -1,8 +1,8 @@
-// Engine, the small-object tier's counts (engine_small.cc is its glue): read errors and
-// curr_items over both tiers, and the tier's items per slab class for `stats items` / `stats slabs`
-// / `stats sizes`. The tier keeps no per-item DRAM, so it counts its items by size in 8-byte steps
-// (set_page.h SizeStep), which map onto slab classes exactly: chunk sizes and the item header are
-// multiples of 8, so every size of a step takes the same class.
+// Engine, the small-object tier's counts (engine_small.cc is its glue): read errors, evictions
+// and curr_items over both tiers, and the tier's items per slab class for `stats items` / `stats
+// slabs` / `stats sizes`. The tier keeps no per-item DRAM, so it counts its items by size in 8-byte
+// steps (set_page.h SizeStep), which map onto slab classes exactly: chunk sizes and the item header
+// are multiples of 8, so every size of a step takes the same class.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -15,7 +15,12 @@ static_assert(kItemHeaderSize % 8 == 0, "a size step of key + value maps onto on
 
 uint64_t Engine::read_errors() const {
   if (small_ == nullptr) return stats_.read_errors;
-  return stats_.read_errors + small_->stats().read_errors - small_read_errors_reset_;
+  return stats_.read_errors + small_->stats().read_errors - small_at_reset_.read_errors;
+}
+
+uint64_t Engine::evictions() const {
+  if (small_ == nullptr) return stats_.evictions;
+  return stats_.evictions + small_->stats().evictions - small_at_reset_.evictions;
 }
 
 uint64_t Engine::curr_items() const {

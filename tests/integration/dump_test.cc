@@ -240,14 +240,20 @@ TEST_F(DumpTest, ListingsRunWhileOtherConnectionsWrite) {
   for (const std::string& key : d.twice) {
     EXPECT_TRUE(key.starts_with("s") && key.ends_with("1")) << key << " listed twice";
   }
+  // A key never changed is listed unless it was evicted (with a small-object tier,
+  // SSDCACHED_EXTRA_ARGS: a full set evicts), and every such eviction is counted.
+  int64_t unlisted = 0;
+  std::string first;
   for (int i = 0; i < 30000; ++i) {
     const std::string key = "s" + std::to_string(i);
     if (i % 10 == 0) {
       EXPECT_FALSE(d.keys.contains(key)) << key << " was deleted";
-    } else if (i % 10 != 1) {
-      EXPECT_TRUE(d.keys.contains(key)) << key << " was never changed";
+    } else if (i % 10 != 1 && !d.keys.contains(key)) {
+      ++unlisted;
+      if (first.empty()) first = key;
     }
   }
+  EXPECT_LE(unlisted, StatNum(client_.Stats(), "evictions")) << first << " was never changed";
 }
 
 TEST_F(DumpTest, AClientClosingMidListingLeavesNothingBehind) {
