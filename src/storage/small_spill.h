@@ -309,17 +309,19 @@ SpillScan SmallSpill::Scan(F&& f) {
   util::AlignedBuffer page(kSpillPage, kSpillPage);
   // Ring positions by the sequence their header names: the newest lap of each.
   std::vector<std::pair<uint64_t, uint64_t>> found;  // (seq, pos)
-  for (uint64_t pos = 0; pos < options_.segments; ++pos) {
-    const uint64_t seq = ProbeSeq(pos, page.data());
-    if (seq != UINT64_MAX) found.emplace_back(seq, pos);
-  }
-  std::sort(found.begin(), found.end());
   // The newest header's tail: what is below it was drained before that seal.
   uint64_t tail = 0;
-  if (!found.empty()) {
-    ProbeSeq(found.back().second, page.data());
-    tail = std::min(TailOf(page.data()), found.back().first);
+  uint64_t newest = 0;
+  for (uint64_t pos = 0; pos < options_.segments; ++pos) {
+    const uint64_t seq = ProbeSeq(pos, page.data());
+    if (seq == UINT64_MAX) continue;
+    if (found.empty() || seq > newest) {
+      newest = seq;
+      tail = std::min(TailOf(page.data()), seq);  // the header ProbeSeq() left in `page`
+    }
+    found.emplace_back(seq, pos);
   }
+  std::sort(found.begin(), found.end());
   util::AlignedBuffer seg(options_.segment_bytes, kSpillPage);
   for (const auto& [seq, pos] : found) {
     seq_[pos] = seq;
