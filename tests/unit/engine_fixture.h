@@ -30,6 +30,7 @@
 namespace ssdcache::storage::testing {
 
 inline constexpr uint32_t kSlab = 64 * 1024;
+inline constexpr uint32_t kSmallTierMax = 200;  // TierEngineOptions()'s small_max
 
 inline std::string TempDir(const char* name) {
   const char* base = std::getenv("TMPDIR");
@@ -105,6 +106,18 @@ class EngineFixture : public ::testing::Test {
     // the simulator) ask for one.
     o.snapshot_size = 0;
     o.journal_sync = JournalSync::kDevice;
+    return o;
+  }
+
+  // An engine with the small-object tier: items of key + value <= kSmallTierMax go to it (the
+  // tier needs the journal, in process mode), 8 slabs of memory.
+  static EngineOptions TierEngineOptions() {
+    EngineOptions o = DefaultOptions(8 * kSlab);
+    o.journal_size = 64 * kJournalBlockSize;
+    o.journal_sync = JournalSync::kProcess;
+    o.boot_id = 0x600d;
+    o.small_max = kSmallTierMax;
+    o.small_share = 25;
     return o;
   }
 

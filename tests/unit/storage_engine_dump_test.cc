@@ -43,15 +43,7 @@ class EngineDumpTest : public testing::EngineFixture {
  protected:
   EngineDumpTest() : EngineFixture("dump") {}
 
-  static EngineOptions Options() {
-    EngineOptions o = DefaultOptions(8 * kSlab);
-    o.journal_size = 64 * kJournalBlockSize;
-    o.journal_sync = JournalSync::kProcess;
-    o.boot_id = 0x600d;
-    o.small_max = 200;
-    o.small_share = 25;
-    return o;
-  }
+  static EngineOptions Options() { return TierEngineOptions(); }
   void SetUp() override { OpenWith(16 << 20, Options()); }
   void Clean() {
     std::string err;

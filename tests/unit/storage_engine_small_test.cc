@@ -16,21 +16,13 @@ namespace {
 
 using testing::kSlab;
 
-constexpr uint32_t kSmallMax = 200;
+constexpr uint32_t kSmallMax = testing::kSmallTierMax;
 
 class EngineSmallTest : public testing::EngineFixture {
  protected:
   EngineSmallTest() : EngineFixture("small") {}
 
-  static EngineOptions Options() {
-    EngineOptions o = DefaultOptions(8 * kSlab);
-    o.journal_size = 64 * kJournalBlockSize;
-    o.journal_sync = JournalSync::kProcess;
-    o.boot_id = 0x600d;
-    o.small_max = kSmallMax;
-    o.small_share = 25;
-    return o;
-  }
+  static EngineOptions Options() { return TierEngineOptions(); }
   void SetUp() override { OpenWith(16 << 20, Options()); }
 
   // SIGKILL: what only DRAM held (memory slabs, the tier's log) is gone; the journal stays.
